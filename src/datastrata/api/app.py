@@ -1,0 +1,83 @@
+"""The FastAPI app factory: one platform per app, every system's router, problem+json errors, a worker thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from datastrata import __version__
+from datastrata.catalog import install_all, systems
+from datastrata.core.config import Settings
+from datastrata.core.errors import DatastrataError
+from datastrata.platform import Platform
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """Build an RFC 9457 problem response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
+    """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = Platform.open(settings)
+        install_all(platform)
+        app.state.platform = platform
+        stop = threading.Event()
+        thread = threading.Thread(target=platform.run_worker, args=(stop,), name="datastrata-worker", daemon=True)
+        if worker:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker:
+                with platform.db.changed:
+                    platform.db.changed.notify_all()
+                thread.join(timeout=10)
+            platform.close()
+
+    app = FastAPI(
+        title="datastrata",
+        version=__version__,
+        description="Data-architecture strategies as working reference systems.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(DatastrataError)
+    async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:
+        extra = {"field": exc.field} if exc.field else {}
+        return problem(exc.status, exc.title, exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, "validation error", detail, errors=errors)
+
+    @app.get("/health", tags=["operations"])
+    def health(request: Request) -> dict[str, Any]:
+        """Report the log head and each projection's lag."""
+        platform: Platform = request.app.state.platform
+        return {
+            "status": "ok",
+            "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in platform.lags()],
+        }
+
+    for entry in systems():
+        app.include_router(entry.router)
+    return app

@@ -1,0 +1,51 @@
+"""The catalog of reference systems: what the CLI, the API, the worker and the tour are built from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from fastapi import APIRouter
+
+from datastrata.platform import Platform
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEntry:
+    """One reference system: its shell, its routes, its tour step and how to build its service."""
+
+    name: str
+    help: str
+    cli: typer.Typer
+    router: APIRouter
+    tour: Callable[[Platform, Say], None]
+    install: Callable[[Platform], Any]
+
+
+def systems() -> list[SystemEntry]:
+    """Return every reference system, in tour order."""
+    from datastrata.systems.portfolio import api as portfolio_api
+    from datastrata.systems.portfolio import cli as portfolio_cli
+    from datastrata.systems.portfolio import tour as portfolio_tour
+    from datastrata.systems.portfolio.service import PortfolioService
+
+    return [
+        SystemEntry(
+            name="portfolio",
+            help="Event sourcing: an investment portfolio rebuilt from trade events.",
+            cli=portfolio_cli.app,
+            router=portfolio_api.router,
+            tour=portfolio_tour.tour_step,
+            install=lambda p: p.service("portfolio", PortfolioService),
+        ),
+    ]
+
+
+def install_all(platform: Platform) -> None:
+    """Build every system's service on `platform`, registering all projections."""
+    for entry in systems():
+        entry.install(platform)

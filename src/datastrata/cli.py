@@ -1,0 +1,142 @@
+"""The ``datastrata`` command: one sub-command per system, plus tour, serve, worker, lag, rebuild."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datastrata.catalog import install_all, systems
+from datastrata.core.config import Settings
+from datastrata.core.errors import NotFound
+from datastrata.projections.runner import ProjectionRunner
+from datastrata.shell import (
+    BusOption,
+    CacheOption,
+    JsonOption,
+    ShellGroup,
+    StoreOption,
+    emit,
+    remember_stores,
+    session,
+)
+
+app = typer.Typer(
+    cls=ShellGroup,
+    help="datastrata: data-architecture strategies as working, measured reference systems.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context, store: StoreOption = None, bus: BusOption = None, cache: CacheOption = None) -> None:
+    """datastrata: data-architecture strategies as working, measured reference systems."""
+    remember_stores(ctx, store, bus, cache)
+
+
+for _entry in systems():
+    app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
+
+
+@app.command()
+def tour() -> None:
+    """Run every reference system's scenario in a fresh temporary store and print what happened."""
+    from datastrata.platform import Platform
+
+    for entry in systems():
+        typer.secho(f"\n== {entry.name}: {entry.help}", bold=True)
+        with (
+            tempfile.TemporaryDirectory(prefix="datastrata-tour-") as home,
+            Platform.open(Settings.embedded(Path(home))) as platform,
+        ):
+            entry.tour(platform, typer.echo)
+    typer.secho("\nTour finished.", bold=True)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run the relay and projections in the background.")] = True,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from datastrata.api.app import create_app
+
+    uvicorn.run(create_app(session(ctx).settings(), worker=worker), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Drain what is waiting, then exit.")] = False,
+) -> None:
+    """Run the outbox relay and every projection continuously (Ctrl-C stops)."""
+    platform = session(ctx).open()
+    install_all(platform)
+    if once:
+        total = 0
+        while done := platform.run_once():
+            total += done
+        typer.echo(f"drained {total} deliveries and applications")
+        return
+    stop = threading.Event()
+    typer.echo(f"worker running on {platform.settings.store} (bus {platform.bus.name}); Ctrl-C stops")
+    try:
+        platform.run_worker(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show how far the relay and each projection are behind the log."""
+    platform = session(ctx).open()
+    install_all(platform)
+    rows = [{"name": x.name, "position": x.position, "head": x.head, "behind": x.behind} for x in platform.lags()]
+    emit(
+        rows,
+        as_json=as_json,
+        text=lambda rs: "\n".join(f"{r['name']:<28} position {r['position']:>9}  behind {r['behind']:>9}" for r in rs),
+    )
+
+
+@app.command()
+def rebuild(
+    ctx: typer.Context,
+    projection: Annotated[str, typer.Argument(help="Projection name, or 'all'.")] = "all",
+) -> None:
+    """Replay projections from position 0, with a progress bar."""
+    platform = session(ctx).open()
+    install_all(platform)
+    names = list(platform.runners) if projection == "all" else [projection]
+    for name in names:
+        runner = platform.runners.get(name)
+        if runner is None:
+            raise NotFound(f"no projection named {name!r}; known: {sorted(platform.runners)}")
+        applied = _rebuild_with_progress(runner)
+        typer.echo(f"{name}: applied {applied} events, now at position {runner.position()}")
+
+
+def _rebuild_with_progress(runner: ProjectionRunner) -> int:
+    """Rebuild one projection, drawing a progress bar over the log's positions."""
+    from rich.progress import Progress
+
+    with Progress(transient=False) as bar:
+        task = bar.add_task(f"rebuilding {runner.name}", total=max(runner.log.head(), 1))
+
+        def progress(position: int, target: int) -> None:
+            bar.update(task, completed=position, total=max(target, 1))
+
+        return runner.rebuild(progress)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

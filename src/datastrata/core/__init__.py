@@ -1,0 +1,1 @@
+"""Shared kernel: events, clocks, ids, errors, codec and configuration (no I/O)."""

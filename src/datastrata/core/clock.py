@@ -1,0 +1,68 @@
+"""Clocks: the system clock and a frozen clock tests can move by hand."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything that tells the current aware UTC time."""
+
+    def __call__(self) -> datetime:
+        """Return the current time."""
+        ...
+
+
+def system_clock() -> datetime:
+    """Return the current time from the operating system, in UTC."""
+    return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that stands still until told to move; thread-safe."""
+
+    def __init__(self, at: datetime) -> None:
+        self._now = ensure_utc(at, field="at")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        """Return the frozen time."""
+        with self._lock:
+            return self._now
+
+    def set(self, at: datetime) -> None:
+        """Move the clock to `at`."""
+        with self._lock:
+            self._now = ensure_utc(at, field="at")
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by `delta` and return the new time."""
+        with self._lock:
+            self._now += delta
+            return self._now
+
+
+def ensure_utc(value: datetime, *, field: str) -> datetime:
+    """Return `value` in UTC, refusing naive datetimes."""
+    from datastrata.core.errors import ValidationError
+
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValidationError(
+            f"{field} must be timezone-aware, e.g. 2025-09-12T10:00:00Z; got {value.isoformat()}", field=field
+        )
+    return value.astimezone(UTC)
+
+
+def parse_time(text: str, *, field: str) -> datetime:
+    """Parse an ISO-8601 time with an offset (or Z) into aware UTC."""
+    from datastrata.core.errors import ValidationError
+
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValidationError(
+            f"{field} must be an ISO-8601 time such as 2025-09-12T10:00:00Z; got {text!r}", field=field
+        ) from None
+    return ensure_utc(parsed, field=field)

@@ -1,0 +1,86 @@
+"""One error hierarchy for every package: each message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class DatastrataError(Exception):
+    """Base of every error datastrata raises on purpose."""
+
+    #: True when the command was refused (bad input, unknown id, broken rule), False when the system failed.
+    refused: bool = True
+    #: HTTP status the API answers with.
+    status: int = 400
+    #: Short machine-readable title used in problem+json bodies.
+    title: str = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(DatastrataError):
+    """Input is malformed: a field is missing, of the wrong type or out of range."""
+
+    status = 422
+    title = "validation error"
+
+
+class NotFound(DatastrataError):
+    """The named thing does not exist."""
+
+    status = 404
+    title = "not found"
+
+
+class ConcurrencyConflict(DatastrataError):
+    """Someone else changed the thing first (optimistic concurrency)."""
+
+    status = 409
+    title = "concurrency conflict"
+
+    def __init__(self, message: str, *, stream_id: str = "", expected: int = -1, actual: int = -1) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class RuleViolation(DatastrataError):
+    """The command is well-formed but a business rule forbids it."""
+
+    status = 409
+    title = "rule violation"
+
+
+class TenantIsolationError(DatastrataError):
+    """A read or write tried to cross a tenant boundary."""
+
+    status = 403
+    title = "tenant isolation"
+
+
+class ConsistencyTimeout(DatastrataError):
+    """A read waited for a projection to reach a consistency token and gave up."""
+
+    refused = False
+    status = 504
+    title = "consistency timeout"
+
+
+class BackendUnavailable(DatastrataError):
+    """A store, cache or bus could not be reached or failed."""
+
+    refused = False
+    status = 503
+    title = "backend unavailable"
+
+
+class ConfigurationError(DatastrataError):
+    """A URL or setting is malformed or names an unsupported backend."""
+
+    status = 422
+    title = "configuration error"

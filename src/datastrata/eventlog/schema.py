@@ -1,0 +1,61 @@
+"""Tables of the event log, per dialect."""
+
+from __future__ import annotations
+
+from datastrata.stores.database import Dialect
+
+SQLITE = """
+CREATE TABLE IF NOT EXISTS eventlog_events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id      TEXT    NOT NULL,
+    stream_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL UNIQUE,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload        TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    occurred_at    TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS eventlog_snapshots (
+    stream_id   TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    state       TEXT    NOT NULL,
+    recorded_at TEXT    NOT NULL,
+    PRIMARY KEY (stream_id, name)
+);
+"""
+
+POSTGRESQL = """
+CREATE TABLE IF NOT EXISTS eventlog_events (
+    position       BIGSERIAL   PRIMARY KEY,
+    tenant_id      TEXT        NOT NULL,
+    stream_id      TEXT        NOT NULL,
+    version        INTEGER     NOT NULL,
+    event_id       TEXT        NOT NULL,
+    event_type     TEXT        NOT NULL,
+    schema_version INTEGER     NOT NULL,
+    payload        JSONB       NOT NULL,
+    metadata       JSONB       NOT NULL,
+    occurred_at    TIMESTAMPTZ NOT NULL,
+    recorded_at    TIMESTAMPTZ NOT NULL,
+    CONSTRAINT eventlog_events_event_id_key UNIQUE (event_id),
+    CONSTRAINT eventlog_events_stream_version_key UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS eventlog_snapshots (
+    stream_id   TEXT        NOT NULL,
+    name        TEXT        NOT NULL,
+    version     INTEGER     NOT NULL,
+    state       JSONB       NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (stream_id, name)
+);
+"""
+
+
+def ddl(dialect: Dialect) -> str:
+    """Return the event log's DDL for `dialect`."""
+    return SQLITE if dialect == "sqlite" else POSTGRESQL

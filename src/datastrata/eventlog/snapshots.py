@@ -1,0 +1,58 @@
+"""Snapshots: a stream's folded state at a version, so long streams replay only their tail."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from datastrata.core import codec
+from datastrata.core.clock import Clock, system_clock
+from datastrata.eventlog.schema import ddl
+from datastrata.stores.database import Database, Tx, time_to_db
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A stream's state as of `version`."""
+
+    stream_id: str
+    name: str
+    version: int
+    state: dict[str, Any]
+
+
+class SnapshotStore:
+    """Keeps the latest snapshot of each (stream, name)."""
+
+    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.clock = clock
+        db.ensure_schema("eventlog", ddl)
+
+    def save(self, stream_id: str, version: int, state: Mapping[str, Any], *, name: str = "default") -> None:
+        """Store `state` as the snapshot of `stream_id` at `version`, unless a newer one exists."""
+        with self.db.transaction() as tx:
+            self.save_in(tx, stream_id, version, state, name=name)
+
+    def save_in(self, tx: Tx, stream_id: str, version: int, state: Mapping[str, Any], *, name: str = "default") -> None:
+        """Store a snapshot inside the caller's transaction."""
+        cast = "?::jsonb" if tx.dialect == "postgresql" else "?"
+        tx.execute(
+            "INSERT INTO eventlog_snapshots (stream_id, name, version, state, recorded_at) "
+            f"VALUES (?, ?, ?, {cast}, ?) ON CONFLICT (stream_id, name) DO UPDATE SET "
+            "version = excluded.version, state = excluded.state, recorded_at = excluded.recorded_at "
+            "WHERE excluded.version > eventlog_snapshots.version",
+            (stream_id, name, version, codec.encode(state), time_to_db(tx.dialect, self.clock())),
+        )
+
+    def load(self, stream_id: str, *, name: str = "default", max_version: int | None = None) -> Snapshot | None:
+        """Return the snapshot of `stream_id`, or None (also when it is newer than `max_version`)."""
+        with self.db.read() as tx:
+            row = tx.one(
+                "SELECT version, state FROM eventlog_snapshots WHERE stream_id = ? AND name = ?",
+                (stream_id, name),
+            )
+        if row is None or (max_version is not None and int(row[0]) > max_version):
+            return None
+        return Snapshot(stream_id, name, int(row[0]), codec.decode(row[1]))

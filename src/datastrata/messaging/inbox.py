@@ -1,0 +1,22 @@
+"""The inbox: an idempotent consumer records each event id it handled in the same transaction as the effect."""
+
+from __future__ import annotations
+
+from datastrata.messaging.schema import ddl
+from datastrata.stores.database import Database, Tx
+
+
+class Inbox:
+    """Remembers which events each consumer has handled."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema("messaging", ddl)
+
+    def first_time(self, tx: Tx, consumer: str, event_id: str) -> bool:
+        """Record `event_id` for `consumer` inside `tx`; False when it was handled before (skip the effect)."""
+        cursor = tx.execute(
+            "INSERT INTO messaging_inbox (consumer, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (consumer, event_id),
+        )
+        return cursor.rowcount == 1

@@ -1,0 +1,102 @@
+"""The platform: one place that opens the stores a set of settings names and wires the spine together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from datastrata.core.clock import Clock, system_clock
+from datastrata.core.config import Settings
+from datastrata.eventlog.log import EventLog
+from datastrata.messaging.bus import Bus, open_bus
+from datastrata.messaging.delivery import DeadLetters
+from datastrata.messaging.relay import OutboxRelay
+from datastrata.projections.projection import Projection
+from datastrata.projections.runner import Lag, ProjectionRunner
+from datastrata.stores.database import Database
+from datastrata.stores.open import open_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    """The opened stores (database, log, bus) and every registered projection."""
+
+    settings: Settings
+    db: Database
+    log: EventLog
+    bus: Bus
+    dead_letters: DeadLetters
+    relay: OutboxRelay
+    clock: Clock = system_clock
+    runners: dict[str, ProjectionRunner] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Clock = system_clock) -> Platform:
+        """Open every store named by `settings`."""
+        db = open_database(settings.store)
+        try:
+            event_log = EventLog(db, clock=clock)
+            dead_letters = DeadLetters(db, clock=clock)
+            bus = open_bus(settings.bus, dead_letters)
+        except BaseException:
+            db.close()
+            raise
+        return cls(settings, db, event_log, bus, dead_letters, OutboxRelay(event_log, bus), clock)
+
+    def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
+        """Register a projection (once per name) and return its runner."""
+        runner = self.runners.get(projection.name)
+        if runner is None:
+            runner = ProjectionRunner(self.log, projection, batch_size=batch_size)
+            self.runners[projection.name] = runner
+        return runner
+
+    def service(self, name: str, factory: Callable[[Platform], Any]) -> Any:
+        """Return the service `name`, building it with `factory` the first time."""
+        if name not in self.services:
+            self.services[name] = factory(self)
+        return self.services[name]
+
+    def run_once(self) -> int:
+        """Relay the outbox, run every projection one page and poll the bus; return the work done."""
+        done = self.relay.run_once()
+        for runner in list(self.runners.values()):
+            done += runner.run_once()
+        done += self.bus.poll()
+        return done
+
+    def lags(self) -> list[Lag]:
+        """Return the lag of the relay and of every projection."""
+        head = self.log.head()
+        lags = [Lag(self.relay.name, self.relay.position(), head)]
+        lags += [runner.lag() for runner in self.runners.values()]
+        return lags
+
+    def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
+        """Run the relay and every projection until `stop` is set, sleeping while there is nothing to do."""
+        seen = self.db.change_count
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # a worker must survive a passing store failure; the next round retries
+                log.exception("worker round failed; retrying")
+                busy = 0
+            if not busy:
+                seen = self.db.wait_for_change(seen, idle_wait)
+
+    def close(self) -> None:
+        """Close the bus and the database."""
+        self.bus.close()
+        self.db.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

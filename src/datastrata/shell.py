@@ -1,0 +1,116 @@
+"""Shared plumbing of the command line: settings per invocation, the platform, output and error exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from datastrata.core.clock import parse_time
+from datastrata.core.config import Settings, load_settings
+from datastrata.core.errors import DatastrataError
+from datastrata.platform import Platform
+
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on real click
+    from click import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
+
+T = TypeVar("T")
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store URL: sqlite:///path.db or postgresql://… (env DATASTRATA_STORE)")
+]
+BusOption = Annotated[str | None, typer.Option("--bus", help="Bus URL: memory:// or redis://… (env DATASTRATA_BUS)")]
+CacheOption = Annotated[
+    str | None, typer.Option("--cache", help="Cache URL: memory:// or redis://… (env DATASTRATA_CACHE)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@dataclass
+class Session:
+    """One CLI invocation: its settings overrides and the platform opened for it."""
+
+    overrides: dict[str, str | None] = field(default_factory=dict)
+    platform: Platform | None = None
+
+    def settings(self) -> Settings:
+        """Resolve settings from flags, environment and ``datastrata.toml``."""
+        return load_settings(self.overrides)
+
+    def open(self) -> Platform:
+        """Open the platform once per invocation."""
+        if self.platform is None:
+            self.platform = Platform.open(self.settings())
+        return self.platform
+
+    def close(self) -> None:
+        """Close the platform if it was opened."""
+        if self.platform is not None:
+            self.platform.close()
+            self.platform = None
+
+
+def session(ctx: typer.Context) -> Session:
+    """Return the invocation's session, creating it at the root context."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Session):
+        root.obj = Session()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def remember_stores(ctx: typer.Context, store: str | None, bus: str | None, cache: str | None) -> None:
+    """Record --store/--bus/--cache given at any level of the command."""
+    overrides = session(ctx).overrides
+    for key, value in (("store", store), ("bus", bus), ("cache", cache)):
+        if value:
+            overrides[key] = value
+
+
+def service(ctx: typer.Context, name: str, factory: Callable[[Platform], T]) -> T:
+    """Return the system service `name` on the invocation's platform."""
+    result: T = session(ctx).open().service(name, factory)
+    return result
+
+
+def emit(data: Any, *, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
+    """Print `data` as JSON, or as text through `text` (JSON when no text form exists)."""
+    if as_json or text is None:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        typer.echo(text(data))
+
+
+def time_option(value: str | None, *, field: str) -> Any:
+    """Parse an optional ISO-8601 option into aware UTC."""
+    return None if value is None else parse_time(value, field=field)
+
+
+class ShellGroup(TyperGroup):
+    """The root command group: datastrata errors become one line on stderr and an exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; exit 2 when it was refused, 1 when the system failed."""
+        try:
+            return super().invoke(ctx)
+        except DatastrataError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(2 if exc.refused else 1) from None
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except Exception as exc:
+            if os.environ.get("DATASTRATA_DEBUG") == "1":
+                raise
+            typer.echo(
+                f"error: internal failure: {type(exc).__name__}: {exc} (set DATASTRATA_DEBUG=1 for a trace)", err=True
+            )
+            sys.stderr.flush()
+            raise typer.Exit(1) from None

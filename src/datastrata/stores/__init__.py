@@ -1,0 +1,1 @@
+"""Thin adapters to real engines: SQLite, PostgreSQL, Redis, DuckDB, object storage and the graph store."""

@@ -1,0 +1,144 @@
+"""The relational port: transactions over SQLite or PostgreSQL with one SQL style (``?`` placeholders)."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+Dialect = Literal["sqlite", "postgresql"]
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor datastrata uses."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows touched by the last statement."""
+        ...
+
+    def fetchone(self) -> Any:
+        """Return the next row or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Return the remaining rows."""
+        ...
+
+
+class Tx(ABC):
+    """One open transaction (or one read snapshot) on a database."""
+
+    dialect: Dialect
+
+    def __init__(self) -> None:
+        self._after_commit: list[Callable[[], None]] = []
+
+    @abstractmethod
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement written with ``?`` placeholders."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each parameter row."""
+
+    def query(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run a query and return every row as a tuple."""
+        return [tuple(r) for r in self.execute(sql, params).fetchall()]
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        """Run a query and return its first row, or None."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        """Run a query and return the first column of its first row, or None."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after this transaction commits (never if it rolls back)."""
+        self._after_commit.append(callback)
+
+    def run_after_commit(self) -> None:
+        """Run the after-commit callbacks; called by the database, not by users."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+
+class Database(ABC):
+    """A relational store reached by URL; all writes go through :meth:`transaction`."""
+
+    dialect: Dialect
+    url: str
+
+    def __init__(self) -> None:
+        self._schemas: set[str] = set()
+        self._schema_lock = threading.Lock()
+        self.changed = threading.Condition()
+        self.change_count = 0
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """Open a write transaction: commit on success, roll back on any exception."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Tx]:
+        """Open a read-only snapshot."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every connection."""
+
+    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
+        """Create the tables of `name` once per process (the DDL must be idempotent)."""
+        if name in self._schemas:
+            return
+        with self._schema_lock:
+            if name in self._schemas:
+                return
+            self.run_script(ddl(self.dialect))
+            self._schemas.add(name)
+
+    @abstractmethod
+    def run_script(self, script: str) -> None:
+        """Run several ``;``-separated statements in one transaction."""
+
+    def notify_changed(self) -> None:
+        """Wake in-process waiters after a commit that appended events."""
+        with self.changed:
+            self.change_count += 1
+            self.changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until the change counter passes `seen` or `timeout` elapses; return the counter."""
+        with self.changed:
+            if self.change_count == seen:
+                self.changed.wait(timeout)
+            return self.change_count
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def time_to_db(dialect: Dialect, value: datetime) -> Any:
+    """Encode an aware datetime for `dialect` (SQLite: fixed-width UTC text that sorts correctly)."""
+    if dialect == "sqlite":
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def time_from_db(value: Any) -> datetime:
+    """Decode a stored time into aware UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value))

@@ -1,0 +1,107 @@
+"""PostgreSQL adapter: psycopg 3 with a connection pool; SQL written with ``?`` is translated once."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from datastrata.core.errors import BackendUnavailable
+from datastrata.stores.database import Cursor, Database, Params, Tx
+
+try:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+except ImportError as exc:  # pragma: no cover - depends on installed extras
+    raise BackendUnavailable(
+        "PostgreSQL support needs psycopg; install it with: pip install 'datastrata[postgres]'"
+    ) from exc
+
+_PLACEHOLDER = re.compile(r"%|\?")
+
+
+@functools.lru_cache(maxsize=1024)
+def to_pyformat(sql: str) -> str:
+    """Translate ``?`` placeholders to psycopg's ``%s`` (escaping literal ``%``)."""
+    return _PLACEHOLDER.sub(lambda m: "%%" if m.group() == "%" else "%s", sql)
+
+
+class PostgresTx(Tx):
+    """A transaction on one pooled connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement (server-side prepared after a few uses)."""
+        return self.conn.execute(to_pyformat(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement per row, pipelined."""
+        with self.conn.cursor() as cur:
+            cur.executemany(to_pyformat(sql), rows)
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database reached by ``postgresql://`` URL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, max_size: int = 8) -> None:
+        super().__init__()
+        self.url = url
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False
+        )
+        try:
+            self.pool.open(wait=True, timeout=10)
+        except Exception as exc:
+            self.pool.close()
+            raise BackendUnavailable(
+                f"cannot reach PostgreSQL at {redact(url)}: {exc}; check the URL and that the server is up"
+            ) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """BEGIN … COMMIT on a pooled connection; any exception rolls back."""
+        try:
+            with self.pool.connection() as conn:
+                tx = PostgresTx(conn)
+                with conn.transaction():
+                    yield tx
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
+        tx.run_after_commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A REPEATABLE READ, READ ONLY transaction: one snapshot for all its statements."""
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield PostgresTx(conn)
+                finally:
+                    conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
+
+    def run_script(self, script: str) -> None:
+        """Run a DDL script in one transaction, serialised across processes by an advisory lock."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(724105)")
+            conn.execute(script.encode())
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.pool.close()
+
+
+def redact(url: str) -> str:
+    """Hide the password in a database URL."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

@@ -1,0 +1,126 @@
+"""SQLite adapter: WAL, ``synchronous=FULL`` unless configured, one connection per thread, BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from datastrata.core.config import sqlite_path
+from datastrata.core.errors import BackendUnavailable, ConfigurationError
+from datastrata.stores.database import Cursor, Database, Params, Tx
+
+_SYNC_LEVELS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+sqlite3.register_adapter(Decimal, str)
+
+
+class SqliteTx(Tx):
+    """A transaction on one SQLite connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement."""
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement per row."""
+        self.conn.executemany(sql, rows)
+
+
+class SqliteDatabase(Database):
+    """An SQLite file; safe to share between threads (each thread gets its own connection)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.path = sqlite_path(url)
+        query = parse_qs(urlsplit(url).query)
+        self.synchronous = query.get("synchronous", ["FULL"])[0].upper()
+        if self.synchronous not in _SYNC_LEVELS:
+            raise ConfigurationError(
+                f"synchronous={self.synchronous!r} in {url!r} is not one of {sorted(_SYNC_LEVELS)}"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """BEGIN IMMEDIATE … COMMIT; any exception rolls back."""
+        conn = self._connection()
+        if conn.in_transaction:
+            raise RuntimeError("nested transaction on the same thread; pass the open Tx down instead")
+        tx = SqliteTx(conn)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(f"SQLite database {self.path} is not writable now: {exc}") from exc
+        try:
+            yield tx
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        tx.run_after_commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A deferred transaction: one consistent snapshot for all its statements."""
+        conn = self._connection()
+        if conn.in_transaction:
+            yield SqliteTx(conn)
+            return
+        conn.execute("BEGIN")
+        try:
+            yield SqliteTx(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def run_script(self, script: str) -> None:
+        """Run a DDL script atomically."""
+        conn = self._connection()
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            for conn in self._all:
+                with suppress(sqlite3.ProgrammingError):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @property
+    def file(self) -> Path:
+        """The database file."""
+        return self.path

@@ -1,0 +1,1 @@
+"""Reference systems: one per strategy, each a domain, a service, a router, a CLI and a tour step."""

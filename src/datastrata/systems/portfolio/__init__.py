@@ -1,0 +1,1 @@
+"""Investment portfolio rebuilt from trade events (the seed's TradingEvents): event sourcing."""

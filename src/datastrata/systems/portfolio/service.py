@@ -1,0 +1,193 @@
+"""Portfolio commands and queries: load by replay (with snapshots), decide, append with optimistic concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.events import Event, NewEvent
+from datastrata.eventlog.snapshots import SnapshotStore
+from datastrata.platform import Platform
+from datastrata.systems.portfolio import domain
+from datastrata.systems.portfolio.domain import PortfolioState
+from datastrata.systems.portfolio.holders import HoldersProjection
+
+SNAPSHOT_EVERY = 100
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The outcome of a command: the event it stored (or found stored before) and the consistency token."""
+
+    portfolio_id: str
+    event: Event
+    duplicate: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape of the outcome."""
+        return {
+            "portfolio_id": self.portfolio_id,
+            "event_id": self.event.event_id,
+            "type": self.event.type,
+            "version": self.event.version,
+            "position": self.event.position,
+            "duplicate": self.duplicate,
+        }
+
+
+class PortfolioService:
+    """Deposits, withdrawals and trades on event-sourced portfolios."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.log = platform.log
+        self.snapshots = SnapshotStore(platform.db, clock=platform.clock)
+        self.holders_runner = platform.register(HoldersProjection())
+
+    # ---- commands ------------------------------------------------------------------------------------------
+
+    def deposit(
+        self, portfolio_id: str, amount: Decimal | str, *, at: datetime | None = None, event_id: str | None = None
+    ) -> Recorded:
+        """Deposit cash."""
+        return self._handle(portfolio_id, event_id, lambda s: domain.deposit(amount, at=at, event_id=event_id))
+
+    def withdraw(
+        self, portfolio_id: str, amount: Decimal | str, *, at: datetime | None = None, event_id: str | None = None
+    ) -> Recorded:
+        """Withdraw cash the portfolio holds."""
+        return self._handle(portfolio_id, event_id, lambda s: domain.withdraw(s, amount, at=at, event_id=event_id))
+
+    def buy(
+        self,
+        portfolio_id: str,
+        symbol: str,
+        quantity: Decimal | str,
+        price: Decimal | str,
+        *,
+        at: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Recorded:
+        """Buy shares with the portfolio's cash."""
+        return self._handle(
+            portfolio_id, event_id, lambda s: domain.buy(s, symbol, quantity, price, at=at, event_id=event_id)
+        )
+
+    def sell(
+        self,
+        portfolio_id: str,
+        symbol: str,
+        quantity: Decimal | str,
+        price: Decimal | str,
+        *,
+        at: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Recorded:
+        """Sell shares the portfolio holds."""
+        return self._handle(
+            portfolio_id, event_id, lambda s: domain.sell(s, symbol, quantity, price, at=at, event_id=event_id)
+        )
+
+    def trade(
+        self,
+        portfolio_id: str,
+        side: str,
+        symbol: str,
+        quantity: Decimal | str,
+        price: Decimal | str,
+        *,
+        at: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Recorded:
+        """Buy or sell, by `side`."""
+        if side not in ("buy", "sell"):
+            raise ValidationError(f"side must be 'buy' or 'sell'; got {side!r}", field="side")
+        command = self.buy if side == "buy" else self.sell
+        return command(portfolio_id, symbol, quantity, price, at=at, event_id=event_id)
+
+    def _handle(
+        self, portfolio_id: str, event_id: str | None, decide: Callable[[PortfolioState], NewEvent]
+    ) -> Recorded:
+        """Load, decide and append in one transaction; on a concurrent write, reload and decide again."""
+        domain.check_portfolio_id(portfolio_id)
+        stream = domain.stream_id(portfolio_id)
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                with self.platform.db.transaction() as tx:
+                    state, stored = self._load_in(tx, portfolio_id, event_id)
+                    if stored is not None:  # a retry of a command that already succeeded
+                        return Recorded(portfolio_id, stored, duplicate=True)
+                    event = decide(state)
+                    result = self.log.append_in(tx, stream, [event], expected_version=state.version)
+                    if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
+                        state.apply(event.type, event.payload)
+                        self.snapshots.save_in(tx, stream, state.version, state.snapshot())
+                    return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
+            except ConcurrencyConflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _load_in(self, tx: Any, portfolio_id: str, event_id: str | None) -> tuple[PortfolioState, Event | None]:
+        """Return the current state, and the stored event when `event_id` is already in the stream."""
+        stream = domain.stream_id(portfolio_id)
+        snapshot = self.snapshots.load(stream) if event_id is None else None
+        start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
+        events = self.log.read_in(tx, stream, from_version=(start.version + 1) if start else 1)
+        if event_id is not None:
+            for event in events:
+                if event.event_id == event_id:
+                    return domain.replay(portfolio_id, events), event
+        return domain.replay(portfolio_id, events, start), None
+
+    # ---- queries -------------------------------------------------------------------------------------------
+
+    def state(
+        self, portfolio_id: str, *, as_of: datetime | None = None, at_version: int | None = None
+    ) -> PortfolioState:
+        """Rebuild the state by replay: now, as of a business time, or at a version."""
+        domain.check_portfolio_id(portfolio_id)
+        if as_of is not None and at_version is not None:
+            raise ValidationError("give either as_of or at_version, not both", field="as_of")
+        if at_version is not None and at_version < 0:
+            raise ValidationError(f"at_version must be >= 0; got {at_version}", field="at_version")
+        stream = domain.stream_id(portfolio_id)
+        if as_of is not None:
+            events = self.log.read(stream, until=as_of)
+            return domain.replay(portfolio_id, events)
+        snapshot = self.snapshots.load(stream, max_version=at_version)
+        start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
+        events = self.log.read(stream, from_version=(start.version + 1) if start else 1, to_version=at_version)
+        state = domain.replay(portfolio_id, events, start)
+        if state.version == 0 and self.log.version(stream) == 0:
+            raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
+        if at_version is not None and state.version < at_version:
+            raise ValidationError(
+                f"portfolio {portfolio_id!r} is at version {state.version}; at_version {at_version} does not exist",
+                field="at_version",
+            )
+        return state
+
+    def events(self, portfolio_id: str) -> list[Event]:
+        """Return every event of the portfolio, in order."""
+        domain.check_portfolio_id(portfolio_id)
+        events = self.log.read(domain.stream_id(portfolio_id))
+        if not events:
+            raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
+        return events
+
+    def holders(self, symbol: str, *, after: int | None = None) -> list[dict[str, str]]:
+        """Return who holds `symbol`, from the holders projection (caught up to `after`, or to the head)."""
+        domain.check_symbol(symbol)
+        if after is not None:
+            self.holders_runner.wait_for(after)
+        else:
+            self.holders_runner.catch_up()
+        with self.platform.db.read() as tx:
+            rows = HoldersProjection.holders(tx, symbol)
+        return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows]

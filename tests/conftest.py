@@ -1,0 +1,82 @@
+"""Fixtures: real SQLite files, and PostgreSQL and Redis servers started from local binaries."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datastrata.stores.database import Database
+from datastrata.stores.open import open_database
+from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
+
+REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
+_db_names = itertools.count()
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_SERVERS:
+        pytest.fail(f"{reason} (DATASTRATA_REQUIRE_SERVERS=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL 15+ server for the whole session; its base URL."""
+    try:
+        with ephemeral_postgres() as url:
+            yield url
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A Redis server for the whole session; its URL."""
+    try:
+        with ephemeral_redis() as url:
+            yield url
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """URL of a fresh, empty PostgreSQL database for one test."""
+    return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}")
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """URL of the session's Redis server, flushed before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    yield redis_server
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file for one test."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store URL, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[Database]:
+    """An open database on each backend."""
+    database = open_database(store_url)
+    yield database
+    database.close()
