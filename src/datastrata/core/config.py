@@ -76,13 +76,9 @@ def url_scheme(url: str, *, role: str) -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """Return the file path named by a ``sqlite:///path`` URL (``sqlite:///:memory:`` is refused)."""
-    parts = urlsplit(url)
-    raw = parts.path
-    if parts.netloc:  # sqlite://relative/path is a common typo for sqlite:///relative/path
-        raw = parts.netloc + raw
-    elif raw.startswith("/") and not url.startswith("sqlite:////"):
-        raw = raw[1:]  # sqlite:///rel.db is relative, sqlite:////abs.db is absolute
+    """Return the file named by ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (``:memory:`` is refused)."""
+    rest = url.split("?", 1)[0].split("://", 1)[-1]
+    raw = rest[1:] if rest.startswith("/") else rest  # sqlite://relative/path is a common typo; accept it
     if not raw or raw == ":memory:":
         raise ConfigurationError(
             f"store URL {url!r} names no file; use sqlite:///relative.db or sqlite:////absolute/path.db"
