@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner
 
 from datastrata.cli import app
+from datastrata.testing.servers import free_port
 
 runner = CliRunner()
 
@@ -31,3 +37,32 @@ def test_worker_lag_and_rebuild(sqlite_url: str) -> None:
     assert rebuilt.exit_code == 0 and "applied 1 events" in rebuilt.stdout
     unknown = runner.invoke(app, [*base, "rebuild", "nope"])
     assert unknown.exit_code == 2 and "no projection named 'nope'" in unknown.stderr
+
+
+def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
+    port = free_port()
+    store = f"sqlite:///{tmp_path / 'served.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datastrata", "--store", store, "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert httpx.post(f"{base}/portfolios/p1/deposits", json={"amount": "50"}).status_code == 201
+        deadline = time.monotonic() + 10
+        while any(lag["behind"] for lag in httpx.get(f"{base}/health").json()["lags"]):
+            assert time.monotonic() < deadline, "the background worker did not catch up"
+            time.sleep(0.05)
+        assert "/portfolios/{portfolio_id}" in httpx.get(f"{base}/openapi.json").json()["paths"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
