@@ -12,6 +12,8 @@ import typer
 from datastrata.catalog import install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
+from datastrata.design.cli import design_command
+from datastrata.design.tour import tour_step as design_tour
 from datastrata.projections.runner import ProjectionRunner
 from datastrata.shell import (
     BusOption,
@@ -40,6 +42,7 @@ def _root(ctx: typer.Context, store: StoreOption = None, bus: BusOption = None, 
 
 for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
+app.command("design")(design_command)
 
 
 @app.command()
@@ -54,6 +57,8 @@ def tour() -> None:
             Platform.open(Settings.embedded(Path(home))) as platform,
         ):
             entry.tour(platform, typer.echo)
+    typer.secho("\n== design: requirements -> strategies, technologies, schema and cost per context", bold=True)
+    design_tour(typer.echo)
     typer.secho("\nTour finished.", bold=True)
 
 

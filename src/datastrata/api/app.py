@@ -15,6 +15,7 @@ from datastrata import __version__
 from datastrata.catalog import install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
+from datastrata.design.api import router as design_router
 from datastrata.platform import Platform
 
 PROBLEM = "application/problem+json"
@@ -80,4 +81,5 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
 
     for entry in systems():
         app.include_router(entry.router)
+    app.include_router(design_router)
     return app

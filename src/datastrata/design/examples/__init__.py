@@ -1,0 +1,1 @@
+"""The article's worked examples as requirement specs (package data for the tour)."""

@@ -1,0 +1,45 @@
+"""Fixtures for the design advisor tests: the example specs and their reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datastrata.design import DesignReport, design, load_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    """The repository's examples/ folder."""
+    return EXAMPLES
+
+
+def _report(name: str) -> DesignReport:
+    return design(load_spec(EXAMPLES / name))
+
+
+@pytest.fixture(scope="session")
+def netflix() -> DesignReport:
+    """The Netflix example, designed."""
+    return _report("netflix.yaml")
+
+
+@pytest.fixture(scope="session")
+def uber_eats() -> DesignReport:
+    """The Uber Eats example, designed."""
+    return _report("uber-eats.yaml")
+
+
+@pytest.fixture(scope="session")
+def tsmc_fab() -> DesignReport:
+    """The TSMC wafer fab example, designed."""
+    return _report("tsmc-fab.yaml")
+
+
+@pytest.fixture(scope="session")
+def ten_contexts() -> DesignReport:
+    """The ten-context marketplace, designed."""
+    return _report("ten-contexts.yaml")
