@@ -148,7 +148,7 @@ def buy(
     event_id: str | None,
 ) -> NewEvent:
     """Decide a purchase: cash must cover quantity times price."""
-    symbol, qty, px = check_symbol(symbol), positive(quantity, field="quantity"), positive(price, field="price")
+    symbol, qty, px = _terms(symbol, quantity, price)
     cost = qty * px
     if cost > state.cash:
         raise RuleViolation(
@@ -168,13 +168,18 @@ def sell(
     event_id: str | None,
 ) -> NewEvent:
     """Decide a sale: the portfolio must hold that many shares."""
-    symbol, qty, px = check_symbol(symbol), positive(quantity, field="quantity"), positive(price, field="price")
+    symbol, qty, px = _terms(symbol, quantity, price)
     held = state.holdings.get(symbol, Decimal(0))
     if qty > held:
         raise RuleViolation(
             f"cannot sell {quantity_text(qty)} {symbol}: portfolio {state.portfolio_id} holds {quantity_text(held)}"
         )
     return _event(STOCK_SOLD, {"symbol": symbol, "quantity": str(qty), "price": str(px)}, at, event_id)
+
+
+def _terms(symbol: str, quantity: Decimal | str, price: Decimal | str) -> tuple[str, Decimal, Decimal]:
+    """Validate a trade's symbol, quantity and price."""
+    return check_symbol(symbol), positive(quantity, field="quantity"), positive(price, field="price")
 
 
 def _event(event_type: str, payload: dict[str, str], at: datetime | None, event_id: str | None) -> NewEvent:
