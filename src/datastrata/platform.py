@@ -16,6 +16,7 @@ from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Lag, ProjectionRunner
+from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
 
@@ -35,6 +36,14 @@ class Platform:
     clock: Clock = system_clock
     runners: dict[str, ProjectionRunner] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    _cache: Cache | None = None
+
+    @property
+    def cache(self) -> Cache:
+        """The cache named by the settings, opened on first use."""
+        if self._cache is None:
+            self._cache = open_cache(self.settings.cache)
+        return self._cache
 
     @classmethod
     def open(cls, settings: Settings, *, clock: Clock = system_clock) -> Platform:
@@ -93,6 +102,8 @@ class Platform:
     def close(self) -> None:
         """Close the bus and the database."""
         self.bus.close()
+        if self._cache is not None:
+            self._cache.close()
         self.db.close()
 
     def __enter__(self) -> Platform:
