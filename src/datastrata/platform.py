@@ -36,6 +36,7 @@ class Platform:
     clock: Clock = system_clock
     runners: dict[str, ProjectionRunner] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[str, Callable[[], int]] = field(default_factory=dict)
     _cache: Cache | None = None
 
     @property
@@ -72,12 +73,18 @@ class Platform:
             self.services[name] = factory(self)
         return self.services[name]
 
+    def add_job(self, name: str, job: Callable[[], int]) -> None:
+        """Run `job` on every worker round (e.g. activating future-dated data); it returns the work it did."""
+        self.jobs[name] = job
+
     def run_once(self) -> int:
-        """Relay the outbox, run every projection one page and poll the bus; return the work done."""
+        """Relay the outbox, run every projection one page, poll the bus and run the jobs; return the work done."""
         done = self.relay.run_once()
         for runner in list(self.runners.values()):
             done += runner.run_once()
         done += self.bus.poll()
+        for job in list(self.jobs.values()):
+            done += job()
         return done
 
     def lags(self) -> list[Lag]:

@@ -1,0 +1,145 @@
+"""What the store hands back: versions of a record, the outcome of a change, audit entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from datastrata.mdm.temporal import Period
+from datastrata.mdm.types import json_value
+
+#: Event types the store appends to the log.
+MASTER_DATA_CHANGED = "MasterDataChanged"
+MASTER_DATA_ACTIVATED = "MasterDataActivated"
+
+
+def stream_id(entity_type: str, entity_key: str) -> str:
+    """Return the event stream of one master record."""
+    return f"masterdata-{entity_type}-{entity_key}"
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return `value` as ISO text (None stays None)."""
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class MasterRecord:
+    """One version of a master record: attributes valid over one period of time, as known over another.
+
+    A retirement is stored as a version too (``retired=True``, no attributes): it says the key is absent over its
+    valid period, so ``get`` returns None there.
+    """
+
+    entity_type: str
+    entity_key: str
+    attributes: Mapping[str, Any]
+    valid_from: datetime
+    valid_to: datetime | None
+    recorded_from: datetime
+    recorded_to: datetime | None
+    actor: str
+    reason: str
+    version_id: str
+    change_id: str
+    retired: bool = False
+    derived_from: str | None = None
+    activated_at: datetime | None = None
+
+    @property
+    def period(self) -> Period:
+        """The valid period."""
+        return Period(self.valid_from, self.valid_to)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (Decimals and times as text)."""
+        return {
+            "entity_type": self.entity_type,
+            "entity_key": self.entity_key,
+            "attributes": {name: json_value(value) for name, value in self.attributes.items()},
+            "retired": self.retired,
+            "valid_from": iso(self.valid_from),
+            "valid_to": iso(self.valid_to),
+            "recorded_from": iso(self.recorded_from),
+            "recorded_to": iso(self.recorded_to),
+            "actor": self.actor,
+            "reason": self.reason,
+            "version_id": self.version_id,
+            "change_id": self.change_id,
+            "derived_from": self.derived_from,
+            "activated_at": iso(self.activated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The outcome of a put or retire: the version it recorded and where its event sits in the log."""
+
+    change_id: str
+    entity_type: str
+    entity_key: str
+    action: str
+    version_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    recorded_at: datetime
+    in_effect: bool
+    position: int
+    duplicate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict."""
+        return {
+            "change_id": self.change_id,
+            "entity_type": self.entity_type,
+            "entity_key": self.entity_key,
+            "action": self.action,
+            "version_id": self.version_id,
+            "valid_from": iso(self.valid_from),
+            "valid_to": iso(self.valid_to),
+            "recorded_at": iso(self.recorded_at),
+            "in_effect": self.in_effect,
+            "position": self.position,
+            "duplicate": self.duplicate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who changed which record, why, over which valid period, when, and what it was before and after."""
+
+    change_id: str
+    entity_type: str
+    entity_key: str
+    action: str
+    actor: str
+    reason: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    replaced: list[dict[str, Any]]
+    valid_from: datetime
+    valid_to: datetime | None
+    recorded_at: datetime
+    version_id: str
+    position: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (attributes in their stored JSON form)."""
+        return {
+            "change_id": self.change_id,
+            "entity_type": self.entity_type,
+            "entity_key": self.entity_key,
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "before": None if self.before is None else dict(self.before),
+            "after": None if self.after is None else dict(self.after),
+            "replaced": self.replaced,
+            "valid_from": iso(self.valid_from),
+            "valid_to": iso(self.valid_to),
+            "recorded_at": iso(self.recorded_at),
+            "version_id": self.version_id,
+            "position": self.position,
+        }

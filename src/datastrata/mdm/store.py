@@ -1,0 +1,497 @@
+"""The bitemporal master-data store: put, retire, get across both time axes, history, audit, activation."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from datastrata.core.clock import Clock, ensure_utc, system_clock
+from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.events import NewEvent
+from datastrata.core.ids import new_id
+from datastrata.core.tenancy import current_tenant, tenant
+from datastrata.eventlog.log import EventLog
+from datastrata.mdm import sql
+from datastrata.mdm.records import (
+    MASTER_DATA_ACTIVATED,
+    MASTER_DATA_CHANGED,
+    AuditEntry,
+    Change,
+    MasterRecord,
+    iso,
+    stream_id,
+)
+from datastrata.mdm.schema import ddl
+from datastrata.mdm.sql import AuditRow, Key, VersionRow
+from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
+from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
+from datastrata.stores.database import Database, Tx
+from datastrata.stores.open import open_database
+
+log = logging.getLogger(__name__)
+
+#: ``callback(entity_type, entity_key, next_change_at)``, run after a commit that changed the key.
+ChangeListener = Callable[[str, str, datetime | None], None]
+
+_ACTIVATION_IDS = uuid.UUID("6d646d61-0000-4000-8000-000000000001")
+
+
+def activation_event_id(version_id: str) -> str:
+    """Return the id of the MasterDataActivated event of a version (fixed, so the log refuses a second one)."""
+    return str(uuid.uuid5(_ACTIVATION_IDS, version_id))
+
+
+class MasterDataStore:
+    """Bitemporal master data on SQLite or PostgreSQL: every assertion has a valid period and a recorded time."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        log: EventLog | None = None,
+        types: TypeRegistry | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.log = log if log is not None else EventLog(db, clock=clock)
+        self.types = types if types is not None else TypeRegistry()
+        self._listeners: list[ChangeListener] = []
+        self._owns_db = False
+        db.ensure_schema("mdm", ddl)
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock = system_clock) -> MasterDataStore:
+        """Open the store at ``sqlite:///…`` or ``postgresql://…``; :meth:`close` closes the database too."""
+        db = open_database(url)
+        try:
+            store = cls(db, clock=clock)
+        except BaseException:
+            db.close()
+            raise
+        store._owns_db = True
+        return store
+
+    def close(self) -> None:
+        """Close the database if this store opened it."""
+        if self._owns_db:
+            self.db.close()
+
+    def __enter__(self) -> MasterDataStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- types and listeners -------------------------------------------------------------------------------
+
+    def register_type(
+        self, name: str, fields: Mapping[str, type | FieldSpec], *, required: Iterable[str] = ()
+    ) -> EntityType:
+        """Accept a new entity type whose attributes are ``{field: type or FieldSpec}``."""
+        return self.types.register(entity_type(name, fields, required=required))
+
+    def on_change(self, callback: ChangeListener) -> Callable[[], None]:
+        """Call `callback(entity_type, key, next_change_at)` after each commit that changes a key; return an undo.
+
+        `next_change_at` is when the key's value may next change by itself (a future-dated version taking effect or
+        a period ending), so a cache can cap its TTL there. A failing callback is logged; the write stays committed.
+        """
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    # ---- commands ------------------------------------------------------------------------------------------
+
+    def put(
+        self,
+        entity_type: str,
+        entity_key: str,
+        attributes: Mapping[str, Any],
+        *,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+        actor: str,
+        reason: str = "",
+        change_id: str | None = None,
+    ) -> Change:
+        """Assert the full attribute set of a record for [valid_from, valid_to) (default: from now, open-ended).
+
+        Where the period overlaps what is already known, this assertion wins from now on; the earlier knowledge
+        stays readable with ``as_known_at``. A retried call with the same `change_id` returns the stored change.
+        """
+        schema = self.types.get(entity_type)
+        values = schema.validate(attributes)
+        return self._write(
+            schema, entity_key, schema.dump(values), valid_from, valid_to, actor, reason, change_id, "put"
+        )
+
+    def retire(
+        self,
+        entity_type: str,
+        entity_key: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+        actor: str,
+        reason: str = "",
+        change_id: str | None = None,
+    ) -> Change:
+        """Assert that a record is absent over [valid_from, valid_to) (default: from now on)."""
+        schema = self.types.get(entity_type)
+        return self._write(schema, entity_key, None, valid_from, valid_to, actor, reason, change_id, "retire")
+
+    def activate(self, *, limit: int = 1000) -> list[MasterRecord]:
+        """Make every version that has taken effect current and announce each once with MasterDataActivated.
+
+        Idempotent and safe to run concurrently: a marker column set in the same transaction as the event decides
+        which run announces a version. Versions recorded already in effect are announced by their
+        MasterDataChanged event instead. Runs over every tenant, at most `limit` versions per call (call again
+        while it returns `limit` records).
+        """
+        if limit < 1:
+            raise ValidationError(f"limit must be at least 1; got {limit}", field="limit")
+        activated: list[VersionRow] = []
+        with self.db.transaction() as tx:
+            sql.lock_activation(tx)
+            now = self.clock()
+            due = {v.key for v in sql.pending_versions(tx, now, limit)} | set(sql.lapsed_current(tx, now, limit))
+            keys = sorted(due, key=Key.params)
+            for key in keys:  # in one order, so concurrent runs and writers cannot deadlock
+                sql.lock_key(tx, key)
+            for version in sql.pending_versions(tx, now, limit):  # re-read: writers may have changed them
+                if version.key in due and sql.mark_activated(tx, version.version_id, now):
+                    activated.append(self._announce(tx, version.with_changes(activated_at=now)))
+            for key in keys:
+                timeline = sql.open_versions(tx, key)
+                sql.set_current(tx, key, _valid_at(timeline, now), now)
+                self._notify_after_commit(tx, key, next_boundary((_period(v) for v in timeline), now))
+        return [self._record(v) for v in activated]
+
+    # ---- queries -------------------------------------------------------------------------------------------
+
+    def get(
+        self,
+        entity_type: str,
+        entity_key: str,
+        *,
+        as_of: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> MasterRecord | None:
+        """Return the version valid at `as_of` as recorded by `as_known_at` (defaults: now, now), or None."""
+        key = self._key(entity_type, entity_key)
+        when = self.clock() if as_of is None else ensure_utc(as_of, field="as_of")
+        known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
+        with self.db.read() as tx:
+            if as_of is None and known is None:
+                row = sql.current(tx, key)
+                if row is not None and _period(row).contains(when):
+                    return self._record(row)
+            row = sql.version_at(tx, key, when, known)
+        return None if row is None or row.retired else self._record(row)
+
+    def history(self, entity_type: str, entity_key: str) -> list[MasterRecord]:
+        """Return every version of a record ever recorded (superseded ones too), by recorded then valid time."""
+        key = self._key(entity_type, entity_key)
+        with self.db.read() as tx:
+            rows = sql.all_versions(tx, key)
+        return [self._record(r) for r in rows]
+
+    def timeline(self, entity_type: str, entity_key: str, *, as_known_at: datetime | None = None) -> list[MasterRecord]:
+        """Return a record's versions over valid time as recorded by `as_known_at` (default: as known now)."""
+        key = self._key(entity_type, entity_key)
+        known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
+        with self.db.read() as tx:
+            rows = sql.versions_known_at(tx, key, known)
+        return [self._record(r) for r in rows]
+
+    def next_change(self, entity_type: str, entity_key: str, *, after: datetime | None = None) -> datetime | None:
+        """Return when the record's value may next change by itself after `after` (default: now), or None."""
+        key = self._key(entity_type, entity_key)
+        start = self.clock() if after is None else ensure_utc(after, field="after")
+        with self.db.read() as tx:
+            rows = sql.open_versions(tx, key)
+        return next_boundary((_period(r) for r in rows), start)
+
+    def audit(
+        self,
+        *,
+        entity_type: str | None = None,
+        key: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        """Return audit entries (oldest first) filtered by entity type, key, actor and recorded time."""
+        if entity_type is not None:
+            self.types.get(entity_type)
+        if key is not None:
+            check_key(key)
+        if limit < 1:
+            raise ValidationError(f"limit must be at least 1; got {limit}", field="limit")
+        start = None if since is None else ensure_utc(since, field="since")
+        with self.db.read() as tx:
+            rows = sql.audit_entries(
+                tx, current_tenant(), entity_type=entity_type, entity_key=key, actor=actor, since=start, limit=limit
+            )
+        return [_audit_entry(r) for r in rows]
+
+    # ---- internals -----------------------------------------------------------------------------------------
+
+    def _key(self, entity_type: str, entity_key: str) -> Key:
+        self.types.get(entity_type)
+        return Key(current_tenant(), entity_type, check_key(entity_key))
+
+    def _write(
+        self,
+        schema: EntityType,
+        entity_key: str,
+        after: dict[str, Any] | None,
+        valid_from: datetime | None,
+        valid_to: datetime | None,
+        actor: str,
+        reason: str,
+        change_id: str | None,
+        action: str,
+    ) -> Change:
+        """Reshape the key's timeline, update current, append the event and the audit entry: one transaction."""
+        key = Key(current_tenant(), schema.name, check_key(entity_key))
+        _check_text(actor, "actor", required=True)
+        _check_text(reason, "reason", required=False, limit=2000)
+        if change_id is not None:
+            _check_text(change_id, "change_id", required=True)
+        asserted = period(self.clock() if valid_from is None else valid_from, valid_to)
+        change_id = change_id or new_id()
+        with self.db.transaction() as tx:
+            sql.lock_key(tx, key)
+            stored = sql.audit_entry(tx, key.tenant_id, change_id)
+            if stored is not None:
+                return _duplicate(stored, key)
+            latest = sql.latest_recorded(tx, key)
+            now = self.clock() if latest is None else max(self.clock(), latest)
+            timeline = [Span(_period(v), v) for v in sql.open_versions(tx, key)]
+            plan = plan_assertion(timeline, asserted)
+            if action == "retire" and all(s.item.retired for s in plan.superseded):
+                raise NotFound(
+                    f"{schema.name} {key.entity_key!r} has no version valid in [{iso(asserted.start)}, "
+                    f"{iso(asserted.end) or 'open end'}) to retire; check the key and the period"
+                )
+            if sql.close_versions(tx, [s.item.version_id for s in plan.superseded], now) != len(plan.superseded):
+                raise ConcurrencyConflict(f"{schema.name} {key.entity_key!r} changed concurrently; retry the command")
+            remainders = [
+                s.item.with_changes(
+                    version_id=new_id(),
+                    valid_from=s.period.start,
+                    valid_to=s.period.end,
+                    recorded_from=now,
+                    recorded_to=None,
+                    change_id=change_id,
+                    derived_from=s.item.version_id,
+                    activated_at=s.item.activated_at if s.period.start <= now else None,
+                )
+                for s in plan.remainders
+            ]
+            new = VersionRow(
+                version_id=new_id(),
+                key=key,
+                attributes=after,
+                valid_from=asserted.start,
+                valid_to=asserted.end,
+                recorded_from=now,
+                recorded_to=None,
+                actor=actor,
+                reason=reason,
+                change_id=change_id,
+                derived_from=None,
+                activated_at=now if asserted.start <= now else None,
+            )
+            sql.insert_versions(tx, [*remainders, new])
+            untouched = [s.item for s in timeline if not s.period.overlaps(asserted)]
+            after_timeline = [*untouched, *remainders, new]
+            sql.set_current(tx, key, _valid_at(after_timeline, now), now)
+            previous = at(timeline, asserted.start)
+            before = None if previous is None else previous.item.attributes
+            replaced = [_segment(s.item, s.period.clip(asserted)) for s in plan.superseded]
+            in_effect = asserted.contains(now)
+            payload = {
+                "entity_type": key.entity_type,
+                "entity_key": key.entity_key,
+                "action": action,
+                "version_id": new.version_id,
+                "before": before,
+                "after": after,
+                "replaced": replaced,
+                "valid_from": iso(asserted.start),
+                "valid_to": iso(asserted.end),
+                "recorded_at": iso(now),
+                "in_effect": in_effect,
+                "actor": actor,
+                "reason": reason,
+            }
+            appended = self.log.append_in(
+                tx, stream_id(key.entity_type, key.entity_key), [NewEvent(MASTER_DATA_CHANGED, payload, change_id)]
+            )
+            sql.insert_audit(
+                tx,
+                key.tenant_id,
+                AuditRow(
+                    change_id=change_id,
+                    entity_type=key.entity_type,
+                    entity_key=key.entity_key,
+                    action=action,
+                    actor=actor,
+                    reason=reason,
+                    before=before,
+                    after=after,
+                    replaced=replaced,
+                    valid_from=asserted.start,
+                    valid_to=asserted.end,
+                    recorded_at=now,
+                    version_id=new.version_id,
+                    position=appended.position,
+                ),
+            )
+            self._notify_after_commit(tx, key, next_boundary((_period(v) for v in after_timeline), now))
+        return Change(
+            change_id=change_id,
+            entity_type=key.entity_type,
+            entity_key=key.entity_key,
+            action=action,
+            version_id=new.version_id,
+            valid_from=asserted.start,
+            valid_to=asserted.end,
+            recorded_at=now,
+            in_effect=in_effect,
+            position=appended.position,
+        )
+
+    def _announce(self, tx: Tx, version: VersionRow) -> VersionRow:
+        """Append the MasterDataActivated event of `version`, in its tenant."""
+        event = NewEvent(MASTER_DATA_ACTIVATED, _activated_payload(version), activation_event_id(version.version_id))
+        with tenant(version.key.tenant_id):
+            self.log.append_in(tx, stream_id(version.key.entity_type, version.key.entity_key), [event])
+        return version
+
+    def _notify_after_commit(self, tx: Tx, key: Key, next_change_at: datetime | None) -> None:
+        """Schedule the change listeners for `key` to run once `tx` commits."""
+        if not self._listeners:
+            return
+
+        def notify() -> None:
+            with tenant(key.tenant_id):
+                for listener in list(self._listeners):
+                    try:
+                        listener(key.entity_type, key.entity_key, next_change_at)
+                    except Exception:  # a cache outage must not turn a committed write into an error
+                        log.exception("master-data change listener failed for %s %s", key.entity_type, key.entity_key)
+
+        tx.on_commit(notify)
+
+    def _record(self, row: VersionRow) -> MasterRecord:
+        """Build the public record, typing attributes by their entity type when it is registered here."""
+        schema = self.types.find(row.key.entity_type)
+        attributes: dict[str, Any] = {}
+        if row.attributes is not None:
+            attributes = schema.load(row.attributes) if schema is not None else dict(row.attributes)
+        return MasterRecord(
+            entity_type=row.key.entity_type,
+            entity_key=row.key.entity_key,
+            attributes=attributes,
+            valid_from=row.valid_from,
+            valid_to=row.valid_to,
+            recorded_from=row.recorded_from,
+            recorded_to=row.recorded_to,
+            actor=row.actor,
+            reason=row.reason,
+            version_id=row.version_id,
+            change_id=row.change_id,
+            retired=row.retired,
+            derived_from=row.derived_from,
+            activated_at=row.activated_at,
+        )
+
+
+def _period(row: VersionRow) -> Period:
+    return Period(row.valid_from, row.valid_to)
+
+
+def _valid_at(rows: Iterable[VersionRow], when: datetime) -> VersionRow | None:
+    """Return the row valid at `when` (a retirement counts: the key is then absent)."""
+    for row in rows:
+        if _period(row).contains(when):
+            return row
+    return None
+
+
+def _segment(row: VersionRow, clipped: Period) -> dict[str, Any]:
+    return {
+        "version_id": row.version_id,
+        "valid_from": iso(clipped.start),
+        "valid_to": iso(clipped.end),
+        "attributes": row.attributes,
+    }
+
+
+def _activated_payload(row: VersionRow) -> dict[str, Any]:
+    return {
+        "entity_type": row.key.entity_type,
+        "entity_key": row.key.entity_key,
+        "version_id": row.version_id,
+        "attributes": row.attributes,
+        "retired": row.retired,
+        "valid_from": iso(row.valid_from),
+        "valid_to": iso(row.valid_to),
+        "recorded_from": iso(row.recorded_from),
+        "activated_at": iso(row.activated_at),
+    }
+
+
+def _duplicate(stored: AuditRow, key: Key) -> Change:
+    """Return the stored outcome of a retried change, refusing a change id reused for another record."""
+    if (stored.entity_type, stored.entity_key) != (key.entity_type, key.entity_key):
+        raise ValidationError(
+            f"change_id {stored.change_id!r} already recorded a change of {stored.entity_type} "
+            f"{stored.entity_key!r}; use a new change_id",
+            field="change_id",
+        )
+    return Change(
+        change_id=stored.change_id,
+        entity_type=stored.entity_type,
+        entity_key=stored.entity_key,
+        action=stored.action,
+        version_id=stored.version_id,
+        valid_from=stored.valid_from,
+        valid_to=stored.valid_to,
+        recorded_at=stored.recorded_at,
+        in_effect=Period(stored.valid_from, stored.valid_to).contains(stored.recorded_at),
+        position=stored.position,
+        duplicate=True,
+    )
+
+
+def _audit_entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        change_id=row.change_id,
+        entity_type=row.entity_type,
+        entity_key=row.entity_key,
+        action=row.action,
+        actor=row.actor,
+        reason=row.reason,
+        before=row.before,
+        after=row.after,
+        replaced=row.replaced,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        recorded_at=row.recorded_at,
+        version_id=row.version_id,
+        position=row.position,
+    )
+
+
+def _check_text(value: str, field: str, *, required: bool, limit: int = 200) -> None:
+    """Refuse a non-string, an empty required value or one longer than `limit`."""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        need = f"1-{limit}" if required else f"at most {limit}"
+        raise ValidationError(f"{field} must be a string of {need} characters; got {value!r}", field=field)
