@@ -59,6 +59,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
 from datastrata.core.events import NewEvent
+from datastrata.core.ids import new_id
 from datastrata.eventlog import EventLog
 from datastrata.eventlog.schema import ddl
 from datastrata.stores.database import Database
@@ -297,7 +298,7 @@ def _row(prefix_stream: str, version: int, now: str | datetime) -> tuple[Any, ..
         "default",
         prefix_stream,
         version,
-        str(uuid4()),
+        new_id(),
         EVENT_TYPE,
         1,
         json.dumps(PAYLOAD, separators=(",", ":"), sort_keys=True),
@@ -379,7 +380,11 @@ class RawPostgresSubject(Subject):
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(724105)")
             self.conn.execute(ddl("postgresql").encode())
-        self.insert = f"INSERT INTO eventlog_events ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            self.conn.execute("CREATE SEQUENCE IF NOT EXISTS raw_position_seq")
+        self.insert = (
+            f"INSERT INTO eventlog_events (position, {_COLUMNS}) "
+            "VALUES (nextval('raw_position_seq'),%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        )
 
     def _write(self, stream: str, after: int, n: int) -> None:
         now = datetime.now(UTC)

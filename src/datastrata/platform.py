@@ -89,10 +89,7 @@ class Platform:
 
     def lags(self) -> list[Lag]:
         """Return the lag of the relay and of every projection."""
-        head = self.log.head()
-        lags = [Lag(self.relay.name, self.relay.position(), head)]
-        lags += [runner.lag() for runner in self.runners.values()]
-        return lags
+        return [Lag.of(self.relay.name, self.relay.position(), self.log)] + [r.lag() for r in self.runners.values()]
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Run the relay and every projection until `stop` is set, sleeping while there is nothing to do."""

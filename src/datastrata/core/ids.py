@@ -1,10 +1,17 @@
-"""Identifiers: event ids are random UUIDs in canonical text form."""
+"""Identifiers: time-ordered UUIDs (version 7), so new ids land at the right edge of an index."""
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
+
+_RAND_B = (1 << 62) - 1
 
 
 def new_id() -> str:
-    """Return a new random identifier (UUID4, canonical text)."""
-    return str(uuid.uuid4())
+    """Return a new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits, as canonical text."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & _RAND_B)
+    return str(uuid.UUID(int=value))

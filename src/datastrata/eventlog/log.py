@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Collection, Sequence
@@ -14,20 +15,18 @@ from datastrata.core.clock import Clock, ensure_utc, system_clock
 from datastrata.core.errors import ConcurrencyConflict, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
+from datastrata.eventlog.engine import COLUMNS, Engine, NewRow
+from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import ddl
+from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
 from datastrata.stores.database import Database, Row, Tx, time_from_db, time_to_db
 
 #: ``expected_version=ANY`` appends without a version check.
 ANY: Final = None
-#: Advisory-lock key that orders appends on PostgreSQL so positions become visible in order.
-APPEND_LOCK_KEY: Final = 0x64617461  # "data"
 
 _STREAM_ID = re.compile(r"^[^\x00-\x1f]{1,200}$")
-_COLUMNS = (
-    "position, tenant_id, stream_id, version, event_id, event_type, schema_version, "
-    "payload, metadata, occurred_at, recorded_at"
-)
+_loads = json.JSONDecoder().decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +59,19 @@ class EventLog:
         self.db = db
         self.clock = clock
         self.upcasters = upcasters or Upcasters()
+        self.engine: Engine = SqliteEngine() if db.dialect == "sqlite" else PostgresEngine()
         db.ensure_schema("eventlog", ddl)
 
     # ---- writing -------------------------------------------------------------------------------------------
 
     def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
-        """Append `events` to `stream_id` in their own transaction."""
+        """Append `events` to `stream_id` as one transaction (one round trip on PostgreSQL)."""
+        if self.db.dialect == "postgresql":
+            with self.db.session() as single_statement:
+                result = self._append(single_statement, stream_id, events, expected_version)
+            if not result.duplicate:
+                self.db.notify_changed()
+            return result
         with self.db.transaction() as tx:
             return self.append_in(tx, stream_id, events, expected_version=expected_version)
 
@@ -77,56 +83,64 @@ class EventLog:
         Raises ConcurrencyConflict when the stream is not at `expected_version`. Appending events whose ids
         are all already stored in this stream is a no-op that returns the stored events (``duplicate=True``).
         """
-        _check_append(stream_id, events, expected_version)
-        ids = [e.event_id for e in events]
-        current, duplicates = self._probe(tx, stream_id, ids)
-        if duplicates:
-            return self._duplicate_result(tx, stream_id, ids, current)
-        if expected_version is not None and expected_version != current:
-            raise ConcurrencyConflict(
-                f"stream {stream_id!r} is at version {current}, not the expected {expected_version}; "
-                "reload it and retry the command",
-                stream_id=stream_id,
-                expected=expected_version,
-                actual=current,
-            )
+        result = self._append(tx, stream_id, events, expected_version)
+        if not result.duplicate:
+            tx.on_commit(self.db.notify_changed)
+        return result
+
+    def _append(self, tx: Tx, stream_id: str, events: Sequence[NewEvent], expected: int | None) -> AppendResult:
+        _check_append(stream_id, events, expected)
         recorded_at = self.clock()
-        rows = [
+        tenant = current_tenant()
+        dialect = tx.dialect
+        recorded = time_to_db(dialect, recorded_at)
+        rows: list[NewRow] = [
             (
-                current_tenant(),
-                stream_id,
-                current + i + 1,
+                tenant,
                 e.event_id,
                 e.type,
                 e.schema_version,
-                codec.encode(e.payload),
-                codec.encode(e.metadata),
-                time_to_db(
-                    tx.dialect,
-                    ensure_utc(e.occurred_at, field="occurred_at") if e.occurred_at else recorded_at,
-                ),
-                time_to_db(tx.dialect, recorded_at),
+                codec.encode(e.payload) if e.payload else "{}",
+                codec.encode(e.metadata) if e.metadata else "{}",
+                time_to_db(dialect, ensure_utc(e.occurred_at, field="occurred_at")) if e.occurred_at else recorded,
+                recorded,
             )
-            for i, e in enumerate(events)
+            for e in events
         ]
         try:
-            positions = self._insert(tx, rows)
-        except (sqlite3.IntegrityError, Exception) as exc:
+            outcome = self.engine.append(tx, stream_id, rows, expected)
+        except Exception as exc:
             if _is_unique_violation(exc):
                 raise ConcurrencyConflict(
-                    f"stream {stream_id!r} was appended to concurrently at version {current}; "
-                    "reload it and retry the command",
+                    f"stream {stream_id!r} was appended to concurrently; reload it and retry the command",
                     stream_id=stream_id,
-                    expected=current,
+                    expected=-1 if expected is None else expected,
                     actual=-1,
                 ) from None
             raise
-        tx.on_commit(self.db.notify_changed)
+        if outcome.duplicates:
+            return self._duplicate_result(tx, stream_id, [e.event_id for e in events], outcome.current)
+        if outcome.newer_writer:
+            raise ConcurrencyConflict(
+                f"stream {stream_id!r} was appended to by a transaction that started after this one; "
+                "retry the command in a new transaction",
+                stream_id=stream_id,
+                expected=-1 if expected is None else expected,
+                actual=outcome.current,
+            )
+        if not outcome.positions:
+            raise ConcurrencyConflict(
+                f"stream {stream_id!r} is at version {outcome.current}, not the expected {expected}; "
+                "reload it and retry the command",
+                stream_id=stream_id,
+                expected=-1 if expected is None else expected,
+                actual=outcome.current,
+            )
         stored = tuple(
             Event(
                 stream_id=stream_id,
-                version=current + i + 1,
-                position=positions[i],
+                version=outcome.current + i + 1,
+                position=outcome.positions[i],
                 event_id=e.event_id,
                 type=e.type,
                 payload=e.payload,
@@ -134,53 +148,11 @@ class EventLog:
                 occurred_at=e.occurred_at or recorded_at,
                 recorded_at=recorded_at,
                 schema_version=e.schema_version,
-                tenant_id=rows[i][0],
+                tenant_id=tenant,
             )
             for i, e in enumerate(events)
         )
-        return AppendResult(stream_id=stream_id, version=current + len(events), events=stored)
-
-    def _probe(self, tx: Tx, stream_id: str, ids: list[str]) -> tuple[int, int]:
-        """Return the stream's current version and how many of `ids` are already stored."""
-        if tx.dialect == "postgresql":
-            row = tx.one(
-                "SELECT pg_advisory_xact_lock(?), "
-                "(SELECT max(version) FROM eventlog_events WHERE stream_id = ?), "
-                "(SELECT count(*) FROM eventlog_events WHERE event_id = ANY(?))",
-                (APPEND_LOCK_KEY, stream_id, ids),
-            )
-            assert row is not None
-            return int(row[1] or 0), int(row[2])
-        marks = ",".join("?" * len(ids))
-        row = tx.one(
-            "SELECT (SELECT max(version) FROM eventlog_events WHERE stream_id = ?), "
-            f"(SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks}))",
-            (stream_id, *ids),
-        )
-        assert row is not None
-        return int(row[0] or 0), int(row[1])
-
-    def _insert(self, tx: Tx, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Insert event rows and return their global positions, in order."""
-        if tx.dialect == "postgresql":
-            columns = list(zip(*rows, strict=True))
-            found = tx.query(
-                "INSERT INTO eventlog_events (tenant_id, stream_id, version, event_id, event_type, schema_version, "
-                "payload, metadata, occurred_at, recorded_at) "
-                "SELECT t, s, v, i, ty, sv, p::jsonb, m::jsonb, o, r FROM unnest("
-                "?::text[], ?::text[], ?::int[], ?::text[], ?::text[], ?::int[], ?::text[], ?::text[], "
-                "?::timestamptz[], ?::timestamptz[]) WITH ORDINALITY AS x(t, s, v, i, ty, sv, p, m, o, r, n) "
-                "ORDER BY n RETURNING position",
-                [list(c) for c in columns],
-            )
-            return sorted(int(r[0]) for r in found)
-        tx.executemany(
-            "INSERT INTO eventlog_events (tenant_id, stream_id, version, event_id, event_type, schema_version, "
-            "payload, metadata, occurred_at, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        last = int(tx.scalar("SELECT last_insert_rowid()"))
-        return list(range(last - len(rows) + 1, last + 1))
+        return AppendResult(stream_id=stream_id, version=outcome.current + len(events), events=stored)
 
     def _duplicate_result(self, tx: Tx, stream_id: str, ids: list[str], current: int) -> AppendResult:
         """Report a retried append whose events are all stored already; refuse a partial or foreign match."""
@@ -188,7 +160,7 @@ class EventLog:
         stored = [
             self._event(r)
             for r in tx.query(
-                f"SELECT {_COLUMNS} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", ids
+                f"SELECT {_select(tx)} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", ids
             )
         ]
         foreign = [e for e in stored if e.stream_id != stream_id]
@@ -219,7 +191,7 @@ class EventLog:
         limit: int | None = None,
     ) -> list[Event]:
         """Read one stream in version order, optionally bounded by version or by business time (inclusive)."""
-        with self.db.read() as tx:
+        with self.db.session() as tx:
             return self.read_in(
                 tx, stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
             )
@@ -235,7 +207,7 @@ class EventLog:
         limit: int | None = None,
     ) -> list[Event]:
         """Read one stream inside an open transaction (see :meth:`read`)."""
-        sql = f"SELECT {_COLUMNS} FROM eventlog_events WHERE stream_id = ? AND version >= ?"
+        sql = f"SELECT {_select(tx)} FROM eventlog_events WHERE stream_id = ? AND version >= ?"
         params: list[Any] = [stream_id, from_version]
         if to_version is not None:
             sql += " AND version <= ?"
@@ -247,7 +219,8 @@ class EventLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [self._event(r) for r in tx.query(sql, params)]
+        event = self._event
+        return [event(r) for r in tx.query(sql, params)]
 
     def read_all(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> list[Event]:
         """Read the global log after position `after`, in order, at most `limit` events."""
@@ -256,31 +229,32 @@ class EventLog:
     def read_page(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> Page:
         """Read a page of the global log and say where the next page starts.
 
-        With a `types` filter the page may hold fewer than `limit` events although the log goes on; `next_after`
-        then moves past every position this snapshot has seen, so a follower never rescans skipped events.
+        A follower that always reads after the previous page's `next_after` sees every event exactly once, in
+        order, even while writers commit concurrently. With a `types` filter `next_after` moves past the events
+        of other types this snapshot has seen, so they are not scanned again.
         """
-        with self.db.read() as tx:
-            sql = f"SELECT {_COLUMNS} FROM eventlog_events WHERE position > ?"
-            params: list[Any] = [after]
-            if types is not None:
-                sql += f" AND event_type IN ({','.join('?' * len(types))})"
-                params.extend(types)
-            sql += " ORDER BY position LIMIT ?"
-            params.append(limit)
-            events = [self._event(r) for r in tx.query(sql, params)]
-            if len(events) == limit:
-                return Page(events, events[-1].position)
-            head = int(tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events") or 0)
-            return Page(events, max(head, after))
+        with self.db.session() as tx:
+            rows, next_after = self.engine.page(tx, after, limit, types)
+        event = self._event
+        return Page([event(r) for r in rows], next_after)
 
     def head(self) -> int:
-        """Return the highest committed global position (0 for an empty log)."""
-        with self.db.read() as tx:
-            return int(tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events") or 0)
+        """Return the highest position a follower can read now (0 for an empty log)."""
+        with self.db.session() as tx:
+            return self.engine.head(tx)
+
+    def count(self, *, after: int = 0, upto: int | None = None) -> int:
+        """Count the events with `after` < position <= `upto` (default: the head)."""
+        with self.db.session() as tx:
+            upto = self.engine.head(tx) if upto is None else upto
+            return int(
+                tx.scalar("SELECT count(*) FROM eventlog_events WHERE position > ? AND position <= ?", (after, upto))
+                or 0
+            )
 
     def version(self, stream_id: str) -> int:
         """Return the current version of `stream_id` (0 when it has no events)."""
-        with self.db.read() as tx:
+        with self.db.session() as tx:
             return int(
                 tx.scalar("SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?", (stream_id,))
                 or 0
@@ -288,23 +262,30 @@ class EventLog:
 
     def _event(self, row: Row) -> Event:
         """Build an Event from a stored row, upcasting old payloads."""
-        payload = codec.decode(row[7])
-        schema_version = int(row[6])
+        payload = _loads(row[7]) if row[7] != "{}" else {}
+        schema_version = row[6]
         if self.upcasters:
             schema_version, payload = self.upcasters.upcast(row[5], schema_version, payload)
         return Event(
-            position=int(row[0]),
-            tenant_id=row[1],
-            stream_id=row[2],
-            version=int(row[3]),
-            event_id=row[4],
-            type=row[5],
-            schema_version=schema_version,
-            payload=payload,
-            metadata=codec.decode(row[8]),
-            occurred_at=time_from_db(row[9]),
-            recorded_at=time_from_db(row[10]),
+            row[2],
+            row[3],
+            row[0],
+            row[4],
+            row[5],
+            payload,
+            _loads(row[8]) if row[8] != "{}" else {},
+            time_from_db(row[9]),
+            time_from_db(row[10]),
+            schema_version,
+            row[1],
         )
+
+
+def _select(tx: Tx) -> str:
+    """The column list, with JSON read as text on PostgreSQL (decoded once, by us)."""
+    if tx.dialect == "postgresql":
+        return COLUMNS.replace("payload, metadata", "payload::text, metadata::text")
+    return COLUMNS
 
 
 def _check_append(stream_id: str, events: Sequence[NewEvent], expected_version: int | None) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datastrata.stores.database import Dialect
 
+#: On PostgreSQL a position is ``(transaction id << POSITION_BITS) + n``: see postgres_engine.
+POSITION_BITS = 20
+
 SQLITE = """
 CREATE TABLE IF NOT EXISTS eventlog_events (
     position       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -31,7 +34,7 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
 
 POSTGRESQL = """
 CREATE TABLE IF NOT EXISTS eventlog_events (
-    position       BIGSERIAL   PRIMARY KEY,
+    position       BIGINT      PRIMARY KEY,
     tenant_id      TEXT        NOT NULL,
     stream_id      TEXT        NOT NULL,
     version        INTEGER     NOT NULL,

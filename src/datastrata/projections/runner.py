@@ -17,16 +17,18 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class Lag:
-    """How far a projection is behind the log."""
+    """How far a consumer of the log is behind: its checkpoint, the log's head, and the events in between."""
 
     name: str
     position: int
     head: int
+    behind: int
 
-    @property
-    def behind(self) -> int:
-        """Positions between the checkpoint and the head of the log."""
-        return max(self.head - self.position, 0)
+    @classmethod
+    def of(cls, name: str, position: int, log: EventLog) -> Lag:
+        """Measure the lag of a consumer at `position` (positions are sparse, so events are counted)."""
+        head = log.head()
+        return cls(name, position, head, log.count(after=position, upto=head) if position < head else 0)
 
 
 class ProjectionRunner:
@@ -93,7 +95,7 @@ class ProjectionRunner:
 
     def lag(self) -> Lag:
         """Return the checkpoint and the head of the log."""
-        return Lag(self.name, self.position(), self.log.head())
+        return Lag.of(self.name, self.position(), self.log)
 
     def wait_for(self, position: int, *, timeout: float = 5.0) -> None:
         """Block until this projection has applied `position` (a consistency token), catching up itself."""

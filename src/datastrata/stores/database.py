@@ -93,6 +93,10 @@ class Database(ABC):
         """Open a read-only snapshot."""
 
     @abstractmethod
+    def session(self) -> AbstractContextManager[Tx]:
+        """Borrow a connection in autocommit mode: each statement is its own transaction (and snapshot)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release every connection."""
 
@@ -140,5 +144,5 @@ def time_to_db(dialect: Dialect, value: datetime) -> Any:
 def time_from_db(value: Any) -> datetime:
     """Decode a stored time into aware UTC."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return datetime.fromisoformat(str(value))
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    return datetime.fromisoformat(value)

@@ -56,7 +56,7 @@ class PostgresDatabase(Database):
         super().__init__()
         self.url = url
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False
+            url, min_size=1, max_size=max_size, kwargs={"autocommit": True, "options": "-c timezone=UTC"}, open=False
         )
         try:
             self.pool.open(wait=True, timeout=10)
@@ -88,6 +88,15 @@ class PostgresDatabase(Database):
                     yield PostgresTx(conn)
                 finally:
                     conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Tx]:
+        """A pooled connection in autocommit mode: one round trip per single-statement command."""
+        try:
+            with self.pool.connection() as conn:
+                yield PostgresTx(conn)
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
 

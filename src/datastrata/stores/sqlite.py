@@ -106,6 +106,11 @@ class SqliteDatabase(Database):
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
+    @contextmanager
+    def session(self) -> Iterator[Tx]:
+        """This thread's connection, outside any transaction (SQLite autocommits each statement)."""
+        yield SqliteTx(self._connection())
+
     def run_script(self, script: str) -> None:
         """Run a DDL script atomically."""
         conn = self._connection()
