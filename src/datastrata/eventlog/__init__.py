@@ -1,7 +1,19 @@
-"""Append-only event log: per-stream versions, one global order, snapshots and upcasters."""
+"""Append-only event log: per-stream versions, one global order, snapshots, upcasters, subscriptions."""
 
-from datastrata.eventlog.log import ANY, AppendResult, EventLog
+from datastrata.eventlog.aio import AsyncEventLog
+from datastrata.eventlog.log import ANY, AppendResult, EventLog, Page
 from datastrata.eventlog.snapshots import Snapshot, SnapshotStore
+from datastrata.eventlog.subscriptions import Subscription
 from datastrata.eventlog.upcasting import Upcasters
 
-__all__ = ["ANY", "AppendResult", "EventLog", "Snapshot", "SnapshotStore", "Upcasters"]
+__all__ = [
+    "ANY",
+    "AppendResult",
+    "AsyncEventLog",
+    "EventLog",
+    "Page",
+    "Snapshot",
+    "SnapshotStore",
+    "Subscription",
+    "Upcasters",
+]
