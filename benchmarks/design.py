@@ -28,9 +28,12 @@ def main() -> None:
     """Print the median of several runs after a warm-up."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="10 runs instead of --runs")
     args = parser.parse_args()
     text = SPEC.read_text(encoding="utf-8")
     _once(text)
+    if args.quick:
+        args.runs = 10
     samples = [_once(text) for _ in range(args.runs)]
     figure = {
         "name": "design_10_contexts",

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from datastrata.cli import app
@@ -66,3 +67,9 @@ def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_bench_names_unknown_benchmarks_and_runs_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path(__file__).parents[1])
+    unknown = runner.invoke(app, ["bench", "nope"])
+    assert unknown.exit_code == 2 and "known:" in unknown.stderr and "design" in unknown.stderr

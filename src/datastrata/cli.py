@@ -129,6 +129,32 @@ def rebuild(
         typer.echo(f"{name}: applied {applied} events, now at position {runner.position()}")
 
 
+@app.command()
+def bench(
+    name: Annotated[
+        str | None, typer.Argument(help="Benchmark name (a script in ./benchmarks/); all if omitted.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short run (under a minute each).")] = False,
+) -> None:
+    """Run the measurement scripts in ./benchmarks/ (from a source checkout); each prints JSON."""
+    import subprocess
+    import sys
+
+    folder = Path("benchmarks")
+    scripts = sorted(folder.glob("*.py")) if name is None else [folder / f"{name}.py"]
+    missing = [s for s in scripts if not s.exists()]
+    if not scripts or missing:
+        known = sorted(p.stem for p in folder.glob("*.py"))
+        raise NotFound(
+            f"no benchmark {missing[0] if missing else folder}; run from the source checkout; known: {known or 'none'}"
+        )
+    for script in scripts:
+        typer.secho(f"== {script}", bold=True, err=True)
+        done = subprocess.run([sys.executable, str(script), *(["--quick"] if quick else [])], check=False)
+        if done.returncode != 0:
+            raise typer.Exit(1)
+
+
 def _rebuild_with_progress(runner: ProjectionRunner) -> int:
     """Rebuild one projection, drawing a progress bar over the log's positions."""
     from rich.progress import Progress

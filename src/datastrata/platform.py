@@ -11,6 +11,7 @@ from typing import Any
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
 from datastrata.eventlog.log import EventLog
+from datastrata.eventlog.subscriptions import waiter_for
 from datastrata.messaging.bus import Bus, open_bus
 from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
@@ -92,16 +93,19 @@ class Platform:
         return [Lag.of(self.relay.name, self.relay.position(), self.log)] + [r.lag() for r in self.runners.values()]
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
-        """Run the relay and every projection until `stop` is set, sleeping while there is nothing to do."""
-        seen = self.db.change_count
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # a worker must survive a passing store failure; the next round retries
-                log.exception("worker round failed; retrying")
-                busy = 0
-            if not busy:
-                seen = self.db.wait_for_change(seen, idle_wait)
+        """Run the relay, projections and jobs until `stop` is set, sleeping until the log grows when idle."""
+        waiter = waiter_for(self.db)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.run_once()
+                except Exception:  # a worker must survive a passing store failure; the next round retries
+                    log.exception("worker round failed; retrying")
+                    busy = 0
+                if not busy:
+                    waiter.wait(idle_wait)
+        finally:
+            waiter.close()
 
     def close(self) -> None:
         """Close the bus and the database."""

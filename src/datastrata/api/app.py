@@ -44,8 +44,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         finally:
             stop.set()
             if worker:
-                with platform.db.changed:
-                    platform.db.changed.notify_all()
+                platform.db.notify_changed()
                 thread.join(timeout=10)
             platform.close()
 
