@@ -1,0 +1,1 @@
+"""Adapters that let other libraries keep their data in datastrata's stores."""
