@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Collection, Sequence
@@ -26,7 +25,7 @@ from datastrata.stores.database import Database, Row, Tx, time_from_db, time_to_
 ANY: Final = None
 
 _STREAM_ID = re.compile(r"^[^\x00-\x1f]{1,200}$")
-_loads = json.JSONDecoder().decode
+_loads = codec.loads
 
 
 @dataclass(frozen=True, slots=True)
