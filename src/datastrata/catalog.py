@@ -31,6 +31,10 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.portfolio import api as portfolio_api
     from datastrata.systems.portfolio import cli as portfolio_cli
     from datastrata.systems.portfolio import tour as portfolio_tour
+    from datastrata.systems.masterdata import api as masterdata_api
+    from datastrata.systems.masterdata import cli as masterdata_cli
+    from datastrata.systems.masterdata import tour as masterdata_tour
+    from datastrata.systems.masterdata.service import MasterDataService
     from datastrata.systems.portfolio.service import PortfolioService
 
     return [
@@ -41,6 +45,14 @@ def systems() -> list[SystemEntry]:
             router=portfolio_api.router,
             tour=portfolio_tour.tour_step,
             install=lambda p: p.service("portfolio", PortfolioService),
+        ),
+        SystemEntry(
+            name="masterdata",
+            help="Master data management: customers, products, suppliers with time travel.",
+            cli=masterdata_cli.app,
+            router=masterdata_api.router,
+            tour=masterdata_tour.tour_step,
+            install=lambda p: p.service("masterdata", MasterDataService),
         ),
     ]
 

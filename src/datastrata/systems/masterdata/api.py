@@ -1,0 +1,142 @@
+"""HTTP routes of the master-data system (writes are delivered downstream by the worker; verify delivers first)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from datastrata.core.clock import ensure_utc
+from datastrata.systems.masterdata.service import MasterDataService
+
+router = APIRouter(prefix="/masterdata", tags=["masterdata"])
+
+
+def _svc(request: Request) -> MasterDataService:
+    return cast(MasterDataService, request.app.state.platform.service("masterdata", MasterDataService))
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    return None if value is None else ensure_utc(value, field=field)
+
+
+class PutIn(BaseModel):
+    """A full attribute set for a valid period."""
+
+    attributes: dict[str, Any] = Field(description="Every field valid in the period, e.g. {'name': 'Alice'}")
+    valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
+    valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
+    actor: str = Field(description="Who makes the change")
+    reason: str = Field(default="", description="Why, for the audit trail")
+    change_id: str | None = Field(default=None, description="Change id, so a retried request is recorded once")
+
+
+class RetireIn(BaseModel):
+    """A retirement over a valid period."""
+
+    valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
+    valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
+    actor: str = Field(description="Who retires the record")
+    reason: str = Field(default="", description="Why, for the audit trail")
+    change_id: str | None = None
+
+
+@router.get("/audit")
+def get_audit(
+    request: Request,
+    entity_type: Annotated[str | None, Query(description="Only this entity type")] = None,
+    key: Annotated[str | None, Query(description="Only this entity key")] = None,
+    actor: Annotated[str | None, Query(description="Only changes by this actor")] = None,
+    since: Annotated[datetime | None, Query(description="Only changes recorded at or after")] = None,
+    limit: Annotated[int, Query(description="At most this many entries")] = 1000,
+) -> list[dict[str, Any]]:
+    """List who changed which record, when, why, before and after."""
+    entries = _svc(request).audit(
+        entity_type=entity_type, key=key, actor=actor, since=_utc(since, "since"), limit=limit
+    )
+    return [e.to_dict() for e in entries]
+
+
+@router.get("/alerts")
+def get_alerts(
+    request: Request,
+    kind: Annotated[str | None, Query(description="drift or dead_letter")] = None,
+    key: Annotated[str | None, Query(description="Only alerts about this entity key")] = None,
+    consumer: Annotated[str | None, Query(description="Only alerts of this downstream")] = None,
+    since: Annotated[datetime | None, Query(description="Only alerts raised at or after")] = None,
+) -> list[dict[str, Any]]:
+    """List drift and dead-letter alerts of the downstream copies."""
+    found = _svc(request).alert_list(kind=kind, key=key, consumer=consumer, since=_utc(since, "since"))
+    return [a.to_dict() for a in found]
+
+
+@router.post("/activate")
+def post_activate(request: Request) -> list[dict[str, Any]]:
+    """Announce future-dated versions that have taken effect."""
+    return [r.to_dict() for r in _svc(request).activate()]
+
+
+@router.post("/verify")
+def post_verify(request: Request) -> list[dict[str, Any]]:
+    """Deliver waiting events, compare every downstream copy with the truth, re-sync drift and alert it."""
+    return [d.to_dict() for d in _svc(request).verify()]
+
+
+@router.put("/{entity_type}/{key}")
+def put_record(entity_type: str, key: str, body: PutIn, request: Request) -> dict[str, Any]:
+    """Assert a record's full attributes for a valid period."""
+    change = _svc(request).put(
+        entity_type,
+        key,
+        body.attributes,
+        valid_from=_utc(body.valid_from, "valid_from"),
+        valid_to=_utc(body.valid_to, "valid_to"),
+        actor=body.actor,
+        reason=body.reason,
+        change_id=body.change_id,
+    )
+    return change.to_dict()
+
+
+@router.post("/{entity_type}/{key}/retire")
+def post_retire(entity_type: str, key: str, body: RetireIn, request: Request) -> dict[str, Any]:
+    """Assert that a record is absent over a valid period."""
+    change = _svc(request).retire(
+        entity_type,
+        key,
+        valid_from=_utc(body.valid_from, "valid_from"),
+        valid_to=_utc(body.valid_to, "valid_to"),
+        actor=body.actor,
+        reason=body.reason,
+        change_id=body.change_id,
+    )
+    return change.to_dict()
+
+
+@router.get("/{entity_type}/{key}")
+def get_record(
+    entity_type: str,
+    key: str,
+    request: Request,
+    as_of: Annotated[datetime | None, Query(description="Valid time to read at; default now")] = None,
+    as_known_at: Annotated[datetime | None, Query(description="Read what was recorded by then; default now")] = None,
+) -> dict[str, Any]:
+    """Return a record now (cached), at a valid time, or as known at a recorded time."""
+    record = _svc(request).get(
+        entity_type, key, as_of=_utc(as_of, "as_of"), as_known_at=_utc(as_known_at, "as_known_at")
+    )
+    return record.to_dict()
+
+
+@router.get("/{entity_type}/{key}/history")
+def get_history(entity_type: str, key: str, request: Request) -> list[dict[str, Any]]:
+    """List every version ever recorded for a record."""
+    return [r.to_dict() for r in _svc(request).history(entity_type, key)]
+
+
+@router.get("/{entity_type}/{key}/downstream")
+def get_downstream(entity_type: str, key: str, request: Request) -> list[dict[str, Any]]:
+    """Show each downstream system's copy of a record and what it derived."""
+    return _svc(request).downstream(entity_type, key)

@@ -1,0 +1,36 @@
+"""Fixtures: the master-data service on a platform per backend, driven by a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from datastrata.core.clock import FrozenClock
+from datastrata.core.config import Settings
+from datastrata.platform import Platform
+from datastrata.systems.masterdata.service import MasterDataService
+
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock standing at START."""
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def platform(store_url: str, clock: FrozenClock) -> Iterator[Platform]:
+    """A platform on each backend (in-process bus and cache)."""
+    opened = Platform.open(Settings(store=store_url), clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def svc(platform: Platform) -> MasterDataService:
+    """The master-data service, built the way the catalog installs it."""
+    service: MasterDataService = platform.service("masterdata", MasterDataService)
+    return service
