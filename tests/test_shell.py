@@ -29,7 +29,10 @@ def test_worker_lag_and_rebuild(sqlite_url: str) -> None:
     runner.invoke(app, [*base, "portfolio", "deposit", "p1", "100"])
     runner.invoke(app, [*base, "portfolio", "buy", "p1", "X", "1", "1"])
     lag = json.loads(runner.invoke(app, [*base, "lag", "--json"]).stdout)
-    assert {row["name"]: row["behind"] for row in lag} == {"relay:memory": 2, "portfolio.holders": 2}
+    behind = {row["name"]: row["behind"] for row in lag}
+    assert behind["portfolio.holders"] == 2
+    relays = [name for name in behind if name.startswith("relay:memory:")]  # one per in-process consumer
+    assert relays and all(behind[name] == 2 for name in relays)
     drained = runner.invoke(app, [*base, "worker", "--once"])
     assert drained.exit_code == 0, drained.stderr
     lag = json.loads(runner.invoke(app, [*base, "lag", "--json"]).stdout)

@@ -90,7 +90,7 @@ class Platform:
 
     def lags(self) -> list[Lag]:
         """Return the lag of the relay and of every projection."""
-        return [Lag.of(self.relay.name, self.relay.position(), self.log)] + [r.lag() for r in self.runners.values()]
+        return self.relay.lags() + [r.lag() for r in self.runners.values()]
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Run the relay, projections and jobs until `stop` is set, sleeping until the log grows when idle."""

@@ -3,13 +3,18 @@
 Events are written once, in the command's own transaction, to the event log; the log is the outbox. The relay
 publishes then moves its checkpoint, so a crash in between republishes (at-least-once) and never loses an event;
 the Redis bus drops the repeats by entry id and consumers are idempotent by event id.
+
+On the in-process bus every consumer has its own checkpoint (``relay:memory:<consumer>``): whichever process
+relays delivers to the consumers it has registered, and a consumer registered in no relaying process is not
+skipped — it catches up where it left off the next time a process with it relays.
 """
 
 from __future__ import annotations
 
 from datastrata.eventlog.log import EventLog
-from datastrata.messaging.bus import Bus
+from datastrata.messaging.bus import Bus, InProcessBus, Subscription
 from datastrata.projections.checkpoints import Checkpoints
+from datastrata.projections.runner import Lag
 
 
 class OutboxRelay:
@@ -22,13 +27,32 @@ class OutboxRelay:
         self.checkpoints = Checkpoints(log.db)
         self.name = f"relay:{bus.name}"
 
+    def _consumers(self) -> list[Subscription] | None:
+        """The in-process bus's subscriptions, or None for a bus that keeps its own per-consumer state."""
+        return self.bus.subscriptions if isinstance(self.bus, InProcessBus) else None
+
     def position(self) -> int:
-        """Return the last position published."""
-        return self.checkpoints.get(self.name)
+        """Return the last position published (on the in-process bus: the slowest consumer's)."""
+        consumers = self._consumers()
+        if consumers is None:
+            return self.checkpoints.get(self.name)
+        if not consumers:
+            return self.log.head()
+        return min(self.checkpoints.get(self._name_of(sub)) for sub in consumers)
+
+    def lags(self) -> list[Lag]:
+        """Return the relay's lag (one per consumer on the in-process bus)."""
+        consumers = self._consumers()
+        if consumers is None:
+            return [Lag.of(self.name, self.position(), self.log)]
+        return [Lag.of(self._name_of(s), self.checkpoints.get(self._name_of(s)), self.log) for s in consumers]
 
     def run_once(self) -> int:
-        """Publish the next page of events; return how many events the page held."""
-        after = self.position()
+        """Publish the next page of events; return how many events were handed over."""
+        consumers = self._consumers()
+        if consumers is not None:
+            return sum(self._deliver(sub) for sub in consumers)
+        after = self.checkpoints.get(self.name)
         page = self.log.read_page(after=after, limit=self.batch_size)
         if page.next_after == after:
             return 0
@@ -37,8 +61,24 @@ class OutboxRelay:
             self.checkpoints.set_in(tx, self.name, page.next_after, page.events[-1].event_id if page.events else None)
         return len(page.events)
 
+    def _deliver(self, sub: Subscription) -> int:
+        """Hand one in-process consumer its next page (retries and dead letters are the delivery's)."""
+        name = self._name_of(sub)
+        after = self.checkpoints.get(name)
+        page = self.log.read_page(after=after, limit=self.batch_size, types=sub.types)
+        if page.next_after == after:
+            return 0
+        for event in page.events:
+            sub.delivery.deliver(event)
+        with self.log.db.transaction() as tx:
+            self.checkpoints.set_in(tx, name, page.next_after, page.events[-1].event_id if page.events else None)
+        return len(page.events)
+
+    def _name_of(self, sub: Subscription) -> str:
+        return f"{self.name}:{sub.delivery.consumer}"
+
     def drain(self) -> int:
-        """Publish until the relay reaches the head of the log; return how many events were published."""
+        """Publish until the relay reaches the head of the log; return how many events were handed over."""
         total = 0
         while published := self.run_once():
             total += published
