@@ -1,0 +1,320 @@
+"""Graph benchmark: food recommendations on LadybugDB vs the same question as SQL self-joins on SQLite and DuckDB.
+
+Builds users, restaurants and orders with realistic skew (Zipf-like restaurant popularity, log-normal user
+activity, habitual re-ordering; seeded RNG), then measures on the same data:
+
+- recommendation latency p50/p99 (collaborative filtering, default weighting, with reasons), checking the three
+  engines return identical results for every sampled user;
+- update throughput from OrderPlaced events: bulk load (COPY path) and incremental batches (the projection path),
+  against inserting the same events into SQLite and DuckDB.
+
+Prints JSON to stdout: {"figures": [...], "data": {...}}. ``--quick`` runs a smaller data set in well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from datastrata.graph import sql_baseline
+from datastrata.graph.food import FoodGraph, OrderPlaced, Restaurant, User
+from datastrata.graph.recommend import Recommendation, recommend_restaurants
+
+CUISINES = (
+    "Japanese", "Ramen", "Sushi", "Chinese", "Sichuan", "Korean", "Thai", "Indian",
+    "Italian", "Pizza", "American", "Burgers", "Mexican", "Steak", "Vegan", "Dessert",
+)  # fmt: skip
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def build_data(
+    users: int, restaurants: int, orders: int, seed: int
+) -> tuple[list[User], list[Restaurant], list[OrderPlaced]]:
+    """Return users, restaurants and orders with Zipf popularity, heavy/light users and habitual re-orders."""
+    rng = np.random.default_rng(seed)
+    centre_lat, centre_lon = 35.68, 139.76
+    rest_list = [
+        Restaurant(
+            id=f"r{i:05d}",
+            name=f"Restaurant {i}",
+            lat=float(centre_lat + rng.uniform(-0.2, 0.2)),
+            lon=float(centre_lon + rng.uniform(-0.25, 0.25)),
+            sponsored=bool(rng.random() < 0.02),
+            cuisines=tuple(sorted(set(rng.choice(CUISINES, size=int(rng.integers(1, 3))).tolist()))),
+        )
+        for i in range(restaurants)
+    ]
+    user_list = [
+        User(f"u{i:06d}", float(centre_lat + rng.uniform(-0.2, 0.2)), float(centre_lon + rng.uniform(-0.25, 0.25)))
+        for i in range(users)
+    ]
+    popularity = 1.0 / np.arange(1, restaurants + 1) ** 0.9  # Zipf-like, s = 0.9
+    popularity /= popularity.sum()
+    rank_to_restaurant = rng.permutation(restaurants)
+    activity = rng.lognormal(0.0, 1.2, users)  # heavy and light users
+    activity /= activity.sum()
+    who = np.sort(rng.choice(users, size=orders, p=activity))
+    fresh = rank_to_restaurant[rng.choice(restaurants, size=orders, p=popularity)]
+    reorder = rng.random(orders) < 0.6  # habit: 60% of orders go back to a place the user already ordered from
+    pick = rng.random(orders)
+    when = rng.uniform(0, 365 * 86400, orders)
+    rated = rng.random(orders) < 0.4
+    stars = rng.choice([1, 2, 3, 4, 5], size=orders, p=[0.05, 0.05, 0.15, 0.35, 0.40])
+    chosen = np.empty(orders, dtype=np.int64)
+    start = 0
+    while start < orders:
+        end = start
+        while end < orders and who[end] == who[start]:
+            end += 1
+        for i in range(start, end):
+            k = i - start
+            chosen[i] = chosen[start + int(pick[i] * k)] if k and reorder[i] else fresh[i]
+        start = end
+    order_list = [
+        OrderPlaced(
+            order_id=f"o{i:07d}",
+            user_id=user_list[int(who[i])].id,
+            restaurant_id=rest_list[int(chosen[i])].id,
+            occurred_at=START + timedelta(seconds=float(when[i])),
+            rating=int(stars[i]) if rated[i] else None,
+        )
+        for i in range(orders)
+    ]
+    shuffled = rng.permutation(orders)  # events arrive interleaved across users
+    return user_list, rest_list, [order_list[int(i)] for i in shuffled]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Return the q-th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Return (seconds, result) of calling `fn`."""
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def load_graph(
+    path: Path,
+    users: list[User],
+    restaurants: list[Restaurant],
+    bulk: list[OrderPlaced],
+    incremental: list[OrderPlaced],
+    batch: int,
+) -> tuple[FoodGraph, float, float]:
+    """Load the graph; return it with bulk and incremental throughput in events/s."""
+    graph = FoodGraph.open(path)
+    graph.upsert_restaurants(restaurants)
+    for i in range(0, len(users), 20_000):
+        graph.upsert_users(users[i : i + 20_000])
+
+    def bulk_load() -> None:
+        graph.apply_orders(bulk)  # one batch: pairs are aggregated once and new edges go in with one COPY
+        graph.checkpoint()
+
+    seconds, _ = timed(bulk_load)
+    bulk_rate = len(bulk) / seconds
+    seconds, _ = timed(
+        lambda: [graph.apply_orders(incremental[i : i + batch]) for i in range(0, len(incremental), batch)]
+    )
+    return graph, bulk_rate, len(incremental) / seconds
+
+
+def load_sqlite(
+    path: Path, restaurants: list[Restaurant], bulk: list[OrderPlaced], incremental: list[OrderPlaced], batch: int
+) -> tuple[sqlite3.Connection, float, float]:
+    """Load SQLite (WAL, synchronous=NORMAL); return it with bulk and incremental insert throughput in events/s."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    sql_baseline.create_schema(conn, "sqlite")
+    conn.execute("BEGIN")
+    sql_baseline.insert_restaurants(conn, ((r.id, r.sponsored) for r in restaurants))
+    conn.execute("COMMIT")
+
+    def insert(events: list[OrderPlaced], size: int) -> None:
+        for i in range(0, len(events), size):
+            conn.execute("BEGIN")
+            sql_baseline.insert_orders(conn, "sqlite", events[i : i + size])
+            conn.execute("COMMIT")
+
+    seconds, _ = timed(lambda: insert(bulk, 200_000))
+    bulk_rate = len(bulk) / seconds
+    seconds, _ = timed(lambda: insert(incremental, batch))
+    conn.execute("ANALYZE")
+    return conn, bulk_rate, len(incremental) / seconds
+
+
+def _orders_arrow(events: list[OrderPlaced]) -> pa.Table:
+    return pa.table(
+        {
+            "order_id": [e.order_id for e in events],
+            "user_id": [e.user_id for e in events],
+            "restaurant_id": [e.restaurant_id for e in events],
+            "occurred_at": pa.array([e.occurred_at.replace(tzinfo=None) for e in events], pa.timestamp("us")),
+            "rating": pa.array([e.rating for e in events], pa.int32()),
+        }
+    )
+
+
+def load_duckdb(
+    path: Path, restaurants: list[Restaurant], bulk: list[OrderPlaced], incremental: list[OrderPlaced], batch: int
+) -> tuple[Any, float, float]:
+    """Load DuckDB; return it with bulk (Arrow) and incremental (Arrow batches) insert throughput in events/s."""
+    conn = duckdb.connect(str(path))
+    sql_baseline.create_schema(conn, "duckdb")
+    rest = pa.table({"id": [r.id for r in restaurants], "sponsored": [r.sponsored for r in restaurants]})
+    conn.register("rest_in", rest)
+    conn.execute("INSERT INTO restaurants SELECT * FROM rest_in")
+
+    def insert(events: list[OrderPlaced], size: int) -> None:
+        for i in range(0, len(events), size):
+            conn.register("orders_in", _orders_arrow(events[i : i + size]))
+            conn.execute("INSERT INTO orders SELECT * FROM orders_in")
+            conn.unregister("orders_in")
+
+    seconds, _ = timed(lambda: insert(bulk, 200_000))
+    bulk_rate = len(bulk) / seconds
+    seconds, _ = timed(lambda: insert(incremental, batch))
+    return conn, bulk_rate, len(incremental) / seconds
+
+
+def measure(
+    samples: list[str], fn: Callable[[str], list[Recommendation]]
+) -> tuple[list[float], dict[str, list[Recommendation]]]:
+    """Return latencies (ms) and results of `fn` for every sampled user, after one warm-up call."""
+    fn(samples[0])
+    latencies, results = [], {}
+    for user in samples:
+        seconds, result = timed(lambda user=user: fn(user))
+        latencies.append(seconds * 1000)
+        results[user] = result
+    return latencies, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print JSON figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data set, finishes in well under a minute")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--restaurants", type=int, default=10_000)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=200, help="users whose recommendations are timed")
+    parser.add_argument("--batch", type=int, default=5000, help="events per incremental graph transaction")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dir", type=Path, default=None, help="where to keep the databases (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.users, args.restaurants, args.orders, args.samples = 10_000, 1_000, 100_000, 50
+
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="datastrata-graph-bench-"))
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    users, restaurants, orders = build_data(args.users, args.restaurants, args.orders, args.seed)
+    generate_s = time.perf_counter() - t0
+    split = int(len(orders) * 0.9)
+    bulk, incremental = orders[:split], orders[split:]
+    print(f"generated {len(orders)} orders in {generate_s:.1f}s", file=sys.stderr)
+
+    graph, g_bulk, g_inc = load_graph(workdir / "graph", users, restaurants, bulk, incremental, args.batch)
+    print(f"graph loaded: bulk {g_bulk:.0f}/s, incremental {g_inc:.0f}/s", file=sys.stderr)
+    lite, s_bulk, s_inc = load_sqlite(workdir / "orders.sqlite", restaurants, bulk, incremental, args.batch)
+    duck, d_bulk, d_inc = load_duckdb(workdir / "orders.duckdb", restaurants, bulk, incremental, args.batch)
+    print("sql loaded", file=sys.stderr)
+
+    rng = np.random.default_rng(args.seed + 1)
+    active = sorted({o.user_id for o in orders})
+    samples = [active[int(i)] for i in rng.choice(len(active), size=min(args.samples, len(active)), replace=False)]
+    g_lat, g_res = measure(samples, lambda u: recommend_restaurants(graph, u))
+    s_lat, s_res = measure(samples, lambda u: sql_baseline.recommend_sql(lite, "sqlite", u))
+    d_lat, d_res = measure(samples, lambda u: sql_baseline.recommend_sql(duck, "duckdb", u))
+    mismatches = [u for u in samples if not (g_res[u] == s_res[u] == d_res[u])]
+    edges = graph.store.rows("MATCH ()-[o:ORDERED]->() RETURN count(o)")[0][0]
+    graph.close()
+    lite.close()
+    duck.close()
+    if args.dir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def figure(name: str, unit: str, ours: float, sqlite_v: float, duck_v: float, better: str) -> dict[str, Any]:
+        ratio = (lambda peer: peer / ours) if better == "lower" else (lambda peer: ours / peer)
+        return {
+            "name": name,
+            "unit": unit,
+            "datastrata": round(ours, 2),
+            "sqlite": round(sqlite_v, 2),
+            "duckdb": round(duck_v, 2),
+            "ratio_vs_sqlite": round(ratio(sqlite_v), 2),
+            "ratio_vs_duckdb": round(ratio(duck_v), 2),
+            "better": better,
+        }
+
+    report = {
+        "figures": [
+            figure(
+                "recommendation latency p50",
+                "ms",
+                percentile(g_lat, 50),
+                percentile(s_lat, 50),
+                percentile(d_lat, 50),
+                "lower",
+            ),
+            figure(
+                "recommendation latency p99",
+                "ms",
+                percentile(g_lat, 99),
+                percentile(s_lat, 99),
+                percentile(d_lat, 99),
+                "lower",
+            ),
+            figure(
+                "recommendation latency mean",
+                "ms",
+                statistics.fmean(g_lat),
+                statistics.fmean(s_lat),
+                statistics.fmean(d_lat),
+                "lower",
+            ),
+            figure("order events applied, bulk", "events/s", g_bulk, s_bulk, d_bulk, "higher"),
+            figure(
+                f"order events applied, incremental batches of {args.batch}", "events/s", g_inc, s_inc, d_inc, "higher"
+            ),
+        ],
+        "data": {
+            "users": args.users,
+            "restaurants": args.restaurants,
+            "orders": args.orders,
+            "ordered_edges": int(edges),
+            "sampled_users": len(samples),
+            "identical_results": not mismatches,
+            "mismatched_users": mismatches[:10],
+            "seed": args.seed,
+        },
+        "goals": {"recommendation_p50_ms": 20, "update_events_per_s": 10_000},
+    }
+    json.dump(report, sys.stdout, indent=2)
+    print()
+    return 0 if not mismatches else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

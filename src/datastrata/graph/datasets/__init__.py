@@ -1,0 +1,1 @@
+"""Example graphs as JSON files, read by `datastrata.graph.examples`."""

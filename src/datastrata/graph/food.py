@@ -1,0 +1,421 @@
+"""The food-delivery graph (the seed's Uber Eats blueprint): model, schema and idempotent order upserts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from datastrata.core.errors import NotFound, ValidationError
+from datastrata.graph.geo import check_position
+from datastrata.graph.schema import GraphSchema, NodeTable, RelTable
+from datastrata.graph.store import GraphStore, from_graph_value, to_graph_value
+from datastrata.stores.graphdb import GraphTx
+
+FOOD_SCHEMA = GraphSchema(
+    nodes=(
+        NodeTable("User", (("lat", "DOUBLE"), ("lon", "DOUBLE"))),
+        NodeTable(
+            "Restaurant",
+            (("name", "STRING"), ("address", "STRING"), ("lat", "DOUBLE"), ("lon", "DOUBLE"), ("sponsored", "BOOLEAN")),
+        ),
+        NodeTable("MenuItem", (("name", "STRING"), ("price", "DECIMAL(12,2)"), ("ingredients", "STRING[]"))),
+        NodeTable("Cuisine", (), key="name"),
+        NodeTable("Ingredient", (), key="name"),
+    ),
+    rels=(
+        RelTable(
+            "ORDERED",
+            "User",
+            "Restaurant",
+            (
+                ("count", "INT64"),
+                ("last_date", "TIMESTAMP"),
+                ("rating", "INT64"),
+                ("rated_at", "TIMESTAMP"),
+                ("rated_order", "STRING"),
+                ("order_ids", "STRING[]"),
+            ),
+        ),
+        RelTable("FAVORITED", "User", "Restaurant"),
+        RelTable("SERVES", "Restaurant", "Cuisine"),
+        RelTable("OFFERS", "Restaurant", "MenuItem"),
+        RelTable("CONTAINS", "MenuItem", "Ingredient"),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Someone who orders; the position is where they usually order to."""
+
+    id: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restaurant:
+    """A restaurant with its position, the cuisines it serves and whether it pays for promotion."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    address: str = ""
+    sponsored: bool = False
+    cuisines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    """A dish a restaurant offers, with its price and ingredients."""
+
+    id: str
+    restaurant_id: str
+    name: str
+    price: Decimal
+    ingredients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    """The fact the graph learns from: a user ordered at a restaurant (optionally rating it 1-5)."""
+
+    order_id: str
+    user_id: str
+    restaurant_id: str
+    occurred_at: datetime
+    rating: int | None = None
+
+    def check(self) -> None:
+        """Raise ValidationError naming the first bad field."""
+        for name in ("order_id", "user_id", "restaurant_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValidationError(f"OrderPlaced.{name} is {value!r}; give a non-empty string id", field=name)
+        if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
+            raise ValidationError(
+                f"OrderPlaced.occurred_at is {self.occurred_at!r}; give a timezone-aware UTC datetime",
+                field="occurred_at",
+            )
+        if self.rating is not None and (isinstance(self.rating, bool) or self.rating not in range(1, 6)):
+            raise ValidationError(f"OrderPlaced.rating is {self.rating!r}; give an integer 1-5 or None", field="rating")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedEdge:
+    """The state of one (User)-[:ORDERED]->(Restaurant) edge."""
+
+    user_id: str
+    restaurant_id: str
+    count: int
+    last_date: datetime
+    rating: int | None
+    rated_at: datetime | None
+    rated_order: str | None
+    order_ids: tuple[str, ...] = field(default=())
+
+    def with_orders(self, orders: Sequence[OrderPlaced]) -> OrderedEdge:
+        """Return the edge after applying `orders` (already known ones are ignored)."""
+        known = set(self.order_ids)
+        fresh = [o for o in orders if o.order_id not in known]
+        if not fresh:
+            return self
+        rating, rated_at, rated_order = self.rating, self.rated_at, self.rated_order
+        for order in fresh:
+            if order.rating is None:
+                continue
+            # The rating kept is the latest rated order's, by (occurred_at, order_id): replay order does not matter.
+            if rated_at is None or (order.occurred_at, order.order_id) > (rated_at, rated_order or ""):
+                rating, rated_at, rated_order = order.rating, order.occurred_at, order.order_id
+        return OrderedEdge(
+            user_id=self.user_id,
+            restaurant_id=self.restaurant_id,
+            count=self.count + len(fresh),
+            last_date=max(self.last_date, *(o.occurred_at for o in fresh)),
+            rating=rating,
+            rated_at=rated_at,
+            rated_order=rated_order,
+            order_ids=(*self.order_ids, *(o.order_id for o in fresh)),
+        )
+
+    @classmethod
+    def first(cls, orders: Sequence[OrderPlaced]) -> OrderedEdge:
+        """Return a new edge built from the first orders of one (user, restaurant) pair."""
+        head = orders[0]
+        seed = cls(head.user_id, head.restaurant_id, 0, head.occurred_at, None, None, None, ())
+        return seed.with_orders(orders)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one batch of OrderPlaced events did to the graph."""
+
+    applied: int
+    duplicates: int
+    edges_created: int
+    edges_updated: int
+
+
+_ORDERED_PROPS = ("count", "last_date", "rating", "rated_at", "rated_order", "order_ids")
+
+
+class FoodGraph:
+    """The food-delivery graph: users, restaurants, menus, cuisines and the ORDERED edges built from orders."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, url: str | Path, *, read_only: bool = False) -> FoodGraph:
+        """Open (creating if missing) the food graph at a ``ladybug:///path`` URL or path."""
+        return cls(GraphStore.open(url, FOOD_SCHEMA, read_only=read_only))
+
+    def ensure_schema(self) -> None:
+        """Create the food tables that do not exist yet (safe to call again)."""
+        self.store.ensure_schema()
+
+    @contextmanager
+    def transaction(self) -> Iterator[GraphTx]:
+        """One atomic graph write transaction; pass the tx to writes as ``tx=``."""
+        with self.store.transaction() as tx:
+            yield tx
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database (call after a bulk load of orders)."""
+        self.store.db.checkpoint()
+
+    def close(self) -> None:
+        """Close the graph database."""
+        self.store.close()
+
+    def __enter__(self) -> FoodGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reference data -------------------------------------------------------------------------------------
+
+    def upsert_users(self, users: Iterable[User], *, tx: GraphTx | None = None) -> int:
+        """Create or update users (id, position)."""
+        rows = []
+        for user in users:
+            if user.lat is not None and user.lon is not None:
+                check_position(user.lat, user.lon)
+            rows.append({"id": user.id, "lat": user.lat, "lon": user.lon})
+        return self.store.upsert_nodes("User", rows, tx=tx)
+
+    def upsert_restaurants(self, restaurants: Iterable[Restaurant], *, tx: GraphTx | None = None) -> int:
+        """Create or update restaurants and the cuisines they SERVE; a non-empty `cuisines` replaces the old set."""
+        items = list(restaurants)
+        for r in items:
+            check_position(r.lat, r.lon)
+        with self._tx(tx) as own:
+            self.store.upsert_nodes(
+                "Restaurant",
+                (
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "address": r.address,
+                        "lat": r.lat,
+                        "lon": r.lon,
+                        "sponsored": r.sponsored,
+                    }
+                    for r in items
+                ),
+                tx=own,
+            )
+            cuisines = sorted({c for r in items for c in r.cuisines})
+            self.store.upsert_nodes("Cuisine", ({"name": c} for c in cuisines), tx=own)
+            ids = [r.id for r in items if r.cuisines]
+            if ids:  # the restaurant's cuisine list is authoritative: drop cuisines it no longer serves
+                own.execute(
+                    "UNWIND $rows AS row MATCH (r:Restaurant {id: row.id})-[s:SERVES]->(c:Cuisine) "
+                    "WHERE NOT c.name IN row.cuisines DELETE s",
+                    {"rows": [{"id": r.id, "cuisines": list(r.cuisines)} for r in items if r.cuisines]},
+                )
+            self.store.upsert_edges(
+                "SERVES", ({"source": r.id, "target": c} for r in items for c in r.cuisines), tx=own
+            )
+        return len(items)
+
+    def set_sponsored(self, restaurant_id: str, sponsored: bool, *, tx: GraphTx | None = None) -> None:
+        """Mark a restaurant as paying for promotion (its recommendations go first) or not."""
+        with self._tx(tx) as own:
+            found = own.execute(
+                "MATCH (r:Restaurant {id: $id}) SET r.sponsored = $sponsored RETURN r.id",
+                {"id": restaurant_id, "sponsored": sponsored},
+            )
+        if not found:
+            raise NotFound(f"restaurant {restaurant_id!r} is not in the graph; upsert it first", field="restaurant_id")
+
+    def upsert_menu_items(self, items: Iterable[MenuItem], *, tx: GraphTx | None = None) -> int:
+        """Create or update menu items, the restaurant OFFERS edge and the ingredients each CONTAINS."""
+        dishes = list(items)
+        with self._tx(tx) as own:
+            self.store.upsert_nodes(
+                "MenuItem",
+                (
+                    {"id": d.id, "name": d.name, "price": Decimal(d.price), "ingredients": list(d.ingredients)}
+                    for d in dishes
+                ),
+                tx=own,
+            )
+            ingredients = sorted({i for d in dishes for i in d.ingredients})
+            self.store.upsert_nodes("Ingredient", ({"name": i} for i in ingredients), tx=own)
+            self.store.upsert_edges("OFFERS", ({"source": d.restaurant_id, "target": d.id} for d in dishes), tx=own)
+            self.store.upsert_edges(
+                "CONTAINS", ({"source": d.id, "target": i} for d in dishes for i in d.ingredients), tx=own
+            )
+        return len(dishes)
+
+    def favorite(self, user_id: str, restaurant_id: str, *, tx: GraphTx | None = None) -> None:
+        """Record that a user FAVORITED a restaurant (idempotent)."""
+        self.store.upsert_edges("FAVORITED", [{"source": user_id, "target": restaurant_id}], tx=tx)
+
+    # -- orders ---------------------------------------------------------------------------------------------
+
+    def record_order(
+        self,
+        user_id: str,
+        restaurant_id: str,
+        occurred_at: datetime,
+        rating: int | None,
+        order_id: str,
+        *,
+        tx: GraphTx | None = None,
+    ) -> bool:
+        """Apply one order to its ORDERED edge; return False if this order id was already applied."""
+        event = OrderPlaced(order_id, user_id, restaurant_id, occurred_at, rating)
+        return self.apply_orders([event], tx=tx).applied == 1
+
+    def apply_orders(self, batch: Iterable[OrderPlaced], *, tx: GraphTx | None = None) -> ApplyResult:
+        """Apply OrderPlaced events atomically: count, last_date and rating per edge; re-applied orders are skipped.
+
+        Each ORDERED edge keeps the ids of the orders it counts, so applying the same events twice (a replay,
+        a redelivery) leaves the graph unchanged. Users and restaurants an order names are created bare if
+        missing, so orders may arrive before the catalogue projection has caught up.
+        """
+        events: dict[str, OrderPlaced] = {}
+        total = 0
+        for event in batch:
+            event.check()
+            total += 1
+            events.setdefault(event.order_id, event)
+        pairs: dict[tuple[str, str], list[OrderPlaced]] = {}
+        for event in events.values():
+            pairs.setdefault((event.user_id, event.restaurant_id), []).append(event)
+        if not pairs:
+            return ApplyResult(0, total, 0, 0)
+        with self._tx(tx) as own:
+            existing = self._read_edges(own, list(pairs))
+            updates: list[OrderedEdge] = []
+            creates: list[OrderedEdge] = []
+            applied = 0
+            for key, orders in pairs.items():
+                before = existing.get(key)
+                after = OrderedEdge.first(orders) if before is None else before.with_orders(orders)
+                applied += after.count - (0 if before is None else before.count)
+                if before is None:
+                    creates.append(after)
+                elif after is not before:
+                    updates.append(after)
+            self._write_updates(own, updates)
+            self._write_creates(own, creates)
+        return ApplyResult(applied, total - applied, len(creates), len(updates))
+
+    def ordered_edge(self, user_id: str, restaurant_id: str) -> OrderedEdge | None:
+        """Return the ORDERED edge between a user and a restaurant, or None."""
+        with self.store.transaction() as tx:
+            return self._read_edges(tx, [(user_id, restaurant_id)]).get((user_id, restaurant_id))
+
+    def _read_edges(self, tx: GraphTx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OrderedEdge]:
+        import pyarrow as pa
+
+        pairs = pa.table(
+            {
+                "pair_user": pa.array([u for u, _ in keys], pa.string()),
+                "pair_rest": pa.array([r for _, r in keys], pa.string()),
+            }
+        )
+        # LOAD FROM an Arrow table is LadybugDB's fast batch input (5x UNWIND $rows); Neo4j: UNWIND $pairs AS p.
+        rows = tx.execute(
+            "LOAD FROM $pairs MATCH (u:User {id: pair_user}) MATCH (u)-[o:ORDERED]->(r:Restaurant) "
+            "WHERE r.id = pair_rest "
+            "RETURN u.id, r.id, o.count, o.last_date, o.rating, o.rated_at, o.rated_order, o.order_ids",
+            {"pairs": pairs},
+        )
+        edges: dict[tuple[str, str], OrderedEdge] = {}
+        for u, r, count, last_date, rating, rated_at, rated_order, order_ids in rows:
+            edges[(u, r)] = OrderedEdge(
+                user_id=u,
+                restaurant_id=r,
+                count=int(count or 0),
+                last_date=from_graph_value(last_date),
+                rating=rating,
+                rated_at=from_graph_value(rated_at),
+                rated_order=rated_order,
+                order_ids=tuple(order_ids or ()),
+            )
+        return edges
+
+    def _write_updates(self, tx: GraphTx, edges: Sequence[OrderedEdge]) -> None:
+        if not edges:
+            return
+        table = _arrow_edges(edges)
+        assignments = ", ".join(f"o.{name} = new_{name}" for name in _ORDERED_PROPS)
+        tx.execute(
+            "LOAD FROM $edges MATCH (u:User {id: new_from}) MATCH (u)-[o:ORDERED]->(r:Restaurant) "
+            f"WHERE r.id = new_to SET {assignments}",
+            {"edges": table.rename_columns([f"new_{name}" for name in table.column_names])},
+        )
+
+    def _write_creates(self, tx: GraphTx, edges: Sequence[OrderedEdge]) -> None:
+        if not edges:
+            return
+        users = sorted({e.user_id for e in edges})
+        restaurants = sorted({e.restaurant_id for e in edges})
+        tx.execute("UNWIND $ids AS x MERGE (:User {id: x})", {"ids": users})
+        tx.execute("UNWIND $ids AS x MERGE (:Restaurant {id: x})", {"ids": restaurants})
+        table = _arrow_edges(edges)
+        props = ", ".join(f"{name}: new_{name}" for name in _ORDERED_PROPS)
+        tx.execute(
+            "LOAD FROM $edges MATCH (u:User {id: new_from}) MATCH (r:Restaurant {id: new_to}) "
+            f"CREATE (u)-[:ORDERED {{{props}}}]->(r)",
+            {"edges": table.rename_columns([f"new_{name}" for name in table.column_names])},
+        )
+
+    @contextmanager
+    def _tx(self, tx: GraphTx | None) -> Iterator[GraphTx]:
+        if tx is not None:
+            yield tx
+            return
+        with self.store.transaction() as own:
+            yield own
+
+
+def _arrow_edges(edges: Sequence[OrderedEdge]) -> Any:
+    """Return the edges as a pyarrow table in LadybugDB's COPY layout (from, to, properties…)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "from": pa.array([e.user_id for e in edges], pa.string()),
+            "to": pa.array([e.restaurant_id for e in edges], pa.string()),
+            "count": pa.array([e.count for e in edges], pa.int64()),
+            "last_date": pa.array([to_graph_value(e.last_date) for e in edges], pa.timestamp("us")),
+            "rating": pa.array([e.rating for e in edges], pa.int64()),
+            "rated_at": pa.array(
+                [None if e.rated_at is None else to_graph_value(e.rated_at) for e in edges], pa.timestamp("us")
+            ),
+            "rated_order": pa.array([e.rated_order for e in edges], pa.string()),
+            "order_ids": pa.array([list(e.order_ids) for e in edges], pa.list_(pa.string())),
+        }
+    )
