@@ -72,7 +72,7 @@ def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
-def test_bench_refuses_an_unknown_benchmark_and_lists_the_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_refuses_an_unknown_benchmark_and_lists_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(Path(__file__).parents[1])
     unknown = runner.invoke(app, ["bench", "nope"])
     assert unknown.exit_code == 2 and "known:" in unknown.stderr and "design" in unknown.stderr

@@ -28,13 +28,13 @@ class SystemEntry:
 
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
-    from datastrata.systems.portfolio import api as portfolio_api
-    from datastrata.systems.portfolio import cli as portfolio_cli
-    from datastrata.systems.portfolio import tour as portfolio_tour
     from datastrata.systems.masterdata import api as masterdata_api
     from datastrata.systems.masterdata import cli as masterdata_cli
     from datastrata.systems.masterdata import tour as masterdata_tour
     from datastrata.systems.masterdata.service import MasterDataService
+    from datastrata.systems.portfolio import api as portfolio_api
+    from datastrata.systems.portfolio import cli as portfolio_cli
+    from datastrata.systems.portfolio import tour as portfolio_tour
     from datastrata.systems.portfolio.service import PortfolioService
 
     return [
