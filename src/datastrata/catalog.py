@@ -32,6 +32,10 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.masterdata import cli as masterdata_cli
     from datastrata.systems.masterdata import tour as masterdata_tour
     from datastrata.systems.masterdata.service import MasterDataService
+    from datastrata.systems.match import api as match_api
+    from datastrata.systems.match import cli as match_cli
+    from datastrata.systems.match import tour as match_tour
+    from datastrata.systems.match.service import MatchService
     from datastrata.systems.portfolio import api as portfolio_api
     from datastrata.systems.portfolio import cli as portfolio_cli
     from datastrata.systems.portfolio import tour as portfolio_tour
@@ -53,6 +57,14 @@ def systems() -> list[SystemEntry]:
             router=masterdata_api.router,
             tour=masterdata_tour.tour_step,
             install=lambda p: p.service("masterdata", MasterDataService),
+        ),
+        SystemEntry(
+            name="match",
+            help="CQRS: a football match recorded once by the referee, read four ways.",
+            cli=match_cli.app,
+            router=match_api.router,
+            tour=match_tour.tour_step,
+            install=lambda p: p.service("match", MatchService),
         ),
     ]
 

@@ -1,0 +1,56 @@
+"""Consistency tokens: a read waits until its projection has applied a command's position, or says how stale it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datastrata.core.errors import ValidationError
+from datastrata.projections.runner import ProjectionRunner
+
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """Where a read model stood when it was read: its checkpoint, the log's head and the token waited for."""
+
+    projection: str
+    position: int
+    head: int
+    stale_by: int
+    after: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape included in every query answer (`stale_by`: events not yet applied)."""
+        return {
+            "projection": self.projection,
+            "position": self.position,
+            "head": self.head,
+            "stale_by": self.stale_by,
+            "after": self.after,
+        }
+
+
+def check_token(after: int | None) -> None:
+    """Refuse a token that cannot be a position (a token beyond the log simply times out: on PostgreSQL a
+    just-committed position may lie above the head a follower can read yet)."""
+    if after is not None and (isinstance(after, bool) or after < 0):
+        raise ValidationError(f"after must be a position >= 0 returned by a command; got {after}", field="after")
+
+
+def ensure_fresh(
+    runner: ProjectionRunner, *, after: int | None = None, catch_up: bool = False, timeout: float = DEFAULT_TIMEOUT
+) -> Freshness:
+    """Prepare a read of `runner`'s read model.
+
+    With a token (`after`) wait until the projection has applied it (ConsistencyTimeout after `timeout` s);
+    with `catch_up` apply what is waiting first (a CLI with no worker running); otherwise read as it is.
+    """
+    if after is not None:
+        check_token(after)
+        runner.wait_for(after, timeout=timeout)
+    elif catch_up:
+        runner.catch_up()
+    lag = runner.lag()
+    return Freshness(runner.name, lag.position, lag.head, lag.behind, after)

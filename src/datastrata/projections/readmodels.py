@@ -1,0 +1,105 @@
+"""Read-model helpers: a batched SQL read-model base, additive upserts, and cache-aside views invalidated on commit."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from datastrata.core.events import Event
+from datastrata.stores.cache import Cache
+from datastrata.stores.database import Database, Dialect, Tx
+
+
+def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
+    """Return an INSERT … ON CONFLICT statement that adds `counters` to an existing row (SQLite and PostgreSQL).
+
+    Columns are bound in the order keys, fixed, counters; `fixed` columns keep their first value.
+    """
+    columns = [*keys, *fixed, *counters]
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+
+
+class CachedView:
+    """Cache-aside JSON views: loaded once per key on a miss, invalidated after the writing transaction commits.
+
+    A TTL bounds the one race cache-aside has (a reader loading just before a commit and storing after its
+    invalidation), so a stale entry lives at most `ttl` seconds.
+    """
+
+    def __init__(self, cache: Cache, prefix: str, *, ttl: float = 30.0) -> None:
+        self.cache = cache
+        self.prefix = prefix
+        self.ttl = ttl
+
+    def key(self, name: str) -> str:
+        """Return the cache key of view `name`."""
+        return f"{self.prefix}:{name}"
+
+    def get(
+        self, name: str, load: Callable[[], Any], *, accept: Callable[[Any], bool] | None = None
+    ) -> tuple[Any, bool]:
+        """Return the view and whether it came from the cache (False: `load` ran).
+
+        A cached value that `accept` refuses (e.g. older than a consistency token) is loaded again and replaced.
+        """
+        loaded = False
+
+        def loader() -> tuple[str | None, float | None]:
+            nonlocal loaded
+            loaded = True
+            return _dumps(load()), self.ttl
+
+        text = self.cache.get_or_load(self.key(name), loader)
+        value = json.loads(text) if text is not None else None
+        if not loaded and accept is not None and not accept(value):
+            value, loaded = load(), True
+            self.cache.set(self.key(name), _dumps(value), ttl=self.ttl)
+        return value, not loaded
+
+    def invalidate_on_commit(self, tx: Tx, names: Iterable[str]) -> None:
+        """Forget the views `names` once `tx` commits (never if it rolls back)."""
+        keys = sorted({self.key(n) for n in names})
+        if keys:
+            tx.on_commit(lambda: self.cache.delete(*keys))
+
+
+class SqlReadModel(ABC):
+    """Base of a batched read model kept in SQL tables: `apply` is a one-event batch, `clear` empties the tables.
+
+    Subclasses set `name`, `event_types` and `tables`, implement `ddl(dialect)` and `apply_batch(tx, events)`.
+    """
+
+    name: str = ""
+    event_types: frozenset[str] | None = None
+    tables: tuple[str, ...] = ()
+
+    @abstractmethod
+    def ddl(self, dialect: Dialect) -> str:
+        """Return the read model's DDL (idempotent)."""
+
+    def setup(self, db: Database) -> None:
+        """Create the read model's tables."""
+        db.ensure_schema(self.name, self.ddl)
+
+    @abstractmethod
+    def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
+        """Fold a page of events into the read model."""
+
+    def apply(self, tx: Tx, event: Event) -> None:
+        """Fold one event (a batch of one)."""
+        self.apply_batch(tx, [event])
+
+    def clear(self, tx: Tx) -> None:
+        """Empty every table of the read model."""
+        for table in self.tables:
+            tx.execute(f"DELETE FROM {table}")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

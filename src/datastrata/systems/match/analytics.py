@@ -1,0 +1,190 @@
+"""Analytics: goals, cards and minutes per player and goals and bookings per team, per match and across matches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from datastrata.core.events import Event
+from datastrata.core.tenancy import current_tenant
+from datastrata.projections.readmodels import SqlReadModel, upsert_adding
+from datastrata.stores.database import Dialect, Tx
+from datastrata.systems.match import domain
+from datastrata.systems.match.schema import without_rowid
+
+PLAYER_COUNTERS = ("goals", "yellow_cards", "red_cards", "minutes_played")
+TEAM_COUNTERS = ("goals", "bookings")
+_UPSERT_PLAYER = upsert_adding(
+    "match_analytics_players", ("tenant_id", "match_id", "player_id"), ("name", "team"), PLAYER_COUNTERS
+)
+_ADD_TO_PLAYER = (
+    "UPDATE match_analytics_players SET "
+    + ", ".join(f"{c} = {c} + ?" for c in PLAYER_COUNTERS)
+    + " WHERE tenant_id = ? AND match_id = ? AND player_id = ?"
+)
+_UPSERT_TEAM = upsert_adding("match_analytics_teams", ("tenant_id", "match_id", "team"), ("name",), TEAM_COUNTERS)
+
+
+def _ddl(dialect: Dialect) -> str:
+    return without_rowid(
+        """
+CREATE TABLE IF NOT EXISTS match_analytics_players (
+    tenant_id      TEXT    NOT NULL,
+    match_id       TEXT    NOT NULL,
+    player_id      TEXT    NOT NULL,
+    name           TEXT    NOT NULL,
+    team           TEXT    NOT NULL,
+    goals          INTEGER NOT NULL,
+    yellow_cards   INTEGER NOT NULL,
+    red_cards      INTEGER NOT NULL,
+    minutes_played INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, match_id, player_id)
+);
+CREATE TABLE IF NOT EXISTS match_analytics_teams (
+    tenant_id TEXT    NOT NULL,
+    match_id  TEXT    NOT NULL,
+    team      TEXT    NOT NULL,
+    name      TEXT    NOT NULL,
+    goals     INTEGER NOT NULL,
+    bookings  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, match_id, team)
+);
+""",
+        dialect,
+    )
+
+
+class _Deltas:
+    """Counter changes of one page, summed per row so each row is written once."""
+
+    def __init__(self) -> None:
+        self.players: dict[tuple[str, str, str], list[Any]] = {}
+        self.teams: dict[tuple[str, str, str], list[Any]] = {}
+
+    def player(
+        self,
+        key: tuple[str, str, str],
+        name: str | None,
+        team: str | None,
+        goals: int = 0,
+        yellow_cards: int = 0,
+        red_cards: int = 0,
+        minutes_played: int = 0,
+    ) -> None:
+        """Add to a player's counters; `name` and `team` are None when the event does not repeat them."""
+        row = self.players.get(key)
+        if row is None:
+            self.players[key] = [name, team, goals, yellow_cards, red_cards, minutes_played]
+            return
+        if row[0] is None and name is not None:
+            row[0], row[1] = name, team
+        row[2] += goals
+        row[3] += yellow_cards
+        row[4] += red_cards
+        row[5] += minutes_played
+
+    def team(self, tenant: str, match_id: str, code: str, name: str, goals: int = 0, bookings: int = 0) -> None:
+        """Add to a team's counters."""
+        key = (tenant, match_id, code)
+        row = self.teams.get(key)
+        if row is None:
+            self.teams[key] = [name, goals, bookings]
+        else:
+            row[1] += goals
+            row[2] += bookings
+
+
+def _fold(d: _Deltas, e: Event) -> None:
+    """Add one event's counter changes to `d` (most frequent events first: this loop bounds a rebuild)."""
+    p, kind = e.payload, e.type
+    t, m = e.tenant_id, p["match_id"]
+    add = d.player
+    if kind == domain.SUBSTITUTION_MADE:
+        off, on = p["off"], p["on"]
+        add((t, m, off["player_id"]), off["name"], off["team"], 0, 0, 0, p["off_minutes_played"])
+        add((t, m, on["player_id"]), on["name"], on["team"])
+    elif kind == domain.PLAYER_BOOKED:
+        who = p["player"]
+        d.team(t, m, who["team"], who["team_name"], 0, 1)
+        if p["card"] == "yellow":
+            add((t, m, who["player_id"]), who["name"], who["team"], 0, 1)
+    elif kind == domain.GOAL_SCORED:
+        who = p["player"]
+        add((t, m, who["player_id"]), who["name"], who["team"], 1)
+        d.team(t, m, who["team"], who["team_name"], 1)
+    elif kind == domain.MATCH_STARTED:
+        players = d.players
+        for side in ("home", "away"):
+            code = p[side]["code"]
+            d.team(t, m, code, p[side]["name"])
+            for who in p["lineups"][side]:
+                key = (t, m, who["player_id"])
+                if key not in players:
+                    players[key] = [who["name"], code, 0, 0, 0, 0]
+    elif kind == domain.MATCH_ENDED:
+        players = d.players
+        for who in p["minutes_played"]:  # everyone on the pitch already has a row: from kick-off or coming on
+            key = (t, m, who["player_id"])
+            row = players.get(key)
+            if row is None:
+                players[key] = [None, None, 0, 0, 0, who["minutes"]]
+            else:
+                row[5] += who["minutes"]
+    elif kind == domain.PLAYER_SENT_OFF:
+        who = p["player"]
+        add((t, m, who["player_id"]), who["name"], who["team"], 0, 0, 1, p["minutes_played"])
+
+
+class AnalyticsProjection(SqlReadModel):
+    """Per-match counters for players and teams; totals across matches are sums at query time."""
+
+    name = "match.analytics"
+    event_types = domain.MATCH_EVENTS
+    tables = ("match_analytics_players", "match_analytics_teams")
+
+    def ddl(self, dialect: Dialect) -> str:
+        """Return the analytics tables' DDL."""
+        return _ddl(dialect)
+
+    def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
+        """Sum the page's changes per row in memory, then upsert each touched row once."""
+        deltas = _Deltas()
+        for e in events:
+            _fold(deltas, e)
+        named = [(*k, *v) for k, v in deltas.players.items() if v[0] is not None]
+        if named:
+            tx.executemany(_UPSERT_PLAYER, named)
+        known = [(*v[2:], *k) for k, v in deltas.players.items() if v[0] is None]
+        if known:
+            tx.executemany(_ADD_TO_PLAYER, known)
+        if deltas.teams:
+            tx.executemany(_UPSERT_TEAM, [(*k, *v) for k, v in deltas.teams.items()])
+
+    def report(self, tx: Tx, match_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Return player and team figures for one match, or summed across every match."""
+        where, params = "WHERE tenant_id = ?", [current_tenant()]
+        if match_id is not None:
+            where += " AND match_id = ?"
+            params.append(match_id)
+        players = tx.query(
+            "SELECT player_id, max(name), max(team), sum(goals), sum(yellow_cards), sum(red_cards), "
+            f"sum(minutes_played), count(*) FROM match_analytics_players {where} "
+            "GROUP BY player_id ORDER BY sum(goals) DESC, player_id",
+            params,
+        )
+        teams = tx.query(
+            f"SELECT team, max(name), sum(goals), sum(bookings), count(*) FROM match_analytics_teams {where} "
+            "GROUP BY team ORDER BY sum(goals) DESC, team",
+            params,
+        )
+        player_keys = ("player_id", "name", "team", *PLAYER_COUNTERS, "matches")
+        team_keys = ("team", "name", *TEAM_COUNTERS, "matches")
+        return {
+            "players": [dict(zip(player_keys, _ints(r), strict=True)) for r in players],
+            "teams": [dict(zip(team_keys, _ints(r), strict=True)) for r in teams],
+        }
+
+
+def _ints(row: tuple[Any, ...]) -> list[Any]:
+    """Return a row with PostgreSQL's numeric sums turned back into ints."""
+    return [v if isinstance(v, str) else int(v) for v in row]

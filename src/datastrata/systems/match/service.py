@@ -1,0 +1,446 @@
+"""Match commands (validated, one transaction with their events) and queries (four read models, tokens honoured)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, cast
+
+from datastrata.core.errors import NotFound, RuleViolation, ValidationError
+from datastrata.core.tenancy import current_tenant
+from datastrata.platform import Platform
+from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
+from datastrata.projections.commands import CommandHandler, CommandResult, Decision
+from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
+from datastrata.projections.runner import Progress
+from datastrata.stores.database import Tx
+from datastrata.systems.match import domain, notebook, schema
+from datastrata.systems.match.analytics import AnalyticsProjection
+from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
+from datastrata.systems.match.news import NewsProjection
+from datastrata.systems.match.social import SocialProjection
+from datastrata.systems.match.tv import LATEST, TvProjection
+
+PROJECTIONS = ("tv", "news", "social", "analytics")
+Which = Literal["tv", "news", "social", "analytics", "all"]
+
+
+def register_batched(platform: Platform, projection: BatchProjection) -> BatchRunner:
+    """Register `projection` on `platform` with a batching runner (once per name) and return the runner."""
+    runner = platform.runners.get(projection.name)
+    if isinstance(runner, BatchRunner):
+        return runner
+    runner = BatchRunner(platform.log, projection)
+    platform.runners[projection.name] = runner
+    return runner
+
+
+def check_projection(value: str) -> Which:
+    """Return `value` as a projection choice, refusing anything but tv, news, social, analytics or all."""
+    if value not in (*PROJECTIONS, "all"):
+        raise ValidationError(
+            f"projection must be one of {', '.join(PROJECTIONS)} or all; got {value!r}", field="projection"
+        )
+    return cast(Which, value)
+
+
+def match_stream(match_id: str) -> str:
+    """Return the event stream of a match."""
+    return f"match-{match_id}"
+
+
+class MatchService:
+    """The referee's commands and the four audiences' queries."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.db = platform.db
+        platform.db.ensure_schema("match", schema.ddl)
+        self.commands = CommandHandler(platform.log)
+        self.runners: dict[str, BatchRunner] = {
+            "tv": register_batched(platform, TvProjection(platform.cache)),
+            "news": register_batched(platform, NewsProjection()),
+            "social": register_batched(platform, SocialProjection()),
+            "analytics": register_batched(platform, AnalyticsProjection()),
+        }
+        # Query through the instances the runners apply with (another service on this platform may own them).
+        self.tv_view = cast(TvProjection, self.runners["tv"].projection)
+        self.news_view = cast(NewsProjection, self.runners["news"].projection)
+        self.social_view = cast(SocialProjection, self.runners["social"].projection)
+        self.analytics_view = cast(AnalyticsProjection, self.runners["analytics"].projection)
+
+    # ---- reference data ------------------------------------------------------------------------------------
+
+    def register_team(self, code: str, name: str) -> CommandResult:
+        """Register a team by its three-letter code."""
+        team = Team(domain.check_team(code, field="code"), domain.check_name(name, field="name"))
+
+        def handle(tx: Tx) -> Decision:
+            existing = notebook.team(tx, team.code)
+            if existing is not None:
+                raise RuleViolation(f"rule 'unique team': team {team.code} is already registered ({existing.name})")
+            event = domain.register_team(team)
+            notebook.record_reference(tx, event)
+            return Decision(f"match.team-{team.code}", [event])
+
+        return self.commands.execute("team add", handle)
+
+    def register_player(self, team: str, number: int, name: str) -> CommandResult:
+        """Register a player in a team's squad; their id is TEAM-NUMBER."""
+        code = domain.check_team(team)
+        number = domain.check_number(number)
+        name = domain.check_name(name, field="name")
+
+        def handle(tx: Tx) -> Decision:
+            found = self._team(tx, code)
+            existing = notebook.player(tx, domain.player_id(code, number))
+            if existing is not None:
+                raise RuleViolation(
+                    f"rule 'unique squad number': {code} number {number} is already {existing.name}; choose another"
+                )
+            event = domain.register_player(Player(domain.player_id(code, number), found, number, name))
+            notebook.record_reference(tx, event)
+            return Decision(f"match.player-{code}-{number}", [event])
+
+        return self.commands.execute("player add", handle)
+
+    def register_referee(self, referee_id: str, name: str) -> CommandResult:
+        """Register a referee."""
+        referee_id = domain.check_id(referee_id, field="referee_id")
+        name = domain.check_name(name, field="name")
+
+        def handle(tx: Tx) -> Decision:
+            existing = notebook.referee_name(tx, referee_id)
+            if existing is not None:
+                raise RuleViolation(f"rule 'unique referee': referee {referee_id} is already registered ({existing})")
+            event = domain.register_referee(referee_id, name)
+            notebook.record_reference(tx, event)
+            return Decision(f"match.referee-{referee_id}", [event])
+
+        return self.commands.execute("referee add", handle)
+
+    def register_foul(self, foul_id: str, description: str) -> CommandResult:
+        """Register a kind of foul the referee can book players for."""
+        foul = Foul(domain.check_id(foul_id, field="foul_id"), domain.check_name(description, field="description"))
+
+        def handle(tx: Tx) -> Decision:
+            existing = notebook.foul(tx, foul.foul_id)
+            if existing is not None:
+                raise RuleViolation(
+                    f"rule 'unique foul': foul {foul.foul_id} is already registered ({existing.description})"
+                )
+            event = domain.register_foul(foul)
+            notebook.record_reference(tx, event)
+            return Decision(f"match.foul-{foul.foul_id}", [event])
+
+        return self.commands.execute("foul add", handle)
+
+    # ---- the match -----------------------------------------------------------------------------------------
+
+    def start(
+        self,
+        match_id: str,
+        home: str,
+        away: str,
+        referee: str,
+        home_lineup: Sequence[int],
+        away_lineup: Sequence[int],
+    ) -> CommandResult:
+        """Kick off a match between two registered teams with eleven players each."""
+        domain.check_id(match_id, field="match_id")
+        domain.check_team(home, field="home")
+        domain.check_team(away, field="away")
+        domain.check_id(referee, field="referee")
+        home_numbers = domain.check_lineup(home_lineup, field="home_lineup")
+        away_numbers = domain.check_lineup(away_lineup, field="away_lineup")
+
+        def handle(tx: Tx) -> Decision:
+            if notebook.facts(tx, match_id) is not None:
+                raise RuleViolation(f"rule 'new match': match {match_id} already exists; choose another match id")
+            home_team, away_team = self._team(tx, home), self._team(tx, away)
+            referee_name = notebook.referee_name(tx, referee)
+            if referee_name is None:
+                raise NotFound(
+                    f"referee {referee} is not registered; add them with: datastrata match referee add {referee} NAME",
+                    field="referee",
+                )
+            lineups = [
+                self._lineup(tx, home_team, home_numbers, "home_lineup"),
+                self._lineup(tx, away_team, away_numbers, "away_lineup"),
+            ]
+            event = domain.start(match_id, home_team, away_team, referee, referee_name, *lineups)
+            notebook.record_match(tx, match_id, None, [event])
+            return Decision(match_stream(match_id), [event], expected_version=0)
+
+        return self.commands.execute("start", handle)
+
+    def book(
+        self, match_id: str, player: str, card: Card, *, minute: int, foul: str, referee: str | None = None
+    ) -> CommandResult:
+        """Show a yellow or red card; a second yellow sends the player off."""
+        if card not in ("yellow", "red"):
+            raise ValidationError(f"card must be 'yellow' or 'red'; got {card!r}", field="card")
+        self._check(match_id, minute, referee)
+        domain.check_player(player)
+        domain.check_id(foul, field="foul")
+
+        def handle(tx: Tx) -> Decision:
+            facts = self._facts(tx, match_id)
+            kind = notebook.foul(tx, foul)
+            if kind is None:
+                raise NotFound(
+                    f"foul {foul} is not registered; add it with: datastrata match foul add {foul} DESCRIPTION",
+                    field="foul",
+                )
+            appearance = notebook.appearance(tx, match_id, player)
+            return self._record(tx, facts, domain.book(facts, appearance, player, card, kind, minute, referee))
+
+        return self.commands.execute(card, handle)
+
+    def yellow(
+        self, match_id: str, player: str, *, minute: int, foul: str, referee: str | None = None
+    ) -> CommandResult:
+        """Show a yellow card."""
+        return self.book(match_id, player, "yellow", minute=minute, foul=foul, referee=referee)
+
+    def red(self, match_id: str, player: str, *, minute: int, foul: str, referee: str | None = None) -> CommandResult:
+        """Show a red card (the player is sent off)."""
+        return self.book(match_id, player, "red", minute=minute, foul=foul, referee=referee)
+
+    def goal(self, match_id: str, player: str, *, minute: int, referee: str | None = None) -> CommandResult:
+        """Record a goal for the scorer's team."""
+        self._check(match_id, minute, referee)
+        domain.check_player(player)
+
+        def handle(tx: Tx) -> Decision:
+            facts = self._facts(tx, match_id)
+            appearance = notebook.appearance(tx, match_id, player)
+            return self._record(tx, facts, [domain.score_goal(facts, appearance, player, minute, referee)])
+
+        return self.commands.execute("goal", handle)
+
+    def substitute(self, match_id: str, *, off: str, on: str, minute: int, referee: str | None = None) -> CommandResult:
+        """Replace a player on the pitch with a squad player who has not played yet."""
+        self._check(match_id, minute, referee)
+        domain.check_player(off, field="off")
+        domain.check_player(on, field="on")
+
+        def handle(tx: Tx) -> Decision:
+            facts = self._facts(tx, match_id)
+            leaving = notebook.appearance(tx, match_id, off)
+            coming = notebook.player(tx, on)
+            if coming is None:
+                raise NotFound(
+                    f"player {on} is not registered; add them with: datastrata match player add "
+                    f"{domain.team_of(on)} {on.split('-')[1]} NAME",
+                    field="on",
+                )
+            coming_appearance = notebook.appearance(tx, match_id, on)
+            event = domain.substitute(facts, leaving, off, coming, coming_appearance, minute, referee)
+            return self._record(tx, facts, [event])
+
+        return self.commands.execute("sub", handle)
+
+    def end(self, match_id: str, *, minute: int, referee: str | None = None) -> CommandResult:
+        """Blow the final whistle."""
+        self._check(match_id, minute, referee)
+
+        def handle(tx: Tx) -> Decision:
+            facts = self._facts(tx, match_id)
+            event = domain.end(facts, notebook.on_pitch(tx, match_id), minute, referee)
+            return self._record(tx, facts, [event])
+
+        return self.commands.execute("end", handle)
+
+    # ---- queries -------------------------------------------------------------------------------------------
+
+    def tv(
+        self,
+        match_id: str,
+        *,
+        after: int | None = None,
+        catch_up: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        cached: bool = True,
+    ) -> dict[str, Any]:
+        """Return the last ten display lines of a match, latest first (from the cache unless `cached` is False)."""
+        domain.check_id(match_id, field="match_id")
+        fresh = self._fresh("tv", after, catch_up, timeout)
+        view = self.tv_view
+        runner = self.runners["tv"]
+
+        def load() -> dict[str, Any]:
+            with self.db.read() as tx:
+                position = runner.checkpoints.get_in(tx, runner.name)
+                return {"position": position, "events": view.latest(tx, match_id, limit=LATEST)}
+
+        if cached:
+            accept: Callable[[Any], bool] = lambda v: after is None or int(v["position"]) >= after  # noqa: E731
+            value, hit = view.views.get(view.cache_name(match_id), load, accept=accept)
+        else:
+            value, hit = load(), False
+        return {"match_id": match_id, "events": value["events"], "cached": hit, **fresh.to_dict()}
+
+    def news(
+        self,
+        *,
+        threshold: int = 0,
+        match_id: str | None = None,
+        limit: int = 50,
+        after: int | None = None,
+        catch_up: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Return news alerts with urgency >= `threshold`, most urgent first."""
+        if isinstance(threshold, bool) or not 0 <= threshold <= 100:
+            raise ValidationError(
+                f"threshold must be an urgency score from 0 to 100; got {threshold}", field="threshold"
+            )
+        self._check_query(match_id, limit)
+        fresh = self._fresh("news", after, catch_up, timeout)
+        with self.db.read() as tx:
+            alerts = self.news_view.alerts(tx, threshold=threshold, match_id=match_id, limit=limit)
+        return {"alerts": alerts, **fresh.to_dict()}
+
+    def social(
+        self,
+        *,
+        trending: bool = False,
+        match_id: str | None = None,
+        limit: int = 20,
+        after: int | None = None,
+        catch_up: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Return social posts, latest first or (trending) by engagement."""
+        self._check_query(match_id, limit)
+        fresh = self._fresh("social", after, catch_up, timeout)
+        with self.db.read() as tx:
+            posts = self.social_view.feed(tx, trending=trending, match_id=match_id, limit=limit)
+        return {"posts": posts, "trending": trending, **fresh.to_dict()}
+
+    def analytics(
+        self,
+        match_id: str | None = None,
+        *,
+        after: int | None = None,
+        catch_up: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        """Return per-player and per-team figures for one match, or across all matches."""
+        self._check_query(match_id, 1)
+        fresh = self._fresh("analytics", after, catch_up, timeout)
+        with self.db.read() as tx:
+            report = self.analytics_view.report(tx, match_id)
+        return {"match_id": match_id, **report, **fresh.to_dict()}
+
+    # ---- operations ----------------------------------------------------------------------------------------
+
+    def lags(self) -> list[dict[str, Any]]:
+        """Return each projection's checkpoint, the log's head and how far behind it is."""
+        rows = []
+        for key, runner in self.runners.items():
+            lag = runner.lag()
+            rows.append(
+                {
+                    "projection": key,
+                    "name": runner.name,
+                    "position": lag.position,
+                    "head": lag.head,
+                    "behind": lag.behind,
+                }
+            )
+        return rows
+
+    def rebuild(
+        self, which: Which = "all", progress: Progress | None = None, *, timings: dict[str, float] | None = None
+    ) -> dict[str, int]:
+        """Empty and replay one read model, or all four in a single pass over the log; return events applied.
+
+        With `timings`, each projection's seconds spent folding events (apart from reading the log) are added.
+        """
+        if check_projection(which) == "all":
+            return {"all": replay_together(list(self.runners.values()), progress=progress, timings=timings)}
+        runner = self.runners[which]
+        return {
+            which: replay_together([runner], progress=progress, batch_size=runner.rebuild_batch_size, timings=timings)
+        }
+
+    def reference_ids(self) -> dict[str, set[str]]:
+        """Return the ids of every registered team, player, referee and foul."""
+        tenant = current_tenant()
+        with self.db.read() as tx:
+            return {
+                name: {str(r[0]) for r in tx.query(f"SELECT {key} FROM {table} WHERE tenant_id = ?", (tenant,))}
+                for name, table, key in (
+                    ("teams", "match_teams", "code"),
+                    ("players", "match_players", "player_id"),
+                    ("referees", "match_referees", "referee_id"),
+                    ("fouls", "match_fouls", "foul_id"),
+                )
+            }
+
+    def match_ids(self, *, prefix: str = "") -> set[str]:
+        """Return the ids of matches starting with `prefix`."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.db.read() as tx:
+            rows = tx.query(
+                "SELECT match_id FROM match_matches WHERE tenant_id = ? AND match_id LIKE ? ESCAPE '\\'",
+                (current_tenant(), pattern),
+            )
+        return {str(r[0]) for r in rows}
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float) -> Freshness:
+        return ensure_fresh(self.runners[key], after=after, catch_up=catch_up, timeout=timeout)
+
+    @staticmethod
+    def _check(match_id: str, minute: int, referee: str | None) -> None:
+        domain.check_id(match_id, field="match_id")
+        domain.check_minute(minute)
+        if referee is not None:
+            domain.check_id(referee, field="referee")
+
+    @staticmethod
+    def _check_query(match_id: str | None, limit: int) -> None:
+        if match_id is not None:
+            domain.check_id(match_id, field="match_id")
+        if isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be from 1 to 1000; got {limit}", field="limit")
+
+    @staticmethod
+    def _facts(tx: Tx, match_id: str) -> MatchFacts:
+        facts = notebook.facts(tx, match_id)
+        if facts is None:
+            raise NotFound(
+                f"match {match_id} does not exist; start it with: datastrata match start {match_id} --home … --away …",
+                field="match_id",
+            )
+        return facts
+
+    @staticmethod
+    def _team(tx: Tx, code: str) -> Team:
+        found = notebook.team(tx, code)
+        if found is None:
+            raise NotFound(
+                f"team {code} is not registered; add it with: datastrata match team add {code} NAME", field="team"
+            )
+        return found
+
+    @staticmethod
+    def _lineup(tx: Tx, team: Team, numbers: Sequence[int], field: str) -> list[Player]:
+        squad = notebook.squad(tx, team)
+        missing = [n for n in numbers if n not in squad]
+        if missing:
+            raise RuleViolation(
+                f"rule 'lineup from the squad': {team.code} has no registered player numbered "
+                f"{', '.join(map(str, missing))}; register them with: datastrata match player add {team.code} "
+                "NUMBER NAME",
+                field=field,
+            )
+        return [squad[n] for n in numbers]
+
+    @staticmethod
+    def _record(tx: Tx, facts: MatchFacts, events: list[Any]) -> Decision:
+        notebook.record_match(tx, facts.match_id, facts, events)
+        return Decision(match_stream(facts.match_id), events, expected_version=facts.version)

@@ -1,0 +1,104 @@
+"""TV live events: one display line per event, latest first; the last ten per match served from the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from datastrata.core.events import Event
+from datastrata.core.tenancy import current_tenant
+from datastrata.projections.readmodels import CachedView, SqlReadModel
+from datastrata.stores.cache import Cache
+from datastrata.stores.database import Dialect, Tx
+from datastrata.systems.match import domain
+from datastrata.systems.match.schema import without_rowid
+
+LATEST = 10
+
+
+def _ddl(dialect: Dialect) -> str:
+    return without_rowid(
+        """
+CREATE TABLE IF NOT EXISTS match_tv_events (
+    tenant_id TEXT    NOT NULL,
+    position  BIGINT  NOT NULL,
+    match_id  TEXT    NOT NULL,
+    minute    INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    PRIMARY KEY (tenant_id, position)
+);
+CREATE INDEX IF NOT EXISTS match_tv_events_latest ON match_tv_events (tenant_id, match_id, minute, position);
+""",
+        dialect,
+    )
+
+
+def _who(player: Mapping[str, Any]) -> str:
+    return f"{player['name']} ({player['team_name']})"
+
+
+def display(event_type: str, p: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Return (kind, text) a broadcaster shows for an event, or None when another line already says it."""
+    if event_type == domain.MATCH_STARTED:
+        return "kick-off", f"Kick-off: {domain.fixture_name(p)} (referee {p['referee']['name']})"
+    if event_type == domain.PLAYER_BOOKED:
+        return f"{p['card']} card", f"{_who(p['player'])} - {p['foul']['description']}"
+    if event_type == domain.PLAYER_SENT_OFF:
+        if p["reason"] != "second yellow card":
+            return None  # a straight red already has its own line
+        return "sent off", f"{_who(p['player'])} - Sent off: second yellow card"
+    if event_type == domain.GOAL_SCORED:
+        return "goal", f"GOAL! {_who(p['player'])} - {domain.scoreline(p)}"
+    if event_type == domain.SUBSTITUTION_MADE:
+        return "substitution", f"Substitution ({p['team']['name']}): {p['on']['name']} on, {p['off']['name']} off"
+    if event_type == domain.MATCH_ENDED:
+        return "full time", f"Full time: {domain.scoreline(p)}"
+    return None
+
+
+class TvProjection(SqlReadModel):
+    """Display lines per match; after each commit the cached last-ten of every touched match is dropped."""
+
+    name = "match.tv"
+    event_types = domain.MATCH_EVENTS
+    tables = ("match_tv_events",)
+
+    def __init__(self, cache: Cache, *, ttl: float = 30.0) -> None:
+        self.views = CachedView(cache, "match:tv", ttl=ttl)
+
+    def ddl(self, dialect: Dialect) -> str:
+        """Return the TV table's DDL."""
+        return _ddl(dialect)
+
+    def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
+        """Insert one line per event and invalidate the touched matches' cache entries on commit."""
+        rows = []
+        for e in events:
+            line = display(e.type, e.payload)
+            if line is not None:
+                rows.append((e.tenant_id, e.position, e.payload["match_id"], e.payload["minute"], *line))
+        tx.executemany(
+            "INSERT INTO match_tv_events (tenant_id, position, match_id, minute, kind, text) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.views.invalidate_on_commit(tx, {f"{r[0]}:{r[2]}" for r in rows})
+
+    def clear(self, tx: Tx) -> None:
+        """Empty the table and drop the cached views of every match it held, once the transaction commits."""
+        names = [f"{t}:{m}" for t, m in tx.query("SELECT DISTINCT tenant_id, match_id FROM match_tv_events")]
+        self.views.invalidate_on_commit(tx, names)
+        super().clear(tx)
+
+    def latest(self, tx: Tx, match_id: str, *, limit: int = LATEST) -> list[dict[str, Any]]:
+        """Return the latest `limit` lines of a match from the table, latest first."""
+        rows = tx.query(
+            "SELECT minute, kind, text, position FROM match_tv_events WHERE tenant_id = ? AND match_id = ? "
+            "ORDER BY minute DESC, position DESC LIMIT ?",
+            (current_tenant(), match_id, limit),
+        )
+        return [{"minute": int(m), "kind": k, "text": t, "position": int(p)} for m, k, t, p in rows]
+
+    def cache_name(self, match_id: str) -> str:
+        """Return the cache entry name of a match's last ten lines."""
+        return f"{current_tenant()}:{match_id}"
