@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
 from datastrata.eventlog.log import EventLog
-from datastrata.eventlog.subscriptions import waiter_for
+from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.messaging.bus import Bus, open_bus
 from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
@@ -94,18 +95,24 @@ class Platform:
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Run the relay, projections and jobs until `stop` is set, sleeping until the log grows when idle."""
-        waiter = waiter_for(self.db)
+        waiter: Waiter | None = None
         try:
             while not stop.is_set():
                 try:
                     busy = self.run_once()
+                    if not busy:
+                        waiter = waiter or waiter_for(self.db)
+                        waiter.wait(idle_wait)
                 except Exception:  # a worker must survive a passing store failure; the next round retries
-                    log.exception("worker round failed; retrying")
-                    busy = 0
-                if not busy:
-                    waiter.wait(idle_wait)
+                    log.exception("worker round failed; retrying in %.1fs", idle_wait)
+                    if waiter is not None:
+                        with contextlib.suppress(Exception):
+                            waiter.close()
+                        waiter = None  # reopen it: its connection may be what failed
+                    stop.wait(idle_wait)
         finally:
-            waiter.close()
+            if waiter is not None:
+                waiter.close()
 
     def close(self) -> None:
         """Close the bus and the database."""

@@ -204,3 +204,19 @@ def test_upcasters_evolve_old_events_on_read(db: Database) -> None:
     event = EventLog(db, upcasters=upcasters).read("s")[0]
     assert event.schema_version == 2 and event.payload == {"first": "Ada", "last": "Lovelace"}
     assert upcasters.latest("Renamed") == 2
+
+
+def test_ancient_business_times_round_trip(db: Database) -> None:
+    log = EventLog(db)
+    ancient = datetime(999, 1, 1, tzinfo=UTC)
+    log.append("old", [ev(occurred_at=ancient)])
+    assert log.read("old")[0].occurred_at == ancient
+    assert log.read("old", until=datetime(1000, 1, 1, tzinfo=UTC))[0].occurred_at == ancient
+
+
+def test_a_failing_after_commit_callback_leaves_the_commit_alone(db: Database) -> None:
+    log = EventLog(db)
+    with db.transaction() as tx:
+        log.append_in(tx, "s", [ev()])
+        tx.on_commit(lambda: 1 / 0)
+    assert log.version("s") == 1

@@ -95,3 +95,30 @@ def test_wait_for_a_consistency_token(db: Database) -> None:
     token = log.append("s", [NewEvent(type="Counted", payload={"n": 1})]).position
     runner.wait_for(token, timeout=2)
     assert runner.position() >= token and counts(db) == {"s": 1}
+
+
+def test_a_rebuild_between_a_runners_read_and_its_write_is_not_skipped(db: Database) -> None:
+    log = EventLog(db)
+    seed(log, 10)
+    runner = ProjectionRunner(log, Tally(), batch_size=100)
+    runner.catch_up()
+    seed(log, 5)
+    rebuilder = ProjectionRunner(log, Tally(), batch_size=100)
+    real_read_page = log.read_page
+    calls = [0]
+
+    def read_then_rebuild(**kwargs: object) -> object:
+        page = real_read_page(**kwargs)  # type: ignore[arg-type]
+        calls[0] += 1
+        if calls[0] == 1:  # after the runner has read its page, someone resets and starts a rebuild
+            with db.transaction() as tx:
+                rebuilder.checkpoints.get_in(tx, rebuilder.name, for_update=True)
+                rebuilder.projection.clear(tx)
+                rebuilder.checkpoints.set_in(tx, rebuilder.name, 0, None)
+        return page
+
+    log.read_page = read_then_rebuild  # type: ignore[method-assign]
+    assert runner.run_once() == 0  # its page no longer follows the checkpoint: it must not apply it
+    log.read_page = real_read_page  # type: ignore[method-assign]
+    runner.catch_up()
+    assert sum(counts(db).values()) == 15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
 from datastrata.catalog import install_all, systems
@@ -19,6 +21,7 @@ from datastrata.design.api import router as design_router
 from datastrata.platform import Platform
 
 PROBLEM = "application/problem+json"
+_log = logging.getLogger(__name__)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -68,6 +71,15 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "validation error", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail).lower(), f"{request.method} {request.url.path}: {exc.detail}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unexpected failure on %s %s", request.method, request.url.path)
+        return problem(500, "internal failure", f"{type(exc).__name__}: {exc}")
 
     @app.get("/health", tags=["operations"])
     def health(request: Request) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from datastrata.core.errors import ValidationError
 from datastrata.eventlog.engine import COLUMNS, NewRow, Outcome
 from datastrata.eventlog.schema import POSITION_BITS
 from datastrata.stores.database import Row, Tx
@@ -22,6 +23,7 @@ from datastrata.stores.database import Row, Tx
 _SAFE = f"((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_BITS}) - 1)"
 _SELECT = COLUMNS.replace("payload, metadata", "payload::text, metadata::text")
 _MAX_VALUES_ROWS = 500
+_PER_TRANSACTION = 1 << POSITION_BITS
 
 _APPEND = f"""
 WITH me AS MATERIALIZED (SELECT pg_current_xact_id()::text::bigint AS xid),
@@ -43,8 +45,11 @@ ins AS (
     SELECT s.p + x.n, x.t, ?, s.v + x.n, x.i, x.ty, x.sv, x.pl::jsonb, x.m::jsonb, x.o, x.r
     FROM state s, {{rows}}
     WHERE s.dups = 0 AND s.last_xid <= s.xid AND (?::int IS NULL OR s.v = ?::int)
+      AND s.p - (s.xid << {POSITION_BITS}) + ?::int < 1 << {POSITION_BITS}
     RETURNING position)
-SELECT s.v, s.dups, s.last_xid > s.xid, (SELECT min(position) FROM ins), (SELECT count(*) FROM ins) FROM state s
+SELECT s.v, s.dups, s.last_xid > s.xid, (SELECT min(position) FROM ins), (SELECT count(*) FROM ins),
+       s.p - (s.xid << {POSITION_BITS}) + ?::int >= 1 << {POSITION_BITS}
+FROM state s
 """
 _UNNEST = (
     "unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[]) "
@@ -62,17 +67,47 @@ class PostgresEngine:
 
     def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Probe and insert in one statement; insert nothing if a check fails."""
+        if len(rows) >= _PER_TRANSACTION:
+            raise ValidationError(
+                f"one append holds at most {_PER_TRANSACTION - 1} events on PostgreSQL; got {len(rows)}: "
+                "split the batch across transactions",
+                field="events",
+            )
         ids = [r[1] for r in rows]
         params: list[Any]
         if len(rows) <= _MAX_VALUES_ROWS:
             sql = _APPEND.replace("{rows}", _values(len(rows)))
-            params = [stream_id, ids, stream_id, *[v for r in rows for v in r], expected, expected]
+            params = [
+                stream_id,
+                ids,
+                stream_id,
+                *[v for r in rows for v in r],
+                expected,
+                expected,
+                len(rows),
+                len(rows),
+            ]
         else:
             sql = _APPEND.replace("{rows}", _UNNEST)
-            params = [stream_id, ids, stream_id, *[list(c) for c in zip(*rows, strict=True)], expected, expected]
+            params = [
+                stream_id,
+                ids,
+                stream_id,
+                *[list(c) for c in zip(*rows, strict=True)],
+                expected,
+                expected,
+                len(rows),
+                len(rows),
+            ]
         row = tx.one(sql, params)
         assert row is not None
         current, duplicates, newer, first, count = int(row[0]), int(row[1]), bool(row[2]), row[3], int(row[4])
+        if row[5] and not duplicates:
+            raise ValidationError(
+                f"one PostgreSQL transaction holds at most {_PER_TRANSACTION - 1} events; commit this batch in "
+                "several transactions",
+                field="events",
+            )
         positions = list(range(int(first), int(first) + count)) if count else []
         return Outcome(current, duplicates, positions, newer_writer=newer and not duplicates)
 

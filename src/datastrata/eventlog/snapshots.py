@@ -48,11 +48,16 @@ class SnapshotStore:
 
     def load(self, stream_id: str, *, name: str = "default", max_version: int | None = None) -> Snapshot | None:
         """Return the snapshot of `stream_id`, or None (also when it is newer than `max_version`)."""
-        with self.db.read() as tx:
-            row = tx.one(
-                "SELECT version, state FROM eventlog_snapshots WHERE stream_id = ? AND name = ?",
-                (stream_id, name),
-            )
+        with self.db.session() as tx:
+            return self.load_in(tx, stream_id, name=name, max_version=max_version)
+
+    def load_in(
+        self, tx: Tx, stream_id: str, *, name: str = "default", max_version: int | None = None
+    ) -> Snapshot | None:
+        """Return the snapshot of `stream_id` as seen inside `tx` (see :meth:`load`)."""
+        row = tx.one(
+            "SELECT version, state FROM eventlog_snapshots WHERE stream_id = ? AND name = ?", (stream_id, name)
+        )
         if row is None or (max_version is not None and int(row[0]) > max_version):
             return None
         return Snapshot(stream_id, name, int(row[0]), codec.decode(row[1]))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Collection, Iterator
 from typing import Any, Protocol
 
+from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event
 from datastrata.eventlog.log import EventLog
 from datastrata.eventlog.schema import NOTIFY_CHANNEL
@@ -36,8 +37,11 @@ class PostgresWaiter:
     def __init__(self, url: str) -> None:
         import psycopg
 
-        self.conn: Any = psycopg.connect(url, autocommit=True)
-        self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        try:
+            self.conn: Any = psycopg.connect(url, autocommit=True)
+            self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailable(f"cannot listen for new events on PostgreSQL: {exc}") from exc
 
     def wait(self, timeout: float) -> None:
         """Return on the first notification (queued ones count) or after `timeout`."""

@@ -139,7 +139,10 @@ class RedisStreamsBus:
 
     def _top_position(self) -> int:
         """Return the position of the newest entry in the stream (0 when empty)."""
-        info = self.client.xrevrange(self.key, count=1)
+        try:
+            info = self.client.xrevrange(self.key, count=1)
+        except self._errors as exc:
+            raise BackendUnavailable(f"Redis at {self.name} failed while publishing: {exc}") from exc
         if not info:
             return 0
         entry_id = info[0][0]
@@ -153,7 +156,9 @@ class RedisStreamsBus:
             self.client.xgroup_create(self.key, consumer, id="0", mkstream=True)
         except self._response_error as exc:
             if "BUSYGROUP" not in str(exc):
-                raise
+                raise BackendUnavailable(f"Redis refused consumer group {consumer!r}: {exc}") from exc
+        except self._errors as exc:
+            raise BackendUnavailable(f"cannot reach Redis at {self.name}: {exc}") from exc
         delivery = Delivery(consumer, handler, self.dead_letters, attempts=attempts)
         self.subscriptions[consumer] = Subscription(delivery, frozenset(types) if types is not None else None)
 
@@ -174,15 +179,20 @@ class RedisStreamsBus:
                     raise BackendUnavailable(f"Redis at {self.name} failed while reading: {exc}") from exc
                 for _key, entries in reply or []:
                     for entry_id, fields in entries:
-                        if not fields:
-                            self.client.xack(self.key, group, entry_id)
-                            continue
-                        event = event_from_dict(codec.decode(fields[b"event"]))
-                        if sub.wants(event):
-                            sub.delivery.deliver(event)
-                            delivered += 1
-                        self.client.xack(self.key, group, entry_id)
+                        if fields:
+                            event = event_from_dict(codec.decode(fields[b"event"]))
+                            if sub.wants(event):
+                                sub.delivery.deliver(event)
+                                delivered += 1
+                        self._ack(group, entry_id)
         return delivered
+
+    def _ack(self, group: str, entry_id: Any) -> None:
+        """Acknowledge one entry for `group`."""
+        try:
+            self.client.xack(self.key, group, entry_id)
+        except self._errors as exc:
+            raise BackendUnavailable(f"Redis at {self.name} failed while acknowledging: {exc}") from exc
 
     def close(self) -> None:
         """Close the connection pool."""

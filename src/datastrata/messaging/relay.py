@@ -57,9 +57,14 @@ class OutboxRelay:
         if page.next_after == after:
             return 0
         self.bus.publish(page.events)
-        with self.log.db.transaction() as tx:
-            self.checkpoints.set_in(tx, self.name, page.next_after, page.events[-1].event_id if page.events else None)
+        self._advance(self.name, after, page.next_after, page.events[-1].event_id if page.events else None)
         return len(page.events)
+
+    def _advance(self, name: str, after: int, to: int, event_id: str | None) -> None:
+        """Move a checkpoint from `after` to `to`, unless another relay moved it meanwhile (never backwards)."""
+        with self.log.db.transaction() as tx:
+            if self.checkpoints.get_in(tx, name, for_update=True) == after:
+                self.checkpoints.set_in(tx, name, to, event_id)
 
     def _deliver(self, sub: Subscription) -> int:
         """Hand one in-process consumer its next page (retries and dead letters are the delivery's)."""
@@ -70,8 +75,7 @@ class OutboxRelay:
             return 0
         for event in page.events:
             sub.delivery.deliver(event)
-        with self.log.db.transaction() as tx:
-            self.checkpoints.set_in(tx, name, page.next_after, page.events[-1].event_id if page.events else None)
+        self._advance(name, after, page.next_after, page.events[-1].event_id if page.events else None)
         return len(page.events)
 
     def _name_of(self, sub: Subscription) -> str:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event
 from datastrata.eventlog.log import EventLog
 from datastrata.projections.projection import Projection
@@ -47,8 +48,8 @@ class BatchRunner(ProjectionRunner):
             return 0
         with self.db.transaction() as tx:
             # Re-read under lock: another runner may have moved the checkpoint since we looked.
-            if self.checkpoints.get_in(tx, self.name, for_update=True) > after:
-                return 0
+            if self.checkpoints.get_in(tx, self.name, for_update=True) != after:
+                return 0  # moved by another runner, or reset by a rebuild: read again from the new place
             if page.events:
                 self.projection.apply_batch(tx, page.events)
             last_id = page.events[-1].event_id if page.events else None
@@ -94,6 +95,12 @@ def replay_together(
     while after < target:
         page = log.read_page(after=after, limit=batch_size, types=union)
         with db.transaction() as tx:
+            moved = [r.name for r in runners if r.checkpoints.get_in(tx, r.name, for_update=True) != after]
+            if moved:
+                raise ConcurrencyConflict(
+                    f"projections {moved} were moved by another runner during the rebuild; stop the worker "
+                    "(or let it finish) and rebuild again"
+                )
             for runner, types in zip(runners, wanted, strict=True):
                 events = page.events if types is None else [e for e in page.events if e.type in types]
                 if events:

@@ -74,8 +74,12 @@ class CommandHandler:
                     raise
             except Exception as exc:
                 # A concurrent writer inserted the same key first: run again so the handler's rule check sees it.
-                if attempt == self.retries or not is_unique_violation(exc):
+                if not is_unique_violation(exc):
                     raise
+                if attempt == self.retries:
+                    raise ConcurrencyConflict(
+                        f"{command}: another writer kept changing the same record; retry the command"
+                    ) from None
         raise AssertionError("unreachable")
 
 

@@ -63,8 +63,8 @@ class ProjectionRunner:
         with self.db.transaction() as tx:
             # Re-read under lock: another runner may have moved the checkpoint since we looked.
             current = self.checkpoints.get_in(tx, self.name, for_update=True)
-            if current > after:
-                return 0
+            if current != after:
+                return 0  # moved by another runner, or reset by a rebuild: read again from the new place
             last_id: str | None = None
             for event in page.events:
                 self.projection.apply(tx, event)

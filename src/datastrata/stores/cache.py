@@ -86,15 +86,20 @@ class MemoryCache:
             return value
         with self._lock:
             key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:
-            value = self.get(key)
-            if value is not None:
+        try:
+            with key_lock:
+                value = self.get(key)
+                if value is not None:
+                    return value
+                self.loads += 1
+                value, ttl = loader()
+                if value is not None:
+                    self.set(key, value, ttl=ttl)
                 return value
-            self.loads += 1
-            value, ttl = loader()
-            if value is not None:
-                self.set(key, value, ttl=ttl)
-            return value
+        finally:
+            with self._lock:
+                if self._loading.get(key) is key_lock and not key_lock.locked():
+                    del self._loading[key]
 
     def close(self) -> None:
         """Drop every entry."""
@@ -135,12 +140,18 @@ class RedisCache:
             self.delete(key)
             return
         px = None if ttl is None else max(int(ttl * 1000), 1)
-        self.client.set(self.prefix + key, value, px=px)
+        try:
+            self.client.set(self.prefix + key, value, px=px)
+        except self._errors as exc:
+            raise BackendUnavailable(f"Redis cache at {self.name} failed: {exc}") from exc
 
     def delete(self, *keys: str) -> None:
         """DEL the keys."""
         if keys:
-            self.client.delete(*(self.prefix + k for k in keys))
+            try:
+                self.client.delete(*(self.prefix + k for k in keys))
+            except self._errors as exc:
+                raise BackendUnavailable(f"Redis cache at {self.name} failed: {exc}") from exc
 
     def get_or_load(self, key: str, loader: Loader) -> str | None:
         """On a miss, the process that wins ``SET NX`` on the lock key loads; the others poll briefly."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -9,6 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+_log = logging.getLogger(__name__)
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
 Params = Sequence[Any]
@@ -69,7 +71,10 @@ class Tx(ABC):
         """Run the after-commit callbacks; called by the database, not by users."""
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:  # the transaction committed; a failed follow-up (e.g. a cache drop) must not undo that
+                _log.exception("after-commit callback %r failed; the transaction stays committed", callback)
 
 
 class Database(ABC):
@@ -137,7 +142,7 @@ class Database(ABC):
 def time_to_db(dialect: Dialect, value: datetime) -> Any:
     """Encode an aware datetime for `dialect` (SQLite: fixed-width UTC text that sorts correctly)."""
     if dialect == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     return value
 
 

@@ -114,7 +114,12 @@ class SqliteDatabase(Database):
     def run_script(self, script: str) -> None:
         """Run a DDL script atomically."""
         conn = self._connection()
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendUnavailable(f"cannot create tables in {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Close every thread's connection."""

@@ -111,3 +111,20 @@ def test_holders_projection_rebuild_gives_the_same_answer(svc: PortfolioService)
     assert svc.holders("AAPL") == before
     token = svc.buy("b", "AAPL", "5", "1").event.position
     assert {"portfolio_id": "b", "quantity": "5"} in svc.holders("AAPL", after=token)
+
+
+def test_huge_or_overly_precise_amounts_are_refused(svc: PortfolioService) -> None:
+    for amount in ("1e30", "1234567890123456", "0.000000001"):
+        with pytest.raises(ValidationError, match="digits"):
+            svc.deposit(P, amount)
+    svc.deposit(P, "999999999999999.99999999")
+    assert svc.state(P).to_dict()["cash"] == "999999999999999.99999999"
+
+
+def test_business_time_does_not_go_backwards_within_a_portfolio(svc: PortfolioService) -> None:
+    svc.deposit(P, "100", at=DAY.replace(hour=10))
+    with pytest.raises(RuleViolation, match="earlier than the latest event"):
+        svc.buy(P, "AAPL", "1", "1", at=DAY.replace(hour=9))
+    svc.buy(P, "AAPL", "1", "1", at=DAY.replace(hour=10))
+    with pytest.raises(NotFound):
+        svc.state("nobody", as_of=DAY)

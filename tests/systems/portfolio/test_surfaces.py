@@ -109,4 +109,6 @@ def test_seed_scenario_via_http(store_url: str) -> None:
         assert bad_symbol.status_code == 422 and bad_symbol.json()["field"] == "symbol"
         assert http.get("/portfolios/ghost").status_code == 404
         assert http.get("/health").json()["status"] == "ok"
+        unknown = http.get("/no/such/route")
+        assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
         assert http.get("/openapi.json").status_code == 200

@@ -21,6 +21,9 @@ EVENT_TYPES = frozenset({CASH_DEPOSITED, CASH_WITHDRAWN, STOCK_BOUGHT, STOCK_SOL
 _PORTFOLIO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SYMBOL = re.compile(r"^[A-Z0-9.]{1,10}$")
 _CENT = Decimal("0.01")
+#: Bounds on every amount, quantity and price, so sums stay exact within Decimal's 28 digits.
+MAX_INTEGER_DIGITS = 15
+MAX_DECIMALS = 8
 
 
 def stream_id(portfolio_id: str) -> str:
@@ -56,6 +59,14 @@ def positive(value: Decimal | int | str, *, field: str) -> Decimal:
         raise ValidationError(f"{field} must be a number such as 175.50; got {value!r}", field=field) from None
     if not number.is_finite() or number <= 0:
         raise ValidationError(f"{field} must be greater than 0; got {value}", field=field)
+    _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    if -exponent > MAX_DECIMALS or len(digits) + exponent > MAX_INTEGER_DIGITS:
+        raise ValidationError(
+            f"{field} must have at most {MAX_INTEGER_DIGITS} digits before the point and {MAX_DECIMALS} after; "
+            f"got {value}",
+            field=field,
+        )
     return number
 
 
@@ -78,6 +89,8 @@ class PortfolioState:
     cash: Decimal = Decimal(0)
     holdings: dict[str, Decimal] = field(default_factory=dict)
     version: int = 0
+    #: Business time of the latest event (None before the first).
+    last_at: datetime | None = None
 
     def apply(self, event_type: str, payload: Mapping[str, Any]) -> None:
         """Fold one event into the state."""
@@ -105,13 +118,18 @@ class PortfolioState:
 
     def snapshot(self) -> dict[str, Any]:
         """Return the state in a form :func:`from_snapshot` reads back exactly."""
-        return {"cash": str(self.cash), "holdings": {s: str(q) for s, q in self.holdings.items()}}
+        return {
+            "cash": str(self.cash),
+            "holdings": {s: str(q) for s, q in self.holdings.items()},
+            "last_at": self.last_at.isoformat() if self.last_at else None,
+        }
 
     @classmethod
     def from_snapshot(cls, portfolio_id: str, version: int, data: Mapping[str, Any]) -> PortfolioState:
         """Restore a state saved by :meth:`snapshot`."""
         holdings = {str(s): Decimal(q) for s, q in dict(data["holdings"]).items()}
-        return cls(portfolio_id, Decimal(data["cash"]), holdings, version)
+        last_at = datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None
+        return cls(portfolio_id, Decimal(data["cash"]), holdings, version, last_at)
 
 
 def replay(portfolio_id: str, events: Iterable[Event], start: PortfolioState | None = None) -> PortfolioState:
@@ -119,7 +137,17 @@ def replay(portfolio_id: str, events: Iterable[Event], start: PortfolioState | N
     state = start or PortfolioState(portfolio_id)
     for event in events:
         state.apply(event.type, event.payload)
+        state.last_at = event.occurred_at
     return state
+
+
+def check_business_time(state: PortfolioState, at: datetime | None) -> None:
+    """Refuse a business time earlier than the portfolio's latest event, so --as-of replays stay consistent."""
+    if at is not None and state.last_at is not None and at < state.last_at:
+        raise RuleViolation(
+            f"--at {at.isoformat()} is earlier than the latest event of portfolio {state.portfolio_id} "
+            f"({state.last_at.isoformat()}); business time must not go backwards within a portfolio"
+        )
 
 
 def deposit(amount: Decimal | str, *, at: datetime | None, event_id: str | None) -> NewEvent:

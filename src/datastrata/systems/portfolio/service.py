@@ -12,6 +12,7 @@ from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationErro
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.platform import Platform
+from datastrata.stores.database import Tx
 from datastrata.systems.portfolio import domain
 from datastrata.systems.portfolio.domain import PortfolioState
 from datastrata.systems.portfolio.holders import HoldersProjection
@@ -123,9 +124,10 @@ class PortfolioService:
                     if stored is not None:  # a retry of a command that already succeeded
                         return Recorded(portfolio_id, stored, duplicate=True)
                     event = decide(state)
+                    domain.check_business_time(state, event.occurred_at or self.log.clock())
                     result = self.log.append_in(tx, stream, [event], expected_version=state.version)
                     if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
-                        state.apply(event.type, event.payload)
+                        state = domain.replay(portfolio_id, result.events, state)
                         self.snapshots.save_in(tx, stream, state.version, state.snapshot())
                     return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
             except ConcurrencyConflict:
@@ -133,10 +135,10 @@ class PortfolioService:
                     raise
         raise AssertionError("unreachable")
 
-    def _load_in(self, tx: Any, portfolio_id: str, event_id: str | None) -> tuple[PortfolioState, Event | None]:
+    def _load_in(self, tx: Tx, portfolio_id: str, event_id: str | None) -> tuple[PortfolioState, Event | None]:
         """Return the current state, and the stored event when `event_id` is already in the stream."""
         stream = domain.stream_id(portfolio_id)
-        snapshot = self.snapshots.load(stream) if event_id is None else None
+        snapshot = self.snapshots.load_in(tx, stream) if event_id is None else None
         start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
         events = self.log.read_in(tx, stream, from_version=(start.version + 1) if start else 1)
         if event_id is not None:
@@ -159,6 +161,8 @@ class PortfolioService:
         stream = domain.stream_id(portfolio_id)
         if as_of is not None:
             events = self.log.read(stream, until=as_of)
+            if not events and self.log.version(stream) == 0:
+                raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
             return domain.replay(portfolio_id, events)
         snapshot = self.snapshots.load(stream, max_version=at_version)
         start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
