@@ -53,7 +53,7 @@ class SqliteDatabase(Database):
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
@@ -69,8 +69,17 @@ class SqliteDatabase(Database):
                 raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._close_orphans()
+                self._all[id(conn)] = (threading.current_thread(), conn)
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (nobody can be using them)."""
+        for key, (thread, conn) in list(self._all.items()):
+            if not thread.is_alive():
+                with suppress(sqlite3.ProgrammingError):
+                    conn.close()
+                del self._all[key]
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -122,11 +131,17 @@ class SqliteDatabase(Database):
             raise BackendUnavailable(f"cannot create tables in {self.path}: {exc}") from exc
 
     def close(self) -> None:
-        """Close every thread's connection."""
+        """Close this thread's connection and those of ended threads; others close when their thread lets go.
+
+        Closing a connection another thread is executing on can crash the sqlite3 module, so a live thread's
+        connection is only dropped from here: it is closed when that thread's last reference to it goes away.
+        """
         with self._lock:
-            for conn in self._all:
+            mine = getattr(self._local, "conn", None)
+            self._close_orphans()
+            if mine is not None:
                 with suppress(sqlite3.ProgrammingError):
-                    conn.close()
+                    mine.close()
             self._all.clear()
         self._local = threading.local()
 
