@@ -28,6 +28,10 @@ class SystemEntry:
 
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
+    from datastrata.systems.food import api as food_api
+    from datastrata.systems.food import cli as food_cli
+    from datastrata.systems.food import tour as food_tour
+    from datastrata.systems.food.service import FoodService
     from datastrata.systems.masterdata import api as masterdata_api
     from datastrata.systems.masterdata import cli as masterdata_cli
     from datastrata.systems.masterdata import tour as masterdata_tour
@@ -65,6 +69,14 @@ def systems() -> list[SystemEntry]:
             router=match_api.router,
             tour=match_tour.tour_step,
             install=lambda p: p.service("match", MatchService),
+        ),
+        SystemEntry(
+            name="food",
+            help="Graph: food-delivery recommendations from order events.",
+            cli=food_cli.app,
+            router=food_api.router,
+            tour=food_tour.tour_step,
+            install=lambda p: p.service("food", FoodService),
         ),
     ]
 

@@ -136,3 +136,28 @@ def test_replay_in_any_split_is_idempotent(
         graph.close()
     assert state[0] == state[1]
     assert sum(row[2] for row in state[0]) == len(events)
+
+
+def test_menu_items_without_ingredients(food: FoodGraph) -> None:
+    food.upsert_restaurants([Restaurant("r", "R", 35.0, 139.0)])
+    food.upsert_menu_items([MenuItem("m1", "r", "Water", Decimal("0"))])
+    food.upsert_menu_items(
+        [MenuItem("m2", "r", "Tea", Decimal("1")), MenuItem("m3", "r", "Mochi", Decimal("2"), ("rice",))]
+    )
+    rows = food.store.rows("MATCH (:Restaurant)-[:OFFERS]->(m:MenuItem) RETURN m.id, m.ingredients ORDER BY m.id")
+    assert rows == [("m1", None), ("m2", None), ("m3", ["rice"])]
+
+
+@pytest.mark.parametrize("strategy", ["recreate", "set"])
+def test_edge_updates_roll_back_and_agree_across_strategies(food: FoodGraph, strategy: str) -> None:
+    food.update_strategy = strategy  # type: ignore[assignment]
+    food.apply_orders([OrderPlaced("o1", "A", "r", T0, 3), OrderPlaced("o2", "B", "r", T0)])
+    with pytest.raises(RuntimeError, match="crash"), food.transaction() as tx:
+        food.apply_orders([OrderPlaced("o3", "A", "r", T0 + timedelta(days=1), 5)], tx=tx)
+        raise RuntimeError("crash")
+    edge = food.ordered_edge("A", "r")
+    assert edge is not None and (edge.count, edge.rating, edge.order_ids) == (1, 3, ("o1",))
+    food.apply_orders([OrderPlaced("o3", "A", "r", T0 + timedelta(days=1), 5), OrderPlaced("o4", "B", "s", T0)])
+    edge = food.ordered_edge("A", "r")
+    assert edge is not None and (edge.count, edge.rating, edge.last_date) == (2, 5, T0 + timedelta(days=1))
+    assert food.store.rows("MATCH ()-[o:ORDERED]->() RETURN count(o), sum(o.count)") == [(3, 4)]

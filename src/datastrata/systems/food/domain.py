@@ -1,0 +1,249 @@
+"""Food delivery, the pure part: users, restaurants, menu items and orders, their rules and their events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from datastrata.core.clock import ensure_utc
+from datastrata.core.errors import ValidationError
+from datastrata.graph.geo import check_position
+
+USER_REGISTERED = "UserRegistered"
+USER_UPDATED = "UserUpdated"
+RESTAURANT_LISTED = "RestaurantListed"
+RESTAURANT_UPDATED = "RestaurantUpdated"
+MENU_ITEM_ADDED = "MenuItemAdded"
+SPONSORSHIP_CHANGED = "SponsorshipChanged"
+RESTAURANT_FAVORITED = "RestaurantFavorited"
+ORDER_PLACED = "OrderPlaced"
+
+#: Every event the food graph is rebuilt from.
+GRAPH_EVENTS = frozenset(
+    {
+        USER_REGISTERED,
+        USER_UPDATED,
+        RESTAURANT_LISTED,
+        RESTAURANT_UPDATED,
+        MENU_ITEM_ADDED,
+        SPONSORSHIP_CHANGED,
+        RESTAURANT_FAVORITED,
+        ORDER_PLACED,
+    }
+)
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+def check_id(value: object, *, field: str) -> str:
+    """Return `value` if it is a usable id (1-100 letters, digits, ``_.:-``), else raise ValidationError."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise ValidationError(
+            f"{field} {value!r} is not a valid id; use 1-100 letters, digits, '_', '.', ':' or '-'", field=field
+        )
+    return value
+
+
+def check_rating(value: object) -> int | None:
+    """Return a 1-5 rating or None; refuse anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise ValidationError(f"rating {value!r} must be a whole number from 1 to 5", field="rating")
+    return value
+
+
+def user_stream(user_id: str) -> str:
+    """The stream of a user's facts (registration, moves, favourites)."""
+    return f"food-user-{user_id}"
+
+
+def restaurant_stream(restaurant_id: str) -> str:
+    """The stream of a restaurant's facts (listing, menu, sponsorship)."""
+    return f"food-restaurant-{restaurant_id}"
+
+
+def order_stream(order_id: str) -> str:
+    """The stream of one order (exactly one OrderPlaced)."""
+    return f"food-order-{order_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """A customer and the position they usually order to."""
+
+    id: str
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        check_id(self.id, field="user_id")
+        check_position(self.lat, self.lon)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape (also the event payload)."""
+        return {"user_id": self.id, "lat": self.lat, "lon": self.lon}
+
+
+@dataclass(frozen=True, slots=True)
+class RestaurantProfile:
+    """A restaurant: name, address, position, cuisines and whether it pays for promotion."""
+
+    id: str
+    name: str
+    address: str
+    lat: float
+    lon: float
+    cuisines: tuple[str, ...] = ()
+    sponsored: bool = False
+
+    def __post_init__(self) -> None:
+        check_id(self.id, field="restaurant_id")
+        if not self.name.strip():
+            raise ValidationError(f"restaurant {self.id!r} needs a name; pass --name", field="name")
+        check_position(self.lat, self.lon)
+        for cuisine in self.cuisines:
+            if not cuisine.strip():
+                raise ValidationError("a cuisine name cannot be empty", field="cuisine")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape (also the event payload)."""
+        return {
+            "restaurant_id": self.id,
+            "name": self.name,
+            "address": self.address,
+            "lat": self.lat,
+            "lon": self.lon,
+            "cuisines": list(self.cuisines),
+            "sponsored": self.sponsored,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItemSpec:
+    """A dish on a restaurant's menu, its price and ingredients."""
+
+    id: str
+    restaurant_id: str
+    name: str
+    price: Decimal
+    ingredients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_id(self.id, field="item_id")
+        check_id(self.restaurant_id, field="restaurant_id")
+        if not self.name.strip():
+            raise ValidationError(f"menu item {self.id!r} needs a name", field="name")
+        if not isinstance(self.price, Decimal) or not self.price.is_finite() or self.price < 0:
+            raise ValidationError(f"price {self.price!r} must be a decimal amount >= 0", field="price")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape (also the event payload; the price as text)."""
+        return {
+            "item_id": self.id,
+            "restaurant_id": self.restaurant_id,
+            "name": self.name,
+            "price": str(self.price),
+            "ingredients": list(self.ingredients),
+        }
+
+
+def parse_price(value: object) -> Decimal:
+    """Parse a price given as text or number into a Decimal with two places."""
+    try:
+        price = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"price {value!r} is not a decimal amount, e.g. 9.80", field="price") from None
+    if not price.is_finite() or price < 0:
+        raise ValidationError(f"price {value!r} must be a decimal amount >= 0", field="price")
+    return price.quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One menu item on an order, at the price it had when ordered."""
+
+    item_id: str
+    name: str
+    price: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape."""
+        return {"item_id": self.item_id, "name": self.name, "price": str(self.price)}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order: who, where, what, when, and an optional 1-5 rating."""
+
+    id: str
+    user_id: str
+    restaurant_id: str
+    occurred_at: datetime
+    rating: int | None = None
+    lines: tuple[OrderLine, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        check_id(self.id, field="order_id")
+        check_id(self.user_id, field="user_id")
+        check_id(self.restaurant_id, field="restaurant_id")
+        object.__setattr__(self, "occurred_at", ensure_utc(self.occurred_at, field="at"))
+        check_rating(self.rating)
+
+    @property
+    def total(self) -> Decimal:
+        """The sum of the line prices."""
+        return sum((line.price for line in self.lines), Decimal("0.00"))
+
+    def same_as(self, other: Order) -> bool:
+        """Whether `other` records the same order (a retried command)."""
+        return (self.user_id, self.restaurant_id, self.occurred_at, self.rating, [x.item_id for x in self.lines]) == (
+            other.user_id,
+            other.restaurant_id,
+            other.occurred_at,
+            other.rating,
+            [x.item_id for x in other.lines],
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """The OrderPlaced payload: what the graph needs (items by id only)."""
+        return {
+            "order_id": self.id,
+            "user_id": self.user_id,
+            "restaurant_id": self.restaurant_id,
+            "rating": self.rating,
+            "items": [line.item_id for line in self.lines],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape."""
+        return {
+            "order_id": self.id,
+            "user_id": self.user_id,
+            "restaurant_id": self.restaurant_id,
+            "at": self.occurred_at.isoformat(),
+            "rating": self.rating,
+            "items": [line.to_dict() for line in self.lines],
+            "total": str(self.total),
+        }
+
+
+def order_lines(
+    item_ids: Sequence[str], menu: Mapping[str, tuple[str, Decimal]], restaurant_id: str
+) -> tuple[OrderLine, ...]:
+    """Price each ordered item from the restaurant's `menu` (id → (name, price)); refuse items it does not offer."""
+    lines = []
+    for item_id in item_ids:
+        found = menu.get(item_id)
+        if found is None:
+            raise ValidationError(
+                f"restaurant {restaurant_id!r} offers no menu item {item_id!r}; add it with `food menu add` "
+                f"or order one of {sorted(menu)[:10]}",
+                field="items",
+            )
+        lines.append(OrderLine(item_id, found[0], found[1]))
+    return tuple(lines)

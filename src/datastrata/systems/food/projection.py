@@ -1,0 +1,104 @@
+"""The graph path: the food events folded into the food graph, a page per graph transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from datastrata.core.events import Event
+from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, MenuItem, OrderPlaced, Restaurant, User
+from datastrata.stores.graphdb import GraphTx
+from datastrata.systems.food import domain
+
+NAME = "food.graph"
+
+
+class FoodGraphProjection:
+    """Users, restaurants, menus, favourites and ORDERED edges, from the order store's events.
+
+    Reference events are applied in runs of one type, in log order. The page's orders are applied last, as one
+    ``apply_orders`` batch: an order only touches its ORDERED edge (creating bare endpoints if missing, which a
+    later upsert fills in), so moving it after the page's reference events gives the same graph.
+    """
+
+    name = NAME
+    event_types: frozenset[str] | None = domain.GRAPH_EVENTS
+
+    def __init__(self, graph: FoodGraph) -> None:
+        self.graph = graph
+
+    def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
+        """Fold one page of events into the graph inside `tx`."""
+        orders: list[OrderPlaced] = []
+        run: list[Event] = []
+        for event in events:
+            if event.type == domain.ORDER_PLACED:
+                p = event.payload
+                orders.append(
+                    OrderPlaced(
+                        str(p["order_id"]),
+                        str(p["user_id"]),
+                        str(p["restaurant_id"]),
+                        event.occurred_at,
+                        p.get("rating"),
+                    )
+                )
+                continue
+            if run and run[-1].type != event.type:
+                self._apply_run(tx, run)
+                run = []
+            run.append(event)
+        if run:
+            self._apply_run(tx, run)
+        if orders:
+            self.graph.apply_orders(orders, tx=tx)
+
+    def _apply_run(self, tx: GraphTx, run: list[Event]) -> None:
+        kind = run[0].type
+        payloads = [e.payload for e in run]
+        if kind in (domain.USER_REGISTERED, domain.USER_UPDATED):
+            self.graph.upsert_users(
+                (User(str(p["user_id"]), float(p["lat"]), float(p["lon"])) for p in payloads), tx=tx
+            )
+        elif kind in (domain.RESTAURANT_LISTED, domain.RESTAURANT_UPDATED):
+            self.graph.upsert_restaurants(
+                (
+                    Restaurant(
+                        str(p["restaurant_id"]),
+                        str(p["name"]),
+                        float(p["lat"]),
+                        float(p["lon"]),
+                        address=str(p["address"]),
+                        sponsored=bool(p["sponsored"]),
+                        cuisines=tuple(p["cuisines"]),
+                    )
+                    for p in payloads
+                ),
+                tx=tx,
+            )
+        elif kind == domain.MENU_ITEM_ADDED:
+            self.graph.upsert_menu_items(
+                (
+                    MenuItem(
+                        str(p["item_id"]),
+                        str(p["restaurant_id"]),
+                        str(p["name"]),
+                        Decimal(str(p["price"])),
+                        tuple(p["ingredients"]),
+                    )
+                    for p in payloads
+                ),
+                tx=tx,
+            )
+        elif kind == domain.SPONSORSHIP_CHANGED:
+            for p in payloads:
+                self.graph.set_sponsored(str(p["restaurant_id"]), bool(p["sponsored"]), tx=tx)
+        elif kind == domain.RESTAURANT_FAVORITED:
+            self.graph.store.upsert_edges(
+                "FAVORITED", ({"source": p["user_id"], "target": p["restaurant_id"]} for p in payloads), tx=tx
+            )
+
+    def clear(self, tx: GraphTx) -> None:
+        """Delete every node (and so every edge) of the food graph; the checkpoint node stays."""
+        for node in FOOD_SCHEMA.nodes:
+            tx.execute(f"MATCH (n:{node.label}) DETACH DELETE n")

@@ -1,0 +1,280 @@
+"""Food commands and queries: orders to the SQL store with their events, recommendations from the graph."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from datastrata.core.errors import NotFound, ValidationError
+from datastrata.core.ids import new_id
+from datastrata.graph import shared
+from datastrata.graph.food import FOOD_SCHEMA, FoodGraph
+from datastrata.graph.projection import GraphProjectionRunner, Progress
+from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for_cuisines, recommend_restaurants
+from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
+from datastrata.graph.store import GraphStore
+from datastrata.platform import Platform
+from datastrata.projections.runner import Lag
+from datastrata.systems.food import synthetic
+from datastrata.systems.food.domain import MenuItemSpec, Order, RestaurantProfile, UserProfile, parse_price
+from datastrata.systems.food.projection import FoodGraphProjection
+from datastrata.systems.food.store import OrderRequest, OrderStore, Written
+
+#: The name the service is registered under on a platform.
+SERVICE = "food"
+#: The worker job that drives the graph projection.
+JOB = "food.graph"
+#: How long a read waits for the graph to reach a consistency token, in seconds.
+WAIT_TIMEOUT = 10.0
+#: The default window of the `recency` weighting.
+RECENCY_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A recommended restaurant, enriched with its details from the order store."""
+
+    restaurant_id: str
+    name: str
+    address: str
+    score: int
+    sponsored: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape."""
+        return {
+            "restaurant_id": self.restaurant_id,
+            "name": self.name,
+            "address": self.address,
+            "score": self.score,
+            "sponsored": self.sponsored,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """An order as stored, whether it was stored before (a retry), and the consistency token to read after."""
+
+    order: Order
+    duplicate: bool
+    token: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape."""
+        return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token}
+
+
+class FoodService:
+    """Users, restaurants and orders (transaction path) and the recommendation graph fed from their events."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.clock = platform.clock
+        self.store = OrderStore(platform.db, platform.log, clock=platform.clock)
+        db = shared.acquire(platform.settings.graph, auto_checkpoint=False)  # the runner folds the WAL itself
+        self._release = weakref.finalize(self, shared.release, db)
+        self.graph = FoodGraph(GraphStore(db, FOOD_SCHEMA))
+        self.graph.ensure_schema()
+        self.runner = GraphProjectionRunner(platform.log, FoodGraphProjection(self.graph), db, clock=platform.clock)
+        platform.add_job(JOB, self.runner.run_once)
+
+    def close(self) -> None:
+        """Release the graph database (the last user closes it)."""
+        self._release()
+
+    # ---- commands ------------------------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, *, lat: float, lon: float) -> Written:
+        """Register a user at a position (or move them there)."""
+        return self.store.put_users([UserProfile(user_id, lat, lon)])
+
+    def add_restaurant(
+        self,
+        restaurant_id: str,
+        *,
+        name: str,
+        address: str = "",
+        lat: float,
+        lon: float,
+        cuisines: Sequence[str] = (),
+        sponsored: bool = False,
+    ) -> Written:
+        """List a restaurant (or change its details)."""
+        profile = RestaurantProfile(restaurant_id, name, address, lat, lon, tuple(dict.fromkeys(cuisines)), sponsored)
+        return self.store.put_restaurants([profile])
+
+    def add_menu_item(
+        self, restaurant_id: str, item_id: str, *, name: str, price: Any, ingredients: Sequence[str] = ()
+    ) -> Written:
+        """Add a dish to a restaurant's menu (or change it)."""
+        item = MenuItemSpec(item_id, restaurant_id, name, parse_price(price), tuple(dict.fromkeys(ingredients)))
+        return self.store.put_menu_items([item])
+
+    def set_sponsored(self, restaurant_id: str, sponsored: bool = True) -> Written:
+        """Start (or stop) a restaurant's paid promotion: sponsored recommendations come first."""
+        return self.store.set_sponsored(restaurant_id, sponsored)
+
+    def favorite(self, user_id: str, restaurant_id: str) -> Written:
+        """Record that a user favourited a restaurant."""
+        return self.store.favorite(user_id, restaurant_id)
+
+    def place_order(
+        self,
+        user_id: str,
+        restaurant_id: str,
+        *,
+        items: Sequence[str] = (),
+        rating: int | None = None,
+        at: datetime | None = None,
+        order_id: str | None = None,
+    ) -> Placed:
+        """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once."""
+        request = OrderRequest(order_id or new_id(), user_id, restaurant_id, at or self.clock(), rating, tuple(items))
+        (order,), written = self.store.place_orders([request])
+        return Placed(order, written.written == 0, written.token)
+
+    def place_orders(self, requests: Sequence[OrderRequest]) -> Written:
+        """Record many orders in bulk (a chunk per transaction)."""
+        return self.store.place_orders(requests)[1]
+
+    def seed(self, *, users: int, restaurants: int, orders: int, seed: int = 42) -> dict[str, Any]:
+        """Load a synthetic dataset through the command side; returns the counts and the consistency token."""
+        data = synthetic.generate(users, restaurants, orders, seed=seed)
+        self.store.put_users(data.users)
+        self.store.put_restaurants(data.restaurants)
+        self.store.put_menu_items(data.menu)
+        written = self.place_orders(data.orders)
+        return {
+            "users": len(data.users),
+            "restaurants": len(data.restaurants),
+            "menu_items": len(data.menu),
+            "orders": written.written,
+            "orders_already_recorded": written.unchanged,
+            "token": self.platform.log.head(),
+        }
+
+    # ---- queries -------------------------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str,
+        *,
+        limit: int = 10,
+        weighting: Weighting | str = Weighting.PAIRS,
+        since: datetime | None = None,
+        after: int | None = None,
+        catch_up: bool = False,
+    ) -> list[Suggestion]:
+        """People who ordered where you ordered also ordered at…: sponsored first, enriched with name and address.
+
+        With `after` (a command's token) the read waits until the graph has applied it; with `catch_up` it
+        applies what is waiting first (a CLI with no worker).
+        """
+        self.store.user(user_id)
+        self._fresh(after, catch_up)
+        if Weighting(_weighting(weighting)) is Weighting.RECENCY and since is None:
+            since = self.clock() - RECENCY_WINDOW
+        try:
+            found = recommend_restaurants(self.graph, user_id, limit=limit, weighting=weighting, since=since)
+        except NotFound:
+            return []  # registered, but the graph has not seen the user yet
+        details = self.store.restaurants([r.restaurant_id for r in found])
+        return [
+            Suggestion(
+                r.restaurant_id,
+                details[r.restaurant_id].name if r.restaurant_id in details else "",
+                details[r.restaurant_id].address if r.restaurant_id in details else "",
+                r.score,
+                r.sponsored,
+                r.reasons,
+            )
+            for r in found
+        ]
+
+    def cuisines(
+        self,
+        user_id: str,
+        *,
+        near_km: float = 5.0,
+        limit: int = 10,
+        after: int | None = None,
+        catch_up: bool = False,
+    ) -> dict[str, Any]:
+        """What might you like: your favourite cuisines, nearby restaurants serving them, and related cuisines."""
+        self.store.user(user_id)
+        if near_km <= 0:
+            raise ValidationError(f"near_km {near_km} must be positive; give a radius in kilometres", field="near_km")
+        self._fresh(after, catch_up)
+        try:
+            favourites = favourite_cuisines(self.graph, user_id)
+            nearby = nearby_for_cuisines(self.graph, user_id, radius_km=near_km, limit=limit)
+            related = graph_related_cuisines(self.graph, user_id)
+        except NotFound:
+            favourites, nearby, related = [], [], []
+        details = self.store.restaurants([m.restaurant_id for m in nearby])
+        return {
+            "user_id": user_id,
+            "favourites": [{"cuisine": c, "orders": n} for c, n in favourites],
+            "nearby": [
+                {
+                    "restaurant_id": m.restaurant_id,
+                    "name": m.name,
+                    "address": details[m.restaurant_id].address if m.restaurant_id in details else "",
+                    "cuisines": list(m.cuisines),
+                    "distance_km": round(m.distance_km, 3),
+                    "sponsored": m.sponsored,
+                }
+                for m in nearby
+            ],
+            "related": [{"cuisine": a.cuisine, "users": a.users, "via": list(a.via)} for a in related],
+        }
+
+    def restaurant(self, restaurant_id: str) -> dict[str, Any]:
+        """Return a restaurant's details and menu from the order store."""
+        profile = self.store.restaurant(restaurant_id)
+        return {**profile.to_dict(), "menu": [i.to_dict() for i in self.store.menu(restaurant_id)]}
+
+    def order(self, order_id: str) -> Order:
+        """Return one recorded order."""
+        return self.store.order(order_id)
+
+    # ---- the graph projection ------------------------------------------------------------------------------
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Apply every waiting event to the graph; return how many."""
+        return self.runner.catch_up(progress)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Empty the graph and replay it from the log; return how many events were applied."""
+        return self.runner.rebuild(progress)
+
+    def lag(self) -> Lag:
+        """Return how far the graph projection is behind the log."""
+        return self.runner.lag()
+
+    def _fresh(self, after: int | None, catch_up: bool) -> None:
+        if after is not None:
+            self.runner.wait_for(after, timeout=WAIT_TIMEOUT)
+        elif catch_up:
+            self.runner.catch_up()
+
+
+def _weighting(value: Weighting | str) -> str:
+    try:
+        return Weighting(value).value
+    except ValueError:
+        raise ValidationError(
+            f"weighting {value!r} is unknown; use one of {[w.value for w in Weighting]}", field="weighting"
+        ) from None
+
+
+def install(platform: Platform) -> FoodService:
+    """Return the platform's food service, building it (and registering its worker job) the first time."""
+    factory: Callable[[Platform], FoodService] = FoodService
+    service: FoodService = platform.service(SERVICE, factory)
+    return service

@@ -1,0 +1,87 @@
+"""GraphProjectionRunner: the checkpoint is a node in the graph, moved in the same transaction as the page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from datastrata.core.errors import ConsistencyTimeout, ValidationError
+from datastrata.core.events import Event, NewEvent
+from datastrata.eventlog.log import EventLog
+from datastrata.graph.projection import GraphCheckpoints, GraphProjectionRunner
+from datastrata.stores.graphdb import GraphDatabase, GraphTx, open_graph
+from datastrata.stores.open import open_database
+
+
+class Counter:
+    """Counts 'Hit' events per key on Key nodes."""
+
+    name = "counter"
+    event_types: frozenset[str] | None = frozenset({"Hit"})
+
+    def __init__(self, db: GraphDatabase) -> None:
+        db.ensure_schema(["CREATE NODE TABLE IF NOT EXISTS Key(id STRING, hits INT64, PRIMARY KEY(id))"])
+        self.pages: list[int] = []
+
+    def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
+        self.pages.append(len(events))
+        for event in events:
+            tx.execute(
+                "MERGE (k:Key {id: $id}) ON CREATE SET k.hits = 1 ON MATCH SET k.hits = k.hits + 1",
+                {"id": event.payload["key"]},
+            )
+
+    def clear(self, tx: GraphTx) -> None:
+        tx.execute("MATCH (k:Key) DELETE k")
+
+
+def hits(db: GraphDatabase) -> dict[str, int]:
+    return {str(k): int(n) for k, n in db.execute("MATCH (k:Key) RETURN k.id, k.hits")}
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> EventLog:
+    return EventLog(open_database(f"sqlite:///{tmp_path / 'log.db'}"))
+
+
+def test_pages_checkpoint_rebuild_and_lag(log: EventLog, tmp_path: Path) -> None:
+    graph = open_graph(tmp_path / "g")
+    projection = Counter(graph)
+    runner = GraphProjectionRunner(log, projection, graph, batch_size=2, checkpoint_every=3)
+    for key in "abca":
+        log.append(f"s-{key}", [NewEvent("Hit", {"key": key})])
+    log.append("noise", [NewEvent("Other", {})])
+    assert runner.lag().behind == 5
+    assert runner.catch_up() == 4
+    assert projection.pages == [2, 2] and hits(graph) == {"a": 2, "b": 1, "c": 1}
+    assert runner.position() == log.head() and runner.lag().behind == 0  # past the filtered-out event too
+    assert runner.run_once() == 0
+    assert GraphCheckpoints(graph).updated_at("counter") is not None
+    assert runner.rebuild() == 4 and hits(graph) == {"a": 2, "b": 1, "c": 1}
+    token = log.append("s-b", [NewEvent("Hit", {"key": "b"})]).position
+    runner.wait_for(token)
+    assert hits(graph)["b"] == 2
+    with pytest.raises(ConsistencyTimeout):
+        runner.wait_for(token + 100, timeout=0.05)
+    with pytest.raises(ValidationError, match="token"):
+        runner.wait_for(-1)
+    graph.close()
+
+
+def test_a_failed_page_moves_nothing(log: EventLog, tmp_path: Path) -> None:
+    graph = open_graph(tmp_path / "g")
+
+    class Failing(Counter):
+        def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
+            super().apply_batch(tx, events)
+            raise RuntimeError("crash after the upserts")
+
+    log.append("s", [NewEvent("Hit", {"key": "a"})])
+    with pytest.raises(RuntimeError):
+        GraphProjectionRunner(log, Failing(graph), graph).run_once()
+    runner = GraphProjectionRunner(log, Counter(graph), graph)
+    assert runner.position() == 0 and hits(graph) == {}
+    assert runner.run_once() == 1 and hits(graph) == {"a": 1}
+    graph.close()

@@ -1,0 +1,38 @@
+"""Fixtures: the food service on a platform per backend, with its graph in a real LadybugDB file under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from datastrata.core.clock import FrozenClock
+from datastrata.core.config import Settings
+from datastrata.platform import Platform
+from datastrata.systems.food.service import FoodService, install
+
+NOW = datetime(2025, 10, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path) -> Settings:
+    """Settings naming the order store (SQLite or PostgreSQL) and a fresh graph."""
+    return Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}")
+
+
+@pytest.fixture
+def platform(settings: Settings) -> Iterator[Platform]:
+    """A platform whose clock stands at NOW."""
+    opened = Platform.open(settings, clock=FrozenClock(NOW))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def svc(platform: Platform) -> Iterator[FoodService]:
+    """The food service, built the way the catalog installs it."""
+    service = install(platform)
+    yield service
+    service.close()
