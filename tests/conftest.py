@@ -23,6 +23,14 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test in its own folder, so embedded defaults (./.datastrata/…) never collide between tests."""
+    monkeypatch.chdir(tmp_path)
+    for role in ("STORE", "BUS", "CACHE", "OBJECTS", "GRAPH"):
+        monkeypatch.delenv(f"DATASTRATA_{role}", raising=False)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A PostgreSQL 15+ server for the whole session; its base URL."""
