@@ -106,6 +106,9 @@ class ShellGroup(TyperGroup):
             raise typer.Exit(2 if exc.refused else 1) from None
         except (typer.Exit, typer.Abort, ClickException):
             raise
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as shell tools do
+            sys.stderr.close()
+            raise typer.Exit(0) from None
         except Exception as exc:
             if os.environ.get("DATASTRATA_DEBUG") == "1":
                 raise
