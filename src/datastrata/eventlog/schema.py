@@ -56,17 +56,9 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
     recorded_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (stream_id, name)
 );
-CREATE OR REPLACE FUNCTION eventlog_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('datastrata_eventlog', '');
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE TRIGGER eventlog_events_notify AFTER INSERT ON eventlog_events
-    FOR EACH STATEMENT EXECUTE FUNCTION eventlog_notify();
+DROP TRIGGER IF EXISTS eventlog_events_notify ON eventlog_events;
+DROP FUNCTION IF EXISTS eventlog_notify();
 """
-
-#: The channel PostgreSQL notifies after every committed append.
-NOTIFY_CHANNEL = "datastrata_eventlog"
 
 
 def ddl(dialect: Dialect) -> str:

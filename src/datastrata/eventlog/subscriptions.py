@@ -15,8 +15,7 @@ from typing import Any, Protocol
 from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event
 from datastrata.eventlog.log import EventLog
-from datastrata.eventlog.schema import NOTIFY_CHANNEL
-from datastrata.stores.database import Database
+from datastrata.stores.database import NOTIFY_CHANNEL, Database
 
 
 class Waiter(Protocol):

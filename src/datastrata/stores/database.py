@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 
 _log = logging.getLogger(__name__)
 Dialect = Literal["sqlite", "postgresql"]
+#: The PostgreSQL channel every committed append is announced on (LISTENed to by subscriptions and workers).
+NOTIFY_CHANNEL = "datastrata_eventlog"
 Row = tuple[Any, ...]
 Params = Sequence[Any]
 

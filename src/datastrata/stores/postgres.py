@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from datastrata.core.errors import BackendUnavailable
-from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
 
 try:
     import psycopg
@@ -20,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on installed extras
     ) from exc
 
 _PLACEHOLDER = re.compile(r"%|\?")
+_log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -99,6 +101,19 @@ class PostgresDatabase(Database):
                 yield PostgresTx(conn)
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
+
+    def notify_changed(self) -> None:
+        """Wake this process's waiters, and other processes' through NOTIFY (sent after the commit, on its own).
+
+        A NOTIFY inside the writing transaction would hold PostgreSQL's notify lock through that transaction's
+        commit flush and serialise every writer; sent afterwards, by itself, it commits without a flush.
+        """
+        super().notify_changed()
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+        except psycopg.Error:
+            _log.warning("could not NOTIFY %s; followers will notice new events at their next poll", NOTIFY_CHANNEL)
 
     def run_script(self, script: str) -> None:
         """Run a DDL script in one transaction, serialised across processes by an advisory lock."""
