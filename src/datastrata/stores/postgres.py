@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +58,7 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, *, max_size: int = 8) -> None:
         super().__init__()
         self.url = url
+        self._announcer: Announcer | None = None
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=max_size, kwargs={"autocommit": True, "options": "-c timezone=UTC"}, open=False
         )
@@ -103,17 +105,13 @@ class PostgresDatabase(Database):
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
 
     def notify_changed(self) -> None:
-        """Wake this process's waiters, and other processes' through NOTIFY (sent after the commit, on its own).
-
-        A NOTIFY inside the writing transaction would hold PostgreSQL's notify lock through that transaction's
-        commit flush and serialise every writer; sent afterwards, by itself, it commits without a flush.
-        """
+        """Wake this process's waiters now, and other processes' through a NOTIFY sent by the announcer thread."""
         super().notify_changed()
-        try:
-            with self.pool.connection() as conn:
-                conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
-        except psycopg.Error:
-            _log.warning("could not NOTIFY %s; followers will notice new events at their next poll", NOTIFY_CHANNEL)
+        if self._announcer is None:
+            with self._schema_lock:
+                if self._announcer is None:
+                    self._announcer = Announcer(self.url)
+        self._announcer.announce()
 
     def run_script(self, script: str) -> None:
         """Run a DDL script in one transaction, serialised across processes by an advisory lock."""
@@ -122,8 +120,56 @@ class PostgresDatabase(Database):
             conn.execute(script.encode())
 
     def close(self) -> None:
-        """Close the pool."""
+        """Stop the announcer and close the pool."""
+        if self._announcer is not None:
+            self._announcer.stop()
         self.pool.close()
+
+
+class Announcer:
+    """Sends ``NOTIFY`` for committed appends from its own thread and connection, coalescing bursts.
+
+    A NOTIFY inside the writing transaction would hold PostgreSQL's notify lock through that transaction's commit
+    flush and serialise every writer; sent afterwards, by itself, it commits without a flush, and writers only pay
+    for setting an event.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pending = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="datastrata-notify", daemon=True)
+        self._thread.start()
+
+    def announce(self) -> None:
+        """Ask for one NOTIFY soon (several requests before it is sent make one)."""
+        self._pending.set()
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            try:
+                conn = conn or psycopg.connect(self.url, autocommit=True)
+                conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
+            except psycopg.Error as exc:
+                _log.warning(
+                    "could not NOTIFY %s (%s); followers notice new events at their next poll", NOTIFY_CHANNEL, exc
+                )
+                if conn is not None:
+                    conn.close()
+                conn = None
+            if self._stopped:
+                break
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> None:
+        """Send what is pending, then end the thread."""
+        self._stopped = True
+        self._pending.set()
+        self._thread.join(timeout=5)
 
 
 def redact(url: str) -> str:
