@@ -242,6 +242,10 @@ class EventLog:
         with self.db.session() as tx:
             return self.engine.head(tx)
 
+    def head_in(self, tx: Tx) -> int:
+        """Return the head as seen inside an open transaction (no second connection is borrowed)."""
+        return self.engine.head(tx)
+
     def count(self, *, after: int = 0, upto: int | None = None) -> int:
         """Count the events with `after` < position <= `upto` (default: the head)."""
         with self.db.session() as tx:

@@ -195,7 +195,7 @@ class OrderStore:
                     field="restaurant_id",
                 )
             if found[0].sponsored == sponsored:
-                return Written(0, 1, self.log.head())
+                return Written(0, 1, self.log.head_in(tx))
             tx.execute(
                 "UPDATE food_restaurants SET sponsored = ? WHERE tenant_id = ? AND restaurant_id = ?",
                 (sponsored, current_tenant(), restaurant_id),
@@ -215,7 +215,7 @@ class OrderStore:
                 (tenant, user_id, restaurant_id, time_to_db(tx.dialect, self.clock())),
             )
             if done.rowcount == 0:
-                return Written(0, 1, self.log.head())
+                return Written(0, 1, self.log.head_in(tx))
             event = NewEvent(domain.RESTAURANT_FAVORITED, {"user_id": user_id, "restaurant_id": restaurant_id})
             return Written(1, 0, self._append(tx, domain.user_stream(user_id), event))
 
