@@ -12,7 +12,6 @@ class Clock(Protocol):
 
     def __call__(self) -> datetime:
         """Return the current time."""
-        ...
 
 
 def system_clock() -> datetime:

@@ -32,12 +32,9 @@ class Engine(Protocol):
 
     def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Insert `rows` unless an id is stored already or the stream is not at `expected`."""
-        ...
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
         """Return rows after `after` in position order that no later commit can precede, and the safe horizon."""
-        ...
 
     def head(self, tx: Tx) -> int:
         """Return the highest position a follower may safely read up to."""
-        ...

@@ -23,11 +23,9 @@ class Waiter(Protocol):
 
     def wait(self, timeout: float) -> None:
         """Return when new events may be there, or after `timeout` seconds."""
-        ...
 
     def close(self) -> None:
         """Release what the waiter holds."""
-        ...
 
 
 class PostgresWaiter:

@@ -18,7 +18,6 @@ class SqlConnection(Protocol):
 
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any:
         """Run one statement."""
-        ...
 
 
 SCHEMA = (

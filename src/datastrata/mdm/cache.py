@@ -33,15 +33,12 @@ class Fence(Protocol):
 
     def token(self, key: str) -> str:
         """Return the key's generation; take it before reading the store."""
-        ...
 
     def fill(self, key: str, token: str, value: str, ttl: float) -> bool:
         """Cache `value` for `ttl` seconds unless the key was invalidated since `token` was taken."""
-        ...
 
     def invalidate(self, key: str) -> None:
         """Bump the key's generation and drop its cached value."""
-        ...
 
 
 class LocalFence:

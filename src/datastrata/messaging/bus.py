@@ -36,21 +36,17 @@ class Bus(Protocol):
 
     def publish(self, events: Sequence[Event]) -> int:
         """Publish events in order; return how many were new to the bus."""
-        ...
 
     def subscribe(
         self, consumer: str, handler: Handler, *, types: Collection[str] | None = None, attempts: int = 3
     ) -> None:
         """Register a consumer (a consumer group on Redis)."""
-        ...
 
     def poll(self, *, block_ms: int = 0) -> int:
         """Deliver waiting messages to the consumers; return how many deliveries were made."""
-        ...
 
     def close(self) -> None:
         """Release connections."""
-        ...
 
 
 class InProcessBus:

@@ -20,7 +20,6 @@ class BatchProjection(Projection, Protocol):
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Fold `events` (in log order) into the read model."""
-        ...
 
 
 class BatchRunner(ProjectionRunner):

@@ -14,21 +14,16 @@ class Projection(Protocol):
     @property
     def name(self) -> str:
         """Unique name; also the checkpoint's name."""
-        ...
 
     @property
     def event_types(self) -> frozenset[str] | None:
         """Event types this projection reads (None: all)."""
-        ...
 
     def setup(self, db: Database) -> None:
         """Create the read model's tables (idempotent)."""
-        ...
 
     def apply(self, tx: Tx, event: Event) -> None:
         """Fold one event into the read model."""
-        ...
 
     def clear(self, tx: Tx) -> None:
         """Empty the read model before a rebuild."""
-        ...

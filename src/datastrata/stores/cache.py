@@ -22,23 +22,18 @@ class Cache(Protocol):
 
     def get(self, key: str) -> str | None:
         """Return the cached value, or None."""
-        ...
 
     def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         """Store `value`, expiring after `ttl` seconds (never when None)."""
-        ...
 
     def delete(self, *keys: str) -> None:
         """Forget `keys`."""
-        ...
 
     def get_or_load(self, key: str, loader: Loader) -> str | None:
         """Return the cached value; on a miss run `loader` once (other callers wait) and cache its result."""
-        ...
 
     def close(self) -> None:
         """Release connections."""
-        ...
 
 
 class MemoryCache:

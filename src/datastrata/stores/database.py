@@ -24,15 +24,12 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int:
         """Rows touched by the last statement."""
-        ...
 
     def fetchone(self) -> Any:
         """Return the next row or None."""
-        ...
 
     def fetchall(self) -> list[Any]:
         """Return the remaining rows."""
-        ...
 
 
 class Tx(ABC):
