@@ -49,7 +49,7 @@ def log(tmp_path: Path) -> EventLog:
 def test_pages_checkpoint_rebuild_and_lag(log: EventLog, tmp_path: Path) -> None:
     graph = open_graph(tmp_path / "g")
     projection = Counter(graph)
-    runner = GraphProjectionRunner(log, projection, graph, batch_size=2, checkpoint_every=3)
+    runner = GraphProjectionRunner(log, projection, graph, batch_size=3, catch_up_batch_size=2, checkpoint_every=3)
     for key in "abca":
         log.append(f"s-{key}", [NewEvent("Hit", {"key": key})])
     log.append("noise", [NewEvent("Other", {})])
