@@ -34,20 +34,16 @@ class GraphProjection(Protocol):
     @property
     def name(self) -> str:
         """Unique name; also the checkpoint node's id."""
-        ...
 
     @property
     def event_types(self) -> frozenset[str] | None:
         """Event types this projection reads (None: all)."""
-        ...
 
     def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
         """Fold `events` (in log order) into the graph."""
-        ...
 
     def clear(self, tx: GraphTx) -> None:
         """Empty the graph read model before a rebuild."""
-        ...
 
 
 class GraphCheckpoints:
