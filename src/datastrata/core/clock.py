@@ -54,6 +54,11 @@ def ensure_utc(value: datetime, *, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def optional_utc(value: datetime | None, *, field: str) -> datetime | None:
+    """Return `value` in UTC (see :func:`ensure_utc`), or None when it is None."""
+    return None if value is None else ensure_utc(value, field=field)
+
+
 def parse_time(text: str, *, field: str) -> datetime:
     """Parse an ISO-8601 time with an offset (or Z) into aware UTC."""
     from datastrata.core.errors import ValidationError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,7 @@ from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import ddl
 from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
-from datastrata.stores.database import Database, Row, Tx, time_from_db, time_to_db
+from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_from_db, time_to_db
 
 #: ``expected_version=ANY`` appends without a version check.
 ANY: Final = None
@@ -109,7 +108,7 @@ class EventLog:
         try:
             outcome = self.engine.append(tx, stream_id, rows, expected)
         except Exception as exc:
-            if _is_unique_violation(exc):
+            if is_unique_violation(exc):
                 raise ConcurrencyConflict(
                     f"stream {stream_id!r} was appended to concurrently; reload it and retry the command",
                     stream_id=stream_id,
@@ -309,10 +308,3 @@ def _check_append(stream_id: str, events: Sequence[NewEvent], expected_version: 
         if e.event_id in seen:
             raise ValidationError(f"event id {e.event_id!r} appears twice in one append", field="event_id")
         seen.add(e.event_id)
-
-
-def _is_unique_violation(exc: BaseException) -> bool:
-    """True for a unique-constraint violation on either engine."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc)
-    return getattr(exc, "sqlstate", None) == "23505"

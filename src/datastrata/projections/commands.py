@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.log import EventLog
-from datastrata.stores.database import Tx
+from datastrata.stores.database import Tx, is_unique_violation
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +80,3 @@ class CommandHandler:
                         f"{command}: another writer kept changing the same record; retry the command"
                     ) from None
         raise AssertionError("unreachable")
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    """True for a unique-constraint violation on SQLite or PostgreSQL."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc)
-    return getattr(exc, "sqlstate", None) == "23505"

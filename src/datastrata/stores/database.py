@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -136,6 +137,13 @@ class Database(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a unique-constraint violation on SQLite or PostgreSQL."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return getattr(exc, "sqlstate", None) == "23505"
 
 
 def time_to_db(dialect: Dialect, value: datetime) -> Any:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from datastrata.core.clock import ensure_utc
+from datastrata.core.clock import optional_utc
 from datastrata.systems.food.service import SERVICE, FoodService
 
 router = APIRouter(prefix="/food", tags=["food"])
@@ -129,7 +129,7 @@ def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
         body.restaurant_id,
         items=body.items,
         rating=body.rating,
-        at=None if body.at is None else ensure_utc(body.at, field="at"),
+        at=optional_utc(body.at, field="at"),
         order_id=body.order_id,
     )
     return placed.to_dict()
@@ -162,7 +162,7 @@ def get_recommendations(
         user_id,
         limit=limit,
         weighting=weighting,
-        since=None if since is None else ensure_utc(since, field="since"),
+        since=optional_utc(since, field="since"),
         after=after,
         catch_up=catch_up,
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from datastrata.core.clock import ensure_utc
+from datastrata.core.clock import optional_utc
 from datastrata.systems.masterdata.service import MasterDataService
 
 router = APIRouter(prefix="/masterdata", tags=["masterdata"])
@@ -16,10 +16,6 @@ router = APIRouter(prefix="/masterdata", tags=["masterdata"])
 
 def _svc(request: Request) -> MasterDataService:
     return cast(MasterDataService, request.app.state.platform.service("masterdata", MasterDataService))
-
-
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    return None if value is None else ensure_utc(value, field=field)
 
 
 class PutIn(BaseModel):
@@ -54,7 +50,7 @@ def get_audit(
 ) -> list[dict[str, Any]]:
     """List who changed which record, when, why, before and after."""
     entries = _svc(request).audit(
-        entity_type=entity_type, key=key, actor=actor, since=_utc(since, "since"), limit=limit
+        entity_type=entity_type, key=key, actor=actor, since=optional_utc(since, field="since"), limit=limit
     )
     return [e.to_dict() for e in entries]
 
@@ -68,7 +64,7 @@ def get_alerts(
     since: Annotated[datetime | None, Query(description="Only alerts raised at or after")] = None,
 ) -> list[dict[str, Any]]:
     """List drift and dead-letter alerts of the downstream copies."""
-    found = _svc(request).alert_list(kind=kind, key=key, consumer=consumer, since=_utc(since, "since"))
+    found = _svc(request).alert_list(kind=kind, key=key, consumer=consumer, since=optional_utc(since, field="since"))
     return [a.to_dict() for a in found]
 
 
@@ -91,8 +87,8 @@ def put_record(entity_type: str, key: str, body: PutIn, request: Request) -> dic
         entity_type,
         key,
         body.attributes,
-        valid_from=_utc(body.valid_from, "valid_from"),
-        valid_to=_utc(body.valid_to, "valid_to"),
+        valid_from=optional_utc(body.valid_from, field="valid_from"),
+        valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=body.actor,
         reason=body.reason,
         change_id=body.change_id,
@@ -106,8 +102,8 @@ def post_retire(entity_type: str, key: str, body: RetireIn, request: Request) ->
     change = _svc(request).retire(
         entity_type,
         key,
-        valid_from=_utc(body.valid_from, "valid_from"),
-        valid_to=_utc(body.valid_to, "valid_to"),
+        valid_from=optional_utc(body.valid_from, field="valid_from"),
+        valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=body.actor,
         reason=body.reason,
         change_id=body.change_id,
@@ -125,7 +121,10 @@ def get_record(
 ) -> dict[str, Any]:
     """Return a record now (cached), at a valid time, or as known at a recorded time."""
     record = _svc(request).get(
-        entity_type, key, as_of=_utc(as_of, "as_of"), as_known_at=_utc(as_known_at, "as_known_at")
+        entity_type,
+        key,
+        as_of=optional_utc(as_of, field="as_of"),
+        as_known_at=optional_utc(as_known_at, field="as_known_at"),
     )
     return record.to_dict()
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from datastrata.core.clock import ensure_utc
+from datastrata.core.clock import optional_utc
 from datastrata.systems.portfolio.service import PortfolioService
 
 router = APIRouter(tags=["portfolio"])
@@ -17,10 +17,6 @@ router = APIRouter(tags=["portfolio"])
 
 def _svc(request: Request) -> PortfolioService:
     return cast(PortfolioService, request.app.state.platform.service("portfolio", PortfolioService))
-
-
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    return None if value is None else ensure_utc(value, field=field)
 
 
 class CashIn(BaseModel):
@@ -45,13 +41,21 @@ class TradeIn(BaseModel):
 @router.post("/portfolios/{portfolio_id}/deposits", status_code=201)
 def post_deposit(portfolio_id: str, body: CashIn, request: Request) -> dict[str, Any]:
     """Deposit cash."""
-    return _svc(request).deposit(portfolio_id, body.amount, at=_utc(body.at, "at"), event_id=body.event_id).to_dict()
+    return (
+        _svc(request)
+        .deposit(portfolio_id, body.amount, at=optional_utc(body.at, field="at"), event_id=body.event_id)
+        .to_dict()
+    )
 
 
 @router.post("/portfolios/{portfolio_id}/withdrawals", status_code=201)
 def post_withdrawal(portfolio_id: str, body: CashIn, request: Request) -> dict[str, Any]:
     """Withdraw cash."""
-    return _svc(request).withdraw(portfolio_id, body.amount, at=_utc(body.at, "at"), event_id=body.event_id).to_dict()
+    return (
+        _svc(request)
+        .withdraw(portfolio_id, body.amount, at=optional_utc(body.at, field="at"), event_id=body.event_id)
+        .to_dict()
+    )
 
 
 @router.post("/portfolios/{portfolio_id}/trades", status_code=201)
@@ -65,7 +69,7 @@ def post_trade(portfolio_id: str, body: TradeIn, request: Request) -> dict[str, 
             body.symbol,
             body.quantity,
             body.price,
-            at=_utc(body.at, "at"),
+            at=optional_utc(body.at, field="at"),
             event_id=body.event_id,
         )
         .to_dict()
@@ -80,7 +84,7 @@ def get_portfolio(
     at_version: Annotated[int | None, Query(description="Replay the first N events")] = None,
 ) -> dict[str, Any]:
     """Rebuild a portfolio's state by replay."""
-    return _svc(request).state(portfolio_id, as_of=_utc(as_of, "as_of"), at_version=at_version).to_dict()
+    return _svc(request).state(portfolio_id, as_of=optional_utc(as_of, field="as_of"), at_version=at_version).to_dict()
 
 
 @router.get("/portfolios/{portfolio_id}/events")
