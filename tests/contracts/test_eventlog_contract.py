@@ -57,6 +57,30 @@ def test_same_event_id_twice_stores_one_event(db: Database) -> None:
     assert log.append("s", batch).duplicate  # also without a version check
 
 
+def test_batch_partly_stored_already_is_refused_and_writes_nothing(db: Database) -> None:
+    log = EventLog(db)
+    log.append("s", [ev(n=1, event_id="e-1")])
+    with pytest.raises(ValidationError) as info:
+        log.append("s", [ev(n=1, event_id="e-1"), ev(n=2, event_id="e-2")])
+    assert info.value.field == "event_id"
+    assert [e.event_id for e in log.read("s")] == ["e-1"]
+    with pytest.raises(ValidationError):  # also when the stored event is not the first of the batch
+        log.append("s", [ev(n=0, event_id="e-0"), ev(n=1, event_id="e-1")], expected_version=1)
+    assert [e.event_id for e in log.read("s")] == ["e-1"]
+
+
+def test_batches_of_many_events_keep_order_versions_and_payloads(db: Database) -> None:
+    log = EventLog(db)
+    first = log.append("big", [ev(n=i, occurred_at=T0 + timedelta(seconds=i)) for i in range(250)], expected_version=0)
+    log.append("big", [ev(n=i) for i in range(250, 260)], expected_version=250)
+    stored = log.read("big")
+    assert [e.payload["n"] for e in stored] == list(range(260))
+    assert [e.version for e in stored] == list(range(1, 261))
+    assert [e.position for e in stored[:250]] == [e.position for e in first.events]
+    assert [e.occurred_at for e in stored[:250]] == [T0 + timedelta(seconds=i) for i in range(250)]
+    assert stored[250].occurred_at == stored[250].recorded_at
+
+
 def test_event_id_of_another_stream_is_refused(db: Database) -> None:
     log = EventLog(db)
     log.append("a", [ev(event_id="x-1")])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from datastrata.core.errors import ConcurrencyConflict
+from datastrata.core.errors import ConcurrencyConflict, ValidationError
 from datastrata.core.events import NewEvent
-from datastrata.eventlog import EventLog
+from datastrata.eventlog import EventLog, postgres_engine
+from datastrata.eventlog.schema import POSITION_BITS
 from datastrata.stores.open import open_database
 
 
@@ -54,4 +55,31 @@ def test_several_appends_in_one_transaction_keep_their_order(pg_url: str) -> Non
     big = log.append("big", [NewEvent(type="Bulk", payload={"n": i}) for i in range(1200)])
     assert [e.payload["n"] for e in log.read("big")] == list(range(1200))
     assert big.version == 1200
+    db.close()
+
+
+def test_a_retried_append_inside_a_transaction_leaves_it_usable(pg_url: str) -> None:
+    db = open_database(pg_url)
+    log = EventLog(db)
+    stored = log.append("s", [NewEvent(type="A", event_id="e-1")])
+    with db.transaction() as tx:
+        again = log.append_in(tx, "s", [NewEvent(type="A", event_id="e-1")], expected_version=0)
+        after = log.append_in(tx, "s", [NewEvent(type="B"), NewEvent(type="C")], expected_version=1)
+        last = log.append_in(tx, "t", [NewEvent(type="D")])
+    assert again.duplicate and again.position == stored.position
+    positions = [e.position for e in (*after.events, *last.events)]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert [e.type for e in log.read_all()] == ["A", "B", "C", "D"]
+    db.close()
+
+
+def test_one_transaction_holds_at_most_2_pow_20_events_and_says_so(pg_url: str) -> None:
+    db = open_database(pg_url)
+    log = EventLog(db)
+    with pytest.raises(ValidationError, match="at most") as info, db.transaction() as tx:
+        log.append_in(tx, "s", [NewEvent(type="A")])
+        postgres_engine._used[tx] = (1 << POSITION_BITS) - 2  # as if this transaction had appended that many
+        log.append_in(tx, "s", [NewEvent(type="B"), NewEvent(type="C")])
+    assert info.value.field == "events"
+    assert log.read("s") == []
     db.close()

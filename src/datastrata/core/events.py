@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from datastrata.core.ids import new_id
 
 
@@ -22,9 +24,12 @@ class NewEvent:
     schema_version: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A recorded, immutable event: one fact in one stream, at one place in the global order."""
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A recorded, immutable event: one fact in one stream, at one place in the global order.
+
+    A frozen ``msgspec.Struct`` rather than a frozen dataclass: reads build one per stored event, and a Struct is
+    built about six times faster.
+    """
 
     stream_id: str
     version: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -18,7 +18,7 @@ from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import ddl
 from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
-from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_from_db, time_to_db
+from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_to_db
 
 #: ``expected_version=ANY`` appends without a version check.
 ANY: Final = None
@@ -58,6 +58,8 @@ class EventLog:
         self.clock = clock
         self.upcasters = upcasters or Upcasters()
         self.engine: Engine = SqliteEngine() if db.dialect == "sqlite" else PostgresEngine()
+        # SQLite stores times as UTC ISO text; psycopg already returns aware UTC datetimes (UTC sessions).
+        self._time: Callable[[Any], datetime] = datetime.fromisoformat if db.dialect == "sqlite" else _same
         db.ensure_schema("eventlog", ddl)
 
     # ---- writing -------------------------------------------------------------------------------------------
@@ -155,12 +157,9 @@ class EventLog:
     def _duplicate_result(self, tx: Tx, stream_id: str, ids: list[str], current: int) -> AppendResult:
         """Report a retried append whose events are all stored already; refuse a partial or foreign match."""
         marks = ",".join("?" * len(ids))
-        stored = [
-            self._event(r)
-            for r in tx.query(
-                f"SELECT {_select(tx)} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", ids
-            )
-        ]
+        stored = self._events(
+            tx.query(f"SELECT {_select(tx)} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", ids)
+        )
         foreign = [e for e in stored if e.stream_id != stream_id]
         if foreign:
             raise ValidationError(
@@ -217,8 +216,7 @@ class EventLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        event = self._event
-        return [event(r) for r in tx.query(sql, params)]
+        return self._events(tx.query(sql, params))
 
     def read_all(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> list[Event]:
         """Read the global log after position `after`, in order, at most `limit` events."""
@@ -233,8 +231,7 @@ class EventLog:
         """
         with self.db.session() as tx:
             rows, next_after = self.engine.page(tx, after, limit, types)
-        event = self._event
-        return Page([event(r) for r in rows], next_after)
+        return Page(self._events(rows), next_after)
 
     def head(self) -> int:
         """Return the highest position a follower can read now (0 for an empty log)."""
@@ -262,12 +259,31 @@ class EventLog:
                 or 0
             )
 
-    def _event(self, row: Row) -> Event:
-        """Build an Event from a stored row, upcasting old payloads."""
-        payload = _loads(row[7]) if row[7] != "{}" else {}
-        schema_version = row[6]
+    def _events(self, rows: list[Row]) -> list[Event]:
+        """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""
         if self.upcasters:
-            schema_version, payload = self.upcasters.upcast(row[5], schema_version, payload)
+            return [self._upcast(r) for r in rows]
+        loads, time = _loads, self._time
+        return [
+            Event(
+                r[2],
+                r[3],
+                r[0],
+                r[4],
+                r[5],
+                loads(r[7]),
+                loads(r[8]) if r[8] != "{}" else {},
+                time(r[9]),
+                time(r[10]),
+                r[6],
+                r[1],
+            )
+            for r in rows
+        ]
+
+    def _upcast(self, row: Row) -> Event:
+        """Build one Event from a stored row, bringing its payload to the current schema version."""
+        schema_version, payload = self.upcasters.upcast(row[5], row[6], _loads(row[7]))
         return Event(
             row[2],
             row[3],
@@ -275,12 +291,16 @@ class EventLog:
             row[4],
             row[5],
             payload,
-            _loads(row[8]) if row[8] != "{}" else {},
-            time_from_db(row[9]),
-            time_from_db(row[10]),
+            _loads(row[8]),
+            self._time(row[9]),
+            self._time(row[10]),
             schema_version,
             row[1],
         )
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 def _select(tx: Tx) -> str:

@@ -14,52 +14,57 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
+
+import orjson
 
 from datastrata.core.errors import ValidationError
 from datastrata.eventlog.engine import COLUMNS, NewRow, Outcome
-from datastrata.eventlog.schema import POSITION_BITS
+from datastrata.eventlog.schema import PARTIAL_BATCH_SQLSTATE, POSITION_BITS
 from datastrata.stores.database import Row, Tx
 
 _SAFE = f"((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_BITS}) - 1)"
 _SELECT = COLUMNS.replace("payload, metadata", "payload::text, metadata::text")
-_MAX_VALUES_ROWS = 500
 _PER_TRANSACTION = 1 << POSITION_BITS
+#: Positions each open transaction has used so far: its next append numbers its events after them.
+_used: WeakKeyDictionary[Tx, int] = WeakKeyDictionary()
 
 _APPEND = f"""
-WITH me AS MATERIALIZED (SELECT pg_current_xact_id()::text::bigint AS xid),
-last AS MATERIALIZED (
+WITH last AS MATERIALIZED (
     SELECT version, position >> {POSITION_BITS} AS xid FROM eventlog_events
     WHERE stream_id = ? ORDER BY version DESC LIMIT 1),
-state AS MATERIALIZED (
-    SELECT me.xid,
+me AS MATERIALIZED (
+    SELECT pg_current_xact_id()::text::bigint AS xid,
            coalesce((SELECT version FROM last), 0) AS v,
-           coalesce((SELECT xid FROM last), 0) AS last_xid,
-           (SELECT count(*) FROM eventlog_events WHERE event_id = ANY(?)) AS dups,
-           coalesce((SELECT max(position) FROM eventlog_events
-                     WHERE position >= me.xid << {POSITION_BITS}
-                       AND position < (me.xid + 1) << {POSITION_BITS}), me.xid << {POSITION_BITS}) AS p
-    FROM me),
+           coalesce((SELECT xid FROM last), 0) AS last_xid),
 ins AS (
     INSERT INTO eventlog_events (position, tenant_id, stream_id, version, event_id, event_type, schema_version,
                                  payload, metadata, occurred_at, recorded_at)
-    SELECT s.p + x.n, x.t, ?, s.v + x.n, x.i, x.ty, x.sv, x.pl::jsonb, x.m::jsonb, x.o, x.r
-    FROM state s, {{rows}}
-    WHERE s.dups = 0 AND s.last_xid <= s.xid AND (?::int IS NULL OR s.v = ?::int)
-      AND s.p - (s.xid << {POSITION_BITS}) + ?::int < 1 << {POSITION_BITS}
+    SELECT (me.xid << {POSITION_BITS}) + ?::bigint + x.n, x.t, ?, me.v + x.n, x.i, x.ty, x.sv, x.pl, x.m, x.o, x.r
+    FROM me, ({{rows}}) AS x
+    WHERE me.last_xid <= me.xid AND (?::int IS NULL OR me.v = ?::int)
+    ON CONFLICT (event_id) DO NOTHING
     RETURNING position)
-SELECT s.v, s.dups, s.last_xid > s.xid, (SELECT min(position) FROM ins), (SELECT count(*) FROM ins),
-       s.p - (s.xid << {POSITION_BITS}) + ?::int >= 1 << {POSITION_BITS}
-FROM state s
+SELECT me.v, me.last_xid > me.xid, (SELECT min(position) FROM ins), (SELECT count(*) FROM ins){{refuse}}
+FROM me
 """
-_UNNEST = (
-    "unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[]) "
-    "WITH ORDINALITY AS x(t, i, ty, sv, pl, m, o, r, n)"
+#: One event: scalar parameters (a short statement that psycopg caches and PostgreSQL keeps one plan for).
+_APPEND_ONE = _APPEND.replace("{refuse}", "").replace(
+    "{rows}",
+    "SELECT ?::text AS t, ?::text AS i, ?::text AS ty, ?::int AS sv, ?::jsonb AS pl, ?::jsonb AS m, "
+    "?::timestamptz AS o, ?::timestamptz AS r, 1::bigint AS n",
 )
-
-
-def _values(n: int) -> str:
-    rows = ",".join(f"(?,?,?,?::int,?,?,?::timestamptz,?::timestamptz,{k})" for k in range(1, n + 1))
-    return f"(VALUES {rows}) AS x(t, i, ty, sv, pl, m, o, r, n)"
+#: A batch: one parameter, a JSON array of rows with the payloads embedded, however many events it holds.
+_APPEND_MANY = _APPEND.replace(
+    "{refuse}",
+    ",\n       CASE WHEN (SELECT count(*) FROM ins) BETWEEN 1 AND ?::int - 1 "
+    "THEN eventlog_refuse_partial_batch((SELECT count(*) FROM ins), ?::int) END",
+).replace(
+    "{rows}",
+    "SELECT b.v->>0 AS t, b.v->>1 AS i, b.v->>2 AS ty, (b.v->>3)::int AS sv, b.v->4 AS pl, b.v->5 AS m, "
+    "(b.v->>6)::timestamptz AS o, (b.v->>7)::timestamptz AS r, b.n FROM jsonb_array_elements(?::jsonb) "
+    "WITH ORDINALITY AS b(v, n)",
+)
 
 
 class PostgresEngine:
@@ -67,49 +72,41 @@ class PostgresEngine:
 
     def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Probe and insert in one statement; insert nothing if a check fails."""
-        if len(rows) >= _PER_TRANSACTION:
+        n = len(rows)
+        offset = _used.get(tx, 0)
+        if offset + n >= _PER_TRANSACTION:
             raise ValidationError(
-                f"one append holds at most {_PER_TRANSACTION - 1} events on PostgreSQL; got {len(rows)}: "
-                "split the batch across transactions",
+                f"one PostgreSQL transaction holds at most {_PER_TRANSACTION - 1} events; this one has {offset} and "
+                f"the append adds {n}: commit the events in several transactions",
                 field="events",
             )
-        ids = [r[1] for r in rows]
-        params: list[Any]
-        if len(rows) <= _MAX_VALUES_ROWS:
-            sql = _APPEND.replace("{rows}", _values(len(rows)))
-            params = [
-                stream_id,
-                ids,
-                stream_id,
-                *[v for r in rows for v in r],
-                expected,
-                expected,
-                len(rows),
-                len(rows),
-            ]
+        if n == 1:
+            sql, params = _APPEND_ONE, [stream_id, offset, stream_id, *rows[0], expected, expected]
         else:
-            sql = _APPEND.replace("{rows}", _UNNEST)
-            params = [
-                stream_id,
-                ids,
-                stream_id,
-                *[list(c) for c in zip(*rows, strict=True)],
-                expected,
-                expected,
-                len(rows),
-                len(rows),
-            ]
-        row = tx.one(sql, params)
+            batch = orjson.dumps(
+                [(t, i, ty, sv, orjson.Fragment(pl), orjson.Fragment(m), o, r) for t, i, ty, sv, pl, m, o, r in rows]
+            ).decode()
+            sql, params = _APPEND_MANY, [stream_id, offset, stream_id, batch, expected, expected, n, n]
+        try:
+            row = tx.one(sql, params)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == PARTIAL_BATCH_SQLSTATE:
+                raise ValidationError(
+                    "some events of this batch are stored already and some are new; retry with exactly the original "
+                    "batch or with new event ids",
+                    field="event_id",
+                ) from None
+            raise
         assert row is not None
-        current, duplicates, newer, first, count = int(row[0]), int(row[1]), bool(row[2]), row[3], int(row[4])
-        if row[5] and not duplicates:
-            raise ValidationError(
-                f"one PostgreSQL transaction holds at most {_PER_TRANSACTION - 1} events; commit this batch in "
-                "several transactions",
-                field="events",
-            )
-        positions = list(range(int(first), int(first) + count)) if count else []
-        return Outcome(current, duplicates, positions, newer_writer=newer and not duplicates)
+        current, newer, first, count = int(row[0]), bool(row[1]), row[2], int(row[3])
+        if count:
+            _used[tx] = offset + count
+            return Outcome(current, 0, list(range(int(first), int(first) + count)))
+        marks = ",".join("?" * n)
+        duplicates = int(
+            tx.scalar(f"SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks})", [r[1] for r in rows]) or 0
+        )
+        return Outcome(current, duplicates, [], newer_writer=newer and not duplicates)
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
         """Read below the snapshot's horizon, in one statement so the rows and the horizon share a snapshot."""

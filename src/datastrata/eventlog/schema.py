@@ -6,6 +6,8 @@ from datastrata.stores.database import Dialect
 
 #: On PostgreSQL a position is ``(transaction id << POSITION_BITS) + n``: see postgres_engine.
 POSITION_BITS = 20
+#: The SQLSTATE PostgreSQL raises for an append whose batch is partly stored already (see postgres_engine).
+PARTIAL_BATCH_SQLSTATE = "DSP01"
 
 SQLITE = """
 CREATE TABLE IF NOT EXISTS eventlog_events (
@@ -56,6 +58,12 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
     recorded_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (stream_id, name)
 );
+CREATE OR REPLACE FUNCTION eventlog_refuse_partial_batch(stored bigint, total int) RETURNS int
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'eventlog: % of % events of this batch are stored already', total - stored, total
+        USING ERRCODE = 'DSP01';
+END $$;
 DROP TRIGGER IF EXISTS eventlog_events_notify ON eventlog_events;
 DROP FUNCTION IF EXISTS eventlog_notify();
 """

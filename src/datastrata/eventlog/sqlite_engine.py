@@ -37,13 +37,18 @@ class SqliteEngine:
         return Outcome(current, 0, list(range(last - len(rows) + 1, last + 1)))
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
-        """Every committed row is safe to read; rows and the horizon come from one statement (one snapshot)."""
-        type_filter = f" AND event_type IN ({','.join('?' * len(types))})" if types is not None else ""
+        """Every committed row is safe to read (writers are serialised); one statement is one snapshot."""
+        if types is None:
+            rows = tx.query(
+                f"SELECT {COLUMNS} FROM eventlog_events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
+            )
+            return rows, int(rows[-1][0]) if rows else after
         rows = tx.query(
             "WITH h AS (SELECT coalesce(max(position), 0) AS safe FROM eventlog_events) "
             f"SELECT h.safe, e.* FROM h LEFT JOIN (SELECT {COLUMNS} FROM eventlog_events "
-            f"WHERE position > ? AND position <= (SELECT safe FROM h){type_filter} ORDER BY position LIMIT ?) e",
-            (after, *(types or ()), limit),
+            f"WHERE position > ? AND position <= (SELECT safe FROM h) AND event_type IN ({','.join('?' * len(types))}) "
+            "ORDER BY position LIMIT ?) e",
+            (after, *types, limit),
         )
         events = [r[1:] for r in rows if r[1] is not None]
         if len(events) == limit:

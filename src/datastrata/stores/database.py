@@ -50,8 +50,8 @@ class Tx(ABC):
         """Run one statement for each parameter row."""
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
-        """Run a query and return every row as a tuple."""
-        return [tuple(r) for r in self.execute(sql, params).fetchall()]
+        """Run a query and return every row as a tuple (both drivers' default rows are tuples already)."""
+        return self.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
         """Run a query and return its first row, or None."""
