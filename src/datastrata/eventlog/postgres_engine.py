@@ -13,7 +13,6 @@ it committed); it gets a ConcurrencyConflict and its retry, in a new transaction
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -109,15 +108,20 @@ class PostgresEngine:
         return Outcome(current, duplicates, [], newer_writer=newer and not duplicates)
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
-        """Read below the snapshot's horizon, in one statement so the rows and the horizon share a snapshot."""
+        """Read below the snapshot's horizon, in one statement so the rows and the horizon share a snapshot.
+
+        The inner scan is bounded below only (``position > after … LIMIT``) and the horizon is applied to its
+        result: rows past the horizon can only be the newest, so a page cut by it still holds every safe row. Both
+        numbers are written into the SQL, so PostgreSQL plans each page for the table as it is now: a cached generic
+        plan, made while the log was small, could sort the whole tail of the log for every page.
+        """
         type_filter = " AND e.event_type = ANY(?)" if types is not None else ""
-        params: list[Any] = [after, *([list(types)] if types is not None else []), limit]
         rows = tx.query(
             f"WITH h AS MATERIALIZED (SELECT {_SAFE} AS safe) "
             f"SELECT h.safe, e.* FROM h LEFT JOIN LATERAL ("
-            f"SELECT {_SELECT} FROM eventlog_events e WHERE e.position > ? AND e.position <= h.safe{type_filter} "
-            f"ORDER BY e.position LIMIT ?) e ON true",
-            params,
+            f"SELECT {_SELECT} FROM eventlog_events e WHERE e.position > {int(after)}{type_filter} "
+            f"ORDER BY e.position LIMIT {int(limit)}) e ON e.position <= h.safe",
+            [list(types)] if types is not None else [],
         )
         safe = int(rows[0][0])
         events = [r[1:] for r in rows if r[1] is not None]
