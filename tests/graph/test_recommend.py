@@ -102,6 +102,12 @@ def test_other_weightings(neighbourhood: FoodGraph) -> None:
 
 def test_limit_and_unknown_user(neighbourhood: FoodGraph) -> None:
     assert [r.restaurant_id for r in recommend_restaurants(neighbourhood, "me", limit=2)] == ["z", "x"]
+    # One sponsored candidate fills limit=1 on its own: the sponsored-only pass is the answer, reasons included.
+    assert recommend_restaurants(neighbourhood, "me", limit=1) == [Recommendation("z", 1, True, ("r2",))]
+    assert recommend_restaurants(neighbourhood, "me", limit=1, with_reasons=False) == [Recommendation("z", 1, True, ())]
+    assert recommend_restaurants(neighbourhood, "me", limit=1, sponsored_first=False) == [
+        Recommendation("x", 3, False, ("r1", "r2"))
+    ]
     assert recommend_restaurants(neighbourhood, "u4") == []
     with pytest.raises(NotFound, match="user 'ghost'"):
         recommend_restaurants(neighbourhood, "ghost")

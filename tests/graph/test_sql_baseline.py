@@ -77,4 +77,7 @@ def test_random_data(food: FoodGraph, engines: dict[str, Any], seed: int) -> Non
     users = sorted({o.user_id for o in orders})
     for weighting in Weighting:
         assert_same(food, engines, users, weighting=weighting, since=T0 + timedelta(days=30), limit=8)
+        # Small limits: most users have that many sponsored candidates, which are then the whole answer.
+        assert_same(food, engines, users, weighting=weighting, since=T0 + timedelta(days=30), limit=2)
     assert_same(food, engines, users[:5], sponsored_first=False, limit=50)
+    assert_same(food, engines, users, limit=3, with_reasons=False)
