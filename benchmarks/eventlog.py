@@ -8,8 +8,9 @@ implementations on the same engine at the same durability:
   ``Mapper`` + ``JSONTranscoder`` turning domain events into ``StoredEvent`` objects and back, i.e. what its
   ``Application`` does on save and on replay;
 * a raw driver loop (``sqlite3`` / ``psycopg``) inserting the same columns into an identical table (datastrata's own
-  DDL) with one transaction per append, and selecting + decoding them back. It skips datastrata's version /
-  duplicate probe and ordering lock: it is the floor, not an equivalent feature set.
+  DDL) with one transaction per append (BEGIN, INSERT, COMMIT), and selecting + decoding them back. It skips
+  datastrata's version, writer-order and duplicate checks; ``eventlog_floors.py`` measures the least work a driver
+  can do.
 
 Engines: an SQLite file in WAL mode with ``synchronous=FULL`` for all three (checked per connection and reported in
 ``machine``), and a throwaway PostgreSQL server (``fsync=on``, ``synchronous_commit=on``) started for the run.
