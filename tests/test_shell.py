@@ -30,7 +30,7 @@ def test_worker_lag_and_rebuild(sqlite_url: str) -> None:
     runner.invoke(app, [*base, "portfolio", "buy", "p1", "X", "1", "1"])
     lag = json.loads(runner.invoke(app, [*base, "lag", "--json"]).stdout)
     behind = {row["name"]: row["behind"] for row in lag}
-    assert behind["portfolio.holders"] == 2
+    assert behind["portfolio.holders"] == 2 and behind["food.graph"] == 2  # the graph projection is listed too
     relays = [name for name in behind if name.startswith("relay:memory:")]  # one per in-process consumer
     assert relays and all(behind[name] == 2 for name in relays)
     drained = runner.invoke(app, [*base, "worker", "--once"])
@@ -39,6 +39,8 @@ def test_worker_lag_and_rebuild(sqlite_url: str) -> None:
     assert all(row["behind"] == 0 for row in lag)
     rebuilt = runner.invoke(app, [*base, "rebuild", "portfolio.holders"])
     assert rebuilt.exit_code == 0 and "applied 1 events" in rebuilt.stdout
+    graph = runner.invoke(app, [*base, "rebuild", "food.graph"])
+    assert graph.exit_code == 0 and "food.graph: applied 0 events" in graph.stdout, graph.stderr
     unknown = runner.invoke(app, [*base, "rebuild", "nope"])
     assert unknown.exit_code == 2 and "no projection named 'nope'" in unknown.stderr
 

@@ -14,7 +14,7 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
-from datastrata.projections.runner import ProjectionRunner
+from datastrata.projections.runner import Follower
 from datastrata.shell import (
     BusOption,
     CacheOption,
@@ -155,7 +155,7 @@ def bench(
             raise typer.Exit(1)
 
 
-def _rebuild_with_progress(runner: ProjectionRunner) -> int:
+def _rebuild_with_progress(runner: Follower) -> int:
     """Rebuild one projection, drawing a progress bar over the log's positions."""
     from rich.progress import Progress
 

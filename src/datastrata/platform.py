@@ -17,7 +17,7 @@ from datastrata.messaging.bus import Bus, open_bus
 from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.projection import Projection
-from datastrata.projections.runner import Lag, ProjectionRunner
+from datastrata.projections.runner import Follower, Lag, ProjectionRunner
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
@@ -36,7 +36,7 @@ class Platform:
     dead_letters: DeadLetters
     relay: OutboxRelay
     clock: Clock = system_clock
-    runners: dict[str, ProjectionRunner] = field(default_factory=dict)
+    runners: dict[str, Follower] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
     jobs: dict[str, Callable[[], int]] = field(default_factory=dict)
     _cache: Cache | None = None
@@ -64,10 +64,14 @@ class Platform:
     def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
         """Register a projection (once per name) and return its runner."""
         runner = self.runners.get(projection.name)
-        if runner is None:
+        if not isinstance(runner, ProjectionRunner):
             runner = ProjectionRunner(self.log, projection, batch_size=batch_size)
-            self.runners[projection.name] = runner
+            self.attach(runner)
         return runner
+
+    def attach(self, runner: Follower) -> None:
+        """Drive `runner` with the others: worker rounds, ``lag`` and ``rebuild`` (a graph runner, a batch runner…)."""
+        self.runners[runner.name] = runner
 
     def service(self, name: str, factory: Callable[[Platform], Any]) -> Any:
         """Return the service `name`, building it with `factory` the first time."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from datastrata.core.errors import ConsistencyTimeout
 from datastrata.eventlog.log import EventLog
@@ -29,6 +30,28 @@ class Lag:
         """Measure the lag of a consumer at `position` (positions are sparse, so events are counted)."""
         head = log.head()
         return cls(name, position, head, log.count(after=position, upto=head) if position < head else 0)
+
+
+class Follower(Protocol):
+    """Anything that follows the log from its own checkpoint: what the platform drives, lists and rebuilds."""
+
+    log: EventLog
+
+    @property
+    def name(self) -> str:
+        """A unique name (the checkpoint's key)."""
+
+    def position(self) -> int:
+        """Return the checkpoint."""
+
+    def run_once(self) -> int:
+        """Apply the next page of events, if any; return how many were applied."""
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Clear what the follower built and replay the log; return how many events were applied."""
+
+    def lag(self) -> Lag:
+        """Return how far behind the log this follower is."""
 
 
 class ProjectionRunner:

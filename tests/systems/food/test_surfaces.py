@@ -17,7 +17,8 @@ from datastrata.platform import Platform
 from datastrata.shell import ShellGroup
 from datastrata.systems.food.api import router
 from datastrata.systems.food.cli import app as food_app
-from datastrata.systems.food.service import JOB, install
+from datastrata.systems.food.projection import NAME
+from datastrata.systems.food.service import install
 from datastrata.systems.food.synthetic import generate
 from datastrata.systems.food.tour import tour_step
 
@@ -161,9 +162,10 @@ def test_tour_step_and_worker_job(tmp_path: Path) -> None:
     with Platform.open(Settings.embedded(tmp_path)) as platform:
         tour_step(platform, lines.append)
         svc = install(platform)
-        assert JOB in platform.jobs
+        assert platform.runners[NAME] is svc.runner
         svc.add_user("D", lat=35.0, lon=139.0)
         assert platform.run_once() >= 1 and svc.lag().behind == 0  # the worker round drives the graph projection
+        assert [lag.behind for lag in platform.lags() if lag.name == NAME] == [0]
         svc.close()
     text = "\n".join(lines)
     assert "recommended to A: Wowprime Steakhouse" in text and "because of ichiran" in text

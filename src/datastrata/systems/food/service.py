@@ -26,7 +26,6 @@ from datastrata.systems.food.store import OrderRequest, OrderStore, Written
 #: The name the service is registered under on a platform.
 SERVICE = "food"
 #: The worker job that drives the graph projection.
-JOB = "food.graph"
 #: How long a read waits for the graph to reach a consistency token, in seconds.
 WAIT_TIMEOUT = 10.0
 #: The default window of the `recency` weighting.
@@ -81,7 +80,7 @@ class FoodService:
         self.graph = FoodGraph(GraphStore(db, FOOD_SCHEMA))
         self.graph.ensure_schema()
         self.runner = GraphProjectionRunner(platform.log, FoodGraphProjection(self.graph), db, clock=platform.clock)
-        platform.add_job(JOB, self.runner.run_once)
+        platform.attach(self.runner)  # worker rounds, `datastrata lag` and `datastrata rebuild` include the graph
 
     def close(self) -> None:
         """Release the graph database (the last user closes it)."""

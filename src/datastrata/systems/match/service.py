@@ -30,7 +30,7 @@ def register_batched(platform: Platform, projection: BatchProjection) -> BatchRu
     if isinstance(runner, BatchRunner):
         return runner
     runner = BatchRunner(platform.log, projection)
-    platform.runners[projection.name] = runner
+    platform.attach(runner)
     return runner
 
 
