@@ -187,3 +187,14 @@ def test_fences_refuse_a_fill_after_an_invalidation(redis_url: str) -> None:
         assert fence.fill("k", fence.token("k"), "new", 10) is True
         assert fence.cache.get("k") == "new"
     redis_cache.close()
+
+
+def test_local_fence_memory_is_fixed_however_many_keys_are_written() -> None:
+    fence = LocalFence(MemoryCache(), stripes=8)
+    for n in range(10_000):
+        fence.invalidate(f"customer:{n}")
+    assert len(fence._generations) == 8 and sum(fence._generations) == 10_000
+    token = fence.token("customer:42")
+    assert fence.fill("customer:42", token, "v", 10) is True
+    fence.invalidate("customer:42")
+    assert fence.fill("customer:42", token, "stale", 10) is False

@@ -42,29 +42,36 @@ class Fence(Protocol):
 
 
 class LocalFence:
-    """Generations kept in this process: right for the in-process cache, whose writers all run here."""
+    """Generations kept in this process: right for the in-process cache, whose writers all run here.
 
-    def __init__(self, cache: Cache) -> None:
+    Keys share `stripes` generation counters (by hash), so memory stays fixed however many keys are written; an
+    invalidation of another key in the same stripe during a load only makes that fill skip the cache once.
+    """
+
+    def __init__(self, cache: Cache, *, stripes: int = 4096) -> None:
         self.cache = cache
         self._lock = threading.Lock()
-        self._generations: dict[str, int] = {}
+        self._generations = [0] * stripes
+
+    def _stripe(self, key: str) -> int:
+        return hash(key) % len(self._generations)
 
     def token(self, key: str) -> str:
-        """Return the key's generation in this process."""
-        return str(self._generations.get(key, 0))
+        """Return the generation of the key's stripe in this process."""
+        return str(self._generations[self._stripe(key)])
 
     def fill(self, key: str, token: str, value: str, ttl: float) -> bool:
-        """Set the value under the fence lock if no invalidation happened since `token`."""
+        """Set the value under the fence lock if no invalidation happened in the key's stripe since `token`."""
         with self._lock:
-            if str(self._generations.get(key, 0)) != token:
+            if str(self._generations[self._stripe(key)]) != token:
                 return False
             self.cache.set(key, value, ttl=ttl)
             return True
 
     def invalidate(self, key: str) -> None:
-        """Bump the generation and delete the value, under the fence lock."""
+        """Bump the stripe's generation and delete the value, under the fence lock."""
         with self._lock:
-            self._generations[key] = self._generations.get(key, 0) + 1
+            self._generations[self._stripe(key)] += 1
             self.cache.delete(key)
 
 
