@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import msgspec
+
 from datastrata.core import codec
 from datastrata.core.clock import Clock, ensure_utc, system_clock
 from datastrata.core.errors import ConcurrencyConflict, ValidationError
@@ -261,42 +263,20 @@ class EventLog:
 
     def _events(self, rows: list[Row]) -> list[Event]:
         """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""
-        if self.upcasters:
-            return [self._upcast(r) for r in rows]
         loads, time = _loads, self._time
-        return [
+        events = [
             Event(
-                r[2],
-                r[3],
-                r[0],
-                r[4],
-                r[5],
-                loads(r[7]),
-                loads(r[8]) if r[8] != "{}" else {},
-                time(r[9]),
-                time(r[10]),
-                r[6],
-                r[1],
+                r[2], r[3], r[0], r[4], r[5], loads(r[7]), loads(r[8]) if r[8] != "{}" else {}, time(r[9]),
+                time(r[10]), r[6], r[1],
             )
             for r in rows
-        ]
+        ]  # fmt: skip
+        return [self._upcast(e) for e in events] if self.upcasters else events
 
-    def _upcast(self, row: Row) -> Event:
-        """Build one Event from a stored row, bringing its payload to the current schema version."""
-        schema_version, payload = self.upcasters.upcast(row[5], row[6], _loads(row[7]))
-        return Event(
-            row[2],
-            row[3],
-            row[0],
-            row[4],
-            row[5],
-            payload,
-            _loads(row[8]),
-            self._time(row[9]),
-            self._time(row[10]),
-            schema_version,
-            row[1],
-        )
+    def _upcast(self, event: Event) -> Event:
+        """Bring an event's payload to the current schema version of its type."""
+        schema_version, payload = self.upcasters.upcast(event.type, event.schema_version, dict(event.payload))
+        return msgspec.structs.replace(event, schema_version=schema_version, payload=payload)
 
 
 def _same(value: datetime) -> datetime:

@@ -43,9 +43,10 @@ ins AS (
     FROM me, ({{rows}}) AS x
     WHERE me.last_xid <= me.xid AND (?::int IS NULL OR me.v = ?::int)
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING position)
-SELECT me.v, me.last_xid > me.xid, (SELECT min(position) FROM ins), (SELECT count(*) FROM ins){{refuse}}
-FROM me
+    RETURNING position),
+done AS (SELECT min(position) AS first, count(*) AS n FROM ins)
+SELECT me.v, me.last_xid > me.xid, done.first, done.n{{refuse}}
+FROM me, done
 """
 #: One event: scalar parameters (a short statement that psycopg caches and PostgreSQL keeps one plan for).
 _APPEND_ONE = _APPEND.replace("{refuse}", "").replace(
@@ -56,8 +57,7 @@ _APPEND_ONE = _APPEND.replace("{refuse}", "").replace(
 #: A batch: one parameter, a JSON array of rows with the payloads embedded, however many events it holds.
 _APPEND_MANY = _APPEND.replace(
     "{refuse}",
-    ",\n       CASE WHEN (SELECT count(*) FROM ins) BETWEEN 1 AND ?::int - 1 "
-    "THEN eventlog_refuse_partial_batch((SELECT count(*) FROM ins), ?::int) END",
+    ",\n       CASE WHEN done.n BETWEEN 1 AND ?::int - 1 THEN eventlog_refuse_partial_batch(done.n, ?::int) END",
 ).replace(
     "{rows}",
     "SELECT b.v->>0 AS t, b.v->>1 AS i, b.v->>2 AS ty, (b.v->>3)::int AS sv, b.v->4 AS pl, b.v->5 AS m, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -245,22 +245,7 @@ def _frozen(record: MasterRecord | None) -> MasterRecord | None:
     """Return `record` with read-only attributes, since cached records are shared between callers."""
     if record is None:
         return None
-    return MasterRecord(
-        entity_type=record.entity_type,
-        entity_key=record.entity_key,
-        attributes=MappingProxyType(dict(record.attributes)),
-        valid_from=record.valid_from,
-        valid_to=record.valid_to,
-        recorded_from=record.recorded_from,
-        recorded_to=record.recorded_to,
-        actor=record.actor,
-        reason=record.reason,
-        version_id=record.version_id,
-        change_id=record.change_id,
-        retired=record.retired,
-        derived_from=record.derived_from,
-        activated_at=record.activated_at,
-    )
+    return replace(record, attributes=MappingProxyType(dict(record.attributes)))
 
 
 def _encode(entry: _Entry) -> str:

@@ -36,6 +36,18 @@ class Cache(Protocol):
         """Release connections."""
 
 
+def _fill(cache: MemoryCache | RedisCache, key: str, loader: Loader) -> str | None:
+    """Holding the key's load lock: look again (the previous holder may have filled it), else load and cache."""
+    value = cache.get(key)
+    if value is not None:
+        return value
+    cache.loads += 1
+    value, ttl = loader()
+    if value is not None:
+        cache.set(key, value, ttl=ttl)
+    return value
+
+
 class MemoryCache:
     """A thread-safe in-process cache; expired entries are dropped when read."""
 
@@ -83,14 +95,7 @@ class MemoryCache:
             key_lock = self._loading.setdefault(key, threading.Lock())
         try:
             with key_lock:
-                value = self.get(key)
-                if value is not None:
-                    return value
-                self.loads += 1
-                value, ttl = loader()
-                if value is not None:
-                    self.set(key, value, ttl=ttl)
-                return value
+                return _fill(self, key, loader)
         finally:
             with self._lock:
                 if self._loading.get(key) is key_lock and not key_lock.locked():
@@ -163,14 +168,7 @@ class RedisCache:
             if time.monotonic() > deadline:
                 break  # the loader died; load ourselves rather than wait forever
         try:
-            value = self.get(key)
-            if value is not None:
-                return value
-            self.loads += 1
-            value, ttl = loader()
-            if value is not None:
-                self.set(key, value, ttl=ttl)
-            return value
+            return _fill(self, key, loader)
         finally:
             if self.client.get(lock_key) == token:
                 self.client.delete(lock_key)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from datastrata.core.errors import (
@@ -20,6 +20,7 @@ from datastrata.core.errors import (
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
+_T = TypeVar("_T")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -82,25 +83,20 @@ class GraphTx:
 
     def execute(self, cypher: str, params: Params | None = None) -> list[Row]:
         """Run one Cypher statement inside the transaction and return its rows."""
-        if self.failed:
-            raise BackendUnavailable(
-                "the graph transaction already failed and was rolled back; start a new transaction()"
-            )
-        try:
-            return self._db._run(cypher, params)
-        except DatastrataError:
-            self.failed = True
-            self._db._rollback_quietly()
-            raise
+        return self._guarded(self._db._run, cypher, params)
 
     def records(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
         """Run one Cypher statement and return its rows as dicts keyed by column name."""
+        return self._guarded(self._db._run_records, cypher, params)
+
+    def _guarded(self, run: Callable[[str, Params | None], _T], cypher: str, params: Params | None) -> _T:
+        """Run a statement unless the transaction failed; a failure rolls the transaction back for good."""
         if self.failed:
             raise BackendUnavailable(
                 "the graph transaction already failed and was rolled back; start a new transaction()"
             )
         try:
-            return self._db._run_records(cypher, params)
+            return run(cypher, params)
         except DatastrataError:
             self.failed = True
             self._db._rollback_quietly()
