@@ -42,7 +42,7 @@ from typing import Any
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
 from datastrata.eventlog import EventLog
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.stores.open import open_database
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import MatchService, match_stream
@@ -114,7 +114,7 @@ def command_figures(work: Path, count: int, pg_url: str | None) -> list[dict[str
     out = []
     for synchronous in ("FULL", "NORMAL"):
         url = f"sqlite:///{work}/commands-{synchronous.lower()}.db?synchronous={synchronous}"
-        with Platform.open(Settings(store=url)) as platform:
+        with Runtime.open(Settings(store=url)) as platform:
             svc = MatchService(platform)
             simulate.ensure_reference_data(svc)
             commands(svc, 200, seed=99)  # warm-up
@@ -134,7 +134,7 @@ def command_figures(work: Path, count: int, pg_url: str | None) -> list[dict[str
             )
         )
     if pg_url is not None:
-        with Platform.open(Settings(store=pg_url)) as platform:
+        with Runtime.open(Settings(store=pg_url)) as platform:
             svc = MatchService(platform)
             simulate.ensure_reference_data(svc)
             commands(svc, 100, seed=99)
@@ -162,7 +162,7 @@ def grow_log(url: str, events: int) -> int:
 
     Copies are appended 100 matches per transaction with ``synchronous=OFF`` (setup only, not measured).
     """
-    with Platform.open(Settings(store=url)) as platform:
+    with Runtime.open(Settings(store=url)) as platform:
         svc = MatchService(platform)
         simulate.play(svc, matches=60, seed=1)
         originals = [platform.log.read(match_stream(m)) for m in sorted(svc.match_ids())]
@@ -192,7 +192,7 @@ def grow_log(url: str, events: int) -> int:
 def projection_figures(url: str, events: int) -> tuple[list[dict[str, Any]], float, float]:
     """Rebuild each read model alone, then all four in one pass; return figures and the all-four time."""
     out = []
-    with Platform.open(Settings(store=url)) as platform:
+    with Runtime.open(Settings(store=url)) as platform:
         svc = MatchService(platform)
         match_events = platform.log.count()
         started = time.perf_counter()

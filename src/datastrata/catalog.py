@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from fastapi import APIRouter
 
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 
 Say = Callable[[str], None]
 
@@ -22,8 +22,8 @@ class SystemEntry:
     help: str
     cli: typer.Typer
     router: APIRouter
-    tour: Callable[[Platform, Say], None]
-    install: Callable[[Platform], Any]
+    tour: Callable[[Runtime, Say], None]
+    install: Callable[[Runtime], Any]
 
 
 def systems() -> list[SystemEntry]:
@@ -81,7 +81,7 @@ def systems() -> list[SystemEntry]:
     ]
 
 
-def install_all(platform: Platform) -> None:
+def install_all(platform: Runtime) -> None:
     """Build every system's service on `platform`, registering all projections."""
     for entry in systems():
         entry.install(platform)

@@ -48,13 +48,13 @@ app.command("design")(design_command)
 @app.command()
 def tour() -> None:
     """Run every reference system's scenario in a fresh temporary store and print what happened."""
-    from datastrata.platform import Platform
+    from datastrata.runtime import Runtime
 
     for entry in systems():
         typer.secho(f"\n== {entry.name}: {entry.help}", bold=True)
         with (
             tempfile.TemporaryDirectory(prefix="datastrata-tour-") as home,
-            Platform.open(Settings.embedded(Path(home))) as platform,
+            Runtime.open(Settings.embedded(Path(home))) as platform,
         ):
             entry.tour(platform, typer.echo)
     typer.secho("\n== design: requirements -> strategies, technologies, schema and cost per context", bold=True)

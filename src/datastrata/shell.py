@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from datastrata.core.clock import parse_time
 from datastrata.core.config import Settings, load_settings
 from datastrata.core.errors import DatastrataError
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException
@@ -39,16 +39,16 @@ class Session:
     """One CLI invocation: its settings overrides and the platform opened for it."""
 
     overrides: dict[str, str | None] = field(default_factory=dict)
-    platform: Platform | None = None
+    platform: Runtime | None = None
 
     def settings(self) -> Settings:
         """Resolve settings from flags, environment and ``datastrata.toml``."""
         return load_settings(self.overrides)
 
-    def open(self) -> Platform:
+    def open(self) -> Runtime:
         """Open the platform once per invocation."""
         if self.platform is None:
-            self.platform = Platform.open(self.settings())
+            self.platform = Runtime.open(self.settings())
         return self.platform
 
     def close(self) -> None:
@@ -75,7 +75,7 @@ def remember_stores(ctx: typer.Context, store: str | None, bus: str | None, cach
             overrides[key] = value
 
 
-def service(ctx: typer.Context, name: str, factory: Callable[[Platform], T]) -> T:
+def service(ctx: typer.Context, name: str, factory: Callable[[Runtime], T]) -> T:
     """Return the system service `name` on the invocation's platform."""
     result: T = session(ctx).open().service(name, factory)
     return result

@@ -18,7 +18,7 @@ from datastrata.catalog import install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 
 PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = Platform.open(settings)
+        platform = Runtime.open(settings)
         install_all(platform)
         app.state.platform = platform
         stop = threading.Event()
@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     @app.get("/health", tags=["operations"])
     def health(request: Request) -> dict[str, Any]:
         """Report the log head and each projection's lag."""
-        platform: Platform = request.app.state.platform
+        platform: Runtime = request.app.state.platform
         return {
             "status": "ok",
             "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in platform.lags()],

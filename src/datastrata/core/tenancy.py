@@ -19,14 +19,20 @@ def current_tenant() -> str:
     return _TENANT.get()
 
 
-@contextlib.contextmanager
-def tenant(tenant_id: str) -> Iterator[str]:
-    """Run the block on behalf of `tenant_id`."""
-    if not _TENANT_RE.match(tenant_id):
+def check_tenant_id(tenant_id: str) -> str:
+    """Refuse a malformed tenant id."""
+    if not isinstance(tenant_id, str) or not _TENANT_RE.match(tenant_id):
         raise ValidationError(
             f"tenant_id must be 1-63 of a-z, 0-9, '_' or '-', starting with a letter or digit; got {tenant_id!r}",
             field="tenant_id",
         )
+    return tenant_id
+
+
+@contextlib.contextmanager
+def tenant(tenant_id: str) -> Iterator[str]:
+    """Run the block on behalf of `tenant_id`."""
+    check_tenant_id(tenant_id)
     token = _TENANT.set(tenant_id)
     try:
         yield tenant_id

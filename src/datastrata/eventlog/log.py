@@ -63,6 +63,15 @@ class EventLog:
         # SQLite stores times as UTC ISO text; psycopg already returns aware UTC datetimes (UTC sessions).
         self._time: Callable[[Any], datetime] = datetime.fromisoformat if db.dialect == "sqlite" else _same
         db.ensure_schema("eventlog", ddl)
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """This log's identity: created with its schema, it names the log derived stores and tokens follow."""
+        if self._identity is None:
+            with self.db.session() as tx:
+                self._identity = str(tx.scalar("SELECT log_id FROM eventlog_identity WHERE singleton = 1"))
+        return self._identity
 
     # ---- writing -------------------------------------------------------------------------------------------
 
@@ -256,10 +265,13 @@ class EventLog:
     def version(self, stream_id: str) -> int:
         """Return the current version of `stream_id` (0 when it has no events)."""
         with self.db.session() as tx:
-            return int(
-                tx.scalar("SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?", (stream_id,))
-                or 0
-            )
+            return self.version_in(tx, stream_id)
+
+    def version_in(self, tx: Tx, stream_id: str) -> int:
+        """Return the current version of `stream_id` as `tx` sees it."""
+        return int(
+            tx.scalar("SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?", (stream_id,)) or 0
+        )
 
     def _events(self, rows: list[Row]) -> list[Event]:
         """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""

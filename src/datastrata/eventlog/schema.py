@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
     recorded_at TEXT    NOT NULL,
     PRIMARY KEY (stream_id, name)
 );
+CREATE TABLE IF NOT EXISTS eventlog_identity (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    log_id     TEXT    NOT NULL,
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+INSERT INTO eventlog_identity (singleton, log_id) VALUES (1, lower(hex(randomblob(16)))) ON CONFLICT DO NOTHING;
 """
 
 POSTGRESQL = """
@@ -64,6 +70,13 @@ BEGIN
     RAISE EXCEPTION 'eventlog: % of % events of this batch are stored already', total - stored, total
         USING ERRCODE = 'DSP01';
 END $$;
+CREATE TABLE IF NOT EXISTS eventlog_identity (
+    singleton  INTEGER     PRIMARY KEY CHECK (singleton = 1),
+    log_id     TEXT        NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+INSERT INTO eventlog_identity (singleton, log_id) VALUES (1, replace(gen_random_uuid()::text, '-', ''))
+    ON CONFLICT DO NOTHING;
 DROP TRIGGER IF EXISTS eventlog_events_notify ON eventlog_events;
 DROP FUNCTION IF EXISTS eventlog_notify();
 """

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from datastrata.core.errors import BackendUnavailable
+from datastrata.core.redact import redact_url as redact
 from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
 
 try:
@@ -175,8 +176,3 @@ class Announcer:
         self._stopped = True
         self._pending.set()
         self._thread.join(timeout=5)
-
-
-def redact(url: str) -> str:
-    """Hide the password in a database URL."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

@@ -10,7 +10,7 @@ import pytest
 
 from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.food.service import FoodService, install
 
 NOW = datetime(2025, 10, 1, 12, tzinfo=UTC)
@@ -23,15 +23,15 @@ def settings(store_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
+def platform(settings: Settings) -> Iterator[Runtime]:
     """A platform whose clock stands at NOW."""
-    opened = Platform.open(settings, clock=FrozenClock(NOW))
+    opened = Runtime.open(settings, clock=FrozenClock(NOW))
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def svc(platform: Platform) -> Iterator[FoodService]:
+def svc(platform: Runtime) -> Iterator[FoodService]:
     """The food service, built the way the catalog installs it."""
     service = install(platform)
     yield service

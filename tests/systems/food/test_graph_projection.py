@@ -10,7 +10,7 @@ import pytest
 
 from datastrata.core.events import Event
 from datastrata.graph.projection import GraphProjectionRunner
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.stores.graphdb import GraphTx
 from datastrata.systems.food.projection import FoodGraphProjection
 from datastrata.systems.food.service import FoodService
@@ -52,7 +52,7 @@ def _state(svc: FoodService) -> dict[str, Any]:
     }
 
 
-def test_graph_is_built_from_the_log_alone(svc: FoodService, platform: Platform) -> None:
+def test_graph_is_built_from_the_log_alone(svc: FoodService, platform: Runtime) -> None:
     _data(svc)
     assert svc.lag().behind == platform.log.count()
     svc.catch_up()
@@ -71,7 +71,7 @@ def test_graph_is_built_from_the_log_alone(svc: FoodService, platform: Platform)
     assert _state(svc) == state
 
 
-def test_a_stale_page_is_not_applied_again(svc: FoodService, platform: Platform) -> None:
+def test_a_stale_page_is_not_applied_again(svc: FoodService, platform: Runtime) -> None:
     # ORDERED edges keep no order ids: the checkpoint node, read inside the page's transaction, is what makes a
     # redelivered page (a second runner, a stale position) a no-op.
     _data(svc)
@@ -100,7 +100,7 @@ class Crashing(FoodGraphProjection):
 
 
 @pytest.mark.parametrize("crash_on", [1, 2])
-def test_a_crash_mid_batch_resumes_without_double_counting(svc: FoodService, platform: Platform, crash_on: int) -> None:
+def test_a_crash_mid_batch_resumes_without_double_counting(svc: FoodService, platform: Runtime, crash_on: int) -> None:
     _data(svc)
     crashing = Crashing(FoodGraphProjection(svc.graph), crash_on)
     runner = GraphProjectionRunner(platform.log, crashing, svc.graph.store.db, catch_up_batch_size=8)

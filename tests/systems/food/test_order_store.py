@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.food import domain
 from datastrata.systems.food.service import FoodService
 
@@ -23,7 +23,7 @@ def _catalogue(svc: FoodService) -> None:
     svc.add_menu_item("ichiran", "egg", name="Egg", price="150.5")
 
 
-def test_order_row_and_event_commit_together(svc: FoodService, platform: Platform) -> None:
+def test_order_row_and_event_commit_together(svc: FoodService, platform: Runtime) -> None:
     _catalogue(svc)
     placed = svc.place_order("A", "ichiran", items=["tonkotsu", "egg"], rating=5, at=T0, order_id="o1")
     assert placed.order.total == Decimal("1130.50") and not placed.duplicate
@@ -51,7 +51,7 @@ def test_order_row_and_event_commit_together(svc: FoodService, platform: Platfor
     assert svc.store.counts()["orders"] == 1
 
 
-def test_retries_are_recorded_once(svc: FoodService, platform: Platform) -> None:
+def test_retries_are_recorded_once(svc: FoodService, platform: Runtime) -> None:
     _catalogue(svc)
     first = svc.place_order("A", "ichiran", items=["egg"], at=T0, order_id="o1")
     again = svc.place_order("A", "ichiran", items=["egg"], at=T0, order_id="o1")

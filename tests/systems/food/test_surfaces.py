@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from datastrata.api import create_app
 from datastrata.core.config import Settings
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.shell import ShellGroup
 from datastrata.systems.food.api import router
 from datastrata.systems.food.cli import app as food_app
@@ -159,7 +159,7 @@ def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
 
 def test_tour_step_and_worker_job(tmp_path: Path) -> None:
     lines: list[str] = []
-    with Platform.open(Settings.embedded(tmp_path)) as platform:
+    with Runtime.open(Settings.embedded(tmp_path)) as platform:
         tour_step(platform, lines.append)
         svc = install(platform)
         assert platform.runners[NAME] is svc.runner

@@ -9,7 +9,7 @@ import pytest
 
 from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.masterdata.service import MasterDataService
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -22,15 +22,15 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def platform(store_url: str, clock: FrozenClock) -> Iterator[Platform]:
+def platform(store_url: str, clock: FrozenClock) -> Iterator[Runtime]:
     """A platform on each backend (in-process bus and cache)."""
-    opened = Platform.open(Settings(store=store_url), clock=clock)
+    opened = Runtime.open(Settings(store=store_url), clock=clock)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def svc(platform: Platform) -> MasterDataService:
+def svc(platform: Runtime) -> MasterDataService:
     """The master-data service, built the way the catalog installs it."""
     service: MasterDataService = platform.service("masterdata", MasterDataService)
     return service

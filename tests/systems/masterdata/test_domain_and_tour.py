@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from datastrata.core.config import Settings
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.masterdata import domain
 from datastrata.systems.masterdata.tour import tour_step
 
@@ -29,7 +29,7 @@ def test_inventory_strategy_and_payment_terms() -> None:
 
 def test_tour_step(tmp_path: Path) -> None:
     lines: list[str] = []
-    with Platform.open(Settings.embedded(tmp_path)) as platform:
+    with Runtime.open(Settings.embedded(tmp_path)) as platform:
         tour_step(platform, lines.append)
     text = "\n".join(lines)
     assert "as we knew it then: Alice Smyth" in text

@@ -10,7 +10,7 @@ import pytest
 from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
 from datastrata.mdm import MASTER_DATA_CHANGED
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.masterdata import downstream
 from datastrata.systems.masterdata.service import MasterDataService
 from tests.systems.masterdata.conftest import START
@@ -54,7 +54,7 @@ def test_each_downstream_copies_and_derives(svc: MasterDataService) -> None:
     assert gone["copy"]["attributes"] is None and gone["derived"] is None
 
 
-def test_redelivered_and_late_events_change_nothing(svc: MasterDataService, platform: Platform) -> None:
+def test_redelivered_and_late_events_change_nothing(svc: MasterDataService, platform: Runtime) -> None:
     svc.put("customer", "C1", {"name": "Alice"}, actor="a")
     svc.put("customer", "C1", {"name": "Alicia"}, actor="a")
     svc.settle()
@@ -80,7 +80,7 @@ def test_a_future_version_reaches_the_copy_when_activated(svc: MasterDataService
     assert svc.platform.jobs["masterdata.activate"] is svc.activation
 
 
-def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform: Platform) -> None:
+def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform: Runtime) -> None:
     svc.put("customer", "C1", {"name": "Alice", "credit_tier": "gold"}, actor="a")
     svc.put("customer", "C2", {"name": "Bob"}, actor="a")
     svc.put("supplier", "S1", {"name": "Acme"}, actor="a")
@@ -120,7 +120,7 @@ def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform
 
 
 def test_a_failing_subscriber_is_dead_lettered_with_an_alert_then_verify_heals_it(
-    svc: MasterDataService, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    svc: MasterDataService, platform: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
 
@@ -156,7 +156,7 @@ def _with_derive(spec: Any, derive: Any) -> Any:
 @pytest.mark.redis
 def test_downstream_over_redis_streams_and_the_redis_cache(sqlite_url: str, redis_url: str) -> None:
     settings = Settings(store=sqlite_url, bus=redis_url, cache=redis_url)
-    with Platform.open(settings) as platform:
+    with Runtime.open(settings) as platform:
         svc: MasterDataService = platform.service("masterdata", MasterDataService)
         svc.put(
             "customer", "C1", {"name": "Alice", "credit_tier": "silver", "email": "a@b.co", "address": "x"}, actor="a"
@@ -165,7 +165,7 @@ def test_downstream_over_redis_streams_and_the_redis_cache(sqlite_url: str, redi
         assert held(svc, "customer", "C1")["derived"] == {"credit_limit": "20000", "risk_rating": "medium"}
         assert svc.get("customer", "C1").attributes["name"] == "Alice"
         assert type(svc.reader.fence).__name__ == "RedisFence"
-    with Platform.open(settings) as platform:  # another process: the same Redis cache, already filled
+    with Runtime.open(settings) as platform:  # another process: the same Redis cache, already filled
         other: MasterDataService = platform.service("masterdata", MasterDataService)
         assert other.get("customer", "C1").attributes["name"] == "Alice"
         assert other.reader.loads == 0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from datastrata.core.config import Settings
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.match.service import MatchService
 
 MATCH = "WC-FINAL"
@@ -55,14 +55,14 @@ NAMES = {
 
 
 @pytest.fixture
-def platform(store_url: str) -> Iterator[Platform]:
+def platform(store_url: str) -> Iterator[Runtime]:
     """A platform on each backend."""
-    with Platform.open(Settings(store=store_url)) as opened:
+    with Runtime.open(Settings(store=store_url)) as opened:
         yield opened
 
 
 @pytest.fixture
-def svc(platform: Platform) -> MatchService:
+def svc(platform: Runtime) -> MatchService:
     """The match service with two squads of 17, one referee and three fouls registered."""
     service = MatchService(platform)
     register(service)

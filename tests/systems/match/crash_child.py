@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from datastrata.core.config import Settings
 from datastrata.core.events import Event
-from datastrata.platform import Platform
 from datastrata.projections.batching import BatchProjection
+from datastrata.runtime import Runtime
 from datastrata.stores.database import Database, Tx
 from datastrata.systems.match.service import MatchService
 
@@ -38,7 +38,7 @@ class Slow:
 
 
 def main() -> None:
-    with Platform.open(Settings(store=sys.argv[1])) as platform:
+    with Runtime.open(Settings(store=sys.argv[1])) as platform:
         svc = MatchService(platform)
         for runner in svc.runners.values():
             runner.batch_size = 20

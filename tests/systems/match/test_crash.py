@@ -15,8 +15,8 @@ import pytest
 
 from datastrata.core.config import Settings
 from datastrata.core.events import Event
-from datastrata.platform import Platform
 from datastrata.projections.batching import BatchProjection, BatchRunner
+from datastrata.runtime import Runtime
 from datastrata.stores.database import Database, Tx
 from datastrata.systems.match import simulate
 from datastrata.systems.match.service import MatchService
@@ -65,7 +65,7 @@ def everything(svc: MatchService) -> dict[str, Any]:
 
 @pytest.mark.parametrize("which", ["tv", "news", "social", "analytics"])
 def test_an_exception_mid_batch_rolls_back_and_a_healthy_runner_resumes(sqlite_url: str, which: str) -> None:
-    with Platform.open(Settings(store=sqlite_url)) as platform:
+    with Runtime.open(Settings(store=sqlite_url)) as platform:
         svc = MatchService(platform)
         simulate.play(svc, matches=4, seed=7)
         healthy = svc.runners[which]
@@ -88,7 +88,7 @@ def test_an_exception_mid_batch_rolls_back_and_a_healthy_runner_resumes(sqlite_u
 
 
 def test_sigkill_mid_batch_resumes_without_double_counting(store_url: str) -> None:
-    with Platform.open(Settings(store=store_url)) as platform:
+    with Runtime.open(Settings(store=store_url)) as platform:
         svc = MatchService(platform)
         simulate.play(svc, matches=12, seed=11)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

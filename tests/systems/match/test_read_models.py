@@ -8,7 +8,7 @@ import pytest
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConsistencyTimeout, ValidationError
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.match.service import MatchService
 from tests.systems.match.conftest import LINEUP, MATCH, register
 
@@ -144,7 +144,7 @@ def test_tv_is_served_from_the_cache_and_refreshed_on_change(svc: MatchService) 
 
 
 def test_tv_cache_on_redis(store_url: str, redis_url: str) -> None:
-    with Platform.open(Settings(store=store_url, cache=redis_url)) as platform:
+    with Runtime.open(Settings(store=store_url, cache=redis_url)) as platform:
         svc = MatchService(platform)
         register(svc)
         token = svc.start(MATCH, "ARG", "FRA", "MARCINIAK", LINEUP, LINEUP).token

@@ -9,7 +9,7 @@ import pytest
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.portfolio.service import PortfolioService
 
 P = "user123-portfolio-A"
@@ -18,7 +18,7 @@ DAY = datetime(2025, 9, 12, tzinfo=UTC)
 
 @pytest.fixture
 def svc(store_url: str) -> PortfolioService:
-    platform = Platform.open(Settings(store=store_url))
+    platform = Runtime.open(Settings(store=store_url))
     yield PortfolioService(platform)  # type: ignore[misc]
     platform.close()
 
@@ -93,7 +93,7 @@ def test_snapshots_do_not_change_answers(svc: PortfolioService) -> None:
     svc.deposit(P, "1000000")
     for i in range(1, 230):
         svc.buy(P, "AAPL", "1", str(i))
-    assert svc.snapshots.load("portfolio-" + P) is not None
+    assert svc.runtime.home.snapshots.load(svc.scope(P).stream_id) is not None
     state = svc.state(P)
     assert state.version == 230
     assert state.cash == Decimal(1000000) - sum(Decimal(i) for i in range(1, 230))

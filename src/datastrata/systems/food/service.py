@@ -16,8 +16,8 @@ from datastrata.graph.projection import GraphProjectionRunner, Progress
 from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for_cuisines, recommend_restaurants
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
 from datastrata.graph.store import GraphStore
-from datastrata.platform import Platform
 from datastrata.projections.runner import Lag
+from datastrata.runtime import Runtime
 from datastrata.systems.food import synthetic
 from datastrata.systems.food.domain import MenuItemSpec, Order, RestaurantProfile, UserProfile, parse_price
 from datastrata.systems.food.projection import FoodGraphProjection
@@ -71,7 +71,7 @@ class Placed:
 class FoodService:
     """Users, restaurants and orders (transaction path) and the recommendation graph fed from their events."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Runtime) -> None:
         self.platform = platform
         self.clock = platform.clock
         self.store = OrderStore(platform.db, platform.log, clock=platform.clock)
@@ -272,8 +272,8 @@ def _weighting(value: Weighting | str) -> str:
         ) from None
 
 
-def install(platform: Platform) -> FoodService:
+def install(platform: Runtime) -> FoodService:
     """Return the platform's food service, building it (and registering its worker job) the first time."""
-    factory: Callable[[Platform], FoodService] = FoodService
+    factory: Callable[[Runtime], FoodService] = FoodService
     service: FoodService = platform.service(SERVICE, factory)
     return service

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.food.service import SERVICE, FoodService
 
 T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
 
 
-def tour_step(platform: Platform, say: Callable[[str], None]) -> None:
+def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
     """List restaurants, place the seed's orders, recommend through the graph, then let a sponsor go first."""
     svc: FoodService = platform.service(SERVICE, FoodService)
     svc.add_restaurant("ichiran", name="Ichiran Ramen", address="1-22-7 Jinnan, Shibuya", lat=35.6614, lon=139.7006,

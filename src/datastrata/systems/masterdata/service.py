@@ -13,7 +13,7 @@ from datastrata.mdm.cache import DEFAULT_TTL, CachedReader
 from datastrata.mdm.records import AuditEntry, Change, MasterRecord
 from datastrata.mdm.store import MasterDataStore
 from datastrata.mdm.sync import CHANGE_EVENTS, DownstreamCopy, Drift, verify_copy
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.stores.database import Tx
 from datastrata.systems.masterdata.alerts import DRIFT, Alert, Alerts, GiveUpWatch
 from datastrata.systems.masterdata.downstream import SYSTEMS, DownstreamSystem
@@ -25,7 +25,7 @@ ATTEMPTS = 3
 class MasterDataService:
     """Customers, products and suppliers with time travel, and the downstream systems that copy them."""
 
-    def __init__(self, platform: Platform, *, cache_ttl: float = DEFAULT_TTL) -> None:
+    def __init__(self, platform: Runtime, *, cache_ttl: float = DEFAULT_TTL) -> None:
         self.platform = platform
         self.store = MasterDataStore(platform.db, clock=platform.clock, log=platform.log)
         self.reader = CachedReader(self.store, platform.cache, ttl=cache_ttl)

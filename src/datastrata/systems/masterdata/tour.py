@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.masterdata.service import MasterDataService
 
 KEY = "C1"
@@ -14,7 +14,7 @@ KEY = "C1"
 SCHEDULE_AHEAD = timedelta(milliseconds=300)
 
 
-def tour_step(platform: Platform, say: Callable[[str], None]) -> None:
+def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
     """Onboard a customer, correct her name retroactively, schedule a move, and ask 'as known then' vs now."""
     svc: MasterDataService = platform.service("masterdata", MasterDataService)
     onboarded = datetime(2024, 1, 1, tzinfo=UTC)

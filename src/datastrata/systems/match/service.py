@@ -7,11 +7,11 @@ from typing import Any, Literal, cast
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant
-from datastrata.platform import Platform
 from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
 from datastrata.projections.commands import CommandHandler, CommandResult, Decision
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
 from datastrata.projections.runner import Progress
+from datastrata.runtime import Runtime
 from datastrata.stores.database import Tx
 from datastrata.systems.match import domain, notebook, schema
 from datastrata.systems.match.analytics import AnalyticsProjection
@@ -24,7 +24,7 @@ PROJECTIONS = ("tv", "news", "social", "analytics")
 Which = Literal["tv", "news", "social", "analytics", "all"]
 
 
-def register_batched(platform: Platform, projection: BatchProjection) -> BatchRunner:
+def register_batched(platform: Runtime, projection: BatchProjection) -> BatchRunner:
     """Register `projection` on `platform` with a batching runner (once per name) and return the runner."""
     runner = platform.runners.get(projection.name)
     if isinstance(runner, BatchRunner):
@@ -51,7 +51,7 @@ def match_stream(match_id: str) -> str:
 class MatchService:
     """The referee's commands and the four audiences' queries."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Runtime) -> None:
         self.platform = platform
         self.db = platform.db
         platform.db.ensure_schema("match", schema.ddl)

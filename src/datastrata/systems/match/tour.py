@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.match.service import MatchService
 
 MATCH = "WC2022-FINAL"
@@ -41,7 +41,7 @@ SQUADS = {
 }
 
 
-def tour_step(platform: Platform, say: Callable[[str], None]) -> None:
+def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
     """Register two squads, play a short final through the command side, then print the four views of it."""
     svc = MatchService(platform)
     svc.register_team("ARG", "Argentina")

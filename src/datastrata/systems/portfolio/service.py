@@ -10,15 +10,15 @@ from typing import Any
 
 from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
-from datastrata.eventlog.snapshots import SnapshotStore
-from datastrata.platform import Platform
-from datastrata.stores.database import Tx
+from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.portfolio import domain
 from datastrata.systems.portfolio.domain import PortfolioState
 from datastrata.systems.portfolio.holders import HoldersProjection
 
 SNAPSHOT_EVERY = 100
 CONFLICT_RETRIES = 5
+#: The bounded context of the portfolio system: its streams are ``portfolio-<portfolio id>``.
+CONTEXT = "portfolio"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +44,15 @@ class Recorded:
 class PortfolioService:
     """Deposits, withdrawals and trades on event-sourced portfolios."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.log = platform.log
-        self.snapshots = SnapshotStore(platform.db, clock=platform.clock)
-        self.holders_runner = platform.register(HoldersProjection())
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.clock = runtime.clock
+        self.holders_runner = runtime.register(HoldersProjection())
+
+    @staticmethod
+    def scope(portfolio_id: str) -> Scope:
+        """Return the scope of one portfolio (checked), for the current tenant."""
+        return Scope.of(CONTEXT, domain.check_portfolio_id(portfolio_id))
 
     # ---- commands ------------------------------------------------------------------------------------------
 
@@ -115,32 +119,31 @@ class PortfolioService:
         self, portfolio_id: str, event_id: str | None, decide: Callable[[PortfolioState], NewEvent]
     ) -> Recorded:
         """Load, decide and append in one transaction; on a concurrent write, reload and decide again."""
-        domain.check_portfolio_id(portfolio_id)
-        stream = domain.stream_id(portfolio_id)
+        scope = self.scope(portfolio_id)
         for attempt in range(CONFLICT_RETRIES):
             try:
-                with self.platform.db.transaction() as tx:
-                    state, stored = self._load_in(tx, portfolio_id, event_id)
+                with self.runtime.transaction(scope) as work:
+                    state, stored = self._load_in(work, event_id)
                     if stored is not None:  # a retry of a command that already succeeded
                         return Recorded(portfolio_id, stored, duplicate=True)
                     event = decide(state)
-                    domain.check_business_time(state, event.occurred_at or self.log.clock())
-                    result = self.log.append_in(tx, stream, [event], expected_version=state.version)
+                    domain.check_business_time(state, event.occurred_at or self.clock())
+                    result = work.append([event], expected_version=state.version)
                     if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
                         state = domain.replay(portfolio_id, result.events, state)
-                        self.snapshots.save_in(tx, stream, state.version, state.snapshot())
+                        work.location.snapshots.save_in(work, scope.stream_id, state.version, state.snapshot())
                     return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
             except ConcurrencyConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _load_in(self, tx: Tx, portfolio_id: str, event_id: str | None) -> tuple[PortfolioState, Event | None]:
+    def _load_in(self, work: Work, event_id: str | None) -> tuple[PortfolioState, Event | None]:
         """Return the current state, and the stored event when `event_id` is already in the stream."""
-        stream = domain.stream_id(portfolio_id)
-        snapshot = self.snapshots.load_in(tx, stream) if event_id is None else None
+        portfolio_id = str(work.scope.key)
+        snapshot = work.location.snapshots.load_in(work, work.scope.stream_id) if event_id is None else None
         start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
-        events = self.log.read_in(tx, stream, from_version=(start.version + 1) if start else 1)
+        events = work.stream(from_version=(start.version + 1) if start else 1)
         if event_id is not None:
             for event in events:
                 if event.event_id == event_id:
@@ -153,22 +156,23 @@ class PortfolioService:
         self, portfolio_id: str, *, as_of: datetime | None = None, at_version: int | None = None
     ) -> PortfolioState:
         """Rebuild the state by replay: now, as of a business time, or at a version."""
-        domain.check_portfolio_id(portfolio_id)
+        scope = self.scope(portfolio_id)
         if as_of is not None and at_version is not None:
             raise ValidationError("give either as_of or at_version, not both", field="as_of")
         if at_version is not None and at_version < 0:
             raise ValidationError(f"at_version must be >= 0; got {at_version}", field="at_version")
-        stream = domain.stream_id(portfolio_id)
         if as_of is not None:
-            events = self.log.read(stream, until=as_of)
-            if not events and self.log.version(stream) == 0:
+            events = self.runtime.stream(scope, until=as_of)
+            if not events and self.runtime.version(scope) == 0:
                 raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
             return domain.replay(portfolio_id, events)
-        snapshot = self.snapshots.load(stream, max_version=at_version)
-        start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
-        events = self.log.read(stream, from_version=(start.version + 1) if start else 1, to_version=at_version)
+        with self.runtime.read(scope) as work:
+            snapshot = work.location.snapshots.load_in(work, scope.stream_id, max_version=at_version)
+            start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
+            events = work.stream(from_version=(start.version + 1) if start else 1, to_version=at_version)
+            current = work.log.version_in(work, scope.stream_id) if not events and start is None else None
         state = domain.replay(portfolio_id, events, start)
-        if state.version == 0 and self.log.version(stream) == 0:
+        if state.version == 0 and current == 0:
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         if at_version is not None and state.version < at_version:
             raise ValidationError(
@@ -179,8 +183,7 @@ class PortfolioService:
 
     def events(self, portfolio_id: str) -> list[Event]:
         """Return every event of the portfolio, in order."""
-        domain.check_portfolio_id(portfolio_id)
-        events = self.log.read(domain.stream_id(portfolio_id))
+        events = self.runtime.stream(self.scope(portfolio_id))
         if not events:
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         return events
@@ -192,6 +195,6 @@ class PortfolioService:
             self.holders_runner.wait_for(after)
         else:
             self.holders_runner.catch_up()
-        with self.platform.db.read() as tx:
-            rows = HoldersProjection.holders(tx, symbol)
+        with self.runtime.read(Scope.of(CONTEXT)) as work:
+            rows = HoldersProjection.holders(work, symbol)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows]

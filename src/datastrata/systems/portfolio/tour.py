@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.systems.portfolio import domain
 from datastrata.systems.portfolio.service import PortfolioService
 
 PORTFOLIO = "user123-portfolio-A"
 
 
-def tour_step(platform: Platform, say: Callable[[str], None]) -> None:
+def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
     """Deposit 10000, buy AAPL 10 @ 175, buy NVDA 5 @ 950, sell AAPL 3 @ 180; replay; travel back."""
     svc = PortfolioService(platform)
     day = datetime(2025, 9, 12, tzinfo=UTC)

@@ -1,0 +1,119 @@
+"""Locations: where facts live (a store, a namespace in it, its event log), and a unit of work in one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from datastrata.core.clock import Clock, system_clock
+from datastrata.core.events import Event, NewEvent
+from datastrata.core.redact import redact_url
+from datastrata.eventlog.log import ANY, AppendResult, EventLog
+from datastrata.eventlog.snapshots import SnapshotStore
+from datastrata.runtime.scope import Scope
+from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.open import open_database
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSpec:
+    """A location as a placement names it, before anything is opened: pure data."""
+
+    name: str
+    store: str
+    graph: str
+    objects: str
+    namespace: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The store URL with any secret removed (for health, logs and errors)."""
+        return redact_url(self.store)
+
+
+class Location:
+    """An opened location: its database and the event log that lives there (its own total order and identity)."""
+
+    def __init__(self, spec: LocationSpec, db: Database, log: EventLog) -> None:
+        self.spec = spec
+        self.db = db
+        self.log = log
+        self.snapshots = SnapshotStore(db, clock=log.clock)
+
+    @classmethod
+    def open(cls, spec: LocationSpec, *, clock: Clock = system_clock) -> Location:
+        """Open the store `spec` names and its event log."""
+        db = open_database(spec.store)
+        try:
+            return cls(spec, db, EventLog(db, clock=clock))
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def name(self) -> str:
+        """The location's name (unique within a runtime)."""
+        return self.spec.name
+
+    @property
+    def identity(self) -> str:
+        """The identity of this location's log."""
+        return self.log.identity
+
+    def close(self) -> None:
+        """Release the location's connections."""
+        self.db.close()
+
+    def __repr__(self) -> str:
+        return f"Location({self.spec.name!r}, {self.spec.shown!r})"
+
+
+class Work(Tx):
+    """One transaction in one location on behalf of one scope: SQL on the store, appends to the scope's stream."""
+
+    def __init__(self, tx: Tx, location: Location, scope: Scope) -> None:
+        super().__init__()
+        self.tx = tx
+        self.location = location
+        self.scope = scope
+        self.dialect = tx.dialect
+
+    @property
+    def log(self) -> EventLog:
+        """The event log of this work's location."""
+        return self.location.log
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement written with ``?`` placeholders."""
+        return self.tx.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each parameter row."""
+        self.tx.executemany(sql, rows)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after the transaction commits (never if it rolls back)."""
+        self.tx.on_commit(callback)
+
+    def append(
+        self, events: Sequence[NewEvent], *, expected_version: int | None = ANY, scope: Scope | None = None
+    ) -> AppendResult:
+        """Append `events` to the stream of `scope` (default: this work's scope) inside this transaction."""
+        target = scope or self.scope
+        return self.log.append_in(self.tx, target.stream_id, events, expected_version=expected_version)
+
+    def stream(
+        self,
+        scope: Scope | None = None,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Read the stream of `scope` (default: this work's scope) as this transaction sees it."""
+        target = scope or self.scope
+        return self.log.read_in(
+            self.tx, target.stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
+        )

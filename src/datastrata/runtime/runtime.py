@@ -1,0 +1,277 @@
+"""The runtime: opens the locations a placement names, hands out scoped transactions and drives the followers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from datastrata.core.clock import Clock, system_clock
+from datastrata.core.config import Settings
+from datastrata.core.events import Event, NewEvent
+from datastrata.core.tenancy import tenant
+from datastrata.eventlog.log import ANY, AppendResult, EventLog
+from datastrata.eventlog.subscriptions import Waiter, waiter_for
+from datastrata.messaging.bus import Bus, open_bus
+from datastrata.messaging.delivery import DeadLetters
+from datastrata.messaging.relay import OutboxRelay
+from datastrata.projections.projection import Projection
+from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.runtime.location import Location, LocationSpec, Work
+from datastrata.runtime.placement import Placement, Single
+from datastrata.runtime.scope import Scope
+from datastrata.stores.cache import Cache, open_cache
+from datastrata.stores.database import Database
+
+log = logging.getLogger(__name__)
+
+#: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
+MAX_OPEN = 32
+
+
+class Runtime:
+    """Placement, the opened locations, the bus and cache, every follower, the services built on them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        placement: Placement,
+        home: Location,
+        bus: Bus,
+        dead_letters: DeadLetters,
+        *,
+        clock: Clock = system_clock,
+        max_open: int = MAX_OPEN,
+    ) -> None:
+        self.settings = settings
+        self.placement = placement
+        self.clock = clock
+        self.home = home
+        self.bus = bus
+        self.dead_letters = dead_letters
+        self.relay = OutboxRelay(home.log, bus)
+        self.max_open = max(1, max_open)
+        self.runners: dict[str, Follower] = {}
+        self.services: dict[str, Any] = {}
+        self.jobs: dict[str, Callable[[], int]] = {}
+        self._cache: Cache | None = None
+        self._open: OrderedDict[str, Location] = OrderedDict({home.name: home})
+        self._pinned: set[str] = {home.name}
+        self._in_use: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._closers: list[Callable[[], None]] = []
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        placement: Placement | None = None,
+        max_open: int = MAX_OPEN,
+    ) -> Runtime:
+        """Open the home location of `placement` (default: the single location of `settings`) and the bus."""
+        placement = placement or Single.from_settings(settings)
+        home = Location.open(placement.all()[0], clock=clock)
+        try:
+            dead_letters = DeadLetters(home.db, clock=clock)
+            bus = open_bus(settings.bus, dead_letters)
+        except BaseException:
+            home.close()
+            raise
+        return cls(settings, placement, home, bus, dead_letters, clock=clock, max_open=max_open)
+
+    # ---- placement -----------------------------------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        """The home location's database (the spine's own state: checkpoints, dead letters; operators' tools)."""
+        return self.home.db
+
+    @property
+    def log(self) -> EventLog:
+        """The home location's event log."""
+        return self.home.log
+
+    def locate(self, scope: Scope) -> Location:
+        """Return the opened location of a keyed operation in `scope`."""
+        return self.location(self.placement.locate(scope))
+
+    def locations(self, scope: Scope) -> list[Location]:
+        """Return every opened location an operation spanning `scope` visits."""
+        return [self.location(spec) for spec in self.placement.locations(scope)]
+
+    def location(self, spec: LocationSpec) -> Location:
+        """Return the location `spec` names, opening it on first use (the least recently used idle one closes)."""
+        with self._lock:
+            opened = self._open.get(spec.name)
+            if opened is not None:
+                self._open.move_to_end(spec.name)
+                return opened
+            opened = Location.open(spec, clock=self.clock)
+            self._open[spec.name] = opened
+            self._evict()
+            return opened
+
+    def pin(self, location: Location) -> None:
+        """Keep `location` open for the runtime's life (a location whose followers this process drives)."""
+        with self._lock:
+            self._pinned.add(location.name)
+
+    def _evict(self) -> None:
+        for name in list(self._open):
+            if len(self._open) <= self.max_open:
+                return
+            if name not in self._pinned and not self._in_use[name]:
+                self._open.pop(name).close()
+
+    @contextlib.contextmanager
+    def _using(self, scope: Scope) -> Iterator[Location]:
+        """Pin the location of `scope` while a unit of work runs in it, on behalf of the scope's tenant."""
+        with self._lock:
+            location = self.locate(scope)
+            self._in_use[location.name] += 1
+        try:
+            with tenant(scope.tenant):
+                yield location
+        finally:
+            with self._lock:
+                self._in_use[location.name] -= 1
+
+    @contextlib.contextmanager
+    def transaction(self, scope: Scope) -> Iterator[Work]:
+        """Open a write transaction in the location of `scope`: all its effects, events included, or none."""
+        with self._using(scope) as location, location.db.transaction() as tx:
+            yield Work(tx, location, scope)
+
+    @contextlib.contextmanager
+    def read(self, scope: Scope) -> Iterator[Work]:
+        """Open a read snapshot in the location of `scope`."""
+        with self._using(scope) as location, location.db.read() as tx:
+            yield Work(tx, location, scope)
+
+    def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
+        """Append `events` to the stream of `scope` as one transaction of its own."""
+        with self._using(scope) as location:
+            return location.log.append(scope.stream_id, events, expected_version=expected_version)
+
+    def stream(
+        self,
+        scope: Scope,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Read the stream of `scope` in version order (bounded by version or business time)."""
+        with self._using(scope) as location:
+            return location.log.read(
+                scope.stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
+            )
+
+    def version(self, scope: Scope) -> int:
+        """Return the current version of the stream of `scope` (0: no events)."""
+        with self._using(scope) as location:
+            return location.log.version(scope.stream_id)
+
+    def head(self, scope: Scope) -> int:
+        """Return the head of the log in the location of `scope` (the position a consistency token waits for)."""
+        with self._using(scope) as location:
+            return location.log.head()
+
+    # ---- services and followers ----------------------------------------------------------------------------
+
+    @property
+    def cache(self) -> Cache:
+        """The cache named by the settings, opened on first use."""
+        if self._cache is None:
+            self._cache = open_cache(self.settings.cache)
+        return self._cache
+
+    def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
+        """Register a projection of the home location (once per name) and return its runner."""
+        runner = self.runners.get(projection.name)
+        if not isinstance(runner, ProjectionRunner):
+            runner = ProjectionRunner(self.home.log, projection, batch_size=batch_size)
+            self.attach(runner)
+        return runner
+
+    def attach(self, runner: Follower) -> None:
+        """Drive `runner` with the others: worker rounds, ``lag`` and ``rebuild`` (a graph runner, a batch runner…)."""
+        self.runners[runner.name] = runner
+
+    def service(self, name: str, factory: Callable[[Runtime], Any]) -> Any:
+        """Return the service `name`, building it with `factory` the first time."""
+        if name not in self.services:
+            self.services[name] = factory(self)
+        return self.services[name]
+
+    def add_job(self, name: str, job: Callable[[], int]) -> None:
+        """Run `job` on every worker round (e.g. activating future-dated data); it returns the work it did."""
+        self.jobs[name] = job
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run `closer` when the runtime closes (in reverse order of registration, before the stores close)."""
+        self._closers.append(closer)
+
+    def run_once(self) -> int:
+        """Relay the outbox, run every follower one page, poll the bus and run the jobs; return the work done."""
+        done = self.relay.run_once()
+        for runner in list(self.runners.values()):
+            done += runner.run_once()
+        done += self.bus.poll()
+        for job in list(self.jobs.values()):
+            done += job()
+        return done
+
+    def lags(self) -> list[Lag]:
+        """Return the lag of the relay and of every follower."""
+        return self.relay.lags() + [r.lag() for r in self.runners.values()]
+
+    def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
+        """Run the relay, followers and jobs until `stop` is set, sleeping until the log grows when idle."""
+        waiter: Waiter | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.run_once()
+                    if not busy:
+                        waiter = waiter or waiter_for(self.home.db)
+                        waiter.wait(idle_wait)
+                except Exception:  # a worker must survive a passing store failure; the next round retries
+                    log.exception("worker round failed; retrying in %.1fs", idle_wait)
+                    if waiter is not None:
+                        with contextlib.suppress(Exception):
+                            waiter.close()
+                        waiter = None  # reopen it: its connection may be what failed
+                    stop.wait(idle_wait)
+        finally:
+            if waiter is not None:
+                waiter.close()
+
+    def close(self) -> None:
+        """Close what the runtime opened, in reverse order: services' resources, the bus, the cache, the stores."""
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # closing must reach every store even when one resource fails to let go
+                log.exception("closing %r failed", closer)
+        self._closers.clear()
+        self.bus.close()
+        if self._cache is not None:
+            self._cache.close()
+        with self._lock:
+            for location in reversed(list(self._open.values())):
+                location.close()
+            self._open.clear()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

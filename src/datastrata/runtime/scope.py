@@ -1,0 +1,55 @@
+"""The scope every command and query runs in: whose data, which context, which aggregate, from where."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from datastrata.core.errors import ValidationError
+from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, current_tenant
+
+_CONTEXT_RE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
+_KEY_MAX = 180
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a fact belongs: its tenant, bounded context, aggregate (or shard) key and the caller's region.
+
+    The stream of an aggregate is ``<context>-<key>``; systems never build stream ids themselves.
+    """
+
+    context: str
+    key: str | None = None
+    tenant: str = DEFAULT_TENANT
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.context, str) or not _CONTEXT_RE.match(self.context):
+            raise ValidationError(
+                f"context must be 1-63 of a-z, 0-9, '_' or '.', starting with a letter; got {self.context!r}",
+                field="context",
+            )
+        check_tenant_id(self.tenant)
+        if self.key is not None and (not isinstance(self.key, str) or not 0 < len(self.key) <= _KEY_MAX):
+            raise ValidationError(f"key must be 1-{_KEY_MAX} characters; got {self.key!r}", field="key")
+
+    @classmethod
+    def of(cls, context: str, key: str | None = None, *, region: str | None = None) -> Scope:
+        """Return a scope of the current tenant (the one the caller's principal or ``--tenant`` set)."""
+        return cls(context, key, current_tenant(), region)
+
+    @property
+    def stream_id(self) -> str:
+        """The event stream of this scope's aggregate: ``<context>-<key>``."""
+        if self.key is None:
+            raise ValidationError(f"scope of context {self.context!r} names no aggregate key", field="key")
+        return f"{self.context}-{self.key}"
+
+    def at(self, key: str) -> Scope:
+        """Return the same tenant, context and region for another aggregate `key`."""
+        return replace(self, key=key)
+
+    def within(self, context: str, key: str | None = None) -> Scope:
+        """Return the same tenant and region in another context (e.g. ``match.team``)."""
+        return replace(self, context=context, key=key)
