@@ -93,7 +93,9 @@ class EventFailed(DatastrataError):
     status = 500
     title = "event failed"
 
-    def __init__(self, follower: str, event_id: str, position: int, error: str) -> None:
+    def __init__(
+        self, follower: str, event_id: str, position: int, error: str, *, event_type: str = "", stream_id: str = ""
+    ) -> None:
         super().__init__(
             f"follower {follower!r} failed on event {event_id} at position {position}: {error}; see "
             "`datastrata deadletters list`"
@@ -102,3 +104,5 @@ class EventFailed(DatastrataError):
         self.event_id = event_id
         self.position = position
         self.error = error
+        self.type = event_type
+        self.stream_id = stream_id

@@ -151,6 +151,8 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
     at 435k edges, 20k-event pages applied orders at ~19k events/s against ~9k for 5k-event pages (measured).
     """
 
+    kind = "graph"
+
     def __init__(
         self,
         log: EventLog,

@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from datastrata.core.clock import Clock, system_clock
+from datastrata.core.errors import ConfigurationError
 from datastrata.core.redact import redact_url
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
 
@@ -31,6 +32,12 @@ class Mark:
 
     position: int
     log_id: str | None = None
+
+
+def check_identity(mark: Mark, identity: str, *, where: str, fix: str) -> None:
+    """Refuse a checkpoint made against another log, in one line naming both identities and the fix."""
+    if mark.log_id is not None and mark.log_id != identity:
+        raise ConfigurationError(f"{where} follows log {mark.log_id}, this store's log is {identity}; {fix}")
 
 
 class Checkpoints:

@@ -26,7 +26,7 @@ from datastrata.core.errors import (
 from datastrata.core.events import Event
 from datastrata.core.redact import redact_url
 from datastrata.eventlog.log import EventLog, Page
-from datastrata.projections.checkpoints import Mark
+from datastrata.projections.checkpoints import Mark, check_identity
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
@@ -83,6 +83,8 @@ class LogFollower(ABC, Generic[T]):
     first event.
     """
 
+    #: What kind of follower this is (health and metrics label it).
+    kind: str = "projection"
     #: Set by the supervisor when the follower halted on a parked event: queries answer stale, without retrying.
     halted: EventFailed | None = None
 
@@ -137,12 +139,17 @@ class LogFollower(ABC, Generic[T]):
         self._check(self.sink.mark(self.name))
 
     def _check(self, mark: Mark) -> None:
-        identity = self.log.identity
-        if mark.log_id is not None and mark.log_id != identity:
-            raise ConfigurationError(
-                f"{self.sink.where} follows log {mark.log_id}, this store's log is {identity}; rebuild it with "
-                f"`datastrata rebuild {self.name}` {self.sink.hint}"
-            )
+        check_identity(
+            mark,
+            self.log.identity,
+            where=self.sink.where,
+            fix=f"rebuild it with `datastrata rebuild {self.name}` {self.sink.hint}",
+        )
+
+    def apply_one(self, event: Event) -> None:
+        """Apply one event out of order, leaving the checkpoint alone (an operator's retry of a skipped event)."""
+        with self.sink.transaction() as tx:
+            self.apply(tx, [event])
 
     def run_once(self, *, limit: int | None = None) -> int:
         """Apply the next page of events, if any, in one transaction with the checkpoint; return how many."""
@@ -190,7 +197,14 @@ class LogFollower(ABC, Generic[T]):
             except Exception as exc:
                 if applied:
                     self.applied(applied)
-                raise EventFailed(self.name, event.event_id, event.position, describe(exc)) from exc
+                raise EventFailed(
+                    self.name,
+                    event.event_id,
+                    event.position,
+                    describe(exc),
+                    event_type=event.type,
+                    stream_id=event.stream_id,
+                ) from exc
             after, applied = event.position, applied + 1
         self._commit(after, [], page.next_after)  # each alone applied: the page failed only as a whole
         self.applied(applied)
