@@ -12,6 +12,7 @@ import typer
 from datastrata.catalog import install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
+from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
 from datastrata.projections.runner import Follower
@@ -43,6 +44,7 @@ def _root(ctx: typer.Context, store: StoreOption = None, bus: BusOption = None, 
 for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.command("design")(design_command)
+app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 
 
 @app.command()
@@ -101,14 +103,26 @@ def worker(
 
 @app.command()
 def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show how far the relay and each projection are behind the log."""
+    """Show how far the relay and each follower are behind the log, and each one's state."""
     platform = session(ctx).open()
     install_all(platform)
-    rows = [{"name": x.name, "position": x.position, "head": x.head, "behind": x.behind} for x in platform.lags()]
+    rows = [
+        {
+            "name": s.name,
+            "position": s.position,
+            "head": s.head,
+            "behind": s.behind,
+            "state": s.state,
+        }
+        for s in platform.statuses(fresh=True)
+        if s.position is not None
+    ]
     emit(
         rows,
         as_json=as_json,
-        text=lambda rs: "\n".join(f"{r['name']:<28} position {r['position']:>9}  behind {r['behind']:>9}" for r in rs),
+        text=lambda rs: "\n".join(
+            f"{r['name']:<28} position {r['position']:>9}  behind {r['behind']:>9}  {r['state']}" for r in rs
+        ),
     )
 
 

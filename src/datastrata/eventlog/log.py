@@ -12,7 +12,7 @@ import msgspec
 
 from datastrata.core import codec
 from datastrata.core.clock import Clock, ensure_utc, system_clock
-from datastrata.core.errors import ConcurrencyConflict, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
 from datastrata.eventlog.engine import Engine, NewRow
@@ -214,6 +214,14 @@ class EventLog:
         """Read one stream inside an open transaction (see :meth:`read`)."""
         bound = ensure_utc(until, field="until") if until is not None else None
         return self._events(self.engine.stream(tx, stream_id, from_version, to_version, bound, limit))
+
+    def get(self, event_id: str) -> Event:
+        """Return the stored event `event_id` (NotFound when this log holds no such event)."""
+        with self.db.session() as tx:
+            found = self._events(self.engine.by_ids(tx, [event_id]))
+        if not found:
+            raise NotFound(f"event {event_id!r} is not in this log; check the id (and --store)", field="event_id")
+        return found[0]
 
     def read_all(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> list[Event]:
         """Read the global log after position `after`, in order, at most `limit` events."""

@@ -64,6 +64,8 @@ class Runtime:
         self.runners: dict[str, Follower] = {}
         self.services: dict[str, Any] = {}
         self.jobs: dict[str, Callable[[], int]] = {}
+        #: Readiness checks beyond "the store answers" (e.g. ``migrations``): each raises when not ready.
+        self.readiness: dict[str, Callable[[], object]] = {}
         self._cache: Cache | None = None
         self._open: OrderedDict[str, Location] = OrderedDict({home.name: home})
         self._pinned: set[str] = {home.name}

@@ -132,15 +132,21 @@ class Supervisor:
 
     # ---- rounds --------------------------------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """Run every boundary that is due once; return the work done (a failure counts as none)."""
+    def sync(self) -> dict[str, list[DeadLetter]]:
+        """Read the open dead letters (one query) and halt or release each follower to match; return them."""
         waiting: dict[str, list[DeadLetter]] = {}
         for letter in self.dead_letters.open():
             waiting.setdefault(letter.consumer, []).append(letter)
+        for boundary in list(self.boundaries.values()):
+            self._sync(boundary, waiting.get(boundary.name, []))
+        return waiting
+
+    def run_once(self) -> int:
+        """Run every boundary that is due once; return the work done (a failure counts as none)."""
+        waiting = self.sync()
         done = 0
         for boundary in list(self.boundaries.values()):
             letters = waiting.get(boundary.name, [])
-            self._sync(boundary, letters)
             if boundary.state == HALTED or self.monotonic() < boundary.retry_at:
                 continue
             try:
@@ -219,7 +225,11 @@ class Supervisor:
     # ---- reports -------------------------------------------------------------------------------------------
 
     def statuses(self, *, fresh: bool = False) -> list[FollowerStatus]:
-        """Return every boundary's state and lag; lags are reused for `lag_every` seconds unless `fresh`."""
+        """Return every boundary's state and lag; lags are reused for `lag_every` seconds unless `fresh`.
+
+        Halts are read from the dead letters first, so a process that runs no worker reports them too.
+        """
+        self.sync()
         rows: list[FollowerStatus] = []
         for b in list(self.boundaries.values()):
             lags = self._lags(b, fresh)
