@@ -226,6 +226,7 @@ class LogFollower(ABC, Generic[T]):
         """
         if self.halted is not None:
             raise self.halted
+        self.verify()  # even with nothing to apply: a checkpoint of another log may already lie past this head
         batch_size = batch_size or self.catch_up_batch_size
         total = 0
         target = self.log.head()
@@ -263,6 +264,7 @@ class LogFollower(ABC, Generic[T]):
         """Block until the follower has applied `position` (a consistency token), applying pages itself."""
         if isinstance(position, bool) or position < 0:
             raise ValidationError(f"a consistency token is a log position >= 0; got {position}", field="after")
+        self.verify()
         deadline = time.monotonic() + timeout
         while self.position() < position:
             if self.halted is not None:
