@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event
-from datastrata.core.redact import redact_url
+from datastrata.core.redact import describe_error, redact_url
 from datastrata.messaging.schema import ddl
 from datastrata.stores.database import Database, time_from_db, time_to_db
 
@@ -210,7 +210,7 @@ class Delivery:
                 return True
             except Exception as exc:
                 first_seen = first_seen or self.dead_letters.clock()
-                error = redact_url(f"{type(exc).__name__}: {exc}")
+                error = describe_error(exc)
                 log.warning("consumer %s failed on %s (attempt %d): %s", self.consumer, event.event_id, attempt, error)
                 if attempt < self.attempts:
                     time.sleep(self.backoff * 2 ** (attempt - 1))

@@ -24,7 +24,7 @@ from datastrata.core.errors import (
     ValidationError,
 )
 from datastrata.core.events import Event
-from datastrata.core.redact import redact_url
+from datastrata.core.redact import describe_error
 from datastrata.eventlog.log import EventLog, Page
 from datastrata.projections.checkpoints import Mark, check_identity
 
@@ -67,11 +67,6 @@ class Sink(Protocol[T]):
 
     def move_in(self, tx: T, name: str, position: int, event_id: str | None, log_id: str) -> None:
         """Move checkpoint `name` to `position` inside `tx`, recording the log identity it follows."""
-
-
-def describe(exc: BaseException) -> str:
-    """Return an error as one line for health, logs and dead letters, secrets removed."""
-    return redact_url(f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 class LogFollower(ABC, Generic[T]):
@@ -201,7 +196,7 @@ class LogFollower(ABC, Generic[T]):
                     self.name,
                     event.event_id,
                     event.position,
-                    describe(exc),
+                    describe_error(exc),
                     event_type=event.type,
                     stream_id=event.stream_id,
                 ) from exc

@@ -6,8 +6,9 @@ The CLI (``datastrata deadletters …``) and the HTTP routes (``/deadletters``) 
 from __future__ import annotations
 
 from datastrata.core.errors import EventFailed, NotFound, RuleViolation
+from datastrata.core.redact import describe_error
 from datastrata.messaging.delivery import RESOLVED, RETRY, SKIPPED, DeadLetter
-from datastrata.projections.follower import LogFollower, describe
+from datastrata.projections.follower import LogFollower
 from datastrata.runtime.runtime import Runtime
 
 
@@ -28,8 +29,8 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
             runtime.dead_letters.record(letter.consumer, letter_ref(letter), exc.error, 1)
             raise _still_failing(letter, exc.error) from None
         except Exception as exc:
-            runtime.dead_letters.record(letter.consumer, letter_ref(letter), describe(exc), 1)
-            raise _still_failing(letter, describe(exc)) from None
+            runtime.dead_letters.record(letter.consumer, letter_ref(letter), describe_error(exc), 1)
+            raise _still_failing(letter, describe_error(exc)) from None
         if follower.position() < letter.position:
             raise RuleViolation(
                 f"dead letter {letter.id}: follower {letter.consumer!r} stopped before position {letter.position} "
@@ -42,8 +43,8 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
         try:
             delivery.handler(runtime.log.get(letter.event_id))
         except Exception as exc:
-            runtime.dead_letters.record(letter.consumer, letter_ref(letter), describe(exc), 1)
-            raise _still_failing(letter, describe(exc)) from None
+            runtime.dead_letters.record(letter.consumer, letter_ref(letter), describe_error(exc), 1)
+            raise _still_failing(letter, describe_error(exc)) from None
     runtime.dead_letters.set_status(letter.id, RESOLVED)
     return runtime.dead_letters.get(letter.id)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datastrata.projections.follower import describe
+from datastrata.core.redact import describe_error
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.supervisor import RUNNING
 
@@ -69,11 +69,11 @@ def report(runtime: Runtime, *, ready: bool = False, worker_alive: bool | None =
                 check()
                 checks[name] = OK
             except Exception as exc:  # a probe reports, it never raises
-                checks[name], down = describe(exc), True
+                checks[name], down = describe_error(exc), True
     try:
         followers = [s.to_dict() for s in runtime.statuses()]
     except Exception as exc:  # the store holding checkpoints and dead letters does not answer
-        checks["followers"], down, followers = describe(exc), True, []
+        checks["followers"], down, followers = describe_error(exc), True, []
     if down:
         status = DOWN
     elif any(f["state"] != RUNNING for f in followers):

@@ -19,8 +19,9 @@ from typing import Any
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import EventFailed
+from datastrata.core.redact import describe_error
 from datastrata.messaging.delivery import PARKED, RESOLVED, RETRY, DeadLetter, DeadLetters
-from datastrata.projections.follower import Lag, LogFollower, describe
+from datastrata.projections.follower import Lag, LogFollower
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Supervisor:
             except EventFailed as exc:
                 self._event_failed(boundary, exc)
             except Exception as exc:  # the boundary: whatever one follower raises stays with it
-                self._failed(boundary, describe(exc))
+                self._failed(boundary, describe_error(exc))
             else:
                 self._succeeded(boundary, work, letters)
                 done += work
