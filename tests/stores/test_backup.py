@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +15,26 @@ from typer.testing import CliRunner
 
 from datastrata.cli import app
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable, ValidationError
+from datastrata.core.errors import BackendUnavailable, ConfigurationError, ValidationError
 from datastrata.core.events import NewEvent
+from datastrata.core.redact import redact
 from datastrata.eventlog.log import EventLog
 from datastrata.platform import Platform
 from datastrata.stores.backup import backup, restore
+from datastrata.stores.backup import postgres as pg_backup
 from datastrata.stores.backup.manifest import MANIFEST
+from datastrata.stores.backup.postgres import find_tool, tool_command
 from datastrata.stores.open import open_database
 from datastrata.systems.food.service import FoodService
 from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
+from datastrata.testing.servers import create_database
 
 runner = CliRunner()
 P = "backup-portfolio"
 MATCH = "BACKUP-CUP"
+SECRET = "S3cret-Pa55word"
 
 
 def write_before(platform: Platform) -> None:
@@ -208,3 +215,109 @@ def test_restoring_sqlite_replaces_the_file_and_its_stale_wal(sqlite_url: str, t
         assert conn.execute("SELECT count(*) FROM eventlog_events").fetchone() == (1,)
     fresh = f"sqlite:///{tmp_path / 'new' / 'fresh.db'}"  # restoring into a store that does not exist yet
     assert restore(fresh, tmp_path / "bk").log_events == 1 and _events(fresh) == 1
+
+
+@pytest.fixture
+def password_url(pg_server: str) -> str:
+    """A database owned by a role that must give its password (scram-sha-256 over TCP), as a URL with it."""
+    import psycopg
+
+    role, database = "backup_owner", f"backup_secret_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'".encode())
+        conn.execute(f"CREATE DATABASE {database} OWNER {role}".encode())
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])  # type: ignore[index]
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        if rule not in hba.read_text():
+            hba.write_text(rule + hba.read_text())  # only this role; every other test keeps trust
+            conn.execute("SELECT pg_reload_conf()")
+    without = f"{pg_server.replace('postgres@', f'{role}@')}/{database}"
+    deadline = time.monotonic() + 5
+    while True:  # wait until the reloaded rules demand the password
+        try:
+            psycopg.connect(without, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            break
+        assert time.monotonic() < deadline, "the server does not ask for the password"
+        time.sleep(0.05)
+    return without.replace(f"{role}@", f"{role}:{SECRET}@")
+
+
+def test_secrets_never_appear_in_output_manifests_or_command_lines(password_url: str, tmp_path: Path) -> None:
+    with Platform.open(Settings(store=password_url)) as platform:
+        PortfolioService(platform).deposit(P, "10")
+    made = runner.invoke(app, ["--store", password_url, "backup", "--to", str(tmp_path / "bk"), "--json"])
+    assert made.exit_code == 0, made.stderr
+    assert json.loads(made.stdout)["source"].startswith("postgresql://backup_owner:***@")
+    with Platform.open(Settings(store=password_url)) as platform:
+        PortfolioService(platform).deposit(P, "20")
+    restored = runner.invoke(app, ["--store", password_url, "restore", "--from", str(tmp_path / "bk"), "--json"])
+    assert restored.exit_code == 0, restored.stderr
+    assert _events(password_url) == 1
+    wrong = password_url.replace(SECRET, "Wr0ngPassw0rd")
+    failed = runner.invoke(app, ["--store", wrong, "backup", "--to", str(tmp_path / "bk2")])
+    assert failed.exit_code == 1 and "password authentication failed" in failed.stderr
+    outputs = [made.stdout, made.stderr, restored.stdout, restored.stderr, failed.stderr]
+    outputs += [p.read_text(errors="replace") for p in (tmp_path / "bk").iterdir() if p.name == MANIFEST]
+    assert all(SECRET not in text and "Wr0ngPassw0rd" not in text for text in outputs)
+    assert "***" in made.stderr and "***" in restored.stderr
+    argv, env, _ = tool_command(find_tool("pg_dump"), password_url, "--format=custom")
+    assert SECRET not in " ".join(argv) and env["PGPASSWORD"] == SECRET
+
+
+def test_redact_hides_passwords_in_urls_connection_strings_and_tool_output() -> None:
+    assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("postgresql://u@h/db?sslmode=require&password=hunter2") == (
+        "postgresql://u@h/db?sslmode=require&password=***"
+    )
+    assert redact("host=h password='a b' user=u") == "host=h password=*** user=u"
+    assert redact("FATAL: bad p@ss for u", ["p@ss"]) == "FATAL: bad *** for u"
+    assert redact("redis://:token@h:6379/0") == "redis://:***@h:6379/0"
+
+
+def test_a_restore_forgets_a_shared_cache_that_remembers_newer_reads(
+    sqlite_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(store=sqlite_url, cache=redis_url)
+
+    def put_and_read(name: str) -> str:
+        with Platform.open(settings) as platform:
+            mdm = MasterDataService(platform)
+            mdm.put("customer", "C1", {"name": name, "email": "ada@example.com"}, actor="ops")
+            return str(mdm.get("customer", "C1").attributes["name"])  # now in Redis
+
+    assert put_and_read("Ada") == "Ada"
+    backup(sqlite_url, tmp_path / "bk")
+    assert put_and_read("Ada L.") == "Ada L."
+    restored = runner.invoke(
+        app, ["--store", sqlite_url, "--cache", redis_url, "restore", "--from", str(tmp_path / "bk")]
+    )
+    assert restored.exit_code == 0, restored.stderr
+    assert "cached entries from redis://" in restored.stderr
+    with Platform.open(settings) as platform:
+        assert MasterDataService(platform).get("customer", "C1").attributes["name"] == "Ada"
+
+
+def test_postgres_restores_into_an_empty_database_and_refuses_one_with_other_tables(
+    pg_url: str, pg_server: str, tmp_path: Path
+) -> None:
+    with Platform.open(Settings(store=pg_url)) as platform:
+        PortfolioService(platform).deposit(P, "10")
+    backup(pg_url, tmp_path / "bk")
+    empty = create_database(pg_server, f"empty_{uuid.uuid4().hex[:6]}")
+    assert restore(empty, tmp_path / "bk").log_events == 1 and _events(empty) == 1
+    with open_database(empty) as db, db.transaction() as tx:
+        tx.execute("CREATE TABLE stray (x int)")
+    with pytest.raises(ValidationError, match=r"has tables the backup does not \(public\.stray\)"):
+        restore(empty, tmp_path / "bk")
+
+
+def test_missing_postgres_tools_are_named_with_the_package_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH…
+    monkeypatch.setattr(pg_backup.glob, "glob", lambda _: [])  # …and no /usr/lib/postgresql/*/bin
+    monkeypatch.delenv(pg_backup.BINDIR_ENV, raising=False)
+    with pytest.raises(ConfigurationError, match=r"pg_dump not found; install .*postgresql-client"):
+        pg_backup.find_tool("pg_dump")
