@@ -1,11 +1,13 @@
-"""Derived stores (read models, the graph, cached reads) rebuilt from the log, as after a restore."""
+"""Derived stores (read models, the graph, cached reads, the bus's copy of the log) rebuilt after a restore."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from datastrata.catalog import install_all
+from datastrata.core.errors import BackendUnavailable
 from datastrata.core.redact import redact
+from datastrata.messaging.bus import RedisStreamsBus
 from datastrata.platform import Platform
 from datastrata.stores.cache import Cache, RedisCache
 
@@ -13,17 +15,39 @@ Say = Callable[[str], None]
 
 
 def rebuild_derived(platform: Platform, say: Say) -> dict[str, int]:
-    """Rebuild every follower of every system from position 0 and drop cached reads; return events applied each."""
+    """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied."""
+    forget_bus_copy(platform, say)  # before the systems subscribe: their consumer groups start on the new stream
     install_all(platform)
     applied: dict[str, int] = {}
     for name, runner in platform.runners.items():
         say(f"rebuilding {name} from the log …")
-        applied[name] = runner.rebuild()
+        try:
+            applied[name] = runner.rebuild()
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"the store is restored, but rebuilding {name} failed: {redact(str(exc))}; fix that and run "
+                f"`datastrata rebuild {name}`"
+            ) from exc
         say(f"rebuilt {name}: applied {applied[name]} events, now at position {runner.position()}")
     if platform.settings.cache != "memory://":
         dropped = forget_cached(platform.cache)
         say(f"dropped {dropped} cached entries from {redact(platform.cache.name)}")
     return applied
+
+
+def forget_bus_copy(platform: Platform, say: Say) -> None:
+    """Empty a Redis bus's stream and republish the log from the start (consumers skip, by inbox, what they had).
+
+    The stream's entry ids are log positions; after a restore the log hands out positions again that the stream
+    already holds, and the bus would drop those new events as repeats.
+    """
+    bus = platform.bus
+    if not isinstance(bus, RedisStreamsBus):
+        return
+    bus.client.delete(bus.key)
+    with platform.db.transaction() as tx:
+        platform.relay.checkpoints.set_in(tx, platform.relay.name, 0, None)
+    say(f"emptied the bus stream {bus.key} on {redact(bus.name)}; the relay republishes the log from the start")
 
 
 def forget_cached(cache: Cache) -> int:

@@ -321,3 +321,27 @@ def test_missing_postgres_tools_are_named_with_the_package_to_install(
     monkeypatch.delenv(pg_backup.BINDIR_ENV, raising=False)
     with pytest.raises(ConfigurationError, match=r"pg_dump not found; install .*postgresql-client"):
         pg_backup.find_tool("pg_dump")
+
+
+def test_a_restore_resets_a_redis_bus_so_new_events_are_not_dropped_as_repeats(
+    sqlite_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(store=sqlite_url, bus=redis_url)
+
+    def put_and_deliver(name: str) -> str:
+        with Platform.open(settings) as platform:
+            mdm = platform.service("masterdata", MasterDataService)
+            mdm.put("customer", "C1", {"name": name, "email": "ada@example.com"}, actor="ops")
+            mdm.settle()
+            (copy,) = mdm.downstream("customer", "C1")
+            return str(copy["copy"]["attributes"]["name"])
+
+    assert put_and_deliver("Ada") == "Ada"
+    backup(sqlite_url, tmp_path / "bk")
+    assert put_and_deliver("Ada L.") == "Ada L."  # the stream now holds the position the next event will reuse
+    restored = runner.invoke(
+        app, ["--store", sqlite_url, "--bus", redis_url, "restore", "--from", str(tmp_path / "bk")]
+    )
+    assert restored.exit_code == 0, restored.stderr
+    assert "emptied the bus stream" in restored.stderr
+    assert put_and_deliver("Ada K.") == "Ada K."
