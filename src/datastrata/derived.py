@@ -8,18 +8,18 @@ from datastrata.catalog import install_all
 from datastrata.core.errors import BackendUnavailable
 from datastrata.core.redact import redact
 from datastrata.messaging.bus import RedisStreamsBus
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.stores.cache import Cache, RedisCache
 
 Say = Callable[[str], None]
 
 
-def rebuild_derived(platform: Platform, say: Say) -> dict[str, int]:
+def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
     """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied."""
-    forget_bus_copy(platform, say)  # before the systems subscribe: their consumer groups start on the new stream
-    install_all(platform)
+    forget_bus_copy(runtime, say)  # before the systems subscribe: their consumer groups start on the new stream
+    install_all(runtime)
     applied: dict[str, int] = {}
-    for name, runner in platform.runners.items():
+    for name, runner in runtime.runners.items():
         say(f"rebuilding {name} from the log …")
         try:
             applied[name] = runner.rebuild()
@@ -29,24 +29,24 @@ def rebuild_derived(platform: Platform, say: Say) -> dict[str, int]:
                 f"`datastrata rebuild {name}`"
             ) from exc
         say(f"rebuilt {name}: applied {applied[name]} events, now at position {runner.position()}")
-    if platform.settings.cache != "memory://":
-        dropped = forget_cached(platform.cache)
-        say(f"dropped {dropped} cached entries from {redact(platform.cache.name)}")
+    if runtime.settings.cache != "memory://":
+        dropped = forget_cached(runtime.cache)
+        say(f"dropped {dropped} cached entries from {redact(runtime.cache.name)}")
     return applied
 
 
-def forget_bus_copy(platform: Platform, say: Say) -> None:
+def forget_bus_copy(runtime: Runtime, say: Say) -> None:
     """Empty a Redis bus's stream and republish the log from the start (consumers skip, by inbox, what they had).
 
     The stream's entry ids are log positions; after a restore the log hands out positions again that the stream
     already holds, and the bus would drop those new events as repeats.
     """
-    bus = platform.bus
+    bus = runtime.bus
     if not isinstance(bus, RedisStreamsBus):
         return
     bus.client.delete(bus.key)
-    with platform.db.transaction() as tx:
-        platform.relay.checkpoints.set_in(tx, platform.relay.name, 0, None)
+    with runtime.db.transaction() as tx:
+        runtime.relay.checkpoints.set_in(tx, runtime.relay.name, 0, None)
     say(f"emptied the bus stream {bus.key} on {redact(bus.name)}; the relay republishes the log from the start")
 
 

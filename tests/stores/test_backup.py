@@ -19,7 +19,7 @@ from datastrata.core.errors import BackendUnavailable, ConfigurationError, Valid
 from datastrata.core.events import NewEvent
 from datastrata.core.redact import redact
 from datastrata.eventlog.log import EventLog
-from datastrata.platform import Platform
+from datastrata.runtime import Runtime
 from datastrata.stores.backup import backup, restore
 from datastrata.stores.backup import postgres as pg_backup
 from datastrata.stores.backup.manifest import MANIFEST
@@ -37,7 +37,7 @@ MATCH = "BACKUP-CUP"
 SECRET = "S3cret-Pa55word"
 
 
-def write_before(platform: Platform) -> None:
+def write_before(platform: Runtime) -> None:
     """The facts the backup must keep: trades, a master record, a match with a goal, food orders."""
     portfolio = PortfolioService(platform)
     portfolio.deposit(P, "1000")
@@ -62,7 +62,7 @@ def write_before(platform: Platform) -> None:
     food.place_order("u1", "x")
 
 
-def write_after(platform: Platform) -> None:
+def write_after(platform: Runtime) -> None:
     """Facts after the backup: each changes one of the answers."""
     portfolio = PortfolioService(platform)
     portfolio.sell(P, "AAPL", "3", "120")
@@ -73,7 +73,7 @@ def write_after(platform: Platform) -> None:
     food.place_order("u1", "y")
 
 
-def answers(platform: Platform) -> dict[str, Any]:
+def answers(platform: Runtime) -> dict[str, Any]:
     """Every query the systems answer about those facts."""
     portfolio = PortfolioService(platform)
     food = platform.service("food", FoodService)
@@ -90,7 +90,7 @@ def answers(platform: Platform) -> dict[str, Any]:
 
 def test_backup_write_more_restore_rebuild_answers_as_at_the_backup(store_url: str, tmp_path: Path) -> None:
     settings = Settings(store=store_url)
-    with Platform.open(settings) as platform:
+    with Runtime.open(settings) as platform:
         write_before(platform)
         before = answers(platform)
         platform.service("food", FoodService).close()
@@ -99,10 +99,12 @@ def test_backup_write_more_restore_rebuild_answers_as_at_the_backup(store_url: s
     made = runner.invoke(app, ["--store", store_url, "backup", "--to", str(tmp_path / "bk"), "--json"])
     assert made.exit_code == 0, made.stderr
     manifest = json.loads(made.stdout)
-    assert manifest["dialect"] == store_url.split(":")[0] and manifest["log"]["events"] > 0
+    assert (
+        manifest["dialect"] == store_url.split(":")[0] and manifest["log"]["events"] > 0 and manifest["log"]["identity"]
+    )
     assert json.loads((tmp_path / "bk" / MANIFEST).read_text()) == manifest
 
-    with Platform.open(settings) as platform:
+    with Runtime.open(settings) as platform:
         write_after(platform)
         assert answers(platform) != before
         platform.service("food", FoodService).close()
@@ -110,8 +112,9 @@ def test_backup_write_more_restore_rebuild_answers_as_at_the_backup(store_url: s
     restored = runner.invoke(app, ["--store", store_url, "restore", "--from", str(tmp_path / "bk")])
     assert restored.exit_code == 0, restored.stderr
     assert "rebuilt portfolio.holders" in restored.stderr and "rebuilt food.graph" in restored.stderr
-    with Platform.open(settings) as platform:
+    with Runtime.open(settings) as platform:
         assert EventLog(platform.db).count() == manifest["log"]["events"]
+        assert EventLog(platform.db).identity == manifest["log"]["identity"]  # the backed-up log, not a new one
         assert answers(platform) == before
         platform.service("food", FoodService).close()
 
@@ -134,15 +137,15 @@ def test_a_backup_taken_while_a_writer_appends_is_consistent(store_url: str, tmp
             while log.count() < 50:
                 pass
             manifest = backup(store_url, tmp_path / "bk")
-            while log.count() < manifest.log_events + 50:  # the writer went on during and after the backup
+            while log.count() < manifest.log.events + 50:  # the writer went on during and after the backup
                 pass
         finally:
             stop.set()
             writer.join()
     restore(store_url, tmp_path / "bk")
     with open_database(store_url) as db, db.read() as tx:
-        assert tx.scalar("SELECT count(*) FROM eventlog_events") == manifest.log_events
-        assert tx.scalar("SELECT max(position) FROM eventlog_events") == manifest.log_head
+        assert tx.scalar("SELECT count(*) FROM eventlog_events") == manifest.log.events
+        assert tx.scalar("SELECT max(position) FROM eventlog_events") == manifest.log.head
         versions = tx.query("SELECT stream_id, count(*), min(version), max(version) FROM eventlog_events GROUP BY 1")
     assert versions and all((low, high) == (1, count) for _, count, low, high in versions)
 
@@ -155,10 +158,10 @@ def _events(url: str) -> int:
 def test_a_damaged_or_foreign_backup_is_refused_and_the_target_untouched(
     sqlite_url: str, pg_url: str, tmp_path: Path
 ) -> None:
-    with Platform.open(Settings(store=sqlite_url)) as platform:
+    with Runtime.open(Settings(store=sqlite_url)) as platform:
         PortfolioService(platform).deposit(P, "10")
     backup(sqlite_url, tmp_path / "bk")
-    with Platform.open(Settings(store=sqlite_url)) as platform:
+    with Runtime.open(Settings(store=sqlite_url)) as platform:
         PortfolioService(platform).deposit(P, "20")
     damaged = tmp_path / "bk" / "store.sqlite"
     data = bytearray(damaged.read_bytes())
@@ -171,7 +174,7 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_target_untouched(
     assert _events(sqlite_url) == 2
 
     backup(sqlite_url, tmp_path / "good")
-    with Platform.open(Settings(store=pg_url)) as platform:
+    with Runtime.open(Settings(store=pg_url)) as platform:
         PortfolioService(platform).deposit(P, "30")
     foreign = runner.invoke(app, ["--store", pg_url, "restore", "--from", str(tmp_path / "good")])
     assert foreign.exit_code == 2 and "holds a sqlite store but postgresql://" in foreign.stderr, foreign.stderr
@@ -185,7 +188,7 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_target_untouched(
     assert taken.exit_code == 2 and "not an empty directory" in taken.stderr
     assert sorted(p.name for p in (tmp_path / "stray").iterdir()) == ["notes.txt"]
     (tmp_path / "empty").mkdir()
-    assert backup(sqlite_url, tmp_path / "empty").log_events == 2  # an empty directory is fine
+    assert backup(sqlite_url, tmp_path / "empty").log.events == 2  # an empty directory is fine
     manifest = json.loads((tmp_path / "good" / MANIFEST).read_text())
     (tmp_path / "good" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(ValidationError, match="format version 99"):
@@ -194,17 +197,17 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_target_untouched(
 
 
 def test_a_store_in_use_is_refused(store_url: str, tmp_path: Path) -> None:
-    with Platform.open(Settings(store=store_url)) as platform:
+    with Runtime.open(Settings(store=store_url)) as platform:
         PortfolioService(platform).deposit(P, "10")
         backup(platform.db, tmp_path / "bk")
         with pytest.raises(BackendUnavailable, match=r"in use .*stop every `datastrata worker`"):
             restore(store_url, tmp_path / "bk")
         PortfolioService(platform).deposit(P, "10")  # the store is untouched and still works
-    assert restore(store_url, tmp_path / "bk").log_events == 1
+    assert restore(store_url, tmp_path / "bk").log.events == 1
 
 
 def test_restoring_sqlite_replaces_the_file_and_its_stale_wal(sqlite_url: str, tmp_path: Path) -> None:
-    with Platform.open(Settings(store=sqlite_url)) as platform:
+    with Runtime.open(Settings(store=sqlite_url)) as platform:
         PortfolioService(platform).deposit(P, "10")
     backup(sqlite_url, tmp_path / "bk")
     path = tmp_path / "test.db"
@@ -214,7 +217,7 @@ def test_restoring_sqlite_replaces_the_file_and_its_stale_wal(sqlite_url: str, t
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM eventlog_events").fetchone() == (1,)
     fresh = f"sqlite:///{tmp_path / 'new' / 'fresh.db'}"  # restoring into a store that does not exist yet
-    assert restore(fresh, tmp_path / "bk").log_events == 1 and _events(fresh) == 1
+    assert restore(fresh, tmp_path / "bk").log.events == 1 and _events(fresh) == 1
 
 
 @pytest.fixture
@@ -245,12 +248,12 @@ def password_url(pg_server: str) -> str:
 
 
 def test_secrets_never_appear_in_output_manifests_or_command_lines(password_url: str, tmp_path: Path) -> None:
-    with Platform.open(Settings(store=password_url)) as platform:
+    with Runtime.open(Settings(store=password_url)) as platform:
         PortfolioService(platform).deposit(P, "10")
     made = runner.invoke(app, ["--store", password_url, "backup", "--to", str(tmp_path / "bk"), "--json"])
     assert made.exit_code == 0, made.stderr
     assert json.loads(made.stdout)["source"].startswith("postgresql://backup_owner:***@")
-    with Platform.open(Settings(store=password_url)) as platform:
+    with Runtime.open(Settings(store=password_url)) as platform:
         PortfolioService(platform).deposit(P, "20")
     restored = runner.invoke(app, ["--store", password_url, "restore", "--from", str(tmp_path / "bk"), "--json"])
     assert restored.exit_code == 0, restored.stderr
@@ -282,7 +285,7 @@ def test_a_restore_forgets_a_shared_cache_that_remembers_newer_reads(
     settings = Settings(store=sqlite_url, cache=redis_url)
 
     def put_and_read(name: str) -> str:
-        with Platform.open(settings) as platform:
+        with Runtime.open(settings) as platform:
             mdm = MasterDataService(platform)
             mdm.put("customer", "C1", {"name": name, "email": "ada@example.com"}, actor="ops")
             return str(mdm.get("customer", "C1").attributes["name"])  # now in Redis
@@ -295,18 +298,18 @@ def test_a_restore_forgets_a_shared_cache_that_remembers_newer_reads(
     )
     assert restored.exit_code == 0, restored.stderr
     assert "cached entries from redis://" in restored.stderr
-    with Platform.open(settings) as platform:
+    with Runtime.open(settings) as platform:
         assert MasterDataService(platform).get("customer", "C1").attributes["name"] == "Ada"
 
 
 def test_postgres_restores_into_an_empty_database_and_refuses_one_with_other_tables(
     pg_url: str, pg_server: str, tmp_path: Path
 ) -> None:
-    with Platform.open(Settings(store=pg_url)) as platform:
+    with Runtime.open(Settings(store=pg_url)) as platform:
         PortfolioService(platform).deposit(P, "10")
     backup(pg_url, tmp_path / "bk")
     empty = create_database(pg_server, f"empty_{uuid.uuid4().hex[:6]}")
-    assert restore(empty, tmp_path / "bk").log_events == 1 and _events(empty) == 1
+    assert restore(empty, tmp_path / "bk").log.events == 1 and _events(empty) == 1
     with open_database(empty) as db, db.transaction() as tx:
         tx.execute("CREATE TABLE stray (x int)")
     with pytest.raises(ValidationError, match=r"has tables the backup does not \(public\.stray\)"):
@@ -329,7 +332,7 @@ def test_a_restore_resets_a_redis_bus_so_new_events_are_not_dropped_as_repeats(
     settings = Settings(store=sqlite_url, bus=redis_url)
 
     def put_and_deliver(name: str) -> str:
-        with Platform.open(settings) as platform:
+        with Runtime.open(settings) as platform:
             mdm = platform.service("masterdata", MasterDataService)
             mdm.put("customer", "C1", {"name": name, "email": "ada@example.com"}, actor="ops")
             mdm.settle()

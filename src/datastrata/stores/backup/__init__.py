@@ -17,10 +17,10 @@ from datastrata.core.config import sqlite_path, url_scheme
 from datastrata.core.errors import BackendUnavailable, ConfigurationError, ValidationError
 from datastrata.core.redact import redact
 from datastrata.stores.backup import postgres, sqlite
-from datastrata.stores.backup.manifest import BackupFile, Manifest, fsync_dir, read_verified
+from datastrata.stores.backup.manifest import BackupFile, LogMark, Manifest, fsync_dir, read_verified
 from datastrata.stores.database import Database, Dialect
 
-__all__ = ["Manifest", "backup", "dialect_of", "restore", "verify"]
+__all__ = ["LogMark", "Manifest", "backup", "dialect_of", "restore", "verify"]
 Say = Callable[[str], None]
 
 
@@ -55,16 +55,16 @@ def backup(store: Database | str, to_dir: Path | str, *, say: Say = _quiet) -> M
     try:
         created_at = datetime.now(UTC)
         engine = sqlite if dialect == "sqlite" else postgres
-        head, events, tool = engine.dump(url, staging, say)
+        mark, tool = engine.dump(url, staging, say)
         files = tuple(BackupFile.of(staging / name) for name in sorted(p.name for p in staging.iterdir()))
-        manifest = Manifest(dialect, redact(url), created_at, head, events, files, tool)
+        manifest = Manifest(dialect, redact(url), created_at, mark, files, tool)
         manifest.write(staging)
         fsync_dir(staging)
         staging.replace(target)  # an empty directory is replaced atomically, as a missing one is created
         fsync_dir(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    say(f"backup of {manifest.source} in {target}: {events} events, log head {head}")
+    say(f"backup of {manifest.source} in {target}: {mark.events} events, log head {mark.head}")
     return manifest
 
 
@@ -83,24 +83,25 @@ def restore(url: str, from_dir: Path | str, *, say: Say = _quiet) -> Manifest:
     """Replace the store at `url` with the backup in `from_dir`, after checking it; return its manifest."""
     folder = Path(from_dir)
     manifest = verify(folder, url)
-    say(f"backup verified: {manifest.source} at {manifest.created_at:%Y-%m-%d %H:%M:%S}Z, {manifest.log_events} events")
+    say(f"backup verified: {manifest.source} at {manifest.created_at:%Y-%m-%d %H:%M:%S}Z, {manifest.log.events} events")
     if manifest.dialect == "sqlite":
         sqlite.load(url, folder, manifest.files[0].sha256, say)
     else:
         postgres.load(url, folder, say)
-    head, events = _log_position(url)
-    if (head, events) != (manifest.log_head, manifest.log_events):
+    mark = _log_mark(url)
+    if mark != manifest.log:
         raise BackendUnavailable(
-            f"restored {redact(url)} holds {events} events up to {head}, the backup {manifest.log_events} up to "
-            f"{manifest.log_head}; run restore again, and if it repeats the backup is unusable"
+            f"restored {redact(url)} holds log {mark.identity} with {mark.events} events up to {mark.head}, the "
+            f"backup log {manifest.log.identity} with {manifest.log.events} up to {manifest.log.head}; run restore "
+            "again, and if it repeats the backup is unusable"
         )
-    say(f"restored {redact(url)}: {events} events, log head {head}")
+    say(f"restored {redact(url)}: log {mark.identity}, {mark.events} events, head {mark.head}")
     return manifest
 
 
-def _log_position(url: str) -> tuple[int, int]:
-    """Read the restored log's (highest position, event count)."""
+def _log_mark(url: str) -> LogMark:
+    """Read where the restored log stands."""
     if dialect_of(url) == "sqlite":
-        return sqlite.log_position_of(sqlite_path(url))
+        return sqlite.log_mark_of(sqlite_path(url))
     with postgres.connect(url) as conn:
-        return postgres.log_position(conn)
+        return postgres.log_mark(conn)

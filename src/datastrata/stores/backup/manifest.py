@@ -34,14 +34,22 @@ class BackupFile:
 
 
 @dataclass(frozen=True, slots=True)
+class LogMark:
+    """Where the log stood: its identity (None before logs had one), highest position and event count."""
+
+    identity: str | None
+    head: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """What a backup holds: the store's dialect, its redacted URL, the log at backup time and the files."""
 
     dialect: Dialect
     source: str
     created_at: datetime
-    log_head: int
-    log_events: int
+    log: LogMark
     files: tuple[BackupFile, ...]
     tool: str
     format_version: int = FORMAT_VERSION
@@ -54,7 +62,7 @@ class Manifest:
             "dialect": self.dialect,
             "source": self.source,
             "created_at": self.created_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "log": {"head": self.log_head, "events": self.log_events},
+            "log": {"identity": self.log.identity, "head": self.log.head, "events": self.log.events},
             "tool": self.tool,
             "files": [{"name": f.name, "bytes": f.size, "sha256": f.sha256} for f in self.files],
         }
@@ -81,8 +89,11 @@ class Manifest:
                 dialect=dialect,
                 source=str(data["source"]),
                 created_at=datetime.fromisoformat(data["created_at"]).astimezone(UTC),
-                log_head=int(data["log"]["head"]),
-                log_events=int(data["log"]["events"]),
+                log=LogMark(
+                    None if data["log"].get("identity") is None else str(data["log"]["identity"]),
+                    int(data["log"]["head"]),
+                    int(data["log"]["events"]),
+                ),
                 files=files,
                 tool=str(data.get("tool", "")),
                 format_version=version,

@@ -16,6 +16,7 @@ from typing import Any
 
 from datastrata.core.errors import BackendUnavailable, ConfigurationError, ValidationError
 from datastrata.core.redact import redact
+from datastrata.stores.backup.manifest import LogMark
 
 FILE = "store.pgdump"
 #: Where to look for the client tools first (Debian keeps each major version's tools off PATH).
@@ -93,26 +94,30 @@ def connect(url: str) -> Iterator[Any]:
         conn.close()
 
 
-def log_position(conn: Any) -> tuple[int, int]:
-    """Return (highest position, event count) of the log as `conn`'s snapshot sees it, (0, 0) without a log."""
+def log_mark(conn: Any) -> LogMark:
+    """Return where the log stands as `conn`'s snapshot sees it (identity None, 0, 0 without a log)."""
+    identity = None
+    if conn.execute("SELECT to_regclass('eventlog_identity')").fetchone()[0] is not None:
+        row = conn.execute("SELECT log_id FROM eventlog_identity WHERE singleton = 1").fetchone()
+        identity = None if row is None else str(row[0])
     if conn.execute("SELECT to_regclass('eventlog_events')").fetchone()[0] is None:
-        return 0, 0
+        return LogMark(identity, 0, 0)
     head, events = conn.execute("SELECT coalesce(max(position), 0), count(*) FROM eventlog_events").fetchone()
-    return int(head), int(events)
+    return LogMark(identity, int(head), int(events))
 
 
-def dump(url: str, folder: Path, say: Say) -> tuple[int, int, str]:
+def dump(url: str, folder: Path, say: Say) -> tuple[LogMark, str]:
     """Dump the database with ``pg_dump -Fc`` from the snapshot the log position is read in."""
     tool = find_tool("pg_dump")
     with connect(url) as conn:
         # The manifest's log position and the dump must describe one moment: export this snapshot to pg_dump.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        head, events = log_position(conn)
+        mark = log_mark(conn)
         say(f"dumping {redact(url)} with {tool} (custom format, snapshot {snapshot})")
         run_tool(tool, url, "--format=custom", f"--snapshot={snapshot}", f"--file={folder / FILE}")
         conn.execute("COMMIT")
-    return head, events, tool_version(tool)
+    return mark, tool_version(tool)
 
 
 def load(url: str, folder: Path, say: Say) -> None:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 from datastrata.core.config import sqlite_path
 from datastrata.core.errors import BackendUnavailable, NotFound, ValidationError
-from datastrata.stores.backup.manifest import fsync_dir, fsync_file, sha256_of
+from datastrata.stores.backup.manifest import LogMark, fsync_dir, fsync_file, sha256_of
 
 FILE = "store.sqlite"
 _SIDECARS = ("-wal", "-shm", "-journal")
 Say = Callable[[str], None]
 
 
-def dump(url: str, folder: Path, say: Say) -> tuple[int, int, str]:
-    """Copy the store into ``folder/store.sqlite`` in one read snapshot; return (log head, events, tool)."""
+def dump(url: str, folder: Path, say: Say) -> tuple[LogMark, str]:
+    """Copy the store into ``folder/store.sqlite`` in one read snapshot; return where its log stood, and the tool."""
     source = sqlite_path(url)
     if not source.is_file():
         raise NotFound(f"no SQLite store at {source}; check --store (or DATASTRATA_STORE)")
@@ -35,17 +35,21 @@ def dump(url: str, folder: Path, say: Say) -> tuple[int, int, str]:
     except sqlite3.Error as exc:
         raise BackendUnavailable(f"cannot back up SQLite store {source}: {exc}") from exc
     fsync_file(target)
-    head, events = log_position_of(target)
-    return head, events, f"sqlite3 {sqlite3.sqlite_version} backup API"
+    return log_mark_of(target), f"sqlite3 {sqlite3.sqlite_version} backup API"
 
 
-def log_position_of(path: Path) -> tuple[int, int]:
-    """Return (highest position, event count) of the log in an SQLite file, (0, 0) without a log."""
+def log_mark_of(path: Path) -> LogMark:
+    """Return where the log in an SQLite file stands (identity None, 0, 0 without a log)."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'eventlog_events'").fetchone():
-            return 0, 0
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        identity = None
+        if "eventlog_identity" in tables:
+            row = conn.execute("SELECT log_id FROM eventlog_identity WHERE singleton = 1").fetchone()
+            identity = None if row is None else str(row[0])
+        if "eventlog_events" not in tables:
+            return LogMark(identity, 0, 0)
         head, events = conn.execute("SELECT coalesce(max(position), 0), count(*) FROM eventlog_events").fetchone()
-        return int(head), int(events)
+        return LogMark(identity, int(head), int(events))
 
 
 def load(url: str, folder: Path, expected_sha256: str, say: Say) -> None:
