@@ -70,6 +70,8 @@ def run_tool(tool: Path, url: str, *args: str) -> str:
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()] or [f"exit {done.returncode}"]
         detail = redact(" / ".join(lines[-3:]), (password, url))
+        if "version mismatch" in detail:
+            detail += f"; use the client tools of the server's major version or newer (set {BINDIR_ENV})"
         raise BackendUnavailable(f"{tool.name} on {redact(url)} failed: {detail}")
     return done.stdout
 
