@@ -348,3 +348,15 @@ def test_a_restore_resets_a_redis_bus_so_new_events_are_not_dropped_as_repeats(
     assert restored.exit_code == 0, restored.stderr
     assert "emptied the bus stream" in restored.stderr
     assert put_and_deliver("Ada K.") == "Ada K."
+
+
+def test_restore_without_rebuild_prints_only_the_manifest_on_stdout(sqlite_url: str, tmp_path: Path) -> None:
+    with Runtime.open(Settings(store=sqlite_url)) as platform:
+        PortfolioService(platform).deposit(P, "10")
+    backup(sqlite_url, tmp_path / "bk")
+    done = runner.invoke(
+        app, ["--store", sqlite_url, "restore", "--from", str(tmp_path / "bk"), "--no-rebuild", "--json"]
+    )
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["log"]["events"] == 1
+    assert "backup verified" in done.stderr and "rebuilt" not in done.stderr
