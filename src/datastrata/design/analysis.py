@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from datastrata.design.choices import ContextSelection
 from datastrata.design.profile import ContextProfile
-from datastrata.design.selection import ContextSelection
 from datastrata.design.spec import Spec
 from datastrata.design.units import format_percent, format_volume
 
