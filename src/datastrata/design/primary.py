@@ -30,7 +30,7 @@ def _dominant_is(profile: ContextProfile, pattern: Pattern) -> bool:
 def _geo_index(profile: ContextProfile) -> PrimaryChoice | None:
     if profile.dominant_query != "geo-spatial":
         return None
-    moving = [op for op in profile.writes if op.frequency in ("very-high", "high")]
+    moving = profile.heavy_writes
     if not moving:
         return None  # places that rarely move: a spatial index in the OLTP store serves them
     found = [op.evidence for op in profile.with_pattern("geo-spatial") if op.is_read] + [op.evidence for op in moving]
@@ -149,7 +149,7 @@ def _oltp_primary(profile: ContextProfile) -> PrimaryChoice:
                 ),
             ),
         )
-    heavy = [op for op in profile.writes if op.frequency in ("very-high", "high")]
+    heavy = profile.heavy_writes
     if heavy or profile.horizontal:
         found = consistency_found + [op.evidence for op in heavy] + [profile.volume_evidence]
         reads = profile.reads

@@ -24,6 +24,8 @@ HORIZONTAL_FROM_GB = Decimal(10_000)
 #: Volume (GB) from which the article's "beyond PB" row applies.
 DISTRIBUTED_FROM_GB = Decimal(1_000_000)
 
+#: Frequency bands that count as heavy load.
+HEAVY: tuple[Frequency, ...] = ("very-high", "high")
 #: Read patterns served by a technology beside the primary store; they never decide the primary.
 SERVED_BESIDE_PRIMARY: tuple[Pattern, ...] = ("stream", "full-text")
 
@@ -88,6 +90,16 @@ class ContextProfile:
     def writes(self) -> tuple[OperationFacts, ...]:
         """Write and update operations, in spec order."""
         return tuple(op for op in self.operations if not op.is_read)
+
+    @property
+    def heavy_reads(self) -> tuple[OperationFacts, ...]:
+        """Reads at a high or very high frequency."""
+        return tuple(op for op in self.reads if op.frequency in HEAVY)
+
+    @property
+    def heavy_writes(self) -> tuple[OperationFacts, ...]:
+        """Writes and updates at a high or very high frequency."""
+        return tuple(op for op in self.writes if op.frequency in HEAVY)
 
     @property
     def read_rate(self) -> Decimal:

@@ -6,7 +6,7 @@ from datastrata.design import rules
 from datastrata.design.catalog import Offering
 from datastrata.design.choices import INSTANCE_FAMILIES, Draft
 from datastrata.design.cross_context import CrossContext
-from datastrata.design.profile import DISTRIBUTED_FROM_GB, HORIZONTAL_FROM_GB, ContextProfile
+from datastrata.design.profile import DISTRIBUTED_FROM_GB, HEAVY, HORIZONTAL_FROM_GB, ContextProfile
 from datastrata.design.units import format_volume
 
 
@@ -16,7 +16,7 @@ def change_frequency(profile: ContextProfile, draft: Draft) -> None:
     if frequency is None:
         return
     found = [op.evidence for op in profile.writes if op.frequency == frequency]
-    if frequency in ("very-high", "high"):
+    if frequency in HEAVY:
         draft.add(
             "cqrs",
             rules.CHANGE_FREQUENCY.because(
@@ -72,7 +72,7 @@ def volume(profile: ContextProfile, offering: Offering, draft: Draft) -> None:
             says += f"; {offering.aws} partitions by the partition key"
         draft.add("sharding", rules.VOLUME.because(says, found))
         return
-    reads = [op.evidence for op in profile.reads if op.frequency in ("very-high", "high")]
+    reads = [op.evidence for op in profile.heavy_reads]
     if reads and offering.family in INSTANCE_FAMILIES:
         draft.add(
             "read-replicas",

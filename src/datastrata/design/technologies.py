@@ -172,7 +172,7 @@ def _read_side(
 ) -> list[TechnologyChoice]:
     out: list[TechnologyChoice] = []
     chosen = draft.strategies
-    heavy_reads = [op for op in profile.reads if op.frequency in ("very-high", "high")]
+    heavy_reads = profile.heavy_reads
     read_heavy = bool(heavy_reads) and profile.read_rate > profile.write_rate
     if offering.family != "in-memory" and (read_heavy or "crud-cache" in chosen):
         cache = catalog.DAX if offering.family == "key-value" else catalog.CACHE
