@@ -7,9 +7,11 @@ phrasing. All four pattern-led cases got another primary store before the access
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from datastrata.design import rules
+from datastrata.design import design, load_spec, rules
 from datastrata.design.report import DesignReport
 
 from .helpers import assert_reasons_traceable, context, families, roles, strategies
@@ -115,3 +117,12 @@ def test_variants_trace_every_choice(example: str, request: pytest.FixtureReques
     report: DesignReport = request.getfixturevalue(example)
     assert_reasons_traceable(report)
     assert not [w for w in report.warnings if "step" in w], report.warnings
+
+
+def test_courier_positions_declared_as_measurements_stay_a_geo_index(examples_dir: Path) -> None:
+    text = (examples_dir / "uber-eats.yaml").read_text(encoding="utf-8")
+    as_measurements = text.replace("{name: CourierPosition, kind: event,", "{name: CourierPosition, kind: measurement,")
+    assert as_measurements != text
+    report = design(load_spec(as_measurements))
+    assert families(report, "courier-logistics")[0] == "in-memory"
+    assert "time-series" not in families(report, "courier-logistics")
