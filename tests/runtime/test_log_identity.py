@@ -10,6 +10,7 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
 from datastrata.eventlog import EventLog
 from datastrata.projections import ProjectionRunner
+from datastrata.projections.checkpoints import Mark
 from datastrata.runtime import Runtime
 from datastrata.stores.database import Database, Tx
 from datastrata.stores.open import open_database
@@ -84,3 +85,23 @@ def test_a_redis_stream_carrying_one_log_refuses_another(tmp_path: Path, redis_u
         assert again.log.identity == log_a  # the same store follows on
     with pytest.raises(ConfigurationError, match=f"follows log {log_a}, this store's log is "):
         Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'b.db'}", bus=redis_url))
+
+
+def test_a_graph_file_from_before_checkpoints_named_their_log_is_upgraded_in_place(tmp_path: Path) -> None:
+    from datastrata.graph.projection import GraphCheckpoints
+    from datastrata.stores.graphdb import open_graph
+
+    graph = open_graph(tmp_path / "old")
+    try:
+        graph.execute(
+            "CREATE NODE TABLE Checkpoint(id STRING, position INT64, event_id STRING, updated_at TIMESTAMP, "
+            "PRIMARY KEY (id))"
+        )
+        graph.execute("CREATE (:Checkpoint {id: 'food.graph', position: 7, event_id: 'e7'})")
+        checkpoints = GraphCheckpoints(graph)
+        assert checkpoints.mark("food.graph") == Mark(7, None)  # no identity yet: the next page records it
+        with graph.transaction() as tx:
+            checkpoints.set_in(tx, "food.graph", 9, "e9", "abc")
+        assert checkpoints.mark("food.graph") == Mark(9, "abc")
+    finally:
+        graph.close()

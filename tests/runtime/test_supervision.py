@@ -251,3 +251,53 @@ def test_metrics_parse_as_prometheus_text_with_per_follower_series(tmp_path: Pat
     assert any(s.labels["status"] == "422" for s in errors)
     assert any(s.name == "datastrata_http_request_duration_seconds_count" for s in families[
         "datastrata_http_request_duration_seconds"].samples)  # fmt: skip
+
+
+@pytest.mark.parametrize("bus", ["memory", "redis"])
+def test_a_bus_consumer_parks_what_it_cannot_handle_and_an_operator_retry_delivers_it(
+    request: pytest.FixtureRequest, sqlite_url: str, bus: str, tmp_path: Path
+) -> None:
+    settings = settings_for(request, sqlite_url, bus, tmp_path)
+    with Runtime.open(settings) as runtime:
+        handled: list[int] = []
+        broken = [True]
+
+        def handler(event: Event) -> None:
+            if broken[0]:
+                raise RuntimeError("downstream is read-only")
+            handled.append(int(event.payload["n"]))
+
+        runtime.bus.subscribe("test.consumer", handler, types={"Counted"}, attempts=2)
+        for n in (1, 2):
+            runtime.append(Scope("test", f"s{n}"), [NewEvent("Counted", {"n": n})])
+        rounds(runtime, 3)
+        letters = runtime.dead_letters.list("test.consumer")
+        assert [x.status for x in letters] == ["parked", "parked"] and letters[0].attempts == 2
+        assert all(s.state == "running" for s in runtime.statuses())  # a consumer skips: nothing halts
+        broken[0] = False
+        assert [deadletters.retry(runtime, x.id).status for x in letters] == ["resolved", "resolved"]
+        assert handled == [1, 2]
+        with pytest.raises(RuleViolation, match="resolved already"):
+            deadletters.skip(runtime, letters[0].id)
+
+
+def test_ready_is_down_when_a_readiness_check_fails_and_lag_shows_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'r.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
+    with TestClient(create_app(settings, worker=False)) as http:
+
+        def migrations() -> None:
+            raise BackendUnavailable("2 migrations are not applied at postgresql://app:s3cret@db/x; run migrate")
+
+        http.app.state.platform.readiness["migrations"] = migrations  # type: ignore[attr-defined]
+        ready = http.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "down"
+        assert "not applied" in ready.json()["checks"]["migrations"] and "s3cret" not in ready.text
+        assert http.get("/health").status_code == 200  # liveness does not run readiness checks
+    monkeypatch.setenv("DATASTRATA_STORE", settings.store)
+    monkeypatch.setenv("DATASTRATA_GRAPH", settings.graph)
+    shown = CliRunner().invoke(cli, ["lag", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = {r["name"]: r for r in json.loads(shown.stdout)}
+    assert rows["food.graph"]["state"] == "running" and rows["portfolio.holders"]["behind"] == 0
