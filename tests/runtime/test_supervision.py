@@ -86,6 +86,7 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
         holders, fresh = portfolio.holders_with_freshness("ACME")  # answers from what it has, and says so
         assert holders == [{"portfolio_id": "p1", "quantity": "2"}]
         assert fresh.state == "halted" and fresh.stale_by >= 2 and "symbol" in (fresh.error or "")
+        assert fresh.log == runtime.log.identity  # a position means something only in its log
 
         monkeypatch.setenv("DATASTRATA_STORE", settings.store)
         monkeypatch.setenv("DATASTRATA_BUS", settings.bus)

@@ -23,11 +23,12 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """A committed command: its events and the consistency token (the position it committed at)."""
+    """A committed command: its events and the consistency token (the position it committed at, in log `log_id`)."""
 
     command: str
     stream_id: str
     events: tuple[Event, ...]
+    log_id: str | None = None
 
     @property
     def token(self) -> int:
@@ -40,6 +41,7 @@ class CommandResult:
             "command": self.command,
             "stream_id": self.stream_id,
             "token": self.token,
+            "log": self.log_id,
             "events": [
                 {"type": e.type, "position": e.position, "version": e.version, "payload": dict(e.payload)}
                 for e in self.events
@@ -67,7 +69,7 @@ class CommandHandler:
                     appended = self.log.append_in(
                         tx, decision.stream_id, decision.events, expected_version=decision.expected_version
                     )
-                return CommandResult(command, decision.stream_id, appended.events)
+                return CommandResult(command, decision.stream_id, appended.events, self.log.identity)
             except ConcurrencyConflict:
                 if attempt == self.retries:
                     raise
