@@ -255,6 +255,12 @@ class LogFollower(ABC, Generic[T]):
         """Return the checkpoint, the log's head and the events in between (counted: an operator's question)."""
         return Lag.of(self.name, self.position(), self.log)
 
+    def checked_lag(self) -> Lag:
+        """Return the lag, refusing a checkpoint of another log (what a query reads its freshness from)."""
+        mark = self.sink.mark(self.name)
+        self._check(mark)
+        return Lag.of(self.name, mark.position, self.log)
+
     def wait_for(self, position: int, *, timeout: float = 5.0) -> None:
         """Block until the follower has applied `position` (a consistency token), applying pages itself."""
         if isinstance(position, bool) or position < 0:
