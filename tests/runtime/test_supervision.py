@@ -231,6 +231,23 @@ def test_a_halted_follower_resumes_when_the_operator_retries_after_the_fix(sqlit
         assert counted(runtime) == [1, 2, 3] and runtime.supervisor.boundaries[projection.name].state == "running"
 
 
+def test_a_rebuild_after_the_fix_resolves_the_parked_letter_and_releases_the_halt(sqlite_url: str) -> None:
+    with Runtime.open(Settings(store=sqlite_url)) as runtime:
+        runtime.supervisor.base_delay = 0.0
+        projection = Counted()
+        projection.bad = {2}
+        runner = runtime.register(projection)
+        for n in (1, 2, 3):
+            runtime.append(Scope("test", f"s{n}"), [NewEvent("Counted", {"n": n})])
+        rounds(runtime, 8)
+        assert runtime.supervisor.boundaries[projection.name].state == "halted"
+        projection.broken = False
+        assert runner.rebuild() == 3
+        rounds(runtime, 1)
+        assert runtime.supervisor.boundaries[projection.name].state == "running"
+        assert [x.status for x in runtime.dead_letters.list(projection.name)] == ["resolved"]
+
+
 def test_metrics_parse_as_prometheus_text_with_per_follower_series(tmp_path: Path) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'm.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
     with TestClient(create_app(settings, worker=False)) as http:

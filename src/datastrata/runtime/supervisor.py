@@ -166,6 +166,9 @@ class Supervisor:
         if boundary.follower is None or boundary.policy != HALT:
             return
         parked = next((x for x in letters if x.status == PARKED), None)
+        if parked is not None and boundary.follower.position() >= parked.position:
+            self.dead_letters.set_status(parked.id, RESOLVED)  # applied since (a rebuild after the fix)
+            parked = None
         if parked is not None:
             if boundary.state != HALTED:
                 self._halt(boundary, parked)
