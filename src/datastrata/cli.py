@@ -92,6 +92,9 @@ def worker(
         while done := platform.run_once():
             total += done
         typer.echo(f"drained {total} deliveries and applications")
+        for status in platform.statuses():
+            if status.state != "running":
+                typer.echo(f"{status.name} is {status.state}: {status.last_error}", err=True)
         return
     stop = threading.Event()
     typer.echo(f"worker running on {platform.settings.store} (bus {platform.bus.name}); Ctrl-C stops")

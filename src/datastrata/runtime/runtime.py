@@ -201,12 +201,12 @@ class Runtime:
             self._cache = open_cache(self.settings.cache)
         return self._cache
 
-    def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
+    def register(self, projection: Projection, *, batch_size: int = 500, policy: str = HALT) -> ProjectionRunner:
         """Register a projection of the home location (once per name) and return its runner."""
         runner = self.runners.get(projection.name)
         if not isinstance(runner, ProjectionRunner):
             runner = ProjectionRunner(self.home.log, projection, batch_size=batch_size)
-            self.attach(runner)
+            self.attach(runner, policy=policy)
         return runner
 
     def attach(self, runner: Follower, *, policy: str = HALT) -> None:
