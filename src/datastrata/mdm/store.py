@@ -29,7 +29,7 @@ from datastrata.mdm.sql import AuditRow, Key, VersionRow
 from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
 from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
 from datastrata.runtime.location import Location, Work
-from datastrata.runtime.scope import Scope
+from datastrata.runtime.scope import KEY_MAX, Scope
 from datastrata.runtime.units import Units
 from datastrata.stores.database import Tx
 from datastrata.stores.open import open_database
@@ -88,7 +88,14 @@ class MasterDataStore:
         """Return the scope of one record (its stream ``<context>-<type>-<key>``), or of the whole context."""
         if key is None:
             return Scope.of(self.context)
-        return Scope(self.context, record_key(key.entity_type, key.entity_key), key.tenant_id)
+        aggregate = record_key(key.entity_type, key.entity_key)
+        if len(aggregate) > KEY_MAX:
+            raise ValidationError(
+                f"{key.entity_type} key {key.entity_key[:40]!r}… is too long for its event stream: the type and key "
+                f"together may hold {KEY_MAX - 1} characters; use a shorter key",
+                field="entity_key",
+            )
+        return Scope(self.context, aggregate, key.tenant_id)
 
     def __enter__(self) -> MasterDataStore:
         return self
@@ -194,7 +201,7 @@ class MasterDataStore:
         key = self._key(entity_type, entity_key)
         when = self.clock() if as_of is None else ensure_utc(as_of, field="as_of")
         known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
-        with self.units.read(self.scope(key)) as tx:
+        with self.units.read(self.scope()) as tx:
             if as_of is None and known is None:
                 row = sql.current(tx, key)
                 if row is not None and _period(row).contains(when):
@@ -205,7 +212,7 @@ class MasterDataStore:
     def history(self, entity_type: str, entity_key: str) -> list[MasterRecord]:
         """Return every version of a record ever recorded (superseded ones too), by recorded then valid time."""
         key = self._key(entity_type, entity_key)
-        with self.units.read(self.scope(key)) as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.all_versions(tx, key)
         return [self._record(r) for r in rows]
 
@@ -213,7 +220,7 @@ class MasterDataStore:
         """Return a record's versions over valid time as recorded by `as_known_at` (default: as known now)."""
         key = self._key(entity_type, entity_key)
         known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
-        with self.units.read(self.scope(key)) as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.versions_known_at(tx, key, known)
         return [self._record(r) for r in rows]
 
@@ -221,7 +228,7 @@ class MasterDataStore:
         """Return when the record's value may next change by itself after `after` (default: now), or None."""
         key = self._key(entity_type, entity_key)
         start = self.clock() if after is None else ensure_utc(after, field="after")
-        with self.units.read(self.scope(key)) as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.open_versions(tx, key)
         return next_boundary((_period(r) for r in rows), start)
 
