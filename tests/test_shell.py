@@ -71,6 +71,8 @@ def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the background worker did not catch up"
             time.sleep(0.05)
         assert "/portfolios/{portfolio_id}" in httpx.get(f"{base}/openapi.json").json()["paths"]
+        owner = json.loads((tmp_path / "served.graph.owner").read_text())
+        assert owner["pid"] == proc.pid  # serve runs the worker, so it owns the graph beside the store
     finally:
         proc.terminate()
         proc.wait(timeout=10)

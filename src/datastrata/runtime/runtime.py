@@ -203,11 +203,7 @@ class Runtime:
 
     def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
         """Register a projection of the home location (once per name) and return its runner."""
-        runner = self.runners.get(projection.name)
-        if not isinstance(runner, ProjectionRunner):
-            runner = ProjectionRunner(self.home.log, projection, batch_size=batch_size)
-            self.attach(runner)
-        return runner
+        return self.follow(projection.name, lambda log: ProjectionRunner(log, projection, batch_size=batch_size))
 
     def attach(self, runner: Follower) -> None:
         """Drive `runner` with the others: worker rounds, ``lag`` and ``rebuild`` (a graph runner, a batch runner…)."""
