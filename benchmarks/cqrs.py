@@ -38,7 +38,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import runtime as host
+import platform as host
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
 from datastrata.eventlog import EventLog

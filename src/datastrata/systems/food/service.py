@@ -25,7 +25,6 @@ from datastrata.systems.food.store import OrderRequest, OrderStore, Written
 
 #: The name the service is registered under on a runtime.
 SERVICE = "food"
-#: The worker job that drives the graph projection.
 #: How long a read waits for the graph to reach a consistency token, in seconds.
 WAIT_TIMEOUT = 10.0
 #: The default window of the `recency` weighting.
