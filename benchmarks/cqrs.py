@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform as host
 import random
 import sqlite3
 import statistics
@@ -38,7 +39,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import platform as host
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
 from datastrata.eventlog import EventLog

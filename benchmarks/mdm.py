@@ -550,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 url = create_database(base, "bench_mdm")
                 raw_url = create_database(base, "bench_raw")
-                MasterDataStore(open_database(raw_url)).db.close()  # the raw writer's table is shaped like ours
+                MasterDataStore.open(raw_url).close()  # the raw writer's table is shaped like ours
                 with psycopg.connect(url) as conn:
                     machine["postgresql"] = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
                 figures += bench_engine(
