@@ -308,7 +308,7 @@ def test_ready_is_down_when_a_readiness_check_fails_and_lag_shows_states(
         def migrations() -> None:
             raise BackendUnavailable("2 migrations are not applied at postgresql://app:s3cret@db/x; run migrate")
 
-        http.app.state.platform.readiness["migrations"] = migrations  # type: ignore[attr-defined]
+        http.app.state.runtime.readiness["migrations"] = migrations  # type: ignore[attr-defined]
         ready = http.get("/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "down"
         assert "not applied" in ready.json()["checks"]["migrations"] and "s3cret" not in ready.text
@@ -318,4 +318,5 @@ def test_ready_is_down_when_a_readiness_check_fails_and_lag_shows_states(
     shown = CliRunner().invoke(cli, ["lag", "--json"])
     assert shown.exit_code == 0, shown.output
     rows = {r["name"]: r for r in json.loads(shown.stdout)}
-    assert rows["food.graph"]["state"] == "running" and rows["portfolio.holders"]["behind"] == 0
+    assert rows["portfolio.holders"]["state"] == "running" and rows["portfolio.holders"]["behind"] == 0
+    assert rows["food.graph"]["opened"] is False  # the graph's owner reports it

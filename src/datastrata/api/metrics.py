@@ -62,7 +62,7 @@ class RuntimeCollector(Collector):
 def install_metrics(app: FastAPI) -> None:
     """Add the HTTP middleware and the ``/metrics`` route; the registry is the app's own."""
     registry = CollectorRegistry()
-    registry.register(RuntimeCollector(lambda: getattr(app.state, "platform", None)))
+    registry.register(RuntimeCollector(lambda: getattr(app.state, "runtime", None)))
     requests = Counter(
         "datastrata_http_requests", "HTTP requests by route template, kind and status.",
         ["method", "route", "kind", "status"], registry=registry,

@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
 
 
 def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.platform
+    runtime: Runtime = request.app.state.runtime
     return runtime
 
 

@@ -65,11 +65,11 @@ def everything(svc: MatchService) -> dict[str, Any]:
 
 @pytest.mark.parametrize("which", ["tv", "news", "social", "analytics"])
 def test_an_exception_mid_batch_rolls_back_and_is_isolated_without_double_counting(sqlite_url: str, which: str) -> None:
-    with Runtime.open(Settings(store=sqlite_url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=sqlite_url)) as runtime:
+        svc = MatchService(runtime)
         simulate.play(svc, matches=4, seed=7)
         healthy = svc.runners[which]
-        broken = BatchRunner(platform.log, Exploding(healthy.projection), batch_size=30)
+        broken = BatchRunner(runtime.log, Exploding(healthy.projection), batch_size=30)
         assert broken.run_once() == 30
         # The second page fails half-way: it rolls back whole and is applied again event by event, which heals a
         # passing failure in the same call; the end state below equals a rebuild, so nothing was counted twice.
@@ -83,8 +83,8 @@ def test_an_exception_mid_batch_rolls_back_and_is_isolated_without_double_counti
 
 
 def test_sigkill_mid_batch_resumes_without_double_counting(store_url: str) -> None:
-    with Runtime.open(Settings(store=store_url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=store_url)) as runtime:
+        svc = MatchService(runtime)
         simulate.play(svc, matches=12, seed=11)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         child = subprocess.Popen(
@@ -103,7 +103,7 @@ def test_sigkill_mid_batch_resumes_without_double_counting(store_url: str) -> No
         resumed = everything(svc)
         svc.rebuild("all")
         assert everything(svc) == resumed
-        with platform.db.read() as tx:  # the write side's own counts: nothing applied twice or lost
+        with runtime.db.read() as tx:  # the write side's own counts: nothing applied twice or lost
             truth = tx.one(
                 "SELECT sum(goals), sum(yellow_cards), sum(red_cards), sum(minutes_played) "
                 "FROM match_player_match_stats"
