@@ -70,6 +70,7 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
     settings = settings_for(request, store_url, bus, tmp_path)
     with Runtime.open(settings) as runtime:
         install_all(runtime)
+        runtime.open_followers()  # this process is the worker: it owns the graph
         runtime.supervisor.base_delay = 0.0  # retry at once: this test is about halting, not waiting
         portfolio = write_a_bit_of_everything(runtime)
         rounds(runtime)
@@ -78,6 +79,7 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
         halted = states[HOLDERS]
         assert halted.state == "halted" and "symbol" in (halted.last_error or "")
         others = [s for s in states.values() if s.name != HOLDERS and s.position is not None]
+        assert "food.graph" in {s.name for s in others}
         assert others and all(s.state == "running" and s.behind == 0 for s in others), others
         food = runtime.service("food", FoodService)
         prices = food.graph.store.rows("MATCH (m:MenuItem) RETURN m.id, m.price ORDER BY m.id")
@@ -250,7 +252,7 @@ def test_a_rebuild_after_the_fix_resolves_the_parked_letter_and_releases_the_hal
 
 def test_metrics_parse_as_prometheus_text_with_per_follower_series(tmp_path: Path) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'm.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
-    with TestClient(create_app(settings, worker=False)) as http:
+    with TestClient(create_app(settings)) as http:  # with its worker: it owns (and reports) the graph
         assert http.get("/holders/ACME").status_code == 200
         assert http.get("/holders/bad symbol!").status_code == 422
         text = http.get("/metrics")
