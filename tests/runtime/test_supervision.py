@@ -314,7 +314,9 @@ def test_ready_is_down_when_a_readiness_check_fails_and_lag_shows_states(
         ready = http.get("/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "down"
         assert "not applied" in ready.json()["checks"]["migrations"] and "s3cret" not in ready.text
-        assert http.get("/health").status_code == 200  # liveness does not run readiness checks
+        health = http.get("/health")
+        assert health.status_code == 200  # liveness does not run readiness checks
+        assert health.json()["not_opened"] == ["food.graph"]  # no worker here: the graph's owner reports it
     monkeypatch.setenv("DATASTRATA_STORE", settings.store)
     monkeypatch.setenv("DATASTRATA_GRAPH", settings.graph)
     shown = CliRunner().invoke(cli, ["lag", "--json"])
@@ -322,3 +324,27 @@ def test_ready_is_down_when_a_readiness_check_fails_and_lag_shows_states(
     rows = {r["name"]: r for r in json.loads(shown.stdout)}
     assert rows["portfolio.holders"]["state"] == "running" and rows["portfolio.holders"]["behind"] == 0
     assert rows["food.graph"]["opened"] is False  # the graph's owner reports it
+
+
+def test_a_price_the_graph_cannot_hold_halts_the_graph_alone_until_it_is_skipped(tmp_path: Path) -> None:
+    from datastrata.systems.food import domain
+
+    settings = Settings(store=f"sqlite:///{tmp_path / 'f.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
+    with Runtime.open(settings) as runtime:
+        install_all(runtime)
+        runtime.open_followers()
+        runtime.supervisor.base_delay = 0.0
+        food = runtime.service("food", FoodService)
+        food.add_restaurant("r1", name="Soba", lat=35.0, lon=139.0)
+        huge = {"item_id": "gold", "restaurant_id": "r1", "name": "Gold", "price": "1e15", "ingredients": []}
+        runtime.append(Scope("food", "menu-r1"), [NewEvent(domain.MENU_ITEM_ADDED, huge)])
+        food.add_menu_item("r1", "soba", name="Soba", price="12.00")
+        runtime.service("portfolio", PortfolioService).deposit("p1", "10")
+        rounds(runtime, 8)
+        states = {s.name: s for s in runtime.statuses(fresh=True)}
+        assert states["food.graph"].state == "halted" and states["match.tv"].state == "running"
+        (letter,) = runtime.dead_letters.list("food.graph")
+        assert deadletters.skip(runtime, letter.id).status == "skipped"
+        rounds(runtime, 2)
+        assert {s.name: s for s in runtime.statuses(fresh=True)}["food.graph"].state == "running"
+        assert food.graph.store.rows("MATCH (m:MenuItem) RETURN m.id") == [("soba",)]

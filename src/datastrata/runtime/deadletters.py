@@ -16,7 +16,7 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
     """Try the event again now; on success the letter is resolved and a halted follower resumes."""
     letter = runtime.dead_letters.get(letter_id)
     _refuse_closed(letter, "retry")
-    follower = runtime.runners.get(letter.consumer)
+    follower = runtime.follower(letter.consumer)  # builds a deferred one (the graph) if it must
     if isinstance(follower, LogFollower):
         runtime.dead_letters.set_status(letter.id, RETRY)
         follower.halted = None
@@ -53,7 +53,7 @@ def skip(runtime: Runtime, letter_id: int) -> DeadLetter:
     """Move past the event for good: a halted follower's checkpoint steps over it and the follower goes on."""
     letter = runtime.dead_letters.get(letter_id)
     _refuse_closed(letter, "skip")
-    follower = runtime.runners.get(letter.consumer)
+    follower = runtime.follower(letter.consumer)  # builds a deferred one (the graph) if it must
     if isinstance(follower, LogFollower):
         follower.skip_past(letter.position)
     elif runtime.bus.delivery(letter.consumer) is None:
@@ -87,7 +87,7 @@ def _still_failing(letter: DeadLetter, error: str) -> RuleViolation:
 
 
 def _unknown(runtime: Runtime, letter: DeadLetter) -> str:
-    known = sorted(set(runtime.runners) | {letter.consumer for letter in runtime.dead_letters.list()})
+    known = sorted(set(runtime.runners) | set(runtime.deferred))
     return (
         f"dead letter {letter.id} belongs to {letter.consumer!r}, which is not a follower or bus consumer of this "
         f"process; known: {known}"

@@ -26,6 +26,7 @@ class HealthReport:
     status: str
     followers: list[dict[str, Any]]
     checks: dict[str, str] = field(default_factory=dict)
+    not_opened: list[str] = field(default_factory=list)
 
     @property
     def http_status(self) -> int:
@@ -38,6 +39,8 @@ class HealthReport:
             "status": self.status,
             "checks": self.checks,
             "not_running": [f["name"] for f in self.followers if f["state"] != RUNNING],
+            # Followers holding a resource (the graph) that this process does not own: their owner reports them.
+            "not_opened": self.not_opened,
             "followers": self.followers,
             # The shape /health had before followers had states (kept for existing probes and scripts).
             "lags": [
@@ -80,4 +83,4 @@ def report(runtime: Runtime, *, ready: bool = False, worker_alive: bool | None =
         status = DEGRADED
     else:
         status = OK
-    return HealthReport(status, followers, checks)
+    return HealthReport(status, followers, checks, sorted(runtime.deferred))
