@@ -194,6 +194,8 @@ class Supervisor:
         if boundary.state != RUNNING:
             log.info("%s %s recovered", boundary.kind, boundary.name)
         boundary.state, boundary.failures, boundary.retry_at = RUNNING, 0, 0.0
+        if work:
+            boundary.attempts.clear()  # the log is applied in order: whatever failed before is behind it now
         if boundary.follower is not None:
             retried = [x for x in letters if x.status == RETRY]
             position = boundary.follower.position() if retried else 0
