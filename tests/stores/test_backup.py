@@ -57,9 +57,10 @@ def write_before(platform: Runtime) -> None:
         food.add_user(user, lat=35.68, lon=139.76)
     for rid in ("r1", "x", "y"):
         food.add_restaurant(rid, name=f"R {rid}", lat=35.68, lon=139.76)
-    food.place_order("me", "r1")
-    food.place_order("u1", "r1")
-    food.place_order("u1", "x")
+        food.add_menu_item(rid, f"{rid}-dish", name="Dish", price="10")
+    food.place_order("me", "r1", items=["r1-dish"])
+    food.place_order("u1", "r1", items=["r1-dish"])
+    food.place_order("u1", "x", items=["x-dish"])
 
 
 def write_after(platform: Runtime) -> None:
@@ -70,7 +71,7 @@ def write_after(platform: Runtime) -> None:
     MasterDataService(platform).put("customer", "C1", {"name": "Ada L.", "email": "ada@example.com"}, actor="ops")
     MatchService(platform).goal(MATCH, "BBB-9", minute=20)
     food = platform.service("food", FoodService)
-    food.place_order("u1", "y")
+    food.place_order("u1", "y", items=["y-dish"])
 
 
 def answers(platform: Runtime) -> dict[str, Any]:

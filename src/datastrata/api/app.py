@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
+from datastrata.api.contract import PROBLEM, UnexpectedErrorGuard, problems
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
 from datastrata.catalog import install_all, systems
@@ -22,14 +23,15 @@ from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
 
-PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """Build an RFC 9457 problem response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
@@ -60,32 +62,30 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         version=__version__,
         description="Data-architecture strategies as working reference systems.",
         lifespan=lifespan,
+        responses=problems(),
     )
 
     @app.exception_handler(DatastrataError)
     async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:
-        extra = {"field": exc.field} if exc.field else {}
+        extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return problem(exc.status, exc.title, exc.message, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e.get("msg", "")}
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(422, "validation error", detail, errors=errors)
+        return problem(422, "validation error", detail, field=errors[0]["field"] if errors else None, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail).lower(), f"{request.method} {request.url.path}: {exc.detail}")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.exception("unexpected failure on %s %s", request.method, request.url.path)
-        return problem(500, "internal failure", f"{type(exc).__name__}: {exc}")
+        detail = f"{request.method} {request.url.path}: {exc.detail}"
+        return problem(exc.status_code, str(exc.detail).lower(), detail, headers=dict(exc.headers or {}))
 
     install_metrics(app)
+    app.add_middleware(UnexpectedErrorGuard)  # outside the metrics, inside Starlette's last-resort handler
     app.include_router(operations_router)
     for entry in systems():
         app.include_router(entry.router)

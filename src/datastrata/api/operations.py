@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from datastrata.core.validation import MAX_INT
 from datastrata.runtime import Runtime
 from datastrata.runtime import deadletters as operations
 from datastrata.runtime.health import report
 
 router = APIRouter(tags=["operations"])
+LetterId = Annotated[int, Path(ge=1, le=MAX_INT, description="Dead letter id")]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -49,12 +51,12 @@ def list_dead_letters(
 
 
 @router.post("/deadletters/{letter_id}/retry")
-def retry_dead_letter(letter_id: int, request: Request) -> dict[str, Any]:
+def retry_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Try the event again now; on success a halted follower resumes from it."""
     return operations.retry(_runtime(request), letter_id).to_dict()
 
 
 @router.post("/deadletters/{letter_id}/skip")
-def skip_dead_letter(letter_id: int, request: Request) -> dict[str, Any]:
+def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Move past the event for good; a halted follower goes on after it."""
     return operations.skip(_runtime(request), letter_id).to_dict()

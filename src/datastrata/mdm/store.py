@@ -12,6 +12,7 @@ from datastrata.core.clock import Clock, ensure_utc, system_clock
 from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
+from datastrata.core.retry import retry_conflicts
 from datastrata.core.tenancy import current_tenant, tenant
 from datastrata.mdm import sql
 from datastrata.mdm.records import (
@@ -141,8 +142,9 @@ class MasterDataStore:
         """
         schema = self.types.get(entity_type)
         values = schema.validate(attributes)
-        return self._write(
-            schema, entity_key, schema.dump(values), valid_from, valid_to, actor, reason, change_id, "put"
+        dumped = schema.dump(values)
+        return retry_conflicts(
+            lambda: self._write(schema, entity_key, dumped, valid_from, valid_to, actor, reason, change_id, "put")
         )
 
     def retire(
@@ -158,7 +160,9 @@ class MasterDataStore:
     ) -> Change:
         """Assert that a record is absent over [valid_from, valid_to) (default: from now on)."""
         schema = self.types.get(entity_type)
-        return self._write(schema, entity_key, None, valid_from, valid_to, actor, reason, change_id, "retire")
+        return retry_conflicts(
+            lambda: self._write(schema, entity_key, None, valid_from, valid_to, actor, reason, change_id, "retire")
+        )
 
     def activate(self, *, limit: int = 1000) -> list[MasterRecord]:
         """Make every version that has taken effect current and announce each once with MasterDataActivated.

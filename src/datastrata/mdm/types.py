@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from datastrata.core.errors import ValidationError
+from datastrata.core.validation import MAX_INT, decimal_value
 
 #: A check returns a problem description ("must be ...") or None when the value is fine.
 Check = Callable[[Any], str | None]
@@ -28,6 +30,10 @@ _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 _NOT_CONVERTED: Any = object()
+#: Bounds of attribute values, so a downstream copy (a NUMERIC(26, 8) or BIGINT column) can hold every value.
+MAX_DIGITS = 18
+MAX_DECIMALS = 8
+MAX_TEXT = 10_000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -166,7 +172,12 @@ def _coerce(type_name: str, name: str, spec: FieldSpec, value: Any) -> Any:
 
 def _example(wanted: type) -> str:
     examples = {
-        Decimal: " (a Decimal or a string such as '19.99'; floats are refused because they round)",
+        Decimal: (
+            f" (a plain decimal string such as '19.99', at most {MAX_DIGITS} digits before the point and "
+            f"{MAX_DECIMALS} after; floats are refused because they round)"
+        ),
+        int: f" (between -{MAX_INT} and {MAX_INT})",
+        str: f" (at most {MAX_TEXT} characters)",
         datetime: " (an aware datetime or ISO text such as '2025-09-12T10:00:00Z')",
         date: " (a date or ISO text such as '2025-09-12')",
     }
@@ -175,10 +186,9 @@ def _example(wanted: type) -> str:
 
 def _decimal(value: Decimal | int | str) -> Any:
     try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
+        return decimal_value(value, field="value", max_digits=MAX_DIGITS, max_decimals=MAX_DECIMALS)
+    except ValidationError:
         return _NOT_CONVERTED
-    return number if number.is_finite() else _NOT_CONVERTED
 
 
 def _datetime(value: datetime | str) -> Any:
@@ -206,13 +216,23 @@ def _exact(kind: type) -> Callable[[Any], Any]:
 
 
 def _float(value: Any) -> Any:
-    return float(value) if isinstance(value, (int, float)) else _NOT_CONVERTED
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > 1e300:
+        return _NOT_CONVERTED
+    return float(value)
+
+
+def _int(value: Any) -> Any:
+    return value if isinstance(value, int) and -MAX_INT <= value <= MAX_INT else _NOT_CONVERTED
+
+
+def _str(value: Any) -> Any:
+    return value if isinstance(value, str) and len(value) <= MAX_TEXT else _NOT_CONVERTED
 
 
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    str: _exact(str),
+    str: _str,
     bool: _exact(bool),
-    int: _exact(int),
+    int: _int,
     float: _float,
     Decimal: lambda v: _decimal(v) if isinstance(v, (Decimal, int, str)) else _NOT_CONVERTED,
     datetime: lambda v: _datetime(v) if isinstance(v, (datetime, str)) else _NOT_CONVERTED,

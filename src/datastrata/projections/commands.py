@@ -8,6 +8,7 @@ from typing import Any
 
 from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.retry import ATTEMPTS, retry_conflicts
 from datastrata.runtime.location import Work
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.units import Units
@@ -58,7 +59,7 @@ Handler = Callable[[Work], Decision]
 class CommandHandler:
     """Runs handlers in a transaction with their events; a lost race is retried so rules see committed state."""
 
-    def __init__(self, units: Units, *, retries: int = 3) -> None:
+    def __init__(self, units: Units, *, retries: int = ATTEMPTS - 1) -> None:
         self.units = units
         self.retries = retries
 
@@ -67,23 +68,19 @@ class CommandHandler:
 
         The decision's scope must live where `scope` does (one transaction never spans two locations).
         """
-        for attempt in range(self.retries + 1):
-            try:
-                with self.units.transaction(scope) as work:
-                    decision = handler(work)
-                    appended = work.append(
-                        decision.events, expected_version=decision.expected_version, scope=decision.scope
-                    )
-                return CommandResult(command, decision.scope.stream_id, appended.events, work.log.identity)
-            except ConcurrencyConflict:
-                if attempt == self.retries:
-                    raise
-            except Exception as exc:
-                # A concurrent writer inserted the same key first: run again so the handler's rule check sees it.
-                if not is_unique_violation(exc):
-                    raise
-                if attempt == self.retries:
-                    raise ConcurrencyConflict(
-                        f"{command}: another writer kept changing the same record; retry the command"
-                    ) from None
-        raise AssertionError("unreachable")
+
+        def attempt() -> CommandResult:
+            with self.units.transaction(scope) as work:
+                decision = handler(work)
+                appended = work.append(
+                    decision.events, expected_version=decision.expected_version, scope=decision.scope
+                )
+            return CommandResult(command, decision.scope.stream_id, appended.events, work.log.identity)
+
+        def unique_race(exc: Exception) -> ConcurrencyConflict | None:
+            # A concurrent writer inserted the same key first: run again so the handler's rule check sees it.
+            if not is_unique_violation(exc):
+                return None
+            return ConcurrencyConflict(f"{command}: another writer kept changing the same record; retry the command")
+
+        return retry_conflicts(attempt, attempts=self.retries + 1, conflict=unique_race)

@@ -38,15 +38,16 @@ def test_order_row_and_event_commit_together(svc: FoodService, runtime: Runtime)
     head = runtime.log.head()
     for bad, error in (
         (dict(items=["gyoza"]), ValidationError),
-        (dict(rating=6), ValidationError),
-        (dict(order_id="o1"), RuleViolation),  # same id, different order
+        (dict(items=["tonkotsu"], rating=6), ValidationError),
+        (dict(items=[]), ValidationError),  # an order needs at least one item
+        (dict(items=["tonkotsu"], order_id="o1"), RuleViolation),  # same id, different order
     ):
         with pytest.raises(error):
             svc.place_order("A", "ichiran", at=T0 + timedelta(hours=1), **bad)  # type: ignore[arg-type]
     with pytest.raises(NotFound, match="food restaurant add"):
-        svc.place_order("A", "nowhere")
+        svc.place_order("A", "nowhere", items=["tonkotsu"])
     with pytest.raises(NotFound, match="food user add"):
-        svc.place_order("ghost", "ichiran")
+        svc.place_order("ghost", "ichiran", items=["tonkotsu"])
     assert runtime.log.head() == head  # refused commands wrote no event
     assert svc.store.counts()["orders"] == 1
 
@@ -78,7 +79,7 @@ def test_refusals_name_the_field(svc: FoodService) -> None:
         svc.add_user("bad id", lat=0, lon=0)
     with pytest.raises(ValidationError, match="needs a name"):
         svc.add_restaurant("r", name=" ", lat=0, lon=0)
-    with pytest.raises(ValidationError, match="decimal amount"):
+    with pytest.raises(ValidationError, match="plain decimal"):
         svc.add_restaurant("r", name="R", lat=0, lon=0) and svc.add_menu_item("r", "m", name="M", price="cheap")
     with pytest.raises(NotFound):
         svc.add_menu_item("ghost", "m", name="M", price="1")

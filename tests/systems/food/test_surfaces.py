@@ -47,10 +47,11 @@ def test_the_seed_story_via_cli(store_url: str, tmp_path: Path) -> None:
     ok(env, "restaurant", "add", "wowprime", "--name", "Wowprime", "--address", "Shinjuku 3-4-1",
        "--lat", "35.6905", "--lon", "139.704", "--cuisine", "Steak")  # fmt: skip
     ok(env, "menu", "add", "ichiran", "tonkotsu", "--name", "Tonkotsu", "--price", "980", "--ingredient", "pork")
+    ok(env, "menu", "add", "wowprime", "sirloin", "--name", "Sirloin", "--price", "2400")
     placed = ok(env, "order", "A", "ichiran", "--item", "tonkotsu", "--rating", "5", "--at", "2025-09-01T12:00:00Z")
     assert placed["total"] == "980.00" and placed["token"] > 0
-    ok(env, "order", "B", "ichiran")
-    ok(env, "order", "B", "wowprime", "--rating", "4")
+    ok(env, "order", "B", "ichiran", "--item", "tonkotsu")
+    ok(env, "order", "B", "wowprime", "--item", "sirloin", "--rating", "4")
     assert ok(env, "lag")["behind"] > 0
     # No worker: the read lets the graph catch up first, so it sees the writes before it.
     assert ok(env, "recommend", "A") == [
@@ -60,9 +61,10 @@ def test_the_seed_story_via_cli(store_url: str, tmp_path: Path) -> None:
     assert ok(env, "lag")["behind"] == 0
     ok(env, "restaurant", "add", "domino", "--name", "Domino's", "--lat", "35.659", "--lon", "139.698",
        "--cuisine", "Pizza", "--sponsored")  # fmt: skip
+    ok(env, "menu", "add", "domino", "pizza", "--name", "Pizza", "--price", "1500")
     ok(env, "user", "add", "C", "--lat", "35.66", "--lon", "139.70")
-    for rid in ("ichiran", "wowprime", "domino"):
-        last = ok(env, "order", "C", rid)
+    for rid, dish in (("ichiran", "tonkotsu"), ("wowprime", "sirloin"), ("domino", "pizza")):
+        last = ok(env, "order", "C", rid, "--item", dish)
     ok(env, "favorite", "A", "domino")
     found = ok(env, "recommend", "A", "--after", str(last["token"]), "--weighting", "orders")
     assert [(r["restaurant_id"], r["score"], r["sponsored"]) for r in found] == [
@@ -78,7 +80,7 @@ def test_the_seed_story_via_cli(store_url: str, tmp_path: Path) -> None:
     assert ok(env, "restaurant", "show", "ichiran")["menu"][0]["price"] == "980.00"
     code, out, _ = cli(env, "recommend", "B")
     assert code == 0 and "domino" in out
-    code, _, err = cli(env, "order", "A", "nowhere")
+    code, _, err = cli(env, "order", "A", "nowhere", "--item", "x")
     assert code == 2 and "not listed" in err and "Traceback" not in err
     code, _, err = cli(env, "recommend", "A", "--weighting", "best")
     assert code == 2 and "weighting 'best' is unknown" in err
@@ -116,7 +118,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
-    app = create_app(Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}"), worker=False)
+    app = create_app(Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}"))  # the worker feeds reads
     app.include_router(router)
     with TestClient(app) as http:
         assert http.put("/food/users/A", json={"lat": 35.658, "lon": 139.7016}).status_code == 200
@@ -132,17 +134,21 @@ def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
         again = http.post("/food/orders", json={"user_id": "A", "restaurant_id": "ichiran", "items": ["tonkotsu"],
                                                 "order_id": "o1", "at": "2025-09-01T12:00:00Z"})  # fmt: skip
         assert again.json()["duplicate"] is True and again.json()["token"] == first.json()["token"]
-        http.post("/food/orders", json={"user_id": "B", "restaurant_id": "ichiran"})
-        last = http.post("/food/orders", json={"user_id": "B", "restaurant_id": "wowprime", "rating": 5}).json()
-        assert http.get("/food/lag").json()["behind"] > 0
+        dish = http.put("/food/restaurants/wowprime/menu/sirloin", json={"name": "Sirloin", "price": "2400"})
+        assert dish.status_code == 200, dish.text
+        http.post("/food/orders", json={"user_id": "B", "restaurant_id": "ichiran", "items": ["tonkotsu"]})
+        last = http.post(
+            "/food/orders", json={"user_id": "B", "restaurant_id": "wowprime", "items": ["sirloin"], "rating": 5}
+        ).json()
         found = http.get("/food/users/A/recommendations", params={"after": last["token"]})
         assert found.status_code == 200, found.text
-        assert found.json() == [{"restaurant_id": "wowprime", "name": "Wowprime", "address": "Wowprime street",
+        assert found.json()["next_cursor"] is None
+        assert found.json()["items"] == [{"restaurant_id": "wowprime", "name": "Wowprime", "address": "Wowprime street",
                                  "score": 1, "sponsored": False, "reasons": ["ichiran"]}]  # fmt: skip
         assert http.put("/food/users/A/favorites/wowprime").json()["written"] == 1
         token = http.put("/food/restaurants/wowprime/sponsored", json={"sponsored": True}).json()["token"]
-        assert http.get("/food/users/A/recommendations", params={"after": token}).json()[0]["sponsored"] is True
-        cuisines = http.get("/food/users/A/cuisines", params={"near_km": 10, "catch_up": True}).json()
+        assert http.get("/food/users/A/recommendations", params={"after": token}).json()["items"][0]["sponsored"]
+        cuisines = http.get("/food/users/A/cuisines", params={"near_km": 10, "after": token}).json()
         assert cuisines["favourites"] == [{"cuisine": "Ramen", "orders": 1}]
         assert [m["restaurant_id"] for m in cuisines["nearby"]] == ["wowprime"]
         assert http.get("/food/orders/o1").json()["total"] == "980.00"
@@ -151,7 +157,7 @@ def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
         seeded = http.post("/food/seed", json={"users": 20, "restaurants": 5, "orders": 50, "seed": 3}).json()
         assert seeded["orders"] == 50
         assert http.get("/food/users/u00001/recommendations", params={"after": seeded["token"]}).status_code == 200
-        missing = http.post("/food/orders", json={"user_id": "ghost", "restaurant_id": "ichiran"})
+        missing = http.post("/food/orders", json={"user_id": "ghost", "restaurant_id": "ichiran", "items": ["x"]})
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
         bad = http.get("/food/users/A/recommendations", params={"weighting": "best"})
         assert bad.status_code == 422 and bad.json()["field"] == "weighting"

@@ -124,8 +124,8 @@ def test_the_same_story_via_http(store_url: str) -> None:
             params={"as_of": "2024-07-01T00:00:00Z", "as_known_at": first["recorded_at"]},
         )
         assert then.json()["attributes"]["name"] == "Alice"
-        assert len(http.get("/masterdata/customer/C1/history").json()) == 3
-        assert [a["actor"] for a in http.get("/masterdata/audit", params={"key": "C1"}).json()] == [
+        assert len(http.get("/masterdata/customer/C1/history").json()["items"]) == 3
+        assert [a["actor"] for a in http.get("/masterdata/audit", params={"key": "C1"}).json()["items"]] == [
             "onboarding",
             "support",
         ]
@@ -134,7 +134,7 @@ def test_the_same_story_via_http(store_url: str) -> None:
         assert http.post("/masterdata/verify").json() == []
         (held,) = http.get("/masterdata/customer/C1/downstream").json()
         assert held["copy"]["attributes"] == {"name": "Alice Tanaka"}
-        assert http.get("/masterdata/alerts").json() == []
+        assert http.get("/masterdata/alerts").json()["items"] == []
         retire = http.post("/masterdata/customer/C1/retire", json={"actor": "support", "reason": "closed"})
         assert retire.status_code == 200 and retire.json()["action"] == "retire"
         missing = http.get("/masterdata/customer/C1")

@@ -14,6 +14,7 @@ from datastrata.core.config import Settings
 from datastrata.shell import BusOption, CacheOption, ShellGroup, StoreOption, remember_stores
 from datastrata.systems.match.api import router
 from datastrata.systems.match.cli import app as match_app
+from datastrata.systems.match.service import MatchService
 from tests.systems.match.conftest import NAMES
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -166,14 +167,16 @@ def test_a_match_over_http(store_url: str) -> None:
         token = http.post("/match/matches/M1/end", json={"minute": 95, "referee": "R1"}).json()["token"]
 
         lazy = http.get("/match/news").json()  # no worker and no token: answers at once, says how stale
-        assert lazy["alerts"] == [] and lazy["stale_by"] > 0
+        assert lazy["items"] == [] and lazy["stale_by"] > 0
+        for runner in app.state.runtime.service("match", MatchService).runners.values():
+            runner.catch_up()  # what the worker of `serve` does; an HTTP read only waits for it
         news = http.get("/match/news", params={"after": token, "threshold": 85}).json()
-        assert [a["category"] for a in news["alerts"]] == ["goal", "red card", "red card"]
+        assert [a["category"] for a in news["items"]] == ["goal", "red card", "red card"]
         tv = http.get("/match/matches/M1/tv", params={"after": token}).json()
         assert tv["events"][0]["text"] == "Full time: Argentina 1-0 France" and len(tv["events"]) == 8
         assert http.get("/match/matches/M1/tv").json()["cached"] is True
         social = http.get("/match/social", params={"after": token, "trending": True, "match": "M1"}).json()
-        assert social["posts"][0]["kind"] == "goal"
+        assert social["items"][0]["kind"] == "goal"
         report = http.get("/match/analytics", params={"after": token, "match": "M1"}).json()
         fra7 = next(p for p in report["players"] if p["player_id"] == "FRA-7")
         assert (fra7["yellow_cards"], fra7["red_cards"], fra7["minutes_played"]) == (2, 1, 40)

@@ -58,7 +58,7 @@ def test_rules_refuse_and_leave_the_stream_unchanged(svc: PortfolioService) -> N
         (lambda: svc.withdraw(P, "100.5"), RuleViolation, "only 100.00"),
         (lambda: svc.deposit(P, "0"), ValidationError, "greater than 0"),
         (lambda: svc.deposit(P, "-5"), ValidationError, "greater than 0"),
-        (lambda: svc.deposit(P, "ten"), ValidationError, "must be a number"),
+        (lambda: svc.deposit(P, "ten"), ValidationError, "plain decimal"),
         (lambda: svc.buy(P, "aapl", "1", "1"), ValidationError, "symbol"),
         (lambda: svc.buy(P, "TOOLONGSYMBOL", "1", "1"), ValidationError, "symbol"),
         (lambda: svc.buy(P, "AAPL", "0", "1"), ValidationError, "quantity"),

@@ -86,25 +86,32 @@ def test_every_command_has_help() -> None:
 
 
 def test_seed_scenario_via_http(store_url: str) -> None:
-    with TestClient(create_app(Settings(store=store_url), worker=False)) as http:
+    with TestClient(create_app(Settings(store=store_url))) as http:
         assert http.post(f"/portfolios/{P}/deposits", json={"amount": "10000"}).status_code == 201
-        for side, sym, q, px in (("buy", "AAPL", 10, "175"), ("buy", "NVDA", 5, "950"), ("sell", "AAPL", 3, "180")):
+        for side, sym, q, px in (
+            ("buy", "AAPL", "10", "175"),
+            ("buy", "NVDA", "5", "950"),
+            ("sell", "AAPL", "3", "180"),
+        ):
             r = http.post(f"/portfolios/{P}/trades", json={"side": side, "symbol": sym, "quantity": q, "price": px})
             assert r.status_code == 201, r.text
         body = http.get(f"/portfolios/{P}").json()
         assert body == {"portfolio_id": P, "cash": "4040.00", "holdings": {"AAPL": "7", "NVDA": "5"}, "version": 4}
         assert http.get(f"/portfolios/{P}", params={"at_version": 2}).json()["cash"] == "8250.00"
-        assert len(http.get(f"/portfolios/{P}/events").json()) == 4
-        assert http.get("/holders/AAPL").json() == [{"portfolio_id": P, "quantity": "7"}]
+        assert len(http.get(f"/portfolios/{P}/events").json()["items"]) == 4
+        token = http.get(f"/portfolios/{P}").json()["version"]  # a read never catches up: wait for the worker
+        events = http.get(f"/portfolios/{P}/events").json()["items"]
+        holders = http.get("/holders/AAPL", params={"after": events[-1]["position"]}).json()
+        assert holders == {"items": [{"portfolio_id": P, "quantity": "7"}], "next_cursor": None} and token == 4
 
         refused = http.post(f"/portfolios/{P}/withdrawals", json={"amount": "999999"})
         assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
         assert "cannot withdraw" in refused.json()["detail"]
-        invalid = http.post(f"/portfolios/{P}/trades", json={"side": "hold", "symbol": "AAPL", "quantity": 1})
+        invalid = http.post(f"/portfolios/{P}/trades", json={"side": "hold", "symbol": "AAPL", "quantity": "1"})
         assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
         assert "side" in invalid.json()["detail"] and "price" in invalid.json()["detail"]
         bad_symbol = http.post(
-            f"/portfolios/{P}/trades", json={"side": "buy", "symbol": "x y", "quantity": 1, "price": "1"}
+            f"/portfolios/{P}/trades", json={"side": "buy", "symbol": "x y", "quantity": "1", "price": "1"}
         )
         assert bad_symbol.status_code == 422 and bad_symbol.json()["field"] == "symbol"
         assert http.get("/portfolios/ghost").status_code == 404

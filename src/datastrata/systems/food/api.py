@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from datastrata.api.contract import problems
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
+from datastrata.api.waiting import AfterQuery, TimeoutQuery, await_applied
 from datastrata.core.clock import optional_utc
+from datastrata.core.validation import MAX_INT
+from datastrata.systems.food.domain import (
+    ID_PATTERN,
+    MAX_LIMIT,
+    MAX_NAME,
+    MAX_NEAR_KM,
+    MAX_ORDER_ITEMS,
+    MAX_SEED_ORDERS,
+    MAX_SEED_RESTAURANTS,
+    MAX_SEED_USERS,
+    MAX_TAGS,
+    PRICE_PATTERN,
+)
 from datastrata.systems.food.service import SERVICE, FoodService
 
 router = APIRouter(prefix="/food", tags=["food"])
 
-AfterQuery = Annotated[
-    int | None, Query(description="Consistency token from a write: wait until the graph has applied it")
-]
-CatchUpQuery = Annotated[bool, Query(description="Apply the events waiting for the graph first")]
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, description="An id: 1-100 letters, digits, '_', '.', ':' or '-'")]
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="An id: 1-100 letters, digits, '_', '.', ':' or '-'")]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Lat = Annotated[float, Field(ge=-90, le=90, description="Latitude in degrees")]
+Lon = Annotated[float, Field(ge=-180, le=180, description="Longitude in degrees")]
 
 
 def _svc(request: Request) -> FoodService:
@@ -27,18 +45,20 @@ def _svc(request: Request) -> FoodService:
 class UserIn(BaseModel):
     """Where a user orders to."""
 
-    lat: float = Field(description="Latitude in degrees")
-    lon: float = Field(description="Longitude in degrees")
+    lat: Lat
+    lon: Lon
 
 
 class RestaurantIn(BaseModel):
     """A restaurant's details."""
 
-    name: str
-    address: str = ""
-    lat: float
-    lon: float
-    cuisines: list[str] = Field(default_factory=list, description="Cuisines it serves; replaces the old set")
+    name: Name
+    address: str = Field(default="", max_length=MAX_NAME)
+    lat: Lat
+    lon: Lon
+    cuisines: list[Tag] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="Cuisines it serves; replaces the old set"
+    )
     sponsored: bool = Field(default=False, description="Pays for promotion: recommended first")
 
 
@@ -51,39 +71,41 @@ class SponsoredIn(BaseModel):
 class MenuItemIn(BaseModel):
     """A dish on a restaurant's menu."""
 
-    name: str
-    price: Decimal = Field(description="Price, e.g. 980.00")
-    ingredients: list[str] = Field(default_factory=list)
+    name: Name
+    price: str = Field(
+        pattern=PRICE_PATTERN, max_length=16, description="Price as text, at most 12 digits and 2 decimals: 980.00"
+    )
+    ingredients: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
 class OrderIn(BaseModel):
     """An order."""
 
-    user_id: str
-    restaurant_id: str
-    items: list[str] = Field(default_factory=list, description="Menu item ids")
-    rating: int | None = Field(default=None, description="Rating 1-5")
+    user_id: Id
+    restaurant_id: Id
+    items: list[Id] = Field(min_length=1, max_length=MAX_ORDER_ITEMS, description="Menu item ids (at least one)")
+    rating: int | None = Field(default=None, ge=1, le=5, description="Rating 1-5")
     at: datetime | None = Field(default=None, description="When it was ordered; default now")
-    order_id: str | None = Field(default=None, description="Order id, so a retried request is recorded once")
+    order_id: Id | None = Field(default=None, description="Order id, so a retried request is recorded once")
 
 
 class SeedIn(BaseModel):
     """The size of a synthetic dataset."""
 
-    users: int = 2000
-    restaurants: int = 200
-    orders: int = 20000
-    seed: int = 42
+    users: int = Field(default=2000, ge=1, le=MAX_SEED_USERS)
+    restaurants: int = Field(default=200, ge=1, le=MAX_SEED_RESTAURANTS)
+    orders: int = Field(default=20000, ge=0, le=MAX_SEED_ORDERS)
+    seed: int = Field(default=42, ge=0, le=MAX_INT)
 
 
-@router.put("/users/{user_id}")
-def put_user(user_id: str, body: UserIn, request: Request) -> dict[str, Any]:
+@router.put("/users/{user_id}", responses=problems(404, 409))
+def put_user(user_id: IdPath, body: UserIn, request: Request) -> dict[str, Any]:
     """Register a user at a position (or move them)."""
     return _svc(request).add_user(user_id, lat=body.lat, lon=body.lon).to_dict()
 
 
-@router.put("/restaurants/{restaurant_id}")
-def put_restaurant(restaurant_id: str, body: RestaurantIn, request: Request) -> dict[str, Any]:
+@router.put("/restaurants/{restaurant_id}", responses=problems(404, 409))
+def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request) -> dict[str, Any]:
     """List a restaurant (or change its details)."""
     return (
         _svc(request)
@@ -100,20 +122,20 @@ def put_restaurant(restaurant_id: str, body: RestaurantIn, request: Request) -> 
     )
 
 
-@router.get("/restaurants/{restaurant_id}")
-def get_restaurant(restaurant_id: str, request: Request) -> dict[str, Any]:
+@router.get("/restaurants/{restaurant_id}", responses=problems(404))
+def get_restaurant(restaurant_id: IdPath, request: Request) -> dict[str, Any]:
     """Return a restaurant's details and menu."""
     return _svc(request).restaurant(restaurant_id)
 
 
-@router.put("/restaurants/{restaurant_id}/sponsored")
-def put_sponsored(restaurant_id: str, body: SponsoredIn, request: Request) -> dict[str, Any]:
+@router.put("/restaurants/{restaurant_id}/sponsored", responses=problems(404, 409))
+def put_sponsored(restaurant_id: IdPath, body: SponsoredIn, request: Request) -> dict[str, Any]:
     """Start or stop a restaurant's paid promotion."""
     return _svc(request).set_sponsored(restaurant_id, body.sponsored).to_dict()
 
 
-@router.put("/restaurants/{restaurant_id}/menu/{item_id}")
-def put_menu_item(restaurant_id: str, item_id: str, body: MenuItemIn, request: Request) -> dict[str, Any]:
+@router.put("/restaurants/{restaurant_id}/menu/{item_id}", responses=problems(404, 409))
+def put_menu_item(restaurant_id: IdPath, item_id: IdPath, body: MenuItemIn, request: Request) -> dict[str, Any]:
     """Add a dish to a restaurant's menu (or change it)."""
     svc = _svc(request)
     return svc.add_menu_item(
@@ -121,7 +143,7 @@ def put_menu_item(restaurant_id: str, item_id: str, body: MenuItemIn, request: R
     ).to_dict()
 
 
-@router.post("/orders")
+@router.post("/orders", responses=problems(404, 409))
 def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     """Place an order; the answer's `token` makes a later read wait for the graph to include it."""
     placed = _svc(request).place_order(
@@ -135,51 +157,59 @@ def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     return placed.to_dict()
 
 
-@router.get("/orders/{order_id}")
-def get_order(order_id: str, request: Request) -> dict[str, Any]:
+@router.get("/orders/{order_id}", responses=problems(404))
+def get_order(order_id: IdPath, request: Request) -> dict[str, Any]:
     """Return a recorded order."""
     return _svc(request).order(order_id).to_dict()
 
 
-@router.put("/users/{user_id}/favorites/{restaurant_id}")
-def put_favorite(user_id: str, restaurant_id: str, request: Request) -> dict[str, Any]:
+@router.put("/users/{user_id}/favorites/{restaurant_id}", responses=problems(404, 409))
+def put_favorite(user_id: IdPath, restaurant_id: IdPath, request: Request) -> dict[str, Any]:
     """Record that a user favourited a restaurant."""
     return _svc(request).favorite(user_id, restaurant_id).to_dict()
 
 
-@router.get("/users/{user_id}/recommendations")
-def get_recommendations(
-    user_id: str,
+@router.get("/users/{user_id}/recommendations", responses=problems(404, 504))
+async def get_recommendations(
+    user_id: IdPath,
     request: Request,
-    limit: Annotated[int, Query(description="At most this many restaurants")] = 10,
-    weighting: Annotated[str, Query(description="pairs, orders, ratings or recency")] = "pairs",
+    limit: LimitQuery = 10,
+    cursor: CursorQuery = None,
+    weighting: Annotated[
+        Literal["pairs", "orders", "ratings", "recency"], Query(description="pairs, orders, ratings or recency")
+    ] = "pairs",
     since: Annotated[datetime | None, Query(description="Cut-off of the recency weighting")] = None,
     after: AfterQuery = None,
-    catch_up: CatchUpQuery = False,
-) -> list[dict[str, Any]]:
-    """Restaurants people who ordered where you ordered also ordered at: sponsored first, then by score."""
-    found = _svc(request).recommend(
-        user_id,
-        limit=limit,
-        weighting=weighting,
-        since=optional_utc(since, field="since"),
-        after=after,
-        catch_up=catch_up,
+    timeout: TimeoutQuery = 5.0,
+) -> Page[dict[str, Any]]:
+    """Restaurants people who ordered where you ordered also ordered at: sponsored first, then by score.
+
+    Answers from the graph as it stands; with `after` it first waits (no thread held) until the worker applied it.
+    """
+    svc = _svc(request)
+    wanted = min(needed(cursor, "recommendations", limit), MAX_LIMIT)
+    await await_applied(svc.runner, after, timeout)
+    found = await run_in_threadpool(
+        lambda: svc.recommend(
+            user_id, limit=wanted, weighting=weighting, since=optional_utc(since, field="since"), after=after
+        )
     )
-    return [s.to_dict() for s in found]
+    return paginate([s.to_dict() for s in found], kind="recommendations", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/users/{user_id}/cuisines")
-def get_cuisines(
-    user_id: str,
+@router.get("/users/{user_id}/cuisines", responses=problems(404, 504))
+async def get_cuisines(
+    user_id: IdPath,
     request: Request,
-    near_km: Annotated[float, Query(description="Radius for nearby restaurants, in km")] = 5.0,
-    limit: Annotated[int, Query(description="At most this many nearby restaurants")] = 10,
+    near_km: Annotated[float, Query(gt=0, le=MAX_NEAR_KM, description="Radius for nearby restaurants, in km")] = 5.0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many nearby restaurants")] = 10,
     after: AfterQuery = None,
-    catch_up: CatchUpQuery = False,
+    timeout: TimeoutQuery = 5.0,
 ) -> dict[str, Any]:
     """Your favourite cuisines, restaurants near you serving them, and related cuisines."""
-    return _svc(request).cuisines(user_id, near_km=near_km, limit=limit, after=after, catch_up=catch_up)
+    svc = _svc(request)
+    await await_applied(svc.runner, after, timeout)
+    return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 
 @router.post("/seed")

@@ -6,11 +6,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from datastrata.core.clock import ensure_utc
 from datastrata.core.errors import ValidationError
+from datastrata.core.validation import bounded_int, bounded_list, decimal_pattern, decimal_value
 from datastrata.graph.geo import check_position
 
 USER_REGISTERED = "UserRegistered"
@@ -37,6 +38,39 @@ GRAPH_EVENTS = frozenset(
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+#: The id rule as a pattern, for the HTTP schema.
+ID_PATTERN = _ID.pattern
+#: A price: the store keeps cents exactly; a price with more decimals is refused, never rounded.
+PRICE_DIGITS = 12
+PRICE_DECIMALS = 2
+PRICE_PATTERN = decimal_pattern(PRICE_DIGITS, PRICE_DECIMALS)
+#: Most items on one order (an order needs at least one).
+MAX_ORDER_ITEMS = 100
+#: Longest name, address, cuisine or ingredient, and most cuisines or ingredients per record.
+MAX_NAME = 200
+MAX_TAGS = 50
+#: Bulk bounds of `seed`: one request may not ask for more than these.
+MAX_SEED_USERS = 100_000
+MAX_SEED_RESTAURANTS = 10_000
+MAX_SEED_ORDERS = 1_000_000
+#: Query bounds: recommendations and nearby restaurants per answer, and the radius.
+MAX_LIMIT = 1000
+MAX_NEAR_KM = 20_000.0
+
+
+def check_order_items(items: Sequence[str]) -> list[str]:
+    """Refuse an order without items or with more than MAX_ORDER_ITEMS."""
+    if not items:
+        raise ValidationError("an order needs at least one menu item; pass --item ID (items: [...])", field="items")
+    return bounded_list(list(items), field="items", max_items=MAX_ORDER_ITEMS, min_items=1)
+
+
+def check_seed(users: int, restaurants: int, orders: int, seed: int) -> None:
+    """Refuse a synthetic dataset beyond the bulk bounds (one request must not exhaust the server)."""
+    bounded_int(users, field="users", minimum=1, maximum=MAX_SEED_USERS)
+    bounded_int(restaurants, field="restaurants", minimum=1, maximum=MAX_SEED_RESTAURANTS)
+    bounded_int(orders, field="orders", minimum=0, maximum=MAX_SEED_ORDERS)
+    bounded_int(seed, field="seed", minimum=0)
 
 
 def check_id(value: object, *, field: str) -> str:
@@ -157,14 +191,11 @@ class MenuItemSpec:
 
 
 def parse_price(value: object) -> Decimal:
-    """Parse a price given as text or number into a Decimal with two places."""
-    try:
-        price = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValidationError(f"price {value!r} is not a decimal amount, e.g. 9.80", field="price") from None
-    if not price.is_finite() or price < 0:
-        raise ValidationError(f"price {value!r} must be a decimal amount >= 0", field="price")
-    return price.quantize(Decimal("0.01"))
+    """Parse a price given as text or number: at most 12 digits and 2 decimals, refused beyond (never rounded)."""
+    price = decimal_value(
+        value, field="price", max_digits=PRICE_DIGITS, max_decimals=PRICE_DECIMALS, minimum=Decimal(0)
+    )
+    return price.quantize(Decimal("0.01"))  # exact: at most two decimals passed the check, so nothing is rounded
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.ids import new_id
+from datastrata.core.validation import bounded_float, bounded_int
 from datastrata.graph import shared
 from datastrata.graph.food import FOOD_SCHEMA, FoodGraph
 from datastrata.graph.projection import GraphProjectionRunner, Progress
@@ -20,7 +21,17 @@ from datastrata.projections.runner import Lag
 from datastrata.runtime import Runtime
 from datastrata.stores.graphdb import GraphDatabase
 from datastrata.systems.food import synthetic
-from datastrata.systems.food.domain import MenuItemSpec, Order, RestaurantProfile, UserProfile, parse_price
+from datastrata.systems.food.domain import (
+    MAX_LIMIT,
+    MAX_NEAR_KM,
+    MenuItemSpec,
+    Order,
+    RestaurantProfile,
+    UserProfile,
+    check_order_items,
+    check_seed,
+    parse_price,
+)
 from datastrata.systems.food.projection import NAME, FoodGraphProjection
 from datastrata.systems.food.store import OrderRequest, OrderStore, Written
 
@@ -162,6 +173,7 @@ class FoodService:
         order_id: str | None = None,
     ) -> Placed:
         """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once."""
+        items = check_order_items(items)
         request = OrderRequest(order_id or new_id(), user_id, restaurant_id, at or self.clock(), rating, tuple(items))
         (order,), written = self.store.place_orders([request])
         return Placed(order, written.written == 0, written.token)
@@ -172,6 +184,7 @@ class FoodService:
 
     def seed(self, *, users: int, restaurants: int, orders: int, seed: int = 42) -> dict[str, Any]:
         """Load a synthetic dataset through the command side; returns the counts and the consistency token."""
+        check_seed(users, restaurants, orders, seed)
         data = synthetic.generate(users, restaurants, orders, seed=seed)
         self.store.put_users(data.users)
         self.store.put_restaurants(data.restaurants)
@@ -203,6 +216,7 @@ class FoodService:
         With `after` (a command's token) the read waits until the graph has applied it; with `catch_up` it
         applies what is waiting first (a CLI with no worker).
         """
+        limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
         self.store.user(user_id)
         self._fresh(after, catch_up)
         if Weighting(_weighting(weighting)) is Weighting.RECENCY and since is None:
@@ -234,9 +248,9 @@ class FoodService:
         catch_up: bool = False,
     ) -> dict[str, Any]:
         """What might you like: your favourite cuisines, nearby restaurants serving them, and related cuisines."""
+        limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
+        near_km = bounded_float(near_km, field="near_km", minimum=0.001, maximum=MAX_NEAR_KM)
         self.store.user(user_id)
-        if near_km <= 0:
-            raise ValidationError(f"near_km {near_km} must be positive; give a radius in kilometres", field="near_km")
         self._fresh(after, catch_up)
         try:
             favourites = favourite_cuisines(self.graph, user_id)

@@ -39,10 +39,12 @@ def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
 
     svc.add_restaurant("domino", name="Domino's Pizza", address="2-1-1 Dogenzaka, Shibuya", lat=35.6590,
                        lon=139.6980, cuisines=["Pizza", "American"])  # fmt: skip
+    svc.add_menu_item("domino", "domino-margherita", name="Margherita", price="1500", ingredients=["cheese"])
     svc.set_sponsored("domino", True)
     svc.add_user("C", lat=35.6600, lon=139.7000)
-    for restaurant in ("ichiran", "wowprime", "domino"):
-        placed = svc.place_order("C", restaurant, at=T0 + timedelta(days=1))
+    dishes = {"ichiran": "ichiran-tonkotsu", "wowprime": "wowprime-sirloin", "domino": "domino-margherita"}
+    for restaurant, dish in dishes.items():
+        placed = svc.place_order("C", restaurant, items=[dish], at=T0 + timedelta(days=1))
     say("Domino's Pizza pays for the push plan; C ordered at Ichiran, Wowprime and Domino's")
     for s in svc.recommend("A", after=placed.token):
         mark = "sponsored, placed first" if s.sponsored else f"score {s.score}"

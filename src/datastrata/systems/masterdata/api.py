@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from datastrata.api.contract import problems
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.core.clock import optional_utc
 from datastrata.systems.masterdata.service import MasterDataService
 
 router = APIRouter(prefix="/masterdata", tags=["masterdata"])
+
+TypePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Entity type, e.g. customer")]
+KeyPath = Annotated[str, Path(min_length=1, max_length=200, description="Entity key, e.g. C1")]
 
 
 def _svc(request: Request) -> MasterDataService:
@@ -21,12 +26,16 @@ def _svc(request: Request) -> MasterDataService:
 class PutIn(BaseModel):
     """A full attribute set for a valid period."""
 
-    attributes: dict[str, Any] = Field(description="Every field valid in the period, e.g. {'name': 'Alice'}")
+    attributes: dict[str, Any] = Field(
+        max_length=200, description="Every field valid in the period, e.g. {'name': 'Alice'}"
+    )
     valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
     valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
-    actor: str = Field(description="Who makes the change")
-    reason: str = Field(default="", description="Why, for the audit trail")
-    change_id: str | None = Field(default=None, description="Change id, so a retried request is recorded once")
+    actor: str = Field(min_length=1, max_length=200, description="Who makes the change")
+    reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
+    change_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Change id, so a retried request is recorded once"
+    )
 
 
 class RetireIn(BaseModel):
@@ -34,38 +43,51 @@ class RetireIn(BaseModel):
 
     valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
     valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
-    actor: str = Field(description="Who retires the record")
-    reason: str = Field(default="", description="Why, for the audit trail")
-    change_id: str | None = None
+    actor: str = Field(min_length=1, max_length=200, description="Who retires the record")
+    reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
+    change_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 @router.get("/audit")
 def get_audit(
     request: Request,
-    entity_type: Annotated[str | None, Query(description="Only this entity type")] = None,
-    key: Annotated[str | None, Query(description="Only this entity key")] = None,
-    actor: Annotated[str | None, Query(description="Only changes by this actor")] = None,
+    entity_type: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Only this type")] = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=200, description="Only this entity key")] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=200, description="Only changes by this actor")] = None,
     since: Annotated[datetime | None, Query(description="Only changes recorded at or after")] = None,
-    limit: Annotated[int, Query(description="At most this many entries")] = 1000,
-) -> list[dict[str, Any]]:
-    """List who changed which record, when, why, before and after."""
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> Page[dict[str, Any]]:
+    """List who changed which record, when, why, before and after; oldest first, a page at a time."""
     entries = _svc(request).audit(
-        entity_type=entity_type, key=key, actor=actor, since=optional_utc(since, field="since"), limit=limit
+        entity_type=entity_type,
+        key=key,
+        actor=actor,
+        since=optional_utc(since, field="since"),
+        limit=needed(cursor, "audit", limit),
     )
-    return [e.to_dict() for e in entries]
+    return paginate([e.to_dict() for e in entries], kind="audit", limit=limit, cursor=cursor, offset=0)
 
 
 @router.get("/alerts")
 def get_alerts(
     request: Request,
-    kind: Annotated[str | None, Query(description="drift or dead_letter")] = None,
-    key: Annotated[str | None, Query(description="Only alerts about this entity key")] = None,
-    consumer: Annotated[str | None, Query(description="Only alerts of this downstream")] = None,
+    kind: Annotated[Literal["drift", "dead_letter"] | None, Query(description="drift or dead_letter")] = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=200, description="Only alerts about this key")] = None,
+    consumer: Annotated[str | None, Query(min_length=1, max_length=200, description="Only this downstream")] = None,
     since: Annotated[datetime | None, Query(description="Only alerts raised at or after")] = None,
-) -> list[dict[str, Any]]:
-    """List drift and dead-letter alerts of the downstream copies."""
-    found = _svc(request).alert_list(kind=kind, key=key, consumer=consumer, since=optional_utc(since, field="since"))
-    return [a.to_dict() for a in found]
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> Page[dict[str, Any]]:
+    """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time."""
+    found = _svc(request).alert_list(
+        kind=kind,
+        key=key,
+        consumer=consumer,
+        since=optional_utc(since, field="since"),
+        limit=needed(cursor, "alerts", limit),
+    )
+    return paginate([a.to_dict() for a in found], kind="alerts", limit=limit, cursor=cursor, offset=0)
 
 
 @router.post("/activate")
@@ -80,8 +102,8 @@ def post_verify(request: Request) -> list[dict[str, Any]]:
     return [d.to_dict() for d in _svc(request).verify()]
 
 
-@router.put("/{entity_type}/{key}")
-def put_record(entity_type: str, key: str, body: PutIn, request: Request) -> dict[str, Any]:
+@router.put("/{entity_type}/{key}", responses=problems(404, 409))
+def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Request) -> dict[str, Any]:
     """Assert a record's full attributes for a valid period."""
     change = _svc(request).put(
         entity_type,
@@ -96,8 +118,8 @@ def put_record(entity_type: str, key: str, body: PutIn, request: Request) -> dic
     return change.to_dict()
 
 
-@router.post("/{entity_type}/{key}/retire")
-def post_retire(entity_type: str, key: str, body: RetireIn, request: Request) -> dict[str, Any]:
+@router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
+def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request) -> dict[str, Any]:
     """Assert that a record is absent over a valid period."""
     change = _svc(request).retire(
         entity_type,
@@ -111,10 +133,10 @@ def post_retire(entity_type: str, key: str, body: RetireIn, request: Request) ->
     return change.to_dict()
 
 
-@router.get("/{entity_type}/{key}")
+@router.get("/{entity_type}/{key}", responses=problems(404))
 def get_record(
-    entity_type: str,
-    key: str,
+    entity_type: TypePath,
+    key: KeyPath,
     request: Request,
     as_of: Annotated[datetime | None, Query(description="Valid time to read at; default now")] = None,
     as_known_at: Annotated[datetime | None, Query(description="Read what was recorded by then; default now")] = None,
@@ -129,13 +151,17 @@ def get_record(
     return record.to_dict()
 
 
-@router.get("/{entity_type}/{key}/history")
-def get_history(entity_type: str, key: str, request: Request) -> list[dict[str, Any]]:
-    """List every version ever recorded for a record."""
-    return [r.to_dict() for r in _svc(request).history(entity_type, key)]
+@router.get("/{entity_type}/{key}/history", responses=problems(404))
+def get_history(
+    entity_type: TypePath, key: KeyPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
+) -> Page[dict[str, Any]]:
+    """List every version ever recorded for a record, a page at a time."""
+    needed(cursor, "history", limit)
+    versions = [r.to_dict() for r in _svc(request).history(entity_type, key)]
+    return paginate(versions, kind="history", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/{entity_type}/{key}/downstream")
-def get_downstream(entity_type: str, key: str, request: Request) -> list[dict[str, Any]]:
+@router.get("/{entity_type}/{key}/downstream", responses=problems(404))
+def get_downstream(entity_type: TypePath, key: KeyPath, request: Request) -> list[dict[str, Any]]:
     """Show each downstream system's copy of a record and what it derived."""
     return _svc(request).downstream(entity_type, key)

@@ -6,19 +6,47 @@ fresh) and report how stale they are; with ``after=TOKEN`` they wait until the p
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from datastrata.api.contract import problems
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
+from datastrata.api.waiting import AfterQuery as After
+from datastrata.api.waiting import TimeoutQuery as Timeout
+from datastrata.api.waiting import await_applied
+from datastrata.core.validation import MAX_INT
 from datastrata.systems.match import simulate
-from datastrata.systems.match.service import MatchService, check_projection
+from datastrata.systems.match.domain import MAX_MINUTE
+from datastrata.systems.match.service import MAX_LIMIT, MatchService, check_projection
 
 router = APIRouter(prefix="/match", tags=["match"])
 
-After = Annotated[int | None, Query(description="Consistency token from a command: wait until it is applied")]
-Timeout = Annotated[float, Query(ge=0, le=60, description="Seconds to wait for `after`")]
-MatchFilter = Annotated[str | None, Query(alias="match", description="Only this match")]
+
+class FreshPage(Page[dict[str, Any]]):
+    """A page of a read model, with how fresh the read model was (position, head, stale_by, state)."""
+
+    projection: str
+    position: int
+    head: int
+    stale_by: int
+    after: int | None
+    state: str
+    error: str | None
+    log: str | None
+
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MatchFilter = Annotated[str | None, Query(alias="match", pattern=ID_PATTERN, description="Only this match")]
+MatchPath = Annotated[str, Path(pattern=ID_PATTERN, description="Match id, e.g. M1")]
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="An id: 1-64 letters, digits, '_', '.' or '-'")]
+Team = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="Three-letter team code, e.g. ARG")]
+Player = Annotated[str, Field(pattern=r"^[A-Z]{3}-[0-9]{1,2}$", description="Player id TEAM-NUMBER, e.g. ARG-10")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Minute = Annotated[int, Field(ge=0, le=MAX_MINUTE, description=f"0-{MAX_MINUTE}, not before the last recorded")]
+Number = Annotated[int, Field(ge=1, le=99)]
 
 
 def _svc(request: Request) -> MatchService:
@@ -28,191 +56,212 @@ def _svc(request: Request) -> MatchService:
 class TeamIn(BaseModel):
     """A team to register."""
 
-    code: str = Field(description="Three-letter code, e.g. ARG")
-    name: str = Field(description="Team name, e.g. Argentina")
+    code: Team
+    name: Name
 
 
 class PlayerIn(BaseModel):
     """A player to register (id TEAM-NUMBER)."""
 
-    team: str = Field(description="Team code")
-    number: int = Field(description="Squad number, 1-99")
-    name: str = Field(description="Name as broadcast")
+    team: Team
+    number: Number
+    name: Name
 
 
 class RefereeIn(BaseModel):
     """A referee to register."""
 
-    referee_id: str
-    name: str
+    referee_id: Id
+    name: Name
 
 
 class FoulIn(BaseModel):
     """A kind of foul to register."""
 
-    foul_id: str
-    description: str = Field(description="What broadcasters show, e.g. Unsporting behaviour")
+    foul_id: Id
+    description: Name
 
 
 class StartIn(BaseModel):
     """A kick-off."""
 
-    match_id: str
-    home: str
-    away: str
-    referee: str
-    home_lineup: list[int] = Field(description="Eleven squad numbers")
-    away_lineup: list[int] = Field(description="Eleven squad numbers")
+    match_id: Id
+    home: Team
+    away: Team
+    referee: Id
+    home_lineup: list[Number] = Field(min_length=11, max_length=11, description="Eleven squad numbers")
+    away_lineup: list[Number] = Field(min_length=11, max_length=11, description="Eleven squad numbers")
 
 
 class CardIn(BaseModel):
     """A yellow or red card."""
 
-    player: str = Field(description="Player id, e.g. ARG-10")
-    minute: int = Field(description="0-130, not before the last recorded minute")
-    foul: str = Field(description="Registered foul id")
-    referee: str | None = Field(default=None, description="Must be the match's referee when given")
+    player: Player
+    minute: Minute
+    foul: Id
+    referee: Id | None = Field(default=None, description="Must be the match's referee when given")
 
 
 class GoalIn(BaseModel):
     """A goal."""
 
-    player: str
-    minute: int
-    referee: str | None = None
+    player: Player
+    minute: Minute
+    referee: Id | None = None
 
 
 class SubstitutionIn(BaseModel):
     """A substitution."""
 
-    off: str = Field(description="Player leaving the pitch")
-    on: str = Field(description="Squad player coming on who has not played")
-    minute: int
-    referee: str | None = None
+    off: Player
+    on: Player
+    minute: Minute
+    referee: Id | None = None
 
 
 class EndIn(BaseModel):
     """The final whistle."""
 
-    minute: int
-    referee: str | None = None
+    minute: Minute
+    referee: Id | None = None
 
 
 class SimulateIn(BaseModel):
     """How many simulated matches to play."""
 
-    matches: int = Field(default=1, description="1-100000")
-    seed: int = 1
+    matches: int = Field(default=1, ge=1, le=simulate.MAX_MATCHES, description="How many matches to play")
+    seed: int = Field(default=1, ge=0, le=MAX_INT)
 
 
 class RebuildIn(BaseModel):
     """Which read model to rebuild."""
 
-    projection: str = Field(default="all", description="tv, news, social, analytics or all")
+    projection: Literal["tv", "news", "social", "analytics", "all"] = "all"
 
 
-@router.post("/teams", status_code=201)
+@router.post("/teams", status_code=201, responses=problems(404, 409))
 def post_team(body: TeamIn, request: Request) -> dict[str, Any]:
     """Register a team."""
     return _svc(request).register_team(body.code, body.name).to_dict()
 
 
-@router.post("/players", status_code=201)
+@router.post("/players", status_code=201, responses=problems(404, 409))
 def post_player(body: PlayerIn, request: Request) -> dict[str, Any]:
     """Register a player."""
     return _svc(request).register_player(body.team, body.number, body.name).to_dict()
 
 
-@router.post("/referees", status_code=201)
+@router.post("/referees", status_code=201, responses=problems(404, 409))
 def post_referee(body: RefereeIn, request: Request) -> dict[str, Any]:
     """Register a referee."""
     return _svc(request).register_referee(body.referee_id, body.name).to_dict()
 
 
-@router.post("/fouls", status_code=201)
+@router.post("/fouls", status_code=201, responses=problems(404, 409))
 def post_foul(body: FoulIn, request: Request) -> dict[str, Any]:
     """Register a kind of foul."""
     return _svc(request).register_foul(body.foul_id, body.description).to_dict()
 
 
-@router.post("/matches", status_code=201)
+@router.post("/matches", status_code=201, responses=problems(404, 409))
 def post_match(body: StartIn, request: Request) -> dict[str, Any]:
     """Kick off a match."""
     svc = _svc(request)
     return svc.start(body.match_id, body.home, body.away, body.referee, body.home_lineup, body.away_lineup).to_dict()
 
 
-@router.post("/matches/{match_id}/yellow-cards", status_code=201)
-def post_yellow(match_id: str, body: CardIn, request: Request) -> dict[str, Any]:
+@router.post("/matches/{match_id}/yellow-cards", status_code=201, responses=problems(404, 409))
+def post_yellow(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
     """Show a yellow card (a second one sends the player off)."""
     svc = _svc(request)
     return svc.yellow(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/red-cards", status_code=201)
-def post_red(match_id: str, body: CardIn, request: Request) -> dict[str, Any]:
+@router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409))
+def post_red(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
     """Show a red card."""
     svc = _svc(request)
     return svc.red(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/goals", status_code=201)
-def post_goal(match_id: str, body: GoalIn, request: Request) -> dict[str, Any]:
+@router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409))
+def post_goal(match_id: MatchPath, body: GoalIn, request: Request) -> dict[str, Any]:
     """Record a goal."""
     return _svc(request).goal(match_id, body.player, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/substitutions", status_code=201)
-def post_substitution(match_id: str, body: SubstitutionIn, request: Request) -> dict[str, Any]:
+@router.post("/matches/{match_id}/substitutions", status_code=201, responses=problems(404, 409))
+def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request) -> dict[str, Any]:
     """Make a substitution."""
     svc = _svc(request)
     return svc.substitute(match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/end", status_code=201)
-def post_end(match_id: str, body: EndIn, request: Request) -> dict[str, Any]:
+@router.post("/matches/{match_id}/end", status_code=201, responses=problems(404, 409))
+def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, Any]:
     """Blow the final whistle."""
     return _svc(request).end(match_id, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.get("/matches/{match_id}/tv")
-def get_tv(match_id: str, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
+@router.get("/matches/{match_id}/tv", responses=problems(404, 504))
+async def get_tv(match_id: MatchPath, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
-    return _svc(request).tv(match_id, after=after, timeout=timeout)
+    svc = _svc(request)
+    await await_applied(svc.runners["tv"], after, timeout)
+    return await run_in_threadpool(lambda: svc.tv(match_id, after=after, timeout=timeout))
 
 
-@router.get("/news")
-def get_news(
+@router.get("/news", responses=problems(504))
+async def get_news(
     request: Request,
-    threshold: Annotated[int, Query(description="Only alerts with urgency_score >= threshold")] = 0,
+    threshold: Annotated[int, Query(ge=0, le=100, description="Only alerts with urgency_score >= threshold")] = 0,
     match_id: MatchFilter = None,
-    limit: Annotated[int, Query(description="At most this many alerts (1-1000)")] = 50,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
     after: After = None,
     timeout: Timeout = 5.0,
-) -> dict[str, Any]:
-    """News alerts, most urgent first."""
-    return _svc(request).news(threshold=threshold, match_id=match_id, limit=limit, after=after, timeout=timeout)
+) -> FreshPage:
+    """News alerts, most urgent first, a page at a time."""
+    svc = _svc(request)
+    wanted = min(needed(cursor, "news", limit), MAX_LIMIT)
+    await await_applied(svc.runners["news"], after, timeout)
+    found = await run_in_threadpool(
+        lambda: svc.news(threshold=threshold, match_id=match_id, limit=wanted, after=after, timeout=timeout)
+    )
+    page = paginate(found.pop("alerts"), kind="news", limit=limit, cursor=cursor, offset=0)
+    return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/social")
-def get_social(
+@router.get("/social", responses=problems(504))
+async def get_social(
     request: Request,
     trending: Annotated[bool, Query(description="Highest engagement first")] = False,
     match_id: MatchFilter = None,
-    limit: Annotated[int, Query(description="At most this many posts (1-1000)")] = 20,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
     after: After = None,
     timeout: Timeout = 5.0,
-) -> dict[str, Any]:
-    """The social feed, latest first or trending."""
-    return _svc(request).social(trending=trending, match_id=match_id, limit=limit, after=after, timeout=timeout)
+) -> FreshPage:
+    """The social feed, latest first or trending, a page at a time."""
+    svc = _svc(request)
+    wanted = min(needed(cursor, "social", limit), MAX_LIMIT)
+    await await_applied(svc.runners["social"], after, timeout)
+    found = await run_in_threadpool(
+        lambda: svc.social(trending=trending, match_id=match_id, limit=wanted, after=after, timeout=timeout)
+    )
+    page = paginate(found.pop("posts"), kind="social", limit=limit, cursor=cursor, offset=0)
+    found.pop("trending", None)
+    return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/analytics")
-def get_analytics(
+@router.get("/analytics", responses=problems(504))
+async def get_analytics(
     request: Request, match_id: MatchFilter = None, after: After = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
     """Per-player and per-team figures for one match or across all matches."""
-    return _svc(request).analytics(match_id, after=after, timeout=timeout)
+    svc = _svc(request)
+    await await_applied(svc.runners["analytics"], after, timeout)
+    return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 
 @router.get("/lag")
@@ -221,7 +270,7 @@ def get_lag(request: Request) -> list[dict[str, Any]]:
     return _svc(request).lags()
 
 
-@router.post("/simulate", status_code=201)
+@router.post("/simulate", status_code=201, responses=problems(404, 409))
 def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
     """Play simulated matches through the command side."""
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)

@@ -7,6 +7,7 @@ from typing import Any, Literal, cast
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant
+from datastrata.core.validation import bounded_int, bounded_wait
 from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
 from datastrata.projections.commands import CommandHandler, CommandResult, Decision
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
@@ -21,6 +22,9 @@ from datastrata.systems.match.tv import LATEST, TvProjection
 
 PROJECTIONS = ("tv", "news", "social", "analytics")
 Which = Literal["tv", "news", "social", "analytics", "all"]
+
+#: Most alerts or posts per answer.
+MAX_LIMIT = 1000
 
 
 #: The bounded context of the match system: a match's stream is ``match-<match id>``; reference data lives in
@@ -399,7 +403,7 @@ class MatchService:
     # ---- helpers -------------------------------------------------------------------------------------------
 
     def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float) -> Freshness:
-        return ensure_fresh(self.runners[key], after=after, catch_up=catch_up, timeout=timeout)
+        return ensure_fresh(self.runners[key], after=after, catch_up=catch_up, timeout=bounded_wait(timeout))
 
     @staticmethod
     def _check(match_id: str, minute: int, referee: str | None) -> None:
@@ -412,8 +416,7 @@ class MatchService:
     def _check_query(match_id: str | None, limit: int) -> None:
         if match_id is not None:
             domain.check_id(match_id, field="match_id")
-        if isinstance(limit, bool) or not 1 <= limit <= 1000:
-            raise ValidationError(f"limit must be from 1 to 1000; got {limit}", field="limit")
+        bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
 
     @staticmethod
     def _facts(tx: Work, match_id: str) -> MatchFacts:

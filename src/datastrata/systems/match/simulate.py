@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from datastrata.core.errors import ValidationError
+from datastrata.core.validation import bounded_int
 from datastrata.systems.match import domain
 
 if TYPE_CHECKING:
@@ -311,10 +311,14 @@ def ensure_reference_data(svc: MatchService) -> int:
     return added
 
 
+#: Most matches one simulate call plays (a bulk bound: each match is ~100 commands).
+MAX_MATCHES = 1000
+
+
 def play(svc: MatchService, *, matches: int, seed: int) -> dict[str, Any]:
     """Play `matches` simulated matches through the command side; return what was recorded and the last token."""
-    if not 1 <= matches <= 100_000:
-        raise ValidationError(f"matches must be from 1 to 100000; got {matches}", field="matches")
+    bounded_int(matches, field="matches", minimum=1, maximum=MAX_MATCHES)
+    bounded_int(seed, field="seed", minimum=0)
     registered = ensure_reference_data(svc)
     rng = random.Random(seed)
     taken = svc.match_ids(prefix=f"SIM-{seed}-")

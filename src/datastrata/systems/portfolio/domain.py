@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from datastrata.core.errors import RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.validation import decimal_pattern, decimal_value
 
 CASH_DEPOSITED = "CASH_DEPOSITED"
 CASH_WITHDRAWN = "CASH_WITHDRAWN"
@@ -24,6 +25,10 @@ _CENT = Decimal("0.01")
 #: Bounds on every amount, quantity and price, so sums stay exact within Decimal's 28 digits.
 MAX_INTEGER_DIGITS = 15
 MAX_DECIMALS = 8
+#: The same bounds as a pattern, for the HTTP schema.
+AMOUNT_PATTERN = decimal_pattern(MAX_INTEGER_DIGITS, MAX_DECIMALS)
+#: Longest event id (idempotency key) a command takes.
+MAX_EVENT_ID = 200
 
 
 def check_portfolio_id(portfolio_id: str) -> str:
@@ -47,22 +52,11 @@ def check_symbol(symbol: str) -> str:
 
 
 def positive(value: Decimal | int | str, *, field: str) -> Decimal:
-    """Parse `value` as a Decimal > 0."""
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValidationError(f"{field} must be a number such as 175.50; got {value!r}", field=field) from None
-    if not number.is_finite() or number <= 0:
-        raise ValidationError(f"{field} must be greater than 0; got {value}", field=field)
-    _sign, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)
-    if -exponent > MAX_DECIMALS or len(digits) + exponent > MAX_INTEGER_DIGITS:
-        raise ValidationError(
-            f"{field} must have at most {MAX_INTEGER_DIGITS} digits before the point and {MAX_DECIMALS} after; "
-            f"got {value}",
-            field=field,
-        )
-    return number
+    """Parse `value` as a Decimal > 0 within the digit bounds (refused, never rounded)."""
+    return decimal_value(
+        value, field=field, max_digits=MAX_INTEGER_DIGITS, max_decimals=MAX_DECIMALS, minimum=Decimal(0),
+        exclusive_minimum=True,
+    )  # fmt: skip
 
 
 def money_text(amount: Decimal) -> str:
@@ -207,7 +201,7 @@ def _terms(symbol: str, quantity: Decimal | str, price: Decimal | str) -> tuple[
 
 def _event(event_type: str, payload: dict[str, str], at: datetime | None, event_id: str | None) -> NewEvent:
     if event_id is not None:
-        if not event_id.strip() or len(event_id) > 200:
+        if not event_id.strip() or len(event_id) > MAX_EVENT_ID:
             raise ValidationError("event_id must be 1-200 characters; omit it to get a new one", field="event_id")
         return NewEvent(type=event_type, payload=payload, occurred_at=at, event_id=event_id)
     return NewEvent(type=event_type, payload=payload, occurred_at=at)

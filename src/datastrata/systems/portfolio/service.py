@@ -8,8 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.retry import retry_conflicts
+from datastrata.core.validation import bounded_int
 from datastrata.projections.consistency import Freshness, ensure_fresh
 from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.portfolio import domain
@@ -17,7 +19,6 @@ from datastrata.systems.portfolio.domain import PortfolioState
 from datastrata.systems.portfolio.holders import HoldersProjection
 
 SNAPSHOT_EVERY = 100
-CONFLICT_RETRIES = 5
 #: The bounded context of the portfolio system: its streams are ``portfolio-<portfolio id>``.
 CONTEXT = "portfolio"
 
@@ -121,23 +122,21 @@ class PortfolioService:
     ) -> Recorded:
         """Load, decide and append in one transaction; on a concurrent write, reload and decide again."""
         scope = self.scope(portfolio_id)
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                with self.runtime.transaction(scope) as work:
-                    state, stored = self._load_in(work, event_id)
-                    if stored is not None:  # a retry of a command that already succeeded
-                        return Recorded(portfolio_id, stored, duplicate=True)
-                    event = decide(state)
-                    domain.check_business_time(state, event.occurred_at or self.clock())
-                    result = work.append([event], expected_version=state.version)
-                    if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
-                        state = domain.replay(portfolio_id, result.events, state)
-                        work.location.snapshots.save_in(work, scope.stream_id, state.version, state.snapshot())
-                    return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
-            except ConcurrencyConflict:
-                if attempt == CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+
+        def attempt() -> Recorded:
+            with self.runtime.transaction(scope) as work:
+                state, stored = self._load_in(work, event_id)
+                if stored is not None:  # a retry of a command that already succeeded
+                    return Recorded(portfolio_id, stored, duplicate=True)
+                event = decide(state)
+                domain.check_business_time(state, event.occurred_at or self.clock())
+                result = work.append([event], expected_version=state.version)
+                if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
+                    state = domain.replay(portfolio_id, result.events, state)
+                    work.location.snapshots.save_in(work, scope.stream_id, state.version, state.snapshot())
+                return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
+
+        return retry_conflicts(attempt)
 
     def _load_in(self, work: Work, event_id: str | None) -> tuple[PortfolioState, Event | None]:
         """Return the current state, and the stored event when `event_id` is already in the stream."""
@@ -160,8 +159,8 @@ class PortfolioService:
         scope = self.scope(portfolio_id)
         if as_of is not None and at_version is not None:
             raise ValidationError("give either as_of or at_version, not both", field="as_of")
-        if at_version is not None and at_version < 0:
-            raise ValidationError(f"at_version must be >= 0; got {at_version}", field="at_version")
+        if at_version is not None:
+            bounded_int(at_version, field="at_version", minimum=0)
         if as_of is not None:
             events = self.runtime.stream(scope, until=as_of)
             if not events and self.runtime.version(scope) == 0:
@@ -194,11 +193,15 @@ class PortfolioService:
         return self.holders_with_freshness(symbol, after=after)[0]
 
     def holders_with_freshness(
-        self, symbol: str, *, after: int | None = None
+        self, symbol: str, *, after: int | None = None, catch_up: bool | None = None
     ) -> tuple[list[dict[str, str]], Freshness]:
-        """Return who holds `symbol` and how fresh the answer is (a halted projection answers what it has)."""
+        """Return who holds `symbol` and how fresh the answer is (a halted projection answers what it has).
+
+        Without `after` the projection catches up first unless `catch_up` is False (HTTP reads never write).
+        """
         domain.check_symbol(symbol)
-        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=after is None)
+        catch_up = after is None if catch_up is None else catch_up
+        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
             rows = HoldersProjection.holders(work, symbol)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh
