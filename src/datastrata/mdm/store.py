@@ -215,6 +215,11 @@ class MasterDataStore:
             rows = sql.open_versions(tx, key)
         return next_boundary((_period(r) for r in rows), start)
 
+    def revision(self, entity_type: str, entity_key: str) -> int:
+        """Return the record's change count (its event stream's version, 0 if never written): one indexed read."""
+        self._key(entity_type, entity_key)
+        return self.log.version(stream_id(entity_type, entity_key))
+
     def audit(
         self,
         *,
