@@ -30,6 +30,11 @@ class CachedView:
 
     A TTL bounds the one race cache-aside has (a reader loading just before a commit and storing after its
     invalidation), so a stale entry lives at most `ttl` seconds.
+
+    The invalidation reaches only the caches of the process that committed. When the read model may be written by
+    another process (a CLI catching a projection up beside ``serve``, a worker of its own) over a cache that is not
+    shared (``cache.shared`` False), pass an `accept` that compares the cached value's position with the read
+    model's checkpoint the query reads anyway; then no read serves a view older than the checkpoint it reports.
     """
 
     def __init__(self, cache: Cache, prefix: str, *, ttl: float = 30.0) -> None:
