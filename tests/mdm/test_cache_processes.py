@@ -86,9 +86,9 @@ def test_absence_cached_by_one_process_ends_with_another_process_put(store_url: 
 
 def test_serve_and_the_cli_on_one_sqlite_file(sqlite_url: str) -> None:
     """The default: a long-running process (as `serve`) with the in-process cache, and a CLI put beside it."""
-    platform = Runtime.open(Settings(store=sqlite_url))
+    runtime = Runtime.open(Settings(store=sqlite_url))
     try:
-        svc = MasterDataService(platform)
+        svc: MasterDataService = runtime.service("masterdata", MasterDataService)
         svc.put("customer", "C1", {"name": "Alice"}, actor="serve")
         assert svc.get("customer", "C1").attributes["name"] == "Alice"
         assert svc.get("customer", "C1").attributes["name"] == "Alice"
@@ -97,7 +97,7 @@ def test_serve_and_the_cli_on_one_sqlite_file(sqlite_url: str) -> None:
             "--no-sync", env=env)  # fmt: skip
         assert svc.get("customer", "C1").attributes["name"] == "Alicia"
     finally:
-        platform.close()
+        runtime.close()
 
 
 def test_over_redis_hits_are_not_version_checked(redis_url: str, sqlite_url: str) -> None:

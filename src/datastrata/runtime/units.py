@@ -1,0 +1,29 @@
+"""Where strategy packages open their units of work: the runtime, or one location used on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from datastrata.core.clock import Clock
+from datastrata.runtime.location import Work
+from datastrata.runtime.scope import Scope
+from datastrata.stores.database import Dialect
+
+
+class Units(Protocol):
+    """Hands out scoped transactions: a `Runtime` (placement decides the location) or a single `Location`."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock commands stamp their facts with."""
+
+    def transaction(self, scope: Scope) -> AbstractContextManager[Work]:
+        """Open a write transaction in the location of `scope`."""
+
+    def read(self, scope: Scope) -> AbstractContextManager[Work]:
+        """Open a read snapshot in the location of `scope`."""
+
+    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
+        """Create the tables of `name` wherever this hands out work."""
