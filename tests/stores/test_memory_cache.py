@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import pytest
 
@@ -153,3 +154,28 @@ def test_bad_arguments_are_refused() -> None:
         MemoryCache(max_entries=True)
     with pytest.raises(ConfigurationError, match="sweep_interval"):
         MemoryCache(sweep_interval=float("inf"))
+
+
+def test_concurrent_use_keeps_the_bound_and_raises_nothing() -> None:
+    cache = MemoryCache(max_entries=50, max_bytes=50_000, sweep_interval=0.001)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for n in range(5000):
+                key = f"k{(n * seed) % 200}"
+                cache.set(key, "v" * (n % 300), ttl=0.001 if n % 3 else None)
+                cache.get(key)
+                if n % 7 == 0:
+                    cache.delete(f"k{n % 200}")
+        except BaseException as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 3, 7, 11)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(cache) <= 50 and 0 <= cache.bytes <= 50_000
+    assert cache.bytes == sum(sys.getsizeof(k) + sys.getsizeof(v) for k, (v, _) in cache._entries.items())
