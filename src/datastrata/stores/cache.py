@@ -144,11 +144,12 @@ class MemoryCache:
             entries[key] = (value, expires)
             self._touch(key)
             if expires is not None:
-                heapq.heappush(self._expiries, (expires, key))
-            while len(entries) > self.max_entries or (limit is not None and self.bytes > limit):
-                evicted, entry = entries.popitem(last=False)
-                self._forget_size(evicted, entry)
-                self.evictions += 1
+                heap = self._expiries
+                heapq.heappush(heap, (expires, key))
+                if len(heap) > 4 * len(entries) + 4096:  # rewritten and deleted keys leave stale items behind
+                    self._compact()
+            if len(entries) > self.max_entries or (limit is not None and self.bytes > limit):
+                self._evict(limit)
             if now >= self._next_sweep:
                 self._sweep(now)
 
@@ -201,6 +202,19 @@ class MemoryCache:
         if self.max_bytes is not None:
             self.bytes -= sys.getsizeof(key) + sys.getsizeof(entry[0])
 
+    def _evict(self, limit: int | None) -> None:
+        """Holding the lock: drop least recently used entries until both bounds hold."""
+        entries = self._entries
+        while len(entries) > self.max_entries or (limit is not None and self.bytes > limit):
+            evicted, entry = entries.popitem(last=False)
+            self._forget_size(evicted, entry)
+            self.evictions += 1
+
+    def _compact(self) -> None:
+        """Holding the lock: rebuild the expiry heap from the live entries (amortised O(1) per `set`)."""
+        self._expiries = [(e, k) for k, (_, e) in self._entries.items() if e is not None]
+        heapq.heapify(self._expiries)
+
     def _sweep(self, now: float) -> int:
         """Holding the lock: drop up to a batch of expired entries; return how many went."""
         heap, entries, dropped = self._expiries, self._entries, 0
@@ -211,9 +225,9 @@ class MemoryCache:
                 self._remove(key, entry)
                 dropped += 1
         self.expirations += dropped
-        if len(heap) > 4 * len(entries) + 4096:  # overwritten and deleted keys leave stale heap items behind
-            self._expiries = [(e, k) for k, (_, e) in entries.items() if e is not None]
-            heapq.heapify(self._expiries)
+        if len(heap) > 4 * len(entries) + 4096:
+            self._compact()
+        heap = self._expiries  # compacting may have replaced it
         self._next_sweep = now if heap and heap[0][0] <= now else now + self.sweep_interval
         return dropped
 
