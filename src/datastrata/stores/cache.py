@@ -126,7 +126,7 @@ class MemoryCache:
 
     def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         """Store `value` for `ttl` seconds, evicting the least recently used entries beyond the bounds."""
-        if ttl is not None and ttl <= 0:
+        if ttl is not None and not ttl > 0:  # NaN too: it would never expire and would break the expiry heap
             self.delete(key)
             return
         now = self._clock()
