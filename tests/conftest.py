@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from datastrata.stores.database import Database
+from datastrata.stores.migrations import Component, migrate
 from datastrata.stores.open import open_database
 from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
 
@@ -51,10 +52,36 @@ def redis_server() -> Iterator[str]:
         _unavailable(str(exc))
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """The name of a database with every component's migrations applied, copied for each test."""
+    name = f"template{os.getpid()}"
+    db = open_database(create_database(pg_server, name))
+    try:
+        migrate(db, all_components())
+    finally:
+        db.close()
+    return name
+
+
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """URL of a fresh, empty PostgreSQL database for one test."""
+def pg_url(pg_server: str, pg_template: str) -> str:
+    """URL of a fresh PostgreSQL database for one test, migrated (as `datastrata migrate` leaves it), no rows."""
+    return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}", template=pg_template)
+
+
+@pytest.fixture
+def bare_pg_url(pg_server: str) -> str:
+    """URL of a fresh, empty PostgreSQL database: nothing migrated."""
     return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}")
+
+
+def all_components() -> list[Component]:
+    """Every schema component the test suite may open: the catalog's and the eventsourcing integration's."""
+    from datastrata.catalog import components
+    from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
+
+    return [*components(), TRACKING_MIGRATIONS]
 
 
 @pytest.fixture

@@ -23,6 +23,11 @@ class Settings:
     cache: str = "memory://"
     objects: str = f"file://{DEFAULT_HOME}/objects"
     graph: str = f"ladybug:///{DEFAULT_HOME}/graph"
+    #: The URL `migrate` connects with on PostgreSQL (the owner role); empty: the store URL itself.
+    owner_store: str = ""
+    #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
+    app_role: str = ""
+    platform_role: str = ""
 
     def with_overrides(self, overrides: Mapping[str, str | None]) -> Settings:
         """Return a copy with every non-empty override applied."""

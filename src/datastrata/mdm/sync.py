@@ -23,6 +23,7 @@ from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.records import MASTER_DATA_ACTIVATED, MASTER_DATA_CHANGED, iso
 from datastrata.messaging.inbox import Inbox
 from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
+from datastrata.stores.migrations import Component, ensure
 
 #: The events a downstream copy follows.
 CHANGE_EVENTS: tuple[str, ...] = (MASTER_DATA_CHANGED, MASTER_DATA_ACTIVATED)
@@ -77,6 +78,11 @@ class Downstream:
     table: str
     derive: Derive
     ddl: Callable[[Dialect], str] | None = None
+
+    def migrations(self) -> list[Component]:
+        """Return the schema of this downstream: its copy table, then its own derived tables if it has any."""
+        copy = Component.baseline(f"mdm.copy.{self.table}", _copy_ddl(self.table))
+        return [copy] if self.ddl is None else [copy, Component.baseline(self.name, self.ddl)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +142,8 @@ class DownstreamCopy:
         self.downstream = downstream
         self.clock = clock
         self.inbox = Inbox(db)
-        db.ensure_schema(f"mdm.copy.{downstream.table}", _copy_ddl(downstream.table))
-        if downstream.ddl is not None:
-            db.ensure_schema(downstream.name, downstream.ddl)
+        for component in downstream.migrations():
+            ensure(db, component)
 
     @property
     def name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS messaging_dead_letters (
@@ -30,3 +31,7 @@ def ddl(dialect: Dialect) -> str:
     if dialect == "sqlite":
         return _DDL.format(serial="INTEGER", time="TEXT")
     return _DDL.format(serial="BIGSERIAL", time="TIMESTAMPTZ")
+
+
+#: The messaging schema: dead letters and consumer inboxes.
+MIGRATIONS = Component.baseline("messaging", ddl)

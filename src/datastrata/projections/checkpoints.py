@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
+from datastrata.stores.migrations import Component, ensure
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -20,13 +21,17 @@ def ddl(dialect: Dialect) -> str:
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
 
 
+#: The checkpoint table's schema.
+MIGRATIONS = Component.baseline("checkpoints", ddl)
+
+
 class Checkpoints:
     """Reads and moves named checkpoints; moves happen inside the caller's transaction."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("checkpoints", ddl)
+        ensure(db, MIGRATIONS)
 
     def get(self, name: str) -> int:
         """Return the position `name` has processed up to (0 when it never ran)."""

@@ -96,6 +96,10 @@ class Work(Tx):
         """Run `callback` after the transaction commits (never if it rolls back)."""
         self.tx.on_commit(callback)
 
+    def run_script(self, script: str) -> None:
+        """Run a DDL script in the underlying transaction."""
+        self.tx.run_script(script)
+
     def append(
         self, events: Sequence[NewEvent], *, expected_version: int | None = ANY, scope: Scope | None = None
     ) -> AppendResult:

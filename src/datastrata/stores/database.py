@@ -63,6 +63,11 @@ class Tx(ABC):
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
+    def run_script(self, script: str) -> None:
+        """Run a ``;``-separated DDL script inside this transaction, statement by statement."""
+        for statement in split_statements(script):
+            self.execute(statement)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after this transaction commits (never if it rolls back)."""
         self._after_commit.append(callback)
@@ -106,18 +111,19 @@ class Database(ABC):
         """Release every connection."""
 
     def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` once per process (the DDL must be idempotent)."""
+        """Apply ad-hoc tables (tests, scripts) at once on any dialect, once per process; needs DDL rights.
+
+        The components of datastrata declare numbered migrations instead (:mod:`datastrata.stores.migrations`),
+        which PostgreSQL applies only through ``datastrata migrate``; this is a one-step component of those.
+        """
         if name in self._schemas:
             return
-        with self._schema_lock:
-            if name in self._schemas:
-                return
-            self.run_script(ddl(self.dialect))
-            self._schemas.add(name)
+        from datastrata.stores.migrations import run_adhoc
 
-    @abstractmethod
-    def run_script(self, script: str) -> None:
-        """Run several ``;``-separated statements in one transaction."""
+        with self._schema_lock:
+            if name not in self._schemas:
+                run_adhoc(self, name, ddl)
+                self._schemas.add(name)
 
     def notify_changed(self) -> None:
         """Wake in-process waiters after a commit that appended events."""
@@ -137,6 +143,21 @@ class Database(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (a trigger's ``BEGIN … END;`` stays one statement)."""
+    statements: list[str] = []
+    start = 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statement = script[start : end + 1].strip()
+            if statement != ";":
+                statements.append(statement)
+            start = end + 1
+    if script[start:].strip():
+        statements.append(script[start:].strip())
+    return statements
 
 
 def is_unique_violation(exc: BaseException) -> bool:

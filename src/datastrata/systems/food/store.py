@@ -15,9 +15,10 @@ from datastrata.core.events import NewEvent
 from datastrata.core.tenancy import current_tenant
 from datastrata.eventlog.log import EventLog
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
+from datastrata.stores.migrations import ensure
 from datastrata.systems.food import domain
 from datastrata.systems.food.domain import MenuItemSpec, Order, OrderLine, RestaurantProfile, UserProfile
-from datastrata.systems.food.schema import ddl
+from datastrata.systems.food.schema import MIGRATIONS
 
 #: Rows per transaction when a bulk command is chunked.
 CHUNK = 1000
@@ -64,7 +65,7 @@ class OrderStore:
         self.db = db
         self.log = log
         self.clock = clock
-        db.ensure_schema("food", ddl)
+        ensure(db, MIGRATIONS)
 
     # ---- commands ------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from datastrata.core.ids import new_id
 from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.records import iso
 from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
+from datastrata.stores.migrations import Component, ensure
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ CREATE TABLE IF NOT EXISTS masterdata_alerts (
 );
 CREATE INDEX IF NOT EXISTS masterdata_alerts_raised ON masterdata_alerts (tenant_id, raised_at);
 """
+
+
+#: The alerts table's schema.
+MIGRATIONS = Component.baseline("masterdata.alerts", _ddl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,7 @@ class Alerts:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("masterdata.alerts", _ddl)
+        ensure(db, MIGRATIONS)
 
     def raise_in(
         self,

@@ -13,6 +13,7 @@ from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensur
 from datastrata.projections.runner import Progress
 from datastrata.runtime import Runtime
 from datastrata.stores.database import Tx
+from datastrata.stores.migrations import ensure
 from datastrata.systems.match import domain, notebook, schema
 from datastrata.systems.match.analytics import AnalyticsProjection
 from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
@@ -54,7 +55,7 @@ class MatchService:
     def __init__(self, platform: Runtime) -> None:
         self.platform = platform
         self.db = platform.db
-        platform.db.ensure_schema("match", schema.ddl)
+        ensure(platform.db, schema.MIGRATIONS)
         self.commands = CommandHandler(platform.log)
         self.runners: dict[str, BatchRunner] = {
             "tv": register_batched(platform, TvProjection(platform.cache)),
