@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from datastrata.stores.database import Database
-from datastrata.stores.migrations import Component, migrate
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
+from datastrata.testing.servers import (
+    ServerUnavailable,
+    create_database,
+    ephemeral_postgres,
+    ephemeral_redis,
+    migrated,
+)
 
 REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
 _db_names = itertools.count()
@@ -55,12 +60,10 @@ def redis_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_template(pg_server: str) -> str:
     """The name of a database with every component's migrations applied, copied for each test."""
+    from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
+
     name = f"template{os.getpid()}"
-    db = open_database(create_database(pg_server, name))
-    try:
-        migrate(db, all_components())
-    finally:
-        db.close()
+    migrated(create_database(pg_server, name), TRACKING_MIGRATIONS)
     return name
 
 
@@ -74,14 +77,6 @@ def pg_url(pg_server: str, pg_template: str) -> str:
 def bare_pg_url(pg_server: str) -> str:
     """URL of a fresh, empty PostgreSQL database: nothing migrated."""
     return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}")
-
-
-def all_components() -> list[Component]:
-    """Every schema component the test suite may open: the catalog's and the eventsourcing integration's."""
-    from datastrata.catalog import components
-    from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
-
-    return [*components(), TRACKING_MIGRATIONS]
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datastrata.stores.migrations import Component
 
 
 class ServerUnavailable(RuntimeError):
@@ -108,6 +112,20 @@ def create_database(base_url: str, name: str, *, template: str | None = None) ->
             conn.execute(
                 "UPDATE eventlog_identity SET log_id = replace(gen_random_uuid()::text, '-', ''), created_at = now()"
             )
+    return url
+
+
+def migrated(url: str, *extra: Component) -> str:
+    """Apply every catalog component's migrations (and `extra`'s) to the database at `url`; return `url`."""
+    from datastrata.catalog import components
+    from datastrata.stores.migrations import migrate
+    from datastrata.stores.open import open_database
+
+    db = open_database(url)
+    try:
+        migrate(db, [*components(), *extra])
+    finally:
+        db.close()
     return url
 
 
