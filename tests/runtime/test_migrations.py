@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from datastrata.catalog import components
+from datastrata.catalog import components, install_all
 from datastrata.cli import app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
@@ -169,3 +169,10 @@ def test_a_store_made_by_the_old_schema_upgrades_without_losing_a_row(store_url:
         if runtime.db.dialect == "postgresql":
             with runtime.db.read() as tx:
                 assert tx.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'eventlog_events_notify'") == 0
+
+
+def test_the_catalog_names_every_component_the_systems_open(sqlite_url: str) -> None:
+    with Runtime.open(Settings(store=sqlite_url)) as runtime:
+        install_all(runtime)
+        opened = set(runtime.db._schemas)
+    assert opened and opened <= {c.name for c in components()}  # else PostgreSQL would refuse to open it
