@@ -191,6 +191,43 @@ def bench(
             raise typer.Exit(1)
 
 
+@app.command()
+def backup(
+    ctx: typer.Context,
+    to: Annotated[Path, typer.Option("--to", help="A new or empty directory for the backup and its manifest.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Back up the store (SQLite's online backup API, or pg_dump) while it runs; prints the manifest."""
+    from datastrata.stores.backup import backup as backup_store
+
+    manifest = backup_store(session(ctx).settings().store, to, say=_progress)
+    emit(manifest.to_dict(), as_json=as_json, text=lambda m: f"backed up {m['log']['events']} events to {to}")
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    from_dir: Annotated[Path, typer.Option("--from", help="A directory written by `datastrata backup --to`.")],
+    rebuild_after: Annotated[
+        bool, typer.Option("--rebuild/--no-rebuild", help="Rebuild read models and the graph from the log.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the store with a verified backup (stop workers and serve first), then rebuild what derives from it."""
+    from datastrata.derived import rebuild_derived
+    from datastrata.stores.backup import restore as restore_store
+
+    manifest = restore_store(session(ctx).settings().store, from_dir, say=_progress)
+    if rebuild_after:
+        rebuild_derived(session(ctx).open(), _progress)
+    emit(manifest.to_dict(), as_json=as_json, text=lambda m: f"restored {m['log']['events']} events from {from_dir}")
+
+
+def _progress(line: str) -> None:
+    """Report one step of long work on stderr (stdout stays for the result)."""
+    typer.echo(line, err=True)
+
+
 def _rebuild_with_progress(runner: Follower) -> int:
     """Rebuild one projection, drawing a progress bar over the log's positions."""
     from rich.progress import Progress

@@ -1,0 +1,60 @@
+"""Derived stores (read models, the graph, cached reads, the bus's copy of the log) rebuilt after a restore."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from datastrata.catalog import install_all
+from datastrata.core.errors import BackendUnavailable
+from datastrata.core.redact import redact
+from datastrata.messaging.bus import RedisStreamsBus
+from datastrata.runtime import Runtime
+from datastrata.stores.cache import Cache, RedisCache
+
+Say = Callable[[str], None]
+
+
+def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
+    """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied."""
+    forget_bus_copy(runtime, say)  # before the systems subscribe: their consumer groups start on the new stream
+    install_all(runtime)
+    applied: dict[str, int] = {}
+    for name, runner in runtime.runners.items():
+        say(f"rebuilding {name} from the log …")
+        try:
+            applied[name] = runner.rebuild()
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"the store is restored, but rebuilding {name} failed: {redact(str(exc))}; fix that and run "
+                f"`datastrata rebuild {name}`"
+            ) from exc
+        say(f"rebuilt {name}: applied {applied[name]} events, now at position {runner.position()}")
+    if runtime.settings.cache != "memory://":
+        dropped = forget_cached(runtime.cache)
+        say(f"dropped {dropped} cached entries from {redact(runtime.cache.name)}")
+    return applied
+
+
+def forget_bus_copy(runtime: Runtime, say: Say) -> None:
+    """Empty a Redis bus's stream and republish the log from the start (consumers skip, by inbox, what they had).
+
+    The stream's entry ids are log positions; after a restore the log hands out positions again that the stream
+    already holds, and the bus would drop those new events as repeats.
+    """
+    bus = runtime.bus
+    if not isinstance(bus, RedisStreamsBus):
+        return
+    bus.client.delete(bus.key)
+    with runtime.db.transaction() as tx:
+        runtime.relay.checkpoints.set_in(tx, runtime.relay.name, 0, None)
+    say(f"emptied the bus stream {bus.key} on {redact(bus.name)}; the relay republishes the log from the start")
+
+
+def forget_cached(cache: Cache) -> int:
+    """Delete every entry of a shared (Redis) cache: it may hold reads newer than the restored store."""
+    if not isinstance(cache, RedisCache):
+        return 0
+    keys = list(cache.client.scan_iter(match=f"{cache.prefix}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        cache.client.delete(*keys[start : start + 1000])
+    return len(keys)
