@@ -174,5 +174,5 @@ def test_a_store_made_by_the_old_schema_upgrades_without_losing_a_row(store_url:
 def test_the_catalog_names_every_component_the_systems_open(sqlite_url: str) -> None:
     with Runtime.open(Settings(store=sqlite_url)) as runtime:
         install_all(runtime)
-        opened = set(runtime.db._schemas)
+        opened = runtime.db.ensured
     assert opened and opened <= {c.name for c in components()}  # else PostgreSQL would refuse to open it

@@ -116,14 +116,23 @@ class Database(ABC):
         The components of datastrata declare numbered migrations instead (:mod:`datastrata.stores.migrations`),
         which PostgreSQL applies only through ``datastrata migrate``; this is a one-step component of those.
         """
-        if name in self._schemas:
-            return
         from datastrata.stores.migrations import run_adhoc
 
+        self.once(name, lambda: run_adhoc(self, name, ddl))
+
+    def once(self, schema: str, check: Callable[[], object]) -> None:
+        """Run `check` for `schema` once per process and database (again after a failure); see :attr:`ensured`."""
+        if schema in self._schemas:
+            return
         with self._schema_lock:
-            if name not in self._schemas:
-                run_adhoc(self, name, ddl)
-                self._schemas.add(name)
+            if schema not in self._schemas:
+                check()
+                self._schemas.add(schema)
+
+    @property
+    def ensured(self) -> frozenset[str]:
+        """The schemas (components) this process has checked or applied on this database so far."""
+        return frozenset(self._schemas)
 
     def notify_changed(self) -> None:
         """Wake in-process waiters after a commit that appended events."""

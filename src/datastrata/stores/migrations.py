@@ -168,16 +168,10 @@ def ensure(db: Database, component: Component) -> None:
     SQLite (embedded) applies what is pending. PostgreSQL refuses while anything is pending, naming the first
     migration, because the application role has no DDL rights: ``datastrata migrate`` applies it as the owner.
     """
-    if component.name in db._schemas:
-        return
-    with db._schema_lock:
-        if component.name in db._schemas:
-            return
-        if db.dialect == "sqlite":
-            migrate(db, [component])
-        else:
-            refuse_pending(db, [component])
-        db._schemas.add(component.name)
+    if db.dialect == "sqlite":
+        db.once(component.name, lambda: migrate(db, [component]))
+    else:
+        db.once(component.name, lambda: refuse_pending(db, [component]))
 
 
 def refuse_pending(db: Database, components: Sequence[Component]) -> None:
