@@ -248,7 +248,7 @@ def test_state_encoding(state: bytes, encoding: str) -> None:
 
 def test_create_table_no_expects_the_migrations_applied(bare_pg_url: str) -> None:
     env = {"PERSISTENCE_MODULE": MODULE, "DATASTRATA_STORE": bare_pg_url, "CREATE_TABLE": "no"}
-    with pytest.raises(ConfigurationError, match="pending migrations: eventlog 0001"):
+    with pytest.raises(ConfigurationError, match="pending migrations, the first is eventlog 0001"):
         DogSchool(env=env)
     app = DogSchool(env={**env, "CREATE_TABLE": "yes"})  # eventsourcing's default: migrate at start
     try:

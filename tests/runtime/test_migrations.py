@@ -59,7 +59,7 @@ def test_sqlite_migrates_on_open_and_a_second_migrate_does_nothing(sqlite_url: s
 
 
 def test_postgres_refuses_to_open_until_migrate_runs(bare_pg_url: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"pending migrations: eventlog 0001 events_and_snapshots .*migrate"):
+    with pytest.raises(ConfigurationError, match=r"pending migrations, the first is eventlog 0001 events_and_snapshots; .*migrate"):
         Runtime.open(Settings(store=bare_pg_url))
     refused = runner.invoke(app, ["--store", bare_pg_url, "portfolio", "deposit", P, "100"])
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "datastrata migrate" in refused.stderr

@@ -178,9 +178,8 @@ def refuse_pending(db: Database, components: Sequence[Component]) -> None:
     """Raise ConfigurationError naming the first pending migration of `components` on `db`, if any."""
     todo = pending(db, components)
     if todo:
-        more = f" and {len(todo) - 1} more" if len(todo) > 1 else ""
         raise ConfigurationError(
-            f"the store {redact_url(db.url)} has pending migrations: {todo[0].label}{more}; "
+            f"the store {redact_url(db.url)} has pending migrations, the first is {todo[0].label}; "
             "run `datastrata migrate` (or `datastrata serve --migrate`) as the owner role first"
         )
 
