@@ -59,7 +59,9 @@ def test_sqlite_migrates_on_open_and_a_second_migrate_does_nothing(sqlite_url: s
 
 
 def test_postgres_refuses_to_open_until_migrate_runs(bare_pg_url: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"pending migrations, the first is eventlog 0001 events_and_snapshots; .*migrate"):
+    with pytest.raises(
+        ConfigurationError, match=r"pending migrations, the first is eventlog 0001 events_and_snapshots; .*migrate"
+    ):
         Runtime.open(Settings(store=bare_pg_url))
     refused = runner.invoke(app, ["--store", bare_pg_url, "portfolio", "deposit", P, "100"])
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "datastrata migrate" in refused.stderr
@@ -176,3 +178,37 @@ def test_the_catalog_names_every_component_the_systems_open(sqlite_url: str) -> 
         install_all(runtime)
         opened = runtime.db.ensured
     assert opened and opened <= {c.name for c in components()}  # else PostgreSQL would refuse to open it
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_store_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A store with nothing migrated, once per backend."""
+    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("bare_pg_url"))
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(bare_store_url: str) -> None:
+    import threading
+
+    store_url = bare_store_url
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with open_database(store_url) as db:  # a database object (and pool) of its own, as another process
+                results.append([p.label for p in migrate(db, components())])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    with open_database(store_url) as db:
+        assert pending_on(db, components()) == []
+        with db.read() as tx:
+            recorded = tx.scalar("SELECT count(*) FROM schema_migrations")
+    applied = [label for labels_ in results for label in labels_]
+    assert len(applied) == len(set(applied)) == recorded  # each applied by exactly one of them
