@@ -8,7 +8,7 @@ from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog import EventLog
 from datastrata.projections import ProjectionRunner
 from datastrata.stores.database import Database, Tx
-from datastrata.stores.migrations import Component, Migration, ensure, migrate
+from datastrata.stores.migrations import Component, Migration, migrate
 
 TOTAL = 400
 BASELINE = Migration.both(1, "tally", "CREATE TABLE tally (stream_id TEXT PRIMARY KEY, n INTEGER NOT NULL);")
@@ -27,7 +27,7 @@ class Tally:
     event_types: frozenset[str] | None = frozenset({"Counted"})
 
     def setup(self, db: Database) -> None:
-        ensure(db, OLD)
+        db.ensure(OLD)
 
     def apply(self, tx: Tx, event: Event) -> None:
         tx.execute(

@@ -21,7 +21,6 @@ from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
 from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_to_db
-from datastrata.stores.migrations import ensure
 
 #: ``expected_version=ANY`` appends without a version check.
 ANY: Final = None
@@ -63,7 +62,7 @@ class EventLog:
         self.engine: Engine = SqliteEngine() if db.dialect == "sqlite" else PostgresEngine()
         # SQLite stores times as UTC ISO text; psycopg already returns aware UTC datetimes (UTC sessions).
         self._time: Callable[[Any], datetime] = datetime.fromisoformat if db.dialect == "sqlite" else _same
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
         self._identity: str | None = None
 
     @property

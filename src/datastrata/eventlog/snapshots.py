@@ -10,7 +10,6 @@ from datastrata.core import codec
 from datastrata.core.clock import Clock, system_clock
 from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.stores.database import Database, Tx, time_to_db
-from datastrata.stores.migrations import ensure
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class SnapshotStore:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def save(self, stream_id: str, version: int, state: Mapping[str, Any], *, name: str = "default") -> None:
         """Store `state` as the snapshot of `stream_id` at `version`, unless a newer one exists."""

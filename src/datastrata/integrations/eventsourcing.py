@@ -23,7 +23,7 @@ from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.stores.database import Database, Dialect, Tx
-from datastrata.stores.migrations import Component, ensure, migrate
+from datastrata.stores.migrations import Component, migrate
 from datastrata.stores.open import open_database
 
 try:
@@ -393,7 +393,7 @@ class DatastrataTrackingRecorder(DatastrataRecorder, TrackingRecorder):
 
     def __init__(self, db: Database, *, serialize_writes: bool = True) -> None:
         super().__init__(db, serialize_writes=serialize_writes)
-        ensure(db, TRACKING_MIGRATIONS)
+        db.ensure(TRACKING_MIGRATIONS)
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Record that `tracking.notification_id` was processed; an id not above the last raises IntegrityError."""

@@ -29,7 +29,6 @@ from datastrata.mdm.sql import AuditRow, Key, VersionRow
 from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
 from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
 from datastrata.stores.database import Database, Tx
-from datastrata.stores.migrations import ensure
 from datastrata.stores.open import open_database
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class MasterDataStore:
         self.types = types if types is not None else TypeRegistry()
         self._listeners: list[ChangeListener] = []
         self._owns_db = False
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = system_clock) -> MasterDataStore:

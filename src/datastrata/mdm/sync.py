@@ -23,7 +23,7 @@ from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.records import MASTER_DATA_ACTIVATED, MASTER_DATA_CHANGED, iso
 from datastrata.messaging.inbox import Inbox
 from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
-from datastrata.stores.migrations import Component, ensure
+from datastrata.stores.migrations import Component
 
 #: The events a downstream copy follows.
 CHANGE_EVENTS: tuple[str, ...] = (MASTER_DATA_CHANGED, MASTER_DATA_ACTIVATED)
@@ -143,7 +143,7 @@ class DownstreamCopy:
         self.clock = clock
         self.inbox = Inbox(db)
         for component in downstream.migrations():
-            ensure(db, component)
+            db.ensure(component)
 
     @property
     def name(self) -> str:

@@ -12,7 +12,6 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event
 from datastrata.messaging.schema import MIGRATIONS
 from datastrata.stores.database import Database, time_from_db, time_to_db
-from datastrata.stores.migrations import ensure
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ class DeadLetters:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def record(self, consumer: str, event: Event, error: str, attempts: int) -> None:
         """Store a dead letter (once per consumer and event)."""

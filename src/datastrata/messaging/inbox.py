@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datastrata.messaging.schema import MIGRATIONS
 from datastrata.stores.database import Database, Tx
-from datastrata.stores.migrations import ensure
 
 
 class Inbox:
@@ -12,7 +11,7 @@ class Inbox:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def first_time(self, tx: Tx, consumer: str, event_id: str) -> bool:
         """Record `event_id` for `consumer` inside `tx`; False when it was handled before (skip the effect)."""

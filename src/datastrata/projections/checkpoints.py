@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
-from datastrata.stores.migrations import Component, ensure
+from datastrata.stores.migrations import Component
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -31,7 +31,7 @@ class Checkpoints:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def get(self, name: str) -> int:
         """Return the position `name` has processed up to (0 when it never ran)."""

@@ -10,7 +10,7 @@ from typing import Any
 from datastrata.core.events import Event
 from datastrata.stores.cache import Cache
 from datastrata.stores.database import Database, Tx
-from datastrata.stores.migrations import Component, ensure
+from datastrata.stores.migrations import Component
 
 
 def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
@@ -84,7 +84,7 @@ class SqlReadModel(ABC):
 
     def setup(self, db: Database) -> None:
         """Make sure the read model's tables exist (embedded: created now; PostgreSQL: migrated already)."""
-        ensure(db, self.migrations)
+        db.ensure(self.migrations)
 
     @abstractmethod
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:

@@ -9,7 +9,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from datastrata.stores.migrations import Component
 
 _log = logging.getLogger(__name__)
 Dialect = Literal["sqlite", "postgresql"]
@@ -109,6 +112,12 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release every connection."""
+
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied here (SQLite: applied now; PostgreSQL: refused if not)."""
+        from datastrata.stores.migrations import ensure
+
+        ensure(self, component)
 
     def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
         """Apply ad-hoc tables (tests, scripts) at once on any dialect, once per process; needs DDL rights.

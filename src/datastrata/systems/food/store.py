@@ -15,7 +15,6 @@ from datastrata.core.events import NewEvent
 from datastrata.core.tenancy import current_tenant
 from datastrata.eventlog.log import EventLog
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
-from datastrata.stores.migrations import ensure
 from datastrata.systems.food import domain
 from datastrata.systems.food.domain import MenuItemSpec, Order, OrderLine, RestaurantProfile, UserProfile
 from datastrata.systems.food.schema import MIGRATIONS
@@ -65,7 +64,7 @@ class OrderStore:
         self.db = db
         self.log = log
         self.clock = clock
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     # ---- commands ------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from datastrata.core.ids import new_id
 from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.records import iso
 from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
-from datastrata.stores.migrations import Component, ensure
+from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Alerts:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def raise_in(
         self,

@@ -13,7 +13,6 @@ from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensur
 from datastrata.projections.runner import Progress
 from datastrata.runtime import Runtime
 from datastrata.stores.database import Tx
-from datastrata.stores.migrations import ensure
 from datastrata.systems.match import domain, notebook, schema
 from datastrata.systems.match.analytics import AnalyticsProjection
 from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
@@ -55,7 +54,7 @@ class MatchService:
     def __init__(self, platform: Runtime) -> None:
         self.platform = platform
         self.db = platform.db
-        ensure(platform.db, schema.MIGRATIONS)
+        platform.db.ensure(schema.MIGRATIONS)
         self.commands = CommandHandler(platform.log)
         self.runners: dict[str, BatchRunner] = {
             "tv": register_batched(platform, TvProjection(platform.cache)),

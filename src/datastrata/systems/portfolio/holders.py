@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from datastrata.core.events import Event
 from datastrata.stores.database import Database, Dialect, Tx
-from datastrata.stores.migrations import Component, ensure
+from datastrata.stores.migrations import Component
 from datastrata.systems.portfolio.domain import STOCK_BOUGHT, STOCK_SOLD
 
 
@@ -34,7 +34,7 @@ class HoldersProjection:
 
     def setup(self, db: Database) -> None:
         """Create the holdings table."""
-        ensure(db, MIGRATIONS)
+        db.ensure(MIGRATIONS)
 
     def apply(self, tx: Tx, event: Event) -> None:
         """Add or subtract the traded quantity; a holding that reaches zero is removed."""
