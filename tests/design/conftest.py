@@ -43,3 +43,33 @@ def tsmc_fab() -> DesignReport:
 def ten_contexts() -> DesignReport:
     """The ten-context marketplace, designed."""
     return _report("ten-contexts.yaml")
+
+
+@pytest.fixture(scope="session")
+def scooter_sharing() -> DesignReport:
+    """The scooter-sharing variant (geo), designed."""
+    return _report("scooter-sharing.yaml")
+
+
+@pytest.fixture(scope="session")
+def smart_grid() -> DesignReport:
+    """The smart-grid variant (time series), designed."""
+    return _report("smart-grid.yaml")
+
+
+@pytest.fixture(scope="session")
+def vessel_tracking() -> DesignReport:
+    """The vessel-tracking contrast case (time series, not geo), designed."""
+    return _report("vessel-tracking.yaml")
+
+
+@pytest.fixture(scope="session")
+def pro_network() -> DesignReport:
+    """The professional-network variant (graph), designed."""
+    return _report("pro-network.yaml")
+
+
+@pytest.fixture(scope="session")
+def clinic_saas() -> DesignReport:
+    """The clinic SaaS variant (multi-tenancy), designed."""
+    return _report("clinic-saas.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datastrata.design.report import DesignReport
 
-from .helpers import context, families, roles, strategies
+from .helpers import assert_reasons_traceable, context, families, roles, strategies
 
 
 def test_fab_tiers_time_series_hot_and_warm(tsmc_fab: DesignReport) -> None:
@@ -113,12 +113,4 @@ def test_every_choice_names_its_rule_article_and_spec_lines(
     netflix: DesignReport, uber_eats: DesignReport, tsmc_fab: DesignReport
 ) -> None:
     for report in (netflix, uber_eats, tsmc_fab):
-        for ctx in report.contexts:
-            reasons = [r for s in ctx.selection.strategies for r in s.because]
-            reasons += [r for t in ctx.technologies for r in t.choice.because]
-            assert all(t.choice.because for t in ctx.technologies), ctx.name
-            for reason in reasons:
-                assert reason.rule and reason.article and reason.says
-                assert reason.evidence, (ctx.name, reason)
-                assert all(item.path.startswith(("contexts[", "budget")) for item in reason.evidence)
-                assert all(item.line is not None for item in reason.evidence), reason
+        assert_reasons_traceable(report)

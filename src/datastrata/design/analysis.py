@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from datastrata.design.profile import ContextProfile
-from datastrata.design.selection import ContextSelection
+from datastrata.design.choices import ContextSelection
+from datastrata.design.profile import HEAVY, ContextProfile
 from datastrata.design.spec import Spec
 from datastrata.design.units import format_percent, format_volume
 
@@ -150,7 +150,7 @@ def _system_scale(profile: ContextProfile) -> dict[str, object]:
 def _tensions(spec: Spec, selection: ContextSelection) -> list[str]:
     profile = selection.profile
     found: list[str] = []
-    heavy_writes = profile.write_frequency in ("very-high", "high")
+    heavy_writes = profile.write_frequency in HEAVY
     if selection.saga_partners:
         volume = "very high write volume" if profile.write_frequency == "very-high" else "writes"
         found.append(

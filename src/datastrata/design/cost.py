@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from datastrata.design.choices import Load, TechnologyChoice
 from datastrata.design.prices import Entry, PriceTable, Tier
-from datastrata.design.selection import Load, TechnologyChoice
 from datastrata.design.units import format_volume
 
 _SECONDS_PER_HOUR = 3600

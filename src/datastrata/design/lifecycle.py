@@ -41,7 +41,7 @@ def time_series_policy(retention_years: Decimal | None) -> TieringPolicy:
     """The article's wafer-fab policy: 24 h in memory, 90 days on disk, a year in S3, then deep archive."""
     tiers = (
         Tier("hot", "time-series memory store", 0, 1, "milliseconds; dashboards and alerts"),
-        Tier("warm", "time-series magnetic store", 1, 90, "sub-second; yield analysis over hours to days"),
+        Tier("warm", "time-series magnetic store", 1, 90, "sub-second; analysis over hours to days"),
         Tier("cold", "object storage, Parquet, queried by SQL", 90, DAYS_PER_YEAR, "seconds; batch analysis"),
         Tier("frozen", "archive storage (deep archive)", DAYS_PER_YEAR, None, "hours; restore on demand"),
     )

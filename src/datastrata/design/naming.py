@@ -33,6 +33,11 @@ class Attribute:
     type: AttributeType
 
 
+def singular(word: str) -> str:
+    """`orders` → `order`; `address` and short words stay as they are."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def snake(name: str) -> str:
     """`MenuItem` → `menu_item`; `viewing history` → `viewing_history`."""
     spaced = _CAMEL.sub("_", name.strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from datastrata.design.naming import snake
+from datastrata.design.naming import singular, snake
 from datastrata.design.reasons import Evidence
 from datastrata.design.spec import Constraint, Context, Entity, Operation, Spec
 from datastrata.design.spec_types import ConsistencyLevel, ConstraintType, Frequency, Pattern, Structure
@@ -23,6 +23,11 @@ HORIZON_YEARS = 3
 HORIZONTAL_FROM_GB = Decimal(10_000)
 #: Volume (GB) from which the article's "beyond PB" row applies.
 DISTRIBUTED_FROM_GB = Decimal(1_000_000)
+
+#: Frequency bands that count as heavy load.
+HEAVY: tuple[Frequency, ...] = ("very-high", "high")
+#: Read patterns served by a technology beside the primary store; they never decide the primary.
+SERVED_BESIDE_PRIMARY: tuple[Pattern, ...] = ("stream", "full-text")
 
 _ENTITY_DEFAULT_KINDS = ("transaction", "event", "measurement")
 
@@ -87,6 +92,16 @@ class ContextProfile:
         return tuple(op for op in self.operations if not op.is_read)
 
     @property
+    def heavy_reads(self) -> tuple[OperationFacts, ...]:
+        """Reads at a high or very high frequency."""
+        return tuple(op for op in self.reads if op.frequency in HEAVY)
+
+    @property
+    def heavy_writes(self) -> tuple[OperationFacts, ...]:
+        """Writes and updates at a high or very high frequency."""
+        return tuple(op for op in self.writes if op.frequency in HEAVY)
+
+    @property
     def read_rate(self) -> Decimal:
         """Reads per second, summed over read operations."""
         return sum((op.rate_per_s for op in self.reads), Decimal(0))
@@ -113,6 +128,23 @@ class ContextProfile:
         for op in self.operations:
             if best is None or op.rate_per_s > best.rate_per_s:
                 best = op
+        return best
+
+    @property
+    def dominant_query(self) -> Pattern | None:
+        """The read pattern with the most reads per second (first declared on ties), among those a primary serves.
+
+        Streams and full-text search are served beside the primary (a stream, a search index), so they do not
+        decide it.
+        """
+        totals: dict[Pattern, Decimal] = {}
+        for op in self.reads:
+            if op.operation.pattern not in SERVED_BESIDE_PRIMARY:
+                totals[op.operation.pattern] = totals.get(op.operation.pattern, Decimal(0)) + op.rate_per_s
+        best: Pattern | None = None
+        for pattern, total in totals.items():
+            if best is None or total > totals[best]:
+                best = pattern
         return best
 
     @property
@@ -161,6 +193,11 @@ class ContextProfile:
         found = [self.volume_evidence]
         found += [op.evidence for op in self.writes if op.frequency == "very-high"]
         return tuple(found)
+
+    @property
+    def has_artifacts(self) -> bool:
+        """True when an entity is an artifact or unstructured: files kept in object storage."""
+        return any(e.kind == "artifact" or e.structure == "unstructured" for e in self.context.entities)
 
     def kinds(self) -> tuple[str, ...]:
         """Entity kinds present, in declaration order."""
@@ -242,11 +279,11 @@ def resolve_entity(op: Operation, context: Context) -> Entity:
         return by_name[op.entity]
     if len(context.entities) == 1:
         return context.entities[0]
-    words = {_singular(word) for word in snake(op.name).split("_")}
+    words = {singular(word) for word in snake(op.name).split("_")}
     best: Entity | None = None
     best_score = 0
     for entity in context.entities:
-        score = sum(1 for word in snake(entity.name).split("_") if _singular(word) in words)
+        score = sum(1 for word in snake(entity.name).split("_") if singular(word) in words)
         if score > best_score:
             best, best_score = entity, score
     if best is not None:
@@ -279,10 +316,6 @@ def _highest(ops: tuple[OperationFacts, ...]) -> Frequency | None:
         if best is None or FREQUENCY_RANK[op.frequency] > FREQUENCY_RANK[best]:
             best = op.frequency
     return best
-
-
-def _singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _describe_constraint(constraint: Constraint) -> str:

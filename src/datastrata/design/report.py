@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from datastrata.design.analysis import Analysis
+from datastrata.design.choices import ContextSelection, TechnologyChoice
 from datastrata.design.cost import TechnologyCost
 from datastrata.design.reasons import Reason
-from datastrata.design.selection import ContextSelection, TechnologyChoice
 
 
 @dataclass(frozen=True, slots=True)

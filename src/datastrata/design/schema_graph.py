@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datastrata.design.choices import ContextSelection
 from datastrata.design.naming import entity_attributes, entity_key, pascal, snake, upper_snake
-from datastrata.design.selection import ContextSelection
 
 
 def graph_design(selection: ContextSelection) -> dict[str, object]:

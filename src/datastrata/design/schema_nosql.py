@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datastrata.design.choices import ContextSelection
 from datastrata.design.naming import entity_attributes, entity_key, snake, time_attribute
 from datastrata.design.profile import OperationFacts
-from datastrata.design.selection import ContextSelection
 from datastrata.design.spec import Entity
 
 _TTL_BY_CHANGE = {"very-high": 5, "high": 30, "medium": 300, "low": 3600}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from datastrata.design.choices import ContextSelection
 from datastrata.design.naming import (
     SQL_TYPES,
     entity_attributes,
@@ -13,7 +14,6 @@ from datastrata.design.naming import (
     snake,
     time_attribute,
 )
-from datastrata.design.selection import ContextSelection
 from datastrata.design.spec import Entity, Relationship
 
 _MAX_IDENTIFIER = 63

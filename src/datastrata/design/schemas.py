@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from datastrata.design.choices import ContextSelection
 from datastrata.design.naming import snake
 from datastrata.design.schema_graph import graph_design
 from datastrata.design.schema_nosql import (
@@ -15,7 +16,6 @@ from datastrata.design.schema_nosql import (
 )
 from datastrata.design.schema_sql import event_table_ddl, relational_ddl, schema_name
 from datastrata.design.schema_timeseries import measurement_ddl, object_lifecycle, store_mapping
-from datastrata.design.selection import ContextSelection
 
 
 def context_schema(selection: ContextSelection, owners: Mapping[str, str]) -> dict[str, object]:

@@ -1,0 +1,33 @@
+"""The datastrata modules a report names for a role; one that does not exist yet is named as planned."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+
+EVENTLOG = "datastrata.eventlog"
+MESSAGING = "datastrata.messaging"
+PROJECTIONS = "datastrata.projections"
+GRAPH = "datastrata.graph"
+MDM = "datastrata.mdm"
+TENANCY = "datastrata.tenancy"
+SHARDING = "datastrata.sharding"
+TIERING = "datastrata.tiering"
+SERVICES = "datastrata.services"
+
+#: Every module the advisor may name, in the order the docs list them.
+ALL_MODULES = (EVENTLOG, PROJECTIONS, MDM, TENANCY, SHARDING, TIERING, SERVICES, GRAPH, MESSAGING)
+PLANNED_SUFFIX = " (planned)"
+
+
+@cache
+def exists(module: str) -> bool:
+    """True when the module can be imported from this installation (found, not imported)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def module_ref(module: str | None) -> str | None:
+    """How a report names a module: its name when it exists, else `<name> (planned)`."""
+    if module is None:
+        return None
+    return module if exists(module) else module + PLANNED_SUFFIX
