@@ -45,7 +45,7 @@ from datastrata.eventlog import EventLog
 from datastrata.runtime import Runtime
 from datastrata.stores.open import open_database
 from datastrata.systems.match import domain, simulate
-from datastrata.systems.match.service import MatchService, match_stream
+from datastrata.systems.match.service import MatchService, match_scope
 from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, migrated
 
 
@@ -114,8 +114,8 @@ def command_figures(work: Path, count: int, pg_url: str | None) -> list[dict[str
     out = []
     for synchronous in ("FULL", "NORMAL"):
         url = f"sqlite:///{work}/commands-{synchronous.lower()}.db?synchronous={synchronous}"
-        with Runtime.open(Settings(store=url)) as platform:
-            svc = MatchService(platform)
+        with Runtime.open(Settings(store=url)) as runtime:
+            svc = MatchService(runtime)
             simulate.ensure_reference_data(svc)
             commands(svc, 200, seed=99)  # warm-up
             rate = commands(svc, count, seed=1)
@@ -134,8 +134,8 @@ def command_figures(work: Path, count: int, pg_url: str | None) -> list[dict[str
             )
         )
     if pg_url is not None:
-        with Runtime.open(Settings(store=pg_url)) as platform:
-            svc = MatchService(platform)
+        with Runtime.open(Settings(store=pg_url)) as runtime:
+            svc = MatchService(runtime)
             simulate.ensure_reference_data(svc)
             commands(svc, 100, seed=99)
             rate = commands(svc, max(count // 4, 200), seed=1)
@@ -162,10 +162,10 @@ def grow_log(url: str, events: int) -> int:
 
     Copies are appended 100 matches per transaction with ``synchronous=OFF`` (setup only, not measured).
     """
-    with Runtime.open(Settings(store=url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=url)) as runtime:
+        svc = MatchService(runtime)
         simulate.play(svc, matches=60, seed=1)
-        originals = [platform.log.read(match_stream(m)) for m in sorted(svc.match_ids())]
+        originals = [runtime.log.read(match_scope(m).stream_id) for m in sorted(svc.match_ids())]
     db = open_database(url.split("?")[0] + "?synchronous=OFF")
     event_log = EventLog(db)
     total, copy = event_log.count(), 0
@@ -176,7 +176,7 @@ def grow_log(url: str, events: int) -> int:
                 match_id = f"COPY-{copy}"
                 batch = [NewEvent(type=e.type, payload={**e.payload, "match_id": match_id}) for e in template]
                 batch = batch[: max(events - total, 1)]
-                event_log.append_in(tx, match_stream(match_id), batch, expected_version=0)
+                event_log.append_in(tx, match_scope(match_id).stream_id, batch, expected_version=0)
                 total += len(batch)
                 if total >= events:
                     break
@@ -192,13 +192,13 @@ def grow_log(url: str, events: int) -> int:
 def projection_figures(url: str, events: int) -> tuple[list[dict[str, Any]], float, float]:
     """Rebuild each read model alone, then all four in one pass; return figures and the all-four time."""
     out = []
-    with Runtime.open(Settings(store=url)) as platform:
-        svc = MatchService(platform)
-        match_events = platform.log.count()
+    with Runtime.open(Settings(store=url)) as runtime:
+        svc = MatchService(runtime)
+        match_events = runtime.log.count()
         started = time.perf_counter()
         after, read = 0, 0
         while True:
-            page = platform.log.read_page(after=after, limit=20000, types=domain.MATCH_EVENTS)
+            page = runtime.log.read_page(after=after, limit=20000, types=domain.MATCH_EVENTS)
             read += len(page.events)
             if page.next_after == after or not page.events:
                 break
@@ -254,7 +254,7 @@ def read_figures(svc: MatchService) -> list[dict[str, Any]]:
     view, runner = svc.tv_view, svc.runners["tv"]
 
     def from_table() -> object:
-        with svc.db.read() as tx:
+        with svc.runtime.db.read() as tx:
             return {"position": runner.checkpoints.get_in(tx, runner.name), "events": view.latest(tx, match_id)}
 
     svc.tv(match_id)
@@ -267,7 +267,7 @@ def read_figures(svc: MatchService) -> list[dict[str, Any]]:
             cache_hit,
             table_us=round(table, 1),
             table_vs_cache=round(table / cache_hit, 1),
-            cache=svc.platform.cache.name,
+            cache=svc.runtime.cache.name,
         ),
         figure(
             "tv_service_call_cached_us",

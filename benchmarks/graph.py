@@ -43,8 +43,9 @@ from datastrata.graph.food import FoodGraph, OrderPlaced, Restaurant, User
 from datastrata.graph.projection import GraphProjectionRunner
 from datastrata.graph.recommend import Recommendation, recommend_restaurants
 from datastrata.graph.shared import DISABLE_AUTO_CHECKPOINT
+from datastrata.runtime import Scope
 from datastrata.stores.open import open_database
-from datastrata.systems.food.domain import ORDER_PLACED, order_stream
+from datastrata.systems.food.domain import CONTEXT, ORDER_PLACED, order_key
 from datastrata.systems.food.projection import FoodGraphProjection
 
 CUISINES = (
@@ -167,7 +168,7 @@ def project(
                 payload = {"order_id": e.order_id, "user_id": e.user_id, "restaurant_id": e.restaurant_id}
                 payload["rating"] = e.rating
                 new = NewEvent(ORDER_PLACED, {**payload, "items": []}, occurred_at=e.occurred_at)
-                log.append_in(tx, order_stream(e.order_id), [new], expected_version=0)
+                log.append_in(tx, Scope(CONTEXT, order_key(e.order_id)).stream_id, [new], expected_version=0)
     graph.store.db.execute(DISABLE_AUTO_CHECKPOINT)  # as the food service opens it: the runner folds the WAL
     runner = GraphProjectionRunner(
         log, FoodGraphProjection(graph), graph.store.db, batch_size=batch, catch_up_batch_size=catch_up_batch

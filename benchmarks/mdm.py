@@ -54,6 +54,7 @@ from datastrata.core.clock import system_clock
 from datastrata.mdm import MasterDataStore
 from datastrata.mdm.cache import CachedReader
 from datastrata.mdm.schema import SQLITE
+from datastrata.runtime import Location
 from datastrata.stores.cache import MemoryCache, RedisCache
 from datastrata.stores.database import Database, time_to_db
 from datastrata.stores.open import open_database
@@ -249,7 +250,7 @@ def load_through_store(store: MasterDataStore, keys: int, puts: int) -> int:
                 valid_from=T0 + p * DAY,
                 actor="bench",
             )
-    with store.db.read() as tx:
+    with store.units.read(store.scope()) as tx:
         return int(tx.scalar("SELECT count(*) FROM master_data_versions"))
 
 
@@ -313,7 +314,7 @@ def raw_postgres_reader(url: str) -> Callable[[str, datetime], Any]:
 
 def bench_writes(engine: str, db: Database, raw_insert: Callable[[int], Any], mode: Mode) -> dict[str, float]:
     """store.put per second on rotating keys vs a raw-driver single-row insert per transaction."""
-    store = MasterDataStore(db)
+    store = MasterDataStore(Location.over(db))
     counter = [0]
 
     def put(i: int) -> Any:
@@ -464,7 +465,7 @@ def bench_engine(
     figures: list[dict[str, Any]] = []
     db = open_database(url)
     try:
-        store = MasterDataStore(db)
+        store = MasterDataStore(Location.over(db))
         started = time.perf_counter()
         if mode.name == "quick":
             keys = mode.quick_keys

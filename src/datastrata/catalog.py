@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ import typer
 from fastapi import APIRouter
 
 from datastrata.core.config import Settings
+from datastrata.core.errors import ValidationError
 from datastrata.runtime import Runtime, Single
 from datastrata.runtime.migrations import SPINE, LocationMigrations, migrate_placement
 from datastrata.runtime.roles import Roles
@@ -104,10 +105,21 @@ def systems() -> list[SystemEntry]:
     ]
 
 
-def install_all(platform: Runtime) -> None:
-    """Build every system's service on `platform`, registering all projections."""
-    for entry in systems():
-        entry.install(platform)
+def install_all(runtime: Runtime) -> None:
+    """Build every system's service on `runtime`, registering all projections."""
+    install(runtime)
+
+
+def install(runtime: Runtime, names: Sequence[str] | None = None) -> None:
+    """Build the services of the systems `names` (default: every system) on `runtime`."""
+    entries = systems()
+    known = [e.name for e in entries]
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise ValidationError(f"no system named {unknown[0]!r}; known: {known}", field="system")
+    for entry in entries:
+        if names is None or entry.name in names:
+            entry.install(runtime)
 
 
 def components() -> list[Component]:

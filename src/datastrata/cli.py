@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.catalog import install_all, systems
+from datastrata.catalog import install, install_all, systems
 from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
@@ -20,6 +20,7 @@ from datastrata.runtime.migrations import LocationMigrations
 from datastrata.shell import (
     BusOption,
     CacheOption,
+    GraphOption,
     JsonOption,
     ShellGroup,
     StoreOption,
@@ -37,9 +38,15 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(ctx: typer.Context, store: StoreOption = None, bus: BusOption = None, cache: CacheOption = None) -> None:
+def _root(
+    ctx: typer.Context,
+    store: StoreOption = None,
+    bus: BusOption = None,
+    cache: CacheOption = None,
+    graph: GraphOption = None,
+) -> None:
     """datastrata: data-architecture strategies as working, measured reference systems."""
-    remember_stores(ctx, store, bus, cache)
+    remember_stores(ctx, store, bus, cache, graph)
 
 
 for _entry in systems():
@@ -56,9 +63,9 @@ def tour() -> None:
         typer.secho(f"\n== {entry.name}: {entry.help}", bold=True)
         with (
             tempfile.TemporaryDirectory(prefix="datastrata-tour-") as home,
-            Runtime.open(Settings.embedded(Path(home))) as platform,
+            Runtime.open(Settings.embedded(Path(home))) as runtime,
         ):
-            entry.tour(platform, typer.echo)
+            entry.tour(runtime, typer.echo)
     typer.secho("\n== design: requirements -> strategies, technologies, schema and cost per context", bold=True)
     design_tour(typer.echo)
     typer.secho("\nTour finished.", bold=True)
@@ -88,35 +95,52 @@ def serve(
 def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Drain what is waiting, then exit.")] = False,
+    system: Annotated[
+        list[str] | None,
+        typer.Option("--system", help="Follow only these systems (repeatable; default: every system)."),
+    ] = None,
 ) -> None:
-    """Run the outbox relay and every projection continuously (Ctrl-C stops)."""
-    platform = session(ctx).open()
-    install_all(platform)
+    """Run the outbox relay and every projection continuously (Ctrl-C stops).
+
+    The worker owns the followers' resources (the graph file): another process that needs the graph asks this
+    one over HTTP (run `datastrata serve`, which runs the worker).
+    """
+    runtime = session(ctx).open()
+    install(runtime, system)
+    runtime.open_followers()
     if once:
         total = 0
-        while done := platform.run_once():
+        while done := runtime.run_once():
             total += done
         typer.echo(f"drained {total} deliveries and applications")
         return
     stop = threading.Event()
-    typer.echo(f"worker running on {platform.settings.store} (bus {platform.bus.name}); Ctrl-C stops")
+    typer.echo(f"worker running on {runtime.settings.store} (bus {runtime.bus.name}); Ctrl-C stops")
     try:
-        platform.run_worker(stop)
+        runtime.run_worker(stop)
     except KeyboardInterrupt:
         stop.set()
 
 
 @app.command()
 def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show how far the relay and each projection are behind the log."""
-    platform = session(ctx).open()
-    install_all(platform)
-    rows = [{"name": x.name, "position": x.position, "head": x.head, "behind": x.behind} for x in platform.lags()]
-    emit(
-        rows,
-        as_json=as_json,
-        text=lambda rs: "\n".join(f"{r['name']:<28} position {r['position']:>9}  behind {r['behind']:>9}" for r in rs),
-    )
+    """Show how far the relay and each projection are behind the log (a follower owning a file is not opened)."""
+    runtime = session(ctx).open()
+    install_all(runtime)
+    rows: list[dict[str, Any]] = [
+        {"name": x.name, "position": x.position, "head": x.head, "behind": x.behind, "opened": True}
+        for x in runtime.lags()
+    ]
+    rows += [
+        {"name": name, "position": None, "head": None, "behind": None, "opened": False} for name in runtime.deferred
+    ]
+    emit(rows, as_json=as_json, text=lambda rs: "\n".join(_lag_line(r) for r in rs))
+
+
+def _lag_line(row: dict[str, Any]) -> str:
+    if not row["opened"]:
+        return f"{row['name']:<28} not opened here: its owner (the worker or serve) reports it at GET /health"
+    return f"{row['name']:<28} position {row['position']:>9}  behind {row['behind']:>9}"
 
 
 @app.command()
@@ -125,13 +149,15 @@ def rebuild(
     projection: Annotated[str, typer.Argument(help="Projection name, or 'all'.")] = "all",
 ) -> None:
     """Replay projections from position 0, with a progress bar."""
-    platform = session(ctx).open()
-    install_all(platform)
-    names = list(platform.runners) if projection == "all" else [projection]
+    runtime = session(ctx).open()
+    install_all(runtime)
+    if projection == "all":
+        runtime.open_followers()
+    names = list(runtime.runners) if projection == "all" else [projection]
     for name in names:
-        runner = platform.runners.get(name)
+        runner = runtime.follower(name)  # opens a deferred follower (the graph) only when it is the one named
         if runner is None:
-            raise NotFound(f"no projection named {name!r}; known: {sorted(platform.runners)}")
+            raise NotFound(f"no projection named {name!r}; known: {sorted([*runtime.runners, *runtime.deferred])}")
         applied = _rebuild_with_progress(runner)
         typer.echo(f"{name}: applied {applied} events, now at position {runner.position()}")
 

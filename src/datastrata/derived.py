@@ -18,6 +18,7 @@ def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
     """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied."""
     forget_bus_copy(runtime, say)  # before the systems subscribe: their consumer groups start on the new stream
     install_all(runtime)
+    runtime.open_followers()  # deferred followers too: the graph is derived from the restored log as well
     applied: dict[str, int] = {}
     for name, runner in runtime.runners.items():
         say(f"rebuilding {name} from the log …")

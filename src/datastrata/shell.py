@@ -1,4 +1,4 @@
-"""Shared plumbing of the command line: settings per invocation, the platform, output and error exits."""
+"""Shared plumbing of the command line: settings per invocation, the runtime, output and error exits."""
 
 from __future__ import annotations
 
@@ -31,31 +31,37 @@ BusOption = Annotated[str | None, typer.Option("--bus", help="Bus URL: memory://
 CacheOption = Annotated[
     str | None, typer.Option("--cache", help="Cache URL: memory:// or redis://… (env DATASTRATA_CACHE)")
 ]
+GraphOption = Annotated[
+    str | None,
+    typer.Option(
+        "--graph", help="Graph URL: ladybug:///path (env DATASTRATA_GRAPH; default: beside the SQLite store file)"
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
 @dataclass
 class Session:
-    """One CLI invocation: its settings overrides and the platform opened for it."""
+    """One CLI invocation: its settings overrides and the runtime opened for it."""
 
     overrides: dict[str, str | None] = field(default_factory=dict)
-    platform: Runtime | None = None
+    runtime: Runtime | None = None
 
     def settings(self) -> Settings:
         """Resolve settings from flags, environment and ``datastrata.toml``."""
         return load_settings(self.overrides)
 
     def open(self) -> Runtime:
-        """Open the platform once per invocation."""
-        if self.platform is None:
-            self.platform = Runtime.open(self.settings())
-        return self.platform
+        """Open the runtime once per invocation."""
+        if self.runtime is None:
+            self.runtime = Runtime.open(self.settings())
+        return self.runtime
 
     def close(self) -> None:
-        """Close the platform if it was opened."""
-        if self.platform is not None:
-            self.platform.close()
-            self.platform = None
+        """Close the runtime if it was opened."""
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
 
 
 def session(ctx: typer.Context) -> Session:
@@ -67,16 +73,18 @@ def session(ctx: typer.Context) -> Session:
     return root.obj
 
 
-def remember_stores(ctx: typer.Context, store: str | None, bus: str | None, cache: str | None) -> None:
-    """Record --store/--bus/--cache given at any level of the command."""
+def remember_stores(
+    ctx: typer.Context, store: str | None, bus: str | None, cache: str | None, graph: str | None = None
+) -> None:
+    """Record --store/--bus/--cache/--graph given at any level of the command."""
     overrides = session(ctx).overrides
-    for key, value in (("store", store), ("bus", bus), ("cache", cache)):
+    for key, value in (("store", store), ("bus", bus), ("cache", cache), ("graph", graph)):
         if value:
             overrides[key] = value
 
 
 def service(ctx: typer.Context, name: str, factory: Callable[[Runtime], T]) -> T:
-    """Return the system service `name` on the invocation's platform."""
+    """Return the system service `name` on the invocation's runtime."""
     result: T = session(ctx).open().service(name, factory)
     return result
 

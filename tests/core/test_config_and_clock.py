@@ -22,8 +22,6 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
         store="sqlite:///from-env.db",
         bus="redis://file:6379/0",
         cache="redis://flag:6379/0",
-        objects=Settings().objects,
-        graph=Settings().graph,
     )
     assert load_settings(environ={}, config_file=tmp_path / "missing.toml").store.endswith(".datastrata/datastrata.db")
 

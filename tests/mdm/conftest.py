@@ -9,6 +9,7 @@ import pytest
 
 from datastrata.core.clock import FrozenClock
 from datastrata.mdm import MasterDataStore
+from datastrata.runtime import Location
 from datastrata.stores.database import Database
 
 #: The tests' "now" when they start; valid times are chosen around it.
@@ -24,7 +25,7 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def store(db: Database, clock: FrozenClock) -> Iterator[MasterDataStore]:
     """A master-data store on each backend."""
-    yield MasterDataStore(db, clock=clock)
+    yield MasterDataStore(Location.over(db, clock=clock), clock=clock)
 
 
 def count(db: Database, table: str) -> int:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from datastrata.core.clock import FrozenClock
 from datastrata.core.errors import NotFound
 from datastrata.mdm import MasterDataStore
+from datastrata.runtime import Location
 from datastrata.stores.database import Database
 from tests.mdm.conftest import START
 
@@ -65,7 +66,7 @@ def test_get_matches_the_model_on_both_time_axes(
     db: Database, ops: list[tuple[str, int, int | None, str, int]]
 ) -> None:
     clock = FrozenClock(START)
-    store = MasterDataStore(db, clock=clock)
+    store = MasterDataStore(Location.over(db, clock=clock), clock=clock)
     key = f"K{next(_keys)}"
     model = Model()
     recorded_times = [START - HOUR]

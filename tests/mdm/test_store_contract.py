@@ -266,3 +266,14 @@ def test_concurrent_writers_of_one_key_keep_a_consistent_timeline(store: MasterD
     for left, right in itertools.pairwise(timeline):
         assert left.valid_to is not None and left.valid_to <= right.valid_from
     assert len(store.audit(key="C1")) == 21
+
+
+def test_a_key_too_long_for_its_stream_is_refused_before_anything_is_written(
+    store: MasterDataStore, db: Database
+) -> None:
+    before = counts(db)
+    with pytest.raises(ValidationError, match="too long for its event stream") as refused:
+        store.put("customer", "K" * 190, ALICE, actor="alice")
+    assert refused.value.field == "entity_key" and counts(db) == before
+    assert store.get("customer", "K" * 190) is None  # a read of such a key just finds nothing
+    store.put("customer", "K" * 170, ALICE, actor="alice")  # "customer-" + 170 fits the stream

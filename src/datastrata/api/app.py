@@ -1,4 +1,4 @@
-"""The FastAPI app factory: one platform per app, every system's router, problem+json errors, a worker thread."""
+"""The FastAPI app factory: one runtime per app, every system's router, problem+json errors, a worker thread."""
 
 from __future__ import annotations
 
@@ -35,21 +35,22 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = Runtime.open(settings)
-        install_all(platform)
-        app.state.platform = platform
+        runtime = Runtime.open(settings)
+        install_all(runtime)
+        app.state.runtime = runtime
         stop = threading.Event()
-        thread = threading.Thread(target=platform.run_worker, args=(stop,), name="datastrata-worker", daemon=True)
+        thread = threading.Thread(target=runtime.run_worker, args=(stop,), name="datastrata-worker", daemon=True)
         if worker:
+            runtime.open_followers()  # serve runs the worker, so it owns every follower's resources (the graph)
             thread.start()
         try:
             yield
         finally:
             stop.set()
             if worker:
-                platform.db.notify_changed()
+                runtime.db.notify_changed()
                 thread.join(timeout=10)
-            platform.close()
+            runtime.close()
 
     app = FastAPI(
         title="datastrata",
@@ -84,10 +85,10 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     @app.get("/health", tags=["operations"])
     def health(request: Request) -> dict[str, Any]:
         """Report the log head and each projection's lag."""
-        platform: Runtime = request.app.state.platform
+        runtime: Runtime = request.app.state.runtime
         return {
             "status": "ok",
-            "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in platform.lags()],
+            "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in runtime.lags()],
         }
 
     for entry in systems():

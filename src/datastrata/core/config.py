@@ -14,28 +14,80 @@ from datastrata.core.errors import ConfigurationError
 DEFAULT_HOME = Path(".datastrata")
 
 
+#: The name of the home store file whose folder keeps ``graph`` and ``objects`` without a prefix (the defaults).
+HOME_STORE = "datastrata.db"
+#: The embedded roles that live beside the store unless configured: the graph file and the objects folder.
+BESIDE_STORE = ("graph", "objects")
+
+
+def beside_store(store: str, role: str) -> str:
+    """Return where the embedded `role` (``graph`` or ``objects``) of `store` lives when nothing names it.
+
+    Beside a SQLite file ``dir/name.db``: ``dir/name.graph`` and ``dir/name.objects`` (``dir/graph`` and
+    ``dir/objects`` for the home store ``datastrata.db``, as before); for a PostgreSQL store, a folder under
+    ``./.datastrata`` named after its server and database. So a new ``--store`` never reads another store's graph.
+    """
+    folder, stem = _home_of(store)
+    name = role if stem is None else f"{stem}.{role}"
+    path = folder / name
+    return f"ladybug:///{path}" if role == "graph" else f"file://{path}"
+
+
+def _home_of(store: str) -> tuple[Path, str | None]:
+    """Return the folder the embedded files of `store` live in, and their name prefix (None: no prefix)."""
+    scheme = urlsplit(store).scheme.split("+")[0]
+    if scheme == "sqlite":
+        try:
+            path = sqlite_path(store)
+        except ConfigurationError:
+            return DEFAULT_HOME, None
+        return path.parent, None if path.name == HOME_STORE else path.stem
+    if scheme in ("postgresql", "postgres"):
+        parts = urlsplit(store)
+        database = parts.path.lstrip("/") or parts.username or "postgres"
+        server = f"{parts.hostname or 'local'}-{parts.port or 5432}"
+        return DEFAULT_HOME / _safe(f"postgresql-{server}-{database}"), None
+    return DEFAULT_HOME, None
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Where each role lives; the defaults run everything embedded under ``./.datastrata/``."""
+    """Where each role lives; the defaults run everything embedded under ``./.datastrata/``.
 
-    store: str = f"sqlite:///{DEFAULT_HOME}/datastrata.db"
+    ``graph`` and ``objects`` left empty live beside the store (see :func:`beside_store`).
+    """
+
+    store: str = f"sqlite:///{DEFAULT_HOME}/{HOME_STORE}"
     bus: str = "memory://"
     cache: str = "memory://"
-    objects: str = f"file://{DEFAULT_HOME}/objects"
-    graph: str = f"ladybug:///{DEFAULT_HOME}/graph"
+    objects: str = ""
+    graph: str = ""
     #: The URL `migrate` connects with on PostgreSQL (the owner role); empty: the store URL itself.
     owner_store: str = ""
     #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
     app_role: str = ""
     platform_role: str = ""
 
+    def __post_init__(self) -> None:
+        for role in BESIDE_STORE:
+            if not getattr(self, role):
+                object.__setattr__(self, role, beside_store(self.store, role))
+
     def with_overrides(self, overrides: Mapping[str, str | None]) -> Settings:
-        """Return a copy with every non-empty override applied."""
+        """Return a copy with every non-empty override applied (a graph and objects left beside the store follow it)."""
         known = {f.name for f in fields(self)}
         changes = {k: v for k, v in overrides.items() if v}
         unknown = set(changes) - known
         if unknown:
             raise ConfigurationError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "store" in changes:
+            for role in BESIDE_STORE:
+                if role not in changes and getattr(self, role) == beside_store(self.store, role):
+                    changes[role] = ""  # derived from the old store: derive it again from the new one
         return replace(self, **changes)
 
     @classmethod

@@ -1,8 +1,9 @@
-"""One open LadybugDB database per path and process, shared by every platform that names it.
+"""One open LadybugDB database per path and process, shared by every runtime that names it.
 
 LadybugDB lets a process open the same file twice, but two ``Database`` objects keep two write-ahead logs and
 must not write to one file. Services therefore acquire the database here and release it when done; the last
-release closes it.
+release closes it. Across processes LadybugDB locks the file itself; the process that opened it writes its PID
+into ``<graph>.owner`` (see :mod:`datastrata.graph.ownership`), so a second one is told who owns it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from datastrata.graph import ownership
 from datastrata.stores.graphdb import GraphDatabase, ladybug_path, open_graph
 
 #: LadybugDB's (Kùzu's) setting; ``CALL checkpoint_threshold=…`` at runtime does not take effect (measured).
@@ -34,7 +36,7 @@ def acquire(url: str | Path, *, auto_checkpoint: bool = True) -> GraphDatabase:
     with _lock:
         db, users = _open.get(key, (None, 0))
         if db is None:
-            db = open_graph(key)
+            db = ownership.open_owned(key, open_graph)
             if not auto_checkpoint:
                 db.execute(DISABLE_AUTO_CHECKPOINT)
         _open[key] = (db, users + 1)
@@ -52,4 +54,7 @@ def release(db: GraphDatabase) -> None:
             _open[key] = (db, users - 1)
             return
         del _open[key]
-    db.close()
+    try:
+        db.close()
+    finally:
+        ownership.disown(key)

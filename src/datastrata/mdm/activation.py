@@ -15,7 +15,7 @@ class ActivationJob:
 
     def due(self) -> bool:
         """True when a version has taken effect unannounced or a current row's period has ended (all tenants)."""
-        with self.store.db.read() as tx:
+        with self.store.units.read(self.store.scope()) as tx:
             now = time_to_db(tx.dialect, self.store.clock())
             pending = tx.one(
                 "SELECT 1 FROM master_data_versions "

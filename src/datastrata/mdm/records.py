@@ -9,15 +9,25 @@ from typing import Any
 
 from datastrata.mdm.temporal import Period
 from datastrata.mdm.types import json_value
+from datastrata.runtime.scope import Scope
 
 #: Event types the store appends to the log.
 MASTER_DATA_CHANGED = "MasterDataChanged"
 MASTER_DATA_ACTIVATED = "MasterDataActivated"
 
 
+#: The bounded context master records belong to (unless a store is given another): streams ``masterdata-<type>-<key>``.
+CONTEXT = "masterdata"
+
+
+def record_key(entity_type: str, entity_key: str) -> str:
+    """Return the aggregate key of one master record within its context: ``<type>-<key>``."""
+    return f"{entity_type}-{entity_key}"
+
+
 def stream_id(entity_type: str, entity_key: str) -> str:
-    """Return the event stream of one master record."""
-    return f"masterdata-{entity_type}-{entity_key}"
+    """Return the event stream of one master record in the default context."""
+    return Scope(CONTEXT, record_key(entity_type, entity_key)).stream_id
 
 
 def iso(value: datetime | None) -> str | None:

@@ -13,22 +13,25 @@ from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationErro
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
 from datastrata.core.tenancy import current_tenant, tenant
-from datastrata.eventlog.log import EventLog
 from datastrata.mdm import sql
 from datastrata.mdm.records import (
+    CONTEXT,
     MASTER_DATA_ACTIVATED,
     MASTER_DATA_CHANGED,
     AuditEntry,
     Change,
     MasterRecord,
     iso,
-    stream_id,
+    record_key,
 )
 from datastrata.mdm.schema import MIGRATIONS
 from datastrata.mdm.sql import AuditRow, Key, VersionRow
 from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
 from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
-from datastrata.stores.database import Database, Tx
+from datastrata.runtime.location import Location, Work
+from datastrata.runtime.scope import KEY_MAX, Scope
+from datastrata.runtime.units import Units
+from datastrata.stores.database import Tx
 from datastrata.stores.open import open_database
 
 log = logging.getLogger(__name__)
@@ -49,36 +52,50 @@ class MasterDataStore:
 
     def __init__(
         self,
-        db: Database,
+        units: Units,
         *,
-        clock: Clock = system_clock,
-        log: EventLog | None = None,
+        clock: Clock | None = None,
         types: TypeRegistry | None = None,
+        context: str = CONTEXT,
     ) -> None:
-        self.db = db
-        self.clock = clock
-        self.log = log if log is not None else EventLog(db, clock=clock)
+        self.units = units
+        self.clock = clock or units.clock
+        self.context = context
         self.types = types if types is not None else TypeRegistry()
         self._listeners: list[ChangeListener] = []
-        self._owns_db = False
-        db.ensure(MIGRATIONS)
+        self._owned: Location | None = None
+        units.ensure(MIGRATIONS)
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = system_clock) -> MasterDataStore:
         """Open the store at ``sqlite:///…`` or ``postgresql://…``; :meth:`close` closes the database too."""
-        db = open_database(url)
+        location = Location.over(open_database(url), clock=clock)
         try:
-            store = cls(db, clock=clock)
+            store = cls(location, clock=clock)
         except BaseException:
-            db.close()
+            location.close()
             raise
-        store._owns_db = True
+        store._owned = location
         return store
 
     def close(self) -> None:
         """Close the database if this store opened it."""
-        if self._owns_db:
-            self.db.close()
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def scope(self, key: Key | None = None) -> Scope:
+        """Return the scope of one record (its stream ``<context>-<type>-<key>``), or of the whole context."""
+        if key is None:
+            return Scope.of(self.context)
+        aggregate = record_key(key.entity_type, key.entity_key)
+        if len(aggregate) > KEY_MAX:
+            raise ValidationError(
+                f"{key.entity_type} key {key.entity_key[:40]!r}… is too long for its event stream: the type and key "
+                f"together may hold {KEY_MAX - 1} characters; use a shorter key",
+                field="entity_key",
+            )
+        return Scope(self.context, aggregate, key.tenant_id)
 
     def __enter__(self) -> MasterDataStore:
         return self
@@ -154,7 +171,7 @@ class MasterDataStore:
         if limit < 1:
             raise ValidationError(f"limit must be at least 1; got {limit}", field="limit")
         activated: list[VersionRow] = []
-        with self.db.transaction() as tx:
+        with self.units.transaction(self.scope()) as tx:
             sql.lock_activation(tx)
             now = self.clock()
             due = {v.key for v in sql.pending_versions(tx, now, limit)} | set(sql.lapsed_current(tx, now, limit))
@@ -184,7 +201,7 @@ class MasterDataStore:
         key = self._key(entity_type, entity_key)
         when = self.clock() if as_of is None else ensure_utc(as_of, field="as_of")
         known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             if as_of is None and known is None:
                 row = sql.current(tx, key)
                 if row is not None and _period(row).contains(when):
@@ -195,7 +212,7 @@ class MasterDataStore:
     def history(self, entity_type: str, entity_key: str) -> list[MasterRecord]:
         """Return every version of a record ever recorded (superseded ones too), by recorded then valid time."""
         key = self._key(entity_type, entity_key)
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.all_versions(tx, key)
         return [self._record(r) for r in rows]
 
@@ -203,7 +220,7 @@ class MasterDataStore:
         """Return a record's versions over valid time as recorded by `as_known_at` (default: as known now)."""
         key = self._key(entity_type, entity_key)
         known = None if as_known_at is None else ensure_utc(as_known_at, field="as_known_at")
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.versions_known_at(tx, key, known)
         return [self._record(r) for r in rows]
 
@@ -211,7 +228,7 @@ class MasterDataStore:
         """Return when the record's value may next change by itself after `after` (default: now), or None."""
         key = self._key(entity_type, entity_key)
         start = self.clock() if after is None else ensure_utc(after, field="after")
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.open_versions(tx, key)
         return next_boundary((_period(r) for r in rows), start)
 
@@ -232,7 +249,7 @@ class MasterDataStore:
         if limit < 1:
             raise ValidationError(f"limit must be at least 1; got {limit}", field="limit")
         start = None if since is None else ensure_utc(since, field="since")
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = sql.audit_entries(
                 tx, current_tenant(), entity_type=entity_type, entity_key=key, actor=actor, since=start, limit=limit
             )
@@ -264,7 +281,7 @@ class MasterDataStore:
             _check_text(change_id, "change_id", required=True)
         asserted = period(self.clock() if valid_from is None else valid_from, valid_to)
         change_id = change_id or new_id()
-        with self.db.transaction() as tx:
+        with self.units.transaction(self.scope(key)) as tx:
             sql.lock_key(tx, key)
             stored = sql.audit_entry(tx, key.tenant_id, change_id)
             if stored is not None:
@@ -330,9 +347,7 @@ class MasterDataStore:
                 "actor": actor,
                 "reason": reason,
             }
-            appended = self.log.append_in(
-                tx, stream_id(key.entity_type, key.entity_key), [NewEvent(MASTER_DATA_CHANGED, payload, change_id)]
-            )
+            appended = tx.append([NewEvent(MASTER_DATA_CHANGED, payload, change_id)])
             sql.insert_audit(
                 tx,
                 key.tenant_id,
@@ -367,11 +382,10 @@ class MasterDataStore:
             position=appended.position,
         )
 
-    def _announce(self, tx: Tx, version: VersionRow) -> VersionRow:
+    def _announce(self, work: Work, version: VersionRow) -> VersionRow:
         """Append the MasterDataActivated event of `version`, in its tenant."""
         event = NewEvent(MASTER_DATA_ACTIVATED, _activated_payload(version), activation_event_id(version.version_id))
-        with tenant(version.key.tenant_id):
-            self.log.append_in(tx, stream_id(version.key.entity_type, version.key.entity_key), [event])
+        work.append([event], scope=self.scope(version.key))
         return version
 
     def _notify_after_commit(self, tx: Tx, key: Key, next_change_at: datetime | None) -> None:

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from datastrata.core.clock import Clock, system_clock
+from datastrata.core.clock import Clock
 from datastrata.core.errors import ValidationError
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.mdm.records import MASTER_DATA_ACTIVATED, MASTER_DATA_CHANGED, iso
+from datastrata.mdm.records import CONTEXT, MASTER_DATA_ACTIVATED, MASTER_DATA_CHANGED, iso
 from datastrata.messaging.inbox import Inbox
-from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
+from datastrata.runtime.scope import Scope
+from datastrata.runtime.units import Units
+from datastrata.stores.database import Dialect, Tx, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
 
 #: The events a downstream copy follows.
@@ -132,18 +134,25 @@ CREATE TABLE IF NOT EXISTS {table} (
 class DownstreamCopy:
     """Keeps one downstream system's copy of an entity type from the bus, idempotently (inbox in the same tx)."""
 
-    def __init__(self, db: Database, downstream: Downstream, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, units: Units, downstream: Downstream, *, clock: Clock | None = None, context: str = CONTEXT
+    ) -> None:
         if not _TABLE.match(downstream.table):
             raise ValidationError(
                 f"copy table {downstream.table!r} must be 1-63 of a-z, 0-9 and '_', starting with a letter",
                 field="table",
             )
-        self.db = db
+        self.units = units
         self.downstream = downstream
-        self.clock = clock
-        self.inbox = Inbox(db)
+        self.clock = clock or units.clock
+        self.context = context
+        self.inbox = Inbox(units)
         for component in downstream.migrations():
-            db.ensure(component)
+            units.ensure(component)
+
+    def scope(self, tenant_id: str | None = None) -> Scope:
+        """Return the scope this copy works in: one tenant's copy, or (None) the current tenant's context."""
+        return Scope.of(self.context) if tenant_id is None else Scope(self.context, tenant=tenant_id)
 
     @property
     def name(self) -> str:
@@ -160,7 +169,7 @@ class DownstreamCopy:
         update = copy_update(event)
         if update is None or update.entity_type != self.entity_type:
             return
-        with self.db.transaction() as tx:
+        with self.units.transaction(self.scope(update.tenant_id)) as tx:
             if not self.inbox.first_time(tx, self.name, event.event_id):
                 return
             held = tx.scalar(
@@ -193,7 +202,7 @@ class DownstreamCopy:
 
     def get(self, entity_key: str) -> CopyRow | None:
         """Return this downstream's copy of one record in the current tenant, or None."""
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = self.rows_in(tx, tenant_id=current_tenant(), entity_key=entity_key)
         return rows[0] if rows else None
 
@@ -291,7 +300,7 @@ def verify_copy(
     """
     table = copy.downstream.table
     drifts: list[Drift] = []
-    with copy.db.transaction() as tx:
+    with copy.units.transaction(copy.scope()) as tx:
         if tx.dialect == "postgresql":
             tx.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         truth = _truth(tx, copy.entity_type, now)

@@ -42,6 +42,9 @@ class Bus(Protocol):
     ) -> None:
         """Register a consumer (a consumer group on Redis)."""
 
+    def unsubscribe(self, consumer: str) -> None:
+        """Stop handing events to `consumer` in this process (a Redis consumer group keeps its place)."""
+
     def poll(self, *, block_ms: int = 0) -> int:
         """Deliver waiting messages to the consumers; return how many deliveries were made."""
 
@@ -77,6 +80,11 @@ class InProcessBus:
         """Register `handler` under the name `consumer`."""
         delivery = Delivery(consumer, handler, self.dead_letters, attempts=attempts)
         self.subscriptions.append(Subscription(delivery, frozenset(types) if types is not None else None))
+
+    def unsubscribe(self, consumer: str) -> None:
+        """Stop delivering to `consumer`."""
+        with self._lock:
+            self.subscriptions = [s for s in self.subscriptions if s.delivery.consumer != consumer]
 
     def poll(self, *, block_ms: int = 0) -> int:
         """Nothing waits on an in-process bus: delivery happens at publish time."""
@@ -157,6 +165,10 @@ class RedisStreamsBus:
             raise BackendUnavailable(f"cannot reach Redis at {self.name}: {exc}") from exc
         delivery = Delivery(consumer, handler, self.dead_letters, attempts=attempts)
         self.subscriptions[consumer] = Subscription(delivery, frozenset(types) if types is not None else None)
+
+    def unsubscribe(self, consumer: str) -> None:
+        """Stop reading for `consumer` here; its consumer group and pending entries stay for the next process."""
+        self.subscriptions.pop(consumer, None)
 
     def poll(self, *, block_ms: int = 0, count: int = 500) -> int:
         """Deliver first this consumer's unacknowledged messages (after a crash), then new ones; ack each."""

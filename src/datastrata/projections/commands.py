@@ -8,15 +8,17 @@ from typing import Any
 
 from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event, NewEvent
-from datastrata.eventlog.log import EventLog
-from datastrata.stores.database import Tx, is_unique_violation
+from datastrata.runtime.location import Work
+from datastrata.runtime.scope import Scope
+from datastrata.runtime.units import Units
+from datastrata.stores.database import is_unique_violation
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What a command decided: the events to append to `stream_id`, at `expected_version` (None: any)."""
+    """What a command decided: the events to append to the stream of `scope`, at `expected_version` (None: any)."""
 
-    stream_id: str
+    scope: Scope
     events: Sequence[NewEvent]
     expected_version: int | None = None
 
@@ -47,27 +49,30 @@ class CommandResult:
         }
 
 
-#: A handler validates inside the transaction, writes the state rows and returns the events to append.
-Handler = Callable[[Tx], Decision]
+#: A handler validates inside the unit of work, writes the state rows and returns the events to append.
+Handler = Callable[[Work], Decision]
 
 
 class CommandHandler:
     """Runs handlers in a transaction with their events; a lost race is retried so rules see committed state."""
 
-    def __init__(self, log: EventLog, *, retries: int = 3) -> None:
-        self.log = log
+    def __init__(self, units: Units, *, retries: int = 3) -> None:
+        self.units = units
         self.retries = retries
 
-    def execute(self, command: str, handler: Handler) -> CommandResult:
-        """Run `handler` and append its decision atomically; return the committed events and token."""
+    def execute(self, command: str, scope: Scope, handler: Handler) -> CommandResult:
+        """Run `handler` in a transaction of `scope` and append its decision atomically; return events and token.
+
+        The decision's scope must live where `scope` does (one transaction never spans two locations).
+        """
         for attempt in range(self.retries + 1):
             try:
-                with self.log.db.transaction() as tx:
-                    decision = handler(tx)
-                    appended = self.log.append_in(
-                        tx, decision.stream_id, decision.events, expected_version=decision.expected_version
+                with self.units.transaction(scope) as work:
+                    decision = handler(work)
+                    appended = work.append(
+                        decision.events, expected_version=decision.expected_version, scope=decision.scope
                     )
-                return CommandResult(command, decision.stream_id, appended.events)
+                return CommandResult(command, decision.scope.stream_id, appended.events)
             except ConcurrencyConflict:
                 if attempt == self.retries:
                     raise

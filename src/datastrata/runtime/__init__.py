@@ -4,5 +4,6 @@ from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import HOME, Placement, Single
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.units import Units
 
-__all__ = ["HOME", "Location", "LocationSpec", "Placement", "Runtime", "Scope", "Single", "Work"]
+__all__ = ["HOME", "Location", "LocationSpec", "Placement", "Runtime", "Scope", "Single", "Units", "Work"]

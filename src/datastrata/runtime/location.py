@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
+from datastrata.core.tenancy import tenant
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
 
 
@@ -51,10 +54,37 @@ class Location:
             db.close()
             raise
 
+    @classmethod
+    def over(cls, db: Database, *, clock: Clock = system_clock, name: str = "local") -> Location:
+        """Wrap an already open database as a location of its own (a strategy package used without a runtime)."""
+        url = getattr(db, "url", f"{db.dialect}://")
+        return cls(LocationSpec(name, str(url), "", ""), db, EventLog(db, clock=clock))
+
     @property
     def name(self) -> str:
         """The location's name (unique within a runtime)."""
         return self.spec.name
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this location's log stamps events with."""
+        return self.log.clock
+
+    @contextlib.contextmanager
+    def transaction(self, scope: Scope) -> Iterator[Work]:
+        """Open a write transaction here on behalf of `scope`: all its effects, events included, or none."""
+        with self.db.transaction() as tx:
+            yield Work(tx, self, scope)
+
+    @contextlib.contextmanager
+    def read(self, scope: Scope) -> Iterator[Work]:
+        """Open a read snapshot here on behalf of `scope`."""
+        with self.db.read() as tx:
+            yield Work(tx, self, scope)
+
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied in this location (SQLite: now; PostgreSQL: refused if not)."""
+        self.db.ensure(component)
 
     @property
     def identity(self) -> str:
@@ -103,9 +133,18 @@ class Work(Tx):
     def append(
         self, events: Sequence[NewEvent], *, expected_version: int | None = ANY, scope: Scope | None = None
     ) -> AppendResult:
-        """Append `events` to the stream of `scope` (default: this work's scope) inside this transaction."""
+        """Append `events` to the stream of `scope` (default: this work's scope) inside this transaction.
+
+        The stream is ``(tenant, stream id)`` of the target scope, so an append on behalf of another tenant (an
+        activation run over every tenant) lands in that tenant's stream.
+        """
         target = scope or self.scope
-        return self.log.append_in(self.tx, target.stream_id, events, expected_version=expected_version)
+        with tenant(target.tenant):
+            return self.log.append_in(self.tx, target.stream_id, events, expected_version=expected_version)
+
+    def head(self) -> int:
+        """Return the head of this location's log as this transaction sees it (a consistency token)."""
+        return self.log.head_in(self.tx)
 
     def stream(
         self,

@@ -8,7 +8,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
@@ -26,8 +26,11 @@ from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
+from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Follower)
 
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
@@ -56,6 +59,7 @@ class Runtime:
         self.relay = OutboxRelay(home.log, bus)
         self.max_open = max(1, max_open)
         self.runners: dict[str, Follower] = {}
+        self.deferred: dict[str, Callable[[], Follower]] = {}
         self.services: dict[str, Any] = {}
         self.jobs: dict[str, Callable[[], int]] = {}
         self._cache: Cache | None = None
@@ -145,14 +149,19 @@ class Runtime:
     @contextlib.contextmanager
     def transaction(self, scope: Scope) -> Iterator[Work]:
         """Open a write transaction in the location of `scope`: all its effects, events included, or none."""
-        with self._using(scope) as location, location.db.transaction() as tx:
-            yield Work(tx, location, scope)
+        with self._using(scope) as location, location.transaction(scope) as work:
+            yield work
 
     @contextlib.contextmanager
     def read(self, scope: Scope) -> Iterator[Work]:
         """Open a read snapshot in the location of `scope`."""
-        with self._using(scope) as location, location.db.read() as tx:
-            yield Work(tx, location, scope)
+        with self._using(scope) as location, location.read(scope) as work:
+            yield work
+
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied in every location the placement names (opened if need be)."""
+        for spec in self.placement.all():
+            self.location(spec).ensure(component)
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
@@ -195,15 +204,40 @@ class Runtime:
 
     def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
         """Register a projection of the home location (once per name) and return its runner."""
-        runner = self.runners.get(projection.name)
-        if not isinstance(runner, ProjectionRunner):
-            runner = ProjectionRunner(self.home.log, projection, batch_size=batch_size)
-            self.attach(runner)
-        return runner
+        return self.follow(projection.name, lambda log: ProjectionRunner(log, projection, batch_size=batch_size))
 
     def attach(self, runner: Follower) -> None:
         """Drive `runner` with the others: worker rounds, ``lag`` and ``rebuild`` (a graph runner, a batch runner…)."""
         self.runners[runner.name] = runner
+
+    def follow(self, name: str, build: Callable[[EventLog], F]) -> F:
+        """Return the follower `name` of the home log, building it with `build` and attaching it the first time."""
+        runner = self.runners.get(name)
+        if runner is None:
+            runner = build(self.home.log)
+            self.attach(runner)
+        return cast(F, runner)
+
+    def defer(self, name: str, build: Callable[[], Follower]) -> None:
+        """Name a follower that is built only when something drives it (it holds a resource, e.g. a graph file).
+
+        ``lag`` and request paths leave it closed; the worker opens every deferred follower (``open_followers``),
+        and ``rebuild NAME`` opens the one it names (``follower``).
+        """
+        if name not in self.runners:
+            self.deferred[name] = build
+
+    def follower(self, name: str) -> Follower | None:
+        """Return the follower `name`, building a deferred one now; None when no follower has that name."""
+        build = self.deferred.pop(name, None)
+        if build is not None:
+            self.attach(build())
+        return self.runners.get(name)
+
+    def open_followers(self) -> None:
+        """Build every deferred follower (what a process that owns them, the worker or ``serve``, does first)."""
+        for name in list(self.deferred):
+            self.follower(name)
 
     def service(self, name: str, factory: Callable[[Runtime], Any]) -> Any:
         """Return the service `name`, building it with `factory` the first time."""

@@ -9,7 +9,8 @@ from datastrata.core.errors import ValidationError
 from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, current_tenant
 
 _CONTEXT_RE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
-_KEY_MAX = 180
+#: The longest aggregate key a scope takes.
+KEY_MAX = 180
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,8 @@ class Scope:
                 field="context",
             )
         check_tenant_id(self.tenant)
-        if self.key is not None and (not isinstance(self.key, str) or not 0 < len(self.key) <= _KEY_MAX):
-            raise ValidationError(f"key must be 1-{_KEY_MAX} characters; got {self.key!r}", field="key")
+        if self.key is not None and (not isinstance(self.key, str) or not 0 < len(self.key) <= KEY_MAX):
+            raise ValidationError(f"key must be 1-{KEY_MAX} characters; got {self.key!r}", field="key")
 
     @classmethod
     def of(cls, context: str, key: str | None = None, *, region: str | None = None) -> Scope:

@@ -1,4 +1,4 @@
-"""Fixtures: the food service on a platform per backend, with its graph in a real LadybugDB file under tmp_path."""
+"""Fixtures: the food service on a runtime per backend, with its graph in a real LadybugDB file under tmp_path."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def settings(store_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[Runtime]:
-    """A platform whose clock stands at NOW."""
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime whose clock stands at NOW."""
     opened = Runtime.open(settings, clock=FrozenClock(NOW))
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def svc(platform: Runtime) -> Iterator[FoodService]:
+def svc(runtime: Runtime) -> Iterator[FoodService]:
     """The food service, built the way the catalog installs it."""
-    service = install(platform)
+    service = install(runtime)
     yield service
     service.close()

@@ -52,9 +52,9 @@ def _state(svc: FoodService) -> dict[str, Any]:
     }
 
 
-def test_graph_is_built_from_the_log_alone(svc: FoodService, platform: Runtime) -> None:
+def test_graph_is_built_from_the_log_alone(svc: FoodService, runtime: Runtime) -> None:
     _data(svc)
-    assert svc.lag().behind == platform.log.count()
+    assert svc.lag().behind == runtime.log.count()
     svc.catch_up()
     state = _state(svc)
     assert [(u, r, n, rating) for u, r, n, rating, _ in state["ordered"]] == [
@@ -64,20 +64,20 @@ def test_graph_is_built_from_the_log_alone(svc: FoodService, platform: Runtime) 
     assert state["restaurants"][0] == ("domino", "Domino", "domino street", True)
     assert state["serves"] == [("domino", "American"), ("domino", "Pizza"), ("ichiran", "Ramen"), ("wowprime", "Steak")]
     assert state["offers"] == [("tonkotsu", "pork")] and state["favorited"] == [("A", "wowprime")]
-    assert svc.lag().behind == 0 and svc.runner.position() >= platform.log.head()
+    assert svc.lag().behind == 0 and svc.runner.position() >= runtime.log.head()
     # Rebuilt twice from the log: the same graph, counts not doubled.
-    assert svc.rebuild() == platform.log.count()
-    assert svc.rebuild() == platform.log.count()
+    assert svc.rebuild() == runtime.log.count()
+    assert svc.rebuild() == runtime.log.count()
     assert _state(svc) == state
 
 
-def test_a_stale_page_is_not_applied_again(svc: FoodService, platform: Runtime) -> None:
+def test_a_stale_page_is_not_applied_again(svc: FoodService, runtime: Runtime) -> None:
     # ORDERED edges keep no order ids: the checkpoint node, read inside the page's transaction, is what makes a
     # redelivered page (a second runner, a stale position) a no-op.
     _data(svc)
     svc.catch_up()
     before = _state(svc)
-    other = GraphProjectionRunner(platform.log, FoodGraphProjection(svc.graph), svc.graph.store.db, batch_size=3)
+    other = GraphProjectionRunner(runtime.log, FoodGraphProjection(svc.graph), svc.graph.store.db, batch_size=3)
     assert other.catch_up() == 0
     other.position = lambda: 0  # type: ignore[method-assign]  # it read the checkpoint before the first run
     assert other.run_once() == 0
@@ -100,17 +100,17 @@ class Crashing(FoodGraphProjection):
 
 
 @pytest.mark.parametrize("crash_on", [1, 2])
-def test_a_crash_mid_batch_resumes_without_double_counting(svc: FoodService, platform: Runtime, crash_on: int) -> None:
+def test_a_crash_mid_batch_resumes_without_double_counting(svc: FoodService, runtime: Runtime, crash_on: int) -> None:
     _data(svc)
     crashing = Crashing(FoodGraphProjection(svc.graph), crash_on)
-    runner = GraphProjectionRunner(platform.log, crashing, svc.graph.store.db, catch_up_batch_size=8)
+    runner = GraphProjectionRunner(runtime.log, crashing, svc.graph.store.db, catch_up_batch_size=8)
     with pytest.raises(RuntimeError, match="power cut"):
         runner.catch_up()
     committed = runner.position()
-    assert committed < platform.log.head()
+    assert committed < runtime.log.head()
     if crash_on == 1:
         assert committed == 0 and svc.graph.store.rows("MATCH ()-[o:ORDERED]->() RETURN count(o)") == [(0,)]
     runner.catch_up()  # the next run resumes from the graph's own checkpoint
-    assert runner.position() >= platform.log.head()
+    assert runner.position() >= runtime.log.head()
     total = svc.graph.store.rows("MATCH ()-[o:ORDERED]->() RETURN sum(o.count)")
     assert total == [(7,)]

@@ -23,11 +23,11 @@ def _catalogue(svc: FoodService) -> None:
     svc.add_menu_item("ichiran", "egg", name="Egg", price="150.5")
 
 
-def test_order_row_and_event_commit_together(svc: FoodService, platform: Runtime) -> None:
+def test_order_row_and_event_commit_together(svc: FoodService, runtime: Runtime) -> None:
     _catalogue(svc)
     placed = svc.place_order("A", "ichiran", items=["tonkotsu", "egg"], rating=5, at=T0, order_id="o1")
     assert placed.order.total == Decimal("1130.50") and not placed.duplicate
-    (event,) = [e for e in platform.log.read("food-order-o1")]
+    (event,) = [e for e in runtime.log.read("food-order-o1")]
     assert (event.type, event.position, event.occurred_at) == (domain.ORDER_PLACED, placed.token, T0)
     assert event.payload == {"order_id": "o1", "user_id": "A", "restaurant_id": "ichiran", "rating": 5,
                              "items": ["tonkotsu", "egg"]}  # fmt: skip
@@ -35,7 +35,7 @@ def test_order_row_and_event_commit_together(svc: FoodService, platform: Runtime
         {"item_id": "tonkotsu", "name": "Tonkotsu", "price": "980.00"},
         {"item_id": "egg", "name": "Egg", "price": "150.50"},
     ]
-    head = platform.log.head()
+    head = runtime.log.head()
     for bad, error in (
         (dict(items=["gyoza"]), ValidationError),
         (dict(rating=6), ValidationError),
@@ -47,24 +47,24 @@ def test_order_row_and_event_commit_together(svc: FoodService, platform: Runtime
         svc.place_order("A", "nowhere")
     with pytest.raises(NotFound, match="food user add"):
         svc.place_order("ghost", "ichiran")
-    assert platform.log.head() == head  # refused commands wrote no event
+    assert runtime.log.head() == head  # refused commands wrote no event
     assert svc.store.counts()["orders"] == 1
 
 
-def test_retries_are_recorded_once(svc: FoodService, platform: Runtime) -> None:
+def test_retries_are_recorded_once(svc: FoodService, runtime: Runtime) -> None:
     _catalogue(svc)
     first = svc.place_order("A", "ichiran", items=["egg"], at=T0, order_id="o1")
     again = svc.place_order("A", "ichiran", items=["egg"], at=T0, order_id="o1")
     assert again.duplicate and again.token == first.token
     assert svc.add_user("A", lat=35.658, lon=139.7016).written == 0
     moved = svc.add_user("A", lat=35.7, lon=139.7)
-    assert moved.written == 1 and platform.log.read("food-user-A")[-1].type == domain.USER_UPDATED
+    assert moved.written == 1 and runtime.log.read("food-user-A")[-1].type == domain.USER_UPDATED
     assert svc.favorite("A", "ichiran").written == 1
     assert svc.favorite("A", "ichiran").written == 0
     assert svc.set_sponsored("ichiran").written == 1
     assert svc.set_sponsored("ichiran").written == 0
     assert svc.restaurant("ichiran")["sponsored"] is True
-    types = [e.type for e in platform.log.read("food-restaurant-ichiran")]
+    types = [e.type for e in runtime.log.read("food-restaurant-ichiran")]
     assert types == [domain.RESTAURANT_LISTED, domain.MENU_ITEM_ADDED, domain.MENU_ITEM_ADDED,
                      domain.SPONSORSHIP_CHANGED]  # fmt: skip
     assert svc.store.counts() == {"users": 1, "restaurants": 1, "menu_items": 2, "favorites": 1, "orders": 1}

@@ -159,13 +159,13 @@ def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
 
 def test_tour_step_and_worker_job(tmp_path: Path) -> None:
     lines: list[str] = []
-    with Runtime.open(Settings.embedded(tmp_path)) as platform:
-        tour_step(platform, lines.append)
-        svc = install(platform)
-        assert platform.runners[NAME] is svc.runner
+    with Runtime.open(Settings.embedded(tmp_path)) as runtime:
+        tour_step(runtime, lines.append)
+        svc = install(runtime)
+        assert runtime.runners[NAME] is svc.runner
         svc.add_user("D", lat=35.0, lon=139.0)
-        assert platform.run_once() >= 1 and svc.lag().behind == 0  # the worker round drives the graph projection
-        assert [lag.behind for lag in platform.lags() if lag.name == NAME] == [0]
+        assert runtime.run_once() >= 1 and svc.lag().behind == 0  # the worker round drives the graph projection
+        assert [lag.behind for lag in runtime.lags() if lag.name == NAME] == [0]
         svc.close()
     text = "\n".join(lines)
     assert "recommended to A: Wowprime Steakhouse" in text and "because of ichiran" in text

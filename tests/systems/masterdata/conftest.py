@@ -1,4 +1,4 @@
-"""Fixtures: the master-data service on a platform per backend, driven by a clock the test moves."""
+"""Fixtures: the master-data service on a runtime per backend, driven by a clock the test moves."""
 
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def platform(store_url: str, clock: FrozenClock) -> Iterator[Runtime]:
-    """A platform on each backend (in-process bus and cache)."""
+def runtime(store_url: str, clock: FrozenClock) -> Iterator[Runtime]:
+    """A runtime on each backend (in-process bus and cache)."""
     opened = Runtime.open(Settings(store=store_url), clock=clock)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def svc(platform: Runtime) -> MasterDataService:
+def svc(runtime: Runtime) -> MasterDataService:
     """The master-data service, built the way the catalog installs it."""
-    service: MasterDataService = platform.service("masterdata", MasterDataService)
+    service: MasterDataService = runtime.service("masterdata", MasterDataService)
     return service

@@ -29,8 +29,8 @@ def test_inventory_strategy_and_payment_terms() -> None:
 
 def test_tour_step(tmp_path: Path) -> None:
     lines: list[str] = []
-    with Runtime.open(Settings.embedded(tmp_path)) as platform:
-        tour_step(platform, lines.append)
+    with Runtime.open(Settings.embedded(tmp_path)) as runtime:
+        tour_step(runtime, lines.append)
     text = "\n".join(lines)
     assert "as we knew it then: Alice Smyth" in text
     assert "as we know it now:  Alice Tanaka" in text

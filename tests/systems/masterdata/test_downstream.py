@@ -54,16 +54,16 @@ def test_each_downstream_copies_and_derives(svc: MasterDataService) -> None:
     assert gone["copy"]["attributes"] is None and gone["derived"] is None
 
 
-def test_redelivered_and_late_events_change_nothing(svc: MasterDataService, platform: Runtime) -> None:
+def test_redelivered_and_late_events_change_nothing(svc: MasterDataService, runtime: Runtime) -> None:
     svc.put("customer", "C1", {"name": "Alice"}, actor="a")
     svc.put("customer", "C1", {"name": "Alicia"}, actor="a")
     svc.settle()
     copy = svc.copies[CUSTOMER]
-    events = platform.log.read_all(types=[MASTER_DATA_CHANGED])
+    events = runtime.log.read_all(types=[MASTER_DATA_CHANGED])
     for event in reversed(events):  # a redelivery, oldest last
         copy.handle(event)
     assert held(svc, "customer", "C1")["copy"]["attributes"] == {"name": "Alicia"}
-    with platform.db.read() as tx:
+    with runtime.db.read() as tx:
         assert tx.scalar("SELECT count(*) FROM messaging_inbox WHERE consumer = ?", (CUSTOMER,)) == 2
 
 
@@ -77,16 +77,16 @@ def test_a_future_version_reaches_the_copy_when_activated(svc: MasterDataService
     assert svc.activation() == 1  # what the worker runs every round
     svc.settle()
     assert held(svc, "customer", "C1")["copy"]["attributes"] == {"name": "Alicia"}
-    assert svc.platform.jobs["masterdata.activate"] is svc.activation
+    assert svc.runtime.jobs["masterdata.activate"] is svc.activation
 
 
-def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform: Runtime) -> None:
+def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, runtime: Runtime) -> None:
     svc.put("customer", "C1", {"name": "Alice", "credit_tier": "gold"}, actor="a")
     svc.put("customer", "C2", {"name": "Bob"}, actor="a")
     svc.put("supplier", "S1", {"name": "Acme"}, actor="a")
     svc.settle()
     assert svc.verify() == []
-    with platform.db.transaction() as tx:
+    with runtime.db.transaction() as tx:
         tx.execute(
             "UPDATE masterdata_customer_copies SET attributes = '{\"name\":\"Mallory\"}' WHERE entity_key = 'C1'"
         )
@@ -94,7 +94,7 @@ def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform
         tx.execute("DELETE FROM masterdata_supplier_copies")
         tx.execute(
             "INSERT INTO masterdata_product_copies VALUES ('default', 'P9', '{\"name\":\"ghost\"}', 'v', NULL, 1, ?)",
-            ("2025-01-01T00:00:00.000000Z" if platform.db.dialect == "sqlite" else START,),
+            ("2025-01-01T00:00:00.000000Z" if runtime.db.dialect == "sqlite" else START,),
         )
     drifts = svc.verify()
     assert sorted((d.entity_key, d.problem) for d in drifts) == [
@@ -112,15 +112,15 @@ def test_verify_resyncs_drift_and_raises_alerts(svc: MasterDataService, platform
     assert "re-synced" in alerts[0].detail
     assert svc.verify() == []
     # An event older than the re-sync that arrives late leaves the re-synced copy alone.
-    first = platform.log.read_all(types=[MASTER_DATA_CHANGED])[0]
-    with platform.db.transaction() as tx:
+    first = runtime.log.read_all(types=[MASTER_DATA_CHANGED])[0]
+    with runtime.db.transaction() as tx:
         tx.execute("DELETE FROM messaging_inbox")
     svc.copies[CUSTOMER].handle(first)
     assert held(svc, "customer", "C1")["copy"]["attributes"] == {"name": "Alice", "credit_tier": "gold"}
 
 
 def test_a_failing_subscriber_is_dead_lettered_with_an_alert_then_verify_heals_it(
-    svc: MasterDataService, platform: Runtime, monkeypatch: pytest.MonkeyPatch
+    svc: MasterDataService, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
 
@@ -133,7 +133,7 @@ def test_a_failing_subscriber_is_dead_lettered_with_an_alert_then_verify_heals_i
     svc.put("supplier", "S1", {"name": "Acme"}, actor="a")
     svc.settle()
     assert calls == ["C1"] * 3  # every attempt, then the dead letters
-    (letter,) = platform.dead_letters.list(CUSTOMER)
+    (letter,) = runtime.dead_letters.list(CUSTOMER)
     assert "credit bureau unreachable" in letter.error and letter.attempts == 3
     (alert,) = svc.alert_list(kind="dead_letter")
     assert (alert.consumer, alert.entity_key, alert.event_id) == (CUSTOMER, "C1", letter.event_id)
@@ -156,8 +156,8 @@ def _with_derive(spec: Any, derive: Any) -> Any:
 @pytest.mark.redis
 def test_downstream_over_redis_streams_and_the_redis_cache(sqlite_url: str, redis_url: str) -> None:
     settings = Settings(store=sqlite_url, bus=redis_url, cache=redis_url)
-    with Runtime.open(settings) as platform:
-        svc: MasterDataService = platform.service("masterdata", MasterDataService)
+    with Runtime.open(settings) as runtime:
+        svc: MasterDataService = runtime.service("masterdata", MasterDataService)
         svc.put(
             "customer", "C1", {"name": "Alice", "credit_tier": "silver", "email": "a@b.co", "address": "x"}, actor="a"
         )
@@ -165,8 +165,8 @@ def test_downstream_over_redis_streams_and_the_redis_cache(sqlite_url: str, redi
         assert held(svc, "customer", "C1")["derived"] == {"credit_limit": "20000", "risk_rating": "medium"}
         assert svc.get("customer", "C1").attributes["name"] == "Alice"
         assert type(svc.reader.fence).__name__ == "RedisFence"
-    with Runtime.open(settings) as platform:  # another process: the same Redis cache, already filled
-        other: MasterDataService = platform.service("masterdata", MasterDataService)
+    with Runtime.open(settings) as runtime:  # another process: the same Redis cache, already filled
+        other: MasterDataService = runtime.service("masterdata", MasterDataService)
         assert other.get("customer", "C1").attributes["name"] == "Alice"
         assert other.reader.loads == 0
         other.put("customer", "C1", {"name": "Alicia"}, actor="a")

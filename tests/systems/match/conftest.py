@@ -1,4 +1,4 @@
-"""Fixtures for the match system: a platform per backend, registered squads, a match in progress."""
+"""Fixtures for the match system: a runtime per backend, registered squads, a match in progress."""
 
 from __future__ import annotations
 
@@ -55,16 +55,16 @@ NAMES = {
 
 
 @pytest.fixture
-def platform(store_url: str) -> Iterator[Runtime]:
-    """A platform on each backend."""
+def runtime(store_url: str) -> Iterator[Runtime]:
+    """A runtime on each backend."""
     with Runtime.open(Settings(store=store_url)) as opened:
         yield opened
 
 
 @pytest.fixture
-def svc(platform: Runtime) -> MatchService:
+def svc(runtime: Runtime) -> MatchService:
     """The match service with two squads of 17, one referee and three fouls registered."""
-    service = MatchService(platform)
+    service = MatchService(runtime)
     register(service)
     return service
 

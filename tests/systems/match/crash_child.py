@@ -38,8 +38,8 @@ class Slow:
 
 
 def main() -> None:
-    with Runtime.open(Settings(store=sys.argv[1])) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=sys.argv[1])) as runtime:
+        svc = MatchService(runtime)
         for runner in svc.runners.values():
             runner.batch_size = 20
             runner.projection = Slow(runner.projection)

@@ -65,19 +65,19 @@ def everything(svc: MatchService) -> dict[str, Any]:
 
 @pytest.mark.parametrize("which", ["tv", "news", "social", "analytics"])
 def test_an_exception_mid_batch_rolls_back_and_a_healthy_runner_resumes(sqlite_url: str, which: str) -> None:
-    with Runtime.open(Settings(store=sqlite_url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=sqlite_url)) as runtime:
+        svc = MatchService(runtime)
         simulate.play(svc, matches=4, seed=7)
         healthy = svc.runners[which]
-        broken = BatchRunner(platform.log, Exploding(healthy.projection), batch_size=30)
+        broken = BatchRunner(runtime.log, Exploding(healthy.projection), batch_size=30)
         assert broken.run_once() == 30
         after_first = broken.position()
-        with platform.db.read() as tx:
+        with runtime.db.read() as tx:
             tables = {t: tx.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3") for t in healthy.projection.tables}  # type: ignore[attr-defined]
         with pytest.raises(RuntimeError, match="injected"):
             broken.run_once()
         assert broken.position() == after_first
-        with platform.db.read() as tx:
+        with runtime.db.read() as tx:
             assert {t: tx.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3") for t in tables} == tables
         healthy.catch_up()
         for other in svc.runners.values():
@@ -88,8 +88,8 @@ def test_an_exception_mid_batch_rolls_back_and_a_healthy_runner_resumes(sqlite_u
 
 
 def test_sigkill_mid_batch_resumes_without_double_counting(store_url: str) -> None:
-    with Runtime.open(Settings(store=store_url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=store_url)) as runtime:
+        svc = MatchService(runtime)
         simulate.play(svc, matches=12, seed=11)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         child = subprocess.Popen(
@@ -108,7 +108,7 @@ def test_sigkill_mid_batch_resumes_without_double_counting(store_url: str) -> No
         resumed = everything(svc)
         svc.rebuild("all")
         assert everything(svc) == resumed
-        with platform.db.read() as tx:  # the write side's own counts: nothing applied twice or lost
+        with runtime.db.read() as tx:  # the write side's own counts: nothing applied twice or lost
             truth = tx.one(
                 "SELECT sum(goals), sum(yellow_cards), sum(red_cards), sum(minutes_played) "
                 "FROM match_player_match_stats"

@@ -144,8 +144,8 @@ def test_tv_is_served_from_the_cache_and_refreshed_on_change(svc: MatchService) 
 
 
 def test_tv_cache_on_redis(store_url: str, redis_url: str) -> None:
-    with Runtime.open(Settings(store=store_url, cache=redis_url)) as platform:
-        svc = MatchService(platform)
+    with Runtime.open(Settings(store=store_url, cache=redis_url)) as runtime:
+        svc = MatchService(runtime)
         register(svc)
         token = svc.start(MATCH, "ARG", "FRA", "MARCINIAK", LINEUP, LINEUP).token
         assert not svc.tv(MATCH, after=token)["cached"]

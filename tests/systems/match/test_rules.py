@@ -27,9 +27,9 @@ TABLES = (
 
 def footprint(svc: MatchService) -> tuple[Any, ...]:
     """Everything a command could write: the log head, every write-model row."""
-    with svc.db.read() as tx:
+    with svc.runtime.db.read() as tx:
         rows = tuple(tuple(sorted(map(str, tx.query(f"SELECT * FROM {t}")))) for t in TABLES)
-    return svc.platform.log.head(), rows
+    return svc.runtime.log.head(), rows
 
 
 def refused(svc: MatchService, command: Callable[[], object], error: type[DatastrataError], words: str) -> None:
@@ -40,7 +40,7 @@ def refused(svc: MatchService, command: Callable[[], object], error: type[Datast
 
 
 def stats(svc: MatchService, player: str) -> tuple[int, int, int, int]:
-    with svc.db.read() as tx:
+    with svc.runtime.db.read() as tx:
         row = tx.one(
             "SELECT goals, yellow_cards, red_cards, minutes_played FROM match_player_match_stats "
             "WHERE match_id = ? AND player_id = ?",
@@ -52,7 +52,7 @@ def stats(svc: MatchService, player: str) -> tuple[int, int, int, int]:
 
 def test_reference_data_rules(svc: MatchService) -> None:
     result = svc.register_team("BRA", "Brazil")
-    assert [e.type for e in result.events] == ["TeamRegistered"] and result.token == svc.platform.log.head()
+    assert [e.type for e in result.events] == ["TeamRegistered"] and result.token == svc.runtime.log.head()
     assert svc.register_player("BRA", 10, "Neymar").events[0].payload["player_id"] == "BRA-10"
     refused(svc, lambda: svc.register_team("BRA", "Brasil"), RuleViolation, "rule 'unique team'")
     refused(svc, lambda: svc.register_team("br", "Brazil"), ValidationError, "three-letter team code")

@@ -18,9 +18,9 @@ DAY = datetime(2025, 9, 12, tzinfo=UTC)
 
 @pytest.fixture
 def svc(store_url: str) -> PortfolioService:
-    platform = Runtime.open(Settings(store=store_url))
-    yield PortfolioService(platform)  # type: ignore[misc]
-    platform.close()
+    runtime = Runtime.open(Settings(store=store_url))
+    yield PortfolioService(runtime)  # type: ignore[misc]
+    runtime.close()
 
 
 def seed_story(svc: PortfolioService) -> None:

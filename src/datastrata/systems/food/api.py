@@ -21,7 +21,7 @@ CatchUpQuery = Annotated[bool, Query(description="Apply the events waiting for t
 
 
 def _svc(request: Request) -> FoodService:
-    return cast(FoodService, request.app.state.platform.service(SERVICE, FoodService))
+    return cast(FoodService, request.app.state.runtime.service(SERVICE, FoodService))
 
 
 class UserIn(BaseModel):

@@ -16,6 +16,7 @@ import typer
 from datastrata.shell import (
     BusOption,
     CacheOption,
+    GraphOption,
     JsonOption,
     StoreOption,
     emit,
@@ -49,9 +50,15 @@ CatchUpOption = Annotated[
 
 
 @app.callback()
-def _options(ctx: typer.Context, store: StoreOption = None, bus: BusOption = None, cache: CacheOption = None) -> None:
+def _options(
+    ctx: typer.Context,
+    store: StoreOption = None,
+    bus: BusOption = None,
+    cache: CacheOption = None,
+    graph: GraphOption = None,
+) -> None:
     """Food delivery: orders in SQL, recommendations from a graph fed by their events."""
-    remember_stores(ctx, store, bus, cache)
+    remember_stores(ctx, store, bus, cache, graph)
 
 
 def _svc(ctx: typer.Context) -> FoodService:
@@ -249,7 +256,7 @@ def seed(
     """Load synthetic data (popular restaurants, heavy and light users) through the command side, then the graph."""
     svc = _svc(ctx)
     result = svc.seed(users=users, restaurants=restaurants, orders=orders, seed=seed_value)
-    with _progress("graph", svc.runner.log.head(), quiet=as_json) as progress:
+    with _progress("graph", svc.store.head(), quiet=as_json) as progress:
         result["graph_applied"] = svc.catch_up(progress)
     emit(
         result,
@@ -266,7 +273,7 @@ def seed(
 def rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Empty the recommendation graph and replay it from the event log, with a progress bar."""
     svc = _svc(ctx)
-    with _progress("rebuilding food.graph", svc.runner.log.head(), quiet=as_json) as progress:
+    with _progress("rebuilding food.graph", svc.store.head(), quiet=as_json) as progress:
         applied = svc.rebuild(progress)
     data = {"projection": svc.runner.name, "applied": applied, "position": svc.runner.position()}
     emit(

@@ -57,19 +57,23 @@ def check_rating(value: object) -> int | None:
     return value
 
 
-def user_stream(user_id: str) -> str:
-    """The stream of a user's facts (registration, moves, favourites)."""
-    return f"food-user-{user_id}"
+#: The bounded context of the food system: its streams are ``food-<kind>-<id>`` (the keys below).
+CONTEXT = "food"
 
 
-def restaurant_stream(restaurant_id: str) -> str:
-    """The stream of a restaurant's facts (listing, menu, sponsorship)."""
-    return f"food-restaurant-{restaurant_id}"
+def user_key(user_id: str) -> str:
+    """The aggregate key of a user's facts (registration, moves, favourites): stream ``food-user-<id>``."""
+    return f"user-{user_id}"
 
 
-def order_stream(order_id: str) -> str:
-    """The stream of one order (exactly one OrderPlaced)."""
-    return f"food-order-{order_id}"
+def restaurant_key(restaurant_id: str) -> str:
+    """The aggregate key of a restaurant's facts (listing, menu, sponsorship): stream ``food-restaurant-<id>``."""
+    return f"restaurant-{restaurant_id}"
+
+
+def order_key(order_id: str) -> str:
+    """The aggregate key of one order (exactly one OrderPlaced): stream ``food-order-<id>``."""
+    return f"order-{order_id}"
 
 
 @dataclass(frozen=True, slots=True)

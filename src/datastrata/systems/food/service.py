@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,14 +17,14 @@ from datastrata.graph.recommend import related_cuisines as graph_related_cuisine
 from datastrata.graph.store import GraphStore
 from datastrata.projections.runner import Lag
 from datastrata.runtime import Runtime
+from datastrata.stores.graphdb import GraphDatabase
 from datastrata.systems.food import synthetic
 from datastrata.systems.food.domain import MenuItemSpec, Order, RestaurantProfile, UserProfile, parse_price
-from datastrata.systems.food.projection import FoodGraphProjection
+from datastrata.systems.food.projection import NAME, FoodGraphProjection
 from datastrata.systems.food.store import OrderRequest, OrderStore, Written
 
-#: The name the service is registered under on a platform.
+#: The name the service is registered under on a runtime.
 SERVICE = "food"
-#: The worker job that drives the graph projection.
 #: How long a read waits for the graph to reach a consistency token, in seconds.
 WAIT_TIMEOUT = 10.0
 #: The default window of the `recency` weighting.
@@ -71,20 +70,49 @@ class Placed:
 class FoodService:
     """Users, restaurants and orders (transaction path) and the recommendation graph fed from their events."""
 
-    def __init__(self, platform: Runtime) -> None:
-        self.platform = platform
-        self.clock = platform.clock
-        self.store = OrderStore(platform.db, platform.log, clock=platform.clock)
-        db = shared.acquire(platform.settings.graph, auto_checkpoint=False)  # the runner folds the WAL itself
-        self._release = weakref.finalize(self, shared.release, db)
-        self.graph = FoodGraph(GraphStore(db, FOOD_SCHEMA))
-        self.graph.ensure_schema()
-        self.runner = GraphProjectionRunner(platform.log, FoodGraphProjection(self.graph), db, clock=platform.clock)
-        platform.attach(self.runner)  # worker rounds, `datastrata lag` and `datastrata rebuild` include the graph
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.clock = runtime.clock
+        self.store = OrderStore(runtime, clock=runtime.clock)
+        self._db: GraphDatabase | None = None
+        self._graph: FoodGraph | None = None
+        self._runner: GraphProjectionRunner | None = None
+        # The graph file is opened only by what needs it: a graph query, or the worker driving its follower.
+        runtime.defer(NAME, lambda: self.runner)
+        runtime.on_close(self.close)
+
+    @property
+    def graph(self) -> FoodGraph:
+        """The recommendation graph, opened on first use (one process owns a graph file at a time)."""
+        if self._graph is None:
+            url = self.runtime.placement.locate(self.store.scope()).graph
+            db = shared.acquire(url, auto_checkpoint=False)  # the runner folds the WAL itself
+            try:
+                graph = FoodGraph(GraphStore(db, FOOD_SCHEMA))
+                graph.ensure_schema()
+            except BaseException:
+                shared.release(db)
+                raise
+            self._db, self._graph = db, graph
+        return self._graph
+
+    @property
+    def runner(self) -> GraphProjectionRunner:
+        """The graph's follower of the log (opening the graph); worker rounds, ``lag`` and ``rebuild`` drive it."""
+        if self._runner is None:
+            graph = self.graph
+            db = self._db
+            assert db is not None  # opened with the graph
+            self._runner = self.runtime.follow(
+                NAME, lambda log: GraphProjectionRunner(log, FoodGraphProjection(graph), db, clock=self.clock)
+            )
+        return self._runner
 
     def close(self) -> None:
-        """Release the graph database (the last user closes it)."""
-        self._release()
+        """Release the graph database if this service opened it (the last user closes it); safe to repeat."""
+        db, self._db, self._graph, self._runner = self._db, None, None, None
+        if db is not None:
+            shared.release(db)
 
     # ---- commands ------------------------------------------------------------------------------------------
 
@@ -154,7 +182,7 @@ class FoodService:
             "menu_items": len(data.menu),
             "orders": written.written,
             "orders_already_recorded": written.unchanged,
-            "token": self.platform.log.head(),
+            "token": self.store.head(),
         }
 
     # ---- queries -------------------------------------------------------------------------------------------
@@ -272,8 +300,8 @@ def _weighting(value: Weighting | str) -> str:
         ) from None
 
 
-def install(platform: Runtime) -> FoodService:
-    """Return the platform's food service, building it (and registering its worker job) the first time."""
+def install(runtime: Runtime) -> FoodService:
+    """Return the runtime's food service, building it (and naming its deferred graph follower) the first time."""
     factory: Callable[[Runtime], FoodService] = FoodService
-    service: FoodService = platform.service(SERVICE, factory)
+    service: FoodService = runtime.service(SERVICE, factory)
     return service

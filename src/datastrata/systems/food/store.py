@@ -13,8 +13,8 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, RuleViolation
 from datastrata.core.events import NewEvent
 from datastrata.core.tenancy import current_tenant
-from datastrata.eventlog.log import EventLog
-from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
+from datastrata.runtime import Scope, Units, Work
+from datastrata.stores.database import Tx, time_from_db, time_to_db
 from datastrata.systems.food import domain
 from datastrata.systems.food.domain import MenuItemSpec, Order, OrderLine, RestaurantProfile, UserProfile
 from datastrata.systems.food.schema import MIGRATIONS
@@ -60,11 +60,20 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 class OrderStore:
     """Users, restaurants, menus, favourites and orders in SQL tables, with their events appended alongside."""
 
-    def __init__(self, db: Database, log: EventLog, *, clock: Clock = system_clock) -> None:
-        self.db = db
-        self.log = log
+    def __init__(self, units: Units, *, clock: Clock = system_clock) -> None:
+        self.units = units
         self.clock = clock
-        db.ensure(MIGRATIONS)
+        units.ensure(MIGRATIONS)
+
+    @staticmethod
+    def scope() -> Scope:
+        """Return the food context's scope for the current tenant (where its commands and queries run)."""
+        return Scope.of(domain.CONTEXT)
+
+    def head(self) -> int:
+        """Return the head of the food context's log (the token of a command that wrote nothing)."""
+        with self.units.read(self.scope()) as work:
+            return work.head()
 
     # ---- commands ------------------------------------------------------------------------------------------
 
@@ -73,7 +82,7 @@ class OrderStore:
         written = unchanged = token = 0
         tenant = current_tenant()
         for chunk in _chunks(_last_by_id(users)):
-            with self.db.transaction() as tx:
+            with self.units.transaction(self.scope()) as tx:
                 known = {
                     str(r[0]): (float(r[1]), float(r[2]))
                     for r in tx.query(
@@ -94,16 +103,16 @@ class OrderStore:
                         (tenant, user.id, user.lat, user.lon, now),
                     )
                     kind = domain.USER_REGISTERED if before is None else domain.USER_UPDATED
-                    token = self._append(tx, domain.user_stream(user.id), NewEvent(kind, user.to_dict()))
+                    token = self._append(tx, domain.user_key(user.id), NewEvent(kind, user.to_dict()))
                     written += 1
-        return Written(written, unchanged, token or self.log.head())
+        return Written(written, unchanged, token or self.head())
 
     def put_restaurants(self, restaurants: Sequence[RestaurantProfile]) -> Written:
         """List restaurants, or change their details; re-listing the same details records nothing."""
         written = unchanged = token = 0
         tenant = current_tenant()
         for chunk in _chunks(_last_by_id(restaurants)):
-            with self.db.transaction() as tx:
+            with self.units.transaction(self.scope()) as tx:
                 known = {r.id: r for r in self._restaurants_in(tx, [r.id for r in chunk])}
                 now = time_to_db(tx.dialect, self.clock())
                 for restaurant in chunk:
@@ -130,18 +139,16 @@ class OrderStore:
                         ),
                     )
                     kind = domain.RESTAURANT_LISTED if before is None else domain.RESTAURANT_UPDATED
-                    token = self._append(
-                        tx, domain.restaurant_stream(restaurant.id), NewEvent(kind, restaurant.to_dict())
-                    )
+                    token = self._append(tx, domain.restaurant_key(restaurant.id), NewEvent(kind, restaurant.to_dict()))
                     written += 1
-        return Written(written, unchanged, token or self.log.head())
+        return Written(written, unchanged, token or self.head())
 
     def put_menu_items(self, items: Sequence[MenuItemSpec]) -> Written:
         """Add dishes to restaurants' menus, or change them; the same dish again records nothing."""
         written = unchanged = token = 0
         tenant = current_tenant()
         for chunk in _chunks(_last_by_id(items)):
-            with self.db.transaction() as tx:
+            with self.units.transaction(self.scope()) as tx:
                 self._require_restaurants(tx, {i.restaurant_id for i in chunk})
                 known = {
                     str(r[0]): r
@@ -181,13 +188,13 @@ class OrderStore:
                         ),
                     )
                     event = NewEvent(domain.MENU_ITEM_ADDED, item.to_dict())
-                    token = self._append(tx, domain.restaurant_stream(item.restaurant_id), event)
+                    token = self._append(tx, domain.restaurant_key(item.restaurant_id), event)
                     written += 1
-        return Written(written, unchanged, token or self.log.head())
+        return Written(written, unchanged, token or self.head())
 
     def set_sponsored(self, restaurant_id: str, sponsored: bool) -> Written:
         """Start or stop a restaurant's paid promotion."""
-        with self.db.transaction() as tx:
+        with self.units.transaction(self.scope()) as tx:
             found = self._restaurants_in(tx, [restaurant_id])
             if not found:
                 raise NotFound(
@@ -195,18 +202,18 @@ class OrderStore:
                     field="restaurant_id",
                 )
             if found[0].sponsored == sponsored:
-                return Written(0, 1, self.log.head_in(tx))
+                return Written(0, 1, tx.head())
             tx.execute(
                 "UPDATE food_restaurants SET sponsored = ? WHERE tenant_id = ? AND restaurant_id = ?",
                 (sponsored, current_tenant(), restaurant_id),
             )
             event = NewEvent(domain.SPONSORSHIP_CHANGED, {"restaurant_id": restaurant_id, "sponsored": sponsored})
-            return Written(1, 0, self._append(tx, domain.restaurant_stream(restaurant_id), event))
+            return Written(1, 0, self._append(tx, domain.restaurant_key(restaurant_id), event))
 
     def favorite(self, user_id: str, restaurant_id: str) -> Written:
         """Record that a user favourited a restaurant (once)."""
         tenant = current_tenant()
-        with self.db.transaction() as tx:
+        with self.units.transaction(self.scope()) as tx:
             self._require_users(tx, {user_id})
             self._require_restaurants(tx, {restaurant_id})
             done = tx.execute(
@@ -215,9 +222,9 @@ class OrderStore:
                 (tenant, user_id, restaurant_id, time_to_db(tx.dialect, self.clock())),
             )
             if done.rowcount == 0:
-                return Written(0, 1, self.log.head_in(tx))
+                return Written(0, 1, tx.head())
             event = NewEvent(domain.RESTAURANT_FAVORITED, {"user_id": user_id, "restaurant_id": restaurant_id})
-            return Written(1, 0, self._append(tx, domain.user_stream(user_id), event))
+            return Written(1, 0, self._append(tx, domain.user_key(user_id), event))
 
     def place_orders(self, requests: Sequence[OrderRequest]) -> tuple[list[Order], Written]:
         """Record orders, each with its OrderPlaced event, a chunk per transaction; a retried order is recorded once.
@@ -228,7 +235,7 @@ class OrderStore:
         written = unchanged = token = 0
         tenant = current_tenant()
         for chunk in _chunks(list(requests)):
-            with self.db.transaction() as tx:
+            with self.units.transaction(self.scope()) as tx:
                 self._require_users(tx, {r.user_id for r in chunk})
                 self._require_restaurants(tx, {r.restaurant_id for r in chunk})
                 menus = self._menus_in(tx, {r.restaurant_id for r in chunk if r.items})
@@ -258,7 +265,7 @@ class OrderStore:
                         token = max(token, position)
                         continue
                     event = NewEvent(domain.ORDER_PLACED, order.payload(), occurred_at=order.occurred_at)
-                    position = self._append(tx, domain.order_stream(order.id), event, expected_version=0)
+                    position = self._append(tx, domain.order_key(order.id), event, expected_version=0)
                     tx.execute(
                         "INSERT INTO food_orders (tenant_id, order_id, user_id, restaurant_id, occurred_at, rating, "
                         "total, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -289,14 +296,16 @@ class OrderStore:
                     )
         return stored, Written(written, unchanged, token)
 
-    def _append(self, tx: Tx, stream: str, event: NewEvent, *, expected_version: int | None = None) -> int:
-        return self.log.append_in(tx, stream, [event], expected_version=expected_version).position
+    @staticmethod
+    def _append(work: Work, key: str, event: NewEvent, *, expected_version: int | None = None) -> int:
+        """Append `event` to the stream of `key` in the food context, inside `work`; return its position."""
+        return work.append([event], expected_version=expected_version, scope=work.scope.at(key)).position
 
     # ---- queries -------------------------------------------------------------------------------------------
 
     def user(self, user_id: str) -> UserProfile:
         """Return a registered user."""
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             row = tx.one(
                 "SELECT user_id, lat, lon FROM food_users WHERE tenant_id = ? AND user_id = ?",
                 (current_tenant(), user_id),
@@ -308,7 +317,7 @@ class OrderStore:
     def restaurants(self, ids: Sequence[str]) -> dict[str, RestaurantProfile]:
         """Return the listed restaurants among `ids`, by id (the details recommendations are enriched with)."""
         found: dict[str, RestaurantProfile] = {}
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             for chunk in _chunks(list(dict.fromkeys(ids))):
                 found.update((r.id, r) for r in self._restaurants_in(tx, chunk))
         return found
@@ -324,7 +333,7 @@ class OrderStore:
 
     def menu(self, restaurant_id: str) -> list[MenuItemSpec]:
         """Return a restaurant's menu, by item id."""
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             rows = tx.query(
                 "SELECT item_id, restaurant_id, name, price, ingredients FROM food_menu_items "
                 "WHERE tenant_id = ? AND restaurant_id = ? ORDER BY item_id",
@@ -336,7 +345,7 @@ class OrderStore:
 
     def order(self, order_id: str) -> Order:
         """Return one recorded order with its lines."""
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             found = self._orders_in(tx, [order_id])
         if not found:
             raise NotFound(f"order {order_id!r} was never placed", field="order_id")
@@ -345,7 +354,7 @@ class OrderStore:
     def counts(self) -> dict[str, int]:
         """Return how many users, restaurants, menu items, favourites and orders are stored."""
         tenant = current_tenant()
-        with self.db.read() as tx:
+        with self.units.read(self.scope()) as tx:
             return {
                 name: int(tx.scalar(f"SELECT count(*) FROM food_{name} WHERE tenant_id = ?", (tenant,)) or 0)
                 for name in ("users", "restaurants", "menu_items", "favorites", "orders")

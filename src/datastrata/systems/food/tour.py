@@ -11,9 +11,9 @@ from datastrata.systems.food.service import SERVICE, FoodService
 T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
 
 
-def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
+def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
     """List restaurants, place the seed's orders, recommend through the graph, then let a sponsor go first."""
-    svc: FoodService = platform.service(SERVICE, FoodService)
+    svc: FoodService = runtime.service(SERVICE, FoodService)
     svc.add_restaurant("ichiran", name="Ichiran Ramen", address="1-22-7 Jinnan, Shibuya", lat=35.6614, lon=139.7006,
                        cuisines=["Japanese", "Ramen"])  # fmt: skip
     svc.add_restaurant("wowprime", name="Wowprime Steakhouse", address="3-4-1 Shinjuku", lat=35.6905, lon=139.7040,

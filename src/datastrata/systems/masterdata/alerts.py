@@ -14,8 +14,9 @@ from datastrata.core.errors import ValidationError
 from datastrata.core.events import Event
 from datastrata.core.ids import new_id
 from datastrata.core.tenancy import current_tenant
-from datastrata.mdm.records import iso
-from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
+from datastrata.mdm.records import CONTEXT, iso
+from datastrata.runtime import Scope, Units
+from datastrata.stores.database import Dialect, Tx, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,10 @@ class Alert:
 class Alerts:
     """The alert table: raise inside a transaction (with the repair it reports) or on its own."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
-        self.db = db
+    def __init__(self, units: Units, *, clock: Clock = system_clock) -> None:
+        self.units = units
         self.clock = clock
-        db.ensure(MIGRATIONS)
+        units.ensure(MIGRATIONS)
 
     def raise_in(
         self,
@@ -138,7 +139,7 @@ class Alerts:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        with self.db.read() as tx:
+        with self.units.read(Scope.of(CONTEXT)) as tx:
             if since is not None:
                 sql += " AND raised_at >= ?"
                 params.append(time_to_db(tx.dialect, ensure_utc(since, field="since")))
@@ -189,7 +190,7 @@ class GiveUpWatch:
             "`datastrata masterdata verify` re-syncs the copy"
         )
         try:
-            with self.alerts.db.transaction() as tx:
+            with self.alerts.units.transaction(Scope(CONTEXT, tenant=event.tenant_id)) as tx:
                 self.alerts.raise_in(
                     tx,
                     DEAD_LETTER,

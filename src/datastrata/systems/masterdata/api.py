@@ -15,7 +15,7 @@ router = APIRouter(prefix="/masterdata", tags=["masterdata"])
 
 
 def _svc(request: Request) -> MasterDataService:
-    return cast(MasterDataService, request.app.state.platform.service("masterdata", MasterDataService))
+    return cast(MasterDataService, request.app.state.runtime.service("masterdata", MasterDataService))
 
 
 class PutIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -10,10 +11,10 @@ from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.activation import ActivationJob
 from datastrata.mdm.cache import DEFAULT_TTL, CachedReader
-from datastrata.mdm.records import AuditEntry, Change, MasterRecord
+from datastrata.mdm.records import CONTEXT, AuditEntry, Change, MasterRecord
 from datastrata.mdm.store import MasterDataStore
 from datastrata.mdm.sync import CHANGE_EVENTS, DownstreamCopy, Drift, verify_copy
-from datastrata.runtime import Runtime
+from datastrata.runtime import Runtime, Scope
 from datastrata.stores.database import Tx
 from datastrata.systems.masterdata.alerts import DRIFT, Alert, Alerts, GiveUpWatch
 from datastrata.systems.masterdata.downstream import SYSTEMS, DownstreamSystem
@@ -25,20 +26,22 @@ ATTEMPTS = 3
 class MasterDataService:
     """Customers, products and suppliers with time travel, and the downstream systems that copy them."""
 
-    def __init__(self, platform: Runtime, *, cache_ttl: float = DEFAULT_TTL) -> None:
-        self.platform = platform
-        self.store = MasterDataStore(platform.db, clock=platform.clock, log=platform.log)
-        self.reader = CachedReader(self.store, platform.cache, ttl=cache_ttl)
-        self.alerts = Alerts(platform.db, clock=platform.clock)
+    def __init__(self, runtime: Runtime, *, cache_ttl: float = DEFAULT_TTL) -> None:
+        self.runtime = runtime
+        self.store = MasterDataStore(runtime, context=CONTEXT)
+        self.reader = CachedReader(self.store, runtime.cache, ttl=cache_ttl)
+        runtime.on_close(self.reader.close)
+        self.alerts = Alerts(runtime, clock=runtime.clock)
         self.systems: dict[str, DownstreamSystem] = {s.spec.name: s for s in SYSTEMS}
         self.copies: dict[str, DownstreamCopy] = {
-            name: DownstreamCopy(platform.db, s.spec, clock=platform.clock) for name, s in self.systems.items()
+            name: DownstreamCopy(runtime, s.spec, context=CONTEXT) for name, s in self.systems.items()
         }
         for copy in self.copies.values():
             watch = GiveUpWatch(copy.name, copy.handle, ATTEMPTS, self.alerts)
-            platform.bus.subscribe(copy.name, watch, types=CHANGE_EVENTS, attempts=ATTEMPTS)
+            runtime.bus.subscribe(copy.name, watch, types=CHANGE_EVENTS, attempts=ATTEMPTS)
+            runtime.on_close(functools.partial(runtime.bus.unsubscribe, copy.name))
         self.activation = ActivationJob(self.store)
-        platform.add_job("masterdata.activate", self.activation)
+        runtime.add_job("masterdata.activate", self.activation)
 
     # ---- commands ------------------------------------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class MasterDataService:
         downstream copies catch up. Returns how many events were relayed or delivered.
         """
         total = 0
-        while done := self.platform.relay.run_once() + self.platform.bus.poll():
+        while done := self.runtime.relay.run_once() + self.runtime.bus.poll():
             total += done
         return total
 
@@ -115,7 +118,7 @@ class MasterDataService:
         """
         self.activate()
         self.settle()
-        head = self.platform.log.head()
+        head = self.runtime.head(Scope.of(CONTEXT))
         now = self.store.clock()
         drifts: list[Drift] = []
         for copy in self.copies.values():
@@ -196,7 +199,7 @@ class MasterDataService:
         for name, copy in self.copies.items():
             if copy.entity_type != entity_type:
                 continue
-            with self.platform.db.read() as tx:
+            with self.runtime.read(Scope.of(CONTEXT)) as tx:
                 rows = copy.rows_in(tx, tenant_id=current_tenant(), entity_key=entity_key)
                 derived = self.systems[name].read_derived(tx, current_tenant(), entity_key)
             found.append({"consumer": name, "copy": rows[0].to_dict() if rows else None, "derived": derived})

@@ -14,9 +14,9 @@ KEY = "C1"
 SCHEDULE_AHEAD = timedelta(milliseconds=300)
 
 
-def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
+def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
     """Onboard a customer, correct her name retroactively, schedule a move, and ask 'as known then' vs now."""
-    svc: MasterDataService = platform.service("masterdata", MasterDataService)
+    svc: MasterDataService = runtime.service("masterdata", MasterDataService)
     onboarded = datetime(2024, 1, 1, tzinfo=UTC)
     tokyo = {"email": "alice@example.com", "address": "1-1 Chiyoda, Tokyo", "credit_tier": "gold"}
     first = svc.put(

@@ -22,7 +22,7 @@ MatchFilter = Annotated[str | None, Query(alias="match", description="Only this 
 
 
 def _svc(request: Request) -> MatchService:
-    return cast(MatchService, request.app.state.platform.service("match", MatchService))
+    return cast(MatchService, request.app.state.runtime.service("match", MatchService))
 
 
 class TeamIn(BaseModel):

@@ -309,7 +309,7 @@ def rebuild(
     which = check_projection(projection)
     svc = _svc(ctx)
     with Progress(transient=False) as bar:
-        task = bar.add_task(f"rebuilding {projection}", total=max(svc.platform.log.head(), 1))
+        task = bar.add_task(f"rebuilding {projection}", total=max(svc.head(), 1))
 
         def progress(position: int, target: int) -> None:
             bar.update(task, completed=position, total=max(target, 1))

@@ -11,8 +11,7 @@ from datastrata.projections.batching import BatchProjection, BatchRunner, replay
 from datastrata.projections.commands import CommandHandler, CommandResult, Decision
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
 from datastrata.projections.runner import Progress
-from datastrata.runtime import Runtime
-from datastrata.stores.database import Tx
+from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.match import domain, notebook, schema
 from datastrata.systems.match.analytics import AnalyticsProjection
 from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
@@ -24,14 +23,14 @@ PROJECTIONS = ("tv", "news", "social", "analytics")
 Which = Literal["tv", "news", "social", "analytics", "all"]
 
 
-def register_batched(platform: Runtime, projection: BatchProjection) -> BatchRunner:
-    """Register `projection` on `platform` with a batching runner (once per name) and return the runner."""
-    runner = platform.runners.get(projection.name)
-    if isinstance(runner, BatchRunner):
-        return runner
-    runner = BatchRunner(platform.log, projection)
-    platform.attach(runner)
-    return runner
+#: The bounded context of the match system: a match's stream is ``match-<match id>``; reference data lives in
+#: ``match.team``, ``match.player``, ``match.referee`` and ``match.foul``.
+CONTEXT = "match"
+
+
+def register_batched(runtime: Runtime, projection: BatchProjection) -> BatchRunner:
+    """Register `projection` on `runtime` with a batching runner (once per name) and return the runner."""
+    return runtime.follow(projection.name, lambda log: BatchRunner(log, projection))
 
 
 def check_projection(value: str) -> Which:
@@ -43,26 +42,25 @@ def check_projection(value: str) -> Which:
     return cast(Which, value)
 
 
-def match_stream(match_id: str) -> str:
-    """Return the event stream of a match."""
-    return f"match-{match_id}"
+def match_scope(match_id: str) -> Scope:
+    """Return the scope of one match (its stream ``match-<match id>``), for the current tenant."""
+    return Scope.of(CONTEXT, match_id)
 
 
 class MatchService:
     """The referee's commands and the four audiences' queries."""
 
-    def __init__(self, platform: Runtime) -> None:
-        self.platform = platform
-        self.db = platform.db
-        platform.db.ensure(schema.MIGRATIONS)
-        self.commands = CommandHandler(platform.log)
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        runtime.ensure(schema.MIGRATIONS)
+        self.commands = CommandHandler(runtime)
         self.runners: dict[str, BatchRunner] = {
-            "tv": register_batched(platform, TvProjection(platform.cache)),
-            "news": register_batched(platform, NewsProjection()),
-            "social": register_batched(platform, SocialProjection()),
-            "analytics": register_batched(platform, AnalyticsProjection()),
+            "tv": register_batched(runtime, TvProjection(runtime.cache)),
+            "news": register_batched(runtime, NewsProjection()),
+            "social": register_batched(runtime, SocialProjection()),
+            "analytics": register_batched(runtime, AnalyticsProjection()),
         }
-        # Query through the instances the runners apply with (another service on this platform may own them).
+        # Query through the instances the runners apply with (another service on this runtime may own them).
         self.tv_view = cast(TvProjection, self.runners["tv"].projection)
         self.news_view = cast(NewsProjection, self.runners["news"].projection)
         self.social_view = cast(SocialProjection, self.runners["social"].projection)
@@ -74,23 +72,26 @@ class MatchService:
         """Register a team by its three-letter code."""
         team = Team(domain.check_team(code, field="code"), domain.check_name(name, field="name"))
 
-        def handle(tx: Tx) -> Decision:
+        scope = Scope.of("match.team", team.code)
+
+        def handle(tx: Work) -> Decision:
             existing = notebook.team(tx, team.code)
             if existing is not None:
                 raise RuleViolation(f"rule 'unique team': team {team.code} is already registered ({existing.name})")
             event = domain.register_team(team)
             notebook.record_reference(tx, event)
-            return Decision(f"match.team-{team.code}", [event])
+            return Decision(scope, [event])
 
-        return self.commands.execute("team add", handle)
+        return self.commands.execute("team add", scope, handle)
 
     def register_player(self, team: str, number: int, name: str) -> CommandResult:
         """Register a player in a team's squad; their id is TEAM-NUMBER."""
         code = domain.check_team(team)
         number = domain.check_number(number)
         name = domain.check_name(name, field="name")
+        scope = Scope.of("match.player", domain.player_id(code, number))
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             found = self._team(tx, code)
             existing = notebook.player(tx, domain.player_id(code, number))
             if existing is not None:
@@ -99,30 +100,32 @@ class MatchService:
                 )
             event = domain.register_player(Player(domain.player_id(code, number), found, number, name))
             notebook.record_reference(tx, event)
-            return Decision(f"match.player-{code}-{number}", [event])
+            return Decision(scope, [event])
 
-        return self.commands.execute("player add", handle)
+        return self.commands.execute("player add", scope, handle)
 
     def register_referee(self, referee_id: str, name: str) -> CommandResult:
         """Register a referee."""
         referee_id = domain.check_id(referee_id, field="referee_id")
         name = domain.check_name(name, field="name")
+        scope = Scope.of("match.referee", referee_id)
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             existing = notebook.referee_name(tx, referee_id)
             if existing is not None:
                 raise RuleViolation(f"rule 'unique referee': referee {referee_id} is already registered ({existing})")
             event = domain.register_referee(referee_id, name)
             notebook.record_reference(tx, event)
-            return Decision(f"match.referee-{referee_id}", [event])
+            return Decision(scope, [event])
 
-        return self.commands.execute("referee add", handle)
+        return self.commands.execute("referee add", scope, handle)
 
     def register_foul(self, foul_id: str, description: str) -> CommandResult:
         """Register a kind of foul the referee can book players for."""
         foul = Foul(domain.check_id(foul_id, field="foul_id"), domain.check_name(description, field="description"))
+        scope = Scope.of("match.foul", foul.foul_id)
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             existing = notebook.foul(tx, foul.foul_id)
             if existing is not None:
                 raise RuleViolation(
@@ -130,9 +133,9 @@ class MatchService:
                 )
             event = domain.register_foul(foul)
             notebook.record_reference(tx, event)
-            return Decision(f"match.foul-{foul.foul_id}", [event])
+            return Decision(scope, [event])
 
-        return self.commands.execute("foul add", handle)
+        return self.commands.execute("foul add", scope, handle)
 
     # ---- the match -----------------------------------------------------------------------------------------
 
@@ -153,7 +156,7 @@ class MatchService:
         home_numbers = domain.check_lineup(home_lineup, field="home_lineup")
         away_numbers = domain.check_lineup(away_lineup, field="away_lineup")
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             if notebook.facts(tx, match_id) is not None:
                 raise RuleViolation(f"rule 'new match': match {match_id} already exists; choose another match id")
             home_team, away_team = self._team(tx, home), self._team(tx, away)
@@ -169,9 +172,9 @@ class MatchService:
             ]
             event = domain.start(match_id, home_team, away_team, referee, referee_name, *lineups)
             notebook.record_match(tx, match_id, None, [event])
-            return Decision(match_stream(match_id), [event], expected_version=0)
+            return Decision(match_scope(match_id), [event], expected_version=0)
 
-        return self.commands.execute("start", handle)
+        return self.commands.execute("start", match_scope(match_id), handle)
 
     def book(
         self, match_id: str, player: str, card: Card, *, minute: int, foul: str, referee: str | None = None
@@ -183,7 +186,7 @@ class MatchService:
         domain.check_player(player)
         domain.check_id(foul, field="foul")
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             facts = self._facts(tx, match_id)
             kind = notebook.foul(tx, foul)
             if kind is None:
@@ -194,7 +197,7 @@ class MatchService:
             appearance = notebook.appearance(tx, match_id, player)
             return self._record(tx, facts, domain.book(facts, appearance, player, card, kind, minute, referee))
 
-        return self.commands.execute(card, handle)
+        return self.commands.execute(card, match_scope(match_id), handle)
 
     def yellow(
         self, match_id: str, player: str, *, minute: int, foul: str, referee: str | None = None
@@ -211,12 +214,12 @@ class MatchService:
         self._check(match_id, minute, referee)
         domain.check_player(player)
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             facts = self._facts(tx, match_id)
             appearance = notebook.appearance(tx, match_id, player)
             return self._record(tx, facts, [domain.score_goal(facts, appearance, player, minute, referee)])
 
-        return self.commands.execute("goal", handle)
+        return self.commands.execute("goal", match_scope(match_id), handle)
 
     def substitute(self, match_id: str, *, off: str, on: str, minute: int, referee: str | None = None) -> CommandResult:
         """Replace a player on the pitch with a squad player who has not played yet."""
@@ -224,7 +227,7 @@ class MatchService:
         domain.check_player(off, field="off")
         domain.check_player(on, field="on")
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             facts = self._facts(tx, match_id)
             leaving = notebook.appearance(tx, match_id, off)
             coming = notebook.player(tx, on)
@@ -238,18 +241,18 @@ class MatchService:
             event = domain.substitute(facts, leaving, off, coming, coming_appearance, minute, referee)
             return self._record(tx, facts, [event])
 
-        return self.commands.execute("sub", handle)
+        return self.commands.execute("sub", match_scope(match_id), handle)
 
     def end(self, match_id: str, *, minute: int, referee: str | None = None) -> CommandResult:
         """Blow the final whistle."""
         self._check(match_id, minute, referee)
 
-        def handle(tx: Tx) -> Decision:
+        def handle(tx: Work) -> Decision:
             facts = self._facts(tx, match_id)
             event = domain.end(facts, notebook.on_pitch(tx, match_id), minute, referee)
             return self._record(tx, facts, [event])
 
-        return self.commands.execute("end", handle)
+        return self.commands.execute("end", match_scope(match_id), handle)
 
     # ---- queries -------------------------------------------------------------------------------------------
 
@@ -269,7 +272,7 @@ class MatchService:
         runner = self.runners["tv"]
 
         def load() -> dict[str, Any]:
-            with self.db.read() as tx:
+            with self.runtime.read(match_scope(match_id)) as tx:
                 position = runner.checkpoints.get_in(tx, runner.name)
                 return {"position": position, "events": view.latest(tx, match_id, limit=LATEST)}
 
@@ -297,7 +300,7 @@ class MatchService:
             )
         self._check_query(match_id, limit)
         fresh = self._fresh("news", after, catch_up, timeout)
-        with self.db.read() as tx:
+        with self.runtime.read(Scope.of(CONTEXT)) as tx:
             alerts = self.news_view.alerts(tx, threshold=threshold, match_id=match_id, limit=limit)
         return {"alerts": alerts, **fresh.to_dict()}
 
@@ -314,7 +317,7 @@ class MatchService:
         """Return social posts, latest first or (trending) by engagement."""
         self._check_query(match_id, limit)
         fresh = self._fresh("social", after, catch_up, timeout)
-        with self.db.read() as tx:
+        with self.runtime.read(Scope.of(CONTEXT)) as tx:
             posts = self.social_view.feed(tx, trending=trending, match_id=match_id, limit=limit)
         return {"posts": posts, "trending": trending, **fresh.to_dict()}
 
@@ -329,11 +332,15 @@ class MatchService:
         """Return per-player and per-team figures for one match, or across all matches."""
         self._check_query(match_id, 1)
         fresh = self._fresh("analytics", after, catch_up, timeout)
-        with self.db.read() as tx:
+        with self.runtime.read(Scope.of(CONTEXT)) as tx:
             report = self.analytics_view.report(tx, match_id)
         return {"match_id": match_id, **report, **fresh.to_dict()}
 
     # ---- operations ----------------------------------------------------------------------------------------
+
+    def head(self) -> int:
+        """Return the head of the match context's log (what a rebuild replays up to)."""
+        return self.runtime.head(Scope.of(CONTEXT))
 
     def lags(self) -> list[dict[str, Any]]:
         """Return each projection's checkpoint, the log's head and how far behind it is."""
@@ -368,7 +375,7 @@ class MatchService:
     def reference_ids(self) -> dict[str, set[str]]:
         """Return the ids of every registered team, player, referee and foul."""
         tenant = current_tenant()
-        with self.db.read() as tx:
+        with self.runtime.read(Scope.of(CONTEXT)) as tx:
             return {
                 name: {str(r[0]) for r in tx.query(f"SELECT {key} FROM {table} WHERE tenant_id = ?", (tenant,))}
                 for name, table, key in (
@@ -382,7 +389,7 @@ class MatchService:
     def match_ids(self, *, prefix: str = "") -> set[str]:
         """Return the ids of matches starting with `prefix`."""
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        with self.db.read() as tx:
+        with self.runtime.read(Scope.of(CONTEXT)) as tx:
             rows = tx.query(
                 "SELECT match_id FROM match_matches WHERE tenant_id = ? AND match_id LIKE ? ESCAPE '\\'",
                 (current_tenant(), pattern),
@@ -409,7 +416,7 @@ class MatchService:
             raise ValidationError(f"limit must be from 1 to 1000; got {limit}", field="limit")
 
     @staticmethod
-    def _facts(tx: Tx, match_id: str) -> MatchFacts:
+    def _facts(tx: Work, match_id: str) -> MatchFacts:
         facts = notebook.facts(tx, match_id)
         if facts is None:
             raise NotFound(
@@ -419,7 +426,7 @@ class MatchService:
         return facts
 
     @staticmethod
-    def _team(tx: Tx, code: str) -> Team:
+    def _team(tx: Work, code: str) -> Team:
         found = notebook.team(tx, code)
         if found is None:
             raise NotFound(
@@ -428,7 +435,7 @@ class MatchService:
         return found
 
     @staticmethod
-    def _lineup(tx: Tx, team: Team, numbers: Sequence[int], field: str) -> list[Player]:
+    def _lineup(tx: Work, team: Team, numbers: Sequence[int], field: str) -> list[Player]:
         squad = notebook.squad(tx, team)
         missing = [n for n in numbers if n not in squad]
         if missing:
@@ -441,6 +448,6 @@ class MatchService:
         return [squad[n] for n in numbers]
 
     @staticmethod
-    def _record(tx: Tx, facts: MatchFacts, events: list[Any]) -> Decision:
+    def _record(tx: Work, facts: MatchFacts, events: list[Any]) -> Decision:
         notebook.record_match(tx, facts.match_id, facts, events)
-        return Decision(match_stream(facts.match_id), events, expected_version=facts.version)
+        return Decision(tx.scope, events, expected_version=facts.version)

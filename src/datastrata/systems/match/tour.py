@@ -41,9 +41,9 @@ SQUADS = {
 }
 
 
-def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
+def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
     """Register two squads, play a short final through the command side, then print the four views of it."""
-    svc = MatchService(platform)
+    svc = MatchService(runtime)
     svc.register_team("ARG", "Argentina")
     svc.register_team("FRA", "France")
     for team, players in SQUADS.items():

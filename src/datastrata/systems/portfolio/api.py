@@ -16,7 +16,7 @@ router = APIRouter(tags=["portfolio"])
 
 
 def _svc(request: Request) -> PortfolioService:
-    return cast(PortfolioService, request.app.state.platform.service("portfolio", PortfolioService))
+    return cast(PortfolioService, request.app.state.runtime.service("portfolio", PortfolioService))
 
 
 class CashIn(BaseModel):

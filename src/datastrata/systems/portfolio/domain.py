@@ -26,11 +26,6 @@ MAX_INTEGER_DIGITS = 15
 MAX_DECIMALS = 8
 
 
-def stream_id(portfolio_id: str) -> str:
-    """Return the event stream of a portfolio (the seed's partition key)."""
-    return f"portfolio-{portfolio_id}"
-
-
 def check_portfolio_id(portfolio_id: str) -> str:
     """Refuse a malformed portfolio id."""
     if not _PORTFOLIO_ID.match(portfolio_id):

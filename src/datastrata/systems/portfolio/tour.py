@@ -12,9 +12,9 @@ from datastrata.systems.portfolio.service import PortfolioService
 PORTFOLIO = "user123-portfolio-A"
 
 
-def tour_step(platform: Runtime, say: Callable[[str], None]) -> None:
+def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
     """Deposit 10000, buy AAPL 10 @ 175, buy NVDA 5 @ 950, sell AAPL 3 @ 180; replay; travel back."""
-    svc = PortfolioService(platform)
+    svc = PortfolioService(runtime)
     day = datetime(2025, 9, 12, tzinfo=UTC)
     svc.deposit(PORTFOLIO, "10000", at=day.replace(hour=9))
     svc.buy(PORTFOLIO, "AAPL", "10", "175", at=day.replace(hour=10))
