@@ -190,6 +190,8 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(bare_store_ur
     import threading
 
     store_url = bare_store_url
+    with open_database(store_url) as db, db.session() as tx:  # the file exists (in WAL mode) before they race
+        tx.scalar("SELECT 1")
     results: list[list[str]] = []
     errors: list[BaseException] = []
 
