@@ -50,6 +50,10 @@ RELEASED = {
     ("food", 1, "postgresql"): "872b1da20b6bdfbc",
     ("eventsourcing_tracking", 1, "sqlite"): "7f766f319160a5bd",
     ("eventsourcing_tracking", 1, "postgresql"): "7f766f319160a5bd",
+    ("messaging", 2, "sqlite"): "2395a4b0c874997e",
+    ("messaging", 2, "postgresql"): "35a1f1f0d6ef007e",
+    ("checkpoints", 2, "sqlite"): "d2defda61c0583b8",
+    ("checkpoints", 2, "postgresql"): "d2defda61c0583b8",
 }
 
 

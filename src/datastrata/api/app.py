@@ -14,11 +14,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
-from datastrata.catalog import install_all, systems
+from datastrata.api.metrics import install_metrics
+from datastrata.api.operations import router as operations_router
+from datastrata.catalog import components, install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
+from datastrata.runtime.migrations import require_applied
 
 PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -37,12 +40,14 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         install_all(runtime)
+        runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         stop = threading.Event()
         thread = threading.Thread(target=runtime.run_worker, args=(stop,), name="datastrata-worker", daemon=True)
         if worker:
             runtime.open_followers()  # serve runs the worker, so it owns every follower's resources (the graph)
             thread.start()
+            app.state.worker = thread
         try:
             yield
         finally:
@@ -82,15 +87,8 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         _log.exception("unexpected failure on %s %s", request.method, request.url.path)
         return problem(500, "internal failure", f"{type(exc).__name__}: {exc}")
 
-    @app.get("/health", tags=["operations"])
-    def health(request: Request) -> dict[str, Any]:
-        """Report the log head and each projection's lag."""
-        runtime: Runtime = request.app.state.runtime
-        return {
-            "status": "ok",
-            "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in runtime.lags()],
-        }
-
+    install_metrics(app)
+    app.include_router(operations_router)
     for entry in systems():
         app.include_router(entry.router)
     app.include_router(design_router)

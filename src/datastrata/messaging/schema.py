@@ -1,9 +1,14 @@
-"""Tables of the messaging package: dead letters and consumer inboxes."""
+"""Tables of the messaging package: dead letters (of every follower and bus consumer) and consumer inboxes.
+
+A dead letter's ``failed_at`` is when it last failed, ``first_seen`` when it first did; ``status`` is ``parked``
+(waiting for an operator; it halts a follower whose policy is halt), ``retry`` (an operator asked for another
+try), ``resolved`` (a retry succeeded) or ``skipped`` (an operator moved past it).
+"""
 
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
-from datastrata.stores.migrations import Component
+from datastrata.stores.migrations import Component, Migration
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS messaging_dead_letters (
@@ -33,5 +38,19 @@ def ddl(dialect: Dialect) -> str:
     return _DDL.format(serial="BIGSERIAL", time="TIMESTAMPTZ")
 
 
-#: The messaging schema: dead letters and consumer inboxes.
-MIGRATIONS = Component.baseline("messaging", ddl)
+_DEAD_LETTER_STATUS = """
+ALTER TABLE messaging_dead_letters ADD COLUMN first_seen {time};
+ALTER TABLE messaging_dead_letters ADD COLUMN status TEXT NOT NULL DEFAULT 'parked';
+"""
+
+#: The messaging schema: dead letters and consumer inboxes; then when a letter first failed and its status.
+MIGRATIONS = Component.baseline(
+    "messaging",
+    ddl,
+    Migration(
+        2,
+        "dead_letter_status",
+        _DEAD_LETTER_STATUS.format(time="TEXT"),
+        _DEAD_LETTER_STATUS.format(time="TIMESTAMPTZ"),
+    ),
+)

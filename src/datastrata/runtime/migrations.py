@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from datastrata.core.errors import ConfigurationError
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
@@ -16,6 +17,9 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+
+if TYPE_CHECKING:
+    from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs).
 SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS)
@@ -44,6 +48,17 @@ def pending(location: Location | Database, components: Sequence[Component] = SPI
     """Return the migrations of `components` not yet applied in `location` (for readiness: one cheap query)."""
     db = location.db if isinstance(location, Location) else location
     return pending_in(db, [*SPINE, *components])
+
+
+def require_applied(runtime: Runtime, components: Sequence[Component] = SPINE) -> None:
+    """Raise unless every location of `runtime`'s placement has `components`' migrations applied (readiness)."""
+    for spec in runtime.placement.all():
+        todo = pending(runtime.location(spec), components)
+        if todo:
+            raise ConfigurationError(
+                f"{len(todo)} migration(s) are not applied in location {spec.name} ({spec.shown}), the first is "
+                f"{todo[0].label}; run `datastrata migrate`"
+            )
 
 
 def migrate_location(
