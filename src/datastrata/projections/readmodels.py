@@ -9,7 +9,8 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.stores.cache import Cache
-from datastrata.stores.database import Database, Dialect, Tx
+from datastrata.stores.database import Database, Tx
+from datastrata.stores.migrations import Component
 
 
 def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
@@ -77,20 +78,18 @@ class CachedView:
 class SqlReadModel(ABC):
     """Base of a batched read model kept in SQL tables: `apply` is a one-event batch, `clear` empties the tables.
 
-    Subclasses set `name`, `event_types` and `tables`, implement `ddl(dialect)` and `apply_batch(tx, events)`.
+    Subclasses set `name`, `event_types`, `tables` and `migrations` (the numbered schema of those tables), and
+    implement `apply_batch(tx, events)`.
     """
 
     name: str = ""
     event_types: frozenset[str] | None = None
     tables: tuple[str, ...] = ()
-
-    @abstractmethod
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the read model's DDL (idempotent)."""
+    migrations: Component
 
     def setup(self, db: Database) -> None:
-        """Create the read model's tables."""
-        db.ensure_schema(self.name, self.ddl)
+        """Make sure the read model's tables exist (embedded: created now; PostgreSQL: migrated already)."""
+        db.ensure(self.migrations)
 
     @abstractmethod
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
