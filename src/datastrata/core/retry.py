@@ -16,10 +16,10 @@ from datastrata.core.errors import ConcurrencyConflict
 T = TypeVar("T")
 
 #: Attempts in all (the first try included) before a conflict reaches the caller.
-ATTEMPTS = 12
+ATTEMPTS = 25
 #: First backoff ceiling and the cap, in seconds.
-BASE_DELAY = 0.002
-MAX_DELAY = 0.25
+BASE_DELAY = 0.005
+MAX_DELAY = 0.5
 
 
 def backoff(attempt: int, *, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:

@@ -34,8 +34,8 @@ IdPath = Annotated[str, Path(pattern=ID_PATTERN, description="An id: 1-100 lette
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="An id: 1-100 letters, digits, '_', '.', ':' or '-'")]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Tag = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
-Lat = Annotated[float, Field(ge=-90, le=90, description="Latitude in degrees")]
-Lon = Annotated[float, Field(ge=-180, le=180, description="Longitude in degrees")]
+Lat = Annotated[float, Field(strict=True, ge=-90, le=90, description="Latitude in degrees")]
+Lon = Annotated[float, Field(strict=True, ge=-180, le=180, description="Longitude in degrees")]
 
 
 def _svc(request: Request) -> FoodService:
@@ -59,13 +59,13 @@ class RestaurantIn(BaseModel):
     cuisines: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS, description="Cuisines it serves; replaces the old set"
     )
-    sponsored: bool = Field(default=False, description="Pays for promotion: recommended first")
+    sponsored: bool = Field(default=False, strict=True, description="Pays for promotion: recommended first")
 
 
 class SponsoredIn(BaseModel):
     """Whether a restaurant pays for promotion."""
 
-    sponsored: bool
+    sponsored: bool = Field(strict=True)
 
 
 class MenuItemIn(BaseModel):
@@ -84,7 +84,7 @@ class OrderIn(BaseModel):
     user_id: Id
     restaurant_id: Id
     items: list[Id] = Field(min_length=1, max_length=MAX_ORDER_ITEMS, description="Menu item ids (at least one)")
-    rating: int | None = Field(default=None, ge=1, le=5, description="Rating 1-5")
+    rating: int | None = Field(default=None, strict=True, ge=1, le=5, description="Rating 1-5")
     at: datetime | None = Field(default=None, description="When it was ordered; default now")
     order_id: Id | None = Field(default=None, description="Order id, so a retried request is recorded once")
 
@@ -92,10 +92,10 @@ class OrderIn(BaseModel):
 class SeedIn(BaseModel):
     """The size of a synthetic dataset."""
 
-    users: int = Field(default=2000, ge=1, le=MAX_SEED_USERS)
-    restaurants: int = Field(default=200, ge=1, le=MAX_SEED_RESTAURANTS)
-    orders: int = Field(default=20000, ge=0, le=MAX_SEED_ORDERS)
-    seed: int = Field(default=42, ge=0, le=MAX_INT)
+    users: int = Field(strict=True, default=2000, ge=1, le=MAX_SEED_USERS)
+    restaurants: int = Field(strict=True, default=200, ge=1, le=MAX_SEED_RESTAURANTS)
+    orders: int = Field(strict=True, default=20000, ge=0, le=MAX_SEED_ORDERS)
+    seed: int = Field(strict=True, default=42, ge=0, le=MAX_INT)
 
 
 @router.put("/users/{user_id}", responses=problems(404, 409))

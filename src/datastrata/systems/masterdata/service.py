@@ -9,6 +9,7 @@ from typing import Any
 
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.tenancy import current_tenant
+from datastrata.core.validation import bounded_int
 from datastrata.mdm.activation import ActivationJob
 from datastrata.mdm.cache import DEFAULT_TTL, CachedReader
 from datastrata.mdm.records import CONTEXT, AuditEntry, Change, MasterRecord
@@ -178,6 +179,7 @@ class MasterDataService:
         limit: int = 1000,
     ) -> list[AuditEntry]:
         """Return who changed what, when and why, oldest first."""
+        limit = bounded_int(limit, field="limit", minimum=1)
         return self.store.audit(entity_type=entity_type, key=key, actor=actor, since=since, limit=limit)
 
     def alert_list(
@@ -190,6 +192,7 @@ class MasterDataService:
         limit: int = 1000,
     ) -> list[Alert]:
         """Return drift and dead-letter alerts, oldest first."""
+        limit = bounded_int(limit, field="limit", minimum=1)
         return self.alerts.list(kind=kind, entity_key=key, consumer=consumer, since=since, limit=limit)
 
     def downstream(self, entity_type: str, entity_key: str) -> list[dict[str, Any]]:

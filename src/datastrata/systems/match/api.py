@@ -45,8 +45,10 @@ Id = Annotated[str, Field(pattern=ID_PATTERN, description="An id: 1-64 letters, 
 Team = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="Three-letter team code, e.g. ARG")]
 Player = Annotated[str, Field(pattern=r"^[A-Z]{3}-[0-9]{1,2}$", description="Player id TEAM-NUMBER, e.g. ARG-10")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Minute = Annotated[int, Field(ge=0, le=MAX_MINUTE, description=f"0-{MAX_MINUTE}, not before the last recorded")]
-Number = Annotated[int, Field(ge=1, le=99)]
+Minute = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_MINUTE, description=f"0-{MAX_MINUTE}, not before the last recorded")
+]
+Number = Annotated[int, Field(strict=True, ge=1, le=99)]
 
 
 def _svc(request: Request) -> MatchService:
@@ -129,8 +131,8 @@ class EndIn(BaseModel):
 class SimulateIn(BaseModel):
     """How many simulated matches to play."""
 
-    matches: int = Field(default=1, ge=1, le=simulate.MAX_MATCHES, description="How many matches to play")
-    seed: int = Field(default=1, ge=0, le=MAX_INT)
+    matches: int = Field(default=1, strict=True, ge=1, le=simulate.MAX_MATCHES, description="How many matches to play")
+    seed: int = Field(default=1, strict=True, ge=0, le=MAX_INT)
 
 
 class RebuildIn(BaseModel):
