@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench serve clean
+.PHONY: demo test test-full lint typecheck bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+test-full: $(STAMP)
+	DATASTRATA_FULL=1 $(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

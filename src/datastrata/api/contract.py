@@ -44,7 +44,7 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Bad request",
+    400: "The body is not JSON",
     401: "No valid API key",
     403: "The key may not do this",
     404: "Not found (an unknown id)",
@@ -58,8 +58,8 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Return the `responses=` of a route that may answer these statuses (plus 422 and 500, which all may)."""
-    wanted = sorted({*statuses, 422, 500})
+    """Return the `responses=` of a route that may answer these statuses (plus 400, 422 and 500, which all may)."""
+    wanted = sorted({*statuses, 400, 422, 500})
     return {
         s: {"model": Problem, "description": _DESCRIPTIONS.get(s, "Problem"), "content": {PROBLEM: {}}} for s in wanted
     }

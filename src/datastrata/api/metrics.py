@@ -93,7 +93,12 @@ def install_metrics(app: FastAPI) -> None:
             if status >= 400:
                 errors.labels(request.method, template, kind, str(status)).inc()
 
-    @app.get("/metrics", tags=["operations"], include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         """Prometheus text format: followers, dead letters, HTTP rates, latencies and errors."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

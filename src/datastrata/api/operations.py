@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from datastrata.api.contract import problems
 from datastrata.core.validation import MAX_INT
 from datastrata.runtime import Runtime
 from datastrata.runtime import deadletters as operations
@@ -50,13 +51,13 @@ def list_dead_letters(
     return [x.to_dict() for x in _runtime(request).dead_letters.list(follower, status=status)]
 
 
-@router.post("/deadletters/{letter_id}/retry")
+@router.post("/deadletters/{letter_id}/retry", responses=problems(404, 409))
 def retry_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Try the event again now; on success a halted follower resumes from it."""
     return operations.retry(_runtime(request), letter_id).to_dict()
 
 
-@router.post("/deadletters/{letter_id}/skip")
+@router.post("/deadletters/{letter_id}/skip", responses=problems(404, 409))
 def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Move past the event for good; a halted follower goes on after it."""
     return operations.skip(_runtime(request), letter_id).to_dict()

@@ -218,7 +218,7 @@ def post_seed(body: SeedIn, request: Request) -> dict[str, Any]:
     return _svc(request).seed(users=body.users, restaurants=body.restaurants, orders=body.orders, seed=body.seed)
 
 
-@router.post("/rebuild")
+@router.post("/rebuild", responses=problems(409))
 def post_rebuild(request: Request) -> dict[str, Any]:
     """Empty the recommendation graph and replay it from the event log."""
     svc = _svc(request)

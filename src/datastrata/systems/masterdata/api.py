@@ -90,13 +90,13 @@ def get_alerts(
     return paginate([a.to_dict() for a in found], kind="alerts", limit=limit, cursor=cursor, offset=0)
 
 
-@router.post("/activate")
+@router.post("/activate", responses=problems(409))
 def post_activate(request: Request) -> list[dict[str, Any]]:
     """Announce future-dated versions that have taken effect."""
     return [r.to_dict() for r in _svc(request).activate()]
 
 
-@router.post("/verify")
+@router.post("/verify", responses=problems(409))
 def post_verify(request: Request) -> list[dict[str, Any]]:
     """Deliver waiting events, compare every downstream copy with the truth, re-sync drift and alert it."""
     return [d.to_dict() for d in _svc(request).verify()]

@@ -278,7 +278,7 @@ def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)
 
 
-@router.post("/rebuild")
+@router.post("/rebuild", responses=problems(409))
 def post_rebuild(body: RebuildIn, request: Request) -> dict[str, Any]:
     """Empty and replay one read model or all four."""
     svc = _svc(request)

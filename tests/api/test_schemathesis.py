@@ -1,0 +1,138 @@
+"""The OpenAPI is fuzzed (schemathesis), positive and negative, on SQLite and PostgreSQL: no 5xx, no body off-schema.
+
+The app runs under uvicorn on a loopback port with its worker, as ``serve`` runs it. Examples are bounded so the
+run stays around a minute in ``make test``; ``make test-full`` adds a slow-marked run with ten times the examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from datastrata.api import create_app
+from datastrata.core.config import Settings
+from datastrata.testing.servers import create_database
+
+with contextlib.suppress(ImportError):  # imported lazily by the graph; two threads importing it at once can fail
+    import numpy  # noqa: F401
+
+EXAMPLES = 6
+#: The fuller run of ``make test-full`` (slow-marked, skipped unless DATASTRATA_FULL=1).
+FULL_EXAMPLES = int(os.environ.get("DATASTRATA_FUZZ_EXAMPLES", "60"))
+FULL = os.environ.get("DATASTRATA_FULL") == "1"
+#: Bulk bodies are shrunk to a small valid size: the bounds are tested in test_bounds, not by loading 1M orders.
+SMALL = {"users": 3, "restaurants": 2, "orders": 5, "matches": 1}
+_counter = iter(range(10**6))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app under uvicorn, once per backend for the module."""
+    folder: Path = tmp_path_factory.mktemp("fuzz")
+    if request.param == "sqlite":
+        store = f"sqlite:///{folder / 'db.sqlite'}"
+    else:
+        server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
+        store = create_database(server, f"fuzz{os.getpid()}_{next(_counter)}", template=template)
+    app = create_app(Settings(store=store, graph=f"ladybug:///{folder / 'graph'}"))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def _bounded(case: Any) -> None:
+    """Keep waits and bulk loads short (their bounds have their own tests)."""
+    query = case.query if isinstance(case.query, dict) else None
+    if query is not None and "after" in query:
+        query["timeout"] = 0.05
+    if isinstance(case.body, dict):
+        for name, small in SMALL.items():
+            value = case.body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > small:
+                case.body[name] = small
+
+
+@schemathesis.check
+def no_unplanned_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    """No 5xx but the declared 503 (a store is down) and 504 (a wait for a token ran out)."""
+    if response.status_code >= 500 and response.status_code not in (503, 504):
+        raise AssertionError(f"server error {response.status_code}: {response.text[:500]}")
+    return None
+
+
+CHECKS = [no_unplanned_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
+
+
+def test_the_api_answers_within_its_contract(base_url: str) -> None:
+    _fuzz(base_url, EXAMPLES)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL, reason="the fuller fuzzing run is `make test-full` (DATASTRATA_FULL=1)")
+def test_the_api_answers_within_its_contract_fuller_run(base_url: str) -> None:
+    _fuzz(base_url, FULL_EXAMPLES)
+
+
+def _fuzz(base_url: str, examples: int) -> None:
+    """Every operation, positive and negative, `examples` cases each; every failure reported together."""
+    api = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    failures: list[str] = []
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) > 40
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate],
+            )
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def run(case: Any) -> None:
+                _bounded(case)
+                case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing to make invalid: the operation takes no input
+                pass
+            except BaseException as exc:  # collect every operation's failure (a group), then report them together
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                failures.append(f"{mode.value} {operation.label}: {str(exc)[:1200]}")
+    assert not failures, "\n\n".join(failures)
