@@ -94,7 +94,9 @@ def serve(
 
     from datastrata.api.app import create_app
 
-    auth = insecure_local_config(host, rate_limit, burst) if insecure_local else AuthConfig(rate=rate_limit, burst=burst)
+    auth = AuthConfig(rate=rate_limit, burst=burst)
+    if insecure_local:
+        auth = insecure_local_config(host, rate_limit, burst)
     uvicorn.run(create_app(session(ctx).settings(), worker=worker, auth=auth), host=host, port=port, log_level="info")
 
 
