@@ -164,6 +164,9 @@ def test_the_openapi_declares_the_bearer_scheme_on_every_protected_operation(ano
         for method, operation in operations.items():
             expected = [] if path in PUBLIC else [{"apiKey": []}]
             assert operation.get("security", []) == expected, (method, path)
+            if path not in PUBLIC:
+                assert {"401", "429"} <= set(operation["responses"]), (method, path)
+    assert "403" in spec["paths"]["/match/rebuild"]["post"]["responses"]
 
 
 def test_insecure_local_serves_without_keys_as_the_local_admin(tmp_path: Path) -> None:

@@ -152,9 +152,16 @@ def install_auth(app: FastAPI, config: AuthConfig) -> None:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             for path, operations in schema.get("paths", {}).items():
-                if required_role("GET", path) is None:
-                    for operation in operations.values():
+                for method, operation in operations.items():
+                    needed = required_role(method, path)
+                    if needed is None:
                         operation.pop("security", None)
+                        continue
+                    responses = operation.setdefault("responses", {})
+                    responses.setdefault("401", {"description": "No API key, or not a valid one (problem+json)"})
+                    if needed != "viewer":
+                        responses.setdefault("403", {"description": f"The key's role is not {needed} (problem+json)"})
+                    responses.setdefault("429", {"description": "The key's rate limit; see Retry-After (problem+json)"})
             app.openapi_schema = schema
         return app.openapi_schema
 
