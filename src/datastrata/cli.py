@@ -12,6 +12,7 @@ import typer
 from datastrata.catalog import install, install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
+from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
 from datastrata.projections.runner import Follower
@@ -54,6 +55,7 @@ for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
+app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 
 
 @app.command()
@@ -122,6 +124,9 @@ def worker(
         while done := runtime.run_once():
             total += done
         typer.echo(f"drained {total} deliveries and applications")
+        for status in runtime.statuses():
+            if status.state != "running":
+                typer.echo(f"{status.name} is {status.state}: {status.last_error}", err=True)
         return
     stop = threading.Event()
     typer.echo(f"worker running on {runtime.settings.store} (bus {runtime.bus.name}); Ctrl-C stops")
@@ -133,15 +138,18 @@ def worker(
 
 @app.command()
 def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show how far the relay and each projection are behind the log (a follower owning a file is not opened)."""
+    """Show how far the relay and each follower are behind the log, and its state (a follower owning a file is not
+    opened: its owner reports it)."""
     runtime = session(ctx).open()
     install_all(runtime)
     rows: list[dict[str, Any]] = [
-        {"name": x.name, "position": x.position, "head": x.head, "behind": x.behind, "opened": True}
-        for x in runtime.lags()
+        {"name": s.name, "position": s.position, "head": s.head, "behind": s.behind, "state": s.state, "opened": True}
+        for s in runtime.statuses(fresh=True)
+        if s.position is not None
     ]
     rows += [
-        {"name": name, "position": None, "head": None, "behind": None, "opened": False} for name in runtime.deferred
+        {"name": name, "position": None, "head": None, "behind": None, "state": None, "opened": False}
+        for name in runtime.deferred
     ]
     emit(rows, as_json=as_json, text=lambda rs: "\n".join(_lag_line(r) for r in rs))
 
@@ -149,7 +157,7 @@ def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def _lag_line(row: dict[str, Any]) -> str:
     if not row["opened"]:
         return f"{row['name']:<28} not opened here: its owner (the worker or serve) reports it at GET /health"
-    return f"{row['name']:<28} position {row['position']:>9}  behind {row['behind']:>9}"
+    return f"{row['name']:<28} position {row['position']:>9}  behind {row['behind']:>9}  {row['state']}"
 
 
 @app.command()

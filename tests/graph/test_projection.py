@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from datastrata.core.errors import ConsistencyTimeout, ValidationError
+from datastrata.core.errors import ConsistencyTimeout, EventFailed, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.log import EventLog
 from datastrata.graph.projection import GraphCheckpoints, GraphProjectionRunner
@@ -79,7 +79,7 @@ def test_a_failed_page_moves_nothing(log: EventLog, tmp_path: Path) -> None:
             raise RuntimeError("crash after the upserts")
 
     log.append("s", [NewEvent("Hit", {"key": "a"})])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(EventFailed, match="crash after the upserts"):
         GraphProjectionRunner(log, Failing(graph), graph).run_once()
     runner = GraphProjectionRunner(log, Counter(graph), graph)
     assert runner.position() == 0 and hits(graph) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from datastrata.core.errors import EventFailed
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog import EventLog
 from datastrata.projections import ProjectionRunner
@@ -65,13 +66,15 @@ def test_runner_applies_each_event_once_and_tracks_lag(db: Database) -> None:
     assert counts(db)["s-0"] == 5
 
 
-def test_a_failure_mid_batch_applies_nothing_and_resumes_without_double_counting(db: Database) -> None:
+def test_a_failure_mid_batch_keeps_the_good_events_names_the_bad_one_and_resumes_once(db: Database) -> None:
     log = EventLog(db)
     seed(log)
     crashing = ProjectionRunner(log, Tally(fail_on=7), batch_size=100)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(EventFailed) as failed:
         crashing.run_once()
-    assert counts(db) == {} and crashing.position() == 0
+    bad = next(e for e in log.read_all() if e.payload.get("n") == 7)
+    assert (failed.value.event_id, failed.value.position) == (bad.event_id, bad.position)
+    assert sum(counts(db).values()) == 7 and crashing.position() < bad.position  # n = 0..6 applied, once
     healthy = ProjectionRunner(log, Tally(), batch_size=100)
     healthy.catch_up()
     assert sum(counts(db).values()) == 12

@@ -85,6 +85,7 @@ def test_every_route_but_the_public_ones_needs_a_key(app: FastAPI, anonymous: Te
             checked += 1
     assert checked > 40
     assert anonymous.get("/health").status_code == 200
+    assert anonymous.get("/ready").status_code == 200 and anonymous.get("/metrics").status_code == 200
     assert anonymous.get("/openapi.json").status_code == 200
 
 
@@ -109,6 +110,8 @@ def test_viewer_reads_but_cannot_write_and_editor_cannot_run_operator_actions(
         for path in ("/match/rebuild", "/masterdata/verify", "/masterdata/activate"):
             refused = admin.post(path, json={}, headers=bearer(editor))
             assert refused.status_code == 403 and "admin" in refused.json()["detail"], path
+        assert admin.get("/deadletters", headers=bearer(editor)).status_code == 403
+        assert admin.get("/deadletters").status_code == 200
         assert admin.post("/match/rebuild", json={}).status_code == 200
         assert admin.get(f"/portfolios/{P}").json()["cash"] == "60.00"
 

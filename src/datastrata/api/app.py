@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
+from datastrata.api.metrics import install_metrics
+from datastrata.api.operations import router as operations_router
 from datastrata.catalog import install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
@@ -47,6 +49,7 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
         if worker:
             runtime.open_followers()  # serve runs the worker, so it owns every follower's resources (the graph)
             thread.start()
+            app.state.worker = thread
         try:
             yield
         finally:
@@ -88,15 +91,8 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
         _log.exception("unexpected failure on %s %s", request.method, request.url.path)
         return problem(500, "internal failure", f"{type(exc).__name__}: {exc}")
 
-    @app.get("/health", tags=["operations"])
-    def health(request: Request) -> dict[str, Any]:
-        """Report the log head and each projection's lag."""
-        runtime: Runtime = request.app.state.runtime
-        return {
-            "status": "ok",
-            "lags": [{"name": lag.name, "position": lag.position, "behind": lag.behind} for lag in runtime.lags()],
-        }
-
+    install_metrics(app)
+    app.include_router(operations_router)
     for entry in systems():
         app.include_router(entry.router)
     app.include_router(design_router)

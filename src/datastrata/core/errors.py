@@ -110,3 +110,25 @@ class RateLimited(DatastrataError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class EventFailed(DatastrataError):
+    """A follower could not apply one event of the log (it is retried, then parked in its dead letters)."""
+
+    refused = False
+    status = 500
+    title = "event failed"
+
+    def __init__(
+        self, follower: str, event_id: str, position: int, error: str, *, event_type: str = "", stream_id: str = ""
+    ) -> None:
+        super().__init__(
+            f"follower {follower!r} failed on event {event_id} at position {position}: {error}; see "
+            "`datastrata deadletters list`"
+        )
+        self.follower = follower
+        self.event_id = event_id
+        self.position = position
+        self.error = error
+        self.type = event_type
+        self.stream_id = stream_id

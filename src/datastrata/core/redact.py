@@ -23,3 +23,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def describe_error(exc: BaseException) -> str:
+    """Return an error as one line for health, logs and dead letters (its type and first line), secrets removed."""
+    text = str(exc)
+    return redact(f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__)

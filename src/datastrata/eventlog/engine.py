@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from datastrata.stores.database import Row, Tx
+from datastrata.stores.database import Row, Tx, time_to_db
 
 #: The columns every read selects, in this order (payload and metadata as JSON text).
 COLUMNS = (
@@ -38,3 +38,65 @@ class Engine(Protocol):
 
     def head(self, tx: Tx) -> int:
         """Return the highest position a follower may safely read up to."""
+
+    def stream(
+        self, tx: Tx, stream_id: str, from_version: int, to_version: int | None, until: Any, limit: int | None
+    ) -> list[Row]:
+        """Return one stream's rows in version order (`until`: a UTC datetime bound on ``occurred_at``)."""
+
+    def by_ids(self, tx: Tx, event_ids: Sequence[str]) -> list[Row]:
+        """Return the stored rows of `event_ids`, in position order (a retried append's lookup)."""
+
+    def count(self, tx: Tx, after: int, upto: int) -> int:
+        """Count the events with `after` < position <= `upto`."""
+
+    def version(self, tx: Tx, stream_id: str) -> int:
+        """Return the stream's current version (0: no events)."""
+
+    def identity(self, tx: Tx) -> str:
+        """Return the log's identity (created with its schema)."""
+
+
+class CommonSql:
+    """The statements both dialects share; `select` is the dialect's column list (JSON as text)."""
+
+    select: str = COLUMNS
+
+    def stream(
+        self, tx: Tx, stream_id: str, from_version: int, to_version: int | None, until: Any, limit: int | None
+    ) -> list[Row]:
+        """Return one stream's rows in version order, bounded by version, business time or count."""
+        sql = f"SELECT {self.select} FROM eventlog_events WHERE stream_id = ? AND version >= ?"
+        params: list[Any] = [stream_id, from_version]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            params.append(to_version)
+        if until is not None:
+            sql += " AND occurred_at <= ?"
+            params.append(time_to_db(tx.dialect, until))
+        sql += " ORDER BY version"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return tx.query(sql, params)
+
+    def by_ids(self, tx: Tx, event_ids: Sequence[str]) -> list[Row]:
+        """Return the stored rows of `event_ids`, in position order."""
+        marks = ",".join("?" * len(event_ids))
+        return tx.query(
+            f"SELECT {self.select} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", list(event_ids)
+        )
+
+    def count(self, tx: Tx, after: int, upto: int) -> int:
+        """Count the events with `after` < position <= `upto`."""
+        sql = "SELECT count(*) FROM eventlog_events WHERE position > ? AND position <= ?"
+        return int(tx.scalar(sql, (after, upto)) or 0)
+
+    def version(self, tx: Tx, stream_id: str) -> int:
+        """Return the stream's current version (0: no events)."""
+        sql = "SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?"
+        return int(tx.scalar(sql, (stream_id,)) or 0)
+
+    def identity(self, tx: Tx) -> str:
+        """Return the log's identity (created with its schema)."""
+        return str(tx.scalar("SELECT log_id FROM eventlog_identity WHERE singleton = 1"))

@@ -12,10 +12,10 @@ import msgspec
 
 from datastrata.core import codec
 from datastrata.core.clock import Clock, ensure_utc, system_clock
-from datastrata.core.errors import ConcurrencyConflict, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
-from datastrata.eventlog.engine import COLUMNS, Engine, NewRow
+from datastrata.eventlog.engine import Engine, NewRow
 from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import ddl
 from datastrata.eventlog.sqlite_engine import SqliteEngine
@@ -70,7 +70,7 @@ class EventLog:
         """This log's identity: created with its schema, it names the log derived stores and tokens follow."""
         if self._identity is None:
             with self.db.session() as tx:
-                self._identity = str(tx.scalar("SELECT log_id FROM eventlog_identity WHERE singleton = 1"))
+                self._identity = self.engine.identity(tx)
         return self._identity
 
     # ---- writing -------------------------------------------------------------------------------------------
@@ -167,10 +167,7 @@ class EventLog:
 
     def _duplicate_result(self, tx: Tx, stream_id: str, ids: list[str], current: int) -> AppendResult:
         """Report a retried append whose events are all stored already; refuse a partial or foreign match."""
-        marks = ",".join("?" * len(ids))
-        stored = self._events(
-            tx.query(f"SELECT {_select(tx)} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", ids)
-        )
+        stored = self._events(self.engine.by_ids(tx, ids))
         foreign = [e for e in stored if e.stream_id != stream_id]
         if foreign:
             raise ValidationError(
@@ -215,19 +212,16 @@ class EventLog:
         limit: int | None = None,
     ) -> list[Event]:
         """Read one stream inside an open transaction (see :meth:`read`)."""
-        sql = f"SELECT {_select(tx)} FROM eventlog_events WHERE stream_id = ? AND version >= ?"
-        params: list[Any] = [stream_id, from_version]
-        if to_version is not None:
-            sql += " AND version <= ?"
-            params.append(to_version)
-        if until is not None:
-            sql += " AND occurred_at <= ?"
-            params.append(time_to_db(tx.dialect, ensure_utc(until, field="until")))
-        sql += " ORDER BY version"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._events(tx.query(sql, params))
+        bound = ensure_utc(until, field="until") if until is not None else None
+        return self._events(self.engine.stream(tx, stream_id, from_version, to_version, bound, limit))
+
+    def get(self, event_id: str) -> Event:
+        """Return the stored event `event_id` (NotFound when this log holds no such event)."""
+        with self.db.session() as tx:
+            found = self._events(self.engine.by_ids(tx, [event_id]))
+        if not found:
+            raise NotFound(f"event {event_id!r} is not in this log; check the id (and --store)", field="event_id")
+        return found[0]
 
     def read_all(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> list[Event]:
         """Read the global log after position `after`, in order, at most `limit` events."""
@@ -256,11 +250,7 @@ class EventLog:
     def count(self, *, after: int = 0, upto: int | None = None) -> int:
         """Count the events with `after` < position <= `upto` (default: the head)."""
         with self.db.session() as tx:
-            upto = self.engine.head(tx) if upto is None else upto
-            return int(
-                tx.scalar("SELECT count(*) FROM eventlog_events WHERE position > ? AND position <= ?", (after, upto))
-                or 0
-            )
+            return self.engine.count(tx, after, self.engine.head(tx) if upto is None else upto)
 
     def version(self, stream_id: str) -> int:
         """Return the current version of `stream_id` (0 when it has no events)."""
@@ -269,9 +259,7 @@ class EventLog:
 
     def version_in(self, tx: Tx, stream_id: str) -> int:
         """Return the current version of `stream_id` as `tx` sees it."""
-        return int(
-            tx.scalar("SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?", (stream_id,)) or 0
-        )
+        return self.engine.version(tx, stream_id)
 
     def _events(self, rows: list[Row]) -> list[Event]:
         """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""
@@ -293,13 +281,6 @@ class EventLog:
 
 def _same(value: datetime) -> datetime:
     return value
-
-
-def _select(tx: Tx) -> str:
-    """The column list, with JSON read as text on PostgreSQL (decoded once, by us)."""
-    if tx.dialect == "postgresql":
-        return COLUMNS.replace("payload, metadata", "payload::text, metadata::text")
-    return COLUMNS
 
 
 def _check_append(stream_id: str, events: Sequence[NewEvent], expected_version: int | None) -> None:

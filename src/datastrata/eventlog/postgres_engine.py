@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 import orjson
 
 from datastrata.core.errors import ValidationError
-from datastrata.eventlog.engine import COLUMNS, NewRow, Outcome
+from datastrata.eventlog.engine import COLUMNS, CommonSql, NewRow, Outcome
 from datastrata.eventlog.schema import PARTIAL_BATCH_SQLSTATE, POSITION_BITS
 from datastrata.stores.database import Row, Tx
 
@@ -66,8 +66,10 @@ _APPEND_MANY = _APPEND.replace(
 )
 
 
-class PostgresEngine:
+class PostgresEngine(CommonSql):
     """One round trip per append; gap-safe pages by transaction horizon."""
+
+    select = _SELECT
 
     def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Probe and insert in one statement; insert nothing if a check fails."""
@@ -101,10 +103,7 @@ class PostgresEngine:
         if count:
             _used[tx] = offset + count
             return Outcome(current, 0, list(range(int(first), int(first) + count)))
-        marks = ",".join("?" * n)
-        duplicates = int(
-            tx.scalar(f"SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks})", [r[1] for r in rows]) or 0
-        )
+        duplicates = len(self.by_ids(tx, [r[1] for r in rows]))
         return Outcome(current, duplicates, [], newer_writer=newer and not duplicates)
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:

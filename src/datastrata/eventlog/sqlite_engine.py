@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from datastrata.eventlog.engine import COLUMNS, NewRow, Outcome
+from datastrata.eventlog.engine import COLUMNS, CommonSql, NewRow, Outcome
 from datastrata.stores.database import Row, Tx
 
 _INSERT = (
@@ -13,7 +13,7 @@ _INSERT = (
 )
 
 
-class SqliteEngine:
+class SqliteEngine(CommonSql):
     """Probe, insert and read with plain SQL on one connection."""
 
     def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:

@@ -101,7 +101,7 @@ class GraphStore:
             return 0
         columns = _columns(batch, table.names, [table.key], label)
         batch = [_coerced(row, dict(table.properties)) for row in batch]
-        assignments, params = set_clause("n", columns, batch)
+        assignments, params = set_clause("n", columns, batch, dict(table.properties))
         cypher = f"UNWIND $rows AS row MERGE (n:{label} {{{table.key}: row.{table.key}}})"
         if assignments:
             cypher += f" SET {assignments}"
@@ -125,11 +125,12 @@ class GraphStore:
             return 0
         columns = _columns(batch, rel.names, ["source", "target"], rel_type)
         batch = [_coerced(row, dict(rel.properties)) for row in batch]
+        types = dict(rel.properties)
         cypher = (
             f"UNWIND $rows AS row MATCH (a:{rel.source} {{{source_key}: row.source}}), "
             f"(b:{rel.target} {{{target_key}: row.target}}) MERGE (a)-[e:{rel_type}]->(b)"
         )
-        assignments, params = set_clause("e", columns, batch)
+        assignments, params = set_clause("e", columns, batch, types)
         if assignments:
             cypher += f" SET {assignments}"
         cypher += " RETURN count(*)"
@@ -215,15 +216,33 @@ def _coerced(row: Record, types: Mapping[str, str]) -> Record:
     return out
 
 
-def set_clause(var: str, columns: Sequence[str], batch: Sequence[Record]) -> tuple[str, list[dict[str, Any]]]:
+def set_clause(
+    var: str, columns: Sequence[str], batch: Sequence[Record], types: Mapping[str, str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """Return ``var.p = row.p, …`` for `columns` and the parameter rows for ``UNWIND $rows AS row``.
 
-    A column that is null in every row is written as a literal NULL: LadybugDB cannot infer a type for it.
+    A column that is null in every row is written as a literal NULL: LadybugDB cannot infer a type for it. A
+    DECIMAL column is sent as text and cast to its declared type: LadybugDB types an UNWIND list's decimals by its
+    first element, so a 0.00 first (DECIMAL(1, 2)) made a 12.00 later in the page fail.
     """
+    types = types or {}
     all_null = {name for name in columns if all(row[name] is None for row in batch)}
-    parts = [f"{var}.{name} = NULL" if name in all_null else f"{var}.{name} = row.{name}" for name in columns]
-    params = [{k: to_graph_value(v) for k, v in row.items() if k not in all_null} for row in batch]
-    return ", ".join(parts), params
+    decimals = {name for name in columns if types.get(name, "").startswith("DECIMAL") and name not in all_null}
+
+    def assign(name: str) -> str:
+        if name in all_null:
+            return f"{var}.{name} = NULL"
+        if name in decimals:
+            return f"{var}.{name} = CAST(row.{name} AS {types[name]})"
+        return f"{var}.{name} = row.{name}"
+
+    params = [
+        {k: (None if v is None else str(v)) if k in decimals else to_graph_value(v) for k, v in row.items()}
+        for row in batch
+    ]
+    return ", ".join(assign(name) for name in columns), [
+        {k: v for k, v in row.items() if k not in all_null} for row in params
+    ]
 
 
 def _to_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

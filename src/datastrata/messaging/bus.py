@@ -11,6 +11,7 @@ from datastrata.core import codec
 from datastrata.core.config import url_scheme
 from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.events import Event, event_from_dict
+from datastrata.core.redact import redact_url
 from datastrata.messaging.delivery import DeadLetters, Delivery
 
 Handler = Callable[[Event], None]
@@ -47,6 +48,9 @@ class Bus(Protocol):
 
     def poll(self, *, block_ms: int = 0) -> int:
         """Deliver waiting messages to the consumers; return how many deliveries were made."""
+
+    def delivery(self, consumer: str) -> Delivery | None:
+        """Return the delivery of consumer `consumer`, if it subscribed in this process."""
 
     def close(self) -> None:
         """Release connections."""
@@ -90,6 +94,10 @@ class InProcessBus:
         """Nothing waits on an in-process bus: delivery happens at publish time."""
         return 0
 
+    def delivery(self, consumer: str) -> Delivery | None:
+        """Return the delivery of consumer `consumer`, if it subscribed."""
+        return next((s.delivery for s in self.subscriptions if s.delivery.consumer == consumer), None)
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -98,7 +106,13 @@ class RedisStreamsBus:
     """One Redis stream; entry ids derive from log positions, so a republished event is never added twice."""
 
     def __init__(
-        self, url: str, dead_letters: DeadLetters, *, key: str = STREAM_KEY, consumer_name: str = "c1"
+        self,
+        url: str,
+        dead_letters: DeadLetters,
+        *,
+        key: str = STREAM_KEY,
+        consumer_name: str = "c1",
+        log_id: str | None = None,
     ) -> None:
         try:
             import redis
@@ -116,6 +130,20 @@ class RedisStreamsBus:
             self.client.ping()
         except self._errors as exc:
             raise BackendUnavailable(f"cannot reach Redis at {url}: {exc}; check the URL and that it runs") from exc
+        if log_id is not None:
+            self._follow(log_id)
+
+    def _follow(self, log_id: str) -> None:
+        """Record the log this stream carries (first use), or refuse a stream that carries another log's events."""
+        marker = f"{self.key}:log"
+        self.client.set(marker, log_id, nx=True)
+        stored = self.client.get(marker)
+        stored = stored.decode() if isinstance(stored, bytes) else stored
+        if stored != log_id:
+            raise ConfigurationError(
+                f"bus {redact_url(self.name)} stream {self.key} follows log {stored}, this store's log is {log_id}; "
+                f"point --bus at another Redis database, or start the stream again (redis-cli DEL {self.key} {marker})"
+            )
 
     def publish(self, events: Sequence[Event]) -> int:
         """XADD each event with id ``<position>-1``; ids at or below the stream's top were published before."""
@@ -195,6 +223,11 @@ class RedisStreamsBus:
                         self._ack(group, entry_id)
         return delivered
 
+    def delivery(self, consumer: str) -> Delivery | None:
+        """Return the delivery of consumer group `consumer`, if it subscribed in this process."""
+        sub = self.subscriptions.get(consumer)
+        return sub.delivery if sub is not None else None
+
     def _ack(self, group: str, entry_id: Any) -> None:
         """Acknowledge one entry for `group`."""
         try:
@@ -207,11 +240,11 @@ class RedisStreamsBus:
         self.client.close()
 
 
-def open_bus(url: str, dead_letters: DeadLetters) -> Bus:
-    """Return the bus named by `url`: ``memory://`` or ``redis://host:port/db``."""
+def open_bus(url: str, dead_letters: DeadLetters, *, log_id: str | None = None) -> Bus:
+    """Return the bus named by `url`: ``memory://`` or ``redis://host:port/db`` (carrying the log `log_id`)."""
     scheme = url_scheme(url, role="bus")
     if scheme == "memory":
         return InProcessBus(dead_letters)
     if scheme in {"redis", "rediss"}:
-        return RedisStreamsBus(url, dead_letters)
+        return RedisStreamsBus(url, dead_letters, log_id=log_id)
     raise ConfigurationError(f"bus URL scheme {scheme!r} is not supported; use memory:// or redis://host:6379/0")

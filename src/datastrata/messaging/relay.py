@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datastrata.eventlog.log import EventLog
 from datastrata.messaging.bus import Bus, InProcessBus, Subscription
-from datastrata.projections.checkpoints import Checkpoints
-from datastrata.projections.runner import Lag
+from datastrata.projections.checkpoints import Checkpoints, check_identity
+from datastrata.projections.follower import Lag
 
 
 class OutboxRelay:
@@ -31,14 +31,20 @@ class OutboxRelay:
         """The in-process bus's subscriptions, or None for a bus that keeps its own per-consumer state."""
         return self.bus.subscriptions if isinstance(self.bus, InProcessBus) else None
 
+    def _checkpoint(self, name: str) -> int:
+        """Return checkpoint `name`, refusing one made against another log."""
+        mark = self.checkpoints.mark(name)
+        check_identity(mark, self.log.identity, where=f"relay checkpoint {name!r}", fix="point --store at its own log")
+        return mark.position
+
     def position(self) -> int:
         """Return the last position published (on the in-process bus: the slowest consumer's)."""
         consumers = self._consumers()
         if consumers is None:
-            return self.checkpoints.get(self.name)
+            return self._checkpoint(self.name)
         if not consumers:
             return self.log.head()
-        return min(self.checkpoints.get(self._name_of(sub)) for sub in consumers)
+        return min(self._checkpoint(self._name_of(sub)) for sub in consumers)
 
     def lags(self) -> list[Lag]:
         """Return the relay's lag (one per consumer on the in-process bus)."""
@@ -52,7 +58,7 @@ class OutboxRelay:
         consumers = self._consumers()
         if consumers is not None:
             return sum(self._deliver(sub) for sub in consumers)
-        after = self.checkpoints.get(self.name)
+        after = self._checkpoint(self.name)
         page = self.log.read_page(after=after, limit=self.batch_size)
         if page.next_after == after:
             return 0
@@ -64,12 +70,12 @@ class OutboxRelay:
         """Move a checkpoint from `after` to `to`, unless another relay moved it meanwhile (never backwards)."""
         with self.log.db.transaction() as tx:
             if self.checkpoints.get_in(tx, name, for_update=True) == after:
-                self.checkpoints.set_in(tx, name, to, event_id)
+                self.checkpoints.set_in(tx, name, to, event_id, self.log.identity)
 
     def _deliver(self, sub: Subscription) -> int:
         """Hand one in-process consumer its next page (retries and dead letters are the delivery's)."""
         name = self._name_of(sub)
-        after = self.checkpoints.get(name)
+        after = self._checkpoint(name)
         page = self.log.read_page(after=after, limit=self.batch_size, types=sub.types)
         if page.next_after == after:
             return 0

@@ -1,4 +1,9 @@
-"""Tables of the messaging package: dead letters and consumer inboxes."""
+"""Tables of the messaging package: dead letters (of every follower and bus consumer) and consumer inboxes.
+
+A dead letter's ``failed_at`` is when it last failed, ``first_seen`` when it first did; ``status`` is ``parked``
+(waiting for an operator; it halts a follower whose policy is halt), ``retry`` (an operator asked for another
+try), ``resolved`` (a retry succeeded) or ``skipped`` (an operator moved past it).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ CREATE TABLE IF NOT EXISTS messaging_dead_letters (
     error       TEXT    NOT NULL,
     attempts    INTEGER NOT NULL,
     failed_at   {time}  NOT NULL,
+    first_seen  {time},
+    status      TEXT    NOT NULL DEFAULT 'parked',
     UNIQUE (consumer, event_id)
 );
 CREATE TABLE IF NOT EXISTS messaging_inbox (

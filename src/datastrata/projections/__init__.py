@@ -1,7 +1,8 @@
 """Projections: read models fed from the event log, checkpointed in the same transaction as their change."""
 
 from datastrata.projections.checkpoints import Checkpoints
+from datastrata.projections.follower import Lag, LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import ProjectionRunner
 
-__all__ = ["Checkpoints", "Projection", "ProjectionRunner"]
+__all__ = ["Checkpoints", "Lag", "LogFollower", "Projection", "ProjectionRunner"]

@@ -39,25 +39,9 @@ class BatchRunner(ProjectionRunner):
         super().__init__(log, projection, read_db=read_db, batch_size=batch_size)
         self.rebuild_batch_size = rebuild_batch_size
 
-    def run_once(self) -> int:
-        """Apply the next page, if any, in one transaction with the checkpoint; return how many events applied."""
-        after = self.position()
-        page = self.log.read_page(after=after, limit=self.batch_size, types=self.projection.event_types)
-        if page.next_after == after:
-            return 0
-        with self.db.transaction() as tx:
-            # Re-read under lock: another runner may have moved the checkpoint since we looked.
-            if self.checkpoints.get_in(tx, self.name, for_update=True) != after:
-                return 0  # moved by another runner, or reset by a rebuild: read again from the new place
-            if page.events:
-                self.projection.apply_batch(tx, page.events)
-            last_id = page.events[-1].event_id if page.events else None
-            self.checkpoints.set_in(tx, self.name, page.next_after, last_id)
-        return len(page.events)
-
-    def rebuild(self, progress: Progress | None = None) -> int:
-        """Empty the read model and replay the whole log in large pages."""
-        return replay_together([self], progress=progress, batch_size=self.rebuild_batch_size)
+    def apply(self, tx: Tx, events: Sequence[Event]) -> None:
+        """Fold the whole page with one `apply_batch`."""
+        self.projection.apply_batch(tx, events)
 
 
 def replay_together(
@@ -71,7 +55,7 @@ def replay_together(
 
     Each projection's read-model change and checkpoint still share one transaction; returns the events applied
     (an event read by two projections counts twice). With `timings`, the seconds each projection spent in
-    `apply_batch` are added under its name (how fast it folds, apart from reading the log).
+    `apply` are added under its name (how fast it folds, apart from reading the log).
     """
     if not runners:
         return 0
@@ -80,10 +64,10 @@ def replay_together(
         raise ValueError("replay_together needs runners on one log and one read database")
     with db.transaction() as tx:
         for runner in runners:
-            runner.checkpoints.get_in(tx, runner.name, for_update=True)
-            runner.projection.clear(tx)
-            runner.checkpoints.set_in(tx, runner.name, 0, None)
-    wanted = [r.projection.event_types for r in runners]
+            runner.reset_in(tx)
+    for runner in runners:
+        runner.halted = None
+    wanted = [r.event_types for r in runners]
     union: set[str] | None = set()
     for types in wanted:
         if types is None or union is None:
@@ -94,7 +78,7 @@ def replay_together(
     while after < target:
         page = log.read_page(after=after, limit=batch_size, types=union)
         with db.transaction() as tx:
-            moved = [r.name for r in runners if r.checkpoints.get_in(tx, r.name, for_update=True) != after]
+            moved = [r.name for r in runners if r.sink.mark_in(tx, r.name).position != after]
             if moved:
                 raise ConcurrencyConflict(
                     f"projections {moved} were moved by another runner during the rebuild; stop the worker "
@@ -104,12 +88,12 @@ def replay_together(
                 events = page.events if types is None else [e for e in page.events if e.type in types]
                 if events:
                     started = time.perf_counter()
-                    runner.projection.apply_batch(tx, events)
+                    runner.apply(tx, events)
                     applied += len(events)
                     if timings is not None:
                         timings[runner.name] = timings.get(runner.name, 0.0) + time.perf_counter() - started
                 last_id = events[-1].event_id if events else None
-                runner.checkpoints.set_in(tx, runner.name, page.next_after, last_id)
+                runner.sink.move_in(tx, runner.name, page.next_after, last_id, log.identity)
         after = page.next_after
         if progress is not None:
             progress(min(after, target), target)

@@ -1,8 +1,13 @@
-"""Checkpoints: how far each consumer of the log has got, stored beside its read model."""
+"""Checkpoints: how far each consumer of the log has got, and which log it follows, stored beside its read model."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
 from datastrata.core.clock import Clock, system_clock
+from datastrata.core.errors import ConfigurationError
+from datastrata.core.redact import redact_url
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
 
 _DDL = """
@@ -10,7 +15,8 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
     name       TEXT    PRIMARY KEY,
     position   BIGINT  NOT NULL,
     event_id   TEXT,
-    updated_at {time} NOT NULL
+    updated_at {time} NOT NULL,
+    log_id     TEXT
 );
 """
 
@@ -18,6 +24,20 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 def ddl(dialect: Dialect) -> str:
     """Return the checkpoint table's DDL."""
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A checkpoint as stored: the position applied up to and the identity of the log it was applied from."""
+
+    position: int
+    log_id: str | None = None
+
+
+def check_identity(mark: Mark, identity: str, *, where: str, fix: str) -> None:
+    """Refuse a checkpoint made against another log, in one line naming both identities and the fix."""
+    if mark.log_id is not None and mark.log_id != identity:
+        raise ConfigurationError(f"{where} follows log {mark.log_id}, this store's log is {identity}; {fix}")
 
 
 class Checkpoints:
@@ -30,33 +50,72 @@ class Checkpoints:
 
     def get(self, name: str) -> int:
         """Return the position `name` has processed up to (0 when it never ran)."""
+        return self.mark(name).position
+
+    def mark(self, name: str) -> Mark:
+        """Return the checkpoint `name` with the log identity it follows."""
         with self.db.read() as tx:
-            return self.get_in(tx, name)
+            return self.mark_in(tx, name)
 
     def get_in(self, tx: Tx, name: str, *, for_update: bool = False) -> int:
         """Return the checkpoint inside `tx`; with `for_update`, lock it against a concurrent runner."""
+        return self.mark_in(tx, name, for_update=for_update).position
+
+    def mark_in(self, tx: Tx, name: str, *, for_update: bool = False) -> Mark:
+        """Return the checkpoint and its log identity inside `tx` (locked with `for_update`)."""
         lock = " FOR UPDATE" if for_update and tx.dialect == "postgresql" else ""
-        value = tx.scalar(f"SELECT position FROM projection_checkpoints WHERE name = ?{lock}", (name,))
-        if value is None and for_update:
+        sql = f"SELECT position, log_id FROM projection_checkpoints WHERE name = ?{lock}"
+        row = tx.one(sql, (name,))
+        if row is None and for_update:
             tx.execute(
                 "INSERT INTO projection_checkpoints (name, position, event_id, updated_at) VALUES (?, 0, NULL, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (name, time_to_db(tx.dialect, self.clock())),
             )
             if tx.dialect == "postgresql":
-                value = tx.scalar(f"SELECT position FROM projection_checkpoints WHERE name = ?{lock}", (name,))
-        return int(value or 0)
+                row = tx.one(sql, (name,))
+        if row is None:
+            return Mark(0)
+        return Mark(int(row[0] or 0), str(row[1]) if row[1] else None)
 
-    def set_in(self, tx: Tx, name: str, position: int, event_id: str | None) -> None:
-        """Move checkpoint `name` to `position` inside `tx`."""
+    def set_in(self, tx: Tx, name: str, position: int, event_id: str | None, log_id: str | None = None) -> None:
+        """Move checkpoint `name` to `position` inside `tx`, recording the log it follows (kept when None)."""
         tx.execute(
-            "INSERT INTO projection_checkpoints (name, position, event_id, updated_at) VALUES (?, ?, ?, ?) "
+            "INSERT INTO projection_checkpoints (name, position, event_id, updated_at, log_id) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position, event_id = excluded.event_id, "
-            "updated_at = excluded.updated_at",
-            (name, position, event_id, time_to_db(tx.dialect, self.clock())),
+            "updated_at = excluded.updated_at, "
+            "log_id = coalesce(excluded.log_id, projection_checkpoints.log_id)",
+            (name, position, event_id, time_to_db(tx.dialect, self.clock()), log_id),
         )
 
     def all(self) -> dict[str, int]:
         """Return every checkpoint by name."""
         with self.db.read() as tx:
             return {str(n): int(p) for n, p in tx.query("SELECT name, position FROM projection_checkpoints")}
+
+
+class TableSink:
+    """The relational sink: the read model's transaction and its row in ``projection_checkpoints``."""
+
+    def __init__(self, db: Database, checkpoints: Checkpoints | None = None) -> None:
+        self.db = db
+        self.checkpoints = checkpoints or Checkpoints(db)
+        url = getattr(db, "url", None)
+        self.where = f"read model store {redact_url(url)}" if isinstance(url, str) else "read model store"
+        self.hint = "or point --store at the store whose log it follows"
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """Open the read model's write transaction."""
+        return self.db.transaction()
+
+    def mark(self, name: str) -> Mark:
+        """Return the checkpoint `name` (outside any transaction)."""
+        return self.checkpoints.mark(name)
+
+    def mark_in(self, tx: Tx, name: str) -> Mark:
+        """Return the checkpoint `name` locked inside `tx`."""
+        return self.checkpoints.mark_in(tx, name, for_update=True)
+
+    def move_in(self, tx: Tx, name: str, position: int, event_id: str | None, log_id: str) -> None:
+        """Move checkpoint `name` inside `tx`."""
+        self.checkpoints.set_in(tx, name, position, event_id, log_id)

@@ -25,11 +25,12 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """A committed command: its events and the consistency token (the position it committed at)."""
+    """A committed command: its events and the consistency token (the position it committed at, in log `log_id`)."""
 
     command: str
     stream_id: str
     events: tuple[Event, ...]
+    log_id: str | None = None
 
     @property
     def token(self) -> int:
@@ -42,6 +43,7 @@ class CommandResult:
             "command": self.command,
             "stream_id": self.stream_id,
             "token": self.token,
+            "log": self.log_id,
             "events": [
                 {"type": e.type, "position": e.position, "version": e.version, "payload": dict(e.payload)}
                 for e in self.events
@@ -72,7 +74,7 @@ class CommandHandler:
                     appended = work.append(
                         decision.events, expected_version=decision.expected_version, scope=decision.scope
                     )
-                return CommandResult(command, decision.scope.stream_id, appended.events)
+                return CommandResult(command, decision.scope.stream_id, appended.events, work.log.identity)
             except ConcurrencyConflict:
                 if attempt == self.retries:
                     raise

@@ -5,21 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from datastrata.core.errors import ValidationError
-from datastrata.projections.runner import ProjectionRunner
+from datastrata.core.errors import EventFailed, ValidationError
+from datastrata.projections.follower import LogFollower
 
 DEFAULT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """Where a read model stood when it was read: its checkpoint, the log's head and the token waited for."""
+    """Where a read model stood when it was read: its checkpoint, the log's head and the token waited for.
+
+    `state` is ``running`` or ``halted`` (the projection stopped at an event it cannot apply: the answer is what it
+    had, `error` says why); `log` is the identity of the log the position belongs to.
+    """
 
     projection: str
     position: int
     head: int
     stale_by: int
     after: int | None = None
+    state: str = "running"
+    error: str | None = None
+    log: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape included in every query answer (`stale_by`: events not yet applied)."""
@@ -29,6 +36,9 @@ class Freshness:
             "head": self.head,
             "stale_by": self.stale_by,
             "after": self.after,
+            "state": self.state,
+            "error": self.error,
+            "log": self.log,
         }
 
 
@@ -40,17 +50,26 @@ def check_token(after: int | None) -> None:
 
 
 def ensure_fresh(
-    runner: ProjectionRunner, *, after: int | None = None, catch_up: bool = False, timeout: float = DEFAULT_TIMEOUT
+    runner: LogFollower[Any],
+    *,
+    after: int | None = None,
+    catch_up: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Freshness:
     """Prepare a read of `runner`'s read model.
 
     With a token (`after`) wait until the projection has applied it (ConsistencyTimeout after `timeout` s);
-    with `catch_up` apply what is waiting first (a CLI with no worker running); otherwise read as it is.
+    with `catch_up` apply what is waiting first (a CLI with no worker running); otherwise read as it is. A
+    projection halted on an event it cannot apply answers from what it has: the freshness says how stale and why.
     """
-    if after is not None:
-        check_token(after)
-        runner.wait_for(after, timeout=timeout)
-    elif catch_up:
-        runner.catch_up()
-    lag = runner.lag()
-    return Freshness(runner.name, lag.position, lag.head, lag.behind, after)
+    check_token(after)
+    state, error = "running", None
+    try:
+        if after is not None:
+            runner.wait_for(after, timeout=timeout)
+        elif catch_up:
+            runner.catch_up()
+    except EventFailed as exc:
+        state, error = "halted", exc.message
+    lag = runner.checked_lag()  # a read model built from another log is refused, never read
+    return Freshness(runner.name, lag.position, lag.head, lag.behind, after, state, error, runner.log.identity)

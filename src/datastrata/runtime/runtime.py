@@ -13,17 +13,20 @@ from typing import Any, TypeVar, cast
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.messaging.bus import Bus, open_bus
 from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
+from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Follower, Lag, ProjectionRunner
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database, Dialect
 
@@ -56,11 +59,16 @@ class Runtime:
         self.bus = bus
         self.dead_letters = dead_letters
         self.relay = OutboxRelay(home.log, bus)
+        self.supervisor = Supervisor(dead_letters, clock=clock)
+        self.supervisor.watch(redact_url(self.relay.name), "relay", self.relay.run_once, measure=self.relay.lags)
+        self.supervisor.watch(f"bus:{redact_url(bus.name)}", "bus", bus.poll)
         self.max_open = max(1, max_open)
         self.runners: dict[str, Follower] = {}
         self.deferred: dict[str, Callable[[], Follower]] = {}
         self.services: dict[str, Any] = {}
         self.jobs: dict[str, Callable[[], int]] = {}
+        #: Readiness checks beyond "the store answers" (e.g. ``migrations``): each raises when not ready.
+        self.readiness: dict[str, Callable[[], object]] = {}
         self._cache: Cache | None = None
         self._open: OrderedDict[str, Location] = OrderedDict({home.name: home})
         self._pinned: set[str] = {home.name}
@@ -82,7 +90,7 @@ class Runtime:
         home = Location.open(placement.all()[0], clock=clock)
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
-            bus = open_bus(settings.bus, dead_letters)
+            bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity)
         except BaseException:
             home.close()
             raise
@@ -201,20 +209,29 @@ class Runtime:
             self._cache = open_cache(self.settings.cache)
         return self._cache
 
-    def register(self, projection: Projection, *, batch_size: int = 500) -> ProjectionRunner:
+    def register(self, projection: Projection, *, batch_size: int = 500, policy: str = HALT) -> ProjectionRunner:
         """Register a projection of the home location (once per name) and return its runner."""
-        return self.follow(projection.name, lambda log: ProjectionRunner(log, projection, batch_size=batch_size))
+        return self.follow(
+            projection.name, lambda log: ProjectionRunner(log, projection, batch_size=batch_size), policy=policy
+        )
 
-    def attach(self, runner: Follower) -> None:
-        """Drive `runner` with the others: worker rounds, ``lag`` and ``rebuild`` (a graph runner, a batch runner…)."""
+    def attach(self, runner: Follower, *, policy: str = HALT) -> None:
+        """Drive `runner` with the others in its own failure boundary: worker rounds, ``lag``, ``rebuild``.
+
+        `policy` says what happens when an event keeps failing it: ``halt`` (stop there) or ``skip`` (park it, go on).
+        """
         self.runners[runner.name] = runner
+        if isinstance(runner, LogFollower):
+            self.supervisor.follower(runner, kind=runner.kind, policy=policy)
+        else:
+            self.supervisor.watch(runner.name, "follower", runner.run_once, measure=lambda: [runner.lag()])
 
-    def follow(self, name: str, build: Callable[[EventLog], F]) -> F:
+    def follow(self, name: str, build: Callable[[EventLog], F], *, policy: str = HALT) -> F:
         """Return the follower `name` of the home log, building it with `build` and attaching it the first time."""
         runner = self.runners.get(name)
         if runner is None:
             runner = build(self.home.log)
-            self.attach(runner)
+            self.attach(runner, policy=policy)
         return cast(F, runner)
 
     def defer(self, name: str, build: Callable[[], Follower]) -> None:
@@ -247,24 +264,27 @@ class Runtime:
     def add_job(self, name: str, job: Callable[[], int]) -> None:
         """Run `job` on every worker round (e.g. activating future-dated data); it returns the work it did."""
         self.jobs[name] = job
+        self.supervisor.watch(name, "job", job)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Run `closer` when the runtime closes (in reverse order of registration, before the stores close)."""
         self._closers.append(closer)
 
     def run_once(self) -> int:
-        """Relay the outbox, run every follower one page, poll the bus and run the jobs; return the work done."""
-        done = self.relay.run_once()
-        for runner in list(self.runners.values()):
-            done += runner.run_once()
-        done += self.bus.poll()
-        for job in list(self.jobs.values()):
-            done += job()
-        return done
+        """One supervised round: relay, followers, bus and jobs, each in its own failure boundary; the work done."""
+        return self.supervisor.run_once()
+
+    def statuses(self, *, fresh: bool = False) -> list[FollowerStatus]:
+        """Return each follower's and job's state, position and lag (lags reused for a few seconds unless `fresh`)."""
+        return self.supervisor.statuses(fresh=fresh)
 
     def lags(self) -> list[Lag]:
-        """Return the lag of the relay and of every follower."""
-        return self.relay.lags() + [r.lag() for r in self.runners.values()]
+        """Return the lag of the relay and of every follower, measured now."""
+        return [
+            Lag(s.name, s.position, s.head or 0, s.behind or 0)
+            for s in self.statuses(fresh=True)
+            if s.position is not None
+        ]
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Run the relay, followers and jobs until `stop` is set, sleeping until the log grows when idle."""

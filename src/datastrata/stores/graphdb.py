@@ -67,6 +67,8 @@ def _translate(exc: Exception, cypher: str) -> DatastrataError:
         return NotFound(f"{text} (statement: {head}); create the schema first with ensure_schema()")
     if text.startswith(("Parser exception", "Binder exception")):
         return ValidationError(f"Cypher rejected: {text} (statement: {head}); fix the query or its parameters")
+    if text.startswith(("Conversion exception", "Overflow exception")):  # the data, not the store: never retried away
+        return ValidationError(f"{text} (statement: {head}); the value does not fit the column's type")
     if "IO exception" in text or "lock" in text.lower():
         return BackendUnavailable(
             f"LadybugDB I/O failed: {text}; check the path exists, is writable and no other process holds it"

@@ -104,13 +104,9 @@ def test_a_crash_mid_batch_resumes_without_double_counting(svc: FoodService, run
     _data(svc)
     crashing = Crashing(FoodGraphProjection(svc.graph), crash_on)
     runner = GraphProjectionRunner(runtime.log, crashing, svc.graph.store.db, catch_up_batch_size=8)
-    with pytest.raises(RuntimeError, match="power cut"):
-        runner.catch_up()
-    committed = runner.position()
-    assert committed < runtime.log.head()
-    if crash_on == 1:
-        assert committed == 0 and svc.graph.store.rows("MATCH ()-[o:ORDERED]->() RETURN count(o)") == [(0,)]
-    runner.catch_up()  # the next run resumes from the graph's own checkpoint
+    # The crashed page rolled back whole and was applied again event by event (how a follower isolates a bad
+    # event): a passing failure heals in the same call, and nothing is counted twice.
+    runner.catch_up()
     assert runner.position() >= runtime.log.head()
     total = svc.graph.store.rows("MATCH ()-[o:ORDERED]->() RETURN sum(o.count)")
     assert total == [(7,)]

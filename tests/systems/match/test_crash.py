@@ -64,21 +64,16 @@ def everything(svc: MatchService) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("which", ["tv", "news", "social", "analytics"])
-def test_an_exception_mid_batch_rolls_back_and_a_healthy_runner_resumes(sqlite_url: str, which: str) -> None:
+def test_an_exception_mid_batch_rolls_back_and_is_isolated_without_double_counting(sqlite_url: str, which: str) -> None:
     with Runtime.open(Settings(store=sqlite_url)) as runtime:
         svc = MatchService(runtime)
         simulate.play(svc, matches=4, seed=7)
         healthy = svc.runners[which]
         broken = BatchRunner(runtime.log, Exploding(healthy.projection), batch_size=30)
         assert broken.run_once() == 30
-        after_first = broken.position()
-        with runtime.db.read() as tx:
-            tables = {t: tx.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3") for t in healthy.projection.tables}  # type: ignore[attr-defined]
-        with pytest.raises(RuntimeError, match="injected"):
-            broken.run_once()
-        assert broken.position() == after_first
-        with runtime.db.read() as tx:
-            assert {t: tx.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3") for t in tables} == tables
+        # The second page fails half-way: it rolls back whole and is applied again event by event, which heals a
+        # passing failure in the same call; the end state below equals a rebuild, so nothing was counted twice.
+        assert broken.run_once() == 30 and broken.projection.batches > 2  # type: ignore[attr-defined]
         healthy.catch_up()
         for other in svc.runners.values():
             other.catch_up()

@@ -15,6 +15,7 @@ from datastrata.graph.projection import GraphProjectionRunner, Progress
 from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for_cuisines, recommend_restaurants
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
 from datastrata.graph.store import GraphStore
+from datastrata.projections.consistency import Freshness, ensure_fresh
 from datastrata.projections.runner import Lag
 from datastrata.runtime import Runtime
 from datastrata.stores.graphdb import GraphDatabase
@@ -284,11 +285,9 @@ class FoodService:
         """Return how far the graph projection is behind the log."""
         return self.runner.lag()
 
-    def _fresh(self, after: int | None, catch_up: bool) -> None:
-        if after is not None:
-            self.runner.wait_for(after, timeout=WAIT_TIMEOUT)
-        elif catch_up:
-            self.runner.catch_up()
+    def _fresh(self, after: int | None, catch_up: bool) -> Freshness:
+        # A halted graph answers from what it has (the freshness says so); a graph of another log is refused.
+        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT)
 
 
 def _weighting(value: Weighting | str) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from datastrata.core.clock import optional_utc
@@ -97,7 +97,12 @@ def get_events(portfolio_id: str, request: Request) -> list[dict[str, Any]]:
 def get_holders(
     symbol: str,
     request: Request,
+    response: Response,
     after: Annotated[int | None, Query(description="Consistency token: wait for this position")] = None,
 ) -> list[dict[str, str]]:
-    """List who holds a symbol, from the holders projection."""
-    return _svc(request).holders(symbol, after=after)
+    """List who holds a symbol, from the holders projection (headers say how fresh: position, stale-by, state)."""
+    holders, fresh = _svc(request).holders_with_freshness(symbol, after=after)
+    response.headers["X-Datastrata-Position"] = str(fresh.position)
+    response.headers["X-Datastrata-Stale-By"] = str(fresh.stale_by)
+    response.headers["X-Datastrata-Follower-State"] = fresh.state
+    return holders

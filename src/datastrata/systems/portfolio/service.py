@@ -10,6 +10,7 @@ from typing import Any
 
 from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
+from datastrata.projections.consistency import Freshness, ensure_fresh
 from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.portfolio import domain
 from datastrata.systems.portfolio.domain import PortfolioState
@@ -190,11 +191,14 @@ class PortfolioService:
 
     def holders(self, symbol: str, *, after: int | None = None) -> list[dict[str, str]]:
         """Return who holds `symbol`, from the holders projection (caught up to `after`, or to the head)."""
+        return self.holders_with_freshness(symbol, after=after)[0]
+
+    def holders_with_freshness(
+        self, symbol: str, *, after: int | None = None
+    ) -> tuple[list[dict[str, str]], Freshness]:
+        """Return who holds `symbol` and how fresh the answer is (a halted projection answers what it has)."""
         domain.check_symbol(symbol)
-        if after is not None:
-            self.holders_runner.wait_for(after)
-        else:
-            self.holders_runner.catch_up()
+        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=after is None)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
             rows = HoldersProjection.holders(work, symbol)
-        return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows]
+        return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh

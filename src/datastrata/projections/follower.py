@@ -1,0 +1,279 @@
+"""One follower core: log pages applied with their checkpoint in one transaction of a pluggable sink.
+
+A sink pairs a transaction with a checkpoint inside it: the read model's SQL transaction and its
+``projection_checkpoints`` row (:class:`~datastrata.projections.checkpoints.TableSink`), or a graph transaction and
+its ``Checkpoint`` node (:class:`~datastrata.graph.projection.GraphSink`). Everything else — paging, catching up,
+waiting for a token, rebuilding, measuring lag, isolating the one event a page fails on, refusing another log —
+is here, once.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from datastrata.core.errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    ConsistencyTimeout,
+    EventFailed,
+    ValidationError,
+)
+from datastrata.core.events import Event
+from datastrata.core.redact import describe_error
+from datastrata.eventlog.log import EventLog, Page
+from datastrata.projections.checkpoints import Mark, check_identity
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far a consumer of the log is behind: its checkpoint, the log's head, and the events in between."""
+
+    name: str
+    position: int
+    head: int
+    behind: int
+
+    @classmethod
+    def of(cls, name: str, position: int, log: EventLog) -> Lag:
+        """Measure the lag of a consumer at `position` (positions are sparse, so events are counted)."""
+        head = log.head()
+        return cls(name, position, head, log.count(after=position, upto=head) if position < head else 0)
+
+
+class Sink(Protocol[T]):
+    """Where a follower's effects and its checkpoint live together: one transaction holds both."""
+
+    #: What the sink is, for messages (secrets removed), e.g. ``graph /srv/food.graph``.
+    where: str
+    #: The second way out of an identity mismatch, e.g. ``or point --graph at its own file``.
+    hint: str
+
+    def transaction(self) -> AbstractContextManager[T]:
+        """Open a write transaction of the sink."""
+
+    def mark(self, name: str) -> Mark:
+        """Return checkpoint `name` outside any transaction."""
+
+    def mark_in(self, tx: T, name: str) -> Mark:
+        """Return checkpoint `name` inside `tx`, locked against a concurrent runner."""
+
+    def move_in(self, tx: T, name: str, position: int, event_id: str | None, log_id: str) -> None:
+        """Move checkpoint `name` to `position` inside `tx`, recording the log identity it follows."""
+
+
+class LogFollower(ABC, Generic[T]):
+    """Follows one log from its own checkpoint into one sink; subclasses say how a page is applied and cleared.
+
+    `catch_up` stops as soon as a step makes no progress (nothing readable yet below the head, e.g. PostgreSQL's
+    horizon): it never spins. A page that fails is applied again event by event so the good events before the bad
+    one commit and :class:`EventFailed` names the bad one (the supervisor parks it); the page is not blamed on its
+    first event.
+    """
+
+    #: What kind of follower this is (health and metrics label it).
+    kind: str = "projection"
+    #: Set by the supervisor when the follower halted on a parked event: queries answer stale, without retrying.
+    halted: EventFailed | None = None
+
+    def __init__(
+        self,
+        log: EventLog,
+        sink: Sink[T],
+        *,
+        name: str,
+        event_types: frozenset[str] | None,
+        batch_size: int,
+        catch_up_batch_size: int | None = None,
+        rebuild_batch_size: int | None = None,
+    ) -> None:
+        if batch_size < 1 or (catch_up_batch_size or 1) < 1 or (rebuild_batch_size or 1) < 1:
+            raise ValidationError("batch sizes must be at least 1", field="batch_size")
+        self.log = log
+        self.sink = sink
+        self.name = name
+        self.event_types = event_types
+        self.batch_size = batch_size
+        self.catch_up_batch_size = catch_up_batch_size or batch_size
+        self.rebuild_batch_size = rebuild_batch_size or self.catch_up_batch_size
+
+    # ---- what a kind of follower supplies ------------------------------------------------------------------
+
+    @abstractmethod
+    def apply(self, tx: T, events: Sequence[Event]) -> None:
+        """Fold `events` (in log order) into the sink inside `tx`."""
+
+    @abstractmethod
+    def clear(self, tx: T) -> None:
+        """Empty what the follower built, before a rebuild."""
+
+    def applied(self, count: int) -> None:
+        """Called after a page of `count` events committed (the graph folds its write-ahead log here)."""
+
+    def idle(self) -> None:
+        """Called when a step found nothing to apply."""
+
+    def rebuilt(self) -> None:
+        """Called after a rebuild finished."""
+
+    # ---- the core ------------------------------------------------------------------------------------------
+
+    def position(self) -> int:
+        """Return the checkpoint."""
+        return self.sink.mark(self.name).position
+
+    def verify(self) -> None:
+        """Refuse to read or follow when the checkpoint was made against another log (one line: both ids, the fix)."""
+        self._check(self.sink.mark(self.name))
+
+    def _check(self, mark: Mark) -> None:
+        check_identity(
+            mark,
+            self.log.identity,
+            where=self.sink.where,
+            fix=f"rebuild it with `datastrata rebuild {self.name}` {self.sink.hint}",
+        )
+
+    def apply_one(self, event: Event) -> None:
+        """Apply one event out of order, leaving the checkpoint alone (an operator's retry of a skipped event)."""
+        with self.sink.transaction() as tx:
+            self.apply(tx, [event])
+
+    def run_once(self, *, limit: int | None = None) -> int:
+        """Apply the next page of events, if any, in one transaction with the checkpoint; return how many."""
+        return self._step(limit)[1]
+
+    def _step(self, limit: int | None) -> tuple[bool, int]:
+        """Apply one page; return whether the checkpoint moved and how many events were applied."""
+        mark = self.sink.mark(self.name)
+        self._check(mark)
+        after = mark.position
+        page = self.log.read_page(after=after, limit=limit or self.batch_size, types=self.event_types)
+        if page.next_after == after:
+            self.idle()
+            return False, 0
+        try:
+            moved = self._commit(after, page.events, page.next_after)
+        except (BackendUnavailable, ConfigurationError):
+            raise  # the store failed, not an event: the supervisor backs off without blaming one
+        except Exception:
+            if not page.events:
+                raise
+            return True, self._isolate(after, page)
+        if not moved:
+            return True, 0  # another runner moved it, or a rebuild reset it: read again from the new place
+        self.applied(len(page.events))
+        return True, len(page.events)
+
+    def _commit(self, after: int, events: Sequence[Event], to: int) -> bool:
+        """Apply `events` and move the checkpoint from `after` to `to` in one transaction; False if it moved."""
+        with self.sink.transaction() as tx:
+            if self.sink.mark_in(tx, self.name).position != after:
+                return False
+            if events:
+                self.apply(tx, events)
+            self.sink.move_in(tx, self.name, to, events[-1].event_id if events else None, self.log.identity)
+        return True
+
+    def _isolate(self, after: int, page: Page) -> int:
+        """Apply a failed page event by event: the good ones commit, the first bad one raises EventFailed."""
+        applied = 0
+        for event in page.events:
+            try:
+                if not self._commit(after, [event], event.position):
+                    return applied
+            except Exception as exc:
+                if applied:
+                    self.applied(applied)
+                raise EventFailed(
+                    self.name,
+                    event.event_id,
+                    event.position,
+                    describe_error(exc),
+                    event_type=event.type,
+                    stream_id=event.stream_id,
+                ) from exc
+            after, applied = event.position, applied + 1
+        self._commit(after, [], page.next_after)  # each alone applied: the page failed only as a whole
+        self.applied(applied)
+        return applied
+
+    def skip_past(self, position: int) -> bool:
+        """Move the checkpoint to `position` without applying what lies before it (an operator's skip)."""
+        with self.sink.transaction() as tx:
+            if self.sink.mark_in(tx, self.name).position >= position:
+                return False
+            self.sink.move_in(tx, self.name, position, None, self.log.identity)
+        self.halted = None
+        return True
+
+    def catch_up(self, progress: Progress | None = None, *, batch_size: int | None = None) -> int:
+        """Apply events until the follower reaches the log's head as of the call, or stops making progress.
+
+        Pages are `batch_size` events, by default the follower's `catch_up_batch_size`; returns how many applied.
+        """
+        if self.halted is not None:
+            raise self.halted
+        self.verify()  # even with nothing to apply: a checkpoint of another log may already lie past this head
+        batch_size = batch_size or self.catch_up_batch_size
+        total = 0
+        target = self.log.head()
+        while (position := self.position()) < target:
+            if progress is not None:
+                progress(position, target)
+            moved, done = self._step(batch_size)
+            if not moved:
+                break
+            total += done
+        if progress is not None:
+            progress(target, target)
+        return total
+
+    def reset_in(self, tx: T) -> None:
+        """Empty what the follower built and move its checkpoint to 0 inside `tx`, adopting this log's identity."""
+        self.sink.mark_in(tx, self.name)
+        self.clear(tx)
+        self.sink.move_in(tx, self.name, 0, None, self.log.identity)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Empty what the follower built, reset the checkpoint to 0 and replay the whole log in large pages."""
+        with self.sink.transaction() as tx:
+            self.reset_in(tx)
+        self.halted = None
+        applied = self.catch_up(progress, batch_size=self.rebuild_batch_size)
+        self.rebuilt()
+        return applied
+
+    def lag(self) -> Lag:
+        """Return the checkpoint, the log's head and the events in between (counted: an operator's question)."""
+        return Lag.of(self.name, self.position(), self.log)
+
+    def checked_lag(self) -> Lag:
+        """Return the lag, refusing a checkpoint of another log (what a query reads its freshness from)."""
+        mark = self.sink.mark(self.name)
+        self._check(mark)
+        return Lag.of(self.name, mark.position, self.log)
+
+    def wait_for(self, position: int, *, timeout: float = 5.0) -> None:
+        """Block until the follower has applied `position` (a consistency token), applying pages itself."""
+        if isinstance(position, bool) or position < 0:
+            raise ValidationError(f"a consistency token is a log position >= 0; got {position}", field="after")
+        self.verify()
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if self.halted is not None:
+                raise self.halted
+            if self.run_once() == 0:  # nothing applied (the horizon may still creep on PostgreSQL): wait, bounded
+                if time.monotonic() >= deadline:
+                    raise ConsistencyTimeout(
+                        f"follower {self.name!r} is at position {self.position()}, not {position}, "
+                        f"after {timeout:g}s; retry later or raise the timeout"
+                    )
+                time.sleep(0.01)
