@@ -16,7 +16,13 @@ from fastapi.testclient import TestClient
 from datastrata.security.keys import KeyStore
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
+from datastrata.testing.servers import (
+    ServerUnavailable,
+    create_database,
+    ephemeral_postgres,
+    ephemeral_redis,
+    migrated,
+)
 
 #: The ``api_client`` fixture's type: ``api_client(app, role="admin")`` is a context manager of a TestClient.
 ApiClient = Callable[..., AbstractContextManager[TestClient]]
@@ -58,9 +64,25 @@ def redis_server() -> Iterator[str]:
         _unavailable(str(exc))
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """The name of a database with every component's migrations applied, copied for each test."""
+    from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
+
+    name = f"template{os.getpid()}"
+    migrated(create_database(pg_server, name), TRACKING_MIGRATIONS)
+    return name
+
+
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """URL of a fresh, empty PostgreSQL database for one test."""
+def pg_url(pg_server: str, pg_template: str) -> str:
+    """URL of a fresh PostgreSQL database for one test, migrated (as `datastrata migrate` leaves it), no rows."""
+    return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}", template=pg_template)
+
+
+@pytest.fixture
+def bare_pg_url(pg_server: str) -> str:
+    """URL of a fresh, empty PostgreSQL database: nothing migrated."""
     return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}")
 
 

@@ -16,12 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from datastrata import __version__
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
-from datastrata.catalog import install_all, systems
+from datastrata.catalog import components, install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
+from datastrata.runtime.migrations import require_applied
 from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
+from datastrata.security.keys import key_store
 
 PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         install_all(runtime)
+        key_store(runtime)  # the API keys' table, like each system's, is in place before the first request
+        runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         stop = threading.Event()
         thread = threading.Thread(target=runtime.run_worker, args=(stop,), name="datastrata-worker", daemon=True)

@@ -66,6 +66,11 @@ class Settings:
     cache: str = "memory://"
     objects: str = ""
     graph: str = ""
+    #: The URL `migrate` connects with on PostgreSQL (the owner role); empty: the store URL itself.
+    owner_store: str = ""
+    #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
+    app_role: str = ""
+    platform_role: str = ""
 
     def __post_init__(self) -> None:
         for role in BESIDE_STORE:

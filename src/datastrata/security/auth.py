@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import typer
 from fastapi import FastAPI, Request, Security
@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from datastrata.core.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
 from datastrata.runtime import Runtime
-from datastrata.security.keys import KeyStore, Principal
+from datastrata.security.keys import Principal, key_store
 from datastrata.security.ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,7 @@ async def authenticate(
                 + "; send `Authorization: Bearer <key>` with a key from `datastrata keys create`"
             )
         runtime: Runtime = request.app.state.runtime
-        store = cast(KeyStore, runtime.service("keys", lambda r: KeyStore(r.db, clock=r.clock)))
-        principal = await run_in_threadpool(store.authenticate, credentials.credentials)
+        principal = await run_in_threadpool(key_store(runtime).authenticate, credentials.credentials)
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.take(principal.key_id)
     if wait:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from datastrata.core.tenancy import DEFAULT_TENANT
-from datastrata.security.keys import ROLES, KeyStore
+from datastrata.security.keys import ROLES, KeyStore, key_store
 from datastrata.shell import JsonOption, emit, session, time_option
 
 app = typer.Typer(
@@ -24,9 +24,7 @@ TenantOption = Annotated[
 
 
 def _store(ctx: typer.Context) -> KeyStore:
-    runtime = session(ctx).open()
-    store: KeyStore = runtime.service("keys", lambda r: KeyStore(r.db, clock=r.clock))
-    return store
+    return key_store(session(ctx).open())
 
 
 def _tenant(value: str | None) -> str:

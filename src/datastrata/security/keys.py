@@ -12,18 +12,21 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, Unauthorized, ValidationError
 from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id
-from datastrata.security.schema import ddl
+from datastrata.security.schema import MIGRATIONS
 from datastrata.stores.database import Database, time_from_db, time_to_db
 
 #: Roles from the most to the least powerful; each holds every role after it.
 ROLES = ("admin", "editor", "viewer")
 #: The longest note a key takes.
 NOTE_MAX = 200
+if TYPE_CHECKING:
+    from datastrata.runtime import Runtime
+
 _KEY_RE = re.compile(r"^(ak_[0-9a-f]{12})\.([A-Za-z0-9_-]{43})$")
 _ID_RE = re.compile(r"^ak_[0-9a-f]{12}$")
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
@@ -105,7 +108,7 @@ class KeyStore:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("security", ddl)
+        db.ensure(MIGRATIONS)
 
     def create(
         self, *, role: str, tenant: str = DEFAULT_TENANT, expires_at: datetime | None = None, note: str = ""
@@ -210,3 +213,9 @@ def _key(row: Any) -> ApiKey:
         None if row[5] is None else time_from_db(row[5]),
         None if row[6] is None else time_from_db(row[6]),
     )
+
+
+def key_store(runtime: Runtime) -> KeyStore:
+    """Return the key store of `runtime`'s home location (built once per runtime)."""
+    store: KeyStore = runtime.service("keys", lambda r: KeyStore(r.db, clock=r.clock))
+    return store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS security_api_keys (
@@ -21,3 +22,7 @@ CREATE TABLE IF NOT EXISTS security_api_keys (
 def ddl(dialect: Dialect) -> str:
     """Return the security DDL for `dialect`."""
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
+
+
+#: The security schema: API keys (in `catalog.components()`, so `datastrata migrate` and readiness cover it).
+MIGRATIONS = Component.baseline("security", ddl)

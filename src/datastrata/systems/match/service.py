@@ -52,7 +52,7 @@ class MatchService:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        runtime.ensure_schema("match", schema.ddl)
+        runtime.ensure(schema.MIGRATIONS)
         self.commands = CommandHandler(runtime)
         self.runners: dict[str, BatchRunner] = {
             "tv": register_batched(runtime, TvProjection(runtime.cache)),
