@@ -16,6 +16,7 @@ from datastrata.cli import app as cli_app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ValidationError
 from datastrata.core.validation import bounded_float, bounded_int, decimal_value
+from tests.conftest import authenticated
 
 P = "p1"
 runner = CliRunner()
@@ -34,7 +35,7 @@ def env(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
 def http(env: dict[str, str]) -> Iterator[TestClient]:
     """The whole app on that store, without a worker."""
     settings = Settings(store=env["DATASTRATA_STORE"], graph=env["DATASTRATA_GRAPH"])
-    with TestClient(create_app(settings, worker=False)) as client:
+    with authenticated(create_app(settings, worker=False)) as client:
         yield client
 
 
@@ -112,9 +113,9 @@ def test_master_data_values_fit_the_downstream_copies(env: dict[str, str], http:
     sets = ("--set", "name=Kettle", "--set", "sku=K1", "--set", "price=1E+400")
     code, out = cli(env, "masterdata", "put", "product", "P1", *sets)
     assert code == 2 and "price" in out
-    body = {"attributes": {"name": "Kettle", "sku": "K1", "price": "1E+400"}, "actor": "a"}
+    body = {"attributes": {"name": "Kettle", "sku": "K1", "price": "1E+400"}}
     refused(http.put("/masterdata/product/P1", json=body), "price")
-    body = {"attributes": {"name": "Kettle", "sku": "K1", "price": ARABIC_PRICE}, "actor": "a"}
+    body = {"attributes": {"name": "Kettle", "sku": "K1", "price": ARABIC_PRICE}}
     refused(http.put("/masterdata/product/P1", json=body), "price")
     refused(http.get("/masterdata/audit", params={"limit": BIG}), "limit")
     code, out = cli(env, "masterdata", "audit", "--limit", "-5")
@@ -146,7 +147,7 @@ def test_a_bad_cursor_is_refused(http: TestClient) -> None:
 def test_pagination_walks_every_entry_exactly_once(http: TestClient) -> None:
     for n in range(1, 24):
         assert http.post(f"/portfolios/{P}/deposits", json={"amount": str(n)}).status_code == 201
-        put = {"attributes": {"name": f"C{n}"}, "actor": "ops"}
+        put = {"attributes": {"name": f"C{n}"}}
         assert http.put(f"/masterdata/customer/C{n % 3}", json=put).status_code == 200
     for path, total in ((f"/portfolios/{P}/events", 23), ("/masterdata/audit", 23)):
         seen: list[str] = []
@@ -161,3 +162,12 @@ def test_pagination_walks_every_entry_exactly_once(http: TestClient) -> None:
             if cursor is None:
                 break
         assert len(seen) == total and len(set(seen)) == total and pages == 5
+
+
+def test_nul_characters_and_huge_bodies_are_refused_before_any_route(http: TestClient) -> None:
+    nul = '{"name": "a\\u0000b", "lat": 1, "lon": 1}'
+    headers = {"content-type": "application/json"}
+    refused(http.put("/food/restaurants/r1", content=nul, headers=headers), "body")
+    refused(http.get("/masterdata/audit", params={"key": "a\x00b"}), "path")
+    huge = http.post("/design", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers=headers)
+    assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 from datastrata.api import create_app
 from datastrata.core.config import Settings
+from datastrata.security.keys import KeyStore
 
 boom = APIRouter()
 
@@ -47,9 +48,16 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int, FastAPI]]:
     while not instance.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
+    runtime = app.state.runtime
+    _, key = KeyStore(runtime.db, clock=runtime.clock).create(role="admin", note="contract")
+    app.state.test_key = key
     yield "127.0.0.1", port, app
     instance.should_exit = True
     thread.join(timeout=15)
+
+
+def _auth(server: tuple[str, int, FastAPI]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server[2].state.test_key}"}
 
 
 def test_a_500_is_generic_with_a_correlation_id_and_keeps_the_connection(
@@ -57,7 +65,7 @@ def test_a_500_is_generic_with_a_correlation_id_and_keeps_the_connection(
 ) -> None:
     host, port, _ = server
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("GET", "/boom")
+    conn.request("GET", "/boom", headers=_auth(server))
     failed = conn.getresponse()
     body = json.loads(failed.read())
     sock = conn.sock
@@ -65,7 +73,7 @@ def test_a_500_is_generic_with_a_correlation_id_and_keeps_the_connection(
     assert body["correlation_id"] and body["correlation_id"] in body["detail"]
     assert "hunter2" not in json.dumps(body) and "RuntimeError" not in json.dumps(body)
     assert failed.getheader("connection") != "close"
-    conn.request("GET", "/health")
+    conn.request("GET", "/health", headers=_auth(server))
     after = conn.getresponse()
     after.read()
     assert after.status == 200 and conn.sock is sock  # the same keep-alive connection served the next request
@@ -75,7 +83,7 @@ def test_a_500_is_generic_with_a_correlation_id_and_keeps_the_connection(
 def test_a_405_carries_allow(server: tuple[str, int, FastAPI]) -> None:
     host, port, _ = server
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("DELETE", "/portfolios/p1/deposits")
+    conn.request("DELETE", "/portfolios/p1/deposits", headers=_auth(server))
     answer = conn.getresponse()
     answer.read()
     assert answer.status == 405 and "POST" in (answer.getheader("allow") or "")
@@ -87,7 +95,7 @@ def test_waiting_reads_hold_no_server_thread(server: tuple[str, int, FastAPI]) -
 
     def wait() -> int:
         conn = http.client.HTTPConnection(host, port, timeout=20)
-        conn.request("GET", f"/holders/ACME?after={10**12}&timeout=3")
+        conn.request("GET", f"/holders/ACME?after={10**12}&timeout=3", headers=_auth(server))
         status = conn.getresponse().status
         conn.close()
         return status

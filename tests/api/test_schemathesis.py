@@ -29,6 +29,7 @@ from schemathesis.checks import (
 
 from datastrata.api import create_app
 from datastrata.core.config import Settings
+from datastrata.security.keys import KeyStore
 from datastrata.testing.servers import create_database
 
 with contextlib.suppress(ImportError):  # imported lazily by the graph; two threads importing it at once can fail
@@ -50,8 +51,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app under uvicorn, once per backend for the module."""
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The app under uvicorn, once per backend for the module: its URL and an admin key."""
     folder: Path = tmp_path_factory.mktemp("fuzz")
     if request.param == "sqlite":
         store = f"sqlite:///{folder / 'db.sqlite'}"
@@ -67,7 +68,9 @@ def base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    runtime = app.state.runtime
+    _, key = KeyStore(runtime.db, clock=runtime.clock).create(role="admin", note="fuzz")
+    yield f"http://127.0.0.1:{port}", key
     server.should_exit = True
     thread.join(timeout=15)
 
@@ -95,17 +98,17 @@ def no_unplanned_server_error(ctx: Any, response: Any, case: Any) -> bool | None
 CHECKS = [no_unplanned_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 
-def test_the_api_answers_within_its_contract(base_url: str) -> None:
-    _fuzz(base_url, EXAMPLES)
+def test_the_api_answers_within_its_contract(served: tuple[str, str]) -> None:
+    _fuzz(*served, EXAMPLES)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not FULL, reason="the fuller fuzzing run is `make test-full` (DATASTRATA_FULL=1)")
-def test_the_api_answers_within_its_contract_fuller_run(base_url: str) -> None:
-    _fuzz(base_url, FULL_EXAMPLES)
+def test_the_api_answers_within_its_contract_fuller_run(served: tuple[str, str]) -> None:
+    _fuzz(*served, FULL_EXAMPLES)
 
 
-def _fuzz(base_url: str, examples: int) -> None:
+def _fuzz(base_url: str, key: str, examples: int) -> None:
     """Every operation, positive and negative, `examples` cases each; every failure reported together."""
     api = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     failures: list[str] = []
@@ -125,7 +128,9 @@ def _fuzz(base_url: str, examples: int) -> None:
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case: Any) -> None:
                 _bounded(case)
-                case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
+                case.call_and_validate(
+                    base_url=base_url, headers={"Authorization": f"Bearer {key}"}, checks=CHECKS, timeout=30
+                )
 
             try:
                 run()

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
-from datastrata.api.contract import PROBLEM, UnexpectedErrorGuard, problems
+from datastrata.api.contract import PROBLEM, InputGuard, UnexpectedErrorGuard, problems
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
 from datastrata.catalog import components, install_all, systems
@@ -23,6 +23,8 @@ from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import require_applied
+from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
+from datastrata.security.keys import key_store
 
 _log = logging.getLogger(__name__)
 
@@ -35,13 +37,17 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
-    """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread."""
+def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | None = None) -> FastAPI:
+    """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread.
+
+    Every route but the probes and the docs needs an API key (`auth`: keys by default; see security/auth.py).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         install_all(runtime)
+        key_store(runtime)  # the API keys' table, like each system's, is in place before the first request
         runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         stop = threading.Event()
@@ -64,8 +70,10 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         version=__version__,
         description="Data-architecture strategies as working reference systems.",
         lifespan=lifespan,
-        responses=problems(),
+        responses=problems(401, 403),
+        dependencies=[auth_dependency()],
     )
+    install_auth(app, auth or AuthConfig())
 
     @app.exception_handler(DatastrataError)
     async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:
@@ -87,6 +95,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         return problem(exc.status_code, str(exc.detail).lower(), detail, headers=dict(exc.headers or {}))
 
     install_metrics(app)
+    app.add_middleware(InputGuard)
     app.add_middleware(UnexpectedErrorGuard)  # outside the metrics, inside Starlette's last-resort handler
     app.include_router(operations_router)
     for entry in systems():

@@ -48,6 +48,7 @@ _DESCRIPTIONS = {
     401: "No valid API key",
     403: "The key may not do this",
     404: "Not found (an unknown id)",
+    413: "The body is larger than the server takes (1 MiB)",
     405: "Method not allowed (the `Allow` header lists the allowed ones)",
     409: "Refused by a business rule, a conflicting idempotency key or a lost race",
     422: "Invalid input: `field` names it and `detail` says the limit",
@@ -58,8 +59,8 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Return the `responses=` of a route that may answer these statuses (plus 400, 422 and 500, which all may)."""
-    wanted = sorted({*statuses, 400, 422, 500})
+    """Return the `responses=` of a route that may answer these statuses (plus 400, 413, 422, 500: all may)."""
+    wanted = sorted({*statuses, 400, 413, 422, 500})
     return {
         s: {"model": Problem, "description": _DESCRIPTIONS.get(s, "Problem"), "content": {PROBLEM: {}}} for s in wanted
     }
@@ -116,3 +117,67 @@ class UnexpectedErrorGuard:
             ]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
+
+
+#: Largest request body (a spec, a full attribute set or an order is far smaller).
+MAX_BODY = 1024 * 1024
+_NUL_ESCAPE = re.compile(rb"\\u0000", re.IGNORECASE)
+
+
+async def _send_problem(send: Send, status: int, title: str, detail: str, field: str) -> None:
+    payload = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, "field": field}
+    ).encode()
+    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class InputGuard:
+    """ASGI middleware: a body over MAX_BODY is refused (413); NUL characters, which no store keeps, are refused
+    (422) in the body, the path and the query — before any route, so no surface can pass one to a store."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request's size and text, then run the app with the body replayed."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        if b"%00" in raw_path.lower() or b"\x00" in raw_path or b"%00" in scope.get("query_string", b""):
+            await _send_problem(send, 422, "validation error", "the path or query contains a NUL character", "path")
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+            await _send_problem(send, 413, "content too large", f"the body exceeds {MAX_BODY} bytes", "body")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                await _send_problem(send, 413, "content too large", f"the body exceeds {MAX_BODY} bytes", "body")
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        if b"\x00" in body or _NUL_ESCAPE.search(body):
+            await _send_problem(send, 422, "validation error", "text must not contain NUL characters (\\u0000)", "body")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
