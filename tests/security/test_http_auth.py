@@ -121,7 +121,7 @@ def test_the_audit_actor_of_a_masterdata_put_is_the_key_id(app: FastAPI, api_cli
         key_id = http.headers["Authorization"].removeprefix("Bearer ").split(".")[0]
         put = http.put("/masterdata/customer/C9", json={"attributes": {"name": "Ann"}, "reason": "new"})
         assert put.status_code == 200, put.text
-        (entry,) = http.get("/masterdata/audit", params={"key": "C9"}).json()
+        (entry,) = http.get("/masterdata/audit", params={"key": "C9"}).json()["items"]
         assert entry["actor"] == key_id
         forged = http.put("/masterdata/customer/C9", json={"attributes": {"name": "Bo"}, "actor": "the-ceo"})
         assert forged.status_code == 422 and "API key" in forged.json()["detail"]
@@ -180,4 +180,4 @@ def test_insecure_local_serves_without_keys_as_the_local_admin(tmp_path: Path) -
         assert http.post(f"/portfolios/{P}/deposits", json={"amount": "1"}).status_code == 201
         put = http.put("/masterdata/customer/C1", json={"attributes": {"name": "Ann"}})
         assert put.status_code == 200
-        assert http.get("/masterdata/audit").json()[0]["actor"] == "local"
+        assert http.get("/masterdata/audit").json()["items"][0]["actor"] == "local"

@@ -70,7 +70,7 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
         version=__version__,
         description="Data-architecture strategies as working reference systems.",
         lifespan=lifespan,
-        responses=problems(401, 403),
+        responses=problems(401, 403, 429),
         dependencies=[auth_dependency()],
     )
     install_auth(app, auth or AuthConfig())

@@ -48,6 +48,7 @@ _DESCRIPTIONS = {
     401: "No valid API key",
     403: "The key may not do this",
     404: "Not found (an unknown id)",
+    429: "Rate limit of the key reached (`Retry-After` says when to retry)",
     413: "The body is larger than the server takes (1 MiB)",
     405: "Method not allowed (the `Allow` header lists the allowed ones)",
     409: "Refused by a business rule, a conflicting idempotency key or a lost race",

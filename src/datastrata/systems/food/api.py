@@ -42,6 +42,14 @@ def _svc(request: Request) -> FoodService:
     return cast(FoodService, request.app.state.runtime.service(SERVICE, FoodService))
 
 
+class WrittenOut(BaseModel):
+    """What a write stored: rows written, rows already as given, and the consistency token to read after."""
+
+    written: int
+    unchanged: int
+    token: int
+
+
 class UserIn(BaseModel):
     """Where a user orders to."""
 
@@ -98,13 +106,13 @@ class SeedIn(BaseModel):
     seed: int = Field(strict=True, default=42, ge=0, le=MAX_INT)
 
 
-@router.put("/users/{user_id}", responses=problems(404, 409))
+@router.put("/users/{user_id}", responses=problems(404, 409), response_model=WrittenOut)
 def put_user(user_id: IdPath, body: UserIn, request: Request) -> dict[str, Any]:
     """Register a user at a position (or move them)."""
     return _svc(request).add_user(user_id, lat=body.lat, lon=body.lon).to_dict()
 
 
-@router.put("/restaurants/{restaurant_id}", responses=problems(404, 409))
+@router.put("/restaurants/{restaurant_id}", responses=problems(404, 409), response_model=WrittenOut)
 def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request) -> dict[str, Any]:
     """List a restaurant (or change its details)."""
     return (
@@ -128,13 +136,13 @@ def get_restaurant(restaurant_id: IdPath, request: Request) -> dict[str, Any]:
     return _svc(request).restaurant(restaurant_id)
 
 
-@router.put("/restaurants/{restaurant_id}/sponsored", responses=problems(404, 409))
+@router.put("/restaurants/{restaurant_id}/sponsored", responses=problems(404, 409), response_model=WrittenOut)
 def put_sponsored(restaurant_id: IdPath, body: SponsoredIn, request: Request) -> dict[str, Any]:
     """Start or stop a restaurant's paid promotion."""
     return _svc(request).set_sponsored(restaurant_id, body.sponsored).to_dict()
 
 
-@router.put("/restaurants/{restaurant_id}/menu/{item_id}", responses=problems(404, 409))
+@router.put("/restaurants/{restaurant_id}/menu/{item_id}", responses=problems(404, 409), response_model=WrittenOut)
 def put_menu_item(restaurant_id: IdPath, item_id: IdPath, body: MenuItemIn, request: Request) -> dict[str, Any]:
     """Add a dish to a restaurant's menu (or change it)."""
     svc = _svc(request)
@@ -163,7 +171,7 @@ def get_order(order_id: IdPath, request: Request) -> dict[str, Any]:
     return _svc(request).order(order_id).to_dict()
 
 
-@router.put("/users/{user_id}/favorites/{restaurant_id}", responses=problems(404, 409))
+@router.put("/users/{user_id}/favorites/{restaurant_id}", responses=problems(404, 409), response_model=WrittenOut)
 def put_favorite(user_id: IdPath, restaurant_id: IdPath, request: Request) -> dict[str, Any]:
     """Record that a user favourited a restaurant."""
     return _svc(request).favorite(user_id, restaurant_id).to_dict()

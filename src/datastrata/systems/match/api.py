@@ -55,6 +55,25 @@ def _svc(request: Request) -> MatchService:
     return cast(MatchService, request.app.state.runtime.service("match", MatchService))
 
 
+class EventOut(BaseModel):
+    """One event a command appended."""
+
+    type: str
+    position: int
+    version: int
+    payload: dict[str, Any]
+
+
+class CommandOut(BaseModel):
+    """A recorded command: its stream, its events and the consistency token (with the log it belongs to)."""
+
+    command: str
+    stream_id: str
+    token: int
+    log: str
+    events: list[EventOut]
+
+
 class TeamIn(BaseModel):
     """A team to register."""
 
@@ -141,65 +160,69 @@ class RebuildIn(BaseModel):
     projection: Literal["tv", "news", "social", "analytics", "all"] = "all"
 
 
-@router.post("/teams", status_code=201, responses=problems(404, 409))
+@router.post("/teams", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_team(body: TeamIn, request: Request) -> dict[str, Any]:
     """Register a team."""
     return _svc(request).register_team(body.code, body.name).to_dict()
 
 
-@router.post("/players", status_code=201, responses=problems(404, 409))
+@router.post("/players", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_player(body: PlayerIn, request: Request) -> dict[str, Any]:
     """Register a player."""
     return _svc(request).register_player(body.team, body.number, body.name).to_dict()
 
 
-@router.post("/referees", status_code=201, responses=problems(404, 409))
+@router.post("/referees", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_referee(body: RefereeIn, request: Request) -> dict[str, Any]:
     """Register a referee."""
     return _svc(request).register_referee(body.referee_id, body.name).to_dict()
 
 
-@router.post("/fouls", status_code=201, responses=problems(404, 409))
+@router.post("/fouls", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_foul(body: FoulIn, request: Request) -> dict[str, Any]:
     """Register a kind of foul."""
     return _svc(request).register_foul(body.foul_id, body.description).to_dict()
 
 
-@router.post("/matches", status_code=201, responses=problems(404, 409))
+@router.post("/matches", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_match(body: StartIn, request: Request) -> dict[str, Any]:
     """Kick off a match."""
     svc = _svc(request)
     return svc.start(body.match_id, body.home, body.away, body.referee, body.home_lineup, body.away_lineup).to_dict()
 
 
-@router.post("/matches/{match_id}/yellow-cards", status_code=201, responses=problems(404, 409))
+@router.post(
+    "/matches/{match_id}/yellow-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut
+)
 def post_yellow(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
     """Show a yellow card (a second one sends the player off)."""
     svc = _svc(request)
     return svc.yellow(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409))
+@router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_red(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
     """Show a red card."""
     svc = _svc(request)
     return svc.red(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409))
+@router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_goal(match_id: MatchPath, body: GoalIn, request: Request) -> dict[str, Any]:
     """Record a goal."""
     return _svc(request).goal(match_id, body.player, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/substitutions", status_code=201, responses=problems(404, 409))
+@router.post(
+    "/matches/{match_id}/substitutions", status_code=201, responses=problems(404, 409), response_model=CommandOut
+)
 def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request) -> dict[str, Any]:
     """Make a substitution."""
     svc = _svc(request)
     return svc.substitute(match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.post("/matches/{match_id}/end", status_code=201, responses=problems(404, 409))
+@router.post("/matches/{match_id}/end", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, Any]:
     """Blow the final whistle."""
     return _svc(request).end(match_id, minute=body.minute, referee=body.referee).to_dict()
