@@ -66,6 +66,8 @@ class Settings:
     cache: str = "memory://"
     objects: str = ""
     graph: str = ""
+    #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
+    consumer: str = ""
 
     def __post_init__(self) -> None:
         for role in BESIDE_STORE:

@@ -90,7 +90,7 @@ class Runtime:
         home = Location.open(placement.all()[0], clock=clock)
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
-            bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity)
+            bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             home.close()
             raise
