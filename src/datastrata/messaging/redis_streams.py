@@ -150,15 +150,15 @@ class RedisStreamsBus:
             self.client.ping()
             self.id = self._bus_id()
             self._move_legacy()
-        except self._errors as exc:
-            self.client.close()
-            raise BackendUnavailable(
-                f"cannot reach Redis at {self.shown}: {describe_error(exc)}; check the URL and that it runs"
-            ) from exc
         except redis.AuthenticationError as exc:
             self.client.close()
             raise BackendUnavailable(
                 f"Redis at {self.shown} refused the credentials: {describe_error(exc)}; check the user and password"
+            ) from exc
+        except self._errors as exc:
+            self.client.close()
+            raise BackendUnavailable(
+                f"cannot reach Redis at {self.shown}: {describe_error(exc)}; check the URL and that it runs"
             ) from exc
         self._housekeep = self.client.register_script(_HOUSEKEEP)
         #: The bus's name in checkpoints, health and logs: its stored id, never the URL (which may change).
