@@ -119,3 +119,16 @@ def test_the_password_never_appears_in_health_lag_logs_or_errors(
             Runtime.open(Settings(store=sqlite_url, bus=bad))
         assert secret not in refused.value.message and "alice:***@" in refused.value.message
     assert PASSWORD not in caplog.text and "wrong-pw-77" not in caplog.text
+
+
+def test_a_relay_checkpoint_named_by_the_old_url_is_deleted_and_the_log_is_read_once_again(
+    sqlite_url: str, redis_url: str
+) -> None:
+    url = with_password(redis_url)
+    with Runtime.open(Settings(store=sqlite_url, bus=url)) as runtime:
+        runtime.append(Scope.of("thing", "1"), [NewEvent(type="Thing", payload={})])
+        with runtime.db.transaction() as tx:  # what an older release kept: the URL, password and all
+            runtime.relay.checkpoints.set_in(tx, f"relay:{url}", 1, None, runtime.log.identity)
+        assert runtime.relay.drain() == 1
+        names = runtime.relay.checkpoints.all()
+        assert f"relay:{runtime.bus.name}" in names and not any(PASSWORD in n for n in names)
