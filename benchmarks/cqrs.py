@@ -46,7 +46,7 @@ from datastrata.runtime import Runtime
 from datastrata.stores.open import open_database
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import MatchService, match_scope
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres
+from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, migrated
 
 
 def log(message: str) -> None:
@@ -295,7 +295,7 @@ def postgres(enabled: bool) -> Iterator[str | None]:
         return
     try:
         with ephemeral_postgres(fsync=True) as base:
-            yield create_database(base, "cqrs_bench")
+            yield migrated(create_database(base, "cqrs_bench"))
     except ServerUnavailable as exc:
         log(f"PostgreSQL skipped: {exc}")
         yield None

@@ -62,10 +62,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQ
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
 from datastrata.eventlog import EventLog
-from datastrata.eventlog.schema import ddl
+from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres
+from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, migrated
 
 IMPLS = ("datastrata", "eventsourcing", "raw")
 EVENT_TYPE = "TradeBooked"
@@ -319,7 +319,7 @@ class RawSqliteSubject(Subject):
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(ddl("sqlite"))
+        self.conn.executescript(EVENTLOG.script("sqlite"))
         self.insert = f"INSERT INTO eventlog_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 
     @staticmethod
@@ -380,7 +380,7 @@ class RawPostgresSubject(Subject):
         self.conn = psycopg.connect(url, autocommit=True)
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(724105)")
-            self.conn.execute(ddl("postgresql").encode())
+            self.conn.execute(EVENTLOG.script("postgresql").encode())
             self.conn.execute("CREATE SEQUENCE IF NOT EXISTS raw_position_seq")
         self.insert = (
             f"INSERT INTO eventlog_events (position, {_COLUMNS}) "
@@ -583,7 +583,7 @@ def bench_postgres(settings: Settings, machine: dict[str, Any]) -> list[dict[str
     """All PostgreSQL figures on a throwaway server with fsync and synchronous_commit on."""
     log("[pg] starting a throwaway PostgreSQL server (fsync=on)")
     with ephemeral_postgres(fsync=True) as base, ExitStack() as stack:
-        urls = {name: create_database(base, f"bench_{name}") for name in IMPLS}
+        urls = {name: migrated(create_database(base, f"bench_{name}")) for name in IMPLS}
         with psycopg.connect(urls["raw"]) as conn:
             machine["postgresql"] = {
                 setting: str(conn.execute(f"SHOW {setting}").fetchone()[0])  # type: ignore[index]

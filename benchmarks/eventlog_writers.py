@@ -80,10 +80,10 @@ def main() -> None:
 
     from datastrata.eventlog import EventLog
     from datastrata.stores.open import open_database
-    from datastrata.testing.servers import create_database, ephemeral_postgres
+    from datastrata.testing.servers import create_database, ephemeral_postgres, migrated
 
     with ephemeral_postgres(fsync=True) as base:
-        url = create_database(base, "writers")
+        url = migrated(create_database(base, "writers"))
         EventLog(open_database(url)).db.close()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(

@@ -58,7 +58,13 @@ from datastrata.runtime import Location
 from datastrata.stores.cache import MemoryCache, RedisCache
 from datastrata.stores.database import Database, time_to_db
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
+from datastrata.testing.servers import (
+    ServerUnavailable,
+    create_database,
+    ephemeral_postgres,
+    ephemeral_redis,
+    migrated,
+)
 
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -548,9 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"[pg] skipped: {exc}")
                 machine["postgresql"] = f"skipped: {exc}"
             else:
-                url = create_database(base, "bench_mdm")
-                raw_url = create_database(base, "bench_raw")
-                MasterDataStore.open(raw_url).close()  # the raw writer's table is shaped like ours
+                url = migrated(create_database(base, "bench_mdm"))
+                raw_url = migrated(create_database(base, "bench_raw"))  # the raw writer's table is shaped like ours
                 with psycopg.connect(url) as conn:
                     machine["postgresql"] = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
                 figures += bench_engine(

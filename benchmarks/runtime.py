@@ -193,10 +193,10 @@ def main() -> None:
         url = f"sqlite:///{home}/bench.db"
         results["command_paths"].append(compare("sqlite", url, _raw_sqlite(home / "raw.db"), home, rounds, seconds))
         if not args.quick:
-            from datastrata.testing.servers import create_database, ephemeral_postgres
+            from datastrata.testing.servers import create_database, ephemeral_postgres, migrated
 
             server = stack.enter_context(ephemeral_postgres())
-            pg = create_database(server, "bench_runtime")
+            pg = migrated(create_database(server, "bench_runtime"))
             results["command_paths"].append(compare("postgresql", pg, _raw_postgres(pg), home, rounds, seconds))
         results["locations"] = [
             many_locations(home / "all-open", locations=64, max_open=65, seconds=seconds),  # 64 + home

@@ -11,7 +11,13 @@ import pytest
 
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, ephemeral_redis
+from datastrata.testing.servers import (
+    ServerUnavailable,
+    create_database,
+    ephemeral_postgres,
+    ephemeral_redis,
+    migrated,
+)
 
 REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
 _db_names = itertools.count()
@@ -51,9 +57,25 @@ def redis_server() -> Iterator[str]:
         _unavailable(str(exc))
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """The name of a database with every component's migrations applied, copied for each test."""
+    from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
+
+    name = f"template{os.getpid()}"
+    migrated(create_database(pg_server, name), TRACKING_MIGRATIONS)
+    return name
+
+
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """URL of a fresh, empty PostgreSQL database for one test."""
+def pg_url(pg_server: str, pg_template: str) -> str:
+    """URL of a fresh PostgreSQL database for one test, migrated (as `datastrata migrate` leaves it), no rows."""
+    return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}", template=pg_template)
+
+
+@pytest.fixture
+def bare_pg_url(pg_server: str) -> str:
+    """URL of a fresh, empty PostgreSQL database: nothing migrated."""
     return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}")
 
 

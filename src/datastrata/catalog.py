@@ -9,8 +9,12 @@ from typing import Any
 import typer
 from fastapi import APIRouter
 
+from datastrata.core.config import Settings
 from datastrata.core.errors import ValidationError
-from datastrata.runtime import Runtime
+from datastrata.runtime import Runtime, Single
+from datastrata.runtime.migrations import SPINE, LocationMigrations, migrate_placement
+from datastrata.runtime.roles import Roles
+from datastrata.stores.migrations import Component, unique
 
 Say = Callable[[str], None]
 
@@ -25,25 +29,37 @@ class SystemEntry:
     router: APIRouter
     tour: Callable[[Runtime, Say], None]
     install: Callable[[Runtime], Any]
+    #: The schema components the system's service opens (its tables, its read models, the strategy it wires).
+    migrations: tuple[Component, ...] = ()
 
 
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
+    from datastrata.mdm.schema import MIGRATIONS as MDM
     from datastrata.systems.food import api as food_api
     from datastrata.systems.food import cli as food_cli
     from datastrata.systems.food import tour as food_tour
+    from datastrata.systems.food.schema import MIGRATIONS as FOOD
     from datastrata.systems.food.service import FoodService
     from datastrata.systems.masterdata import api as masterdata_api
     from datastrata.systems.masterdata import cli as masterdata_cli
     from datastrata.systems.masterdata import tour as masterdata_tour
+    from datastrata.systems.masterdata.alerts import MIGRATIONS as ALERTS
+    from datastrata.systems.masterdata.downstream import SYSTEMS as DOWNSTREAMS
     from datastrata.systems.masterdata.service import MasterDataService
     from datastrata.systems.match import api as match_api
     from datastrata.systems.match import cli as match_cli
     from datastrata.systems.match import tour as match_tour
+    from datastrata.systems.match.analytics import AnalyticsProjection
+    from datastrata.systems.match.news import NewsProjection
+    from datastrata.systems.match.schema import MIGRATIONS as MATCH
     from datastrata.systems.match.service import MatchService
+    from datastrata.systems.match.social import SocialProjection
+    from datastrata.systems.match.tv import TvProjection
     from datastrata.systems.portfolio import api as portfolio_api
     from datastrata.systems.portfolio import cli as portfolio_cli
     from datastrata.systems.portfolio import tour as portfolio_tour
+    from datastrata.systems.portfolio.holders import MIGRATIONS as HOLDERS
     from datastrata.systems.portfolio.service import PortfolioService
 
     return [
@@ -54,6 +70,7 @@ def systems() -> list[SystemEntry]:
             router=portfolio_api.router,
             tour=portfolio_tour.tour_step,
             install=lambda p: p.service("portfolio", PortfolioService),
+            migrations=(HOLDERS,),
         ),
         SystemEntry(
             name="masterdata",
@@ -62,6 +79,7 @@ def systems() -> list[SystemEntry]:
             router=masterdata_api.router,
             tour=masterdata_tour.tour_step,
             install=lambda p: p.service("masterdata", MasterDataService),
+            migrations=(MDM, ALERTS, *(c for d in DOWNSTREAMS for c in d.spec.migrations())),
         ),
         SystemEntry(
             name="match",
@@ -70,6 +88,10 @@ def systems() -> list[SystemEntry]:
             router=match_api.router,
             tour=match_tour.tour_step,
             install=lambda p: p.service("match", MatchService),
+            migrations=(
+                MATCH,
+                *(p.migrations for p in (TvProjection, NewsProjection, SocialProjection, AnalyticsProjection)),
+            ),
         ),
         SystemEntry(
             name="food",
@@ -78,6 +100,7 @@ def systems() -> list[SystemEntry]:
             router=food_api.router,
             tour=food_tour.tour_step,
             install=lambda p: p.service("food", FoodService),
+            migrations=(FOOD,),
         ),
     ]
 
@@ -97,3 +120,19 @@ def install(runtime: Runtime, names: Sequence[str] | None = None) -> None:
     for entry in entries:
         if names is None or entry.name in names:
             entry.install(runtime)
+
+
+def components() -> list[Component]:
+    """Return every schema component `migrate` applies in each location: the spine's, then each system's."""
+    return unique([*SPINE, *(c for entry in systems() for c in entry.migrations)])
+
+
+def migrate(settings: Settings, *, dry_run: bool = False, owner_store: str | None = None) -> list[LocationMigrations]:
+    """Apply (or list) every component's pending migrations in each location of `settings`, granting its roles."""
+    return migrate_placement(
+        Single.from_settings(settings),
+        components(),
+        dry_run=dry_run,
+        owner_store=owner_store or settings.owner_store or None,
+        roles=Roles(settings.app_role or None, settings.platform_role or None),
+    )

@@ -1,4 +1,4 @@
-"""The ``datastrata`` command: one sub-command per system, plus tour, serve, worker, lag, rebuild."""
+"""The ``datastrata`` command: one sub-command per system, plus tour, serve, worker, lag, rebuild, migrate."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from datastrata.catalog import install, install_all, systems
+from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
 from datastrata.core.redact import redact_url
@@ -17,6 +18,7 @@ from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
 from datastrata.projections.runner import Follower
+from datastrata.runtime.migrations import LocationMigrations
 from datastrata.shell import (
     BusOption,
     CacheOption,
@@ -78,12 +80,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run the relay and projections in the background.")] = True,
+    apply_migrations: Annotated[
+        bool, typer.Option("--migrate", help="Apply pending migrations first (as the owner; see `migrate`).")
+    ] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from datastrata.api.app import create_app
 
+    if apply_migrations:
+        _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
     uvicorn.run(create_app(session(ctx).settings(), worker=worker), host=host, port=port, log_level="info")
 
 
@@ -168,6 +175,35 @@ def rebuild(
             raise NotFound(f"no projection named {name!r}; known: {sorted([*runtime.runners, *runtime.deferred])}")
         applied = _rebuild_with_progress(runner)
         typer.echo(f"{name}: applied {applied} events, now at position {runner.position()}")
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what is pending; change nothing.")] = False,
+    as_json: JsonOption = False,
+    owner_url: Annotated[
+        str | None,
+        typer.Option("--owner-url", help="Connect as the owner role on PostgreSQL (env DATASTRATA_OWNER_STORE)."),
+    ] = None,
+) -> None:
+    """Apply pending schema migrations in every location, then grant the roles (SQLite also migrates on open)."""
+    _echo_migrations(migrate_all(session(ctx).settings(), dry_run=dry_run, owner_store=owner_url), as_json=as_json)
+
+
+def _echo_migrations(reports: list[LocationMigrations], *, as_json: bool) -> None:
+    """Print what `migrate` did per location: one line each, then one line per migration."""
+
+    def text(rows: list[dict[str, Any]]) -> str:
+        lines = []
+        for row in rows:
+            steps = row["migrations"]
+            verb = "applied" if row["applied"] else "pending"
+            lines.append(f"{row['location']} ({row['store']}): {f'{verb} {len(steps)}' if steps else 'up to date'}")
+            lines += [f"  {verb} {m['component']} {m['version']:04d} {m['name']}" for m in steps]
+        return "\n".join(lines)
+
+    emit([r.to_dict() for r in reports], as_json=as_json, text=text)
 
 
 @app.command()

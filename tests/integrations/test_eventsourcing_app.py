@@ -17,6 +17,7 @@ from eventsourcing.persistence import DataError, IntegrityError
 from eventsourcing.system import ProcessApplication, SingleThreadedRunner, System
 from eventsourcing.utils import get_topic
 
+from datastrata.core.errors import ConfigurationError
 from datastrata.core.events import NewEvent
 from datastrata.eventlog import EventLog
 from datastrata.integrations.eventsourcing import decode_state, encode_state
@@ -243,3 +244,15 @@ def test_state_encoding(state: bytes, encoding: str) -> None:
     payload, used = encode_state(state)
     assert used == encoding
     assert decode_state(payload, used) == state
+
+
+def test_create_table_no_expects_the_migrations_applied(bare_pg_url: str) -> None:
+    env = {"PERSISTENCE_MODULE": MODULE, "DATASTRATA_STORE": bare_pg_url, "CREATE_TABLE": "no"}
+    with pytest.raises(ConfigurationError, match="pending migrations, the first is eventlog 0001"):
+        DogSchool(env=env)
+    app = DogSchool(env={**env, "CREATE_TABLE": "yes"})  # eventsourcing's default: migrate at start
+    try:
+        assert app.get_dog(app.register_dog("Rex"))["name"] == "Rex"
+    finally:
+        app.close()
+    DogSchool(env=env).close()  # migrated now: CREATE_TABLE=no opens

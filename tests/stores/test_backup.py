@@ -29,7 +29,7 @@ from datastrata.systems.food.service import FoodService
 from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
-from datastrata.testing.servers import create_database
+from datastrata.testing.servers import create_database, migrated
 
 runner = CliRunner()
 P = "backup-portfolio"
@@ -244,7 +244,7 @@ def password_url(pg_server: str) -> str:
             break
         assert time.monotonic() < deadline, "the server does not ask for the password"
         time.sleep(0.05)
-    return without.replace(f"{role}@", f"{role}:{SECRET}@")
+    return migrated(without.replace(f"{role}@", f"{role}:{SECRET}@"))  # as its owner, as a deploy would
 
 
 def test_secrets_never_appear_in_output_manifests_or_command_lines(password_url: str, tmp_path: Path) -> None:

@@ -16,11 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from datastrata import __version__
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
-from datastrata.catalog import install_all, systems
+from datastrata.catalog import components, install_all, systems
 from datastrata.core.config import Settings
 from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
+from datastrata.runtime.migrations import require_applied
 
 PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         install_all(runtime)
+        runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         stop = threading.Event()
         thread = threading.Thread(target=runtime.run_worker, args=(stop,), name="datastrata-worker", daemon=True)

@@ -66,6 +66,11 @@ class Settings:
     cache: str = "memory://"
     objects: str = ""
     graph: str = ""
+    #: The URL `migrate` connects with on PostgreSQL (the owner role); empty: the store URL itself.
+    owner_store: str = ""
+    #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
+    app_role: str = ""
+    platform_role: str = ""
     #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
     consumer: str = ""
 

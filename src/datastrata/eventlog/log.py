@@ -17,7 +17,7 @@ from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
 from datastrata.eventlog.engine import Engine, NewRow
 from datastrata.eventlog.postgres_engine import PostgresEngine
-from datastrata.eventlog.schema import ddl
+from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
 from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_to_db
@@ -62,7 +62,7 @@ class EventLog:
         self.engine: Engine = SqliteEngine() if db.dialect == "sqlite" else PostgresEngine()
         # SQLite stores times as UTC ISO text; psycopg already returns aware UTC datetimes (UTC sessions).
         self._time: Callable[[Any], datetime] = datetime.fromisoformat if db.dialect == "sqlite" else _same
-        db.ensure_schema("eventlog", ddl)
+        db.ensure(MIGRATIONS)
         self._identity: str | None = None
 
     @property

@@ -1,8 +1,8 @@
-"""Tables of the event log, per dialect."""
+"""Tables of the event log, per dialect, as numbered migrations."""
 
 from __future__ import annotations
 
-from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component, Migration
 
 #: On PostgreSQL a position is ``(transaction id << POSITION_BITS) + n``: see postgres_engine.
 POSITION_BITS = 20
@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
     recorded_at TEXT    NOT NULL,
     PRIMARY KEY (stream_id, name)
 );
+"""
+_SQLITE_IDENTITY = """
 CREATE TABLE IF NOT EXISTS eventlog_identity (
     singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
     log_id     TEXT    NOT NULL,
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS eventlog_identity (
 );
 INSERT INTO eventlog_identity (singleton, log_id) VALUES (1, lower(hex(randomblob(16)))) ON CONFLICT DO NOTHING;
 """
+
 
 POSTGRESQL = """
 CREATE TABLE IF NOT EXISTS eventlog_events (
@@ -64,12 +67,18 @@ CREATE TABLE IF NOT EXISTS eventlog_snapshots (
     recorded_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (stream_id, name)
 );
+"""
+
+_POSTGRESQL_REFUSE_PARTIAL_BATCH = """
 CREATE OR REPLACE FUNCTION eventlog_refuse_partial_batch(stored bigint, total int) RETURNS int
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'eventlog: % of % events of this batch are stored already', total - stored, total
         USING ERRCODE = 'DSP01';
 END $$;
+"""
+
+_POSTGRESQL_IDENTITY = """
 CREATE TABLE IF NOT EXISTS eventlog_identity (
     singleton  INTEGER     PRIMARY KEY CHECK (singleton = 1),
     log_id     TEXT        NOT NULL,
@@ -77,11 +86,22 @@ CREATE TABLE IF NOT EXISTS eventlog_identity (
 );
 INSERT INTO eventlog_identity (singleton, log_id) VALUES (1, replace(gen_random_uuid()::text, '-', ''))
     ON CONFLICT DO NOTHING;
+"""
+
+_POSTGRESQL_DROP_NOTIFY_TRIGGER = """
 DROP TRIGGER IF EXISTS eventlog_events_notify ON eventlog_events;
 DROP FUNCTION IF EXISTS eventlog_notify();
 """
 
 
-def ddl(dialect: Dialect) -> str:
-    """Return the event log's DDL for `dialect`."""
-    return SQLITE if dialect == "sqlite" else POSTGRESQL
+#: The event log's schema: the baseline of the first release, then each later change as its own step.
+MIGRATIONS = Component(
+    "eventlog",
+    (
+        Migration(1, "events_and_snapshots", SQLITE, POSTGRESQL),
+        Migration(2, "refuse_partial_batch", postgresql=_POSTGRESQL_REFUSE_PARTIAL_BATCH),
+        # Appends used to be announced by a trigger inside the appending transaction (see docs/decisions.md).
+        Migration(3, "drop_notify_trigger", postgresql=_POSTGRESQL_DROP_NOTIFY_TRIGGER),
+        Migration(4, "identity", _SQLITE_IDENTITY, _POSTGRESQL_IDENTITY),
+    ),
+)

@@ -8,7 +8,7 @@ from typing import Any
 
 from datastrata.core import codec
 from datastrata.core.clock import Clock, system_clock
-from datastrata.eventlog.schema import ddl
+from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.stores.database import Database, Tx, time_to_db
 
 
@@ -28,7 +28,7 @@ class SnapshotStore:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("eventlog", ddl)
+        db.ensure(MIGRATIONS)
 
     def save(self, stream_id: str, version: int, state: Mapping[str, Any], *, name: str = "default") -> None:
         """Store `state` as the snapshot of `stream_id` at `version`, unless a newer one exists."""

@@ -19,9 +19,11 @@ from datastrata.core.config import load_settings
 from datastrata.core.errors import ConcurrencyConflict, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.log import EventLog
+from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.stores.database import Database, Dialect, Tx
+from datastrata.stores.migrations import Component, migrate
 from datastrata.stores.open import open_database
 
 try:
@@ -173,6 +175,10 @@ def to_notification(event: Event, meta: Mapping[str, Any]) -> Notification:
 def tracking_ddl(dialect: Dialect) -> str:
     """Return the tracking table's DDL (the same on both engines)."""
     return _TRACKING_DDL
+
+
+#: The tracking table's schema.
+TRACKING_MIGRATIONS = Component.baseline("eventsourcing_tracking", tracking_ddl)
 
 
 def insert_tracking_in(tx: Tx, tracking: Tracking) -> None:
@@ -387,7 +393,7 @@ class DatastrataTrackingRecorder(DatastrataRecorder, TrackingRecorder):
 
     def __init__(self, db: Database, *, serialize_writes: bool = True) -> None:
         super().__init__(db, serialize_writes=serialize_writes)
-        db.ensure_schema("eventsourcing_tracking", tracking_ddl)
+        db.ensure(TRACKING_MIGRATIONS)
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Record that `tracking.notification_id` was processed; an id not above the last raises IntegrityError."""
@@ -479,6 +485,9 @@ class Factory(InfrastructureFactory[DatastrataTrackingRecorder]):
 
     DATASTRATA_STORE = "DATASTRATA_STORE"
     SERIALIZE_WRITES = "DATASTRATA_SERIALIZE_WRITES"
+    #: eventsourcing's own switch: ``yes`` (its default) applies datastrata's pending migrations at start, on
+    #: PostgreSQL too (the application then needs DDL rights); ``no`` expects them applied already.
+    CREATE_TABLE = "CREATE_TABLE"
 
     aggregate_recorder_class: type[DatastrataAggregateRecorder] = DatastrataAggregateRecorder
     application_recorder_class: type[DatastrataApplicationRecorder] = DatastrataApplicationRecorder
@@ -491,6 +500,8 @@ class Factory(InfrastructureFactory[DatastrataTrackingRecorder]):
         url = self.env.get(self.DATASTRATA_STORE) or load_settings().store
         self.serialize_writes = strtobool(self.env.get(self.SERIALIZE_WRITES) or "yes")
         self.db = open_database(url)
+        if strtobool(self.env.get(self.CREATE_TABLE) or "yes"):
+            migrate(self.db, [EVENTLOG, TRACKING_MIGRATIONS])
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         """Return the event recorder for ``"events"``, and a latest-snapshot recorder for any other purpose."""

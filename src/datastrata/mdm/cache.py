@@ -4,6 +4,12 @@ The classic cache-aside race — a reader loads the old value, a writer commits 
 puts the old value back — is closed by a *fence*: every invalidation bumps a generation of the key, and a fill
 only lands if the generation is still the one the loader saw before it read the store. So once ``put`` has
 returned (its change listeners run after commit and before it returns), no reader can see the older value.
+
+An in-process cache hears only this process's invalidations, and the store may be written by other processes
+(PostgreSQL, or a SQLite file shared by ``serve`` and the CLI). So over a cache that is not shared, every hit is
+also checked against the record's revision in the store (one indexed read): an entry whose revision is not the
+store's current one is loaded again. Over Redis, every writer's invalidation reaches every reader, and hits stay
+one GET.
 """
 
 from __future__ import annotations
@@ -136,6 +142,7 @@ class _Entry:
 
     record: MasterRecord | None
     until: datetime | None
+    version: int | None = None
 
 
 class CachedReader:
@@ -143,7 +150,9 @@ class CachedReader:
 
     An entry never outlives the key's next scheduled change: its TTL is capped at ``next_change - now`` (and at
     `ttl`), and a hit is also checked against that instant on the store's clock, so a test clock moved past it
-    (or a host whose clock runs ahead) reloads. Writes through `store` invalidate after commit via ``on_change``.
+    (or a host whose clock runs ahead) reloads. Writes through `store` invalidate after commit via ``on_change``;
+    over a cache that is not shared (the in-process one), a hit is served only while its revision is the store's
+    (``checks_versions``), so writes by other processes are seen at once too.
     """
 
     def __init__(
@@ -155,6 +164,8 @@ class CachedReader:
         self.cache = cache
         self.ttl = ttl
         self.fence = fence if fence is not None else fence_for(cache)
+        #: True when hits are checked against the store's revision (every cache that is not shared by processes).
+        self.checks_versions = not getattr(cache, "shared", False)
         self.loads = 0
         self._loads_lock = threading.Lock()
         self._memo: dict[str, _Entry] = {}
@@ -184,9 +195,9 @@ class CachedReader:
         raw = self.cache.get(key)
         if raw is not None:
             entry = self._decode(raw)
-            if entry.until is None or self.store.clock() < entry.until:
+            if self._current(entry, entity_type, entity_key):
                 return entry.record
-            self.cache.delete(key)  # its next change has come: reload
+            self.cache.delete(key)  # its next change has come, or another process wrote: reload
         return self._load(key, entity_type, entity_key)
 
     def invalidate(self, entity_type: str, entity_key: str) -> None:
@@ -197,18 +208,26 @@ class CachedReader:
         """The store's after-commit hook: invalidate the key."""
         self.invalidate(entity_type, entity_key)
 
+    def _current(self, entry: _Entry, entity_type: str, entity_key: str) -> bool:
+        """Whether a cached entry may be served: before its next change and, when checked, at the store's revision."""
+        if entry.until is not None and self.store.clock() >= entry.until:
+            return False
+        return not self.checks_versions or entry.version == self.store.revision(entity_type, entity_key)
+
     def _load(self, key: str, entity_type: str, entity_key: str) -> MasterRecord | None:
         """Load through get_or_load (one loader per key); the loader fills through the fence itself."""
         loaded: list[_Entry] = []
 
         def loader() -> tuple[str | None, float | None]:
             token = self.fence.token(key)
+            # The revision is read before the record: a write in between makes the entry look older, never newer.
+            version = self.store.revision(entity_type, entity_key) if self.checks_versions else None
             now = self.store.clock()
             record = self.store.get(entity_type, entity_key, as_of=now)
             until = self.store.next_change(entity_type, entity_key, after=now)
             with self._loads_lock:
                 self.loads += 1
-            entry = _Entry(_frozen(record), until)
+            entry = _Entry(_frozen(record), until, version)
             loaded.append(entry)
             ttl = self.ttl if until is None else min(self.ttl, (until - now).total_seconds())
             if ttl > 0:
@@ -223,7 +242,7 @@ class CachedReader:
             return loaded[0].record
         if raw is not None:
             entry = self._decode(raw)
-            if entry.until is None or self.store.clock() < entry.until:
+            if self._current(entry, entity_type, entity_key):
                 return entry.record
         return self.store.get(entity_type, entity_key)
 
@@ -253,6 +272,7 @@ def _encode(entry: _Entry) -> str:
     body: dict[str, Any] = {
         "record": None if entry.record is None else entry.record.to_dict(),
         "until": None if entry.until is None else entry.until.isoformat(),
+        "version": entry.version,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
@@ -266,8 +286,9 @@ def _decode(raw: str, store: MasterDataStore) -> _Entry:
     body = json.loads(raw)
     data = body["record"]
     until = _time(body["until"])
+    version = body.get("version")
     if data is None:
-        return _Entry(None, until)
+        return _Entry(None, until, version)
     schema = store.types.find(data["entity_type"])
     attributes = dict(data["attributes"]) if schema is None else schema.load(data["attributes"])
     record = MasterRecord(
@@ -286,4 +307,4 @@ def _decode(raw: str, store: MasterDataStore) -> _Entry:
         derived_from=data["derived_from"],
         activated_at=_time(data["activated_at"]),
     )
-    return _Entry(record, until)
+    return _Entry(record, until, version)

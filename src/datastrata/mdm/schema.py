@@ -6,6 +6,7 @@ Names follow the seed (``master_data_versions``, ``master_data_current``) and sh
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 _SQLITE_OVERLAP = """
     SELECT 1 FROM master_data_versions o
@@ -172,3 +173,8 @@ CREATE INDEX IF NOT EXISTS master_data_audit_recorded ON master_data_audit (tena
 def ddl(dialect: Dialect) -> str:
     """Return the master-data DDL for `dialect`."""
     return SQLITE if dialect == "sqlite" else POSTGRESQL
+
+
+#: The master-data store's schema (on PostgreSQL the baseline creates btree_gist: a trusted extension the owner may
+#: create; the application role never needs to).
+MIGRATIONS = Component.baseline("mdm", ddl)

@@ -24,7 +24,7 @@ from datastrata.mdm.records import (
     iso,
     record_key,
 )
-from datastrata.mdm.schema import ddl
+from datastrata.mdm.schema import MIGRATIONS
 from datastrata.mdm.sql import AuditRow, Key, VersionRow
 from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
 from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
@@ -64,7 +64,7 @@ class MasterDataStore:
         self.types = types if types is not None else TypeRegistry()
         self._listeners: list[ChangeListener] = []
         self._owned: Location | None = None
-        units.ensure_schema("mdm", ddl)
+        units.ensure(MIGRATIONS)
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = system_clock) -> MasterDataStore:
@@ -231,6 +231,12 @@ class MasterDataStore:
         with self.units.read(self.scope()) as tx:
             rows = sql.open_versions(tx, key)
         return next_boundary((_period(r) for r in rows), start)
+
+    def revision(self, entity_type: str, entity_key: str) -> int:
+        """Return the record's change count (its event stream's version, 0 if never written): one indexed read."""
+        scope = self.scope(self._key(entity_type, entity_key))
+        with self.units.read(scope) as work:
+            return work.log.version_in(work, scope.stream_id)
 
     def audit(
         self,

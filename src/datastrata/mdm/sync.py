@@ -25,6 +25,7 @@ from datastrata.messaging.inbox import Inbox
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.units import Units
 from datastrata.stores.database import Dialect, Tx, time_from_db, time_to_db
+from datastrata.stores.migrations import Component
 
 #: The events a downstream copy follows.
 CHANGE_EVENTS: tuple[str, ...] = (MASTER_DATA_CHANGED, MASTER_DATA_ACTIVATED)
@@ -79,6 +80,11 @@ class Downstream:
     table: str
     derive: Derive
     ddl: Callable[[Dialect], str] | None = None
+
+    def migrations(self) -> list[Component]:
+        """Return the schema of this downstream: its copy table, then its own derived tables if it has any."""
+        copy = Component.baseline(f"mdm.copy.{self.table}", _copy_ddl(self.table))
+        return [copy] if self.ddl is None else [copy, Component.baseline(self.name, self.ddl)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +147,8 @@ class DownstreamCopy:
         self.clock = clock or units.clock
         self.context = context
         self.inbox = Inbox(units)
-        units.ensure_schema(f"mdm.copy.{downstream.table}", _copy_ddl(downstream.table))
-        if downstream.ddl is not None:
-            units.ensure_schema(downstream.name, downstream.ddl)
+        for component in downstream.migrations():
+            units.ensure(component)
 
     def scope(self, tenant_id: str | None = None) -> Scope:
         """Return the scope this copy works in: one tenant's copy, or (None) the current tenant's context."""

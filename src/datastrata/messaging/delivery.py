@@ -17,7 +17,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error, redact_url
-from datastrata.messaging.schema import ddl
+from datastrata.messaging.schema import MIGRATIONS
 from datastrata.stores.database import Database, time_from_db, time_to_db
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class DeadLetters:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("messaging", ddl)
+        db.ensure(MIGRATIONS)
 
     def record(
         self, consumer: str, event: Failed, error: str, attempts: int, *, first_seen: datetime | None = None

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from datastrata.messaging.schema import ddl
-from datastrata.stores.database import Dialect, Tx
+from datastrata.messaging.schema import MIGRATIONS
+from datastrata.stores.database import Tx
+from datastrata.stores.migrations import Component
 
 
 class Schemas(Protocol):
     """Where the inbox's table must exist: a database, a location or a runtime (every location it places)."""
 
-    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` once per process."""
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied there."""
 
 
 class Inbox:
     """Remembers which events each consumer has handled."""
 
     def __init__(self, schemas: Schemas) -> None:
-        schemas.ensure_schema("messaging", ddl)
+        schemas.ensure(MIGRATIONS)
 
     def first_time(self, tx: Tx, consumer: str, event_id: str) -> bool:
         """Record `event_id` for `consumer` inside `tx`; False when it was handled before (skip the effect)."""

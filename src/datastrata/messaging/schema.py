@@ -8,6 +8,7 @@ try), ``resolved`` (a retry succeeded) or ``skipped`` (an operator moved past it
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component, Migration
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS messaging_dead_letters (
@@ -20,8 +21,6 @@ CREATE TABLE IF NOT EXISTS messaging_dead_letters (
     error       TEXT    NOT NULL,
     attempts    INTEGER NOT NULL,
     failed_at   {time}  NOT NULL,
-    first_seen  {time},
-    status      TEXT    NOT NULL DEFAULT 'parked',
     UNIQUE (consumer, event_id)
 );
 CREATE TABLE IF NOT EXISTS messaging_inbox (
@@ -37,3 +36,21 @@ def ddl(dialect: Dialect) -> str:
     if dialect == "sqlite":
         return _DDL.format(serial="INTEGER", time="TEXT")
     return _DDL.format(serial="BIGSERIAL", time="TIMESTAMPTZ")
+
+
+_DEAD_LETTER_STATUS = """
+ALTER TABLE messaging_dead_letters ADD COLUMN first_seen {time};
+ALTER TABLE messaging_dead_letters ADD COLUMN status TEXT NOT NULL DEFAULT 'parked';
+"""
+
+#: The messaging schema: dead letters and consumer inboxes; then when a letter first failed and its status.
+MIGRATIONS = Component.baseline(
+    "messaging",
+    ddl,
+    Migration(
+        2,
+        "dead_letter_status",
+        _DEAD_LETTER_STATUS.format(time="TEXT"),
+        _DEAD_LETTER_STATUS.format(time="TIMESTAMPTZ"),
+    ),
+)

@@ -9,14 +9,14 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConfigurationError
 from datastrata.core.redact import redact_url
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
+from datastrata.stores.migrations import Component, Migration
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
     name       TEXT    PRIMARY KEY,
     position   BIGINT  NOT NULL,
     event_id   TEXT,
-    updated_at {time} NOT NULL,
-    log_id     TEXT
+    updated_at {time} NOT NULL
 );
 """
 
@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 def ddl(dialect: Dialect) -> str:
     """Return the checkpoint table's DDL."""
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
+
+
+#: The checkpoint table's schema; then the identity of the log each checkpoint follows.
+MIGRATIONS = Component.baseline(
+    "checkpoints", ddl, Migration.both(2, "log_id", "ALTER TABLE projection_checkpoints ADD COLUMN log_id TEXT;")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,7 @@ class Checkpoints:
     def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
-        db.ensure_schema("checkpoints", ddl)
+        db.ensure(MIGRATIONS)
 
     def get(self, name: str) -> int:
         """Return the position `name` has processed up to (0 when it never ran)."""

@@ -9,7 +9,8 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.stores.cache import Cache
-from datastrata.stores.database import Database, Dialect, Tx
+from datastrata.stores.database import Database, Tx
+from datastrata.stores.migrations import Component
 
 
 def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
@@ -30,6 +31,11 @@ class CachedView:
 
     A TTL bounds the one race cache-aside has (a reader loading just before a commit and storing after its
     invalidation), so a stale entry lives at most `ttl` seconds.
+
+    The invalidation reaches only the caches of the process that committed. When the read model may be written by
+    another process (a CLI catching a projection up beside ``serve``, a worker of its own) over a cache that is not
+    shared (``cache.shared`` False), pass an `accept` that compares the cached value's position with the read
+    model's checkpoint the query reads anyway; then no read serves a view older than the checkpoint it reports.
     """
 
     def __init__(self, cache: Cache, prefix: str, *, ttl: float = 30.0) -> None:
@@ -72,20 +78,18 @@ class CachedView:
 class SqlReadModel(ABC):
     """Base of a batched read model kept in SQL tables: `apply` is a one-event batch, `clear` empties the tables.
 
-    Subclasses set `name`, `event_types` and `tables`, implement `ddl(dialect)` and `apply_batch(tx, events)`.
+    Subclasses set `name`, `event_types`, `tables` and `migrations` (the numbered schema of those tables), and
+    implement `apply_batch(tx, events)`.
     """
 
     name: str = ""
     event_types: frozenset[str] | None = None
     tables: tuple[str, ...] = ()
-
-    @abstractmethod
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the read model's DDL (idempotent)."""
+    migrations: Component
 
     def setup(self, db: Database) -> None:
-        """Create the read model's tables."""
-        db.ensure_schema(self.name, self.ddl)
+        """Make sure the read model's tables exist (embedded: created now; PostgreSQL: migrated already)."""
+        db.ensure(self.migrations)
 
     @abstractmethod
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:

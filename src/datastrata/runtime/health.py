@@ -54,8 +54,8 @@ class HealthReport:
 def readiness_checks(runtime: Runtime) -> dict[str, Callable[[], object]]:
     """Return what must answer for the runtime to be ready: the home store, then the checks registered on it.
 
-    ``migrations`` is the hook the migrations engineer fills (``runtime.readiness["migrations"] = …``); until it
-    is, the store answering is the check.
+    ``migrations`` (set by the app: :func:`datastrata.runtime.migrations.require_applied`) fails while a migration
+    of the release is not applied in a location.
     """
     return {"store": runtime.log.head, **runtime.readiness}
 

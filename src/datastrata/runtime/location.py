@@ -14,7 +14,8 @@ from datastrata.core.tenancy import tenant
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.runtime.scope import Scope
-from datastrata.stores.database import Cursor, Database, Dialect, Params, Tx
+from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
 
 
@@ -81,9 +82,9 @@ class Location:
         with self.db.read() as tx:
             yield Work(tx, self, scope)
 
-    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` in this location once per process."""
-        self.db.ensure_schema(name, ddl)
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied in this location (SQLite: now; PostgreSQL: refused if not)."""
+        self.db.ensure(component)
 
     @property
     def identity(self) -> str:
@@ -124,6 +125,10 @@ class Work(Tx):
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the transaction commits (never if it rolls back)."""
         self.tx.on_commit(callback)
+
+    def run_script(self, script: str) -> None:
+        """Run a DDL script in the underlying transaction."""
+        self.tx.run_script(script)
 
     def append(
         self, events: Sequence[NewEvent], *, expected_version: int | None = ANY, scope: Scope | None = None

@@ -28,7 +28,8 @@ from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
-from datastrata.stores.database import Database, Dialect
+from datastrata.stores.database import Database
+from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,10 @@ class Runtime:
         with self._using(scope) as location, location.read(scope) as work:
             yield work
 
-    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` in every location the placement names (each opened if need be)."""
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied in every location the placement names (opened if need be)."""
         for spec in self.placement.all():
-            self.location(spec).ensure_schema(name, ddl)
+            self.location(spec).ensure(component)
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""

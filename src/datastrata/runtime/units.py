@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from datastrata.core.clock import Clock
 from datastrata.runtime.location import Work
 from datastrata.runtime.scope import Scope
-from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 
 class Units(Protocol):
@@ -25,5 +24,5 @@ class Units(Protocol):
     def read(self, scope: Scope) -> AbstractContextManager[Work]:
         """Open a read snapshot in the location of `scope`."""
 
-    def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` wherever this hands out work."""
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied wherever this hands out work."""

@@ -9,7 +9,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from datastrata.stores.migrations import Component
 
 _log = logging.getLogger(__name__)
 Dialect = Literal["sqlite", "postgresql"]
@@ -63,6 +66,11 @@ class Tx(ABC):
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
+    def run_script(self, script: str) -> None:
+        """Run a ``;``-separated DDL script inside this transaction, statement by statement."""
+        for statement in split_statements(script):
+            self.execute(statement)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after this transaction commits (never if it rolls back)."""
         self._after_commit.append(callback)
@@ -105,19 +113,35 @@ class Database(ABC):
     def close(self) -> None:
         """Release every connection."""
 
+    def ensure(self, component: Component) -> None:
+        """Make sure `component`'s migrations are applied here (SQLite: applied now; PostgreSQL: refused if not)."""
+        from datastrata.stores.migrations import ensure
+
+        ensure(self, component)
+
     def ensure_schema(self, name: str, ddl: Callable[[Dialect], str]) -> None:
-        """Create the tables of `name` once per process (the DDL must be idempotent)."""
-        if name in self._schemas:
+        """Apply ad-hoc tables (tests, scripts) at once on any dialect, once per process; needs DDL rights.
+
+        The components of datastrata declare numbered migrations instead (:mod:`datastrata.stores.migrations`),
+        which PostgreSQL applies only through ``datastrata migrate``; this is a one-step component of those.
+        """
+        from datastrata.stores.migrations import run_adhoc
+
+        self.once(name, lambda: run_adhoc(self, name, ddl))
+
+    def once(self, schema: str, check: Callable[[], object]) -> None:
+        """Run `check` for `schema` once per process and database (again after a failure); see :attr:`ensured`."""
+        if schema in self._schemas:
             return
         with self._schema_lock:
-            if name in self._schemas:
-                return
-            self.run_script(ddl(self.dialect))
-            self._schemas.add(name)
+            if schema not in self._schemas:
+                check()
+                self._schemas.add(schema)
 
-    @abstractmethod
-    def run_script(self, script: str) -> None:
-        """Run several ``;``-separated statements in one transaction."""
+    @property
+    def ensured(self) -> frozenset[str]:
+        """The schemas (components) this process has checked or applied on this database so far."""
+        return frozenset(self._schemas)
 
     def notify_changed(self) -> None:
         """Wake in-process waiters after a commit that appended events."""
@@ -137,6 +161,21 @@ class Database(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (a trigger's ``BEGIN … END;`` stays one statement)."""
+    statements: list[str] = []
+    start = 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statement = script[start : end + 1].strip()
+            if statement != ";":
+                statements.append(statement)
+            start = end + 1
+    if script[start:].strip():
+        statements.append(script[start:].strip())
+    return statements
 
 
 def is_unique_violation(exc: BaseException) -> bool:

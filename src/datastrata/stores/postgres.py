@@ -51,6 +51,10 @@ class PostgresTx(Tx):
         with self.conn.cursor() as cur:
             cur.executemany(to_pyformat(sql), rows)
 
+    def run_script(self, script: str) -> None:
+        """Run a DDL script in one round trip (bytes without parameters: the simple query protocol)."""
+        self.conn.execute(script.encode())
+
 
 class PostgresDatabase(Database):
     """A PostgreSQL database reached by ``postgresql://`` URL."""
@@ -114,12 +118,6 @@ class PostgresDatabase(Database):
                 if self._announcer is None:
                     self._announcer = Announcer(self.url)
         self._announcer.announce()
-
-    def run_script(self, script: str) -> None:
-        """Run a DDL script in one transaction, serialised across processes by an advisory lock."""
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(724105)")
-            conn.execute(script.encode())
 
     def close(self) -> None:
         """Stop the announcer and close the pool."""

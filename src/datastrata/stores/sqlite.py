@@ -120,16 +120,6 @@ class SqliteDatabase(Database):
         """This thread's connection, outside any transaction (SQLite autocommits each statement)."""
         yield SqliteTx(self._connection())
 
-    def run_script(self, script: str) -> None:
-        """Run a DDL script atomically."""
-        conn = self._connection()
-        try:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise BackendUnavailable(f"cannot create tables in {self.path}: {exc}") from exc
-
     def close(self) -> None:
         """Close this thread's connection and those of ended threads; others close when their thread lets go.
 

@@ -11,7 +11,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datastrata.stores.migrations import Component
 
 
 class ServerUnavailable(RuntimeError):
@@ -83,14 +88,79 @@ def ephemeral_postgres(*, fsync: bool = True) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def create_database(base_url: str, name: str) -> str:
-    """Create database `name` on the server at `base_url` and return its URL."""
+def create_database(base_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database `name` on the server at `base_url` (a copy of `template` if given) and return its URL.
+
+    A copy of a migrated template gets a log identity of its own: it is a new log, not the template's.
+    """
     import psycopg
 
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
-        conn.execute(f'CREATE DATABASE "{name}"'.encode())
-    return f"{base_url}/{name}"
+        for attempt in range(50):  # the template's last connection may still be closing on the server
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"{copy_of}'.encode())
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+    url = f"{base_url}/{name}"
+    if template:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE eventlog_identity SET log_id = replace(gen_random_uuid()::text, '-', ''), created_at = now()"
+            )
+    return url
+
+
+def migrated(url: str, *extra: Component) -> str:
+    """Apply every catalog component's migrations (and `extra`'s) to the database at `url`; return `url`."""
+    from datastrata.catalog import components
+    from datastrata.stores.migrations import migrate
+    from datastrata.stores.open import open_database
+
+    db = open_database(url)
+    try:
+        migrate(db, [*components(), *extra])
+    finally:
+        db.close()
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class RoleUrls:
+    """URLs of one database as each of its three roles."""
+
+    owner: str
+    app: str
+    platform: str
+    app_role: str
+    platform_role: str
+
+
+def create_roles(base_url: str, database: str, *, prefix: str = "datastrata") -> RoleUrls:
+    """Create the owner, application and platform login roles for `database` and make the owner own it.
+
+    None is a superuser or has BYPASSRLS, CREATEDB or CREATEROLE; the owner gets the database (and so the
+    ``public`` schema's CREATE right on PostgreSQL 15+); the others only CONNECT until `migrate` grants them DML.
+    Roles live in the whole cluster, so an existing one is reused.
+    """
+    import psycopg
+
+    names = {kind: f"{prefix}_{kind}" for kind in ("owner", "app", "platform")}
+    with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
+        for name in names.values():
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS'.encode())
+        conn.execute(f'ALTER DATABASE "{database}" OWNER TO "{names["owner"]}"'.encode())
+        conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC'.encode())
+        conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{names["app"]}", "{names["platform"]}"'.encode())
+    host = base_url.split("@", 1)[-1]
+    url = {kind: f"postgresql://{name}@{host}/{database}" for kind, name in names.items()}
+    return RoleUrls(url["owner"], url["app"], url["platform"], app_role=names["app"], platform_role=names["platform"])
 
 
 @contextlib.contextmanager

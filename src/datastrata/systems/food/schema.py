@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS food_users (
@@ -77,3 +78,7 @@ def ddl(dialect: Dialect) -> str:
     if dialect == "sqlite":
         return _DDL.format(real="REAL", time="TEXT", boolean="INTEGER", money="TEXT")
     return _DDL.format(real="DOUBLE PRECISION", time="TIMESTAMPTZ", boolean="BOOLEAN", money="NUMERIC(12,2)")
+
+
+#: The food system's schema.
+MIGRATIONS = Component.baseline("food", ddl)

@@ -17,7 +17,7 @@ from datastrata.runtime import Scope, Units, Work
 from datastrata.stores.database import Tx, time_from_db, time_to_db
 from datastrata.systems.food import domain
 from datastrata.systems.food.domain import MenuItemSpec, Order, OrderLine, RestaurantProfile, UserProfile
-from datastrata.systems.food.schema import ddl
+from datastrata.systems.food.schema import MIGRATIONS
 
 #: Rows per transaction when a bulk command is chunked.
 CHUNK = 1000
@@ -63,7 +63,7 @@ class OrderStore:
     def __init__(self, units: Units, *, clock: Clock = system_clock) -> None:
         self.units = units
         self.clock = clock
-        units.ensure_schema("food", ddl)
+        units.ensure(MIGRATIONS)
 
     @staticmethod
     def scope() -> Scope:

@@ -17,6 +17,7 @@ from datastrata.core.tenancy import current_tenant
 from datastrata.mdm.records import CONTEXT, iso
 from datastrata.runtime import Scope, Units
 from datastrata.stores.database import Dialect, Tx, time_from_db, time_to_db
+from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS masterdata_alerts (
 );
 CREATE INDEX IF NOT EXISTS masterdata_alerts_raised ON masterdata_alerts (tenant_id, raised_at);
 """
+
+
+#: The alerts table's schema.
+MIGRATIONS = Component.baseline("masterdata.alerts", _ddl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,7 @@ class Alerts:
     def __init__(self, units: Units, *, clock: Clock = system_clock) -> None:
         self.units = units
         self.clock = clock
-        units.ensure_schema("masterdata.alerts", _ddl)
+        units.ensure(MIGRATIONS)
 
     def raise_in(
         self,

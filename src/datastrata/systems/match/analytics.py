@@ -9,6 +9,7 @@ from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
 from datastrata.projections.readmodels import SqlReadModel, upsert_adding
 from datastrata.stores.database import Dialect, Tx
+from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -139,12 +140,9 @@ class AnalyticsProjection(SqlReadModel):
     """Per-match counters for players and teams; totals across matches are sums at query time."""
 
     name = "match.analytics"
+    migrations = Component.baseline("match.analytics", _ddl)
     event_types = domain.MATCH_EVENTS
     tables = ("match_analytics_players", "match_analytics_teams")
-
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the analytics tables' DDL."""
-        return _ddl(dialect)
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Sum the page's changes per row in memory, then upsert each touched row once."""

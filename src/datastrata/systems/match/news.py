@@ -9,6 +9,7 @@ from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.stores.database import Dialect, Tx
+from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -75,12 +76,9 @@ class NewsProjection(SqlReadModel):
     """Alerts for reporters, scored by urgency."""
 
     name = "match.news"
+    migrations = Component.baseline("match.news", _ddl)
     event_types = domain.MATCH_EVENTS
     tables = ("match_news_alerts",)
-
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the alerts table's DDL."""
-        return _ddl(dialect)
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one alert per newsworthy event."""

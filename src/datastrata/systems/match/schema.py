@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
+from datastrata.stores.migrations import Component
 
 DDL = """
 CREATE TABLE IF NOT EXISTS match_teams (
@@ -121,3 +122,7 @@ def without_rowid(ddl: str, dialect: Dialect) -> str:
 def ddl(dialect: Dialect) -> str:
     """Return the write model's DDL (tables clustered by primary key on SQLite)."""
     return without_rowid(DDL, dialect)
+
+
+#: The referee's notebook's schema.
+MIGRATIONS = Component.baseline("match", ddl)

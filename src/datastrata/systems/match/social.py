@@ -10,6 +10,7 @@ from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.stores.database import Dialect, Tx
+from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -84,12 +85,9 @@ class SocialProjection(SqlReadModel):
     """Posts for social media editors."""
 
     name = "match.social"
+    migrations = Component.baseline("match.social", _ddl)
     event_types = domain.MATCH_EVENTS
     tables = ("match_social_posts",)
-
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the posts table's DDL."""
-        return _ddl(dialect)
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one post per event worth posting."""

@@ -10,6 +10,7 @@ from datastrata.core.tenancy import current_tenant
 from datastrata.projections.readmodels import CachedView, SqlReadModel
 from datastrata.stores.cache import Cache
 from datastrata.stores.database import Dialect, Tx
+from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -61,15 +62,12 @@ class TvProjection(SqlReadModel):
     """Display lines per match; after each commit the cached last-ten of every touched match is dropped."""
 
     name = "match.tv"
+    migrations = Component.baseline("match.tv", _ddl)
     event_types = domain.MATCH_EVENTS
     tables = ("match_tv_events",)
 
     def __init__(self, cache: Cache, *, ttl: float = 30.0) -> None:
         self.views = CachedView(cache, "match:tv", ttl=ttl)
-
-    def ddl(self, dialect: Dialect) -> str:
-        """Return the TV table's DDL."""
-        return _ddl(dialect)
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one line per event and invalidate the touched matches' cache entries on commit."""

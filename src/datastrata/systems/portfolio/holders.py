@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from datastrata.core.events import Event
 from datastrata.stores.database import Database, Dialect, Tx
+from datastrata.stores.migrations import Component
 from datastrata.systems.portfolio.domain import STOCK_BOUGHT, STOCK_SOLD
 
 
@@ -21,6 +22,10 @@ CREATE TABLE IF NOT EXISTS portfolio_holdings (
 """
 
 
+#: The holders read model's schema.
+MIGRATIONS = Component.baseline("portfolio.holders", _ddl)
+
+
 class HoldersProjection:
     """Folds STOCK_BOUGHT / STOCK_SOLD into per-(symbol, portfolio) quantities."""
 
@@ -29,7 +34,7 @@ class HoldersProjection:
 
     def setup(self, db: Database) -> None:
         """Create the holdings table."""
-        db.ensure_schema(self.name, _ddl)
+        db.ensure(MIGRATIONS)
 
     def apply(self, tx: Tx, event: Event) -> None:
         """Add or subtract the traded quantity; a holding that reaches zero is removed."""

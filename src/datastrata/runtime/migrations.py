@@ -1,0 +1,105 @@
+"""Migrations for every location a placement names: list or apply what is pending, then grant the roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from datastrata.core.errors import ConfigurationError
+from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
+from datastrata.messaging.schema import MIGRATIONS as MESSAGING
+from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
+from datastrata.runtime.location import Location, LocationSpec
+from datastrata.runtime.placement import Placement
+from datastrata.runtime.roles import Roles, grant
+from datastrata.stores.database import Database
+from datastrata.stores.migrations import Component, Pending, migrate, unique
+from datastrata.stores.migrations import pending as pending_in
+from datastrata.stores.open import open_database
+
+if TYPE_CHECKING:
+    from datastrata.runtime.runtime import Runtime
+
+#: The spine's own components, present in every location (systems and strategy packages add theirs).
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS)
+
+
+@dataclass(frozen=True, slots=True)
+class LocationMigrations:
+    """What `migrate` did (or, dry, would do) in one location."""
+
+    location: str
+    store: str
+    migrations: tuple[Pending, ...]
+    applied: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict (the store URL without secrets)."""
+        return {
+            "location": self.location,
+            "store": self.store,
+            "applied": self.applied,
+            "migrations": [p.to_dict() for p in self.migrations],
+        }
+
+
+def pending(location: Location | Database, components: Sequence[Component] = SPINE) -> list[Pending]:
+    """Return the migrations of `components` not yet applied in `location` (for readiness: one cheap query)."""
+    db = location.db if isinstance(location, Location) else location
+    return pending_in(db, [*SPINE, *components])
+
+
+def require_applied(runtime: Runtime, components: Sequence[Component] = SPINE) -> None:
+    """Raise unless every location of `runtime`'s placement has `components`' migrations applied (readiness)."""
+    for spec in runtime.placement.all():
+        todo = pending(runtime.location(spec), components)
+        if todo:
+            raise ConfigurationError(
+                f"{len(todo)} migration(s) are not applied in location {spec.name} ({spec.shown}), the first is "
+                f"{todo[0].label}; run `datastrata migrate`"
+            )
+
+
+def migrate_location(
+    spec: LocationSpec,
+    components: Sequence[Component],
+    *,
+    dry_run: bool = False,
+    owner_store: str | None = None,
+    roles: Roles | None = None,
+) -> LocationMigrations:
+    """Apply (or list) the pending migrations of `components` in the location `spec` names, then grant `roles`.
+
+    Connects with `owner_store` when given (the owner role's URL), else with the location's own store URL.
+    """
+    db = open_database(owner_store or spec.store)
+    try:
+        done = migrate(db, unique([*SPINE, *components]), dry_run=dry_run)
+        if not dry_run and roles is not None:
+            grant(db, roles)
+    finally:
+        db.close()
+    return LocationMigrations(spec.name, spec.shown, tuple(done), applied=not dry_run)
+
+
+def migrate_placement(
+    placement: Placement,
+    components: Sequence[Component],
+    *,
+    dry_run: bool = False,
+    owner_store: str | None = None,
+    roles: Roles | None = None,
+) -> list[LocationMigrations]:
+    """Apply (or list) the pending migrations in every location of `placement`, one location after another.
+
+    `owner_store` replaces the store URL of a single-location placement only; each location of a wider
+    placement is migrated with its own URL (give those the owner's credentials).
+    """
+    specs = placement.all()
+    if owner_store and len(specs) > 1:
+        raise ConfigurationError(
+            f"an owner URL names one store, but this placement has {len(specs)} locations; "
+            "give each location's store URL the owner's credentials instead"
+        )
+    return [migrate_location(spec, components, dry_run=dry_run, owner_store=owner_store, roles=roles) for spec in specs]

@@ -1,0 +1,72 @@
+"""Released migrations never change: their checksums are pinned here, so an edit fails in CI, not in production."""
+
+from __future__ import annotations
+
+from datastrata.catalog import components
+from datastrata.integrations.eventsourcing import TRACKING_MIGRATIONS
+
+#: (component, version, dialect) -> the first 16 hex digits of the SHA-256 of its SQL, as released. Add a line for
+#: each new migration once it is released; never change one: put the change into a new numbered migration.
+RELEASED = {
+    ("eventlog", 1, "sqlite"): "8d289c0c3453733c",
+    ("eventlog", 1, "postgresql"): "8ecff05bb31834c2",
+    ("eventlog", 2, "postgresql"): "ad838d04621fd0e5",
+    ("eventlog", 3, "postgresql"): "df95005a90a4f517",
+    ("eventlog", 4, "sqlite"): "f9c383193b12f9b1",
+    ("eventlog", 4, "postgresql"): "1e2f34dbdcea641f",
+    ("messaging", 1, "sqlite"): "d5a22a7ef2e020e3",
+    ("messaging", 1, "postgresql"): "d1335e13b2a88721",
+    ("checkpoints", 1, "sqlite"): "6ea60dac105fac23",
+    ("checkpoints", 1, "postgresql"): "4acfa8670929a99d",
+    ("portfolio.holders", 1, "sqlite"): "0c8f45c9aa3c7dd3",
+    ("portfolio.holders", 1, "postgresql"): "14f1b3e95552feb5",
+    ("mdm", 1, "sqlite"): "9bf9648ecd0611bb",
+    ("mdm", 1, "postgresql"): "d29dcbf7efe5266d",
+    ("masterdata.alerts", 1, "sqlite"): "2c825dbf70a564e9",
+    ("masterdata.alerts", 1, "postgresql"): "0bb61a1eca67a954",
+    ("mdm.copy.masterdata_customer_copies", 1, "sqlite"): "b6157c518ee2bffc",
+    ("mdm.copy.masterdata_customer_copies", 1, "postgresql"): "4ccdf376e24605d8",
+    ("masterdata.customer-service", 1, "sqlite"): "75a5d1e54d0ca5d0",
+    ("masterdata.customer-service", 1, "postgresql"): "b384eb90c1c83355",
+    ("mdm.copy.masterdata_product_copies", 1, "sqlite"): "40020c6d517a4e43",
+    ("mdm.copy.masterdata_product_copies", 1, "postgresql"): "d0d96c1c51977672",
+    ("masterdata.product-service", 1, "sqlite"): "d6d02c74d3bd2f7d",
+    ("masterdata.product-service", 1, "postgresql"): "d6d02c74d3bd2f7d",
+    ("mdm.copy.masterdata_supplier_copies", 1, "sqlite"): "475ce8df19f400c5",
+    ("mdm.copy.masterdata_supplier_copies", 1, "postgresql"): "3d9a8bf7e4323c05",
+    ("masterdata.supply-chain", 1, "sqlite"): "0bc920afdc70fcda",
+    ("masterdata.supply-chain", 1, "postgresql"): "e1462f54255d478d",
+    ("match", 1, "sqlite"): "70a21adbb24e9e40",
+    ("match", 1, "postgresql"): "02add71f015cbb9e",
+    ("match.tv", 1, "sqlite"): "0dc3c0785275ad1b",
+    ("match.tv", 1, "postgresql"): "c73e6d4c2ba51fb8",
+    ("match.news", 1, "sqlite"): "4005060875fbcc82",
+    ("match.news", 1, "postgresql"): "aa1f0917f66466b4",
+    ("match.social", 1, "sqlite"): "2bed9bb0ba9fffb4",
+    ("match.social", 1, "postgresql"): "c94fe917da900c70",
+    ("match.analytics", 1, "sqlite"): "65dcd538a45dd648",
+    ("match.analytics", 1, "postgresql"): "68af7ad2dd69edea",
+    ("food", 1, "sqlite"): "1fd794d0afe54271",
+    ("food", 1, "postgresql"): "872b1da20b6bdfbc",
+    ("eventsourcing_tracking", 1, "sqlite"): "7f766f319160a5bd",
+    ("eventsourcing_tracking", 1, "postgresql"): "7f766f319160a5bd",
+    ("messaging", 2, "sqlite"): "2395a4b0c874997e",
+    ("messaging", 2, "postgresql"): "35a1f1f0d6ef007e",
+    ("checkpoints", 2, "sqlite"): "d2defda61c0583b8",
+    ("checkpoints", 2, "postgresql"): "d2defda61c0583b8",
+}
+
+
+def test_released_migrations_are_unchanged() -> None:
+    current = {
+        (c.name, m.version, dialect): m.checksum(dialect)[:16]
+        for c in [*components(), TRACKING_MIGRATIONS]
+        for m in c.migrations
+        for dialect in ("sqlite", "postgresql")
+        if m.sql(dialect) is not None
+    }
+    changed = sorted(key for key, checksum in RELEASED.items() if current.get(key) != checksum)
+    assert not changed, (
+        f"released migrations changed or vanished: {changed}; restore their SQL (a store that applied them refuses "
+        "to open) and put the change into a new numbered migration"
+    )
