@@ -13,7 +13,7 @@ from datastrata.api.app import create_app
 from datastrata.catalog import install_all
 from datastrata.cli import app as cli
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable
+from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog import EventLog
 from datastrata.messaging import DeadLetters, OutboxRelay
@@ -132,3 +132,24 @@ def test_a_relay_checkpoint_named_by_the_old_url_is_deleted_and_the_log_is_read_
         assert runtime.relay.drain() == 1
         names = runtime.relay.checkpoints.all()
         assert f"relay:{runtime.bus.name}" in names and not any(PASSWORD in n for n in names)
+
+
+def test_a_poll_whose_stream_was_reset_makes_its_group_again_and_a_bad_option_is_refused(
+    sqlite_url: str, redis_url: str
+) -> None:
+    db = open_database(sqlite_url)
+    log = EventLog(db)
+    dead = DeadLetters(db)
+    bus = RedisStreamsBus(f"{redis_url}?claim_idle_ms=5", dead, log_id=log.identity)
+    assert bus.claim_idle_ms == 5
+    got: list[Event] = []
+    bus.subscribe("billing", got.append)
+    bus.client.delete(bus.key)  # what a restore does to the stream (its groups go with it)
+    assert bus.poll() == 0
+    log.append("s-1", [NewEvent(type="Thing", payload={})])
+    OutboxRelay(log, bus).drain()
+    assert bus.poll() == 1 and len(got) == 1
+    bus.close()
+    with pytest.raises(ConfigurationError, match="claim_idle_ms='soon' is not a whole number"):
+        RedisStreamsBus(f"{redis_url}?claim_idle_ms=soon", dead, log_id=log.identity)
+    db.close()
