@@ -175,3 +175,53 @@ def test_a_killed_workers_pending_entries_are_taken_over_by_the_other_after_the_
     client.close()
     assert PASSWORD not in workers.log("w-b")
     db.close()
+
+
+def test_two_datastrata_worker_processes_keep_the_master_data_copies(
+    sqlite_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from datastrata.core.config import Settings
+    from datastrata.runtime import Runtime
+    from datastrata.systems.masterdata.service import MasterDataService
+
+    bus = with_password(redis_url)
+    exe = Path(sys.executable).with_name("datastrata")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for name in ("md-a", "md-b"):
+            env = {**os.environ, "DATASTRATA_CONSUMER": name}
+            proc = subprocess.Popen(
+                [str(exe), "--store", sqlite_url, "--bus", bus, "worker", "--system", "masterdata"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+            )
+            procs.append(proc)
+            assert proc.stdout is not None
+            started = proc.stdout.readline()
+            assert f"consumer {name}" in started and PASSWORD not in started and "alice:***@" not in started
+        with Runtime.open(Settings(store=sqlite_url, bus=bus)) as runtime:
+            svc: MasterDataService = runtime.service("masterdata", MasterDataService)
+            keys = [f"C{i}" for i in range(40)]
+            for key in keys:
+                attributes = {"name": key, "credit_tier": "gold", "email": f"{key}@x.co", "address": "Tokyo"}
+                svc.put("customer", key, attributes, actor="a")
+
+            def copied() -> bool:
+                return all(found["copy"] is not None for k in keys for found in svc.downstream("customer", k))
+
+            wait_until("every customer copied", copied)
+            assert runtime.dead_letters.list() == []
+            client = redis.Redis.from_url(redis_url)
+            key = runtime.bus.key  # type: ignore[attr-defined]
+            for group in client.xinfo_groups(key):
+                assert group["pending"] == 0
+            wait_until("the stream to be trimmed", lambda: client.xlen(key) == 0)
+            client.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+            assert PASSWORD not in out
