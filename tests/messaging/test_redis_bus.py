@@ -159,3 +159,14 @@ def test_a_poll_whose_stream_was_reset_makes_its_group_again_and_a_bad_option_is
     with pytest.raises(ConfigurationError, match="claim_idle_ms='soon' is not a whole number"):
         RedisStreamsBus(f"{redis_url}?claim_idle_ms=soon", dead, log_id=log.identity)
     db.close()
+
+
+def test_a_redis_user_without_the_buss_commands_is_refused_in_one_line(sqlite_url: str, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.acl_setuser("bob", enabled=True, passwords=["+bob-pw-31"], keys=["*"], commands=["+@all", "-@scripting"])
+    client.close()
+    with pytest.raises(BackendUnavailable) as refused:
+        Runtime.open(Settings(store=sqlite_url, bus=redis_url.replace("redis://", "redis://bob:bob-pw-31@")))
+    message = refused.value.message
+    assert "refused the bus's set-up" in message and "+@scripting" in message
+    assert "bob-pw-31" not in message and "\n" not in message

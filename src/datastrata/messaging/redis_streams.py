@@ -177,6 +177,12 @@ class RedisStreamsBus:
             raise BackendUnavailable(
                 f"cannot reach Redis at {self.shown}: {describe_error(exc)}; check the URL and that it runs"
             ) from exc
+        except self._response_error as exc:
+            self.client.close()
+            raise BackendUnavailable(
+                f"Redis at {self.shown} refused the bus's set-up: {describe_error(exc)}; the bus's user needs the "
+                "string, stream and scripting commands (e.g. ACL +@read +@write +@stream +@scripting) on datastrata:*"
+            ) from exc
         self._housekeep = self.client.register_script(_HOUSEKEEP)
         #: The bus's name in checkpoints, health and logs: its stored id, never the URL (which may change).
         self.name = f"redis:{self.id}"
