@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from datastrata.core.clock import parse_time
 from datastrata.core.config import Settings, load_settings
 from datastrata.core.errors import DatastrataError
+from datastrata.core.validation import ASCII_INT
 from datastrata.runtime import Runtime
 
 try:  # typer >= 0.20 vendors click
@@ -125,3 +126,12 @@ class ShellGroup(TyperGroup):
             )
             sys.stderr.flush()
             raise typer.Exit(1) from None
+
+
+def ascii_int(text: str | int) -> int:
+    """Parse an integer option in ASCII digits only (click's own int() would take other scripts' digits)."""
+    if isinstance(text, int):  # a default, already an int
+        return text
+    if not ASCII_INT.fullmatch(text.strip()):
+        raise ValueError(f"must be a whole number in ASCII digits, e.g. 10; got {text!r}")
+    return int(text)  # bounds are the command's own (it names the field and the limit)

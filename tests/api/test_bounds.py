@@ -171,3 +171,10 @@ def test_nul_characters_and_huge_bodies_are_refused_before_any_route(http: TestC
     refused(http.get("/masterdata/audit", params={"key": "a\x00b"}), "path")
     huge = http.post("/design", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers=headers)
     assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+
+
+def test_cli_integers_are_ascii_digits(env: dict[str, str]) -> None:
+    code, out = cli(env, "food", "recommend", "u1", "--limit", "\u0663")  # ARABIC-INDIC DIGIT THREE
+    assert code == 2 and "ASCII" in out
+    code, out = cli(env, "portfolio", "state", P, "--at-version", "\u0661")
+    assert code == 2 and "ASCII" in out

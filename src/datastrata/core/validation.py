@@ -19,7 +19,9 @@ MAX_INT = 2**63 - 1
 #: Longest wait for a consistency token, in seconds (CLI `--timeout`, HTTP `timeout`).
 MAX_WAIT = 30.0
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+#: An integer in ASCII digits (for option parsers).
+ASCII_INT = _INTEGER
 
 
 def decimal_pattern(max_digits: int, max_decimals: int) -> str:

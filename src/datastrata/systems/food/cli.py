@@ -19,6 +19,7 @@ from datastrata.shell import (
     GraphOption,
     JsonOption,
     StoreOption,
+    ascii_int,
     emit,
     remember_stores,
     service,
@@ -41,7 +42,10 @@ RestaurantArg = Annotated[str, typer.Argument(help="Restaurant id, e.g. ichiran.
 LatOption = Annotated[float, typer.Option("--lat", help="Latitude in degrees (WGS84).")]
 LonOption = Annotated[float, typer.Option("--lon", help="Longitude in degrees (WGS84).")]
 AfterOption = Annotated[
-    int | None, typer.Option("--after", help="Consistency token from a write: wait until the graph has applied it.")
+    int | None,
+    typer.Option(
+        "--after", parser=ascii_int, help="Consistency token from a write: wait until the graph has applied it."
+    ),
 ]
 CatchUpOption = Annotated[
     bool,
@@ -152,7 +156,7 @@ def order(
     user_id: UserArg,
     restaurant_id: RestaurantArg,
     item: Annotated[list[str] | None, typer.Option("--item", help="A menu item id; repeat for each dish.")] = None,
-    rating: Annotated[int | None, typer.Option("--rating", help="Rating 1-5.")] = None,
+    rating: Annotated[int | None, typer.Option("--rating", parser=ascii_int, help="Rating 1-5.")] = None,
     at: Annotated[str | None, typer.Option("--at", help="When it was ordered (ISO-8601); default now.")] = None,
     order_id: Annotated[
         str | None, typer.Option("--id", help="Order id, so a retried command is recorded once; default a new id.")
@@ -185,7 +189,7 @@ def favorite(ctx: typer.Context, user_id: UserArg, restaurant_id: RestaurantArg,
 def recommend(
     ctx: typer.Context,
     user_id: UserArg,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many restaurants.")] = 10,
+    limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many restaurants.")] = 10,
     weighting: Annotated[
         str, typer.Option("--weighting", help="Score by pairs, orders, ratings or recency (last 30 days or --since).")
     ] = "pairs",
@@ -221,7 +225,7 @@ def cuisines(
     ctx: typer.Context,
     user_id: UserArg,
     near_km: Annotated[float, typer.Option("--near-km", help="Radius for nearby restaurants, in km.")] = 5.0,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many nearby restaurants.")] = 10,
+    limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many nearby restaurants.")] = 10,
     after: AfterOption = None,
     catch_up: CatchUpOption = True,
     as_json: JsonOption = False,
@@ -247,10 +251,12 @@ def cuisines(
 @app.command()
 def seed(
     ctx: typer.Context,
-    users: Annotated[int, typer.Option("--users", help="How many users.")] = 2000,
-    restaurants: Annotated[int, typer.Option("--restaurants", help="How many restaurants.")] = 200,
-    orders: Annotated[int, typer.Option("--orders", help="How many orders.")] = 20000,
-    seed_value: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data.")] = 42,
+    users: Annotated[int, typer.Option("--users", parser=ascii_int, help="How many users.")] = 2000,
+    restaurants: Annotated[int, typer.Option("--restaurants", parser=ascii_int, help="How many restaurants.")] = 200,
+    orders: Annotated[int, typer.Option("--orders", parser=ascii_int, help="How many orders.")] = 20000,
+    seed_value: Annotated[
+        int, typer.Option("--seed", parser=ascii_int, help="Random seed: the same seed gives the same data.")
+    ] = 42,
     as_json: JsonOption = False,
 ) -> None:
     """Load synthetic data (popular restaurants, heavy and light users) through the command side, then the graph."""

@@ -19,6 +19,7 @@ from datastrata.shell import (
     CacheOption,
     JsonOption,
     StoreOption,
+    ascii_int,
     emit,
     remember_stores,
     service,
@@ -227,7 +228,7 @@ def audit(
     key: Annotated[str | None, typer.Option("--key", help="Only this entity key.")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Only changes by this actor.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only changes recorded at or after (ISO-8601).")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many entries.")] = 1000,
+    limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many entries.")] = 1000,
     as_json: JsonOption = False,
 ) -> None:
     """List who changed which record, when, why, and what it was before and after."""

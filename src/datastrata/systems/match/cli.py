@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from datastrata.projections.commands import CommandResult
-from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, emit, remember_stores, service
+from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, ascii_int, emit, remember_stores, service
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import PROJECTIONS, MatchService, check_projection
 
@@ -28,14 +28,18 @@ app.add_typer(foul_app, name="foul")
 
 MatchArg = Annotated[str, typer.Argument(help="Match id, e.g. WC2022-FINAL.")]
 PlayerArg = Annotated[str, typer.Argument(help="Player id TEAM-NUMBER, e.g. ARG-10.")]
-MinuteOption = Annotated[int, typer.Option("--minute", help="Match minute, 0-130, not before the last recorded one.")]
+MinuteOption = Annotated[
+    int, typer.Option("--minute", parser=ascii_int, help="Match minute, 0-130, not before the last recorded one.")
+]
 FoulOption = Annotated[str, typer.Option("--foul", help="Registered foul id, e.g. UNSPORTING.")]
 RefereeOption = Annotated[
     str | None, typer.Option("--referee", help="Referee recording the command; must be the match's referee.")
 ]
 AfterOption = Annotated[
     int | None,
-    typer.Option("--after", help="Consistency token from a command: wait until this read model has applied it."),
+    typer.Option(
+        "--after", parser=ascii_int, help="Consistency token from a command: wait until this read model has applied it."
+    ),
 ]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait for --after before giving up.")]
 
@@ -227,9 +231,11 @@ def tv(
 @app.command()
 def news(
     ctx: typer.Context,
-    threshold: Annotated[int, typer.Option("--threshold", help="Only alerts with urgency_score >= N (0-100).")] = 0,
+    threshold: Annotated[
+        int, typer.Option("--threshold", parser=ascii_int, help="Only alerts with urgency_score >= N (0-100).")
+    ] = 0,
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many alerts.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many alerts.")] = 50,
     after: AfterOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
@@ -251,7 +257,7 @@ def social(
     ctx: typer.Context,
     trending: Annotated[bool, typer.Option("--trending", help="Highest engagement first.")] = False,
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many posts.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many posts.")] = 20,
     after: AfterOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
@@ -337,8 +343,10 @@ def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("simulate")
 def simulate_command(
     ctx: typer.Context,
-    matches: Annotated[int, typer.Option("--matches", help="How many matches to play.")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed plays the same matches.")] = 1,
+    matches: Annotated[int, typer.Option("--matches", parser=ascii_int, help="How many matches to play.")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", parser=ascii_int, help="Random seed: the same seed plays the same matches.")
+    ] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Play realistic matches through the command side (registering the teams, referees and fouls they need)."""

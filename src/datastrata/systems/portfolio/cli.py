@@ -11,6 +11,7 @@ from datastrata.shell import (
     CacheOption,
     JsonOption,
     StoreOption,
+    ascii_int,
     emit,
     remember_stores,
     service,
@@ -108,7 +109,9 @@ def state(
     ctx: typer.Context,
     portfolio_id: PortfolioArg,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Replay events whose business time <= this.")] = None,
-    at_version: Annotated[int | None, typer.Option("--at-version", help="Replay the first N events.")] = None,
+    at_version: Annotated[
+        int | None, typer.Option("--at-version", parser=ascii_int, help="Replay the first N events.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild a portfolio's cash and holdings by replaying its events (printed as JSON)."""
@@ -133,7 +136,9 @@ def events(ctx: typer.Context, portfolio_id: PortfolioArg, as_json: JsonOption =
 def holders(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Ticker.")],
-    after: Annotated[int | None, typer.Option("--after", help="Consistency token: wait for this position.")] = None,
+    after: Annotated[
+        int | None, typer.Option("--after", parser=ascii_int, help="Consistency token: wait for this position.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the portfolios that hold a symbol (from the holders projection)."""
