@@ -66,6 +66,8 @@ RELEASED = {
     ("match.social", 2, "postgresql"): "3f34d7ee431ced60",
     ("match.analytics", 2, "sqlite"): "8d7ef623cb7546a9",
     ("match.analytics", 2, "postgresql"): "c60e31fb2dd03a7a",
+    ("jobs", 1, "sqlite"): "f63f1b1cdf175a84",
+    ("jobs", 1, "postgresql"): "504ecce266cdde54",
 }
 
 

@@ -23,6 +23,7 @@ from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
@@ -91,6 +92,7 @@ class Runtime:
         home = Location.open(placement.all()[0], clock=clock)
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
+            home.db.ensure(JOBS)  # job records (rebuilds) live in the home store
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity)
         except BaseException:
             home.close()
