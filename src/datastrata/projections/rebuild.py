@@ -7,10 +7,12 @@ One algorithm for one read model or several in a single pass over the log (``rep
    inactive slot and start the rebuild's checkpoint at 0;
 2. *replay* the log into the inactive slot in pages, each page and the rebuild's checkpoint in one short
    transaction, until the head (re-read after each page, so events appended meanwhile are caught up too);
-3. *switch* (one transaction): lock the live checkpoint, make the built slot live, move the live checkpoint to the
-   rebuild's and forget the rebuild's checkpoint.
+3. *switch* (one transaction): lock the live checkpoint (serialising with the live follower's pages); when the
+   build has got at least as far as the live follower, make the built slot live, move the live checkpoint to the
+   rebuild's and forget the rebuild's checkpoint; otherwise fold the remaining pages first and try again.
 
-Until the switch the live follower goes on applying to the live slot and every reader sees it, whole; a rebuild
+Events an operator skipped for the live follower (``datastrata deadletters skip``) are left out of the rebuild
+too. Until the switch the live follower goes on applying to the live slot and every reader sees it, whole; a rebuild
 that fails (a poison event, a crash, ``kill -9``) changes nothing they see, and running it again resumes.
 """
 
@@ -61,6 +63,7 @@ class _Build:
         self.view: SqlReadModel = model
         self.position = 0
         self.resumed = False
+        self.skipped = runner.skipped() if runner.skipped is not None else set()
 
     def start_in(self, tx: Tx) -> None:
         """Resume the rebuild under way into the inactive slot, or empty that slot and start at 0."""
@@ -88,7 +91,11 @@ class _Build:
     def wanted(self, events: Sequence[Event]) -> list[Event]:
         """Return the events of a page this read model folds and has not folded yet."""
         types = self.runner.event_types
-        return [e for e in events if e.position > self.position and (types is None or e.type in types)]
+        return [
+            e
+            for e in events
+            if e.position > self.position and (types is None or e.type in types) and e.event_id not in self.skipped
+        ]
 
     def fold_in(self, tx: Tx, events: Sequence[Event], to: int) -> None:
         """Fold `events` into the slot being built and move the rebuild's checkpoint to `to`."""
@@ -97,11 +104,14 @@ class _Build:
         last = events[-1].event_id if events else None
         self.runner.checkpoints.set_in(tx, self.checkpoint, to, last, self.runner.log.identity)
 
+    def ready_in(self, tx: Tx) -> bool:
+        """Lock the live checkpoint in `tx`; True when the build has got at least as far (never switch backwards)."""
+        return self.runner.checkpoints.mark_in(tx, self.runner.name, for_update=True).position <= self.position
+
     def switch_in(self, tx: Tx) -> None:
         """Make the built slot live and move the live checkpoint to the rebuild's, in `tx`."""
         self.check_in(tx)
         name, checkpoints = self.runner.name, self.runner.checkpoints
-        checkpoints.mark_in(tx, name, for_update=True)  # serialise with the live follower's page
         switch_in(tx, name, self.target)
         checkpoints.set_in(tx, name, self.position, None, self.runner.log.identity)
         checkpoints.delete_in(tx, self.checkpoint)
@@ -138,23 +148,27 @@ def rebuild_beside(
             union |= runner.event_types
     after, applied = min(b.position for b in builds), 0
     target = log.head()
-    while after < (head := log.head()):
-        target = head
-        if progress is not None:
-            progress(after, target)
-        page = log.read_page(after=after, limit=batch_size, types=union)
-        if page.next_after == after:
-            break  # nothing readable below the head yet (PostgreSQL's horizon): the live follower takes the rest
-        try:
-            applied += _fold_page(builds, page, timings)
-        except (BackendUnavailable, ConfigurationError, ConcurrencyConflict):
-            raise
-        except Exception:
-            applied += _isolate(builds, page)
-        after = page.next_after
-    with db.transaction() as tx:
-        for build in builds:
-            build.switch_in(tx)
+    while True:
+        while after < (target := max(log.head(), *(r.position() for r in runners))):
+            if progress is not None:
+                progress(after, target)
+            page = log.read_page(after=after, limit=batch_size, types=union)
+            if page.next_after == after:
+                break  # nothing readable below the head yet (PostgreSQL's horizon): the live follower takes the rest
+            try:
+                applied += _fold_page(builds, page, timings)
+            except (BackendUnavailable, ConfigurationError, ConcurrencyConflict):
+                raise
+            except Exception:
+                applied += _isolate(builds, page)
+            after = page.next_after
+        with db.transaction() as tx:
+            switched = all(build.ready_in(tx) for build in builds)
+            if switched:
+                for build in builds:
+                    build.switch_in(tx)
+        if switched:
+            break
     for runner in runners:
         runner.halted = None
     if progress is not None:

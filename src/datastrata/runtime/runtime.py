@@ -226,6 +226,8 @@ class Runtime:
         self.runners[runner.name] = runner
         if isinstance(runner, LogFollower):
             self.supervisor.follower(runner, kind=runner.kind, policy=policy)
+            name, letters = runner.name, self.dead_letters
+            runner.skipped = lambda: {x.event_id for x in letters.list(name, status="skipped")}
         else:
             self.supervisor.watch(runner.name, "follower", runner.run_once, measure=lambda: [runner.lag()])
 
