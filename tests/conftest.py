@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from datastrata.security.keys import KeyStore
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
 from datastrata.testing.servers import (
@@ -19,6 +24,8 @@ from datastrata.testing.servers import (
     migrated,
 )
 
+#: The ``api_client`` fixture's type: ``api_client(app, role="admin")`` is a context manager of a TestClient.
+ApiClient = Callable[..., AbstractContextManager[TestClient]]
 REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
 _db_names = itertools.count()
 
@@ -110,3 +117,19 @@ def db(store_url: str) -> Iterator[Database]:
     database = open_database(store_url)
     yield database
     database.close()
+
+
+@contextlib.contextmanager
+def authenticated(app: FastAPI, role: str = "admin") -> Iterator[TestClient]:
+    """Start `app`, create a key of `role` on its store, and yield a TestClient that sends it."""
+    with TestClient(app) as http:
+        runtime = app.state.runtime
+        _, key = KeyStore(runtime.db, clock=runtime.clock).create(role=role, note="test")
+        http.headers["Authorization"] = f"Bearer {key}"
+        yield http
+
+
+@pytest.fixture
+def api_client() -> ApiClient:
+    """Return ``api_client(app, role="admin")``: a started app's TestClient authenticated with a new key."""
+    return authenticated

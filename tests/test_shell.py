@@ -50,6 +50,9 @@ def test_worker_lag_and_rebuild(sqlite_url: str) -> None:
 def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
     port = free_port()
     store = f"sqlite:///{tmp_path / 'served.db'}"
+    created = runner.invoke(app, ["--store", store, "keys", "create", "--role", "editor", "--json"])
+    assert created.exit_code == 0, created.stderr
+    key = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "datastrata", "--store", store, "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -65,7 +68,8 @@ def test_serve_answers_http_and_runs_the_worker(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
-        assert httpx.post(f"{base}/portfolios/p1/deposits", json={"amount": "50"}).status_code == 201
+        assert httpx.post(f"{base}/portfolios/p1/deposits", json={"amount": "50"}).status_code == 401
+        assert httpx.post(f"{base}/portfolios/p1/deposits", json={"amount": "50"}, headers=key).status_code == 201
         deadline = time.monotonic() + 10
         while any(lag["behind"] for lag in httpx.get(f"{base}/health").json()["lags"]):
             assert time.monotonic() < deadline, "the background worker did not catch up"

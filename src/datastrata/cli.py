@@ -18,9 +18,9 @@ from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
 from datastrata.runtime.migrations import LocationMigrations
-
-if TYPE_CHECKING:
-    from datastrata.runtime import Runtime
+from datastrata.security import cli as keys_cli
+from datastrata.security.auth import AuthConfig, insecure_local_config
+from datastrata.security.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 from datastrata.shell import (
     BusOption,
     CacheOption,
@@ -32,6 +32,9 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+
+if TYPE_CHECKING:
+    from datastrata.runtime import Runtime
 
 app = typer.Typer(
     cls=ShellGroup,
@@ -55,6 +58,7 @@ def _root(
 
 for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
+app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 
@@ -82,18 +86,30 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run the relay and projections in the background.")] = True,
+    insecure_local: Annotated[
+        bool, typer.Option("--insecure-local", help="No API keys: every caller is an admin (loopback only; demos).")
+    ] = False,
+    rate_limit: Annotated[
+        float, typer.Option(help="Requests per second each API key may sustain.", envvar="DATASTRATA_RATE_LIMIT")
+    ] = DEFAULT_RATE,
+    burst: Annotated[
+        int, typer.Option(help="Requests each API key may send at once.", envvar="DATASTRATA_RATE_BURST")
+    ] = DEFAULT_BURST,
     apply_migrations: Annotated[
         bool, typer.Option("--migrate", help="Apply pending migrations first (as the owner; see `migrate`).")
     ] = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the HTTP API (OpenAPI docs at /docs); callers send `Authorization: Bearer <key>` (`keys create`)."""
     import uvicorn
 
     from datastrata.api.app import create_app
 
+    auth = AuthConfig(rate=rate_limit, burst=burst)
+    if insecure_local:
+        auth = insecure_local_config(host, rate_limit, burst)
     if apply_migrations:
         _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
-    uvicorn.run(create_app(session(ctx).settings(), worker=worker), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(session(ctx).settings(), worker=worker, auth=auth), host=host, port=port, log_level="info")
 
 
 @app.command()

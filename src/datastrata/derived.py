@@ -30,7 +30,7 @@ def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
                 f"`datastrata rebuild {name}`"
             ) from exc
         say(f"rebuilt {name}: applied {applied[name]} events, now at position {runner.position()}")
-    if runtime.settings.cache != "memory://":
+    if runtime.cache.shared:
         dropped = forget_cached(runtime.cache)
         say(f"dropped {dropped} cached entries from {redact(runtime.cache.name)}")
     return applied

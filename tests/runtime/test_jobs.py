@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from datastrata.api.app import create_app
 from datastrata.core.config import Settings
@@ -17,6 +16,7 @@ from datastrata.runtime.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, Jobs
 from datastrata.stores.open import open_database
 from datastrata.systems.match import simulate
 from datastrata.systems.match.service import MatchService
+from tests.conftest import ApiClient
 
 
 def wait_until(done: Callable[[], bool]) -> None:
@@ -61,9 +61,9 @@ def test_a_job_walks_queued_running_succeeded_with_progress_readable_from_anothe
         jobs.get("nope")
 
 
-def test_post_rebuild_answers_202_and_get_jobs_reports_it_to_success(tmp_path: Path) -> None:
+def test_post_rebuild_answers_202_and_get_jobs_reports_it_to_success(tmp_path: Path, api_client: ApiClient) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'j.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
-    with TestClient(create_app(settings)) as http:
+    with api_client(create_app(settings)) as http:
         runtime = http.app.state.runtime  # type: ignore[attr-defined]
         svc: MatchService = runtime.service("match", MatchService)
         simulate.play(svc, matches=1, seed=1)
@@ -90,3 +90,5 @@ def test_post_rebuild_answers_202_and_get_jobs_reports_it_to_success(tmp_path: P
         assert http.get("/jobs").json()[0]["id"] == body["id"]
         assert http.get("/jobs/unknown-id").status_code == 404
         assert http.post("/rebuild/no.such").status_code == 404
+    with api_client(create_app(settings, worker=False), role="editor") as http:
+        assert http.post("/rebuild/match.news").status_code == 403  # an operator action: admin only

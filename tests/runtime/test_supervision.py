@@ -27,6 +27,7 @@ from datastrata.systems.match import simulate
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.domain import STOCK_BOUGHT
 from datastrata.systems.portfolio.service import PortfolioService
+from tests.conftest import ApiClient
 
 HOLDERS = "portfolio.holders"
 
@@ -65,7 +66,12 @@ def rounds(runtime: Runtime, n: int = 12) -> None:
 
 @pytest.mark.parametrize("bus", ["memory", "redis"])
 def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
-    request: pytest.FixtureRequest, store_url: str, bus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    store_url: str,
+    bus: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api_client: ApiClient,
 ) -> None:
     settings = settings_for(request, store_url, bus, tmp_path)
     with Runtime.open(settings) as runtime:
@@ -102,7 +108,7 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
         assert failed.exit_code != 0 and "untouched" in failed.output, failed.output
         assert portfolio.holders_with_freshness("ACME")[0] == holders  # … and the old view keeps answering
 
-        with TestClient(create_app(settings, worker=False)) as http:
+        with api_client(create_app(settings, worker=False)) as http:
             health = http.get("/health")
             assert health.status_code == 200 and health.json()["status"] == "degraded"
             assert health.json()["not_running"] == [HOLDERS]
@@ -256,9 +262,9 @@ def test_a_rebuild_after_the_fix_resolves_the_parked_letter_and_releases_the_hal
         assert [x.status for x in runtime.dead_letters.list(projection.name)] == ["resolved"]
 
 
-def test_metrics_parse_as_prometheus_text_with_per_follower_series(tmp_path: Path) -> None:
+def test_metrics_parse_as_prometheus_text_with_per_follower_series(tmp_path: Path, api_client: ApiClient) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'm.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
-    with TestClient(create_app(settings)) as http:  # with its worker: it owns (and reports) the graph
+    with api_client(create_app(settings)) as http:  # with its worker: it owns (and reports) the graph
         assert http.get("/holders/ACME").status_code == 200
         assert http.get("/holders/bad symbol!").status_code == 422
         text = http.get("/metrics")

@@ -22,6 +22,8 @@ from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import require_applied
+from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
+from datastrata.security.keys import key_store
 
 PROBLEM = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -33,13 +35,17 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
-    """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread."""
+def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | None = None) -> FastAPI:
+    """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread.
+
+    Every route but the probes and the docs needs an API key (`auth`: keys by default; see security/auth.py).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         install_all(runtime)
+        key_store(runtime)  # the API keys' table, like each system's, is in place before the first request
         runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         stop = threading.Event()
@@ -62,7 +68,9 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         version=__version__,
         description="Data-architecture strategies as working reference systems.",
         lifespan=lifespan,
+        dependencies=[auth_dependency()],
     )
+    install_auth(app, auth or AuthConfig())
 
     @app.exception_handler(DatastrataError)
     async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:

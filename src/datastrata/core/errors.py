@@ -86,6 +86,32 @@ class ConfigurationError(DatastrataError):
     title = "configuration error"
 
 
+class Unauthorized(DatastrataError):
+    """The caller is not authenticated: no API key, or one that is malformed, unknown, revoked or expired."""
+
+    status = 401
+    title = "unauthorized"
+
+
+class Forbidden(DatastrataError):
+    """The caller is authenticated but its role does not allow the action."""
+
+    status = 403
+    title = "forbidden"
+
+
+class RateLimited(DatastrataError):
+    """The caller sent more requests than its rate limit allows; it may retry after `retry_after` seconds."""
+
+    refused = False
+    status = 429
+    title = "too many requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class EventFailed(DatastrataError):
     """A follower could not apply one event of the log (it is retried, then parked in its dead letters)."""
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from datastrata.api import create_app
@@ -21,6 +20,7 @@ from datastrata.systems.food.projection import NAME
 from datastrata.systems.food.service import install
 from datastrata.systems.food.synthetic import generate
 from datastrata.systems.food.tour import tour_step
+from tests.conftest import ApiClient
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
 root.add_typer(food_app, name="food")
@@ -115,10 +115,10 @@ def test_every_command_has_help() -> None:
         assert len(result.stdout.strip().splitlines()) > 3, path
 
 
-def test_the_same_story_via_http(store_url: str, tmp_path: Path) -> None:
+def test_the_same_story_via_http(store_url: str, tmp_path: Path, api_client: ApiClient) -> None:
     app = create_app(Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}"), worker=False)
     app.include_router(router)
-    with TestClient(app) as http:
+    with api_client(app) as http:
         assert http.put("/food/users/A", json={"lat": 35.658, "lon": 139.7016}).status_code == 200
         assert http.put("/food/users/B", json={"lat": 35.69, "lon": 139.70}).status_code == 200
         for rid, name in (("ichiran", "Ichiran"), ("wowprime", "Wowprime")):

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import typer
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from datastrata.api import create_app
@@ -14,6 +13,7 @@ from datastrata.core.config import Settings
 from datastrata.shell import ShellGroup
 from datastrata.systems.masterdata.api import router
 from datastrata.systems.masterdata.cli import app as masterdata_app
+from tests.conftest import ApiClient
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
 root.add_typer(masterdata_app, name="masterdata")
@@ -97,16 +97,15 @@ def test_every_command_has_help() -> None:
         assert len(result.stdout.strip().splitlines()) > 3, name
 
 
-def test_the_same_story_via_http(store_url: str) -> None:
+def test_the_same_story_via_http(store_url: str, api_client: ApiClient) -> None:
     app = create_app(Settings(store=store_url), worker=False)
     app.include_router(router)
-    with TestClient(app) as http:
+    with api_client(app) as http:
         put = http.put(
             "/masterdata/customer/C1",
             json={
                 "attributes": {"name": "Alice", "credit_tier": "gold", "email": "a@b.co", "address": "Tokyo"},
                 "valid_from": "2024-01-01T00:00:00Z",
-                "actor": "onboarding",
             },
         )
         assert put.status_code == 200, put.text
@@ -114,7 +113,7 @@ def test_the_same_story_via_http(store_url: str) -> None:
         assert (
             http.put(
                 "/masterdata/customer/C1",
-                json={"attributes": {"name": "Alice Tanaka"}, "valid_from": "2024-06-01T00:00:00Z", "actor": "support"},
+                json={"attributes": {"name": "Alice Tanaka"}, "valid_from": "2024-06-01T00:00:00Z"},
             ).status_code
             == 200
         )
@@ -125,22 +124,22 @@ def test_the_same_story_via_http(store_url: str) -> None:
         )
         assert then.json()["attributes"]["name"] == "Alice"
         assert len(http.get("/masterdata/customer/C1/history").json()) == 3
-        assert [a["actor"] for a in http.get("/masterdata/audit", params={"key": "C1"}).json()] == [
-            "onboarding",
-            "support",
-        ]
+        key_id = http.headers["Authorization"].removeprefix("Bearer ").split(".")[0]
+        audit = http.get("/masterdata/audit", params={"key": "C1"}).json()
+        assert [a["actor"] for a in audit] == [key_id, key_id]  # the audit actor is the caller's API key
         assert http.post("/masterdata/activate").json() == []
         # No worker here: verify delivers what waits first, so the copies are in sync and nothing drifted.
         assert http.post("/masterdata/verify").json() == []
         (held,) = http.get("/masterdata/customer/C1/downstream").json()
         assert held["copy"]["attributes"] == {"name": "Alice Tanaka"}
         assert http.get("/masterdata/alerts").json() == []
-        retire = http.post("/masterdata/customer/C1/retire", json={"actor": "support", "reason": "closed"})
+        retire = http.post("/masterdata/customer/C1/retire", json={"reason": "closed"})
         assert retire.status_code == 200 and retire.json()["action"] == "retire"
         missing = http.get("/masterdata/customer/C1")
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
-        bad = http.put("/masterdata/product/P1", json={"attributes": {"name": "Kettle"}, "actor": "a"})
+        bad = http.put("/masterdata/product/P1", json={"attributes": {"name": "Kettle"}})
         assert bad.status_code == 422 and bad.json()["field"] == "sku"
         naive = http.get("/masterdata/customer/C1", params={"as_of": "2024-07-01T00:00:00"})
         assert naive.status_code == 422 and naive.json()["field"] == "as_of"
-        assert http.put("/masterdata/customer/C1", json={"attributes": {"name": "A"}}).status_code == 422
+        forged = http.put("/masterdata/customer/C1", json={"attributes": {"name": "A"}, "actor": "someone else"})
+        assert forged.status_code == 422 and "remove 'actor'" in forged.json()["detail"]

@@ -143,6 +143,20 @@ def test_tv_is_served_from_the_cache_and_refreshed_on_change(svc: MatchService) 
     assert len(svc.tv(MATCH, catch_up=True)["events"]) == 10
 
 
+def test_tv_cache_of_one_process_does_not_hide_another_process_s_writes(store_url: str) -> None:
+    """Two runtimes, two in-process caches, one store: a view cached by one is not served past the checkpoint."""
+    with Runtime.open(Settings(store=store_url)) as first, Runtime.open(Settings(store=store_url)) as second:
+        reader, writer = MatchService(first), MatchService(second)
+        register(writer)
+        writer.start(MATCH, "ARG", "FRA", "MARCINIAK", LINEUP, LINEUP)
+        assert len(reader.tv(MATCH, catch_up=True)["events"]) == 1
+        assert reader.tv(MATCH)["cached"]
+        writer.goal(MATCH, "ARG-10", minute=3)
+        writer.runners["tv"].catch_up()  # the other process applies the goal and invalidates only its own cache
+        view = reader.tv(MATCH)
+        assert not view["cached"] and view["events"][0]["text"].startswith("GOAL! Messi")
+
+
 def test_tv_cache_on_redis(store_url: str, redis_url: str) -> None:
     with Runtime.open(Settings(store=store_url, cache=redis_url)) as runtime:
         svc = MatchService(runtime)

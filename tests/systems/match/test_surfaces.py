@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import typer
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from datastrata.api import create_app
@@ -14,6 +13,7 @@ from datastrata.core.config import Settings
 from datastrata.shell import BusOption, CacheOption, ShellGroup, StoreOption, remember_stores
 from datastrata.systems.match.api import router
 from datastrata.systems.match.cli import app as match_app
+from tests.conftest import ApiClient
 from tests.systems.match.conftest import NAMES
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -133,10 +133,10 @@ def test_every_match_command_has_help() -> None:
         assert len(result.stdout.strip().splitlines()) > 3, path
 
 
-def test_a_match_over_http(store_url: str) -> None:
+def test_a_match_over_http(store_url: str, api_client: ApiClient) -> None:
     app = create_app(Settings(store=store_url), worker=False)
     app.include_router(router)
-    with TestClient(app) as http:
+    with api_client(app) as http:
         for team, name in (("ARG", "Argentina"), ("FRA", "France")):
             assert http.post("/match/teams", json={"code": team, "name": name}).status_code == 201
             for number, player in enumerate(NAMES[team][:12], start=1):

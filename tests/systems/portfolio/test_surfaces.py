@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from datastrata.api import create_app
 from datastrata.cli import app
 from datastrata.core.config import Settings
+from tests.conftest import ApiClient
 
 P = "user123-portfolio-A"
 runner = CliRunner()
@@ -85,8 +85,8 @@ def test_every_command_has_help() -> None:
         assert len(result.stdout.strip().splitlines()) > 3, path
 
 
-def test_seed_scenario_via_http(store_url: str) -> None:
-    with TestClient(create_app(Settings(store=store_url), worker=False)) as http:
+def test_seed_scenario_via_http(store_url: str, api_client: ApiClient) -> None:
+    with api_client(create_app(Settings(store=store_url), worker=False)) as http:
         assert http.post(f"/portfolios/{P}/deposits", json={"amount": "10000"}).status_code == 201
         for side, sym, q, px in (("buy", "AAPL", 10, "175"), ("buy", "NVDA", 5, "950"), ("sell", "AAPL", 3, "180")):
             r = http.post(f"/portfolios/{P}/trades", json={"side": side, "symbol": sym, "quantity": q, "price": px})

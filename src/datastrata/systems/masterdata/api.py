@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.core.clock import optional_utc
+from datastrata.security.auth import principal_of
 from datastrata.systems.masterdata.service import MasterDataService
 
 router = APIRouter(prefix="/masterdata", tags=["masterdata"])
@@ -18,23 +19,34 @@ def _svc(request: Request) -> MasterDataService:
     return cast(MasterDataService, request.app.state.runtime.service("masterdata", MasterDataService))
 
 
-class PutIn(BaseModel):
+class _Change(BaseModel):
+    """A change's body: the audit actor is the caller's API key, so a body naming one is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_actor(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "actor" in data:
+            raise ValueError("the audit actor is the id of your API key, not a body field; remove 'actor'")
+        return data
+
+
+class PutIn(_Change):
     """A full attribute set for a valid period."""
 
     attributes: dict[str, Any] = Field(description="Every field valid in the period, e.g. {'name': 'Alice'}")
     valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
     valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
-    actor: str = Field(description="Who makes the change")
     reason: str = Field(default="", description="Why, for the audit trail")
     change_id: str | None = Field(default=None, description="Change id, so a retried request is recorded once")
 
 
-class RetireIn(BaseModel):
+class RetireIn(_Change):
     """A retirement over a valid period."""
 
     valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
     valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
-    actor: str = Field(description="Who retires the record")
     reason: str = Field(default="", description="Why, for the audit trail")
     change_id: str | None = None
 
@@ -89,7 +101,7 @@ def put_record(entity_type: str, key: str, body: PutIn, request: Request) -> dic
         body.attributes,
         valid_from=optional_utc(body.valid_from, field="valid_from"),
         valid_to=optional_utc(body.valid_to, field="valid_to"),
-        actor=body.actor,
+        actor=principal_of(request).actor,
         reason=body.reason,
         change_id=body.change_id,
     )
@@ -104,7 +116,7 @@ def post_retire(entity_type: str, key: str, body: RetireIn, request: Request) ->
         key,
         valid_from=optional_utc(body.valid_from, field="valid_from"),
         valid_to=optional_utc(body.valid_to, field="valid_to"),
-        actor=body.actor,
+        actor=principal_of(request).actor,
         reason=body.reason,
         change_id=body.change_id,
     )

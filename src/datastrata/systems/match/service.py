@@ -277,7 +277,10 @@ class MatchService:
                 return {"position": position, "events": view.latest(tx, match_id, limit=LATEST)}
 
         if cached:
-            accept: Callable[[Any], bool] = lambda v: after is None or int(v["position"]) >= after  # noqa: E731
+            # An unshared (in-process) cache cannot hear another process's invalidations: a cached view is served
+            # only at or past the checkpoint this read saw; a shared cache hears every writer's invalidation.
+            floor = max(after or 0, 0 if view.views.cache.shared else fresh.position)
+            accept: Callable[[Any], bool] = lambda v: int(v["position"]) >= floor  # noqa: E731
             value, hit = view.views.get(view.cache_name(match_id), load, accept=accept)
         else:
             value, hit = load(), False
