@@ -172,3 +172,13 @@ def test_an_existing_store_keeps_slot_a_data_through_the_migration(tmp_path: Pat
     assert runner.lag().behind == 0 and rows(db, "portfolio_holdings_b") == 0
     runner.rebuild()
     assert answers(runner) == [("p1", Decimal(2))] and slots(db) == ("b", None)
+
+
+def test_a_rebuild_adopts_this_log_when_the_live_checkpoint_follows_another(log: EventLog) -> None:
+    runner = ProjectionRunner(log, HoldersProjection())
+    trade(log, "p1", "ACME", 2)
+    with log.db.transaction() as tx:  # a read model made from another store's log, far ahead of this one
+        runner.checkpoints.set_in(tx, runner.name, 10**12, None, "another-log")
+    runner.rebuild()
+    assert answers(runner) == [("p1", Decimal(2))] and runner.sink.mark(runner.name).log_id == log.identity
+    assert runner.lag().behind == 0

@@ -33,10 +33,14 @@ from datastrata.core.errors import (
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error
 from datastrata.eventlog.log import Page
+from datastrata.projections.checkpoints import Mark
 from datastrata.projections.follower import Progress
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.slots import REBUILD_SUFFIX, mark_building_in, other, state_in, switch_in
 from datastrata.stores.database import Tx
+
+#: How often a finished replay tries to switch before giving up (each try folds what the live follower got ahead).
+SWITCH_ATTEMPTS = 100
 
 if TYPE_CHECKING:
     from datastrata.projections.runner import ProjectionRunner
@@ -104,9 +108,16 @@ class _Build:
         last = events[-1].event_id if events else None
         self.runner.checkpoints.set_in(tx, self.checkpoint, to, last, self.runner.log.identity)
 
+    def live_position(self) -> int:
+        """Return the live follower's checkpoint, 0 when it follows another log (the rebuild replaces it)."""
+        return self._same_log(self.runner.checkpoints.mark(self.runner.name))
+
     def ready_in(self, tx: Tx) -> bool:
         """Lock the live checkpoint in `tx`; True when the build has got at least as far (never switch backwards)."""
-        return self.runner.checkpoints.mark_in(tx, self.runner.name, for_update=True).position <= self.position
+        return self._same_log(self.runner.checkpoints.mark_in(tx, self.runner.name, for_update=True)) <= self.position
+
+    def _same_log(self, mark: Mark) -> int:
+        return mark.position if mark.log_id in (None, self.runner.log.identity) else 0
 
     def switch_in(self, tx: Tx) -> None:
         """Make the built slot live and move the live checkpoint to the rebuild's, in `tx`."""
@@ -148,8 +159,10 @@ def rebuild_beside(
             union |= runner.event_types
     after, applied = min(b.position for b in builds), 0
     target = log.head()
-    while True:
-        while after < (target := max(log.head(), *(r.position() for r in runners))):
+    for attempt in range(SWITCH_ATTEMPTS):
+        if attempt:
+            time.sleep(0.05)  # the live follower got ahead of what this rebuild can read yet: let the horizon move
+        while after < (target := max(log.head(), *(b.live_position() for b in builds))):
             if progress is not None:
                 progress(after, target)
             page = log.read_page(after=after, limit=batch_size, types=union)
@@ -169,6 +182,11 @@ def rebuild_beside(
                     build.switch_in(tx)
         if switched:
             break
+    else:
+        raise RebuildFailed(
+            f"rebuild of {', '.join(r.name for r in runners)} could not catch up with the live follower after "
+            f"{SWITCH_ATTEMPTS} attempts; the live read model is untouched; run the rebuild again (it resumes)"
+        )
     for runner in runners:
         runner.halted = None
     if progress is not None:
