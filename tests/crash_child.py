@@ -62,7 +62,7 @@ def main() -> None:
         print("ready", flush=True)
         runner.catch_up()
     elif mode == "relay":
-        bus = SlowRedisBus(sys.argv[3], DeadLetters(db))
+        bus = SlowRedisBus(sys.argv[3], DeadLetters(db), log_id=log.identity)
         relay = OutboxRelay(log, bus, batch_size=25)
         print("ready", flush=True)
         relay.drain()

@@ -86,10 +86,10 @@ def test_sigkill_while_relaying_delivers_every_event_once_in_order(store_url: st
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     dead = DeadLetters(db)
-    relay = OutboxRelay(log, RedisStreamsBus(redis_url, dead))
+    relay = OutboxRelay(log, RedisStreamsBus(redis_url, dead, log_id=log.identity))
     assert relay.position() < log.head(), "the kill should land mid-run"
     relay.drain()
-    consumer = RedisStreamsBus(redis_url, dead)
+    consumer = RedisStreamsBus(redis_url, dead, log_id=log.identity)
     got: list[str] = []
     consumer.subscribe("audit", lambda e: got.append(e.event_id))
     while consumer.poll():

@@ -14,6 +14,7 @@ from datastrata.catalog import install, install_all, systems
 from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
+from datastrata.core.redact import redact_url
 from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
@@ -139,11 +140,17 @@ def worker(
                 typer.echo(f"{status.name} is {status.state}: {status.last_error}", err=True)
         return
     stop = threading.Event()
-    typer.echo(f"worker running on {runtime.settings.store} (bus {runtime.bus.name}); Ctrl-C stops")
+    shown = redact_url(runtime.settings.store)
+    typer.echo(f"worker running on {shown} (bus {runtime.bus.name}, consumer {_consumer(runtime)}); Ctrl-C stops")
     try:
         runtime.run_worker(stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+def _consumer(runtime: Any) -> str:
+    """The name this process reads under in the bus's consumer groups (``-`` on the in-process bus)."""
+    return str(getattr(runtime.bus, "consumer_name", "-"))
 
 
 @app.command()

@@ -58,18 +58,18 @@ def test_redis_consumer_sees_every_event_once_after_the_relay_restarts(store_url
     append_many(log, 10)
 
     # First relay publishes, then "crashes" before moving its checkpoint.
-    bus = RedisStreamsBus(redis_url, dead)
+    bus = RedisStreamsBus(redis_url, dead, log_id=log.identity)
     first = log.read_all()
     assert bus.publish(first[:6]) == 6
     bus.close()
 
     append_many(log, 5, start=10)
-    restarted = OutboxRelay(log, RedisStreamsBus(redis_url, dead))
+    restarted = OutboxRelay(log, RedisStreamsBus(redis_url, dead, log_id=log.identity))
     assert restarted.position() == 0  # it never checkpointed, so it republishes from the start
     restarted.drain()
     assert restarted.position() >= log.head()
 
-    consumer_bus = RedisStreamsBus(redis_url, dead, consumer_name="reader-1")
+    consumer_bus = RedisStreamsBus(redis_url, dead, log_id=log.identity, consumer_name="reader-1")
     got: list[int] = []
     consumer_bus.subscribe("reporting", lambda e: got.append(int(e.payload["n"])))
     while consumer_bus.poll():
@@ -85,20 +85,21 @@ def test_redis_consumer_resumes_unacknowledged_messages_after_a_crash(sqlite_url
     log = EventLog(db)
     dead = DeadLetters(db)
     append_many(log, 4)
-    OutboxRelay(log, RedisStreamsBus(redis_url, dead)).drain()
+    OutboxRelay(log, RedisStreamsBus(redis_url, dead, log_id=log.identity)).drain()
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    client.xgroup_create("datastrata:events", "billing", id="0")
-    # A consumer read two messages and died before acknowledging them.
-    client.xreadgroup("billing", "c1", {"datastrata:events": ">"}, count=2)
-    bus = RedisStreamsBus(redis_url, dead, consumer_name="c1")
+    key = f"datastrata:events:{log.identity}"
+    client.xgroup_create(key, "billing", id="0")
+    # A consumer read two messages and died before acknowledging them; it comes back under its configured name.
+    client.xreadgroup("billing", "c1", {key: ">"}, count=2)
+    bus = RedisStreamsBus(redis_url, dead, log_id=log.identity, consumer_name="c1")
     got: list[int] = []
     bus.subscribe("billing", lambda e: got.append(int(e.payload["n"])))
     while bus.poll():
         pass
     assert got == [0, 1, 2, 3]
-    assert client.xpending("datastrata:events", "billing")["pending"] == 0
+    assert client.xpending(key, "billing")["pending"] == 0
     client.close()
     bus.close()
     db.close()

@@ -78,13 +78,40 @@ def test_relational_checkpoints_refuse_another_log(tmp_path: Path) -> None:
             db.close()
 
 
-def test_a_redis_stream_carrying_one_log_refuses_another(tmp_path: Path, redis_url: str) -> None:
+def test_each_log_has_its_own_redis_stream_so_two_stores_share_one_redis(tmp_path: Path, redis_url: str) -> None:
     with Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'a.db'}", bus=redis_url)) as a:
         log_a = a.log.identity
-    with Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'a.db'}", bus=redis_url)) as again:
-        assert again.log.identity == log_a  # the same store follows on
-    with pytest.raises(ConfigurationError, match=f"follows log {log_a}, this store's log is "):
-        Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'b.db'}", bus=redis_url))
+        assert a.bus.key == f"datastrata:events:{log_a}"  # type: ignore[attr-defined]
+    with Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'b.db'}", bus=redis_url)) as b:
+        log_b = b.log.identity
+        assert b.bus.key == f"datastrata:events:{log_b}" and log_b != log_a  # type: ignore[attr-defined]
+
+
+def test_the_old_single_stream_moves_once_to_its_logs_stream_with_its_groups(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    store = f"sqlite:///{tmp_path / 'a.db'}"
+    with Runtime.open(Settings(store=store)) as plain:
+        log_id = plain.log.identity
+    client = redis.Redis.from_url(redis_url)
+    try:  # what an older release left: one stream, its marker, a group that read entry 1
+        client.xadd("datastrata:events", {"event": "{}"}, id="1-1")
+        client.xadd("datastrata:events", {"event": "{}"}, id="2-1")
+        client.set("datastrata:events:log", log_id)
+        client.xgroup_create("datastrata:events", "billing", id="1-1")
+        with Runtime.open(Settings(store=store, bus=redis_url)) as runtime:
+            key = runtime.bus.key  # type: ignore[attr-defined]
+        assert not client.exists("datastrata:events", "datastrata:events:log")
+        assert client.xlen(key) == 2
+        (group,) = client.xinfo_groups(key)
+        assert group["name"] == b"billing" and group["last-delivered-id"] == b"1-1"
+        client.xadd("datastrata:events", {"event": "{}"}, id="1-1")  # another log's old stream stays where it is
+        client.set("datastrata:events:log", "another-log")
+        with Runtime.open(Settings(store=store, bus=redis_url)):
+            pass
+        assert client.xlen("datastrata:events") == 1 and client.xlen(key) == 2
+    finally:
+        client.close()
 
 
 def test_a_graph_file_from_before_checkpoints_named_their_log_is_upgraded_in_place(tmp_path: Path) -> None:

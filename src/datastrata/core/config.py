@@ -71,6 +71,8 @@ class Settings:
     #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
     app_role: str = ""
     platform_role: str = ""
+    #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
+    consumer: str = ""
 
     def __post_init__(self) -> None:
         for role in BESIDE_STORE:

@@ -26,6 +26,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.checkpoints = Checkpoints(log.db)
         self.name = f"relay:{bus.name}"
+        self._tidied = isinstance(bus, InProcessBus)
 
     def _consumers(self) -> list[Subscription] | None:
         """The in-process bus's subscriptions, or None for a bus that keeps its own per-consumer state."""
@@ -58,6 +59,8 @@ class OutboxRelay:
         consumers = self._consumers()
         if consumers is not None:
             return sum(self._deliver(sub) for sub in consumers)
+        if not self._tidied:
+            self._forget_url_checkpoints()
         after = self._checkpoint(self.name)
         page = self.log.read_page(after=after, limit=self.batch_size)
         if page.next_after == after:
@@ -65,6 +68,16 @@ class OutboxRelay:
         self.bus.publish(page.events)
         self._advance(self.name, after, page.next_after, page.events[-1].event_id if page.events else None)
         return len(page.events)
+
+    def _forget_url_checkpoints(self) -> None:
+        """Delete relay checkpoints of older releases, which were named by the bus URL (password included).
+
+        They are not adopted: a URL does not say which server it reached, so the relay reads the log once from the
+        start instead and publishes only what the stream lacks (the stream refuses ids it already holds).
+        """
+        with self.log.db.transaction() as tx:
+            tx.execute("DELETE FROM projection_checkpoints WHERE name LIKE 'relay:redis%://%'")
+        self._tidied = True
 
     def _advance(self, name: str, after: int, to: int, event_id: str | None) -> None:
         """Move a checkpoint from `after` to `to`, unless another relay moved it meanwhile (never backwards)."""

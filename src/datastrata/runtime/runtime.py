@@ -12,12 +12,13 @@ from typing import Any, TypeVar, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
+from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
-from datastrata.messaging.bus import Bus, open_bus
+from datastrata.messaging.bus import Bus, RedisStreamsBus, open_bus
 from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
@@ -63,7 +64,8 @@ class Runtime:
         self.relay = OutboxRelay(home.log, bus)
         self.supervisor = Supervisor(dead_letters, clock=clock)
         self.supervisor.watch(redact_url(self.relay.name), "relay", self.relay.run_once, measure=self.relay.lags)
-        self.supervisor.watch(f"bus:{redact_url(bus.name)}", "bus", bus.poll)
+        measure = self._bus_lags if isinstance(bus, RedisStreamsBus) else None
+        self.supervisor.watch(f"bus:{redact_url(bus.name)}", "bus", bus.poll, measure=measure)
         self.max_open = max(1, max_open)
         self.runners: dict[str, Follower] = {}
         self.deferred: dict[str, Callable[[], Follower]] = {}
@@ -93,7 +95,7 @@ class Runtime:
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
             home.db.ensure(JOBS)  # job records (rebuilds) live in the home store
-            bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity)
+            bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             home.close()
             raise
@@ -290,6 +292,15 @@ class Runtime:
             for s in self.statuses(fresh=True)
             if s.position is not None
         ]
+
+    def _bus_lags(self) -> list[Lag]:
+        """Each consumer group's place on the Redis stream (``bus:<bus>:<group>``): entries not yet acknowledged."""
+        assert isinstance(self.bus, RedisStreamsBus)
+        try:
+            backlog = self.bus.backlog()
+        except BackendUnavailable:  # the bus boundary reports the outage (backing off); health stays up
+            return []
+        return [Lag(f"bus:{self.bus.name}:{g.group}", g.position, g.head, g.behind) for g in backlog]
 
     def run_worker(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Run the relay, followers and jobs until `stop` is set, sleeping until the log grows when idle."""
