@@ -182,7 +182,7 @@ def rebuild(
     ctx: typer.Context,
     projection: Annotated[str, typer.Argument(help="Projection name, or 'all'.")] = "all",
 ) -> None:
-    """Replay projections from position 0, with a progress bar."""
+    """Rebuild projections from the log beside the live ones (switching on success) as jobs, with a progress bar."""
     runtime = session(ctx).open()
     install_all(runtime)
     if projection == "all":

@@ -18,7 +18,6 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.stores.database import Dialect, Tx, time_to_db
 
 A, B = "a", "b"
-SLOTS = (A, B)
 #: How a rebuild's own checkpoint is named in ``projection_checkpoints``: ``<read model>@rebuild``.
 REBUILD_SUFFIX = "@rebuild"
 
