@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +18,6 @@ from datastrata.core.redact import redact_url
 from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
-from datastrata.projections.runner import Follower
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.security import cli as keys_cli
 from datastrata.security.auth import AuthConfig, insecure_local_config
@@ -33,6 +33,9 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+
+if TYPE_CHECKING:
+    from datastrata.runtime import Runtime
 
 app = typer.Typer(
     cls=ShellGroup,
@@ -179,7 +182,7 @@ def rebuild(
     ctx: typer.Context,
     projection: Annotated[str, typer.Argument(help="Projection name, or 'all'.")] = "all",
 ) -> None:
-    """Replay projections from position 0, with a progress bar."""
+    """Rebuild projections from the log beside the live ones (switching on success) as jobs, with a progress bar."""
     runtime = session(ctx).open()
     install_all(runtime)
     if projection == "all":
@@ -189,7 +192,7 @@ def rebuild(
         runner = runtime.follower(name)  # opens a deferred follower (the graph) only when it is the one named
         if runner is None:
             raise NotFound(f"no projection named {name!r}; known: {sorted([*runtime.runners, *runtime.deferred])}")
-        applied = _rebuild_with_progress(runner)
+        applied = _rebuild_with_progress(runtime, name)
         typer.echo(f"{name}: applied {applied} events, now at position {runner.position()}")
 
 
@@ -285,17 +288,30 @@ def _progress(line: str) -> None:
     typer.echo(line, err=True)
 
 
-def _rebuild_with_progress(runner: Follower) -> int:
-    """Rebuild one projection, drawing a progress bar over the log's positions."""
+def _rebuild_with_progress(runtime: Runtime, name: str) -> int:
+    """Rebuild one projection as a recorded job (``GET /jobs/{id}`` shows it), drawing a progress bar."""
     from rich.progress import Progress
 
+    from datastrata.runtime.jobs import jobs_of, rebuild_work
+
+    work = rebuild_work(runtime, name)
+    jobs = jobs_of(runtime)
+    job = jobs.create("rebuild", name)
     with Progress(transient=False) as bar:
-        task = bar.add_task(f"rebuilding {runner.name}", total=max(runner.log.head(), 1))
+        task = bar.add_task(f"rebuilding {name} (job {job.id})", total=max(runtime.log.head(), 1))
 
         def progress(position: int, target: int) -> None:
             bar.update(task, completed=position, total=max(target, 1))
 
-        return runner.rebuild(progress)
+        def drawn(report: Callable[[int, int], None]) -> Any:
+            def step(position: int, target: int) -> None:
+                progress(position, target)
+                report(position, target)
+
+            return work(step)
+
+        done = jobs.run(job, drawn, reraise=True)
+    return int(done.result["applied"])
 
 
 def main() -> None:

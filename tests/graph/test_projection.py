@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from datastrata.core.errors import ConsistencyTimeout, EventFailed, ValidationError
+from datastrata.core.errors import ConsistencyTimeout, EventFailed, RebuildFailed, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.log import EventLog
 from datastrata.graph.projection import GraphCheckpoints, GraphProjectionRunner
@@ -84,4 +84,19 @@ def test_a_failed_page_moves_nothing(log: EventLog, tmp_path: Path) -> None:
     runner = GraphProjectionRunner(log, Counter(graph), graph)
     assert runner.position() == 0 and hits(graph) == {}
     assert runner.run_once() == 1 and hits(graph) == {"a": 1}
+    graph.close()
+
+
+def test_a_failed_graph_rebuild_rolls_back_to_the_old_graph(log: EventLog, tmp_path: Path) -> None:
+    graph = open_graph(tmp_path / "g")
+    projection = Counter(graph)
+    runner = GraphProjectionRunner(log, projection, graph, rebuild_batch_size=2)
+    for key in "abcab":
+        log.append(f"s-{key}", [NewEvent("Hit", {"key": key})])
+    runner.catch_up()
+    before, position = hits(graph), runner.position()
+    log.append("s-bad", [NewEvent("Hit", {"nokey": True})])  # a poison event: the projection cannot fold it
+    with pytest.raises(RebuildFailed, match="rolled back, the graph answers as before"):
+        runner.rebuild()
+    assert hits(graph) == before and runner.position() == position  # the old graph, whole, and its checkpoint
     graph.close()

@@ -54,6 +54,20 @@ RELEASED = {
     ("messaging", 2, "postgresql"): "35a1f1f0d6ef007e",
     ("checkpoints", 2, "sqlite"): "d2defda61c0583b8",
     ("checkpoints", 2, "postgresql"): "d2defda61c0583b8",
+    ("checkpoints", 3, "sqlite"): "621ad8d7aa5943fd",
+    ("checkpoints", 3, "postgresql"): "ee28bbea364fb062",
+    ("portfolio.holders", 2, "sqlite"): "e9ac0a72bfe94942",
+    ("portfolio.holders", 2, "postgresql"): "9de05a4d71896811",
+    ("match.tv", 2, "sqlite"): "8f5e06c1947b3575",
+    ("match.tv", 2, "postgresql"): "2362e1018e317ee2",
+    ("match.news", 2, "sqlite"): "ec35d9886b11e512",
+    ("match.news", 2, "postgresql"): "c27c3343dabfa606",
+    ("match.social", 2, "sqlite"): "015682b323e889d5",
+    ("match.social", 2, "postgresql"): "3f34d7ee431ced60",
+    ("match.analytics", 2, "sqlite"): "8d7ef623cb7546a9",
+    ("match.analytics", 2, "postgresql"): "c60e31fb2dd03a7a",
+    ("jobs", 1, "sqlite"): "f63f1b1cdf175a84",
+    ("jobs", 1, "postgresql"): "504ecce266cdde54",
 }
 
 

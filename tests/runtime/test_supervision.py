@@ -104,6 +104,9 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
         (letter,) = json.loads(listed.stdout)
         assert letter["attempts"] == 5 and letter["status"] == "parked" and "symbol" in letter["error"]
         assert letter["first_seen"] <= letter["last_seen"]
+        failed = CliRunner().invoke(cli, ["rebuild", HOLDERS])  # the rebuild halts on the poison event too …
+        assert failed.exit_code != 0 and "untouched" in failed.output, failed.output
+        assert portfolio.holders_with_freshness("ACME")[0] == holders  # … and the old view keeps answering
 
         with api_client(create_app(settings, worker=False)) as http:
             health = http.get("/health")
@@ -124,6 +127,9 @@ def test_a_poison_event_halts_only_its_follower_and_skipping_it_lets_it_go_on(
         resumed = {s.name: s for s in runtime.statuses(fresh=True)}[HOLDERS]
         assert resumed.state == "running" and resumed.behind == 0
         assert portfolio.holders("ACME") == [{"portfolio_id": "p1", "quantity": "3"}]  # the buy after it applied
+        rebuilt = CliRunner().invoke(cli, ["rebuild", HOLDERS])  # the operator's skip holds in a rebuild: it succeeds
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert portfolio.holders("ACME") == [{"portfolio_id": "p1", "quantity": "3"}]
 
 
 class Counted:

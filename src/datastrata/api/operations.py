@@ -12,6 +12,7 @@ from datastrata.core.validation import MAX_INT
 from datastrata.runtime import Runtime
 from datastrata.runtime import deadletters as operations
 from datastrata.runtime.health import report
+from datastrata.runtime.jobs import jobs_of, rebuild_work
 
 router = APIRouter(tags=["operations"])
 LetterId = Annotated[int, Path(ge=1, le=MAX_INT, description="Dead letter id")]
@@ -61,3 +62,27 @@ def retry_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
 def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Move past the event for good; a halted follower goes on after it."""
     return operations.skip(_runtime(request), letter_id).to_dict()
+
+
+@router.post("/rebuild/{name}", status_code=202)
+def post_rebuild(
+    request: Request, name: Annotated[str, Path(max_length=200, description="A follower, e.g. match.tv")]
+) -> JSONResponse:
+    """Start rebuilding one read model beside the live one, as a background job; poll ``Location``."""
+    runtime = _runtime(request)
+    job = jobs_of(runtime).submit("rebuild", name, rebuild_work(runtime, name))
+    return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+@router.get("/jobs")
+def list_jobs(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first")] = 50
+) -> list[dict[str, Any]]:
+    """List the latest jobs (rebuilds), newest first."""
+    return [j.to_dict() for j in jobs_of(_runtime(request)).list(limit=limit)]
+
+
+@router.get("/jobs/{job_id}")
+def get_job(request: Request, job_id: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
+    """A job's state (queued, running, succeeded, failed), progress (position of target) and error."""
+    return jobs_of(_runtime(request)).get(job_id).to_dict()

@@ -132,3 +132,11 @@ class EventFailed(DatastrataError):
         self.error = error
         self.type = event_type
         self.stream_id = stream_id
+
+
+class RebuildFailed(DatastrataError):
+    """A rebuild stopped before its switch: the live read model is untouched and still answers."""
+
+    refused = False
+    status = 409
+    title = "rebuild failed"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event
 from datastrata.eventlog.log import EventLog
 from datastrata.projections.projection import Projection
+from datastrata.projections.rebuild import rebuild_beside, slotted
 from datastrata.projections.runner import Progress, ProjectionRunner
 from datastrata.stores.database import Database, Tx
 
@@ -39,9 +40,9 @@ class BatchRunner(ProjectionRunner):
         super().__init__(log, projection, read_db=read_db, batch_size=batch_size)
         self.rebuild_batch_size = rebuild_batch_size
 
-    def apply(self, tx: Tx, events: Sequence[Event]) -> None:
-        """Fold the whole page with one `apply_batch`."""
-        self.projection.apply_batch(tx, events)
+    def apply_with(self, projection: Projection, tx: Tx, events: Sequence[Event]) -> None:
+        """Fold the whole page with one `apply_batch` of `projection` (the read model or its pinned copy)."""
+        cast(BatchProjection, projection).apply_batch(tx, events)
 
 
 def replay_together(
@@ -53,12 +54,16 @@ def replay_together(
 ) -> int:
     """Rebuild several projections of one log in a single pass: each page is read once and fed to all of them.
 
-    Each projection's read-model change and checkpoint still share one transaction; returns the events applied
-    (an event read by two projections counts twice). With `timings`, the seconds each projection spent in
-    `apply` are added under its name (how fast it folds, apart from reading the log).
+    Read models with A/B slots are built beside their live slots and switched on success
+    (:func:`~datastrata.projections.rebuild.rebuild_beside`); others are emptied and replayed in place. Each
+    read-model change and its checkpoint share one transaction; returns the events applied (an event read by two
+    projections counts twice). With `timings`, the seconds each projection spent in `apply` are added under its
+    name (how fast it folds, apart from reading the log).
     """
     if not runners:
         return 0
+    if all(slotted(r) is not None for r in runners):
+        return rebuild_beside(runners, progress=progress, batch_size=batch_size, timings=timings)
     log, db = runners[0].log, runners[0].db
     if any(r.log is not log or r.db is not db for r in runners):
         raise ValueError("replay_together needs runners on one log and one read database")

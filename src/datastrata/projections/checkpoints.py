@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConfigurationError
 from datastrata.core.redact import redact_url
+from datastrata.projections.slots import slots_ddl
 from datastrata.stores.database import Database, Dialect, Tx, time_to_db
 from datastrata.stores.migrations import Component, Migration
 
@@ -26,9 +27,12 @@ def ddl(dialect: Dialect) -> str:
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
 
 
-#: The checkpoint table's schema; then the identity of the log each checkpoint follows.
+#: The checkpoint table's schema; then the identity of the log each checkpoint follows; then the A/B slot pointers.
 MIGRATIONS = Component.baseline(
-    "checkpoints", ddl, Migration.both(2, "log_id", "ALTER TABLE projection_checkpoints ADD COLUMN log_id TEXT;")
+    "checkpoints",
+    ddl,
+    Migration.both(2, "log_id", "ALTER TABLE projection_checkpoints ADD COLUMN log_id TEXT;"),
+    Migration.from_ddl(3, "readmodel_slots", slots_ddl),
 )
 
 
@@ -93,6 +97,10 @@ class Checkpoints:
             "log_id = coalesce(excluded.log_id, projection_checkpoints.log_id)",
             (name, position, event_id, time_to_db(tx.dialect, self.clock()), log_id),
         )
+
+    def delete_in(self, tx: Tx, name: str) -> None:
+        """Forget checkpoint `name` inside `tx` (a finished rebuild's own checkpoint)."""
+        tx.execute("DELETE FROM projection_checkpoints WHERE name = ?", (name,))
 
     def all(self) -> dict[str, int]:
         """Return every checkpoint by name."""

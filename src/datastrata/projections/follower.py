@@ -82,6 +82,8 @@ class LogFollower(ABC, Generic[T]):
     kind: str = "projection"
     #: Set by the supervisor when the follower halted on a parked event: queries answer stale, without retrying.
     halted: EventFailed | None = None
+    #: The ids of events an operator skipped for this follower (its dead letters): a rebuild leaves them out too.
+    skipped: Callable[[], set[str]] | None = None
 
     def __init__(
         self,

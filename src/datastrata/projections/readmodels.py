@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from datastrata.core.events import Event
+from datastrata.projections.slots import Tables, slot_b, tables_in
 from datastrata.stores.cache import Cache
-from datastrata.stores.database import Database, Tx
-from datastrata.stores.migrations import Component
+from datastrata.stores.database import Database, Dialect, Tx
+from datastrata.stores.migrations import Component, Migration
+
+
+def slotted(name: str, ddl: Callable[[Dialect], str], tables: tuple[str, ...], *more: Migration) -> Component:
+    """Return a read model's migrations: its baseline `ddl` (slot ``a``), then slot ``b`` of `tables` (migration 2)."""
+    return Component.baseline(name, ddl, Migration.from_ddl(2, "slot_b", slot_b(ddl, tables)), *more)
 
 
 def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
@@ -78,14 +85,30 @@ class CachedView:
 class SqlReadModel(ABC):
     """Base of a batched read model kept in SQL tables: `apply` is a one-event batch, `clear` empties the tables.
 
-    Subclasses set `name`, `event_types`, `tables` and `migrations` (the numbered schema of those tables), and
-    implement `apply_batch(tx, events)`.
+    Subclasses set `name`, `event_types`, `tables` and `migrations` (the numbered schema of those tables in both
+    slots, see :func:`slotted`), and implement `apply_batch(tx, events)`. Every statement names its tables through
+    ``t = self.slot(tx)`` (``t["table"]``): the live slot, or the slot a rebuild pinned with :meth:`in_slot`.
     """
 
     name: str = ""
     event_types: frozenset[str] | None = None
     tables: tuple[str, ...] = ()
     migrations: Component
+    #: The slot this instance writes and reads regardless of the pointer (a rebuild's copy); None: the live one.
+    pinned: str | None = None
+
+    def slot(self, tx: Tx) -> Tables:
+        """Return the table names this instance uses inside `tx` (one pointer read unless pinned)."""
+        return Tables(self.pinned) if self.pinned is not None else tables_in(tx, self.name)
+
+    def in_slot(self, slot: str) -> SqlReadModel:
+        """Return a copy of this read model that writes and reads `slot` (what a rebuild folds into)."""
+        pinned = copy.copy(self)
+        pinned.pinned = slot
+        return pinned
+
+    def switched(self, tx: Tx, old: str, new: str) -> None:  # noqa: B027 - a hook; most read models need none
+        """Called inside the transaction that makes `new` the live slot (e.g. to drop cached views on commit)."""
 
     def setup(self, db: Database) -> None:
         """Make sure the read model's tables exist (embedded: created now; PostgreSQL: migrated already)."""
@@ -100,9 +123,10 @@ class SqlReadModel(ABC):
         self.apply_batch(tx, [event])
 
     def clear(self, tx: Tx) -> None:
-        """Empty every table of the read model."""
+        """Empty every table of the read model's slot."""
+        t = self.slot(tx)
         for table in self.tables:
-            tx.execute(f"DELETE FROM {table}")
+            tx.execute(f"DELETE FROM {t[table]}")
 
 
 def _dumps(value: Any) -> str:

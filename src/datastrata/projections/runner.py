@@ -10,6 +10,8 @@ from datastrata.eventlog.log import EventLog
 from datastrata.projections.checkpoints import Checkpoints, TableSink
 from datastrata.projections.follower import Lag, LogFollower, Progress
 from datastrata.projections.projection import Projection
+from datastrata.projections.readmodels import SqlReadModel
+from datastrata.projections.rebuild import rebuild_beside, slotted
 from datastrata.stores.database import Database, Tx
 
 __all__ = ["Follower", "Lag", "Progress", "ProjectionRunner"]
@@ -56,9 +58,22 @@ class ProjectionRunner(LogFollower[Tx]):
         )
 
     def apply(self, tx: Tx, events: Sequence[Event]) -> None:
-        """Fold each event of the page through the projection's `apply`."""
+        """Fold the page into the read model (its live slot)."""
+        self.apply_with(self.projection, tx, events)
+
+    def apply_with(self, projection: Projection, tx: Tx, events: Sequence[Event]) -> None:
+        """Fold the page through `projection` (this runner's read model, or its copy pinned to a slot)."""
+        if isinstance(projection, SqlReadModel):
+            projection.apply_batch(tx, events)  # one pointer read for the page
+            return
         for event in events:
-            self.projection.apply(tx, event)
+            projection.apply(tx, event)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Rebuild beside the live read model and switch on success (in place when it keeps no A/B slots)."""
+        if slotted(self) is None:
+            return super().rebuild(progress)
+        return rebuild_beside([self], progress=progress, batch_size=self.rebuild_batch_size)
 
     def clear(self, tx: Tx) -> None:
         """Empty the read model."""

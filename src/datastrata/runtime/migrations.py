@@ -10,6 +10,7 @@ from datastrata.core.errors import ConfigurationError
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
 from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
+from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS)
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS)
 
 
 @dataclass(frozen=True, slots=True)

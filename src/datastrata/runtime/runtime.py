@@ -24,6 +24,7 @@ from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
@@ -93,6 +94,7 @@ class Runtime:
         home = Location.open(placement.all()[0], clock=clock)
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
+            home.db.ensure(JOBS)  # job records (rebuilds) live in the home store
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             home.close()
@@ -226,6 +228,8 @@ class Runtime:
         self.runners[runner.name] = runner
         if isinstance(runner, LogFollower):
             self.supervisor.follower(runner, kind=runner.kind, policy=policy)
+            name, letters = runner.name, self.dead_letters
+            runner.skipped = lambda: {x.event_id for x in letters.list(name, status="skipped")}
         else:
             self.supervisor.watch(runner.name, "follower", runner.run_once, measure=lambda: [runner.lag()])
 

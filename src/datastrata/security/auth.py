@@ -34,7 +34,7 @@ PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redi
 #: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators.
 OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate"})
 #: First path segments whose every route is an operator action (admin only).
-OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs"})
+OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild"})
 #: POST routes that compute an answer and write nothing, so a viewer may call them.
 READ_ONLY_POSTS = frozenset({"/design"})
 #: The principal of ``serve --insecure-local``: an admin of the default tenant, the audit actor ``local``.

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel, upsert_adding
+from datastrata.projections.readmodels import SqlReadModel, slotted, upsert_adding
+from datastrata.projections.slots import Tables
 from datastrata.stores.database import Dialect, Tx
-from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
 PLAYER_COUNTERS = ("goals", "yellow_cards", "red_cards", "minutes_played")
 TEAM_COUNTERS = ("goals", "bookings")
-_UPSERT_PLAYER = upsert_adding(
-    "match_analytics_players", ("tenant_id", "match_id", "player_id"), ("name", "team"), PLAYER_COUNTERS
-)
-_ADD_TO_PLAYER = (
-    "UPDATE match_analytics_players SET "
-    + ", ".join(f"{c} = {c} + ?" for c in PLAYER_COUNTERS)
-    + " WHERE tenant_id = ? AND match_id = ? AND player_id = ?"
-)
-_UPSERT_TEAM = upsert_adding("match_analytics_teams", ("tenant_id", "match_id", "team"), ("name",), TEAM_COUNTERS)
+
+
+@cache
+def _statements(slot: str) -> tuple[str, str, str]:
+    """Return the player upsert, the player update and the team upsert on `slot`'s tables."""
+    t = Tables(slot)
+    players, teams = t["match_analytics_players"], t["match_analytics_teams"]
+    upsert_player = upsert_adding(players, ("tenant_id", "match_id", "player_id"), ("name", "team"), PLAYER_COUNTERS)
+    add_to_player = (
+        f"UPDATE {players} SET "
+        + ", ".join(f"{c} = {c} + ?" for c in PLAYER_COUNTERS)
+        + " WHERE tenant_id = ? AND match_id = ? AND player_id = ?"
+    )
+    upsert_team = upsert_adding(teams, ("tenant_id", "match_id", "team"), ("name",), TEAM_COUNTERS)
+    return upsert_player, add_to_player, upsert_team
 
 
 def _ddl(dialect: Dialect) -> str:
@@ -140,38 +147,40 @@ class AnalyticsProjection(SqlReadModel):
     """Per-match counters for players and teams; totals across matches are sums at query time."""
 
     name = "match.analytics"
-    migrations = Component.baseline("match.analytics", _ddl)
-    event_types = domain.MATCH_EVENTS
     tables = ("match_analytics_players", "match_analytics_teams")
+    migrations = slotted("match.analytics", _ddl, tables)
+    event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Sum the page's changes per row in memory, then upsert each touched row once."""
+        upsert_player, add_to_player, upsert_team = _statements(self.slot(tx).slot)
         deltas = _Deltas()
         for e in events:
             _fold(deltas, e)
         named = [(*k, *v) for k, v in deltas.players.items() if v[0] is not None]
         if named:
-            tx.executemany(_UPSERT_PLAYER, named)
+            tx.executemany(upsert_player, named)
         known = [(*v[2:], *k) for k, v in deltas.players.items() if v[0] is None]
         if known:
-            tx.executemany(_ADD_TO_PLAYER, known)
+            tx.executemany(add_to_player, known)
         if deltas.teams:
-            tx.executemany(_UPSERT_TEAM, [(*k, *v) for k, v in deltas.teams.items()])
+            tx.executemany(upsert_team, [(*k, *v) for k, v in deltas.teams.items()])
 
     def report(self, tx: Tx, match_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Return player and team figures for one match, or summed across every match."""
+        t = self.slot(tx)
         where, params = "WHERE tenant_id = ?", [current_tenant()]
         if match_id is not None:
             where += " AND match_id = ?"
             params.append(match_id)
         players = tx.query(
             "SELECT player_id, max(name), max(team), sum(goals), sum(yellow_cards), sum(red_cards), "
-            f"sum(minutes_played), count(*) FROM match_analytics_players {where} "
+            f"sum(minutes_played), count(*) FROM {t['match_analytics_players']} {where} "
             "GROUP BY player_id ORDER BY sum(goals) DESC, player_id",
             params,
         )
         teams = tx.query(
-            f"SELECT team, max(name), sum(goals), sum(bookings), count(*) FROM match_analytics_teams {where} "
+            f"SELECT team, max(name), sum(goals), sum(bookings), count(*) FROM {t['match_analytics_teams']} {where} "
             "GROUP BY team ORDER BY sum(goals) DESC, team",
             params,
         )

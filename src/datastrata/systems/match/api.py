@@ -303,6 +303,6 @@ def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
 
 @router.post("/rebuild", responses=problems(409))
 def post_rebuild(body: RebuildIn, request: Request) -> dict[str, Any]:
-    """Empty and replay one read model or all four."""
+    """Rebuild one read model or all four beside the live ones and switch on success (synchronous)."""
     svc = _svc(request)
     return {"applied": svc.rebuild(check_projection(body.projection)), "lags": svc.lags()}

@@ -309,7 +309,7 @@ def rebuild(
         str, typer.Option("--projection", help=f"Which read model: {', '.join(PROJECTIONS)} or all.")
     ] = "all",
 ) -> None:
-    """Empty read models and replay them from the event log, with a progress bar."""
+    """Rebuild read models from the event log beside the live ones, switching on success, with a progress bar."""
     from rich.progress import Progress
 
     which = check_projection(projection)

@@ -7,9 +7,8 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel
+from datastrata.projections.readmodels import SqlReadModel, slotted
 from datastrata.stores.database import Dialect, Tx
-from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -76,9 +75,9 @@ class NewsProjection(SqlReadModel):
     """Alerts for reporters, scored by urgency."""
 
     name = "match.news"
-    migrations = Component.baseline("match.news", _ddl)
-    event_types = domain.MATCH_EVENTS
     tables = ("match_news_alerts",)
+    migrations = slotted("match.news", _ddl, tables)
+    event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one alert per newsworthy event."""
@@ -100,8 +99,8 @@ class NewsProjection(SqlReadModel):
                     )
                 )
         tx.executemany(
-            "INSERT INTO match_news_alerts (tenant_id, position, match_id, minute, category, urgency_score, "
-            "headline, sub_headline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {self.slot(tx)['match_news_alerts']} (tenant_id, position, match_id, minute, category, "
+            "urgency_score, headline, sub_headline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -110,8 +109,8 @@ class NewsProjection(SqlReadModel):
     ) -> list[dict[str, Any]]:
         """Return alerts with urgency >= `threshold`, most urgent first (latest first within a score)."""
         sql = (
-            "SELECT headline, sub_headline, urgency_score, category, match_id, minute, position FROM match_news_alerts "
-            "WHERE tenant_id = ? AND urgency_score >= ?"
+            "SELECT headline, sub_headline, urgency_score, category, match_id, minute, position "
+            f"FROM {self.slot(tx)['match_news_alerts']} WHERE tenant_id = ? AND urgency_score >= ?"
         )
         params: list[Any] = [current_tenant(), threshold]
         if match_id is not None:

@@ -368,7 +368,7 @@ class MatchService:
     def rebuild(
         self, which: Which = "all", progress: Progress | None = None, *, timings: dict[str, float] | None = None
     ) -> dict[str, int]:
-        """Empty and replay one read model, or all four in a single pass over the log; return events applied.
+        """Rebuild one read model, or all four in one pass over the log, beside the live slots; return events applied.
 
         With `timings`, each projection's seconds spent folding events (apart from reading the log) are added.
         """

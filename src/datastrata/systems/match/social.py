@@ -8,9 +8,8 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel
+from datastrata.projections.readmodels import SqlReadModel, slotted
 from datastrata.stores.database import Dialect, Tx
-from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -85,9 +84,9 @@ class SocialProjection(SqlReadModel):
     """Posts for social media editors."""
 
     name = "match.social"
-    migrations = Component.baseline("match.social", _ddl)
-    event_types = domain.MATCH_EVENTS
     tables = ("match_social_posts",)
+    migrations = slotted("match.social", _ddl, tables)
+    event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one post per event worth posting."""
@@ -109,8 +108,8 @@ class SocialProjection(SqlReadModel):
                     )
                 )
         tx.executemany(
-            "INSERT INTO match_social_posts (tenant_id, position, match_id, minute, kind, text, hashtags, "
-            "engagement_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {self.slot(tx)['match_social_posts']} (tenant_id, position, match_id, minute, kind, text, "
+            "hashtags, engagement_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -119,8 +118,8 @@ class SocialProjection(SqlReadModel):
     ) -> list[dict[str, Any]]:
         """Return posts latest first, or with `trending` highest engagement first."""
         sql = (
-            "SELECT text, hashtags, engagement_score, kind, match_id, minute, position FROM match_social_posts "
-            "WHERE tenant_id = ?"
+            "SELECT text, hashtags, engagement_score, kind, match_id, minute, position "
+            f"FROM {self.slot(tx)['match_social_posts']} WHERE tenant_id = ?"
         )
         params: list[Any] = [current_tenant()]
         if match_id is not None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import CachedView, SqlReadModel
+from datastrata.projections.readmodels import CachedView, SqlReadModel, slotted
+from datastrata.projections.slots import Tables
 from datastrata.stores.cache import Cache
 from datastrata.stores.database import Dialect, Tx
-from datastrata.stores.migrations import Component
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
@@ -62,37 +62,49 @@ class TvProjection(SqlReadModel):
     """Display lines per match; after each commit the cached last-ten of every touched match is dropped."""
 
     name = "match.tv"
-    migrations = Component.baseline("match.tv", _ddl)
-    event_types = domain.MATCH_EVENTS
     tables = ("match_tv_events",)
+    migrations = slotted("match.tv", _ddl, tables)
+    event_types = domain.MATCH_EVENTS
 
     def __init__(self, cache: Cache, *, ttl: float = 30.0) -> None:
         self.views = CachedView(cache, "match:tv", ttl=ttl)
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one line per event and invalidate the touched matches' cache entries on commit."""
+        t = self.slot(tx)
         rows = []
         for e in events:
             line = display(e.type, e.payload)
             if line is not None:
                 rows.append((e.tenant_id, e.position, e.payload["match_id"], e.payload["minute"], *line))
         tx.executemany(
-            "INSERT INTO match_tv_events (tenant_id, position, match_id, minute, kind, text) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {t['match_tv_events']} (tenant_id, position, match_id, minute, kind, text) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.views.invalidate_on_commit(tx, {f"{r[0]}:{r[2]}" for r in rows})
 
     def clear(self, tx: Tx) -> None:
         """Empty the table and drop the cached views of every match it held, once the transaction commits."""
-        names = [f"{t}:{m}" for t, m in tx.query("SELECT DISTINCT tenant_id, match_id FROM match_tv_events")]
-        self.views.invalidate_on_commit(tx, names)
+        if self.pinned is None:  # a rebuild empties the other slot: the cached views are of the live one
+            self._forget_views(tx, self.slot(tx).slot)
         super().clear(tx)
+
+    def switched(self, tx: Tx, old: str, new: str) -> None:
+        """Drop the cached views of every match either slot holds, once the switch commits."""
+        self._forget_views(tx, old)
+        self._forget_views(tx, new)
+
+    def _forget_views(self, tx: Tx, slot: str) -> None:
+        table = Tables(slot)["match_tv_events"]
+        names = [f"{t}:{m}" for t, m in tx.query(f"SELECT DISTINCT tenant_id, match_id FROM {table}")]
+        self.views.invalidate_on_commit(tx, names)
 
     def latest(self, tx: Tx, match_id: str, *, limit: int = LATEST) -> list[dict[str, Any]]:
         """Return the latest `limit` lines of a match from the table, latest first."""
         rows = tx.query(
-            "SELECT minute, kind, text, position FROM match_tv_events WHERE tenant_id = ? AND match_id = ? "
-            "ORDER BY minute DESC, position DESC LIMIT ?",
+            f"SELECT minute, kind, text, position FROM {self.slot(tx)['match_tv_events']} "
+            "WHERE tenant_id = ? AND match_id = ? ORDER BY minute DESC, position DESC LIMIT ?",
             (current_tenant(), match_id, limit),
         )
         return [{"minute": int(m), "kind": k, "text": t, "position": int(p)} for m, k, t, p in rows]

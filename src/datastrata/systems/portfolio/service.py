@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
@@ -203,5 +203,5 @@ class PortfolioService:
         catch_up = after is None if catch_up is None else catch_up
         fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
-            rows = HoldersProjection.holders(work, symbol)
+            rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh

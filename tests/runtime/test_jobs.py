@@ -1,0 +1,94 @@
+"""Jobs: rebuilds as background jobs with state and progress in the home store; ``POST /rebuild/{name}``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from datastrata.api.app import create_app
+from datastrata.core.config import Settings
+from datastrata.core.errors import NotFound
+from datastrata.runtime.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, Jobs
+from datastrata.stores.open import open_database
+from datastrata.systems.match import simulate
+from datastrata.systems.match.service import MatchService
+from tests.conftest import ApiClient
+
+
+def wait_until(done: Callable[[], bool]) -> None:
+    """Poll `done` until it holds (bounded by a generous deadline; no timing is asserted)."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.01)
+
+
+def test_a_job_walks_queued_running_succeeded_with_progress_readable_from_another_connection(
+    store_url: str,
+) -> None:
+    jobs = Jobs(open_database(store_url))
+    started, release = threading.Event(), threading.Event()
+
+    def work(progress: Callable[[int, int], None]) -> dict[str, int]:
+        progress(5, 10)
+        started.set()
+        release.wait(60)
+        progress(10, 10)
+        return {"applied": 10}
+
+    job = jobs.submit("rebuild", "demo", work)
+    assert job.state == QUEUED
+    started.wait(60)
+    other = Jobs(open_database(store_url))  # another process's view: the record in the store
+    running = other.get(job.id)
+    assert running.state == RUNNING and (running.position, running.goal) == (5, 10) and running.started_at
+    release.set()
+    jobs.threads[job.id].join(60)
+    done = other.get(job.id)
+    assert done.state == SUCCEEDED and done.result == {"applied": 10} and done.finished_at and done.error is None
+    assert done.to_dict()["progress"] == {"position": 10, "target": 10}
+
+    def broken(progress: Callable[[int, int], None]) -> None:
+        raise ValueError("the disk is on fire")
+
+    failed = jobs.run(jobs.create("rebuild", "demo"), broken)
+    assert failed.state == FAILED and failed.error is not None and "on fire" in failed.error
+    with pytest.raises(NotFound, match="no job"):
+        jobs.get("nope")
+
+
+def test_post_rebuild_answers_202_and_get_jobs_reports_it_to_success(tmp_path: Path, api_client: ApiClient) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'j.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
+    with api_client(create_app(settings)) as http:
+        runtime = http.app.state.runtime  # type: ignore[attr-defined]
+        svc: MatchService = runtime.service("match", MatchService)
+        simulate.play(svc, matches=1, seed=1)
+        before = svc.news(catch_up=True)["alerts"]
+        answer = http.post("/rebuild/match.news")
+        assert answer.status_code == 202, answer.text
+        body = answer.json()
+        assert answer.headers["location"] == f"/jobs/{body['id']}"
+        assert body["state"] == "queued" and body["kind"] == "rebuild" and body["target"] == "match.news"
+        states = [body["state"]]
+
+        def finished() -> bool:
+            found = http.get(answer.headers["location"])
+            assert found.status_code == 200
+            if found.json()["state"] != states[-1]:
+                states.append(found.json()["state"])
+            return found.json()["state"] in (SUCCEEDED, FAILED)
+
+        wait_until(finished)
+        assert states[0] == QUEUED and states[-1] == SUCCEEDED and set(states) <= {QUEUED, RUNNING, SUCCEEDED}
+        job = http.get(answer.headers["location"]).json()
+        assert job["progress"]["position"] == job["progress"]["target"] > 0 and job["result"]["applied"] > 0
+        assert svc.news()["alerts"] == before  # the rebuilt slot answers the same
+        assert http.get("/jobs").json()[0]["id"] == body["id"]
+        assert http.get("/jobs/unknown-id").status_code == 404
+        assert http.post("/rebuild/no.such").status_code == 404
+    with api_client(create_app(settings, worker=False), role="editor") as http:
+        assert http.post("/rebuild/match.news").status_code == 403  # an operator action: admin only
