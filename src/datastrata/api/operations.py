@@ -64,7 +64,7 @@ def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     return operations.skip(_runtime(request), letter_id).to_dict()
 
 
-@router.post("/rebuild/{name}", status_code=202)
+@router.post("/rebuild/{name}", status_code=202, responses=problems(404, 409))
 def post_rebuild(
     request: Request, name: Annotated[str, Path(max_length=200, description="A follower, e.g. match.tv")]
 ) -> JSONResponse:
@@ -82,7 +82,7 @@ def list_jobs(
     return [j.to_dict() for j in jobs_of(_runtime(request)).list(limit=limit)]
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=problems(404))
 def get_job(request: Request, job_id: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
     """A job's state (queued, running, succeeded, failed), progress (position of target) and error."""
     return jobs_of(_runtime(request)).get(job_id).to_dict()
