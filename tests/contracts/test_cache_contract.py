@@ -96,8 +96,9 @@ def test_writing_past_the_bound_drops_the_least_recently_used(bounded: Cache) ->
         # resolution: within a second every key ties, so only the in-process cache can promise the order.
         assert bounded.get("hot") == "h" or not isinstance(bounded, MemoryCache)
     assert held(bounded) < 1000
-    assert bounded.get("cold:0") is None
-    assert bounded.get("cold:1999") is not None or not isinstance(bounded, MemoryCache)
+    if isinstance(bounded, MemoryCache):  # Redis evicts by sampling: the oldest key is likely, not certain, to go
+        assert bounded.get("cold:0") is None
+        assert bounded.get("cold:1999") is not None
 
 
 def test_an_expired_entry_nobody_reads_is_dropped(bounded: Cache) -> None:
