@@ -7,7 +7,8 @@ ways, interleaved in rounds so the machine's drift hits all alike:
 - ``eventlog``: ``db.transaction()`` + ``log.read_in`` + ``log.append_in`` (the spine without the runtime);
 - ``runtime``: ``runtime.transaction(scope)`` + ``work.stream()`` + ``work.append()`` (what every system uses).
 
-A second figure opens many locations through a bounded runtime (one SQLite file per key, ``max_open`` of them
+A second figure is the runtime's own CPU per command, with ``synchronous=OFF`` so no fsync hides it. A third opens
+many locations through a bounded runtime (one SQLite file per key, ``max_open`` of them
 open) and reports commands/s when every command finds its location open vs when each must be reopened (keys
 taken in a cycle: the worst case for least-recently-used; closing a WAL file's last connection checkpoints it).
 
@@ -99,12 +100,16 @@ def _raw_postgres(url: str) -> Callable[[int], None]:
     return command
 
 
-def _eventlog(url: str) -> Callable[[int], None]:
+def _key(i: int, streams: int | None) -> int:
+    return i % streams if streams else i
+
+
+def _eventlog(url: str, streams: int | None = STREAMS) -> Callable[[int], None]:
     db = open_database(url)
     log = EventLog(db)
 
     def command(i: int) -> None:
-        stream = f"portfolio-e{i % STREAMS}"
+        stream = f"portfolio-e{_key(i, streams)}"
         with db.transaction() as tx:
             events = log.read_in(tx, stream)
             log.append_in(tx, stream, [NewEvent("CASH_DEPOSITED", PAYLOAD)], expected_version=len(events))
@@ -112,11 +117,11 @@ def _eventlog(url: str) -> Callable[[int], None]:
     return command
 
 
-def _runtime(url: str, home: Path) -> tuple[Runtime, Callable[[int], None]]:
+def _runtime(url: str, home: Path, streams: int | None = STREAMS) -> tuple[Runtime, Callable[[int], None]]:
     runtime = Runtime.open(Settings(store=url, graph=f"ladybug:///{home}/graph", objects=f"file://{home}/objects"))
 
     def command(i: int) -> None:
-        with runtime.transaction(Scope("portfolio", f"r{i % STREAMS}")) as work:
+        with runtime.transaction(Scope("portfolio", f"r{_key(i, streams)}")) as work:
             events = work.stream()
             work.append([NewEvent("CASH_DEPOSITED", PAYLOAD)], expected_version=len(events))
 
@@ -181,6 +186,23 @@ def many_locations(home: Path, *, locations: int, max_open: int, seconds: float)
     return {"locations": locations, "max_open": max_open, "commands_per_s": round(rate)}
 
 
+def cpu_per_command(home: Path, *, commands: int = 4000, rounds: int = 3) -> dict[str, Any]:
+    """Microseconds per command of the bare event log and the runtime with no fsync (each on new streams)."""
+    url = f"sqlite:///{home}/cpu.db?synchronous=OFF"
+    runtime, through_runtime = _runtime(url, home, streams=None)
+    ways = {"eventlog": _eventlog(url, streams=None), "runtime": through_runtime}
+    timings: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(rounds):
+        for name, command in ways.items():
+            start = time.perf_counter()
+            for i in range(commands):
+                command(r * commands + i)  # a new stream per command: equal, flat work
+            timings[name].append((time.perf_counter() - start) / commands * 1e6)
+    runtime.close()
+    us = {name: round(statistics.median(values), 1) for name, values in timings.items()}
+    return {"synchronous": "OFF", "us_per_command": us, "runtime_overhead_us": round(us["runtime"] - us["eventlog"], 1)}
+
+
 def main() -> None:
     """Run the comparisons and print one JSON document."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -198,6 +220,7 @@ def main() -> None:
             server = stack.enter_context(ephemeral_postgres())
             pg = migrated(create_database(server, "bench_runtime"))
             results["command_paths"].append(compare("postgresql", pg, _raw_postgres(pg), home, rounds, seconds))
+        results["cpu"] = cpu_per_command(home)
         results["locations"] = [
             many_locations(home / "all-open", locations=64, max_open=65, seconds=seconds),  # 64 + home
             many_locations(home / "bounded", locations=64, max_open=8, seconds=seconds),
