@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -10,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from datastrata.api import create_app
-from datastrata.cli import app
+from datastrata.cli import app, lag_table
 from datastrata.core.config import Settings
 from datastrata.core.errors import BackendUnavailable
 from datastrata.stores.postgres import PostgresDatabase
@@ -120,3 +124,68 @@ def _write_hba(admin: psycopg.Connection[object], path: str, lines: list[str]) -
             copy.write_row((n, line))
     admin.execute(f"COPY (SELECT line FROM hba_lines ORDER BY n) TO '{path}'")
     admin.execute("SELECT pg_reload_conf()")
+
+
+def test_serve_refuses_a_bad_or_busy_port_in_one_line(tmp_path: Path) -> None:
+    store = ["--store", f"sqlite:///{tmp_path / 's.db'}"]
+    bad = runner.invoke(app, [*store, "serve", "--insecure-local", "--port", "99999"])
+    assert (
+        bad.exit_code == 2
+        and bad.stderr.strip() == "error: --port 99999: give a TCP port from 1 to 65535, e.g. --port 8000"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = runner.invoke(app, [*store, "serve", "--insecure-local", "--no-worker", "--port", str(port)])
+    assert busy.exit_code == 1 and len(busy.stderr.strip().splitlines()) == 1
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in busy.stderr and "choose another --port" in busy.stderr
+
+
+def test_a_second_serve_on_one_embedded_store_names_the_pid(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    port = free_port()
+    first = subprocess.Popen(
+        [sys.executable, "-m", "datastrata", "--store", store, "serve", "--insecure-local", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        owner = tmp_path / "s.graph.owner"
+        deadline = time.monotonic() + 30
+        while not owner.exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first serve did not start"
+            time.sleep(0.1)
+        second = runner.invoke(app, ["--store", store, "serve", "--insecure-local", "--port", str(free_port())])
+        assert second.exit_code == 1 and len(second.stderr.strip().splitlines()) == 1
+        assert f"owned by process {first.pid}" in second.stderr and f"kill {first.pid}" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
+def test_recency_with_nothing_in_the_window_says_which_option_widens_it(sqlite_url: str) -> None:
+    base = ["--store", sqlite_url]
+    seeded = runner.invoke(app, [*base, "food", "seed", "--users", "30", "--restaurants", "8", "--orders", "200"])
+    assert seeded.exit_code == 0, seeded.stderr
+    old = runner.invoke(app, [*base, "food", "recommend", "u00001", "--weighting", "recency", "--json"])
+    assert old.exit_code == 0 and "no order by people like u00001 falls in the recency window" in old.stderr
+    assert "--since" in old.stderr and all(row["score"] == 0 for row in json.loads(old.stdout))
+    wide = ["--weighting", "recency", "--since", "2000-01-01T00:00:00Z", "--json"]
+    widened = runner.invoke(app, [*base, "food", "recommend", "u00001", *wide])
+    assert widened.exit_code == 0 and "recency window" not in widened.stderr
+    assert any(row["score"] > 0 for row in json.loads(widened.stdout))
+
+
+def test_lag_columns_fit_long_names_and_large_positions() -> None:
+    rows = [
+        {"name": "a-very-long-follower-name-" * 2, "position": 12_345_678_901, "behind": 3, "state": "running"},
+        {"name": "short", "position": 7, "behind": 98_765_432_109, "state": "running"},
+        {"name": "food.graph", "position": None, "head": None, "behind": None, "state": None, "opened": False},
+    ]
+    lines = lag_table([{**r, "opened": r.get("opened", True)} for r in rows]).splitlines()
+    header = lines[0]
+    assert header.split() == ["follower", "position", "behind", "state"]
+    ends = {line[: header.index("behind") + len("behind")].rstrip()[-1] for line in lines[1:]}
+    assert ends <= set("0123456789-")  # every number ends under its heading
+    assert len({line.index("running") for line in lines if "running" in line}) == 1
