@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -189,3 +190,18 @@ def test_lag_columns_fit_long_names_and_large_positions() -> None:
     ends = {line[: header.index("behind") + len("behind")].rstrip()[-1] for line in lines[1:]}
     assert ends <= set("0123456789-")  # every number ends under its heading
     assert len({line.index("running") for line in lines if "running" in line}) == 1
+
+
+def test_docs_use_only_local_assets_and_they_answer(sqlite_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(store=sqlite_url, graph=f"ladybug:///{tmp_path / 'g'}"), worker=False)) as http:
+        page = http.get("/docs")  # public, like /openapi.json: no key needed
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+        assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+        assert "cdn" not in page.text.lower() and "https://" not in page.text
+        for url in urls:
+            answer = http.get(url)
+            assert answer.status_code == 200 and answer.content, url
+        assert http.get("/redoc").status_code == 404  # ReDoc would need a CDN: not served
