@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from datastrata.api.bodies import DesignReportOut
+from datastrata.api.contract import problems
 from datastrata.design.advisor import design
 from datastrata.design.loading import parse_spec
 from datastrata.design.render_json import report_to_json
@@ -15,7 +17,12 @@ from datastrata.design.render_md import render_markdown
 router = APIRouter()
 
 
-@router.post("/design", summary="Design a system from its requirements spec")
+@router.post(
+    "/design",
+    summary="Design a system from its requirements spec",
+    response_model=DesignReportOut,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}, **problems(422)},
+)
 def post_design(
     spec: Annotated[dict[str, Any], Body(description="The requirements spec, as JSON.")],
     format: Annotated[Literal["md", "json"], Query(description="Response format.")] = "json",

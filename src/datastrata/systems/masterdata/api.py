@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from datastrata.api.bodies import ChangeOut, DownstreamOut, DriftOut, RecordOut
 from datastrata.api.contract import problems
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.core.clock import optional_utc
@@ -102,19 +103,19 @@ def get_alerts(
     return paginate([a.to_dict() for a in found], kind="alerts", limit=limit, cursor=cursor, offset=0)
 
 
-@router.post("/activate", responses=problems(409))
+@router.post("/activate", responses=problems(409), response_model=list[RecordOut])
 def post_activate(request: Request) -> list[dict[str, Any]]:
     """Announce future-dated versions that have taken effect."""
     return [r.to_dict() for r in _svc(request).activate()]
 
 
-@router.post("/verify", responses=problems(409))
+@router.post("/verify", responses=problems(409), response_model=list[DriftOut])
 def post_verify(request: Request) -> list[dict[str, Any]]:
     """Deliver waiting events, compare every downstream copy with the truth, re-sync drift and alert it."""
     return [d.to_dict() for d in _svc(request).verify()]
 
 
-@router.put("/{entity_type}/{key}", responses=problems(404, 409))
+@router.put("/{entity_type}/{key}", responses=problems(404, 409), response_model=ChangeOut)
 def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Request) -> dict[str, Any]:
     """Assert a record's full attributes for a valid period."""
     change = _svc(request).put(
@@ -130,7 +131,7 @@ def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Reques
     return change.to_dict()
 
 
-@router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
+@router.post("/{entity_type}/{key}/retire", responses=problems(404, 409), response_model=ChangeOut)
 def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request) -> dict[str, Any]:
     """Assert that a record is absent over a valid period."""
     change = _svc(request).retire(
@@ -145,7 +146,7 @@ def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Re
     return change.to_dict()
 
 
-@router.get("/{entity_type}/{key}", responses=problems(404))
+@router.get("/{entity_type}/{key}", responses=problems(404), response_model=RecordOut)
 def get_record(
     entity_type: TypePath,
     key: KeyPath,
@@ -173,7 +174,12 @@ def get_history(
     return paginate(versions, kind="history", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/{entity_type}/{key}/downstream", responses=problems(404))
+@router.get(
+    "/{entity_type}/{key}/downstream",
+    responses=problems(404),
+    response_model=list[DownstreamOut],
+    response_model_by_alias=True,
+)
 def get_downstream(entity_type: TypePath, key: KeyPath, request: Request) -> list[dict[str, Any]]:
     """Show each downstream system's copy of a record and what it derived."""
     return _svc(request).downstream(entity_type, key)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from datastrata.api.bodies import AnalyticsOut, MatchLagOut, MatchRebuildOut, SimulateOut, TvOut
 from datastrata.api.contract import problems
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
@@ -228,7 +229,7 @@ def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, An
     return _svc(request).end(match_id, minute=body.minute, referee=body.referee).to_dict()
 
 
-@router.get("/matches/{match_id}/tv", responses=problems(404, 504))
+@router.get("/matches/{match_id}/tv", responses=problems(404, 504), response_model=TvOut)
 async def get_tv(match_id: MatchPath, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
     svc = _svc(request)
@@ -279,7 +280,7 @@ async def get_social(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/analytics", responses=problems(504))
+@router.get("/analytics", responses=problems(404, 504), response_model=AnalyticsOut)
 async def get_analytics(
     request: Request, match_id: MatchFilter = None, after: After = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
@@ -289,19 +290,19 @@ async def get_analytics(
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 
-@router.get("/lag")
+@router.get("/lag", response_model=list[MatchLagOut])
 def get_lag(request: Request) -> list[dict[str, Any]]:
     """Each read model's position and how far behind the log it is."""
     return _svc(request).lags()
 
 
-@router.post("/simulate", status_code=201, responses=problems(404, 409))
+@router.post("/simulate", status_code=201, responses=problems(404, 409), response_model=SimulateOut)
 def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
     """Play simulated matches through the command side."""
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)
 
 
-@router.post("/rebuild", responses=problems(409))
+@router.post("/rebuild", responses=problems(409), response_model=MatchRebuildOut)
 def post_rebuild(body: RebuildIn, request: Request) -> dict[str, Any]:
     """Rebuild one read model or all four beside the live ones and switch on success (synchronous)."""
     svc = _svc(request)
