@@ -205,3 +205,12 @@ def test_docs_use_only_local_assets_and_they_answer(sqlite_url: str, tmp_path: P
             answer = http.get(url)
             assert answer.status_code == 200 and answer.content, url
         assert http.get("/redoc").status_code == 404  # ReDoc would need a CDN: not served
+
+
+def test_the_cli_says_a_missing_database_in_one_line(pg_server: str) -> None:
+    for command in (["portfolio", "state", "A"], ["serve", "--insecure-local", "--port", str(free_port())]):
+        done = runner.invoke(app, ["--store", f"{pg_server}/typo_db", *command])
+        assert done.exit_code == 1, done.output
+        errors = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: --insecure-local")]
+        assert len(errors) == 1 and "Traceback" not in done.stderr
+        assert 'database "typo_db" does not exist; create it with createdb typo_db' in errors[0]

@@ -111,11 +111,13 @@ def serve(
         from datastrata.stores.graphdb import ladybug_path
 
         refuse_if_owned(ladybug_path(session(ctx).settings().graph))  # serve runs the worker: it must own the graph
+    if apply_migrations:
+        _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
+    session(ctx).open()  # the stores open here first, so a missing database or a dead bus is one line, not a trace
+    session(ctx).close()
     auth = AuthConfig(rate=rate_limit, burst=burst)
     if insecure_local:
         auth = insecure_local_config(host, rate_limit, burst)
-    if apply_migrations:
-        _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
     uvicorn.run(create_app(session(ctx).settings(), worker=worker, auth=auth), host=host, port=port, log_level="info")
 
 
