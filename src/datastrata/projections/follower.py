@@ -276,7 +276,7 @@ class LogFollower(ABC, Generic[T]):
                 if time.monotonic() >= deadline:
                     raise ConsistencyTimeout(
                         f"follower {self.name!r} is at position {self.position()}, not {position}, "
-                        f"after {timeout:g}s; retry later (the worker or serve applies new events; `datastrata lag` shows how far "
-                        "behind it is)"
+                        f"after {timeout:g}s; retry later (the worker or serve applies new events; "
+                        "`datastrata lag` shows how far behind it is)"
                     )
                 time.sleep(0.01)

@@ -1,4 +1,4 @@
-"""Tour step: the source article's story — A ordered at Ichiran, B at Ichiran and Wowprime, so Wowprime is recommended to A."""
+"""Tour step: the source article's story — A and B ordered at Ichiran, B at Wowprime too: Wowprime is for A."""
 
 from __future__ import annotations
 
