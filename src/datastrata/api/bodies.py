@@ -63,13 +63,6 @@ class ProjectionLagOut(Body):
     behind: int
 
 
-class DesignReportOut(Body):
-    """The design report: per bounded context its strategies, technologies, schema and cost."""
-
-    system: str
-    contexts: list[dict[str, Any]]
-
-
 class RestaurantOut(Body):
     """A restaurant with its cuisines and menu."""
 
