@@ -9,7 +9,16 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.api.contract import problems
-from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
+from datastrata.api.pagination import (
+    CursorQuery,
+    LimitQuery,
+    Page,
+    cursor_time,
+    keyset_after,
+    keyset_page,
+    needed,
+    paginate,
+)
 from datastrata.core.clock import optional_utc
 from datastrata.security.auth import principal_of
 from datastrata.systems.masterdata.service import MasterDataService
@@ -70,15 +79,22 @@ def get_audit(
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
-    """List who changed which record, when, why, before and after; oldest first, a page at a time."""
+    """List who changed which record, when, why, before and after; oldest first, a page at a time.
+
+    The cursor is the last entry's recorded time and log position, so a page is stable while changes go on.
+    """
+    last = keyset_after(cursor, "audit", (str, int))
     entries = _svc(request).audit(
         entity_type=entity_type,
         key=key,
         actor=actor,
         since=optional_utc(since, field="since"),
-        limit=needed(cursor, "audit", limit),
+        limit=limit + 1,
+        after=None if last is None else (cursor_time(last[0]), last[1]),
     )
-    return paginate([e.to_dict() for e in entries], kind="audit", limit=limit, cursor=cursor, offset=0)
+    return keyset_page(
+        [e.to_dict() for e in entries], kind="audit", limit=limit, key=lambda e: (e["recorded_at"], e["position"])
+    )
 
 
 @router.get("/alerts")
@@ -167,10 +183,24 @@ def get_record(
 def get_history(
     entity_type: TypePath, key: KeyPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[dict[str, Any]]:
-    """List every version ever recorded for a record, a page at a time."""
-    needed(cursor, "history", limit)
+    """List every version ever recorded for a record, a page at a time (stable while new versions are recorded).
+
+    The cursor is the last version's recorded time, valid time and id: later pages continue after it.
+    """
+    last = keyset_after(cursor, "history", (str, str, str))
     versions = [r.to_dict() for r in _svc(request).history(entity_type, key)]
-    return paginate(versions, kind="history", limit=limit, cursor=cursor, offset=0)
+    if last is not None:
+        at = (cursor_time(last[0]), cursor_time(last[1]), last[2])
+        versions = [v for v in versions if _history_key(v) > at]
+    return keyset_page(
+        versions, kind="history", limit=limit, key=lambda v: (v["recorded_from"], v["valid_from"], v["version_id"])
+    )
+
+
+def _history_key(version: dict[str, Any]) -> tuple[datetime, datetime, str]:
+    """The order of a record's history: recorded time, valid time, version id."""
+    recorded, valid = datetime.fromisoformat(version["recorded_from"]), datetime.fromisoformat(version["valid_from"])
+    return recorded, valid, str(version["version_id"])
 
 
 @router.get("/{entity_type}/{key}/downstream", responses=problems(404))

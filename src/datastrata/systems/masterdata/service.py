@@ -177,10 +177,11 @@ class MasterDataService:
         actor: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, int] | None = None,
     ) -> list[AuditEntry]:
-        """Return who changed what, when and why, oldest first."""
+        """Return who changed what, when and why, oldest first (after `after`: an entry's recorded time, position)."""
         limit = bounded_int(limit, field="limit", minimum=1)
-        return self.store.audit(entity_type=entity_type, key=key, actor=actor, since=since, limit=limit)
+        return self.store.audit(entity_type=entity_type, key=key, actor=actor, since=since, limit=limit, after=after)
 
     def alert_list(
         self,
