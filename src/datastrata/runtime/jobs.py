@@ -12,6 +12,7 @@ submitting the same work again records it so and starts afresh (a rebuild contin
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -243,12 +244,16 @@ class Jobs:
         return self.get(job.id)
 
     def submit(self, kind: str, target: str, work: Work) -> Job:
-        """Record a queued job and run it in a background thread; return the queued record at once."""
+        """Record a queued job and run it in a background thread; return the queued record at once.
+
+        The thread runs in a copy of the caller's context, so the work acts for the caller's tenant.
+        """
         with self._lock:
             if (kind, target) in self._running:
                 raise ConcurrencyConflict(f"a {kind} of {target} is already running; wait for it (GET /jobs)")
         job = self.create(kind, target)
-        thread = threading.Thread(target=self.run, args=(job, work), name=f"job-{job.id}", daemon=True)
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self.run, job, work), name=f"job-{job.id}", daemon=True)
         self.threads[job.id] = thread
         thread.start()
         return job

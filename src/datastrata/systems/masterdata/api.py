@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.api.contract import problems
+from datastrata.api.jobs import ACCEPTED, start_job
 from datastrata.api.pagination import (
     CursorQuery,
     LimitQuery,
@@ -124,10 +127,18 @@ def post_activate(request: Request) -> list[dict[str, Any]]:
     return [r.to_dict() for r in _svc(request).activate()]
 
 
-@router.post("/verify", responses=problems(409))
-def post_verify(request: Request) -> list[dict[str, Any]]:
-    """Deliver waiting events, compare every downstream copy with the truth, re-sync drift and alert it."""
-    return [d.to_dict() for d in _svc(request).verify()]
+@router.post("/verify", status_code=202, responses={**ACCEPTED, **problems(409)})
+def post_verify(request: Request) -> JSONResponse:
+    """Start comparing every downstream copy with the truth (re-syncing drift) as a background job.
+
+    Answers 202 with the job; poll ``Location`` (``GET /jobs/{id}``): its result lists the drifts found and fixed.
+    """
+    svc = _svc(request)
+
+    def work(progress: Callable[[int, int], None]) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in svc.verify()]
+
+    return start_job(request.app.state.runtime, "verify", "masterdata", work)
 
 
 @router.put("/{entity_type}/{key}", responses=problems(404, 409))
