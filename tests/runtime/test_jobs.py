@@ -151,3 +151,14 @@ def test_a_job_whose_owner_stopped_renewing_its_lease_reads_interrupted(sqlite_u
     now[0] += timedelta(seconds=31)
     late = jobs.get(job.id)
     assert late.state == INTERRUPTED and late.error is not None and "has not renewed its lease" in late.error
+
+
+def test_http_rebuilds_and_verifies_declare_202_with_the_job_resource(tmp_path: Path) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'o.db'}", graph=f"ladybug:///{tmp_path / 'graph'}")
+    spec = create_app(settings, worker=False).openapi()
+    for path in ("/match/rebuild", "/masterdata/verify", "/rebuild/{name}"):
+        responses = spec["paths"][path]["post"]["responses"]
+        assert "202" in responses and "200" not in responses, path
+        assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/JobOut")
+    assert "cursor" in {p["name"] for p in spec["paths"]["/jobs"]["get"]["parameters"]}
+    assert "cursor" in {p["name"] for p in spec["paths"]["/deadletters"]["get"]["parameters"]}
