@@ -27,6 +27,7 @@ from datastrata.shell import (
     CacheOption,
     GraphOption,
     JsonOption,
+    PlatformStoreOption,
     ShellGroup,
     StoreOption,
     emit,
@@ -52,9 +53,12 @@ def _root(
     bus: BusOption = None,
     cache: CacheOption = None,
     graph: GraphOption = None,
+    platform_store: PlatformStoreOption = None,
 ) -> None:
     """datastrata: data-architecture strategies as working, measured reference systems."""
     remember_stores(ctx, store, bus, cache, graph)
+    if platform_store:
+        session(ctx).overrides["platform_store"] = platform_store
 
 
 for _entry in systems():

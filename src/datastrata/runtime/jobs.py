@@ -12,6 +12,7 @@ submitting the same work again records it so and starts afresh (a rebuild contin
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -149,10 +150,19 @@ _COLUMNS = (
 class Jobs:
     """Creates, runs and reads job records in one database (the runtime's home store)."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock, lease: float = LEASE) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        lease: float = LEASE,
+        around: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.lease = lease
+        #: What every job's work runs inside (the runtime's: acting as the platform role).
+        self.around = around
         self.owner = this_owner()
         db.ensure(MIGRATIONS)
         self._running: set[tuple[str, str]] = set()
@@ -228,7 +238,8 @@ class Jobs:
             self._update("state = 'running', started_at = ?, heartbeat_at = ?", (now, now), job.id)
             beat.start()
             try:
-                result = work(lambda position, goal: self.progress(job.id, position, goal))
+                with self.around():
+                    result = work(lambda position, goal: self.progress(job.id, position, goal))
             except Exception as exc:  # the job's own failure boundary: recorded, never raised into the server
                 message = exc.message if isinstance(exc, DatastrataError) else describe_error(exc)
                 log.warning("job %s (%s %s) failed: %s", job.id, job.kind, job.target, message)
@@ -313,10 +324,13 @@ def rebuild_work(runtime: Runtime, name: str) -> Work:
 
 
 def jobs_of(runtime: Runtime) -> Jobs:
-    """Return the job records of `runtime`'s home store (one `Jobs` per runtime)."""
+    """Return the job records of `runtime`'s home store, reached through the platform pool (one `Jobs` per runtime).
+
+    Jobs run as the platform role: the work's units in the home location use the platform pool too.
+    """
     found = runtime.services.get("jobs")
     if not isinstance(found, Jobs):
-        found = runtime.service("jobs", lambda r: Jobs(r.db, clock=r.clock))
+        found = runtime.service("jobs", lambda r: Jobs(r.platform.db, clock=r.clock, around=r.as_platform))
     return found
 
 
