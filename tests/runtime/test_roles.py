@@ -12,8 +12,8 @@ from datastrata.cli import app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
 from datastrata.runtime import Runtime
-from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.jobs import jobs_of, rebuild_work
+from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.migrations import migrate_location
 from datastrata.runtime.placement import HOME
 from datastrata.runtime.roles import Roles

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.core.errors import ConsistencyTimeout
 from datastrata.core.validation import MAX_INT, MAX_WAIT, bounded_int, bounded_wait
+from datastrata.projections.consistency import check_token_log
 from datastrata.projections.follower import LogFollower
 from datastrata.runtime import Runtime
 
@@ -27,13 +28,29 @@ AfterQuery = Annotated[
     int | None,
     Query(ge=0, le=MAX_INT, description="Consistency token from a command: wait until the read model applied it"),
 ]
+LogQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `log` of the command result the token came from: a token of another log is refused",
+    ),
+]
 TimeoutQuery = Annotated[
     float, Query(ge=0, le=MAX_WAIT, description=f"Seconds to wait for `after` (at most {MAX_WAIT:g})")
 ]
 
 
-async def await_applied(runner: LogFollower[Any], after: int | None, timeout: float = 5.0) -> None:
-    """Return once `runner` has applied `after` (or is halted: the read then says so); 504 after `timeout`."""
+async def await_applied(
+    runner: LogFollower[Any], after: int | None, timeout: float = 5.0, log: str | None = None
+) -> None:
+    """Return once `runner` has applied `after` (or is halted: the read then says so); 504 after `timeout`.
+
+    A token of another log than `runner`'s (`log`: the identity its command result named) is refused (422).
+    """
+    if log is not None:
+        await run_in_threadpool(check_token_log, runner, log)
     if after is None:
         return
     after = bounded_int(after, field="after", minimum=0)

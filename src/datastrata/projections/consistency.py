@@ -49,20 +49,36 @@ def check_token(after: int | None) -> None:
         raise ValidationError(f"after must be a position >= 0 returned by a command; got {after}", field="after")
 
 
+def check_token_log(runner: LogFollower[Any], log: str | None) -> None:
+    """Refuse a token issued by another log (e.g. the log before a restore): its position means other events here."""
+    if log is None or log == runner.log.identity:
+        return
+    restored = [x for x in runner.log.lineage() if x["restored_from"] == log]
+    why = f" (restored from it at {restored[-1]['restored_at']})" if restored else ""
+    raise ValidationError(
+        f"the token names log {log}, this store's log is {runner.log.identity}{why}; its position may name other "
+        "events here: run the command again for a new token, or read without `after`",
+        field="log",
+    )
+
+
 def ensure_fresh(
     runner: LogFollower[Any],
     *,
     after: int | None = None,
     catch_up: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    log: str | None = None,
 ) -> Freshness:
     """Prepare a read of `runner`'s read model.
 
     With a token (`after`) wait until the projection has applied it (ConsistencyTimeout after `timeout` s);
     with `catch_up` apply what is waiting first (a CLI with no worker running); otherwise read as it is. A
     projection halted on an event it cannot apply answers from what it has: the freshness says how stale and why.
+    A token's `log` (the identity a command result names) must be this log's: a token of another is refused.
     """
     check_token(after)
+    check_token_log(runner, log)
     state, error = "running", None
     try:
         if after is not None:

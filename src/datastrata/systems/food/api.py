@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
-from datastrata.api.waiting import AfterQuery, TimeoutQuery, await_applied
+from datastrata.api.waiting import AfterQuery, LogQuery, TimeoutQuery, await_applied
 from datastrata.core.clock import optional_utc
 from datastrata.core.validation import MAX_INT
 from datastrata.systems.food.domain import (
@@ -188,6 +188,7 @@ async def get_recommendations(
     ] = "pairs",
     since: Annotated[datetime | None, Query(description="Cut-off of the recency weighting")] = None,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
 ) -> Page[dict[str, Any]]:
     """Restaurants people who ordered where you ordered also ordered at: sponsored first, then by score.
@@ -196,7 +197,7 @@ async def get_recommendations(
     """
     svc = _svc(request)
     wanted = min(needed(cursor, "recommendations", limit), MAX_LIMIT)
-    await await_applied(svc.runner, after, timeout)
+    await await_applied(svc.runner, after, timeout, log)
     found = await run_in_threadpool(
         lambda: svc.recommend(
             user_id, limit=wanted, weighting=weighting, since=optional_utc(since, field="since"), after=after
@@ -212,11 +213,12 @@ async def get_cuisines(
     near_km: Annotated[float, Query(gt=0, le=MAX_NEAR_KM, description="Radius for nearby restaurants, in km")] = 5.0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many nearby restaurants")] = 10,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
 ) -> dict[str, Any]:
     """Your favourite cuisines, restaurants near you serving them, and related cuisines."""
     svc = _svc(request)
-    await await_applied(svc.runner, after, timeout)
+    await await_applied(svc.runner, after, timeout, log)
     return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 

@@ -18,8 +18,8 @@ from datastrata.api.contract import problems
 from datastrata.api.jobs import ACCEPTED, start_job
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
+from datastrata.api.waiting import LogQuery, await_applied
 from datastrata.api.waiting import TimeoutQuery as Timeout
-from datastrata.api.waiting import await_applied
 from datastrata.core.validation import MAX_INT
 from datastrata.systems.match import simulate
 from datastrata.systems.match.domain import MAX_MINUTE
@@ -232,10 +232,12 @@ def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, An
 
 
 @router.get("/matches/{match_id}/tv", responses=problems(404, 504))
-async def get_tv(match_id: MatchPath, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
+async def get_tv(
+    match_id: MatchPath, request: Request, after: After = None, log: LogQuery = None, timeout: Timeout = 5.0
+) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
     svc = _svc(request)
-    await await_applied(svc.runners["tv"], after, timeout)
+    await await_applied(svc.runners["tv"], after, timeout, log)
     return await run_in_threadpool(lambda: svc.tv(match_id, after=after, timeout=timeout))
 
 
@@ -247,12 +249,13 @@ async def get_news(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogQuery = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """News alerts, most urgent first, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "news", limit), MAX_LIMIT)
-    await await_applied(svc.runners["news"], after, timeout)
+    await await_applied(svc.runners["news"], after, timeout, log)
     found = await run_in_threadpool(
         lambda: svc.news(threshold=threshold, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -268,12 +271,13 @@ async def get_social(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogQuery = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """The social feed, latest first or trending, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "social", limit), MAX_LIMIT)
-    await await_applied(svc.runners["social"], after, timeout)
+    await await_applied(svc.runners["social"], after, timeout, log)
     found = await run_in_threadpool(
         lambda: svc.social(trending=trending, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -284,11 +288,11 @@ async def get_social(
 
 @router.get("/analytics", responses=problems(504))
 async def get_analytics(
-    request: Request, match_id: MatchFilter = None, after: After = None, timeout: Timeout = 5.0
+    request: Request, match_id: MatchFilter = None, after: After = None, log: LogQuery = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
     """Per-player and per-team figures for one match or across all matches."""
     svc = _svc(request)
-    await await_applied(svc.runners["analytics"], after, timeout)
+    await await_applied(svc.runners["analytics"], after, timeout, log)
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 
