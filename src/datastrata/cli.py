@@ -18,6 +18,7 @@ from datastrata.core.redact import redact_url
 from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
+from datastrata.jobs_cli import app as jobs_app
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.security import cli as keys_cli
 from datastrata.security.auth import AuthConfig, insecure_local_config
@@ -66,6 +67,7 @@ for _entry in systems():
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
+app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 
 
 @app.command()

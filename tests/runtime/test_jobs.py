@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import sqlite3
@@ -14,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from datastrata.api.app import create_app
+from datastrata.cli import app as cli_app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound
 from datastrata.runtime.jobs import FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, Jobs
@@ -135,6 +138,11 @@ def test_a_job_whose_process_was_killed_reads_interrupted_and_can_be_submitted_a
     assert seen.state == INTERRUPTED and seen.finished
     assert seen.error is not None and f"process {socket.gethostname()}:{child.pid} is gone" in seen.error
     assert seen.to_dict()["state"] == "interrupted"
+    shown = CliRunner().invoke(cli_app, ["--store", store_url, "jobs", "show", job_id, "--json"])
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)[0]["state"] == "interrupted"
+    listed = CliRunner().invoke(cli_app, ["--store", store_url, "jobs", "list"])
+    assert listed.exit_code == 0 and "interrupted" in listed.stdout and "is gone" in listed.stdout
     again = jobs.run(jobs.create("rebuild", "killed.demo"), lambda progress: {"applied": 0})
     assert again.state == SUCCEEDED
     recorded = jobs.get(job_id)  # the resubmission recorded the interruption for good
