@@ -15,6 +15,9 @@ from fastapi.testclient import TestClient
 from datastrata.api import create_app
 from datastrata.core.config import Settings
 from datastrata.runtime.jobs import jobs_of
+from datastrata.runtime.scope import Scope
+from datastrata.systems.masterdata.alerts import DRIFT
+from datastrata.systems.masterdata.service import MasterDataService
 from tests.conftest import authenticated
 
 P = "p1"
@@ -83,7 +86,21 @@ def test_event_history_and_audit_pages_stay_stable_while_writes_go_on(http: Test
     assert audit == sorted(set(audit)) and len(audit) > 7
     history = walk(http, "/masterdata/customer/C1/history", put, key="version_id")
     assert len(history) == len(set(history)) and len(history) > len(audit)
-    for path, kind in ((f"/portfolios/{P}/events", "events"), ("/masterdata/audit", "audit")):
+    svc: MasterDataService = http.app.state.runtime.service("masterdata", MasterDataService)  # type: ignore[attr-defined]
+
+    def alert(n: int) -> None:
+        with svc.runtime.transaction(Scope.of("masterdata")) as tx:
+            svc.alerts.raise_in(tx, DRIFT, "crm", f"drift {n}", entity_type="customer", entity_key="C1")
+
+    for n in range(7):
+        alert(n)
+    alerts = walk(http, "/masterdata/alerts", lambda page: alert(100 + page), key="alert_id")
+    assert len(alerts) == len(set(alerts)) and len(alerts) > 7
+    for path, kind in (
+        (f"/portfolios/{P}/events", "events"),
+        ("/masterdata/audit", "audit"),
+        ("/masterdata/alerts", "alerts"),
+    ):
         refused_cursor(http.get(path, params={"cursor": "bm9wZQ"}))
         refused_cursor(http.get(path, params={"cursor": forged(kind, ["x", "y", "z"])}))
         refused_cursor(http.get(path, params={"cursor": forged("jobs", ["2026-01-01T00:00:00+00:00", "j"])}))

@@ -19,8 +19,6 @@ from datastrata.api.pagination import (
     cursor_time,
     keyset_after,
     keyset_page,
-    needed,
-    paginate,
 )
 from datastrata.core.clock import optional_utc
 from datastrata.security.auth import principal_of
@@ -110,15 +108,22 @@ def get_alerts(
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
-    """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time."""
+    """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time.
+
+    The cursor is the last alert's raised time and id, so a page is stable while alerts are raised.
+    """
+    last = keyset_after(cursor, "alerts", (str, str))
     found = _svc(request).alert_list(
         kind=kind,
         key=key,
         consumer=consumer,
         since=optional_utc(since, field="since"),
-        limit=needed(cursor, "alerts", limit),
+        limit=limit + 1,
+        after=None if last is None else (cursor_time(last[0]), last[1]),
     )
-    return paginate([a.to_dict() for a in found], kind="alerts", limit=limit, cursor=cursor, offset=0)
+    return keyset_page(
+        [a.to_dict() for a in found], kind="alerts", limit=limit, key=lambda a: (a["raised_at"], a["alert_id"])
+    )
 
 
 @router.post("/activate", responses=problems(409))
