@@ -88,7 +88,7 @@ def waiter_for(db: Database) -> Waiter:
     return SqliteWaiter(db)
 
 
-class Subscription:
+class LogFeed:
     """Events after a position, in global order: first those stored, then each new one as it commits."""
 
     def __init__(
@@ -135,7 +135,7 @@ class Subscription:
         self.stop()
         self._waiter.close()
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> LogFeed:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from datastrata.core.errors import ConfigurationError
+from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
-from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement

@@ -16,6 +16,7 @@ from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.messaging.bus import Bus, RedisStreamsBus, open_bus
@@ -23,7 +24,7 @@ from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
-from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.projections.runner import Follower, ProjectionRunner
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single

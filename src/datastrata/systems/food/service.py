@@ -10,6 +10,7 @@ from typing import Any
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.core.validation import bounded_float, bounded_int
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.graph import shared
 from datastrata.graph.food import FOOD_SCHEMA, FoodGraph
 from datastrata.graph.projection import GraphProjectionRunner, Progress
@@ -17,7 +18,6 @@ from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
 from datastrata.graph.store import GraphStore
 from datastrata.projections.consistency import Freshness, ensure_fresh
-from datastrata.projections.runner import Lag
 from datastrata.runtime import Runtime
 from datastrata.stores.graphdb import GraphDatabase
 from datastrata.systems.food import synthetic

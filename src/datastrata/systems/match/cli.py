@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.projections.commands import CommandResult
 from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, ascii_int, emit, remember_stores, service
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import PROJECTIONS, MatchService, check_projection
+from datastrata.writes.commands import CommandResult
 
 app = typer.Typer(
     help="CQRS: a football match recorded once by the referee, read four ways (TV, news, social, analytics).",

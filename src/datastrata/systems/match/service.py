@@ -9,7 +9,6 @@ from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant
 from datastrata.core.validation import bounded_int, bounded_wait
 from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
-from datastrata.projections.commands import CommandHandler, CommandResult, Decision
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
 from datastrata.projections.runner import Progress
 from datastrata.runtime import Runtime, Scope, Work
@@ -19,6 +18,7 @@ from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
 from datastrata.systems.match.news import NewsProjection
 from datastrata.systems.match.social import SocialProjection
 from datastrata.systems.match.tv import LATEST, TvProjection
+from datastrata.writes.commands import CommandHandler, CommandResult, Decision
 
 PROJECTIONS = ("tv", "news", "social", "analytics")
 Which = Literal["tv", "news", "social", "analytics", "all"]

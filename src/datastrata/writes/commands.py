@@ -52,8 +52,8 @@ class CommandResult:
         }
 
 
-#: A handler validates inside the unit of work, writes the state rows and returns the events to append.
-Handler = Callable[[Work], Decision]
+#: A decider validates inside the unit of work, writes the state rows and returns the events to append.
+Decider = Callable[[Work], Decision]
 
 
 class CommandHandler:
@@ -63,7 +63,7 @@ class CommandHandler:
         self.units = units
         self.retries = retries
 
-    def execute(self, command: str, scope: Scope, handler: Handler) -> CommandResult:
+    def execute(self, command: str, scope: Scope, handler: Decider) -> CommandResult:
         """Run `handler` in a transaction of `scope` and append its decision atomically; return events and token.
 
         The decision's scope must live where `scope` does (one transaction never spans two locations).
