@@ -41,6 +41,15 @@ GraphOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+EventIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--event-id",
+        help="Idempotency key: a retry with the same key and content prints the stored result and writes nothing.",
+    ),
+]
+
+
 @dataclass
 class Session:
     """One CLI invocation: its settings overrides and the runtime opened for it."""

@@ -18,12 +18,13 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS)
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
+from datastrata.api.idempotency import Keyed, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
 from datastrata.api.waiting import TimeoutQuery as Timeout
@@ -71,17 +72,18 @@ class CommandOut(BaseModel):
     stream_id: str
     token: int
     log: str
+    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
     events: list[EventOut]
 
 
-class TeamIn(BaseModel):
+class TeamIn(Keyed):
     """A team to register."""
 
     code: Team
     name: Name
 
 
-class PlayerIn(BaseModel):
+class PlayerIn(Keyed):
     """A player to register (id TEAM-NUMBER)."""
 
     team: Team
@@ -89,21 +91,21 @@ class PlayerIn(BaseModel):
     name: Name
 
 
-class RefereeIn(BaseModel):
+class RefereeIn(Keyed):
     """A referee to register."""
 
     referee_id: Id
     name: Name
 
 
-class FoulIn(BaseModel):
+class FoulIn(Keyed):
     """A kind of foul to register."""
 
     foul_id: Id
     description: Name
 
 
-class StartIn(BaseModel):
+class StartIn(Keyed):
     """A kick-off."""
 
     match_id: Id
@@ -114,7 +116,7 @@ class StartIn(BaseModel):
     away_lineup: list[Number] = Field(min_length=11, max_length=11, description="Eleven squad numbers")
 
 
-class CardIn(BaseModel):
+class CardIn(Keyed):
     """A yellow or red card."""
 
     player: Player
@@ -123,7 +125,7 @@ class CardIn(BaseModel):
     referee: Id | None = Field(default=None, description="Must be the match's referee when given")
 
 
-class GoalIn(BaseModel):
+class GoalIn(Keyed):
     """A goal."""
 
     player: Player
@@ -131,7 +133,7 @@ class GoalIn(BaseModel):
     referee: Id | None = None
 
 
-class SubstitutionIn(BaseModel):
+class SubstitutionIn(Keyed):
     """A substitution."""
 
     off: Player
@@ -140,7 +142,7 @@ class SubstitutionIn(BaseModel):
     referee: Id | None = None
 
 
-class EndIn(BaseModel):
+class EndIn(Keyed):
     """The final whistle."""
 
     minute: Minute
@@ -161,71 +163,102 @@ class RebuildIn(BaseModel):
 
 
 @router.post("/teams", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_team(body: TeamIn, request: Request) -> dict[str, Any]:
+def post_team(body: TeamIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a team."""
-    return _svc(request).register_team(body.code, body.name).to_dict()
+    return _svc(request).register_team(body.code, body.name, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/players", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_player(body: PlayerIn, request: Request) -> dict[str, Any]:
+def post_player(body: PlayerIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a player."""
-    return _svc(request).register_player(body.team, body.number, body.name).to_dict()
+    return (
+        _svc(request)
+        .register_player(body.team, body.number, body.name, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
 @router.post("/referees", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_referee(body: RefereeIn, request: Request) -> dict[str, Any]:
+def post_referee(body: RefereeIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a referee."""
-    return _svc(request).register_referee(body.referee_id, body.name).to_dict()
+    return _svc(request).register_referee(body.referee_id, body.name, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/fouls", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_foul(body: FoulIn, request: Request) -> dict[str, Any]:
+def post_foul(body: FoulIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a kind of foul."""
-    return _svc(request).register_foul(body.foul_id, body.description).to_dict()
+    return _svc(request).register_foul(body.foul_id, body.description, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/matches", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_match(body: StartIn, request: Request) -> dict[str, Any]:
+def post_match(body: StartIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Kick off a match."""
     svc = _svc(request)
-    return svc.start(body.match_id, body.home, body.away, body.referee, body.home_lineup, body.away_lineup).to_dict()
+    event_id = key.with_body(body.event_id)
+    lineups = body.home_lineup, body.away_lineup
+    return svc.start(body.match_id, body.home, body.away, body.referee, *lineups, event_id=event_id).to_dict()
 
 
 @router.post(
     "/matches/{match_id}/yellow-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut
 )
-def post_yellow(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
+def post_yellow(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a yellow card (a second one sends the player off)."""
     svc = _svc(request)
-    return svc.yellow(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
+    return svc.yellow(
+        match_id,
+        body.player,
+        minute=body.minute,
+        foul=body.foul,
+        referee=body.referee,
+        event_id=key.with_body(body.event_id),
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_red(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
+def post_red(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a red card."""
     svc = _svc(request)
-    return svc.red(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
+    return svc.red(
+        match_id,
+        body.player,
+        minute=body.minute,
+        foul=body.foul,
+        referee=body.referee,
+        event_id=key.with_body(body.event_id),
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_goal(match_id: MatchPath, body: GoalIn, request: Request) -> dict[str, Any]:
+def post_goal(match_id: MatchPath, body: GoalIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Record a goal."""
-    return _svc(request).goal(match_id, body.player, minute=body.minute, referee=body.referee).to_dict()
+    return (
+        _svc(request)
+        .goal(match_id, body.player, minute=body.minute, referee=body.referee, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
 @router.post(
     "/matches/{match_id}/substitutions", status_code=201, responses=problems(404, 409), response_model=CommandOut
 )
-def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request) -> dict[str, Any]:
+def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Make a substitution."""
     svc = _svc(request)
-    return svc.substitute(match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee).to_dict()
+    event_id = key.with_body(body.event_id)
+    return svc.substitute(
+        match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee, event_id=event_id
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/end", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, Any]:
+def post_end(match_id: MatchPath, body: EndIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Blow the final whistle."""
-    return _svc(request).end(match_id, minute=body.minute, referee=body.referee).to_dict()
+    return (
+        _svc(request)
+        .end(match_id, minute=body.minute, referee=body.referee, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
 @router.get("/matches/{match_id}/tv", responses=problems(404, 504))
@@ -296,13 +329,13 @@ def get_lag(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/simulate", status_code=201, responses=problems(404, 409))
-def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
+def post_simulate(body: SimulateIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Play simulated matches through the command side."""
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)
 
 
 @router.post("/rebuild", responses=problems(409))
-def post_rebuild(body: RebuildIn, request: Request) -> dict[str, Any]:
+def post_rebuild(body: RebuildIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Rebuild one read model or all four beside the live ones and switch on success (synchronous)."""
     svc = _svc(request)
     return {"applied": svc.rebuild(check_projection(body.projection)), "lags": svc.lags()}

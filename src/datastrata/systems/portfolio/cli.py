@@ -9,6 +9,7 @@ import typer
 from datastrata.shell import (
     BusOption,
     CacheOption,
+    EventIdOption,
     JsonOption,
     StoreOption,
     ascii_int,
@@ -23,7 +24,6 @@ app = typer.Typer(help="Event-sourced investment portfolios (the seed's TradingE
 
 PortfolioArg = Annotated[str, typer.Argument(help="Portfolio id, e.g. user123-portfolio-A.")]
 AtOption = Annotated[str | None, typer.Option("--at", help="Business time (ISO-8601); default now.")]
-EventIdOption = Annotated[str | None, typer.Option("--event-id", help="Event id, so a retried command is stored once.")]
 
 
 @app.callback()
