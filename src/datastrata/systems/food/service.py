@@ -73,10 +73,11 @@ class Placed:
     order: Order
     duplicate: bool
     token: int
+    log: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON shape."""
-        return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token}
+        """Return the JSON shape (``token`` is a position of the log ``log``)."""
+        return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token, "log": self.log}
 
 
 class FoodService:
@@ -128,9 +129,10 @@ class FoodService:
 
     # ---- commands ------------------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, *, lat: float, lon: float) -> Written:
+    def add_user(self, user_id: str, *, lat: float, lon: float, event_id: str | None = None) -> Written:
         """Register a user at a position (or move them there)."""
-        return self.store.put_users([UserProfile(user_id, lat, lon)])
+        user = UserProfile(user_id, lat, lon)
+        return self.store.put_users([user], key=event_id, content=user.to_dict())
 
     def add_restaurant(
         self,
@@ -142,25 +144,35 @@ class FoodService:
         lon: float,
         cuisines: Sequence[str] = (),
         sponsored: bool = False,
+        event_id: str | None = None,
     ) -> Written:
         """List a restaurant (or change its details)."""
         profile = RestaurantProfile(restaurant_id, name, address, lat, lon, tuple(dict.fromkeys(cuisines)), sponsored)
-        return self.store.put_restaurants([profile])
+        return self.store.put_restaurants([profile], key=event_id, content=profile.to_dict())
 
     def add_menu_item(
-        self, restaurant_id: str, item_id: str, *, name: str, price: Any, ingredients: Sequence[str] = ()
+        self,
+        restaurant_id: str,
+        item_id: str,
+        *,
+        name: str,
+        price: Any,
+        ingredients: Sequence[str] = (),
+        event_id: str | None = None,
     ) -> Written:
         """Add a dish to a restaurant's menu (or change it)."""
         item = MenuItemSpec(item_id, restaurant_id, name, parse_price(price), tuple(dict.fromkeys(ingredients)))
-        return self.store.put_menu_items([item])
+        return self.store.put_menu_items([item], key=event_id, content=item.to_dict())
 
-    def set_sponsored(self, restaurant_id: str, sponsored: bool = True) -> Written:
+    def set_sponsored(self, restaurant_id: str, sponsored: bool = True, *, event_id: str | None = None) -> Written:
         """Start (or stop) a restaurant's paid promotion: sponsored recommendations come first."""
-        return self.store.set_sponsored(restaurant_id, sponsored)
+        content = {"restaurant_id": restaurant_id, "sponsored": sponsored}
+        return self.store.set_sponsored(restaurant_id, sponsored, key=event_id, content=content)
 
-    def favorite(self, user_id: str, restaurant_id: str) -> Written:
+    def favorite(self, user_id: str, restaurant_id: str, *, event_id: str | None = None) -> Written:
         """Record that a user favourited a restaurant."""
-        return self.store.favorite(user_id, restaurant_id)
+        content = {"user_id": user_id, "restaurant_id": restaurant_id}
+        return self.store.favorite(user_id, restaurant_id, key=event_id, content=content)
 
     def place_order(
         self,
@@ -171,12 +183,18 @@ class FoodService:
         rating: int | None = None,
         at: datetime | None = None,
         order_id: str | None = None,
+        event_id: str | None = None,
     ) -> Placed:
-        """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once."""
+        """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once.
+
+        With `event_id` (the idempotency key) a retry returns the stored order, even without an order id.
+        """
         items = check_order_items(items)
+        content: dict[str, Any] = {"user_id": user_id, "restaurant_id": restaurant_id, "items": list(items)}
+        content |= {"rating": rating, "at": at, "order_id": order_id}
         request = OrderRequest(order_id or new_id(), user_id, restaurant_id, at or self.clock(), rating, tuple(items))
-        (order,), written = self.store.place_orders([request])
-        return Placed(order, written.written == 0, written.token)
+        (order,), written = self.store.place_orders([request], key=event_id, content=content)
+        return Placed(order, written.duplicate or written.written == 0, written.token, written.log)
 
     def place_orders(self, requests: Sequence[OrderRequest]) -> Written:
         """Record many orders in bulk (a chunk per transaction)."""

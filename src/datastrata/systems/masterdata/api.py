@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.api.contract import problems
+from datastrata.api.idempotency import EventIdField, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.core.clock import optional_utc
 from datastrata.security.auth import principal_of
@@ -46,8 +47,8 @@ class PutIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
     valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Change id, so a retried request is recorded once"
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
     )
 
 
@@ -57,7 +58,9 @@ class RetireIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
     valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(default=None, min_length=1, max_length=200)
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
+    )
 
 
 @router.get("/audit")
@@ -115,7 +118,9 @@ def post_verify(request: Request) -> list[dict[str, Any]]:
 
 
 @router.put("/{entity_type}/{key}", responses=problems(404, 409))
-def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Request) -> dict[str, Any]:
+def put_record(
+    entity_type: TypePath, key: KeyPath, body: PutIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert a record's full attributes for a valid period."""
     change = _svc(request).put(
         entity_type,
@@ -125,13 +130,15 @@ def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Reques
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
 
 @router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
-def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request) -> dict[str, Any]:
+def post_retire(
+    entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert that a record is absent over a valid period."""
     change = _svc(request).retire(
         entity_type,
@@ -140,7 +147,7 @@ def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Re
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
