@@ -41,6 +41,10 @@ GraphOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+LogOption = Annotated[
+    str | None,
+    typer.Option("--log", help="The log a command printed with its token: a token of another log is refused."),
+]
 EventIdOption = Annotated[
     str | None,
     typer.Option(

@@ -33,6 +33,7 @@ from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
+from datastrata.writes.idempotency import SWEEP_JOB, Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Runtime:
         self._in_use: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
+        self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
 
     @classmethod
     def open(

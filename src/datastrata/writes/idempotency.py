@@ -154,4 +154,9 @@ class Sweeper:
             return 0
         self._last = time.monotonic()
         now = self.clock()
-        return sum(sweep(self.runtime.location(spec).db, now=now) for spec in self.runtime.placement.all())
+        done = 0
+        for spec in self.runtime.placement.all():
+            db = self.runtime.location(spec).db
+            db.ensure(MIGRATIONS)  # SQLite: made now; PostgreSQL: `datastrata migrate` made it
+            done += sweep(db, now=now)
+        return done

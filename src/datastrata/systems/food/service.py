@@ -227,6 +227,7 @@ class FoodService:
         weighting: Weighting | str = Weighting.PAIRS,
         since: datetime | None = None,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
     ) -> list[Suggestion]:
         """People who ordered where you ordered also ordered at…: sponsored first, enriched with name and address.
@@ -236,7 +237,7 @@ class FoodService:
         """
         limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
         self.store.user(user_id)
-        self._fresh(after, catch_up)
+        self._fresh(after, catch_up, log)
         if Weighting(_weighting(weighting)) is Weighting.RECENCY and since is None:
             since = self.clock() - RECENCY_WINDOW
         try:
@@ -263,13 +264,14 @@ class FoodService:
         near_km: float = 5.0,
         limit: int = 10,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
     ) -> dict[str, Any]:
         """What might you like: your favourite cuisines, nearby restaurants serving them, and related cuisines."""
         limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
         near_km = bounded_float(near_km, field="near_km", minimum=0.001, maximum=MAX_NEAR_KM)
         self.store.user(user_id)
-        self._fresh(after, catch_up)
+        self._fresh(after, catch_up, log)
         try:
             favourites = favourite_cuisines(self.graph, user_id)
             nearby = nearby_for_cuisines(self.graph, user_id, radius_km=near_km, limit=limit)
@@ -317,9 +319,9 @@ class FoodService:
         """Return how far the graph projection is behind the log."""
         return self.runner.lag()
 
-    def _fresh(self, after: int | None, catch_up: bool) -> Freshness:
+    def _fresh(self, after: int | None, catch_up: bool, log: str | None = None) -> Freshness:
         # A halted graph answers from what it has (the freshness says so); a graph of another log is refused.
-        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT)
+        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
 
 
 def _weighting(value: Weighting | str) -> str:

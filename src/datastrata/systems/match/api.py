@@ -16,6 +16,7 @@ from datastrata.api.contract import problems
 from datastrata.api.idempotency import Keyed, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
+from datastrata.api.waiting import LogQuery as LogToken
 from datastrata.api.waiting import TimeoutQuery as Timeout
 from datastrata.api.waiting import await_applied
 from datastrata.core.validation import MAX_INT
@@ -261,15 +262,17 @@ def post_end(match_id: MatchPath, body: EndIn, request: Request, key: KeyHeader)
     )
 
 
-@router.get("/matches/{match_id}/tv", responses=problems(404, 504))
-async def get_tv(match_id: MatchPath, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
+@router.get("/matches/{match_id}/tv", responses=problems(404, 409, 504))
+async def get_tv(
+    match_id: MatchPath, request: Request, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
+) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
     svc = _svc(request)
-    await await_applied(svc.runners["tv"], after, timeout)
+    await await_applied(svc.runners["tv"], after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.tv(match_id, after=after, timeout=timeout))
 
 
-@router.get("/news", responses=problems(504))
+@router.get("/news", responses=problems(409, 504))
 async def get_news(
     request: Request,
     threshold: Annotated[int, Query(ge=0, le=100, description="Only alerts with urgency_score >= threshold")] = 0,
@@ -277,12 +280,13 @@ async def get_news(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogToken = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """News alerts, most urgent first, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "news", limit), MAX_LIMIT)
-    await await_applied(svc.runners["news"], after, timeout)
+    await await_applied(svc.runners["news"], after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.news(threshold=threshold, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -290,7 +294,7 @@ async def get_news(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/social", responses=problems(504))
+@router.get("/social", responses=problems(409, 504))
 async def get_social(
     request: Request,
     trending: Annotated[bool, Query(description="Highest engagement first")] = False,
@@ -298,12 +302,13 @@ async def get_social(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogToken = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """The social feed, latest first or trending, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "social", limit), MAX_LIMIT)
-    await await_applied(svc.runners["social"], after, timeout)
+    await await_applied(svc.runners["social"], after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.social(trending=trending, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -312,13 +317,13 @@ async def get_social(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/analytics", responses=problems(504))
+@router.get("/analytics", responses=problems(409, 504))
 async def get_analytics(
-    request: Request, match_id: MatchFilter = None, after: After = None, timeout: Timeout = 5.0
+    request: Request, match_id: MatchFilter = None, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
     """Per-player and per-team figures for one match or across all matches."""
     svc = _svc(request)
-    await await_applied(svc.runners["analytics"], after, timeout)
+    await await_applied(svc.runners["analytics"], after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 

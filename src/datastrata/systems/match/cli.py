@@ -11,6 +11,7 @@ from datastrata.shell import (
     CacheOption,
     EventIdOption,
     JsonOption,
+    LogOption,
     StoreOption,
     ascii_int,
     emit,
@@ -238,11 +239,12 @@ def tv(
     ctx: typer.Context,
     match_id: MatchArg,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show the last ten TV live events of a match, latest first (served from the cache)."""
-    data = _svc(ctx).tv(match_id, after=after, catch_up=after is None, timeout=timeout)
+    data = _svc(ctx).tv(match_id, after=after, log=log, catch_up=after is None, timeout=timeout)
 
     def text(d: dict[str, Any]) -> str:
         lines = [f"{e['minute']:>4}'  {e['text']}" for e in d["events"]] or [f"no events for match {match_id}"]
@@ -260,12 +262,19 @@ def news(
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
     limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many alerts.")] = 50,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show breaking-news alerts, most urgent first."""
     data = _svc(ctx).news(
-        threshold=threshold, match_id=match_id, limit=limit, after=after, catch_up=after is None, timeout=timeout
+        threshold=threshold,
+        match_id=match_id,
+        limit=limit,
+        after=after,
+        log=log,
+        catch_up=after is None,
+        timeout=timeout,
     )
 
     def text(d: dict[str, Any]) -> str:
@@ -282,12 +291,13 @@ def social(
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
     limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many posts.")] = 20,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show the social media feed, latest first (or trending)."""
     data = _svc(ctx).social(
-        trending=trending, match_id=match_id, limit=limit, after=after, catch_up=after is None, timeout=timeout
+        trending=trending, match_id=match_id, limit=limit, after=after, log=log, catch_up=after is None, timeout=timeout
     )
 
     def text(d: dict[str, Any]) -> str:
@@ -302,11 +312,12 @@ def analytics(
     ctx: typer.Context,
     match_id: Annotated[str | None, typer.Argument(help="Match id; omit for totals across all matches.")] = None,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show goals, cards and minutes per player and goals and bookings per team."""
-    data = _svc(ctx).analytics(match_id, after=after, catch_up=after is None, timeout=timeout)
+    data = _svc(ctx).analytics(match_id, after=after, log=log, catch_up=after is None, timeout=timeout)
 
     def text(d: dict[str, Any]) -> str:
         lines = ["player      name                     team  goals  yellow  red  minutes"]

@@ -318,13 +318,14 @@ class MatchService:
         match_id: str,
         *,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         cached: bool = True,
     ) -> dict[str, Any]:
         """Return the last ten display lines of a match, latest first (from the cache unless `cached` is False)."""
         domain.check_id(match_id, field="match_id")
-        fresh = self._fresh("tv", after, catch_up, timeout)
+        fresh = self._fresh("tv", after, catch_up, timeout, log)
         view = self.tv_view
         runner = self.runners["tv"]
 
@@ -350,6 +351,7 @@ class MatchService:
         match_id: str | None = None,
         limit: int = 50,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
@@ -359,7 +361,7 @@ class MatchService:
                 f"threshold must be an urgency score from 0 to 100; got {threshold}", field="threshold"
             )
         self._check_query(match_id, limit)
-        fresh = self._fresh("news", after, catch_up, timeout)
+        fresh = self._fresh("news", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             alerts = self.news_view.alerts(tx, threshold=threshold, match_id=match_id, limit=limit)
         return {"alerts": alerts, **fresh.to_dict()}
@@ -371,12 +373,13 @@ class MatchService:
         match_id: str | None = None,
         limit: int = 20,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Return social posts, latest first or (trending) by engagement."""
         self._check_query(match_id, limit)
-        fresh = self._fresh("social", after, catch_up, timeout)
+        fresh = self._fresh("social", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             posts = self.social_view.feed(tx, trending=trending, match_id=match_id, limit=limit)
         return {"posts": posts, "trending": trending, **fresh.to_dict()}
@@ -386,12 +389,13 @@ class MatchService:
         match_id: str | None = None,
         *,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Return per-player and per-team figures for one match, or across all matches."""
         self._check_query(match_id, 1)
-        fresh = self._fresh("analytics", after, catch_up, timeout)
+        fresh = self._fresh("analytics", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             report = self.analytics_view.report(tx, match_id)
         return {"match_id": match_id, **report, **fresh.to_dict()}
@@ -458,8 +462,9 @@ class MatchService:
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
-    def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float) -> Freshness:
-        return ensure_fresh(self.runners[key], after=after, catch_up=catch_up, timeout=bounded_wait(timeout))
+    def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float, log: str | None) -> Freshness:
+        runner = self.runners[key]
+        return ensure_fresh(runner, after=after, catch_up=catch_up, timeout=bounded_wait(timeout), log=log)
 
     @staticmethod
     def _check(match_id: str, minute: int, referee: str | None) -> None:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import EventIdField, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
-from datastrata.api.waiting import AfterQuery, TimeoutQuery, await_applied, follower_state
+from datastrata.api.waiting import AfterQuery, LogQuery, TimeoutQuery, await_applied, follower_state
 from datastrata.core.clock import optional_utc
 from datastrata.core.validation import MAX_INT
 from datastrata.systems.portfolio.domain import AMOUNT_PATTERN
@@ -157,12 +157,13 @@ def get_events(
     return paginate(events, kind="events", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/holders/{symbol}", responses=problems(504))
+@router.get("/holders/{symbol}", responses=problems(409, 504))
 async def get_holders(
     symbol: SymbolPath,
     request: Request,
     response: Response,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
@@ -173,7 +174,7 @@ async def get_holders(
     """
     svc = _svc(request)
     needed(cursor, "holders", limit)
-    await await_applied(svc.holders_runner, after, timeout)
+    await await_applied(svc.holders_runner, after, timeout, log=log)
     holders, fresh = await run_in_threadpool(svc.holders_with_freshness, symbol, after=after, catch_up=False)
     response.headers["X-Datastrata-Position"] = str(fresh.position)
     response.headers["X-Datastrata-Stale-By"] = str(fresh.stale_by)

@@ -11,6 +11,7 @@ from datastrata.shell import (
     CacheOption,
     EventIdOption,
     JsonOption,
+    LogOption,
     StoreOption,
     ascii_int,
     emit,
@@ -139,10 +140,11 @@ def holders(
     after: Annotated[
         int | None, typer.Option("--after", parser=ascii_int, help="Consistency token: wait for this position.")
     ] = None,
+    log: LogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the portfolios that hold a symbol (from the holders projection)."""
-    found = _svc(ctx).holders(symbol, after=after)
+    found = _svc(ctx).holders(symbol, after=after, log=log)
     emit(
         found,
         as_json=as_json,

@@ -226,12 +226,12 @@ class PortfolioService:
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         return events
 
-    def holders(self, symbol: str, *, after: int | None = None) -> list[dict[str, str]]:
-        """Return who holds `symbol`, from the holders projection (caught up to `after`, or to the head)."""
-        return self.holders_with_freshness(symbol, after=after)[0]
+    def holders(self, symbol: str, *, after: int | None = None, log: str | None = None) -> list[dict[str, str]]:
+        """Return who holds `symbol`, from the holders projection (caught up to `after` of `log`, or to the head)."""
+        return self.holders_with_freshness(symbol, after=after, log=log)[0]
 
     def holders_with_freshness(
-        self, symbol: str, *, after: int | None = None, catch_up: bool | None = None
+        self, symbol: str, *, after: int | None = None, catch_up: bool | None = None, log: str | None = None
     ) -> tuple[list[dict[str, str]], Freshness]:
         """Return who holds `symbol` and how fresh the answer is (a halted projection answers what it has).
 
@@ -239,7 +239,7 @@ class PortfolioService:
         """
         domain.check_symbol(symbol)
         catch_up = after is None if catch_up is None else catch_up
-        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up)
+        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up, log=log)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
             rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh
