@@ -1,4 +1,4 @@
-"""Subscriptions: catch up from a position, then follow new events live, in order, without busy-waiting.
+"""Log feeds: catch up from a position, then follow new events live, in order, without busy-waiting.
 
 PostgreSQL wakes followers with LISTEN/NOTIFY (a statement trigger notifies on every append); SQLite wakes them
 when a commit in this process signals the database, or when ``PRAGMA data_version`` shows another process wrote,
