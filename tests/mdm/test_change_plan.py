@@ -17,16 +17,12 @@ DAY = timedelta(days=1)
 KEY = Key("default", "customer", "C1")
 
 
-def ids() -> itertools.count[int]:
-    return itertools.count(1)
-
-
 def version(version_id: str, start: datetime, end: datetime | None, attributes: dict[str, str] | None) -> VersionRow:
     return VersionRow(version_id, KEY, attributes, start, end, T0, None, "ops", "", "c0", None, start)
 
 
 def test_a_put_inside_an_open_version_splits_it_into_remainders_around_the_new_one() -> None:
-    counter = ids()
+    counter = itertools.count(1)
     timeline = [version("v0", T0, None, {"name": "Alice"})]
     request = ChangeRequest(KEY, "put", {"name": "Alicia"}, period(T0 + 2 * DAY, T0 + 4 * DAY), "ops", "", "c1")
     plan = plan_change(request, timeline, T0, T0 + 3 * DAY, ids=lambda: f"n{next(counter)}")

@@ -112,6 +112,8 @@ def test_concurrent_twins_both_get_the_stored_result_with_one_effect(pg_url: str
         match = MatchService(runtime)
         register(match)
         match.start(MATCH, "ARG", "FRA", "MARCINIAK", LINEUP, LINEUP)
+        masterdata: MasterDataService = runtime.service("masterdata", MasterDataService)
+        alice = {"name": "Alice"}
         gate = threading.Barrier(8)
 
         def twin(run: Callable[[], Any]) -> Any:
@@ -123,10 +125,18 @@ def test_concurrent_twins_both_get_the_stored_result_with_one_effect(pg_url: str
             goals = list(
                 pool.map(lambda _: twin(lambda: match.goal(MATCH, "ARG-10", minute=5, event_id="twin")), range(8))
             )
+            changes = list(
+                pool.map(
+                    lambda _: twin(lambda: masterdata.put("customer", "C1", alice, actor="ops", change_id="twin")),
+                    range(8),
+                )
+            )
         assert len({d.token for d in deposits}) == 1 and sum(not d.duplicate for d in deposits) == 1
         assert portfolio.state(P).cash == 5 and len(portfolio.events(P)) == 1
         assert len({g.token for g in goals}) == 1 and sum(not g.duplicate for g in goals) == 1
         assert match.analytics(MATCH, catch_up=True)["teams"][0]["goals"] == 1
+        assert len({c.version_id for c in changes}) == 1 and sum(not c.duplicate for c in changes) == 1
+        assert len(masterdata.history("customer", "C1")) == 1
 
 
 def test_http_header_or_body_key_replays_refuses_and_a_mismatch_is_422(store_url: str, api_client: ApiClient) -> None:
