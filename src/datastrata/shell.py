@@ -49,6 +49,19 @@ PlatformStoreOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+LogOption = Annotated[
+    str | None,
+    typer.Option("--log", help="The log a command printed with its token: a token of another log is refused."),
+]
+EventIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--event-id",
+        help="Idempotency key: a retry with the same key and content prints the stored result and writes nothing.",
+    ),
+]
+
+
 @dataclass
 class Session:
     """One CLI invocation: its settings overrides and the runtime opened for it."""

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from datastrata.api import create_app
 from datastrata.cli import app
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable, ConfigurationError, ValidationError
+from datastrata.core.errors import BackendUnavailable, ConfigurationError, RuleViolation, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.core.redact import redact
 from datastrata.eventlog.log import EventLog
@@ -408,16 +408,17 @@ def test_a_restore_refuses_checkpoints_and_tokens_of_the_log_before_it(store_url
         svc.buy(P, "MSFT", "1", "10")
         if store_url.startswith("sqlite"):  # SQLite hands out again a position the old token named
             assert platform.log.head() <= token
-        with pytest.raises(ValidationError) as stale:
+        with pytest.raises(RuleViolation) as stale:
             ensure_fresh(svc.holders_runner, after=token, log=before)
         assert (
             stale.value.field == "log"
             and before in stale.value.message
             and platform.log.identity in stale.value.message
         )
-        assert "restored from it" in stale.value.message
+        assert "was restored from" in stale.value.message
         fresh = ensure_fresh(svc.holders_runner, after=platform.log.head(), log=platform.log.identity)
         assert fresh.log == platform.log.identity
     with authenticated(create_app(settings, worker=False)) as http:
         answer = http.get("/holders/AAPL", params={"after": token, "log": before, "timeout": 1})
-        assert answer.status_code == 422 and answer.json()["field"] == "log", answer.text
+        assert answer.status_code == 409 and answer.json()["field"] == "log", answer.text
+        assert "was restored from" in answer.json()["detail"]

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.core.errors import ConsistencyTimeout
 from datastrata.core.validation import MAX_INT, MAX_WAIT, bounded_int, bounded_wait
-from datastrata.projections.consistency import check_token_log
+from datastrata.projections.consistency import check_log
 from datastrata.projections.follower import LogFollower
 from datastrata.runtime import Runtime
 
@@ -32,9 +32,8 @@ LogQuery = Annotated[
     str | None,
     Query(
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="The `log` of the command result the token came from: a token of another log is refused",
+        max_length=200,
+        description="The `log` a command returned with its token: a token of another log is refused (409)",
     ),
 ]
 TimeoutQuery = Annotated[
@@ -43,14 +42,13 @@ TimeoutQuery = Annotated[
 
 
 async def await_applied(
-    runner: LogFollower[Any], after: int | None, timeout: float = 5.0, log: str | None = None
+    runner: LogFollower[Any], after: int | None, timeout: float = 5.0, *, log: str | None = None
 ) -> None:
     """Return once `runner` has applied `after` (or is halted: the read then says so); 504 after `timeout`.
 
-    A token of another log than `runner`'s (`log`: the identity its command result named) is refused (422).
+    A token of another log than `runner`'s (`log`, as the command returned it) is refused at once (409).
     """
-    if log is not None:
-        await run_in_threadpool(check_token_log, runner, log)
+    check_log(log, runner.log.identity, lineage=runner.log.lineage)
     if after is None:
         return
     after = bounded_int(after, field="after", minimum=0)

@@ -361,15 +361,6 @@ def _audit(row: Row) -> AuditRow:
     )
 
 
-def audit_entry(tx: Tx, tenant_id: str, change_id: str) -> AuditRow | None:
-    """Return the audit entry of one change, or None."""
-    row = tx.one(
-        f"SELECT {_AUDIT_COLUMNS} FROM master_data_audit WHERE tenant_id = ? AND change_id = ?",
-        (tenant_id, change_id),
-    )
-    return None if row is None else _audit(row)
-
-
 def audit_entries(
     tx: Tx,
     tenant_id: str,

@@ -18,6 +18,7 @@ from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.messaging.bus import Bus, RedisStreamsBus, open_bus
@@ -25,7 +26,7 @@ from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
-from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.projections.runner import Follower, ProjectionRunner
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
@@ -34,6 +35,7 @@ from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
+from datastrata.writes.idempotency import SWEEP_JOB, Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class Runtime:
         self._in_use: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
+        self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
 
     @classmethod
     def open(

@@ -11,15 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.api.contract import problems
+from datastrata.api.idempotency import EventIdField, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
-from datastrata.api.pagination import (
-    CursorQuery,
-    LimitQuery,
-    Page,
-    cursor_time,
-    keyset_after,
-    keyset_page,
-)
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, cursor_time, keyset_after, keyset_page
 from datastrata.core.clock import optional_utc
 from datastrata.security.auth import principal_of
 from datastrata.systems.masterdata.service import MasterDataService
@@ -56,8 +50,8 @@ class PutIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
     valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Change id, so a retried request is recorded once"
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
     )
 
 
@@ -67,7 +61,9 @@ class RetireIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
     valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(default=None, min_length=1, max_length=200)
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
+    )
 
 
 @router.get("/audit")
@@ -80,10 +76,7 @@ def get_audit(
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
-    """List who changed which record, when, why, before and after; oldest first, a page at a time.
-
-    The cursor is the last entry's recorded time and log position, so a page is stable while changes go on.
-    """
+    """List who changed which record, when, why, before and after; oldest first, a page at a time."""
     last = keyset_after(cursor, "audit", (str, int))
     entries = _svc(request).audit(
         entity_type=entity_type,
@@ -108,10 +101,7 @@ def get_alerts(
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
-    """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time.
-
-    The cursor is the last alert's raised time and id, so a page is stable while alerts are raised.
-    """
+    """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time."""
     last = keyset_after(cursor, "alerts", (str, str))
     found = _svc(request).alert_list(
         kind=kind,
@@ -134,7 +124,7 @@ def post_activate(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/verify", status_code=202, responses={**ACCEPTED, **problems(409)})
 def post_verify(request: Request) -> JSONResponse:
-    """Start comparing every downstream copy with the truth (re-syncing drift) as a background job.
+    """Start delivering waiting events and comparing every copy with the truth (re-syncing drift) as a job.
 
     Answers 202 with the job; poll ``Location`` (``GET /jobs/{id}``): its result lists the drifts found and fixed.
     """
@@ -147,7 +137,9 @@ def post_verify(request: Request) -> JSONResponse:
 
 
 @router.put("/{entity_type}/{key}", responses=problems(404, 409))
-def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Request) -> dict[str, Any]:
+def put_record(
+    entity_type: TypePath, key: KeyPath, body: PutIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert a record's full attributes for a valid period."""
     change = _svc(request).put(
         entity_type,
@@ -157,13 +149,15 @@ def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Reques
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
 
 @router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
-def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request) -> dict[str, Any]:
+def post_retire(
+    entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert that a record is absent over a valid period."""
     change = _svc(request).retire(
         entity_type,
@@ -172,7 +166,7 @@ def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Re
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
@@ -199,10 +193,7 @@ def get_record(
 def get_history(
     entity_type: TypePath, key: KeyPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[dict[str, Any]]:
-    """List every version ever recorded for a record, a page at a time (stable while new versions are recorded).
-
-    The cursor is the last version's recorded time, valid time and id: later pages continue after it.
-    """
+    """List every version ever recorded for a record, a page at a time."""
     last = keyset_after(cursor, "history", (str, str, str))
     versions = [r.to_dict() for r in _svc(request).history(entity_type, key)]
     if last is not None:
