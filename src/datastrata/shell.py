@@ -38,6 +38,14 @@ GraphOption = Annotated[
         "--graph", help="Graph URL: ladybug:///path (env DATASTRATA_GRAPH; default: beside the SQLite store file)"
     ),
 ]
+PlatformStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform-store",
+        help="Store URL the followers and jobs connect with, as the platform role (env DATASTRATA_PLATFORM_STORE; "
+        "default: --store)",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 #: Commands (by their last name) that only read: they never create a store, so a mistyped path is said, not hidden.
@@ -45,6 +53,19 @@ READ_COMMANDS = frozenset(
     {"state", "history", "holders", "get", "audit", "alerts", "downstream", "tv", "news", "social", "analytics"}
     | {"events", "lag", "recommend", "cuisines", "show", "list"}
 )
+
+
+LogOption = Annotated[
+    str | None,
+    typer.Option("--log", help="The log a command printed with its token: a token of another log is refused."),
+]
+EventIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--event-id",
+        help="Idempotency key: a retry with the same key and content prints the stored result and writes nothing.",
+    ),
+]
 
 
 @dataclass

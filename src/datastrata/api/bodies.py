@@ -31,21 +31,6 @@ class HealthOut(Body):
     followers: list[FollowerStatusOut]
 
 
-class JobOut(Body):
-    """A background job (a rebuild or a verify): its state, progress and result."""
-
-    id: str
-    kind: str
-    target: str
-    state: str
-    progress: dict[str, int]
-    error: str | None
-    result: dict[str, Any] | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
 class DeadLetterOut(Body):
     """An event a follower could not apply, and what was done about it."""
 
@@ -147,13 +132,6 @@ class SimulateOut(Body):
     token: int
 
 
-class MatchRebuildOut(Body):
-    """Events applied per rebuilt read model, and every read model's lag afterwards."""
-
-    applied: dict[str, int]
-    lags: list[MatchLagOut]
-
-
 class ChangeOut(Body):
     """A recorded master-data change: the version it made, its valid period and its log position."""
 
@@ -188,12 +166,3 @@ class DownstreamOut(Body):
     consumer: str
     copy_: dict[str, Any] | None = Field(alias="copy")
     derived: Any
-
-
-class DriftOut(Body):
-    """A downstream copy that differed from the truth (re-synced and alerted)."""
-
-    consumer: str
-    entity_type: str
-    entity_key: str
-    problem: str
