@@ -70,7 +70,7 @@ class GraphCheckpoints:
 
     def mark(self, name: str) -> Mark:
         """Return checkpoint `name` with the log identity it follows."""
-        return _mark(self.db.execute(_MARK, {"name": name}))
+        return _mark(self.db.read(_MARK, {"name": name}))
 
     def get_in(self, tx: GraphTx, name: str) -> int:
         """Return the checkpoint as seen inside `tx`."""
@@ -98,7 +98,7 @@ class GraphCheckpoints:
 
     def updated_at(self, name: str) -> datetime | None:
         """Return when checkpoint `name` last moved, or None."""
-        rows = self.db.execute("MATCH (c:Checkpoint {id: $name}) RETURN c.updated_at", {"name": name})
+        rows = self.db.read("MATCH (c:Checkpoint {id: $name}) RETURN c.updated_at", {"name": name})
         value = rows[0][0] if rows else None
         return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
 
