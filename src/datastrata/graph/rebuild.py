@@ -109,8 +109,9 @@ class _Side:
         """Make the new generation live if it got as far as the live follower; True when it did."""
         runner, live = self.runner, self.runner.db
         with live.exclusive():  # no live page is open, and none starts until the handle answers from the new file
-            if _live_position(runner) > self.position:
+            if _live_position(runner) > self.position and runner.log.count(after=self.position):
                 return False  # never switch backwards: fold what the live follower got ahead first
+            # (a live graph ahead of a log with nothing more, e.g. after a restore, is replaced as it is)
             with self.db.transaction() as tx:
                 self.checkpoints.set_in(tx, runner.name, self.position, None, runner.log.identity)
                 tx.execute("MATCH (c:Checkpoint {id: $id}) DELETE c", {"id": self.checkpoint})
