@@ -116,8 +116,7 @@ class GraphTx:
 class GraphReadTx:
     """One open read-only transaction on a reader connection: it sees the graph as committed when it began."""
 
-    def __init__(self, db: GraphDatabase, conn: Any) -> None:
-        self._db = db
+    def __init__(self, conn: Any) -> None:
         self._conn = conn
 
     def execute(self, cypher: str, params: Params | None = None) -> list[Row]:
@@ -233,7 +232,7 @@ class GraphDatabase:
     ) -> None:
         self.path = ladybug_path(str(location)) if isinstance(location, str) else location
         self.read_only = read_only
-        self._options = {"read_only": read_only, "buffer_pool_bytes": buffer_pool_bytes, "threads": threads}
+        self._buffer_pool_bytes, self._threads = buffer_pool_bytes, threads
         try:
             chosen = file if file is not None else graphfiles.live_file(self.path)
         except OSError as exc:
@@ -255,7 +254,13 @@ class GraphDatabase:
 
     def beside(self, file: Path) -> GraphDatabase:
         """Open another generation file of this graph with the same options, schema and checkpoint setting."""
-        other = GraphDatabase(self.path, file=file, **self._options)  # type: ignore[arg-type]
+        other = GraphDatabase(
+            self.path,
+            file=file,
+            read_only=self.read_only,
+            buffer_pool_bytes=self._buffer_pool_bytes,
+            threads=self._threads,
+        )
         if not self.auto_checkpoint:
             other.disable_auto_checkpoint()
         if self.schema_ddl:
@@ -265,7 +270,8 @@ class GraphDatabase:
     def adopt(self, other: GraphDatabase) -> None:
         """Answer from `other`'s generation from now on; reads under way finish on the old one, which is closed.
 
-        Call it holding :meth:`exclusive` (no write transaction open); `other` is emptied and must not be used.
+        Call it holding :meth:`exclusive` (no write transaction open); `other` then shares the generation this
+        handle answers from, so do not close or use it.
         """
         with self._lock:
             if self._in_tx:
@@ -317,7 +323,7 @@ class GraphDatabase:
         try:
             _result(conn, "BEGIN TRANSACTION READ ONLY", None)
             try:
-                yield GraphReadTx(self, conn)
+                yield GraphReadTx(conn)
             finally:
                 with suppress(RuntimeError):
                     conn.execute("COMMIT")
