@@ -39,28 +39,34 @@ def test_reads_answer_from_the_live_graph_during_a_rebuild_then_from_the_new_one
 ) -> None:
     _data(svc)
     svc.catch_up()
-    before, state = _recommendations(svc), _state(svc)
+    before = _recommendations(svc)
     path = _graph_path(settings)
     svc.runner.rebuild_batch_size = 2
     seen: list[list[tuple[str, int]]] = []
     building: list[str | None] = []
+    live: list[dict[str, object]] = []
 
     def progress(done: int, total: int) -> None:
         if 0 < done < total:  # mid-replay: the new file half built, the live one answering
             building.append(graphfiles.read_pointer(path).building)
             seen.append(_in_thread(lambda: _recommendations(svc)))
+            if not live:  # the live follower goes on meanwhile: an order arrives and is applied to the live graph
+                svc.place_orders([OrderRequest("during", "A", "domino", T0)])
+                _in_thread(svc.catch_up)
+                live.append(_state(svc))
 
     assert svc.rebuild(progress) == runtime.log.count()
-    assert seen and all(answer == before for answer in seen)
+    assert seen[0] == before and len(seen) > 1  # answered from the live graph while the new one was half built
+    assert all(answer == _recommendations(svc) for answer in seen[1:])  # the live graph, with the new order
     assert building and building[0] == f"{path.name}.gen2" and set(building) == {building[0]}
     pointer = graphfiles.read_pointer(path)
     assert pointer == graphfiles.Pointer(f"{path.name}.gen2", None, 1)
     assert svc.graph.store.db.file == path.with_name(pointer.live)
     assert not path.exists() and graphfiles.generations(path) == [pointer.live]  # the old file is gone
-    assert _state(svc) == state and _recommendations(svc) == before
-    svc.place_orders([OrderRequest("more", "A", "domino", T0)])  # the live follower goes on in the new generation
+    assert _state(svc) == live[0]  # the new graph has what the live follower applied during the rebuild too
+    svc.place_orders([OrderRequest("more", "B", "domino", T0)])  # the live follower goes on in the new generation
     svc.catch_up()
-    assert _state(svc)["ordered"] != state["ordered"]
+    assert _state(svc)["ordered"] != live[0]["ordered"]
     assert svc.rebuild() == runtime.log.count()  # and a second rebuild switches again
     assert graphfiles.read_pointer(path).live == f"{path.name}.gen3" and not path.with_name(pointer.live).exists()
 
