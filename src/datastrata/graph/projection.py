@@ -49,7 +49,7 @@ class GraphProjection(Protocol):
         """Fold `events` (in log order) into the graph."""
 
     def clear(self, tx: GraphTx) -> None:
-        """Empty the graph read model before a rebuild."""
+        """Empty the graph read model (a rebuild fills a new, empty graph file instead of calling it)."""
 
 
 class GraphCheckpoints:
