@@ -15,10 +15,10 @@ from typing import Protocol
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event
+from datastrata.eventlog.checkpoints import Mark
 from datastrata.eventlog.log import EventLog
 from datastrata.graph.rebuild import rebuild_beside
 from datastrata.graph.schema import GraphSchema, NodeTable, ladybug_ddl
-from datastrata.projections.checkpoints import Mark
 from datastrata.projections.follower import LogFollower, Progress
 from datastrata.stores.graphdb import GraphDatabase, GraphTx
 
