@@ -250,7 +250,7 @@ def post_seed(body: SeedIn, request: Request) -> dict[str, Any]:
 
 @router.post("/rebuild", responses=problems(409), response_model=GraphRebuildOut)
 def post_rebuild(request: Request) -> dict[str, Any]:
-    """Empty the recommendation graph and replay it from the event log."""
+    """Rebuild the recommendation graph from the event log beside the live one (it answers meanwhile)."""
     svc = _svc(request)
     applied = svc.rebuild()
     return {"projection": svc.runner.name, "applied": applied, "position": svc.runner.position()}

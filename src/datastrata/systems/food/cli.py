@@ -323,7 +323,7 @@ def seed(
 
 @app.command()
 def rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Empty the recommendation graph and replay it from the event log, with a progress bar."""
+    """Rebuild the recommendation graph from the event log beside the live one (it answers meanwhile)."""
     svc = _svc(ctx)
     with _progress("rebuilding food.graph", svc.store.head(), quiet=as_json) as progress:
         applied = svc.rebuild(progress)
