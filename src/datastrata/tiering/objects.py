@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -23,6 +23,7 @@ from pyarrow import fs
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConfigurationError, NotFound, RuleViolation, ValidationError
 from datastrata.core.redact import redact_url
+from datastrata.core.validation import bounded_text
 from datastrata.tiering.policy import STORAGE_CLASSES
 from datastrata.tiering.prices import TieringPrices, default_prices
 
@@ -72,7 +73,10 @@ class ObjectInfo:
     size: int
     storage_class: str
     placed_at: datetime
+    created_at: datetime
     restore: Restore | None = None
+    #: The lifecycle stage its owner set (e.g. a model's approval status), or None.
+    stage: str | None = None
 
     def readable(self, now: datetime) -> bool:
         """True when the object can be read now (not archived, or restored and not yet expired again)."""
@@ -114,12 +118,12 @@ class ObjectStore:
         """The pyarrow.fs path of `key` (for writers such as Parquet that take a filesystem and a path)."""
         return f"{self.root}/{_checked(key)}"
 
-    def put(self, key: str, data: bytes, *, storage_class: str = "STANDARD") -> ObjectInfo:
-        """Write `data` as `key` in `storage_class` (replacing any object of that key)."""
+    def put(self, key: str, data: bytes, *, storage_class: str = "STANDARD", stage: str | None = None) -> ObjectInfo:
+        """Write `data` as `key` in `storage_class` (replacing any object of that key), in lifecycle `stage`."""
         _class(storage_class)
         with self.fs.open_output_stream(self.writable(key)) as out:
             out.write(data)
-        return self.placed(key, storage_class)
+        return self.placed(key, storage_class, stage=stage)
 
     def writable(self, key: str) -> str:
         """The path of `key`, with its folder made on a local store (for writers through :attr:`fs`)."""
@@ -128,12 +132,24 @@ class ObjectStore:
             self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         return path
 
-    def placed(self, key: str, storage_class: str) -> ObjectInfo:
+    def placed(self, key: str, storage_class: str, *, stage: str | None = None) -> ObjectInfo:
         """Record that `key`, just written through :attr:`fs`, is kept in `storage_class` from now on."""
         _class(storage_class)
         if self._s3 is not None and storage_class != "STANDARD":
             self._s3_copy(key, storage_class)
-        self._write_sidecar(key, {"class": storage_class, "placed_at": self.clock().isoformat()})
+        now = self.clock().isoformat()
+        side: dict[str, Any] = {"class": storage_class, "placed_at": now, "created_at": now}
+        if stage is not None:
+            side["stage"] = bounded_text(stage, field="stage", max_length=100)
+        self._write_sidecar(key, side)
+        return self.info(key)
+
+    def set_stage(self, key: str, stage: str) -> ObjectInfo:
+        """Set the object's lifecycle stage (the owner's word: e.g. a model is now ``approved``)."""
+        self.info(key)
+        side = self._read_sidecar(key)
+        side["stage"] = bounded_text(stage, field="stage", max_length=100)
+        self._write_sidecar(key, side)
         return self.info(key)
 
     def read(self, key: str) -> bytes:
@@ -155,10 +171,14 @@ class ObjectStore:
         if stat.type != fs.FileType.File:
             raise NotFound(f"no object {key!r} in {self.shown}")
         side = self._read_sidecar(key)
-        placed_at = datetime.fromisoformat(side["placed_at"]) if "placed_at" in side else self.clock()
+        mtime = stat.mtime  # objects written without a sidecar: their age counts from the write
+        written = self.clock() if mtime is None else (mtime if mtime.tzinfo else mtime.replace(tzinfo=UTC))
+        placed_at = datetime.fromisoformat(side["placed_at"]) if "placed_at" in side else written
+        created_at = datetime.fromisoformat(side["created_at"]) if "created_at" in side else placed_at
         storage_class = self._s3_class(key) if self._s3 is not None else str(side.get("class", "STANDARD"))
         restore = Restore.from_dict(side["restore"]) if "restore" in side else None
-        return ObjectInfo(key, int(stat.size or 0), storage_class, placed_at, restore)
+        stage = side.get("stage")
+        return ObjectInfo(key, int(stat.size or 0), storage_class, placed_at, created_at, restore, stage)
 
     def exists(self, key: str) -> bool:
         """True when `key` is stored."""
