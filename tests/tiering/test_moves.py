@@ -115,4 +115,3 @@ def _db_time(db: Database, day: str) -> object:
     from datastrata.stores.database import time_to_db
 
     return time_to_db(db.dialect, datetime.fromisoformat(day).replace(tzinfo=UTC))
-
