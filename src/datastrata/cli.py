@@ -33,6 +33,7 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+from datastrata.tiering.cli import app as tiering_app
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -62,6 +63,7 @@ for _entry in systems():
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
+app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 
 
 @app.command()

@@ -28,7 +28,8 @@ def create_readings(db: Database, *, days: int = 8, per_day: int = 40, seed: int
     rng = random.Random(seed)
     with db.transaction() as tx:
         tx.run_script(
-            f"CREATE TABLE IF NOT EXISTS readings (sensor TEXT NOT NULL, ts {time_type} NOT NULL, value DOUBLE PRECISION NOT NULL)"
+            f"CREATE TABLE IF NOT EXISTS readings (sensor TEXT NOT NULL, ts {time_type} NOT NULL, "
+            "value DOUBLE PRECISION NOT NULL)"
         )
         rows = []
         for d in range(days):

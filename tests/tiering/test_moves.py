@@ -42,6 +42,21 @@ def test_old_days_move_to_parquet_and_read_back_unchanged(db: Database, tmp_path
     assert mover.run(result) == []
 
 
+def test_rows_move_to_the_s3_api_server_and_read_back(s3_url: str, sqlite_url: str) -> None:
+    from datastrata.stores.open import open_database
+
+    db = open_database(sqlite_url)
+    total = create_readings(db)
+    clock = FrozenClock(NOW)
+    mover = Mover(db, ObjectStore(s3_url, clock=clock), parse_policy(POLICY), clock=clock)
+    before = everything(mover)
+    records = mover.run(plan(mover.policy, mover.inventory(), NOW))
+    assert len(records) == 4 and len(before) == total
+    assert everything(mover) == before
+    assert {mover.objects.info(r.location).storage_class for r in records} == {"GLACIER_IR"}  # as S3 reports it
+    db.close()
+
+
 def test_expiry_deletes_cold_days_once_and_audits_it(db: Database, tmp_path: object) -> None:
     create_readings(db, days=14)
     clock = FrozenClock(NOW)
