@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from datastrata.cli import app
+from datastrata.runtime.jobs import Jobs
 from datastrata.stores.database import time_to_db
 from datastrata.stores.open import open_database
 from tests.tiering.rowdata import POLICY
@@ -48,6 +49,10 @@ def test_plan_run_and_cost_through_the_shell(store_url: str, tmp_path: Path) -> 
     assert set(cost) >= {"as_placed_per_month", "all_hot_per_month", "proposed_per_month", "one_off"}
     ran = ok(env, "run", str(policy))
     assert [r["item"] for r in ran["moved"]] == [m["key"] for m in planned["moves"]]
+    db = open_database(store_url)
+    job = Jobs(db).get(ran["job"])  # the run is a recorded job: GET /jobs/{id} shows its state and progress
+    assert (job.kind, job.state, job.position, job.goal) == ("tiering", "succeeded", 4, 4)
+    db.close()
     assert ok(env, "plan", str(policy))["moves"] == []
     text = runner.invoke(app, ["tiering", "plan", str(policy)], env=env)
     assert text.exit_code == 0 and "0 move(s)" in text.stdout

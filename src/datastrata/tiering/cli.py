@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from datastrata.runtime.jobs import jobs_of
 from datastrata.shell import JsonOption, emit, session, time_option
 from datastrata.tiering.cost import CostModel
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import Move, plan
+from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import load_policy
 from datastrata.tiering.prices import load_prices
 
@@ -57,21 +59,27 @@ def run_command(
 ) -> None:
     """Carry out the plan now: copy, verify, record and delete each move; safe to run again after a crash."""
     mover = _mover(ctx, policy, objects)
-    planned = plan(mover.policy, mover.inventory(), mover.clock())
-    if as_json or not planned.moves:
-        records = mover.run(planned)
+    jobs = jobs_of(session(ctx).open())
+    job = jobs.create("tiering", mover.policy.name)
+    work = mover.work()
+    if as_json:
+        done = jobs.run(job, work, reraise=True)
     else:
         from rich.console import Console
         from rich.progress import Progress
 
         with Progress(console=Console(stderr=True), transient=False) as bar:
-            task = bar.add_task(f"tiering {planned.policy}", total=len(planned.moves))
+            task = bar.add_task(f"tiering {mover.policy.name} (job {job.id})", total=None)
 
-            def progress(done: int, total: int, move: Move) -> None:
-                bar.update(task, completed=done, description=f"{move.item.dataset} {move.item.key} → {move.to}")
+            def drawn(report: Callable[[int, int], None]) -> Any:
+                def step(position: int, goal: int) -> None:
+                    bar.update(task, completed=position, total=goal)
+                    report(position, goal)
 
-            records = mover.run(planned, progress)
-    result = {"moved": [r.to_dict() for r in records], "held": [h.to_dict() for h in planned.held]}
+                return work(step)
+
+            done = jobs.run(job, drawn, reraise=True)
+    result = {"job": job.id, **done.result}
     emit(result, as_json=as_json, text=_run_text)
 
 
@@ -103,7 +111,7 @@ def _plan_text(data: dict[str, Any]) -> str:
 
 
 def _run_text(data: dict[str, Any]) -> str:
-    lines = [f"moved {len(data['moved'])} item(s)"]
+    lines = [f"job {data['job']}: moved {len(data['moved'])} item(s)"]
     lines += [
         f"  {r['dataset']} {r['item']}: {r['from_tier']} → {r['to_tier']}, {r['rows']} rows, {r['bytes']} bytes"
         for r in data["moved"]

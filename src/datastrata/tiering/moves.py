@@ -15,15 +15,17 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, RuleViolation
+from datastrata.runtime.jobs import Work
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import Item, Move, Plan
+from datastrata.tiering.plan import Item, Move, Plan, plan
 from datastrata.tiering.policy import Dataset, Policy
 from datastrata.tiering.schema import MIGRATIONS
 from datastrata.tiering.tiers import Kind, Tier
@@ -85,15 +87,16 @@ class Mover:
                 items += self._object_items(ds)
         return items
 
-    def run(self, plan: Plan, progress: Progress | None = None) -> list[MoveRecord]:
-        """Apply every move of `plan` in order, reporting `progress(done, total, move)` after each."""
+    def run(self, planned: Plan, progress: Progress | None = None) -> list[MoveRecord]:
+        """Apply every move of `planned` in order, reporting `progress(done, total, move)` after each."""
+        self.finish_expiries()
         done: list[MoveRecord] = []
-        for i, move in enumerate(plan.moves):
+        for i, move in enumerate(planned.moves):
             record = self.apply(move)
             if record is not None:
                 done.append(record)
             if progress is not None:
-                progress(i + 1, len(plan.moves), move)
+                progress(i + 1, len(planned.moves), move)
         return done
 
     def apply(self, move: Move) -> MoveRecord | None:
@@ -104,6 +107,23 @@ class Mover:
         if move.item.tier in (Tier.HOT, Tier.WARM):
             return self._expire_rows(ds, move) if move.to is Tier.EXPIRED else self._copy_rows(ds, move)
         return self._move_parts(ds, move)
+
+    def work(self) -> Work:
+        """This policy's run as job work (:mod:`datastrata.runtime.jobs`): plans at its start, reports each move."""
+
+        def work(report: Callable[[int, int], None]) -> dict[str, Any]:
+            planned = plan(self.policy, self.inventory(), self.clock())
+            records = self.run(planned, lambda done, total, move: report(done, total))
+            return {"moved": [r.to_dict() for r in records], "held": [h.to_dict() for h in planned.held]}
+
+        return work
+
+    def finish_expiries(self) -> None:
+        """Delete the Parquet parts of expired days a crash left behind (recorded expired, not yet deleted)."""
+        for record in self.records():
+            if record.to_tier == Tier.EXPIRED.value and record.from_tier in (Tier.COLD.value, Tier.FROZEN.value):
+                for location in record.location.split(","):
+                    self.objects.delete(location)
 
     def records(self, dataset: str | None = None) -> list[MoveRecord]:
         """The move audit, oldest first (of one dataset when given)."""
@@ -165,11 +185,8 @@ class Mover:
         expired = {r.item for r in records if r.to_tier == Tier.EXPIRED.value}
         for day, parts in self.cold_parts(ds.name).items():
             infos = [self.objects.info(p.location) for p in parts]
-            tier = (
-                Tier.FROZEN
-                if any(i.storage_class == self.policy.storage_class(Tier.FROZEN) for i in infos)
-                else Tier.COLD
-            )
+            frozen = self.policy.storage_class(Tier.FROZEN)
+            tier = Tier.FROZEN if all(i.storage_class == frozen for i in infos) else Tier.COLD  # a half move: again
             placed = max(i.placed_at for i in infos)
             items.append(
                 Item(
