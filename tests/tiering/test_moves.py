@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 from datetime import timedelta
 
+import pytest
+
 from datastrata.core.clock import FrozenClock
+from datastrata.core.errors import RuleViolation
 from datastrata.stores.database import Database
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
@@ -130,3 +133,31 @@ def _db_time(db: Database, day: str) -> object:
     from datastrata.stores.database import time_to_db
 
     return time_to_db(db.dialect, datetime.fromisoformat(day).replace(tzinfo=UTC))
+
+
+def test_cold_days_freeze_and_need_a_restore_to_be_read(db: Database, tmp_path: object) -> None:
+    create_readings(db)
+    data = copy.deepcopy(POLICY)
+    data["datasets"]["readings"]["rules"] = [{"after": "3d", "to": "cold"}, {"after": "5d", "to": "frozen"}]  # type: ignore[index]
+    data["queries"] = [{"name": "recent readings", "dataset": "readings", "covers": "5d"}]
+    clock = FrozenClock(NOW)
+    objects = ObjectStore(f"file://{tmp_path}/objects", clock=clock)
+    mover = Mover(db, objects, parse_policy(data), clock=clock)
+    first = mover.run(plan(mover.policy, mover.inventory(), NOW))
+    assert {(r.item, r.to_tier) for r in first} == {
+        ("2026-11-24", "frozen"),  # straight from the table to the archive class: copied, verified, then frozen
+        ("2026-11-25", "frozen"),
+        ("2026-11-26", "cold"),
+        ("2026-11-27", "cold"),
+    }
+    clock.advance(timedelta(days=1))
+    second = mover.run(plan(mover.policy, mover.inventory(), clock()))
+    assert [(r.item, r.from_tier, r.to_tier) for r in second] == [
+        ("2026-11-26", "cold", "frozen"),
+        ("2026-11-28", "hot", "cold"),
+    ]
+    frozen_day = mover.cold_parts("readings")["2026-11-26"][0].location
+    assert objects.info(frozen_day).storage_class == "GLACIER"
+    with pytest.raises(RuleViolation, match="restore it first"):
+        mover.read_range("readings", NOW - timedelta(days=6), NOW)
+    assert len(mover.read_range("readings", NOW - timedelta(days=3), NOW)) > 0  # online days still answer

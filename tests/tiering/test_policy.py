@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datastrata.core.errors import ValidationError
 from datastrata.tiering.plan import Item, plan
@@ -146,3 +148,30 @@ def test_raw_rows_are_held_until_their_aggregate_exists() -> None:
     assert not result.moves and "has no data for 2026-10-01" in result.held[0].reason
     with_aggregate = plan(policy, [old, day("readings_1m", "2026-10-01", Tier.WARM)], NOW)
     assert [(m.item.key, m.to) for m in with_aggregate.moves] == [("2026-10-01", Tier.EXPIRED)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["readings", "readings_1m", "models"]),
+            st.integers(0, 3000),
+            st.sampled_from([Tier.HOT, Tier.WARM, Tier.COLD, Tier.FROZEN]),
+            st.sampled_from([None, "approved", "unapproved"]),
+        ),
+        max_size=30,
+    )
+)
+def test_a_plan_only_moves_colder_by_a_rule_that_applies(raw: list[tuple[str, int, Tier, str | None]]) -> None:
+    policy = parse_policy(FAB)
+    items = [
+        Item(ds, f"k{i}", tier, NOW - timedelta(hours=age * 12), stage=stage)
+        for i, (ds, age, tier, stage) in enumerate(raw)
+    ]
+    result = plan(policy, items, NOW)
+    assert len(result.moves) + len(result.held) + result.unchanged == len(items)
+    for move in result.moves:
+        assert move.to.rank > move.item.tier.rank
+        assert NOW - move.item.newest >= move.rule.after and move.rule.matches(move.item.stage)
+        assert move.rule in policy.datasets[move.item.dataset].rules
+    for held in result.held:
+        assert held.to is Tier.EXPIRED and held.item.dataset == "readings"
