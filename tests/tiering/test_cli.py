@@ -68,6 +68,15 @@ def test_a_refused_policy_names_the_field_and_writes_nothing(tmp_path: Path) -> 
     assert not (tmp_path / "s.db").exists()
 
 
+def test_a_policy_naming_a_missing_table_says_which(store_url: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(POLICY))
+    env = {"DATASTRATA_STORE": store_url, "DATASTRATA_OBJECTS": f"file://{tmp_path}/objects"}
+    result = runner.invoke(app, ["tiering", "plan", str(policy)], env=env)
+    assert result.exit_code == 2
+    assert "no table 'readings'" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_every_tiering_command_has_help() -> None:
     for command in ("plan", "run", "cost"):
         result = runner.invoke(app, ["tiering", command, "--help"])

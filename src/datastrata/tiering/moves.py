@@ -20,7 +20,8 @@ from typing import Any
 import pyarrow as pa
 
 from datastrata.core.clock import Clock, system_clock
-from datastrata.core.errors import ConcurrencyConflict, RuleViolation
+from datastrata.core.errors import ConcurrencyConflict, RuleViolation, ValidationError
+from datastrata.core.redact import describe_error
 from datastrata.runtime.jobs import Work
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
@@ -179,8 +180,17 @@ class Mover:
         return tabular.query_range(tables, ds.time_column, start, end)
 
     def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
-        with self.db.read() as tx:
-            days = tabular.days_in_table(tx, ds)
+        try:
+            with self.db.read() as tx:
+                days = tabular.days_in_table(tx, ds)
+        except Exception as exc:
+            if not _missing_table_or_column(exc):
+                raise
+            raise ValidationError(
+                f"datasets.{ds.name}: the store has no table {ds.table!r} with a time column {ds.time_column!r} "
+                f"({describe_error(exc)}); create it, or fix the policy's table and time_column",
+                field=f"datasets.{ds.name}.table",
+            ) from None
         items = [Item(ds.name, d, ds.online, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
         expired = {r.item for r in records if r.to_tier == Tier.EXPIRED.value}
         for day, parts in self.cold_parts(ds.name).items():
@@ -332,3 +342,10 @@ class Mover:
                 time_to_db(tx.dialect, r.moved_at),
             ),
         )
+
+
+def _missing_table_or_column(exc: BaseException) -> bool:
+    """True for SQLite's and PostgreSQL's "no such table / column" errors."""
+    if getattr(exc, "sqlstate", None) in ("42P01", "42703"):
+        return True
+    return "no such table" in str(exc) or "no such column" in str(exc)
