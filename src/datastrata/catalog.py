@@ -125,9 +125,8 @@ def install(runtime: Runtime, names: Sequence[str] | None = None) -> None:
 def components() -> list[Component]:
     """Return every schema component `migrate` applies in each location: the spine's, each system's, the keys'."""
     from datastrata.security.schema import MIGRATIONS as SECURITY
-    from datastrata.tiering.schema import MIGRATIONS as TIERING
 
-    return unique([*SPINE, *(c for entry in systems() for c in entry.migrations), SECURITY, TIERING])
+    return unique([*SPINE, *(c for entry in systems() for c in entry.migrations), SECURITY])
 
 
 def migrate(settings: Settings, *, dry_run: bool = False, owner_store: str | None = None) -> list[LocationMigrations]:

@@ -32,6 +32,7 @@ from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
+from datastrata.tiering.schema import MIGRATIONS as TIERING
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Runtime:
         try:
             dead_letters = DeadLetters(home.db, clock=clock)
             home.db.ensure(JOBS)  # job records (rebuilds) live in the home store
+            home.db.ensure(TIERING)  # and the tiering move audit
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             home.close()
