@@ -127,9 +127,9 @@ def query_range(tables: Sequence[pa.Table], time_column: str, start: datetime, e
     try:
         con.register("tier_rows", union)
         order = ", ".join(f'"{n}"' for n in union.schema.names)
-        result = con.execute(
-            f'SELECT * FROM tier_rows WHERE "{time_column}" >= ? AND "{time_column}" < ? ORDER BY {order}',
-            (start, end),
+        result = con.sql(
+            f'SELECT * FROM tier_rows WHERE "{time_column}" >= $1 AND "{time_column}" < $2 ORDER BY {order}',
+            params=[start, end],
         ).to_arrow_table()
     finally:
         con.close()
