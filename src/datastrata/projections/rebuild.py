@@ -32,8 +32,8 @@ from datastrata.core.errors import (
 )
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error
+from datastrata.eventlog.checkpoints import Mark
 from datastrata.eventlog.log import Page
-from datastrata.projections.checkpoints import Mark
 from datastrata.projections.follower import Progress
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.slots import REBUILD_SUFFIX, mark_building_in, other, state_in, switch_in

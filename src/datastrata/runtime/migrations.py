@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from datastrata.core.errors import ConfigurationError
+from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
-from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement
@@ -19,13 +19,14 @@ from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
 from datastrata.tiering.schema import MIGRATIONS as TIERING
+from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs). The tiering
 #: move audit is one: data of every location may move between tiers (placement ``by_age``).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, TIERING)
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING)
 
 
 @dataclass(frozen=True, slots=True)
