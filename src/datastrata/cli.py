@@ -35,6 +35,9 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+from datastrata.tiering.cli import app as tiering_app
+from datastrata.tiering.job import install as install_tiering
+from datastrata.tiering.policy import load_policy
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -67,6 +70,7 @@ for _entry in systems():
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
+app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 
 
@@ -153,14 +157,21 @@ def worker(
         list[str] | None,
         typer.Option("--system", help="Follow only these systems (repeatable; default: every system)."),
     ] = None,
+    tiering: Annotated[
+        list[Path] | None,
+        typer.Option("--tiering", help="Also run this tiering policy's moves, supervised (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the outbox relay and every projection continuously (Ctrl-C stops).
 
     The worker owns the followers' resources (the graph file): another process that needs the graph asks this
     one over HTTP (run `datastrata serve`, which runs the worker).
     """
+    policies = [load_policy(path) for path in tiering or []]  # a bad policy is refused before anything runs
     runtime = session(ctx).open()
     install(runtime, system)
+    for policy in policies:
+        install_tiering(runtime, policy)
     runtime.open_followers()
     if once:
         total = 0
