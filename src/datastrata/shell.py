@@ -38,6 +38,14 @@ GraphOption = Annotated[
         "--graph", help="Graph URL: ladybug:///path (env DATASTRATA_GRAPH; default: beside the SQLite store file)"
     ),
 ]
+PlatformStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform-store",
+        help="Store URL the followers and jobs connect with, as the platform role (env DATASTRATA_PLATFORM_STORE; "
+        "default: --store)",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 

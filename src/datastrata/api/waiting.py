@@ -48,7 +48,7 @@ async def await_applied(
 
     A token of another log than `runner`'s (`log`, as the command returned it) is refused at once (409).
     """
-    check_log(log, runner.log.identity)
+    check_log(log, runner.log.identity, lineage=runner.log.lineage)
     if after is None:
         return
     after = bounded_int(after, field="after", minimum=0)

@@ -248,8 +248,12 @@ class MasterDataStore:
         actor: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, int] | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries (oldest first) filtered by entity type, key, actor and recorded time."""
+        """Return audit entries (oldest first) filtered by entity type, key, actor and recorded time.
+
+        `after` (an entry's recorded time and position) continues a listing after that entry (a keyset page).
+        """
         if entity_type is not None:
             self.types.get(entity_type)
         if key is not None:
@@ -259,7 +263,14 @@ class MasterDataStore:
         start = None if since is None else ensure_utc(since, field="since")
         with self.units.read(self.scope()) as tx:
             rows = sql.audit_entries(
-                tx, current_tenant(), entity_type=entity_type, entity_key=key, actor=actor, since=start, limit=limit
+                tx,
+                current_tenant(),
+                entity_type=entity_type,
+                entity_key=key,
+                actor=actor,
+                since=start,
+                limit=limit,
+                after=after,
             )
         return [_audit_entry(r) for r in rows]
 

@@ -6,14 +6,17 @@ fresh) and report how stale they are; with ``after=TOKEN`` they wait until the p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import Keyed, KeyHeader
+from datastrata.api.jobs import ACCEPTED, start_job
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
 from datastrata.api.waiting import LogQuery as LogToken
@@ -339,8 +342,16 @@ def post_simulate(body: SimulateIn, request: Request, key: KeyHeader) -> dict[st
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)
 
 
-@router.post("/rebuild", responses=problems(409))
-def post_rebuild(body: RebuildIn, request: Request, key: KeyHeader) -> dict[str, Any]:
-    """Rebuild one read model or all four beside the live ones and switch on success (synchronous)."""
+@router.post("/rebuild", status_code=202, responses={**ACCEPTED, **problems(409)})
+def post_rebuild(body: RebuildIn, request: Request, key: KeyHeader) -> JSONResponse:
+    """Start rebuilding one read model or all four beside the live ones (switched on success), as a background job.
+
+    Answers 202 with the job; poll ``Location`` (``GET /jobs/{id}``): its result is the events applied and the lags.
+    """
     svc = _svc(request)
-    return {"applied": svc.rebuild(check_projection(body.projection)), "lags": svc.lags()}
+    which = check_projection(body.projection)
+
+    def work(progress: Callable[[int, int], None]) -> dict[str, Any]:
+        return {"applied": svc.rebuild(which, progress), "lags": svc.lags()}
+
+    return start_job(request.app.state.runtime, "rebuild", f"match.{which}", work)

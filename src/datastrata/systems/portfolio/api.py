@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import EventIdField, KeyHeader
-from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, keyset_after, keyset_page, needed, paginate
 from datastrata.api.waiting import AfterQuery, LogQuery, TimeoutQuery, await_applied, follower_state
 from datastrata.core.clock import optional_utc
 from datastrata.core.validation import MAX_INT
@@ -151,10 +151,11 @@ def get_portfolio(
 def get_events(
     portfolio_id: PortfolioPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[EventOut]:
-    """List a portfolio's events, oldest first, a page at a time."""
-    needed(cursor, "events", limit)
-    events = [EventOut(**e.to_dict()) for e in _svc(request).events(portfolio_id)]
-    return paginate(events, kind="events", limit=limit, cursor=cursor, offset=0)
+    """List a portfolio's events, oldest first, a page at a time (a version cursor: stable while events append)."""
+    after = keyset_after(cursor, "events", (int,))
+    found = _svc(request).events(portfolio_id, after_version=0 if after is None else after[0], limit=limit + 1)
+    events = [EventOut(**e.to_dict()) for e in found]
+    return keyset_page(events, kind="events", limit=limit, key=lambda e: (e.version,))
 
 
 @router.get("/holders/{symbol}", responses=problems(409, 504))

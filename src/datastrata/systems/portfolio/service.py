@@ -219,10 +219,11 @@ class PortfolioService:
             )
         return state
 
-    def events(self, portfolio_id: str) -> list[Event]:
-        """Return every event of the portfolio, in order."""
-        events = self.runtime.stream(self.scope(portfolio_id))
-        if not events:
+    def events(self, portfolio_id: str, *, after_version: int = 0, limit: int | None = None) -> list[Event]:
+        """Return the portfolio's events in version order: all, or up to `limit` after version `after_version`."""
+        scope = self.scope(portfolio_id)
+        events = self.runtime.stream(scope, from_version=after_version + 1, limit=limit)
+        if not events and (after_version == 0 or self.runtime.version(scope) == 0):
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         return events
 
