@@ -234,7 +234,7 @@ async def get_cuisines(
     return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 
-@router.post("/seed")
+@router.post("/seed", responses=problems(409))
 def post_seed(body: SeedIn, request: Request) -> dict[str, Any]:
     """Load a synthetic dataset through the command side (the worker, or `?after=token` reads, feed the graph)."""
     return _svc(request).seed(users=body.users, restaurants=body.restaurants, orders=body.orders, seed=body.seed)
