@@ -68,7 +68,11 @@ def _svc(ctx: typer.Context) -> MatchService:
 def _recorded(result: CommandResult, as_json: bool) -> None:
     def text(data: dict[str, Any]) -> str:
         types = ", ".join(e["type"] for e in data["events"])
-        return f"{data['command']}: recorded {types}; token {data['token']} (pass --after {data['token']} to a query)"
+        again = " (already recorded with this --event-id; nothing new stored)" if data["duplicate"] else ""
+        return (
+            f"{data['command']}: recorded {types}; token {data['token']} "
+            f"(pass --after {data['token']} --log {data['log']} to a query){again}"
+        )
 
     emit(result.to_dict(), as_json=as_json, text=text)
 
