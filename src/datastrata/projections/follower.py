@@ -9,10 +9,11 @@ is here, once.
 
 from __future__ import annotations
 
+import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -309,6 +310,25 @@ class LogFollower(ABC, Generic[T]):
                 time.sleep(0.01)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while one page is read and folded; it runs again between pages.
+
+    A page of 20,000 decoded events and the rows built from it are some 10^5 containers that live until the page
+    commits; the collector's passes over them cost a rebuild about a sixth of its time and find nothing to free.
+    Reference counting frees everything as usual meanwhile; cycles wait for the end of the page. A collector that
+    was already off stays off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @dataclass
 class Pass:
     """What one pass of several followers over the log did: events applied, where each stands, who stopped."""
@@ -357,31 +377,37 @@ def follow_together(
             break
         if progress is not None:
             progress(after, target)
-        page = log.read_page(after=after, limit=batch_size, types=union)
-        if page.next_after == after:
-            break  # nothing readable below the head yet (PostgreSQL's horizon)
-        shared: dict[tuple[frozenset[str] | None, frozenset[str], int], list[Event]] = {}
-        for follower in list(active):
-            at = result.positions[follower.name]
-            if page.next_after <= at:
-                continue
-            key = (follower.event_types, follower.excluded, at)
-            events = shared.get(key)
-            if events is None:
-                events = shared[key] = follower.wanted(at, page.events)
-            try:
-                done = follower.fold_page(at, Page(events, page.next_after))
-            except EventFailed as exc:
-                result.failed[follower.name] = exc
-                result.positions[follower.name] = follower.position()
-                active.remove(follower)
-                continue
-            if done is None:
-                result.moved.append(follower.name)
-                active.remove(follower)
-                continue
-            result.applied += done
-            result.positions[follower.name] = page.next_after
+        with collector_paused():
+            page = log.read_page(after=after, limit=batch_size, types=union)
+            if page.next_after == after:
+                break  # nothing readable below the head yet (PostgreSQL's horizon)
+            _fold_shared(active, page, result)
     if progress is not None:
         progress(target, target)
     return result
+
+
+def _fold_shared(active: list[LogFollower[T]], page: Page, result: Pass) -> None:
+    """Hand one page to every follower in `active`; drop from it those that fail or were moved."""
+    shared: dict[tuple[frozenset[str] | None, frozenset[str], int], list[Event]] = {}
+    for follower in list(active):
+        at = result.positions[follower.name]
+        if page.next_after <= at:
+            continue
+        key = (follower.event_types, follower.excluded, at)
+        events = shared.get(key)
+        if events is None:
+            events = shared[key] = follower.wanted(at, page.events)
+        try:
+            done = follower.fold_page(at, Page(events, page.next_after))
+        except EventFailed as exc:
+            result.failed[follower.name] = exc
+            result.positions[follower.name] = follower.position()
+            active.remove(follower)
+            continue
+        if done is None:
+            result.moved.append(follower.name)
+            active.remove(follower)
+            continue
+        result.applied += done
+        result.positions[follower.name] = page.next_after
