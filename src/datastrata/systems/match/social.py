@@ -9,7 +9,7 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel, slotted
+from datastrata.projections.readmodels import SqlReadModel, insert_rows, slotted
 from datastrata.stores.database import Dialect, Tx
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
@@ -25,6 +25,17 @@ ENGAGEMENT = {
     "substitution": 80,
 }
 LATE_MINUTE = 80
+#: The posts table's columns and PostgreSQL types, in the order a page's rows carry them.
+COLUMNS = (
+    ("tenant_id", "text"),
+    ("position", "bigint"),
+    ("match_id", "text"),
+    ("minute", "int"),
+    ("kind", "text"),
+    ("text", "text"),
+    ("hashtags", "text"),
+    ("engagement_score", "int"),
+)
 _NOT_TAG = re.compile(r"[^0-9A-Za-z]+")
 
 
@@ -106,11 +117,7 @@ class SocialProjection(SqlReadModel):
                 kind, text, tags = found
                 p = e.payload
                 rows.append((e.tenant_id, e.position, p["match_id"], p["minute"], kind, text, tags, ENGAGEMENT[kind]))
-        tx.executemany(
-            f"INSERT INTO {self.slot(tx)['match_social_posts']} (tenant_id, position, match_id, minute, kind, text, "
-            "hashtags, engagement_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        insert_rows(tx, self.slot(tx)["match_social_posts"], COLUMNS, rows)
 
     def feed(
         self, tx: Tx, *, trending: bool = False, match_id: str | None = None, limit: int = 20
