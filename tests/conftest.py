@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -133,3 +135,15 @@ def authenticated(app: FastAPI, role: str = "admin") -> Iterator[TestClient]:
 def api_client() -> ApiClient:
     """Return ``api_client(app, role="admin")``: a started app's TestClient authenticated with a new key."""
     return authenticated
+
+
+def finished_job(http: TestClient, answer: Any) -> dict[str, Any]:
+    """Follow a 202's `Location` until its job has ended (bounded by a generous deadline); return the job."""
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 120
+    while True:
+        job: dict[str, Any] = http.get(answer.headers["location"]).json()
+        if job["state"] in ("succeeded", "failed", "interrupted"):
+            return job
+        assert time.monotonic() < deadline, f"job {job['id']} did not end: {job}"
+        time.sleep(0.02)

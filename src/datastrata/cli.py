@@ -18,6 +18,7 @@ from datastrata.core.redact import redact_url
 from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
 from datastrata.design.tour import tour_step as design_tour
+from datastrata.jobs_cli import app as jobs_app
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.security import cli as keys_cli
 from datastrata.security.auth import AuthConfig, insecure_local_config
@@ -27,6 +28,7 @@ from datastrata.shell import (
     CacheOption,
     GraphOption,
     JsonOption,
+    PlatformStoreOption,
     ShellGroup,
     StoreOption,
     emit,
@@ -52,9 +54,12 @@ def _root(
     bus: BusOption = None,
     cache: CacheOption = None,
     graph: GraphOption = None,
+    platform_store: PlatformStoreOption = None,
 ) -> None:
     """datastrata: data-architecture strategies as working, measured reference systems."""
     remember_stores(ctx, store, bus, cache, graph)
+    if platform_store:
+        session(ctx).overrides["platform_store"] = platform_store
 
 
 for _entry in systems():
@@ -62,6 +67,7 @@ for _entry in systems():
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
+app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 
 
 @app.command()

@@ -15,8 +15,12 @@ Say = Callable[[str], None]
 
 
 def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
-    """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied."""
+    """Reset the bus's copy, rebuild every follower from position 0 and drop cached reads; return events applied.
+
+    Each rebuilt store records the restored log's new identity; the relay keeps its place under it.
+    """
     forget_bus_copy(runtime, say)  # before the systems subscribe: their consumer groups start on the new stream
+    follow_new_identity(runtime, say)
     install_all(runtime)
     runtime.open_followers()  # deferred followers too: the graph is derived from the restored log as well
     applied: dict[str, int] = {}
@@ -36,6 +40,19 @@ def rebuild_derived(runtime: Runtime, say: Say) -> dict[str, int]:
     return applied
 
 
+def follow_new_identity(runtime: Runtime, say: Say) -> None:
+    """Re-stamp the relay's checkpoints with the restored log's identity, keeping their positions.
+
+    The relay's place is part of the backup (what it published up to then), so it carries on from there; only a
+    Redis bus's copy is emptied and republished from the start (:func:`forget_bus_copy`).
+    """
+    relay = runtime.relay
+    with runtime.db.transaction() as tx:
+        for name, position in tx.query("SELECT name, position FROM projection_checkpoints WHERE name LIKE 'relay%'"):
+            relay.checkpoints.set_in(tx, str(name), int(position), None, runtime.log.identity)
+    say(f"the relay follows the restored log {runtime.log.identity}")
+
+
 def forget_bus_copy(runtime: Runtime, say: Say) -> None:
     """Empty a Redis bus's stream and republish the log from the start (consumers skip, by inbox, what they had).
 
@@ -47,7 +64,7 @@ def forget_bus_copy(runtime: Runtime, say: Say) -> None:
         return
     bus.client.delete(bus.key)
     with runtime.db.transaction() as tx:
-        runtime.relay.checkpoints.set_in(tx, runtime.relay.name, 0, None)
+        runtime.relay.checkpoints.set_in(tx, runtime.relay.name, 0, None, runtime.log.identity)
     say(f"emptied the bus stream {bus.key} on {redact(bus.name)}; the relay republishes the log from the start")
 
 

@@ -38,7 +38,28 @@ GraphOption = Annotated[
         "--graph", help="Graph URL: ladybug:///path (env DATASTRATA_GRAPH; default: beside the SQLite store file)"
     ),
 ]
+PlatformStoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform-store",
+        help="Store URL the followers and jobs connect with, as the platform role (env DATASTRATA_PLATFORM_STORE; "
+        "default: --store)",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+LogOption = Annotated[
+    str | None,
+    typer.Option("--log", help="The log a command printed with its token: a token of another log is refused."),
+]
+EventIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--event-id",
+        help="Idempotency key: a retry with the same key and content prints the stored result and writes nothing.",
+    ),
+]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import threading
 import time
 
 from datastrata.core.events import NewEvent
-from datastrata.eventlog import AsyncEventLog, EventLog, Subscription
+from datastrata.eventlog import AsyncEventLog, EventLog, LogFeed
 from datastrata.stores.database import Database
 
 
@@ -18,7 +18,7 @@ def test_catch_up_then_follow_live(db: Database) -> None:
     log = EventLog(db)
     for i in range(5):
         log.append(f"s-{i % 2}", [NewEvent(type="E", payload={"n": i})])
-    with Subscription(log, after=0, max_wait=0.5) as sub:
+    with LogFeed(log, after=0, max_wait=0.5) as sub:
         assert [e.payload["n"] for e in sub.poll()] == [0, 1, 2, 3, 4]
 
         def later() -> None:
@@ -37,19 +37,19 @@ def test_resume_from_the_last_handled_position(db: Database) -> None:
     for i in range(6):
         log.append("s", [NewEvent(type="E", payload={"n": i})])
     handled = []
-    with Subscription(log, batch_size=2) as sub:
+    with LogFeed(log, batch_size=2) as sub:
         for event in sub:
             handled.append(event)
             if len(handled) == 3:
                 break  # the consumer "crashes" after handling three events
-    with Subscription(log, after=handled[-1].position) as resumed:
+    with LogFeed(log, after=handled[-1].position) as resumed:
         rest = resumed.poll()
     assert [e.payload["n"] for e in handled + rest] == list(range(6))
 
 
 def test_an_idle_subscription_does_not_spin(db: Database) -> None:
     log = EventLog(db)
-    with Subscription(log, max_wait=0.5) as sub:
+    with LogFeed(log, max_wait=0.5) as sub:
         sub.poll()
         cpu = time.process_time()
         assert sub.poll(timeout=1.0) == []
@@ -64,7 +64,7 @@ def test_a_write_from_another_process_wakes_the_subscriber(store_url: str, db: D
         "from datastrata.eventlog import EventLog; from datastrata.core.events import NewEvent; "
         "time.sleep(0.5); EventLog(open_database(sys.argv[1])).append('other', [NewEvent(type='FromAfar')])"
     )
-    with Subscription(log, max_wait=0.5) as sub:
+    with LogFeed(log, max_wait=0.5) as sub:
         sub.poll()
         child = subprocess.Popen([sys.executable, "-c", code, store_url], env=dict(os.environ))
         got = sub.poll(timeout=20)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from datastrata.core.clock import FrozenClock
-from datastrata.core.errors import NotFound, ValidationError
+from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import tenant
 from datastrata.eventlog.log import EventLog
 from datastrata.mdm import MASTER_DATA_CHANGED, MasterDataStore, stream_id
@@ -187,8 +187,19 @@ def test_a_retried_change_id_is_stored_once(store: MasterDataStore, db: Database
     again = store.put("customer", "C1", ALICE, actor="alice", change_id="req-1")
     assert again.duplicate and again.version_id == first.version_id and again.position == first.position
     assert counts(db) == before
-    with pytest.raises(ValidationError, match="new change_id"):
-        store.put("customer", "C2", ALICE, actor="alice", change_id="req-1")
+    # The stored result, not today's state: a later change of C1 does not alter what the retry answers.
+    store.put("customer", "C1", {**ALICE, "name": "Alicia"}, actor="alice")
+    assert store.put("customer", "C1", ALICE, actor="alice", change_id="req-1").version_id == first.version_id
+    # The same key with other content (another record, other attributes, a retire) is refused, naming the key.
+    after = counts(db)
+    for other in (
+        lambda: store.put("customer", "C2", ALICE, actor="alice", change_id="req-1"),
+        lambda: store.put("customer", "C1", {**ALICE, "name": "Al"}, actor="alice", change_id="req-1"),
+        lambda: store.retire("customer", "C1", actor="alice", change_id="req-1"),
+    ):
+        with pytest.raises(RuleViolation, match="'req-1' was already used"):
+            other()
+    assert counts(db) == after
 
 
 def test_product_prices_round_trip_as_decimals(store: MasterDataStore) -> None:

@@ -14,8 +14,8 @@ import pytest
 from datastrata.core.errors import RebuildFailed
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog import EventLog
+from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.projections import ProjectionRunner
-from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.projections.slots import REBUILD_SUFFIX, state_in
 from datastrata.stores.database import Database, Tx
 from datastrata.stores.migrations import Component

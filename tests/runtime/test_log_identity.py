@@ -9,8 +9,8 @@ import pytest
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
 from datastrata.eventlog import EventLog
+from datastrata.eventlog.checkpoints import Mark
 from datastrata.projections import ProjectionRunner
-from datastrata.projections.checkpoints import Mark
 from datastrata.runtime import Runtime
 from datastrata.stores.database import Database, Tx
 from datastrata.stores.open import open_database

@@ -68,6 +68,8 @@ RELEASED = {
     ("match.analytics", 2, "postgresql"): "c60e31fb2dd03a7a",
     ("jobs", 1, "sqlite"): "f63f1b1cdf175a84",
     ("jobs", 1, "postgresql"): "504ecce266cdde54",
+    ("idempotency", 1, "sqlite"): "5e6b9c8f82bf45af",
+    ("idempotency", 1, "postgresql"): "b5fadfc753be33cc",
 }
 
 

@@ -12,6 +12,7 @@ from datastrata.cli import app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
 from datastrata.runtime import Runtime
+from datastrata.runtime.jobs import jobs_of, rebuild_work
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.migrations import migrate_location
 from datastrata.runtime.placement import HOME
@@ -84,3 +85,35 @@ def test_the_helper_reuses_roles_that_exist(pg_server: str) -> None:
     first = create_roles(pg_server, create_database(pg_server, "roles_a").rsplit("/", 1)[1], prefix="reuse")
     second = create_roles(pg_server, create_database(pg_server, "roles_b").rsplit("/", 1)[1], prefix="reuse")
     assert first.app_role == second.app_role and first.app != second.app
+
+
+def test_followers_and_jobs_connect_as_the_platform_role(roles: RoleUrls) -> None:
+    env = {"DATASTRATA_APP_ROLE": roles.app_role, "DATASTRATA_PLATFORM_ROLE": roles.platform_role}
+    done = CliRunner().invoke(app, ["--store", roles.app, "migrate", "--owner-url", roles.owner], env=env)
+    assert done.exit_code == 0, done.stderr
+    with psycopg.connect(roles.owner, autocommit=True) as conn:  # the app role may only read what followers write
+        for table in ("projection_checkpoints", "portfolio_holdings", "jobs"):
+            conn.execute(f"REVOKE INSERT, UPDATE, DELETE ON {table} FROM {roles.app_role}".encode())
+    with Runtime.open(Settings(store=roles.app, platform_store=roles.platform)) as runtime:
+        assert runtime.platform is not runtime.home
+        svc = PortfolioService(runtime)
+        svc.deposit(P, "1000")
+        svc.buy(P, "AAPL", "2", "100")
+        while runtime.run_once():  # the worker's rounds: projections, relay, bus, jobs
+            pass
+        assert svc.holders("AAPL", after=runtime.log.head()) == [{"portfolio_id": P, "quantity": "2"}]
+        job = jobs_of(runtime).run(
+            jobs_of(runtime).create("rebuild", "portfolio.holders"), rebuild_work(runtime, "portfolio.holders")
+        )
+        assert job.state == "succeeded", job.error
+        assert svc.holders("AAPL", after=runtime.log.head()) == [{"portfolio_id": P, "quantity": "2"}]
+        with psycopg.connect(roles.owner) as conn:
+            users = {str(u) for (u,) in conn.execute("SELECT usename FROM pg_stat_activity WHERE usename IS NOT NULL")}
+        assert {roles.app_role, roles.platform_role} <= users
+    with Runtime.open(Settings(store=roles.app)) as runtime:  # followers on the app role: now refused
+        PortfolioService(runtime)
+        runtime.run_once()
+        halted = [s for s in runtime.statuses(fresh=True) if s.name == "portfolio.holders"]
+        assert halted and halted[0].last_error is not None and "permission denied" in halted[0].last_error
+    assert "permission denied for schema public" in refused(roles.app, "CREATE TABLE intruder (id INT)")
+    assert "permission denied for schema public" in refused(roles.platform, "CREATE TABLE intruder (id INT)")

@@ -112,7 +112,7 @@ def test_viewer_reads_but_cannot_write_and_editor_cannot_run_operator_actions(
             assert refused.status_code == 403 and "admin" in refused.json()["detail"], path
         assert admin.get("/deadletters", headers=bearer(editor)).status_code == 403
         assert admin.get("/deadletters").status_code == 200
-        assert admin.post("/match/rebuild", json={}).status_code == 200
+        assert admin.post("/match/rebuild", json={}).status_code == 202
         assert admin.get(f"/portfolios/{P}").json()["cash"] == "60.00"
 
 

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from datastrata.api import create_app
 from datastrata.cli import app
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable, ConfigurationError, ValidationError
+from datastrata.core.errors import BackendUnavailable, ConfigurationError, RuleViolation, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.core.redact import redact
 from datastrata.eventlog.log import EventLog
+from datastrata.projections.consistency import ensure_fresh
 from datastrata.runtime import Runtime
 from datastrata.stores.backup import backup, restore
 from datastrata.stores.backup import postgres as pg_backup
@@ -30,6 +32,7 @@ from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
 from datastrata.testing.servers import create_database, migrated
+from tests.conftest import authenticated
 
 runner = CliRunner()
 P = "backup-portfolio"
@@ -115,7 +118,10 @@ def test_backup_write_more_restore_rebuild_answers_as_at_the_backup(store_url: s
     assert "rebuilt portfolio.holders" in restored.stderr and "rebuilt food.graph" in restored.stderr
     with Runtime.open(settings) as platform:
         assert EventLog(platform.db).count() == manifest["log"]["events"]
-        assert EventLog(platform.db).identity == manifest["log"]["identity"]  # the backed-up log, not a new one
+        log = EventLog(platform.db)
+        assert log.identity != manifest["log"]["identity"]  # the restored log has an identity of its own
+        assert [x["restored_from"] for x in log.lineage()] == [manifest["log"]["identity"]]
+        assert f"restored from {manifest['log']['identity']}" in restored.stderr
         assert answers(platform) == before
         platform.service("food", FoodService).close()
 
@@ -361,3 +367,58 @@ def test_restore_without_rebuild_prints_only_the_manifest_on_stdout(sqlite_url: 
     assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout)["log"]["events"] == 1
     assert "backup verified" in done.stderr and "rebuilt" not in done.stderr
+
+
+def test_a_restore_refuses_checkpoints_and_tokens_of_the_log_before_it(store_url: str, tmp_path: Path) -> None:
+    settings = Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}")
+    with Runtime.open(settings) as platform:
+        svc = PortfolioService(platform)
+        svc.deposit(P, "1000")
+        svc.buy(P, "AAPL", "2", "100")
+        assert svc.holders("AAPL") == [{"portfolio_id": P, "quantity": "2"}]
+    backup(store_url, tmp_path / "bk")
+    with Runtime.open(settings) as platform:
+        svc = PortfolioService(platform)
+        svc.buy(P, "AAPL", "5", "100")
+        token, before = platform.log.head(), platform.log.identity
+        assert svc.holders("AAPL", after=token) == [{"portfolio_id": P, "quantity": "7"}]
+
+    plain = runner.invoke(
+        app,
+        ["--store", store_url, "--graph", settings.graph, "restore", "--from", str(tmp_path / "bk"), "--no-rebuild"],
+    )
+    assert plain.exit_code == 0, plain.stderr
+    with Runtime.open(settings) as platform:  # read models not rebuilt: they follow the log before the restore
+        now = platform.log.identity
+        assert now != before
+        with pytest.raises(ConfigurationError) as refused:
+            PortfolioService(platform).holders("AAPL")
+        line = str(refused.value)
+        assert before in line and now in line and "datastrata rebuild portfolio.holders" in line
+        assert "\n" not in line
+
+    again = runner.invoke(
+        app, ["--store", store_url, "--graph", settings.graph, "restore", "--from", str(tmp_path / "bk")]
+    )
+    assert again.exit_code == 0, again.stderr
+    with Runtime.open(settings) as platform:
+        svc = PortfolioService(platform)
+        assert svc.holders("AAPL") == [{"portfolio_id": P, "quantity": "2"}]  # as at the backup
+        assert svc.state(P).cash == 800
+        svc.buy(P, "MSFT", "1", "10")
+        if store_url.startswith("sqlite"):  # SQLite hands out again a position the old token named
+            assert platform.log.head() <= token
+        with pytest.raises(RuleViolation) as stale:
+            ensure_fresh(svc.holders_runner, after=token, log=before)
+        assert (
+            stale.value.field == "log"
+            and before in stale.value.message
+            and platform.log.identity in stale.value.message
+        )
+        assert "was restored from" in stale.value.message
+        fresh = ensure_fresh(svc.holders_runner, after=platform.log.head(), log=platform.log.identity)
+        assert fresh.log == platform.log.identity
+    with authenticated(create_app(settings, worker=False)) as http:
+        answer = http.get("/holders/AAPL", params={"after": token, "log": before, "timeout": 1})
+        assert answer.status_code == 409 and answer.json()["field"] == "log", answer.text
+        assert "was restored from" in answer.json()["detail"]

@@ -8,6 +8,16 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from datastrata.api.contract import problems
+from datastrata.api.jobs import ACCEPTED, JobOut, start_job
+from datastrata.api.pagination import (
+    DEFAULT_PAGE,
+    CursorQuery,
+    LimitQuery,
+    Page,
+    cursor_time,
+    keyset_after,
+    keyset_page,
+)
 from datastrata.core.validation import MAX_INT
 from datastrata.runtime import Runtime
 from datastrata.runtime import deadletters as operations
@@ -42,14 +52,20 @@ def ready(request: Request) -> JSONResponse:
     return JSONResponse(found.to_dict(), status_code=found.http_status)
 
 
-@router.get("/deadletters")
+@router.get("/deadletters", responses=problems(422))
 def list_dead_letters(
     request: Request,
     follower: Annotated[str | None, Query(max_length=200, description="Only this follower's or consumer's")] = None,
     status: Annotated[str | None, Query(max_length=20, description="parked, retry, resolved or skipped")] = None,
-) -> list[dict[str, Any]]:
-    """List dead letters, oldest first."""
-    return [x.to_dict() for x in _runtime(request).dead_letters.list(follower, status=status)]
+    limit: LimitQuery = DEFAULT_PAGE,
+    cursor: CursorQuery = None,
+) -> Page[dict[str, Any]]:
+    """List dead letters, oldest first, a page at a time (a keyset cursor: stable while letters are added)."""
+    after = keyset_after(cursor, "deadletters", (int,))
+    found = _runtime(request).dead_letters.list(
+        follower, status=status, after=None if after is None else after[0], limit=limit + 1
+    )
+    return keyset_page([x.to_dict() for x in found], kind="deadletters", limit=limit, key=lambda x: (x["id"],))
 
 
 @router.post("/deadletters/{letter_id}/retry", responses=problems(404, 409))
@@ -64,25 +80,26 @@ def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     return operations.skip(_runtime(request), letter_id).to_dict()
 
 
-@router.post("/rebuild/{name}", status_code=202, responses=problems(404, 409))
+@router.post("/rebuild/{name}", status_code=202, responses={**ACCEPTED, **problems(404, 409)})
 def post_rebuild(
     request: Request, name: Annotated[str, Path(max_length=200, description="A follower, e.g. match.tv")]
 ) -> JSONResponse:
     """Start rebuilding one read model beside the live one, as a background job; poll ``Location``."""
     runtime = _runtime(request)
-    job = jobs_of(runtime).submit("rebuild", name, rebuild_work(runtime, name))
-    return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/jobs/{job.id}"})
+    return start_job(runtime, "rebuild", name, rebuild_work(runtime, name))
 
 
-@router.get("/jobs")
-def list_jobs(
-    request: Request, limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first")] = 50
-) -> list[dict[str, Any]]:
-    """List the latest jobs (rebuilds), newest first."""
-    return [j.to_dict() for j in jobs_of(_runtime(request)).list(limit=limit)]
+@router.get("/jobs", responses=problems(422))
+def list_jobs(request: Request, limit: LimitQuery = DEFAULT_PAGE, cursor: CursorQuery = None) -> Page[JobOut]:
+    """List jobs (rebuilds, verifies), newest first, a page at a time (stable while jobs are added)."""
+    after = keyset_after(cursor, "jobs", (str, str))
+    before = None if after is None else (cursor_time(after[0]), after[1])
+    found = jobs_of(_runtime(request)).list(limit=limit + 1, before=before)
+    jobs = [JobOut(**j.to_dict()) for j in found]
+    return keyset_page(jobs, kind="jobs", limit=limit, key=lambda j: (j.created_at, j.id))
 
 
-@router.get("/jobs/{job_id}", responses=problems(404))
+@router.get("/jobs/{job_id}", responses=problems(404), response_model=JobOut)
 def get_job(request: Request, job_id: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
-    """A job's state (queued, running, succeeded, failed), progress (position of target) and error."""
+    """A job's state (queued, running, succeeded, failed, interrupted), progress (position of target) and error."""
     return jobs_of(_runtime(request)).get(job_id).to_dict()

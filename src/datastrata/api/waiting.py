@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.core.errors import ConsistencyTimeout
 from datastrata.core.validation import MAX_INT, MAX_WAIT, bounded_int, bounded_wait
+from datastrata.projections.consistency import check_log
 from datastrata.projections.follower import LogFollower
 from datastrata.runtime import Runtime
 
@@ -27,13 +28,27 @@ AfterQuery = Annotated[
     int | None,
     Query(ge=0, le=MAX_INT, description="Consistency token from a command: wait until the read model applied it"),
 ]
+LogQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        description="The `log` a command returned with its token: a token of another log is refused (409)",
+    ),
+]
 TimeoutQuery = Annotated[
     float, Query(ge=0, le=MAX_WAIT, description=f"Seconds to wait for `after` (at most {MAX_WAIT:g})")
 ]
 
 
-async def await_applied(runner: LogFollower[Any], after: int | None, timeout: float = 5.0) -> None:
-    """Return once `runner` has applied `after` (or is halted: the read then says so); 504 after `timeout`."""
+async def await_applied(
+    runner: LogFollower[Any], after: int | None, timeout: float = 5.0, *, log: str | None = None
+) -> None:
+    """Return once `runner` has applied `after` (or is halted: the read then says so); 504 after `timeout`.
+
+    A token of another log than `runner`'s (`log`, as the command returned it) is refused at once (409).
+    """
+    check_log(log, runner.log.identity, lineage=runner.log.lineage)
     if after is None:
         return
     after = bounded_int(after, field="after", minimum=0)

@@ -68,6 +68,8 @@ class Settings:
     graph: str = ""
     #: The URL `migrate` connects with on PostgreSQL (the owner role); empty: the store URL itself.
     owner_store: str = ""
+    #: The URL the followers and jobs connect with (the platform role, its own pool); empty: the store URL itself.
+    platform_store: str = ""
     #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
     app_role: str = ""
     platform_role: str = ""

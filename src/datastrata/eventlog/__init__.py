@@ -3,7 +3,7 @@
 from datastrata.eventlog.aio import AsyncEventLog
 from datastrata.eventlog.log import ANY, AppendResult, EventLog, Page
 from datastrata.eventlog.snapshots import Snapshot, SnapshotStore
-from datastrata.eventlog.subscriptions import Subscription
+from datastrata.eventlog.subscriptions import LogFeed
 from datastrata.eventlog.upcasting import Upcasters
 
 __all__ = [
@@ -11,9 +11,9 @@ __all__ = [
     "AppendResult",
     "AsyncEventLog",
     "EventLog",
+    "LogFeed",
     "Page",
     "Snapshot",
     "SnapshotStore",
-    "Subscription",
     "Upcasters",
 ]

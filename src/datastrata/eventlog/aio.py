@@ -8,7 +8,7 @@ from datetime import datetime
 
 from datastrata.core.events import Event, NewEvent
 from datastrata.eventlog.log import ANY, AppendResult, EventLog, Page
-from datastrata.eventlog.subscriptions import Subscription
+from datastrata.eventlog.subscriptions import LogFeed
 
 
 class AsyncEventLog:
@@ -49,7 +49,7 @@ class AsyncEventLog:
         self, *, after: int = 0, types: Collection[str] | None = None, max_wait: float = 1.0
     ) -> AsyncIterator[Event]:
         """Yield events after `after`, then new ones as they commit; stop by breaking out of the loop."""
-        subscription = Subscription(self.log, after=after, types=types, max_wait=max_wait)
+        subscription = LogFeed(self.log, after=after, types=types, max_wait=max_wait)
         try:
             while True:
                 for event in await asyncio.to_thread(subscription.poll, max_wait):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from datastrata.stores.database import Row, Tx, time_to_db
@@ -56,6 +57,12 @@ class Engine(Protocol):
     def identity(self, tx: Tx) -> str:
         """Return the log's identity (created with its schema)."""
 
+    def renew_identity(self, tx: Tx, new_id: str, restored_at: datetime, backup_taken_at: datetime) -> str:
+        """Give the log the identity `new_id`, recording the old one it was restored from; return the old one."""
+
+    def lineage(self, tx: Tx) -> list[Row]:
+        """Return ``(log_id, restored_from, restored_at, backup_taken_at)`` of each restore, oldest first."""
+
 
 class CommonSql:
     """The statements both dialects share; `select` is the dialect's column list (JSON as text)."""
@@ -100,3 +107,19 @@ class CommonSql:
     def identity(self, tx: Tx) -> str:
         """Return the log's identity (created with its schema)."""
         return str(tx.scalar("SELECT log_id FROM eventlog_identity WHERE singleton = 1"))
+
+    def renew_identity(self, tx: Tx, new_id: str, restored_at: datetime, backup_taken_at: datetime) -> str:
+        """Give the log the identity `new_id`, recording the old one it was restored from; return the old one."""
+        old = self.identity(tx)
+        tx.execute("UPDATE eventlog_identity SET log_id = ? WHERE singleton = 1", (new_id,))
+        tx.execute(
+            "INSERT INTO eventlog_lineage (log_id, restored_from, restored_at, backup_taken_at) VALUES (?, ?, ?, ?)",
+            (new_id, old, time_to_db(tx.dialect, restored_at), time_to_db(tx.dialect, backup_taken_at)),
+        )
+        return old
+
+    def lineage(self, tx: Tx) -> list[Row]:
+        """Return ``(log_id, restored_from, restored_at, backup_taken_at)`` of each restore, oldest first."""
+        return tx.query(
+            "SELECT log_id, restored_from, restored_at, backup_taken_at FROM eventlog_lineage ORDER BY restored_at"
+        )

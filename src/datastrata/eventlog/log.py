@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.eventlog.sqlite_engine import SqliteEngine
 from datastrata.eventlog.upcasting import Upcasters
-from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_to_db
+from datastrata.stores.database import Database, Row, Tx, is_unique_violation, time_from_db, time_to_db
 
 #: ``expected_version=ANY`` appends without a version check.
 ANY: Final = None
@@ -72,6 +73,32 @@ class EventLog:
             with self.db.session() as tx:
                 self._identity = self.engine.identity(tx)
         return self._identity
+
+    def renew_identity(self, *, backup_taken_at: datetime) -> tuple[str, str]:
+        """Give this log a new identity after a restore, recording the old one; return ``(old, new)``.
+
+        Positions past the backup are handed out again by the restored log, so what was derived from (or a token
+        issued by) the log before the restore must not pass for this one: the new identity refuses them.
+        """
+        new = uuid.uuid4().hex
+        with self.db.transaction() as tx:
+            old = self.engine.renew_identity(tx, new, self.clock(), backup_taken_at)
+        self._identity = new
+        return old, new
+
+    def lineage(self) -> list[dict[str, Any]]:
+        """Return each restore this log went through: its identity then, the one restored from, when, which backup."""
+        with self.db.read() as tx:
+            rows = self.engine.lineage(tx)
+        return [
+            {
+                "log": str(log_id),
+                "restored_from": str(old),
+                "restored_at": time_from_db(at).isoformat(),
+                "backup_taken_at": time_from_db(taken).isoformat(),
+            }
+            for log_id, old, at, taken in rows
+        ]
 
     # ---- writing -------------------------------------------------------------------------------------------
 

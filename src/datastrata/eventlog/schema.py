@@ -94,6 +94,16 @@ DROP FUNCTION IF EXISTS eventlog_notify();
 """
 
 
+_LINEAGE = """
+CREATE TABLE IF NOT EXISTS eventlog_lineage (
+    log_id          TEXT   PRIMARY KEY,
+    restored_from   TEXT   NOT NULL,
+    restored_at     {time} NOT NULL,
+    backup_taken_at {time} NOT NULL
+);
+"""
+
+
 #: The event log's schema: the baseline of the first release, then each later change as its own step.
 MIGRATIONS = Component(
     "eventlog",
@@ -103,5 +113,7 @@ MIGRATIONS = Component(
         # Appends used to be announced by a trigger inside the appending transaction (see docs/decisions.md).
         Migration(3, "drop_notify_trigger", postgresql=_POSTGRESQL_DROP_NOTIFY_TRIGGER),
         Migration(4, "identity", _SQLITE_IDENTITY, _POSTGRESQL_IDENTITY),
+        # A restore gives the log a new identity; this records which log (and backup) it came from.
+        Migration(5, "lineage", _LINEAGE.format(time="TEXT"), _LINEAGE.format(time="TIMESTAMPTZ")),
     ),
 )

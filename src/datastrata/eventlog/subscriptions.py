@@ -1,4 +1,4 @@
-"""Subscriptions: catch up from a position, then follow new events live, in order, without busy-waiting.
+"""Log feeds: catch up from a position, then follow new events live, in order, without busy-waiting.
 
 PostgreSQL wakes followers with LISTEN/NOTIFY (a statement trigger notifies on every append); SQLite wakes them
 when a commit in this process signals the database, or when ``PRAGMA data_version`` shows another process wrote,
@@ -88,7 +88,7 @@ def waiter_for(db: Database) -> Waiter:
     return SqliteWaiter(db)
 
 
-class Subscription:
+class LogFeed:
     """Events after a position, in global order: first those stored, then each new one as it commits."""
 
     def __init__(
@@ -135,7 +135,7 @@ class Subscription:
         self.stop()
         self._waiter.close()
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> LogFeed:
         return self
 
     def __exit__(self, *exc: object) -> None:

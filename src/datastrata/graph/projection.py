@@ -17,9 +17,9 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import BackendUnavailable, ConfigurationError, RebuildFailed
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error
+from datastrata.eventlog.checkpoints import Mark
 from datastrata.eventlog.log import EventLog
 from datastrata.graph.schema import GraphSchema, NodeTable, ladybug_ddl
-from datastrata.projections.checkpoints import Mark
 from datastrata.projections.follower import LogFollower, Progress
 from datastrata.stores.graphdb import GraphDatabase, GraphTx
 

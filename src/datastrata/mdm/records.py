@@ -98,9 +98,15 @@ class Change:
     in_effect: bool
     position: int
     duplicate: bool = False
+    log: str | None = None
+
+    @property
+    def token(self) -> int:
+        """The consistency token: the log position of the change's event; pass it to a query as ``after``."""
+        return self.position
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-friendly dict."""
+        """Return a JSON-friendly dict (``token`` and ``log`` name the change's position and its log)."""
         return {
             "change_id": self.change_id,
             "entity_type": self.entity_type,
@@ -112,8 +118,29 @@ class Change:
             "recorded_at": iso(self.recorded_at),
             "in_effect": self.in_effect,
             "position": self.position,
+            "token": self.token,
+            "log": self.log,
             "duplicate": self.duplicate,
         }
+
+    @classmethod
+    def replayed(cls, stored: Mapping[str, Any]) -> Change:
+        """Return a change from its stored :meth:`to_dict` form, marked as a replay (``duplicate``)."""
+        valid_to = stored["valid_to"]
+        return cls(
+            change_id=str(stored["change_id"]),
+            entity_type=str(stored["entity_type"]),
+            entity_key=str(stored["entity_key"]),
+            action=str(stored["action"]),
+            version_id=str(stored["version_id"]),
+            valid_from=datetime.fromisoformat(stored["valid_from"]),
+            valid_to=None if valid_to is None else datetime.fromisoformat(valid_to),
+            recorded_at=datetime.fromisoformat(stored["recorded_at"]),
+            in_effect=bool(stored["in_effect"]),
+            position=int(stored["position"]),
+            duplicate=True,
+            log=stored.get("log"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

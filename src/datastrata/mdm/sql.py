@@ -361,15 +361,6 @@ def _audit(row: Row) -> AuditRow:
     )
 
 
-def audit_entry(tx: Tx, tenant_id: str, change_id: str) -> AuditRow | None:
-    """Return the audit entry of one change, or None."""
-    row = tx.one(
-        f"SELECT {_AUDIT_COLUMNS} FROM master_data_audit WHERE tenant_id = ? AND change_id = ?",
-        (tenant_id, change_id),
-    )
-    return None if row is None else _audit(row)
-
-
 def audit_entries(
     tx: Tx,
     tenant_id: str,
@@ -379,8 +370,9 @@ def audit_entries(
     actor: str | None,
     since: datetime | None,
     limit: int,
+    after: tuple[datetime, int] | None = None,
 ) -> list[AuditRow]:
-    """Return audit entries matching every given filter, oldest first."""
+    """Return audit entries matching every given filter, oldest first (after `after`: recorded time, position)."""
     sql = f"SELECT {_AUDIT_COLUMNS} FROM master_data_audit WHERE tenant_id = ?"
     params: list[Any] = [tenant_id]
     for column, value in (("entity_type", entity_type), ("entity_key", entity_key), ("actor", actor)):
@@ -390,6 +382,9 @@ def audit_entries(
     if since is not None:
         sql += " AND recorded_at >= ?"
         params.append(_t(tx, since))
+    if after is not None:
+        sql += " AND (recorded_at > ? OR (recorded_at = ? AND position > ?))"
+        params += [_t(tx, after[0]), _t(tx, after[0]), after[1]]
     sql += " ORDER BY recorded_at, position LIMIT ?"
     params.append(limit)
     return [_audit(r) for r in tx.query(sql, params)]

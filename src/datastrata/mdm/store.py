@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from datastrata.core.clock import Clock, ensure_utc, system_clock
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
-from datastrata.core.retry import retry_conflicts
 from datastrata.core.tenancy import current_tenant, tenant
 from datastrata.mdm import sql
+from datastrata.mdm.changes import ChangePlan, ChangeRequest, plan_change, valid_at, valid_period
 from datastrata.mdm.records import (
     CONTEXT,
     MASTER_DATA_ACTIVATED,
@@ -27,13 +27,14 @@ from datastrata.mdm.records import (
 )
 from datastrata.mdm.schema import MIGRATIONS
 from datastrata.mdm.sql import AuditRow, Key, VersionRow
-from datastrata.mdm.temporal import Period, Span, at, next_boundary, period, plan_assertion
+from datastrata.mdm.temporal import next_boundary, period
 from datastrata.mdm.types import EntityType, FieldSpec, TypeRegistry, check_key, entity_type
 from datastrata.runtime.location import Location, Work
 from datastrata.runtime.scope import KEY_MAX, Scope
 from datastrata.runtime.units import Units
 from datastrata.stores.database import Tx
 from datastrata.stores.open import open_database
+from datastrata.writes.commands import CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class MasterDataStore:
         self._listeners: list[ChangeListener] = []
         self._owned: Location | None = None
         units.ensure(MIGRATIONS)
+        self.commands = CommandHandler(units)
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = system_clock) -> MasterDataStore:
@@ -143,9 +145,7 @@ class MasterDataStore:
         schema = self.types.get(entity_type)
         values = schema.validate(attributes)
         dumped = schema.dump(values)
-        return retry_conflicts(
-            lambda: self._write(schema, entity_key, dumped, valid_from, valid_to, actor, reason, change_id, "put")
-        )
+        return self._write(schema, entity_key, dumped, valid_from, valid_to, actor, reason, change_id, "put")
 
     def retire(
         self,
@@ -160,9 +160,7 @@ class MasterDataStore:
     ) -> Change:
         """Assert that a record is absent over [valid_from, valid_to) (default: from now on)."""
         schema = self.types.get(entity_type)
-        return retry_conflicts(
-            lambda: self._write(schema, entity_key, None, valid_from, valid_to, actor, reason, change_id, "retire")
-        )
+        return self._write(schema, entity_key, None, valid_from, valid_to, actor, reason, change_id, "retire")
 
     def activate(self, *, limit: int = 1000) -> list[MasterRecord]:
         """Make every version that has taken effect current and announce each once with MasterDataActivated.
@@ -187,8 +185,8 @@ class MasterDataStore:
                     activated.append(self._announce(tx, version.with_changes(activated_at=now)))
             for key in keys:
                 timeline = sql.open_versions(tx, key)
-                sql.set_current(tx, key, _valid_at(timeline, now), now)
-                self._notify_after_commit(tx, key, next_boundary((_period(v) for v in timeline), now))
+                sql.set_current(tx, key, valid_at(timeline, now), now)
+                self._notify_after_commit(tx, key, next_boundary((valid_period(v) for v in timeline), now))
         return [self._record(v) for v in activated]
 
     # ---- queries -------------------------------------------------------------------------------------------
@@ -208,7 +206,7 @@ class MasterDataStore:
         with self.units.read(self.scope()) as tx:
             if as_of is None and known is None:
                 row = sql.current(tx, key)
-                if row is not None and _period(row).contains(when):
+                if row is not None and valid_period(row).contains(when):
                     return self._record(row)
             row = sql.version_at(tx, key, when, known)
         return None if row is None or row.retired else self._record(row)
@@ -234,7 +232,7 @@ class MasterDataStore:
         start = self.clock() if after is None else ensure_utc(after, field="after")
         with self.units.read(self.scope()) as tx:
             rows = sql.open_versions(tx, key)
-        return next_boundary((_period(r) for r in rows), start)
+        return next_boundary((valid_period(r) for r in rows), start)
 
     def revision(self, entity_type: str, entity_key: str) -> int:
         """Return the record's change count (its event stream's version, 0 if never written): one indexed read."""
@@ -250,8 +248,12 @@ class MasterDataStore:
         actor: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, int] | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries (oldest first) filtered by entity type, key, actor and recorded time."""
+        """Return audit entries (oldest first) filtered by entity type, key, actor and recorded time.
+
+        `after` (an entry's recorded time and position) continues a listing after that entry (a keyset page).
+        """
         if entity_type is not None:
             self.types.get(entity_type)
         if key is not None:
@@ -261,7 +263,14 @@ class MasterDataStore:
         start = None if since is None else ensure_utc(since, field="since")
         with self.units.read(self.scope()) as tx:
             rows = sql.audit_entries(
-                tx, current_tenant(), entity_type=entity_type, entity_key=key, actor=actor, since=start, limit=limit
+                tx,
+                current_tenant(),
+                entity_type=entity_type,
+                entity_key=key,
+                actor=actor,
+                since=start,
+                limit=limit,
+                after=after,
             )
         return [_audit_entry(r) for r in rows]
 
@@ -283,113 +292,62 @@ class MasterDataStore:
         change_id: str | None,
         action: str,
     ) -> Change:
-        """Reshape the key's timeline, update current, append the event and the audit entry: one transaction."""
+        """Plan the change from the key's timeline and persist it: one transaction, under the idempotency rule."""
         key = Key(current_tenant(), schema.name, check_key(entity_key))
         _check_text(actor, "actor", required=True)
         _check_text(reason, "reason", required=False, limit=2000)
         if change_id is not None:
             _check_text(change_id, "change_id", required=True)
         asserted = period(self.clock() if valid_from is None else valid_from, valid_to)
-        change_id = change_id or new_id()
-        with self.units.transaction(self.scope(key)) as tx:
-            sql.lock_key(tx, key)
-            stored = sql.audit_entry(tx, key.tenant_id, change_id)
-            if stored is not None:
-                return _duplicate(stored, key)
-            latest = sql.latest_recorded(tx, key)
-            now = self.clock() if latest is None else max(self.clock(), latest)
-            timeline = [Span(_period(v), v) for v in sql.open_versions(tx, key)]
-            plan = plan_assertion(timeline, asserted)
-            if action == "retire" and all(s.item.retired for s in plan.superseded):
-                raise NotFound(
-                    f"{schema.name} {key.entity_key!r} has no version valid in [{iso(asserted.start)}, "
-                    f"{iso(asserted.end) or 'open end'}) to retire; check the key and the period"
-                )
-            if sql.close_versions(tx, [s.item.version_id for s in plan.superseded], now) != len(plan.superseded):
-                raise ConcurrencyConflict(f"{schema.name} {key.entity_key!r} changed concurrently; retry the command")
-            remainders = [
-                s.item.with_changes(
-                    version_id=new_id(),
-                    valid_from=s.period.start,
-                    valid_to=s.period.end,
-                    recorded_from=now,
-                    recorded_to=None,
-                    change_id=change_id,
-                    derived_from=s.item.version_id,
-                    activated_at=s.item.activated_at if s.period.start <= now else None,
-                )
-                for s in plan.remainders
-            ]
-            new = VersionRow(
-                version_id=new_id(),
-                key=key,
-                attributes=after,
-                valid_from=asserted.start,
-                valid_to=asserted.end,
-                recorded_from=now,
-                recorded_to=None,
-                actor=actor,
-                reason=reason,
-                change_id=change_id,
-                derived_from=None,
-                activated_at=now if asserted.start <= now else None,
-            )
-            sql.insert_versions(tx, [*remainders, new])
-            untouched = [s.item for s in timeline if not s.period.overlaps(asserted)]
-            after_timeline = [*untouched, *remainders, new]
-            sql.set_current(tx, key, _valid_at(after_timeline, now), now)
-            previous = at(timeline, asserted.start)
-            before = None if previous is None else previous.item.attributes
-            replaced = [_segment(s.item, s.period.clip(asserted)) for s in plan.superseded]
-            in_effect = asserted.contains(now)
-            payload = {
-                "entity_type": key.entity_type,
-                "entity_key": key.entity_key,
-                "action": action,
-                "version_id": new.version_id,
-                "before": before,
-                "after": after,
-                "replaced": replaced,
-                "valid_from": iso(asserted.start),
-                "valid_to": iso(asserted.end),
-                "recorded_at": iso(now),
-                "in_effect": in_effect,
-                "actor": actor,
-                "reason": reason,
-            }
-            appended = tx.append([NewEvent(MASTER_DATA_CHANGED, payload, change_id)])
-            sql.insert_audit(
-                tx,
-                key.tenant_id,
-                AuditRow(
-                    change_id=change_id,
-                    entity_type=key.entity_type,
-                    entity_key=key.entity_key,
-                    action=action,
-                    actor=actor,
-                    reason=reason,
-                    before=before,
-                    after=after,
-                    replaced=replaced,
-                    valid_from=asserted.start,
-                    valid_to=asserted.end,
-                    recorded_at=now,
-                    version_id=new.version_id,
-                    position=appended.position,
-                ),
-            )
-            self._notify_after_commit(tx, key, next_boundary((_period(v) for v in after_timeline), now))
+        request = ChangeRequest(key, action, after, asserted, actor, reason, change_id or new_id())
+        content = {
+            "entity_type": key.entity_type,
+            "entity_key": key.entity_key,
+            "action": action,
+            "after": after,
+            "valid_from": None if valid_from is None else iso(asserted.start),
+            "valid_to": iso(asserted.end),
+            "actor": actor,
+            "reason": reason,
+        }
+
+        def body(work: Work) -> Change:
+            sql.lock_key(work, key)
+            plan = plan_change(request, sql.open_versions(work, key), sql.latest_recorded(work, key), self.clock())
+            return self._persist(work, plan)
+
+        return self.commands.run(
+            "change",
+            self.scope(key),
+            body,
+            encode=Change.to_dict,
+            decode=Change.replayed,
+            key=change_id,
+            content=content,
+        )
+
+    def _persist(self, work: Work, plan: ChangePlan) -> Change:
+        """Write a planned change: close and insert versions, set current, append the event, record the audit."""
+        request, key = plan.request, plan.request.key
+        if sql.close_versions(work, list(plan.close), plan.now) != len(plan.close):
+            raise ConcurrencyConflict(f"{key.entity_type} {key.entity_key!r} changed concurrently; retry the command")
+        sql.insert_versions(work, list(plan.versions))
+        sql.set_current(work, key, plan.current, plan.now)
+        appended = work.append([NewEvent(MASTER_DATA_CHANGED, plan.payload, request.change_id)])
+        sql.insert_audit(work, key.tenant_id, plan.audit_at(appended.position))
+        self._notify_after_commit(work, key, plan.next_change_at)
         return Change(
-            change_id=change_id,
+            change_id=request.change_id,
             entity_type=key.entity_type,
             entity_key=key.entity_key,
-            action=action,
-            version_id=new.version_id,
-            valid_from=asserted.start,
-            valid_to=asserted.end,
-            recorded_at=now,
-            in_effect=in_effect,
+            action=request.action,
+            version_id=plan.new.version_id,
+            valid_from=request.asserted.start,
+            valid_to=request.asserted.end,
+            recorded_at=plan.now,
+            in_effect=plan.in_effect,
             position=appended.position,
+            log=work.log.identity,
         )
 
     def _announce(self, work: Work, version: VersionRow) -> VersionRow:
@@ -437,27 +395,6 @@ class MasterDataStore:
         )
 
 
-def _period(row: VersionRow) -> Period:
-    return Period(row.valid_from, row.valid_to)
-
-
-def _valid_at(rows: Iterable[VersionRow], when: datetime) -> VersionRow | None:
-    """Return the row valid at `when` (a retirement counts: the key is then absent)."""
-    for row in rows:
-        if _period(row).contains(when):
-            return row
-    return None
-
-
-def _segment(row: VersionRow, clipped: Period) -> dict[str, Any]:
-    return {
-        "version_id": row.version_id,
-        "valid_from": iso(clipped.start),
-        "valid_to": iso(clipped.end),
-        "attributes": row.attributes,
-    }
-
-
 def _activated_payload(row: VersionRow) -> dict[str, Any]:
     return {
         "entity_type": row.key.entity_type,
@@ -470,29 +407,6 @@ def _activated_payload(row: VersionRow) -> dict[str, Any]:
         "recorded_from": iso(row.recorded_from),
         "activated_at": iso(row.activated_at),
     }
-
-
-def _duplicate(stored: AuditRow, key: Key) -> Change:
-    """Return the stored outcome of a retried change, refusing a change id reused for another record."""
-    if (stored.entity_type, stored.entity_key) != (key.entity_type, key.entity_key):
-        raise ValidationError(
-            f"change_id {stored.change_id!r} already recorded a change of {stored.entity_type} "
-            f"{stored.entity_key!r}; use a new change_id",
-            field="change_id",
-        )
-    return Change(
-        change_id=stored.change_id,
-        entity_type=stored.entity_type,
-        entity_key=stored.entity_key,
-        action=stored.action,
-        version_id=stored.version_id,
-        valid_from=stored.valid_from,
-        valid_to=stored.valid_to,
-        recorded_at=stored.recorded_at,
-        in_effect=Period(stored.valid_from, stored.valid_to).contains(stored.recorded_at),
-        position=stored.position,
-        duplicate=True,
-    )
 
 
 def _audit_entry(row: AuditRow) -> AuditEntry:

@@ -11,9 +11,9 @@ from datastrata.core.errors import ConfigurationError
 from datastrata.core.events import Event
 from datastrata.messaging.delivery import DeadLetters, Delivery
 from datastrata.messaging.redis_streams import RedisStreamsBus, default_consumer_name
-from datastrata.messaging.subscription import Handler, Subscription
+from datastrata.messaging.subscription import EventHandler, Subscription
 
-__all__ = ["Bus", "Handler", "InProcessBus", "RedisStreamsBus", "Subscription", "open_bus"]
+__all__ = ["Bus", "EventHandler", "InProcessBus", "RedisStreamsBus", "Subscription", "open_bus"]
 
 
 class Bus(Protocol):
@@ -25,7 +25,7 @@ class Bus(Protocol):
         """Publish events in order; return how many were new to the bus."""
 
     def subscribe(
-        self, consumer: str, handler: Handler, *, types: Collection[str] | None = None, attempts: int = 3
+        self, consumer: str, handler: EventHandler, *, types: Collection[str] | None = None, attempts: int = 3
     ) -> None:
         """Register a consumer (a consumer group on Redis)."""
 
@@ -65,7 +65,7 @@ class InProcessBus:
             return len(fresh)
 
     def subscribe(
-        self, consumer: str, handler: Handler, *, types: Collection[str] | None = None, attempts: int = 3
+        self, consumer: str, handler: EventHandler, *, types: Collection[str] | None = None, attempts: int = 3
     ) -> None:
         """Register `handler` under the name `consumer`."""
         delivery = Delivery(consumer, handler, self.dead_letters, attempts=attempts)

@@ -117,10 +117,20 @@ class DeadLetters:
                 ),
             )
 
-    def list(self, consumer: str | None = None, *, status: str | None = None) -> list[DeadLetter]:
-        """Return dead letters, oldest first, optionally of one consumer and in one status."""
+    def list(
+        self,
+        consumer: str | None = None,
+        *,
+        status: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[DeadLetter]:
+        """Return dead letters, oldest first, optionally of one consumer, in one status, after id `after`, bounded."""
         where: builtins.list[str] = []
-        params: builtins.list[str] = []
+        params: builtins.list[str | int] = []
+        if after is not None:
+            where.append("id > ?")
+            params.append(after)
         if consumer is not None:
             where.append("consumer = ?")
             params.append(consumer)
@@ -132,8 +142,12 @@ class DeadLetters:
         sql = f"SELECT {_COLUMNS} FROM messaging_dead_letters"
         if where:
             sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         with self.db.read() as tx:
-            return [_letter(r) for r in tx.query(sql + " ORDER BY id", params)]
+            return [_letter(r) for r in tx.query(sql, params)]
 
     def open(self) -> builtins.list[DeadLetter]:
         """Return the letters still waiting (parked or asked to retry), oldest first: one query per worker round."""

@@ -24,7 +24,7 @@ from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.events import Event, event_from_dict
 from datastrata.core.redact import describe_error, redact_url
 from datastrata.messaging.delivery import DeadLetters, Delivery
-from datastrata.messaging.subscription import Handler, Subscription
+from datastrata.messaging.subscription import EventHandler, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class RedisStreamsBus:
     # ---- consuming -----------------------------------------------------------------------------------------
 
     def subscribe(
-        self, consumer: str, handler: Handler, *, types: Collection[str] | None = None, attempts: int = 3
+        self, consumer: str, handler: EventHandler, *, types: Collection[str] | None = None, attempts: int = 3
     ) -> None:
         """Create (if needed) the consumer group `consumer`, reading the stream from its start."""
         self._create_group(consumer)

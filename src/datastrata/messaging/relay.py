@@ -11,10 +11,9 @@ skipped — it catches up where it left off the next time a process with it rela
 
 from __future__ import annotations
 
+from datastrata.eventlog.checkpoints import Checkpoints, Lag, check_identity
 from datastrata.eventlog.log import EventLog
 from datastrata.messaging.bus import Bus, InProcessBus, Subscription
-from datastrata.projections.checkpoints import Checkpoints, check_identity
-from datastrata.projections.follower import Lag
 
 
 class OutboxRelay:

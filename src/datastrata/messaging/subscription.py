@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datastrata.core.events import Event
 from datastrata.messaging.delivery import Delivery
 
-Handler = Callable[[Event], None]
+EventHandler = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)

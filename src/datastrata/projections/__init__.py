@@ -1,7 +1,7 @@
 """Projections: read models fed from the event log, checkpointed in the same transaction as their change."""
 
-from datastrata.projections.checkpoints import Checkpoints
-from datastrata.projections.follower import Lag, LogFollower
+from datastrata.eventlog.checkpoints import Checkpoints, Lag
+from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import ProjectionRunner
 

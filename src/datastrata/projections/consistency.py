@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from datastrata.core.errors import EventFailed, ValidationError
+from datastrata.core.errors import EventFailed, RuleViolation, ValidationError
 from datastrata.projections.follower import LogFollower
 
 DEFAULT_TIMEOUT = 5.0
@@ -49,20 +50,44 @@ def check_token(after: int | None) -> None:
         raise ValidationError(f"after must be a position >= 0 returned by a command; got {after}", field="after")
 
 
+def check_log(log: str | None, identity: str, *, lineage: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    """Refuse a token of another log (409): its position means nothing here, so waiting for it would be wrong.
+
+    `lineage` (the log's restores) lets the refusal say when the token's log is the one this log was restored from.
+    """
+    if log is not None and log != identity:
+        restored = [x for x in lineage() if x["restored_from"] == log] if lineage is not None else []
+        if restored:
+            raise RuleViolation(
+                f"the token belongs to log {log}, which this store's log {identity} was restored from at "
+                f"{restored[-1]['restored_at']}; its position may name other events now: run the command again for "
+                "a new token, or read without `after`",
+                field="log",
+            )
+        raise RuleViolation(
+            f"the token belongs to log {log}, but this read model follows log {identity}; pass a token a command "
+            "on this store returned, or read from the store whose log issued it",
+            field="log",
+        )
+
+
 def ensure_fresh(
     runner: LogFollower[Any],
     *,
     after: int | None = None,
     catch_up: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    log: str | None = None,
 ) -> Freshness:
     """Prepare a read of `runner`'s read model.
 
     With a token (`after`) wait until the projection has applied it (ConsistencyTimeout after `timeout` s);
     with `catch_up` apply what is waiting first (a CLI with no worker running); otherwise read as it is. A
     projection halted on an event it cannot apply answers from what it has: the freshness says how stale and why.
+    `log` is the identity the token's command returned: a token of another log is refused, never waited for.
     """
     check_token(after)
+    check_log(log, runner.log.identity, lineage=runner.log.lineage)
     state, error = "running", None
     try:
         if after is not None:

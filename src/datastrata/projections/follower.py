@@ -26,27 +26,11 @@ from datastrata.core.errors import (
 )
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error
+from datastrata.eventlog.checkpoints import Lag, Mark, check_identity
 from datastrata.eventlog.log import EventLog, Page
-from datastrata.projections.checkpoints import Mark, check_identity
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Lag:
-    """How far a consumer of the log is behind: its checkpoint, the log's head, and the events in between."""
-
-    name: str
-    position: int
-    head: int
-    behind: int
-
-    @classmethod
-    def of(cls, name: str, position: int, log: EventLog) -> Lag:
-        """Measure the lag of a consumer at `position` (positions are sparse, so events are counted)."""
-        head = log.head()
-        return cls(name, position, head, log.count(after=position, upto=head) if position < head else 0)
 
 
 class Sink(Protocol[T]):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from datastrata.core.errors import ConcurrencyConflict, EventFailed, RebuildFailed, ValidationError
 from datastrata.core.events import Event
-from datastrata.projections.checkpoints import Mark
+from datastrata.eventlog.checkpoints import Mark
 from datastrata.projections.follower import LogFollower, Progress, follow_together
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.slots import REBUILD_SUFFIX, mark_building_in, other, state_in, switch_in

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from datastrata.core.events import Event
+from datastrata.eventlog.checkpoints import Checkpoints, Lag
 from datastrata.eventlog.log import EventLog
-from datastrata.projections.checkpoints import Checkpoints, TableSink
-from datastrata.projections.follower import Lag, LogFollower, Progress
+from datastrata.projections.checkpoints import TableSink
+from datastrata.projections.follower import LogFollower, Progress
 from datastrata.projections.projection import Projection
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.rebuild import rebuild_beside, slotted

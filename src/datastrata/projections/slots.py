@@ -21,21 +21,6 @@ A, B = "a", "b"
 #: How a rebuild's own checkpoint is named in ``projection_checkpoints``: ``<read model>@rebuild``.
 REBUILD_SUFFIX = "@rebuild"
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS readmodel_slots (
-    name        TEXT   PRIMARY KEY,
-    active      TEXT   NOT NULL CHECK (active IN ('a', 'b')),
-    building    TEXT   CHECK (building IN ('a', 'b')),
-    switches    BIGINT NOT NULL DEFAULT 0,
-    switched_at {time}
-);
-"""
-
-
-def slots_ddl(dialect: Dialect) -> str:
-    """Return the DDL of the pointer table (a migration of the checkpoints component)."""
-    return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
-
 
 def other(slot: str) -> str:
     """Return the slot that is not `slot`."""

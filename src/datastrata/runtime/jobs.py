@@ -3,26 +3,33 @@
 A job is ``queued`` when created, ``running`` once its thread starts, then ``succeeded`` (with its result) or
 ``failed`` (with the error's message). Its progress (`position` of `goal`, log positions for a rebuild) is written
 as the work reports it, one short transaction per report, so another process (``serve`` answering
-``GET /jobs/{id}``, an operator's CLI) reads it from the store. A process killed mid-job leaves its record
-``running``; the work itself is resumable (a rebuild continues from its checkpoint when run again).
+``GET /jobs/{id}``, an operator's CLI) reads it from the store.
+
+Each job has an owner (``host:pid``) that renews a lease (`heartbeat_at`) while the job runs. A job whose owner is
+gone — its pid is dead on this host, or its lease expired — reads as ``interrupted`` (a failure, with the reason);
+submitting the same work again records it so and starts afresh (a rebuild continues from its checkpoint).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, DatastrataError, NotFound
 from datastrata.core.ids import new_id
 from datastrata.core.redact import describe_error
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
-from datastrata.stores.migrations import Component
+from datastrata.stores.migrations import Component, Migration
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
@@ -30,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+#: How a job whose owner is gone reads (stored as ``failed`` with ``interrupted`` set).
+INTERRUPTED = "interrupted"
+#: Seconds a job's owner may stay silent before the job reads as interrupted; it renews every quarter of that.
+LEASE = 60.0
 #: Work a job runs: it takes a progress callback ``(position, goal)`` and returns a JSON-friendly result.
 Work = Callable[[Callable[[int, int], None]], Any]
 
@@ -56,8 +67,39 @@ def ddl(dialect: Dialect) -> str:
     return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
 
 
-#: The jobs table's schema (a spine component: every home location has it).
-MIGRATIONS = Component.baseline("jobs", ddl)
+def _owner_ddl(dialect: Dialect) -> str:
+    time = "TEXT" if dialect == "sqlite" else "TIMESTAMPTZ"
+    return f"""
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN heartbeat_at {time};
+ALTER TABLE jobs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+"""
+
+
+#: The jobs table's schema (a spine component: every home location has it); 2 adds the owner and its lease.
+MIGRATIONS = Component.baseline("jobs", ddl, Migration.from_ddl(2, "owner", _owner_ddl))
+
+
+def this_owner() -> str:
+    """Return this process's name as a job owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_gone(owner: str | None, heartbeat: datetime | None, now: datetime, lease: float = LEASE) -> str | None:
+    """Return why a job's owner is gone (its pid is dead on this host, or its lease expired), None while it lives."""
+    if owner is None:
+        return None  # recorded before jobs had owners: nothing to judge by
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return f"its process {owner} is gone (killed or crashed)"
+        except PermissionError:
+            pass  # alive, another user's
+    if heartbeat is not None and now - heartbeat > timedelta(seconds=lease):
+        return f"its owner {owner} has not renewed its lease since {heartbeat.isoformat()} ({lease:g}s lease)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +117,7 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape of ``GET /jobs/{id}``."""
@@ -89,51 +132,98 @@ class Job:
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "owner": self.owner,
         }
 
+    @property
+    def finished(self) -> bool:
+        """Whether the job has ended (succeeded, failed or interrupted)."""
+        return self.state in (SUCCEEDED, FAILED, INTERRUPTED)
 
-_COLUMNS = "id, kind, target, state, position, goal, error, result, created_at, started_at, finished_at"
+
+_COLUMNS = (
+    "id, kind, target, state, position, goal, error, result, created_at, started_at, finished_at, owner, "
+    "heartbeat_at, interrupted"
+)
 
 
 class Jobs:
     """Creates, runs and reads job records in one database (the runtime's home store)."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        lease: float = LEASE,
+        around: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.lease = lease
+        #: What every job's work runs inside (the runtime's: acting as the platform role).
+        self.around = around
+        self.owner = this_owner()
         db.ensure(MIGRATIONS)
         self._running: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self.threads: dict[str, threading.Thread] = {}
 
     def create(self, kind: str, target: str) -> Job:
-        """Record a new queued job."""
+        """Record a new queued job owned by this process; refuse while a live owner runs the same work.
+
+        Earlier records of the same work whose owner is gone are marked interrupted in the same transaction.
+        """
         job_id = new_id()
         with self.db.transaction() as tx:
+            now = self.clock()
+            for row in tx.query(
+                f"SELECT {_COLUMNS} FROM jobs WHERE kind = ? AND target = ? AND state IN ('queued', 'running')",
+                (kind, target),
+            ):
+                earlier = _job(row)
+                reason = owner_gone(earlier.owner, _heartbeat(row), now, self.lease)
+                if reason is None:
+                    raise ConcurrencyConflict(
+                        f"a {kind} of {target} is already running (job {earlier.id}, owner {earlier.owner}); "
+                        f"wait for it (GET /jobs/{earlier.id})"
+                    )
+                tx.execute(
+                    "UPDATE jobs SET state = 'failed', interrupted = 1, error = ?, finished_at = ? WHERE id = ?",
+                    (_interrupted(reason), time_to_db(tx.dialect, now), earlier.id),
+                )
             tx.execute(
-                "INSERT INTO jobs (id, kind, target, state, created_at) VALUES (?, ?, ?, 'queued', ?)",
-                (job_id, kind, target, time_to_db(tx.dialect, self.clock())),
+                "INSERT INTO jobs (id, kind, target, state, created_at, owner, heartbeat_at) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, kind, target, time_to_db(tx.dialect, now), self.owner, time_to_db(tx.dialect, now)),
             )
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
-        """Return job `job_id`, or raise NotFound."""
+        """Return job `job_id` (``interrupted`` when its owner is gone), or raise NotFound."""
         with self.db.read() as tx:
             row = tx.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFound(f"no job {job_id!r}; start one with POST /rebuild/{{name}}", field="id")
-        return _job(row)
+        return self._seen(row)
 
-    def list(self, *, limit: int = 50) -> list[Job]:
-        """Return the latest jobs, newest first."""
+    def list(self, *, limit: int = 50, before: tuple[datetime, str] | None = None) -> list[Job]:
+        """Return up to `limit` jobs, newest first, starting after `before` (``created_at, id`` of the last seen)."""
+        where, params = "", cast(tuple[Any, ...], ())
+        if before is not None:
+            at = time_to_db(self.db.dialect, before[0])
+            where, params = "WHERE created_at < ? OR (created_at = ? AND id > ?) ", (at, at, before[1])
         with self.db.read() as tx:
-            rows = tx.query(f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT ?", (limit,))
-        return [_job(r) for r in rows]
+            rows = tx.query(
+                f"SELECT {_COLUMNS} FROM jobs {where}ORDER BY created_at DESC, id LIMIT ?", (*params, limit)
+            )
+        return [self._seen(r) for r in rows]
 
     def run(self, job: Job, work: Work, *, reraise: bool = False) -> Job:
         """Run `work` as `job` in this thread, recording its start, progress and end; return the final record.
 
         A failure is recorded and returned (`reraise`: raised too, e.g. for the CLI to print and exit non-zero).
+        While it runs, this process renews the job's lease every quarter of it.
         """
         key = (job.kind, job.target)
         with self._lock:
@@ -141,10 +231,15 @@ class Jobs:
                 self._end(job.id, FAILED, None, f"a {job.kind} of {job.target} is already running here; wait for it")
                 return self.get(job.id)
             self._running.add(key)
+        done = threading.Event()
+        beat = threading.Thread(target=self._renew, args=(job.id, done), name=f"lease-{job.id}", daemon=True)
         try:
-            self._update("state = 'running', started_at = ?", (time_to_db(self.db.dialect, self.clock()),), job.id)
+            now = time_to_db(self.db.dialect, self.clock())
+            self._update("state = 'running', started_at = ?, heartbeat_at = ?", (now, now), job.id)
+            beat.start()
             try:
-                result = work(lambda position, goal: self.progress(job.id, position, goal))
+                with self.around():
+                    result = work(lambda position, goal: self.progress(job.id, position, goal))
             except Exception as exc:  # the job's own failure boundary: recorded, never raised into the server
                 message = exc.message if isinstance(exc, DatastrataError) else describe_error(exc)
                 log.warning("job %s (%s %s) failed: %s", job.id, job.kind, job.target, message)
@@ -154,24 +249,47 @@ class Jobs:
             else:
                 self._end(job.id, SUCCEEDED, result, None)
         finally:
+            done.set()
             with self._lock:
                 self._running.discard(key)
         return self.get(job.id)
 
     def submit(self, kind: str, target: str, work: Work) -> Job:
-        """Record a queued job and run it in a background thread; return the queued record at once."""
+        """Record a queued job and run it in a background thread; return the queued record at once.
+
+        The thread runs in a copy of the caller's context, so the work acts for the caller's tenant.
+        """
         with self._lock:
             if (kind, target) in self._running:
                 raise ConcurrencyConflict(f"a {kind} of {target} is already running; wait for it (GET /jobs)")
         job = self.create(kind, target)
-        thread = threading.Thread(target=self.run, args=(job, work), name=f"job-{job.id}", daemon=True)
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self.run, job, work), name=f"job-{job.id}", daemon=True)
         self.threads[job.id] = thread
         thread.start()
         return job
 
     def progress(self, job_id: str, position: int, goal: int) -> None:
-        """Record how far job `job_id` has got."""
-        self._update("position = ?, goal = ?", (position, goal), job_id)
+        """Record how far job `job_id` has got (which renews its lease too)."""
+        now = time_to_db(self.db.dialect, self.clock())
+        self._update("position = ?, goal = ?, heartbeat_at = ?", (position, goal, now), job_id)
+
+    def _renew(self, job_id: str, done: threading.Event) -> None:
+        """Renew the lease of job `job_id` until `done` (a store hiccup is retried at the next beat)."""
+        while not done.wait(self.lease / 4):
+            try:
+                self._update("heartbeat_at = ?", (time_to_db(self.db.dialect, self.clock()),), job_id)
+            except Exception:  # the lease outlives one missed beat; the job itself reports real failures
+                log.warning("renewing the lease of job %s failed", job_id, exc_info=True)
+
+    def _seen(self, row: Any) -> Job:
+        """Return the job of `row` as readers see it: ``interrupted``, with the reason, when its owner is gone."""
+        job = _job(row)
+        if job.state in (QUEUED, RUNNING):
+            reason = owner_gone(job.owner, _heartbeat(row), self.clock(), self.lease)
+            if reason is not None:
+                return replace(job, state=INTERRUPTED, error=_interrupted(reason))
+        return job
 
     def _end(self, job_id: str, state: str, result: Any, error: str | None) -> None:
         at = time_to_db(self.db.dialect, self.clock())
@@ -181,6 +299,14 @@ class Jobs:
     def _update(self, assignments: str, params: tuple[Any, ...], job_id: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*params, job_id))
+
+
+def _interrupted(reason: str) -> str:
+    return f"interrupted: {reason}; submit it again (a rebuild continues from its checkpoint)"
+
+
+def _heartbeat(row: Any) -> datetime | None:
+    return time_from_db(row[12]) if row[12] is not None else None
 
 
 def rebuild_work(runtime: Runtime, name: str) -> Work:
@@ -198,20 +324,23 @@ def rebuild_work(runtime: Runtime, name: str) -> Work:
 
 
 def jobs_of(runtime: Runtime) -> Jobs:
-    """Return the job records of `runtime`'s home store (one `Jobs` per runtime)."""
+    """Return the job records of `runtime`'s home store, reached through the platform pool (one `Jobs` per runtime).
+
+    Jobs run as the platform role: the work's units in the home location use the platform pool too.
+    """
     found = runtime.services.get("jobs")
     if not isinstance(found, Jobs):
-        found = runtime.service("jobs", lambda r: Jobs(r.db, clock=r.clock))
+        found = runtime.service("jobs", lambda r: Jobs(r.platform.db, clock=r.clock, around=r.as_platform))
     return found
 
 
 def _job(row: Any) -> Job:
-    jid, kind, target, state, position, goal, error, result, created, started, finished = row
+    jid, kind, target, state, position, goal, error, result, created, started, finished, owner, _, interrupted = row
     return Job(
         str(jid),
         str(kind),
         str(target),
-        str(state),
+        INTERRUPTED if interrupted else str(state),
         int(position),
         int(goal),
         str(error) if error is not None else None,
@@ -219,4 +348,5 @@ def _job(row: Any) -> Job:
         time_from_db(created),
         time_from_db(started) if started is not None else None,
         time_from_db(finished) if finished is not None else None,
+        str(owner) if owner is not None else None,
     )

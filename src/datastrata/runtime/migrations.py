@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from datastrata.core.errors import ConfigurationError
+from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
-from datastrata.projections.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement
@@ -18,12 +18,13 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS)
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -16,6 +18,7 @@ from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.subscriptions import Waiter, waiter_for
 from datastrata.messaging.bus import Bus, RedisStreamsBus, open_bus
@@ -23,7 +26,7 @@ from datastrata.messaging.delivery import DeadLetters
 from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
-from datastrata.projections.runner import Follower, Lag, ProjectionRunner
+from datastrata.projections.runner import Follower, ProjectionRunner
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
@@ -32,6 +35,7 @@ from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
+from datastrata.writes.idempotency import SWEEP_JOB, Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ F = TypeVar("F", bound=Follower)
 
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
+#: Set while the supervisor drives followers and jobs: their units of work in the home location use the platform pool.
+_AS_PLATFORM: contextvars.ContextVar[bool] = contextvars.ContextVar("datastrata_as_platform", default=False)
 
 
 class Runtime:
@@ -54,14 +60,17 @@ class Runtime:
         *,
         clock: Clock = system_clock,
         max_open: int = MAX_OPEN,
+        platform: Location | None = None,
     ) -> None:
         self.settings = settings
         self.placement = placement
         self.clock = clock
         self.home = home
+        #: The home location as the followers and jobs reach it: the platform role's own pool (or `home` itself).
+        self.platform = platform or home
         self.bus = bus
         self.dead_letters = dead_letters
-        self.relay = OutboxRelay(home.log, bus)
+        self.relay = OutboxRelay(self.platform.log, bus)
         self.supervisor = Supervisor(dead_letters, clock=clock)
         self.supervisor.watch(redact_url(self.relay.name), "relay", self.relay.run_once, measure=self.relay.lags)
         measure = self._bus_lags if isinstance(bus, RedisStreamsBus) else None
@@ -79,6 +88,7 @@ class Runtime:
         self._in_use: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
+        self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
 
     @classmethod
     def open(
@@ -91,15 +101,22 @@ class Runtime:
     ) -> Runtime:
         """Open the home location of `placement` (default: the single location of `settings`) and the bus."""
         placement = placement or Single.from_settings(settings)
-        home = Location.open(placement.all()[0], clock=clock)
+        spec = placement.all()[0]
+        home = Location.open(spec, clock=clock)
+        platform: Location | None = None
         try:
-            dead_letters = DeadLetters(home.db, clock=clock)
-            home.db.ensure(JOBS)  # job records (rebuilds) live in the home store
+            if settings.platform_store and settings.platform_store != spec.store:
+                platform = Location.open(replace(spec, store=settings.platform_store), clock=clock)
+            followers = platform or home
+            dead_letters = DeadLetters(followers.db, clock=clock)
+            followers.db.ensure(JOBS)  # job records (rebuilds) live in the home store
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
+            if platform is not None:
+                platform.close()
             home.close()
             raise
-        return cls(settings, placement, home, bus, dead_letters, clock=clock, max_open=max_open)
+        return cls(settings, placement, home, bus, dead_letters, clock=clock, max_open=max_open, platform=platform)
 
     # ---- placement -----------------------------------------------------------------------------------------
 
@@ -151,6 +168,8 @@ class Runtime:
         with self._lock:
             location = self.locate(scope)
             self._in_use[location.name] += 1
+        if location is self.home and _AS_PLATFORM.get():
+            location = self.platform  # a follower's or job's work: the platform role's pool
         try:
             with tenant(scope.tenant):
                 yield location
@@ -238,7 +257,7 @@ class Runtime:
         """Return the follower `name` of the home log, building it with `build` and attaching it the first time."""
         runner = self.runners.get(name)
         if runner is None:
-            runner = build(self.home.log)
+            runner = build(self.platform.log)
             self.attach(runner, policy=policy)
         return cast(F, runner)
 
@@ -279,8 +298,21 @@ class Runtime:
         self._closers.append(closer)
 
     def run_once(self) -> int:
-        """One supervised round: relay, followers, bus and jobs, each in its own failure boundary; the work done."""
-        return self.supervisor.run_once()
+        """One supervised round: relay, followers, bus and jobs, each in its own failure boundary; the work done.
+
+        Everything the round does in the home location goes through the platform pool (:meth:`as_platform`).
+        """
+        with self.as_platform():
+            return self.supervisor.run_once()
+
+    @contextlib.contextmanager
+    def as_platform(self) -> Iterator[None]:
+        """Run the block as the followers do: units of work in the home location use the platform pool."""
+        token = _AS_PLATFORM.set(True)
+        try:
+            yield
+        finally:
+            _AS_PLATFORM.reset(token)
 
     def statuses(self, *, fresh: bool = False) -> list[FollowerStatus]:
         """Return each follower's and job's state, position and lag (lags reused for a few seconds unless `fresh`)."""
@@ -311,7 +343,7 @@ class Runtime:
                 try:
                     busy = self.run_once()
                     if not busy:
-                        waiter = waiter or waiter_for(self.home.db)
+                        waiter = waiter or waiter_for(self.platform.db)
                         waiter.wait(idle_wait)
                 except Exception:  # a worker must survive a passing store failure; the next round retries
                     log.exception("worker round failed; retrying in %.1fs", idle_wait)
@@ -339,6 +371,8 @@ class Runtime:
             for location in reversed(list(self._open.values())):
                 location.close()
             self._open.clear()
+            if self.platform is not self.home:
+                self.platform.close()
 
     def __enter__(self) -> Runtime:
         return self

@@ -20,8 +20,9 @@ from typing import Any
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import EventFailed
 from datastrata.core.redact import describe_error
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.messaging.delivery import PARKED, RESOLVED, RETRY, DeadLetter, DeadLetters
-from datastrata.projections.follower import Lag, LogFollower
+from datastrata.projections.follower import LogFollower
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from datastrata.core.config import Settings
 from datastrata.shell import ShellGroup
 from datastrata.systems.masterdata.api import router
 from datastrata.systems.masterdata.cli import app as masterdata_app
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, finished_job
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
 root.add_typer(masterdata_app, name="masterdata")
@@ -129,7 +129,8 @@ def test_the_same_story_via_http(store_url: str, api_client: ApiClient) -> None:
         assert [a["actor"] for a in audit] == [key_id, key_id]  # the audit actor is the caller's API key
         assert http.post("/masterdata/activate").json() == []
         # No worker here: verify delivers what waits first, so the copies are in sync and nothing drifted.
-        assert http.post("/masterdata/verify").json() == []
+        verified = finished_job(http, http.post("/masterdata/verify"))
+        assert verified["state"] == "succeeded" and verified["kind"] == "verify" and verified["result"] == []
         (held,) = http.get("/masterdata/customer/C1/downstream").json()
         assert held["copy"]["attributes"] == {"name": "Alice Tanaka"}
         assert http.get("/masterdata/alerts").json()["items"] == []

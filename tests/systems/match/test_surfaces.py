@@ -14,7 +14,7 @@ from datastrata.shell import BusOption, CacheOption, ShellGroup, StoreOption, re
 from datastrata.systems.match.api import router
 from datastrata.systems.match.cli import app as match_app
 from datastrata.systems.match.service import MatchService
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, finished_job
 from tests.systems.match.conftest import NAMES
 
 root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -181,8 +181,11 @@ def test_a_match_over_http(store_url: str, api_client: ApiClient) -> None:
         fra7 = next(p for p in report["players"] if p["player_id"] == "FRA-7")
         assert (fra7["yellow_cards"], fra7["red_cards"], fra7["minutes_played"]) == (2, 1, 40)
         assert {r["projection"] for r in http.get("/match/lag").json()} == {"tv", "news", "social", "analytics"}
-        rebuilt = http.post("/match/rebuild", json={"projection": "analytics"}).json()
-        assert rebuilt["applied"] == {"analytics": 9}
+        started = http.post("/match/rebuild", json={"projection": "analytics"})
+        assert started.json()["kind"] == "rebuild" and started.json()["target"] == "match.analytics"
+        rebuilt = finished_job(http, started)
+        assert rebuilt["state"] == "succeeded" and rebuilt["result"]["applied"] == {"analytics": 9}
+        assert rebuilt["progress"]["position"] == rebuilt["progress"]["target"] > 0
         assert http.get("/match/analytics", params={"match": "M1"}).json()["players"] == report["players"]
         assert http.post("/match/simulate", json={"matches": 1, "seed": 2}).json()["matches"] == ["SIM-2-1"]
 

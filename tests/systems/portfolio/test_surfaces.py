@@ -46,10 +46,12 @@ def test_seed_scenario_via_cli(store_url: str) -> None:
     holders = json.loads(cli(store_url, "portfolio", "holders", "AAPL", "--json")[1])
     assert holders == [{"portfolio_id": P, "quantity": "7"}]
     # --store after the sub-command works as well, and a retried command is reported, not repeated.
-    retry = runner.invoke(
-        app, ["portfolio", "--store", store_url, "sell", P, "AAPL", "3", "180", "--event-id", "sell-1", "--json"]
-    )
+    sell = ["sell", P, "AAPL", "3", "180", "--at", "2025-09-12T12:00:00Z", "--event-id", "sell-1", "--json"]
+    retry = runner.invoke(app, ["portfolio", "--store", store_url, *sell])
     assert retry.exit_code == 0 and json.loads(retry.stdout)["duplicate"] is True
+    # The same key with other content is refused, naming the key.
+    other = runner.invoke(app, ["portfolio", "--store", store_url, *sell[:3], "4", *sell[4:]])
+    assert other.exit_code == 2 and "'sell-1'" in other.stderr
 
 
 def test_cli_refusals_exit_2_with_one_line_and_no_traceback(sqlite_url: str) -> None:

@@ -1,8 +1,10 @@
 """Backup and restore of one location's store: a directory with the store's copy and a verified manifest.
 
 ``backup(store, to_dir)`` writes the copy (SQLite's online backup API, or ``pg_dump -Fc``) and ``manifest.json``;
-``restore(url, from_dir)`` checks the manifest and checksums, then replaces the store. Derived stores (read
-models, the graph) are not in a backup: rebuild them from the restored log (``datastrata restore`` does).
+``restore(url, from_dir)`` checks the manifest and checksums, then replaces the store and gives its log a new
+identity (recording the one it was restored from): the restored log hands out positions past the backup again,
+so a checkpoint or consistency token of the log before the restore is refused rather than mistaken for this one.
+Derived stores (read models, the graph) are rebuilt against the new identity (``datastrata restore`` does).
 """
 
 from __future__ import annotations
@@ -95,8 +97,24 @@ def restore(url: str, from_dir: Path | str, *, say: Say = _quiet) -> Manifest:
             f"backup log {manifest.log.identity} with {manifest.log.events} up to {manifest.log.head}; run restore "
             "again, and if it repeats the backup is unusable"
         )
-    say(f"restored {redact(url)}: log {mark.identity}, {mark.events} events, head {mark.head}")
+    old, new = _renew_identity(url, manifest)
+    say(f"restored {redact(url)}: log {new} (restored from {old}), {mark.events} events, head {mark.head}")
     return manifest
+
+
+def _renew_identity(url: str, manifest: Manifest) -> tuple[str, str]:
+    """Give the restored log a new identity, recording the old one and the backup's time; return both."""
+    from datastrata.eventlog.log import EventLog
+    from datastrata.eventlog.schema import MIGRATIONS
+    from datastrata.stores.migrations import migrate
+    from datastrata.stores.open import open_database
+
+    db = open_database(url)
+    try:
+        migrate(db, [MIGRATIONS])  # a backup of an older release may predate the lineage table
+        return EventLog(db).renew_identity(backup_taken_at=manifest.created_at)
+    finally:
+        db.close()
 
 
 def _log_mark(url: str) -> LogMark:

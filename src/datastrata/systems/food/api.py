@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
+from datastrata.api.idempotency import Keyed, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
-from datastrata.api.waiting import AfterQuery, TimeoutQuery, await_applied
+from datastrata.api.waiting import AfterQuery, LogQuery, TimeoutQuery, await_applied
 from datastrata.core.clock import optional_utc
 from datastrata.core.validation import MAX_INT
 from datastrata.systems.food.domain import (
@@ -48,16 +49,18 @@ class WrittenOut(BaseModel):
     written: int
     unchanged: int
     token: int
+    log: str = Field(description="Identity of the log the token is a position of")
+    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
 
 
-class UserIn(BaseModel):
+class UserIn(Keyed):
     """Where a user orders to."""
 
     lat: Lat
     lon: Lon
 
 
-class RestaurantIn(BaseModel):
+class RestaurantIn(Keyed):
     """A restaurant's details."""
 
     name: Name
@@ -70,13 +73,13 @@ class RestaurantIn(BaseModel):
     sponsored: bool = Field(default=False, strict=True, description="Pays for promotion: recommended first")
 
 
-class SponsoredIn(BaseModel):
+class SponsoredIn(Keyed):
     """Whether a restaurant pays for promotion."""
 
     sponsored: bool = Field(strict=True)
 
 
-class MenuItemIn(BaseModel):
+class MenuItemIn(Keyed):
     """A dish on a restaurant's menu."""
 
     name: Name
@@ -86,7 +89,7 @@ class MenuItemIn(BaseModel):
     ingredients: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
-class OrderIn(BaseModel):
+class OrderIn(Keyed):
     """An order."""
 
     user_id: Id
@@ -107,13 +110,13 @@ class SeedIn(BaseModel):
 
 
 @router.put("/users/{user_id}", responses=problems(404, 409), response_model=WrittenOut)
-def put_user(user_id: IdPath, body: UserIn, request: Request) -> dict[str, Any]:
+def put_user(user_id: IdPath, body: UserIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a user at a position (or move them)."""
-    return _svc(request).add_user(user_id, lat=body.lat, lon=body.lon).to_dict()
+    return _svc(request).add_user(user_id, lat=body.lat, lon=body.lon, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.put("/restaurants/{restaurant_id}", responses=problems(404, 409), response_model=WrittenOut)
-def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request) -> dict[str, Any]:
+def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """List a restaurant (or change its details)."""
     return (
         _svc(request)
@@ -125,6 +128,7 @@ def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request) 
             lon=body.lon,
             cuisines=body.cuisines,
             sponsored=body.sponsored,
+            event_id=key.with_body(body.event_id),
         )
         .to_dict()
     )
@@ -137,22 +141,29 @@ def get_restaurant(restaurant_id: IdPath, request: Request) -> dict[str, Any]:
 
 
 @router.put("/restaurants/{restaurant_id}/sponsored", responses=problems(404, 409), response_model=WrittenOut)
-def put_sponsored(restaurant_id: IdPath, body: SponsoredIn, request: Request) -> dict[str, Any]:
+def put_sponsored(restaurant_id: IdPath, body: SponsoredIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Start or stop a restaurant's paid promotion."""
-    return _svc(request).set_sponsored(restaurant_id, body.sponsored).to_dict()
+    return _svc(request).set_sponsored(restaurant_id, body.sponsored, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.put("/restaurants/{restaurant_id}/menu/{item_id}", responses=problems(404, 409), response_model=WrittenOut)
-def put_menu_item(restaurant_id: IdPath, item_id: IdPath, body: MenuItemIn, request: Request) -> dict[str, Any]:
+def put_menu_item(
+    restaurant_id: IdPath, item_id: IdPath, body: MenuItemIn, request: Request, key: KeyHeader
+) -> dict[str, Any]:
     """Add a dish to a restaurant's menu (or change it)."""
     svc = _svc(request)
     return svc.add_menu_item(
-        restaurant_id, item_id, name=body.name, price=body.price, ingredients=body.ingredients
+        restaurant_id,
+        item_id,
+        name=body.name,
+        price=body.price,
+        ingredients=body.ingredients,
+        event_id=key.with_body(body.event_id),
     ).to_dict()
 
 
 @router.post("/orders", responses=problems(404, 409))
-def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
+def post_order(body: OrderIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Place an order; the answer's `token` makes a later read wait for the graph to include it."""
     placed = _svc(request).place_order(
         body.user_id,
@@ -161,6 +172,7 @@ def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
         rating=body.rating,
         at=optional_utc(body.at, field="at"),
         order_id=body.order_id,
+        event_id=key.with_body(body.event_id),
     )
     return placed.to_dict()
 
@@ -172,12 +184,12 @@ def get_order(order_id: IdPath, request: Request) -> dict[str, Any]:
 
 
 @router.put("/users/{user_id}/favorites/{restaurant_id}", responses=problems(404, 409), response_model=WrittenOut)
-def put_favorite(user_id: IdPath, restaurant_id: IdPath, request: Request) -> dict[str, Any]:
+def put_favorite(user_id: IdPath, restaurant_id: IdPath, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Record that a user favourited a restaurant."""
-    return _svc(request).favorite(user_id, restaurant_id).to_dict()
+    return _svc(request).favorite(user_id, restaurant_id, event_id=key.with_body(None)).to_dict()
 
 
-@router.get("/users/{user_id}/recommendations", responses=problems(404, 504))
+@router.get("/users/{user_id}/recommendations", responses=problems(404, 409, 504))
 async def get_recommendations(
     user_id: IdPath,
     request: Request,
@@ -188,6 +200,7 @@ async def get_recommendations(
     ] = "pairs",
     since: Annotated[datetime | None, Query(description="Cut-off of the recency weighting")] = None,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
 ) -> Page[dict[str, Any]]:
     """Restaurants people who ordered where you ordered also ordered at: sponsored first, then by score.
@@ -196,7 +209,7 @@ async def get_recommendations(
     """
     svc = _svc(request)
     wanted = min(needed(cursor, "recommendations", limit), MAX_LIMIT)
-    await await_applied(svc.runner, after, timeout)
+    await await_applied(svc.runner, after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.recommend(
             user_id, limit=wanted, weighting=weighting, since=optional_utc(since, field="since"), after=after
@@ -205,18 +218,19 @@ async def get_recommendations(
     return paginate([s.to_dict() for s in found], kind="recommendations", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/users/{user_id}/cuisines", responses=problems(404, 504))
+@router.get("/users/{user_id}/cuisines", responses=problems(404, 409, 504))
 async def get_cuisines(
     user_id: IdPath,
     request: Request,
     near_km: Annotated[float, Query(gt=0, le=MAX_NEAR_KM, description="Radius for nearby restaurants, in km")] = 5.0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many nearby restaurants")] = 10,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
 ) -> dict[str, Any]:
     """Your favourite cuisines, restaurants near you serving them, and related cuisines."""
     svc = _svc(request)
-    await await_applied(svc.runner, after, timeout)
+    await await_applied(svc.runner, after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 

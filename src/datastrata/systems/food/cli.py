@@ -16,8 +16,10 @@ import typer
 from datastrata.shell import (
     BusOption,
     CacheOption,
+    EventIdOption,
     GraphOption,
     JsonOption,
+    LogOption,
     StoreOption,
     ascii_int,
     emit,
@@ -78,9 +80,16 @@ def _written(what: str) -> Callable[[dict[str, Any]], str]:
 
 
 @user_app.command("add")
-def user_add(ctx: typer.Context, user_id: UserArg, lat: LatOption, lon: LonOption, as_json: JsonOption = False) -> None:
+def user_add(
+    ctx: typer.Context,
+    user_id: UserArg,
+    lat: LatOption,
+    lon: LonOption,
+    event_id: EventIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Register a user at the position they order to (again with another position: move them)."""
-    written = _svc(ctx).add_user(user_id, lat=lat, lon=lon)
+    written = _svc(ctx).add_user(user_id, lat=lat, lon=lon, event_id=event_id)
     emit(written.to_dict(), as_json=as_json, text=_written(f"user {user_id}"))
 
 
@@ -96,11 +105,19 @@ def restaurant_add(
         list[str] | None, typer.Option("--cuisine", help="A cuisine it serves; repeat for each, e.g. --cuisine Ramen.")
     ] = None,
     sponsored: Annotated[bool, typer.Option("--sponsored", help="It pays for promotion: recommended first.")] = False,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List a restaurant (again with other details: change them; the cuisines given replace the old ones)."""
     written = _svc(ctx).add_restaurant(
-        restaurant_id, name=name, address=address, lat=lat, lon=lon, cuisines=cuisine or [], sponsored=sponsored
+        restaurant_id,
+        name=name,
+        address=address,
+        lat=lat,
+        lon=lon,
+        cuisines=cuisine or [],
+        sponsored=sponsored,
+        event_id=event_id,
     )
     emit(written.to_dict(), as_json=as_json, text=_written(f"restaurant {restaurant_id}"))
 
@@ -110,10 +127,11 @@ def restaurant_sponsor(
     ctx: typer.Context,
     restaurant_id: RestaurantArg,
     off: Annotated[bool, typer.Option("--off", help="Stop the promotion instead.")] = False,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start (or with --off stop) a restaurant's paid promotion: its recommendations come first."""
-    written = _svc(ctx).set_sponsored(restaurant_id, not off)
+    written = _svc(ctx).set_sponsored(restaurant_id, not off, event_id=event_id)
     emit(written.to_dict(), as_json=as_json, text=_written(f"sponsorship of {restaurant_id}"))
 
 
@@ -143,10 +161,13 @@ def menu_add(
     ingredient: Annotated[
         list[str] | None, typer.Option("--ingredient", help="An ingredient; repeat for each.")
     ] = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a dish to a restaurant's menu (again with other details: change it)."""
-    written = _svc(ctx).add_menu_item(restaurant_id, item_id, name=name, price=price, ingredients=ingredient or [])
+    written = _svc(ctx).add_menu_item(
+        restaurant_id, item_id, name=name, price=price, ingredients=ingredient or [], event_id=event_id
+    )
     emit(written.to_dict(), as_json=as_json, text=_written(f"menu item {item_id}"))
 
 
@@ -161,11 +182,18 @@ def order(
     order_id: Annotated[
         str | None, typer.Option("--id", help="Order id, so a retried command is recorded once; default a new id.")
     ] = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Place an order: the order row and its OrderPlaced event commit together; prints the consistency token."""
     placed = _svc(ctx).place_order(
-        user_id, restaurant_id, items=item or [], rating=rating, at=time_option(at, field="at"), order_id=order_id
+        user_id,
+        restaurant_id,
+        items=item or [],
+        rating=rating,
+        at=time_option(at, field="at"),
+        order_id=order_id,
+        event_id=event_id,
     )
 
     def text(data: dict[str, Any]) -> str:
@@ -179,9 +207,15 @@ def order(
 
 
 @app.command()
-def favorite(ctx: typer.Context, user_id: UserArg, restaurant_id: RestaurantArg, as_json: JsonOption = False) -> None:
+def favorite(
+    ctx: typer.Context,
+    user_id: UserArg,
+    restaurant_id: RestaurantArg,
+    event_id: EventIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Record that a user favourited a restaurant (once)."""
-    written = _svc(ctx).favorite(user_id, restaurant_id)
+    written = _svc(ctx).favorite(user_id, restaurant_id, event_id=event_id)
     emit(written.to_dict(), as_json=as_json, text=_written(f"{user_id} favourited {restaurant_id}"))
 
 
@@ -195,6 +229,7 @@ def recommend(
     ] = "pairs",
     since: Annotated[str | None, typer.Option("--since", help="Cut-off of the recency weighting (ISO-8601).")] = None,
     after: AfterOption = None,
+    log: LogOption = None,
     catch_up: CatchUpOption = True,
     as_json: JsonOption = False,
 ) -> None:
@@ -205,6 +240,7 @@ def recommend(
         weighting=weighting,
         since=time_option(since, field="since"),
         after=after,
+        log=log,
         catch_up=catch_up and after is None,
     )
 
@@ -227,11 +263,14 @@ def cuisines(
     near_km: Annotated[float, typer.Option("--near-km", help="Radius for nearby restaurants, in km.")] = 5.0,
     limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many nearby restaurants.")] = 10,
     after: AfterOption = None,
+    log: LogOption = None,
     catch_up: CatchUpOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """What might you like: your favourite cuisines, restaurants near you serving them, related cuisines."""
-    data = _svc(ctx).cuisines(user_id, near_km=near_km, limit=limit, after=after, catch_up=catch_up and after is None)
+    data = _svc(ctx).cuisines(
+        user_id, near_km=near_km, limit=limit, after=after, log=log, catch_up=catch_up and after is None
+    )
 
     def text(d: dict[str, Any]) -> str:
         lines = [

@@ -266,6 +266,13 @@ class Order:
             "total": str(self.total),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Order:
+        """Return an order from its :meth:`to_dict` shape (a stored command result)."""
+        lines = tuple(OrderLine(x["item_id"], x["name"], Decimal(x["price"])) for x in data["items"])
+        at = datetime.fromisoformat(data["at"])
+        return cls(data["order_id"], data["user_id"], data["restaurant_id"], at, data["rating"], lines)
+
 
 def order_lines(
     item_ids: Sequence[str], menu: Mapping[str, tuple[str, Decimal]], restaurant_id: str

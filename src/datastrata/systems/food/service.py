@@ -10,6 +10,7 @@ from typing import Any
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.core.validation import bounded_float, bounded_int
+from datastrata.eventlog.checkpoints import Lag
 from datastrata.graph import shared
 from datastrata.graph.food import FOOD_SCHEMA, FoodGraph
 from datastrata.graph.projection import GraphProjectionRunner, Progress
@@ -17,7 +18,6 @@ from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
 from datastrata.graph.store import GraphStore
 from datastrata.projections.consistency import Freshness, ensure_fresh
-from datastrata.projections.runner import Lag
 from datastrata.runtime import Runtime
 from datastrata.stores.graphdb import GraphDatabase
 from datastrata.systems.food import synthetic
@@ -73,10 +73,11 @@ class Placed:
     order: Order
     duplicate: bool
     token: int
+    log: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON shape."""
-        return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token}
+        """Return the JSON shape (``token`` is a position of the log ``log``)."""
+        return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token, "log": self.log}
 
 
 class FoodService:
@@ -128,9 +129,10 @@ class FoodService:
 
     # ---- commands ------------------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, *, lat: float, lon: float) -> Written:
+    def add_user(self, user_id: str, *, lat: float, lon: float, event_id: str | None = None) -> Written:
         """Register a user at a position (or move them there)."""
-        return self.store.put_users([UserProfile(user_id, lat, lon)])
+        user = UserProfile(user_id, lat, lon)
+        return self.store.put_users([user], key=event_id, content=user.to_dict())
 
     def add_restaurant(
         self,
@@ -142,25 +144,35 @@ class FoodService:
         lon: float,
         cuisines: Sequence[str] = (),
         sponsored: bool = False,
+        event_id: str | None = None,
     ) -> Written:
         """List a restaurant (or change its details)."""
         profile = RestaurantProfile(restaurant_id, name, address, lat, lon, tuple(dict.fromkeys(cuisines)), sponsored)
-        return self.store.put_restaurants([profile])
+        return self.store.put_restaurants([profile], key=event_id, content=profile.to_dict())
 
     def add_menu_item(
-        self, restaurant_id: str, item_id: str, *, name: str, price: Any, ingredients: Sequence[str] = ()
+        self,
+        restaurant_id: str,
+        item_id: str,
+        *,
+        name: str,
+        price: Any,
+        ingredients: Sequence[str] = (),
+        event_id: str | None = None,
     ) -> Written:
         """Add a dish to a restaurant's menu (or change it)."""
         item = MenuItemSpec(item_id, restaurant_id, name, parse_price(price), tuple(dict.fromkeys(ingredients)))
-        return self.store.put_menu_items([item])
+        return self.store.put_menu_items([item], key=event_id, content=item.to_dict())
 
-    def set_sponsored(self, restaurant_id: str, sponsored: bool = True) -> Written:
+    def set_sponsored(self, restaurant_id: str, sponsored: bool = True, *, event_id: str | None = None) -> Written:
         """Start (or stop) a restaurant's paid promotion: sponsored recommendations come first."""
-        return self.store.set_sponsored(restaurant_id, sponsored)
+        content = {"restaurant_id": restaurant_id, "sponsored": sponsored}
+        return self.store.set_sponsored(restaurant_id, sponsored, key=event_id, content=content)
 
-    def favorite(self, user_id: str, restaurant_id: str) -> Written:
+    def favorite(self, user_id: str, restaurant_id: str, *, event_id: str | None = None) -> Written:
         """Record that a user favourited a restaurant."""
-        return self.store.favorite(user_id, restaurant_id)
+        content = {"user_id": user_id, "restaurant_id": restaurant_id}
+        return self.store.favorite(user_id, restaurant_id, key=event_id, content=content)
 
     def place_order(
         self,
@@ -171,12 +183,18 @@ class FoodService:
         rating: int | None = None,
         at: datetime | None = None,
         order_id: str | None = None,
+        event_id: str | None = None,
     ) -> Placed:
-        """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once."""
+        """Record an order (and its OrderPlaced event, in the same transaction); a retried order id is kept once.
+
+        With `event_id` (the idempotency key) a retry returns the stored order, even without an order id.
+        """
         items = check_order_items(items)
+        content: dict[str, Any] = {"user_id": user_id, "restaurant_id": restaurant_id, "items": list(items)}
+        content |= {"rating": rating, "at": at, "order_id": order_id}
         request = OrderRequest(order_id or new_id(), user_id, restaurant_id, at or self.clock(), rating, tuple(items))
-        (order,), written = self.store.place_orders([request])
-        return Placed(order, written.written == 0, written.token)
+        (order,), written = self.store.place_orders([request], key=event_id, content=content)
+        return Placed(order, written.duplicate or written.written == 0, written.token, written.log)
 
     def place_orders(self, requests: Sequence[OrderRequest]) -> Written:
         """Record many orders in bulk (a chunk per transaction)."""
@@ -209,6 +227,7 @@ class FoodService:
         weighting: Weighting | str = Weighting.PAIRS,
         since: datetime | None = None,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
     ) -> list[Suggestion]:
         """People who ordered where you ordered also ordered at…: sponsored first, enriched with name and address.
@@ -218,7 +237,7 @@ class FoodService:
         """
         limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
         self.store.user(user_id)
-        self._fresh(after, catch_up)
+        self._fresh(after, catch_up, log)
         if Weighting(_weighting(weighting)) is Weighting.RECENCY and since is None:
             since = self.clock() - RECENCY_WINDOW
         try:
@@ -245,13 +264,14 @@ class FoodService:
         near_km: float = 5.0,
         limit: int = 10,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
     ) -> dict[str, Any]:
         """What might you like: your favourite cuisines, nearby restaurants serving them, and related cuisines."""
         limit = bounded_int(limit, field="limit", minimum=1, maximum=MAX_LIMIT)
         near_km = bounded_float(near_km, field="near_km", minimum=0.001, maximum=MAX_NEAR_KM)
         self.store.user(user_id)
-        self._fresh(after, catch_up)
+        self._fresh(after, catch_up, log)
         try:
             favourites = favourite_cuisines(self.graph, user_id)
             nearby = nearby_for_cuisines(self.graph, user_id, radius_km=near_km, limit=limit)
@@ -299,9 +319,9 @@ class FoodService:
         """Return how far the graph projection is behind the log."""
         return self.runner.lag()
 
-    def _fresh(self, after: int | None, catch_up: bool) -> Freshness:
+    def _fresh(self, after: int | None, catch_up: bool, log: str | None = None) -> Freshness:
         # A halted graph answers from what it has (the freshness says so); a graph of another log is refused.
-        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT)
+        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
 
 
 def _weighting(value: Weighting | str) -> str:

@@ -124,8 +124,12 @@ class Alerts:
         consumer: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Alert]:
-        """Return the current tenant's alerts, oldest first, filtered by kind, record key, consumer and time."""
+        """Return the current tenant's alerts, oldest first, filtered by kind, record key, consumer and time.
+
+        `after` (an alert's raised time and id) continues a listing after that alert (a keyset page).
+        """
         if kind is not None and kind not in KINDS:
             raise ValidationError(f"alert kind must be one of {list(KINDS)}; got {kind!r}", field="kind")
         if limit < 1:
@@ -143,6 +147,10 @@ class Alerts:
             if since is not None:
                 sql += " AND raised_at >= ?"
                 params.append(time_to_db(tx.dialect, ensure_utc(since, field="since")))
+            if after is not None:
+                at = time_to_db(tx.dialect, after[0])
+                sql += " AND (raised_at > ? OR (raised_at = ? AND alert_id > ?))"
+                params += [at, at, after[1]]
             rows = tx.query(sql + " ORDER BY raised_at, alert_id LIMIT ?", [*params, limit])
         return [
             Alert(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5], r[6], str(r[7]), time_from_db(r[8]))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datastrata.api.contract import problems
-from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
+from datastrata.api.idempotency import EventIdField, KeyHeader
+from datastrata.api.jobs import ACCEPTED, start_job
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, cursor_time, keyset_after, keyset_page
 from datastrata.core.clock import optional_utc
 from datastrata.security.auth import principal_of
 from datastrata.systems.masterdata.service import MasterDataService
@@ -46,8 +50,8 @@ class PutIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the valid period; default now")
     valid_to: datetime | None = Field(default=None, description="End of the valid period (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Change id, so a retried request is recorded once"
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
     )
 
 
@@ -57,7 +61,9 @@ class RetireIn(_Change):
     valid_from: datetime | None = Field(default=None, description="Start of the retirement; default now")
     valid_to: datetime | None = Field(default=None, description="End of the retirement (exclusive); default open")
     reason: str = Field(default="", max_length=2000, description="Why, for the audit trail")
-    change_id: str | None = Field(default=None, min_length=1, max_length=200)
+    change_id: EventIdField = Field(
+        default=None, description="Change id, the idempotency key (or send the Idempotency-Key header)"
+    )
 
 
 @router.get("/audit")
@@ -71,14 +77,18 @@ def get_audit(
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
     """List who changed which record, when, why, before and after; oldest first, a page at a time."""
+    last = keyset_after(cursor, "audit", (str, int))
     entries = _svc(request).audit(
         entity_type=entity_type,
         key=key,
         actor=actor,
         since=optional_utc(since, field="since"),
-        limit=needed(cursor, "audit", limit),
+        limit=limit + 1,
+        after=None if last is None else (cursor_time(last[0]), last[1]),
     )
-    return paginate([e.to_dict() for e in entries], kind="audit", limit=limit, cursor=cursor, offset=0)
+    return keyset_page(
+        [e.to_dict() for e in entries], kind="audit", limit=limit, key=lambda e: (e["recorded_at"], e["position"])
+    )
 
 
 @router.get("/alerts")
@@ -92,14 +102,18 @@ def get_alerts(
     cursor: CursorQuery = None,
 ) -> Page[dict[str, Any]]:
     """List drift and dead-letter alerts of the downstream copies, oldest first, a page at a time."""
+    last = keyset_after(cursor, "alerts", (str, str))
     found = _svc(request).alert_list(
         kind=kind,
         key=key,
         consumer=consumer,
         since=optional_utc(since, field="since"),
-        limit=needed(cursor, "alerts", limit),
+        limit=limit + 1,
+        after=None if last is None else (cursor_time(last[0]), last[1]),
     )
-    return paginate([a.to_dict() for a in found], kind="alerts", limit=limit, cursor=cursor, offset=0)
+    return keyset_page(
+        [a.to_dict() for a in found], kind="alerts", limit=limit, key=lambda a: (a["raised_at"], a["alert_id"])
+    )
 
 
 @router.post("/activate", responses=problems(409))
@@ -108,14 +122,24 @@ def post_activate(request: Request) -> list[dict[str, Any]]:
     return [r.to_dict() for r in _svc(request).activate()]
 
 
-@router.post("/verify", responses=problems(409))
-def post_verify(request: Request) -> list[dict[str, Any]]:
-    """Deliver waiting events, compare every downstream copy with the truth, re-sync drift and alert it."""
-    return [d.to_dict() for d in _svc(request).verify()]
+@router.post("/verify", status_code=202, responses={**ACCEPTED, **problems(409)})
+def post_verify(request: Request) -> JSONResponse:
+    """Start delivering waiting events and comparing every copy with the truth (re-syncing drift) as a job.
+
+    Answers 202 with the job; poll ``Location`` (``GET /jobs/{id}``): its result lists the drifts found and fixed.
+    """
+    svc = _svc(request)
+
+    def work(progress: Callable[[int, int], None]) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in svc.verify()]
+
+    return start_job(request.app.state.runtime, "verify", "masterdata", work)
 
 
 @router.put("/{entity_type}/{key}", responses=problems(404, 409))
-def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Request) -> dict[str, Any]:
+def put_record(
+    entity_type: TypePath, key: KeyPath, body: PutIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert a record's full attributes for a valid period."""
     change = _svc(request).put(
         entity_type,
@@ -125,13 +149,15 @@ def put_record(entity_type: TypePath, key: KeyPath, body: PutIn, request: Reques
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
 
 @router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
-def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request) -> dict[str, Any]:
+def post_retire(
+    entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request, idempotency: KeyHeader
+) -> dict[str, Any]:
     """Assert that a record is absent over a valid period."""
     change = _svc(request).retire(
         entity_type,
@@ -140,7 +166,7 @@ def post_retire(entity_type: TypePath, key: KeyPath, body: RetireIn, request: Re
         valid_to=optional_utc(body.valid_to, field="valid_to"),
         actor=principal_of(request).actor,
         reason=body.reason,
-        change_id=body.change_id,
+        change_id=idempotency.with_body(body.change_id),
     )
     return change.to_dict()
 
@@ -168,9 +194,20 @@ def get_history(
     entity_type: TypePath, key: KeyPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[dict[str, Any]]:
     """List every version ever recorded for a record, a page at a time."""
-    needed(cursor, "history", limit)
+    last = keyset_after(cursor, "history", (str, str, str))
     versions = [r.to_dict() for r in _svc(request).history(entity_type, key)]
-    return paginate(versions, kind="history", limit=limit, cursor=cursor, offset=0)
+    if last is not None:
+        at = (cursor_time(last[0]), cursor_time(last[1]), last[2])
+        versions = [v for v in versions if _history_key(v) > at]
+    return keyset_page(
+        versions, kind="history", limit=limit, key=lambda v: (v["recorded_from"], v["valid_from"], v["version_id"])
+    )
+
+
+def _history_key(version: dict[str, Any]) -> tuple[datetime, datetime, str]:
+    """The order of a record's history: recorded time, valid time, version id."""
+    recorded, valid = datetime.fromisoformat(version["recorded_from"]), datetime.fromisoformat(version["valid_from"])
+    return recorded, valid, str(version["version_id"])
 
 
 @router.get("/{entity_type}/{key}/downstream", responses=problems(404))

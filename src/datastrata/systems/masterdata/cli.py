@@ -43,7 +43,12 @@ ValidToOption = Annotated[
 ActorOption = Annotated[str | None, typer.Option("--actor", help="Who makes the change; default the OS user.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")]
 ChangeIdOption = Annotated[
-    str | None, typer.Option("--change-id", help="Change id, so a retried command is recorded once.")
+    str | None,
+    typer.Option(
+        "--change-id",
+        "--event-id",
+        help="Change id, the idempotency key: a retry with the same content prints the stored result.",
+    ),
 ]
 SyncOption = Annotated[
     bool, typer.Option("--sync/--no-sync", help="Deliver to the downstream copies before exiting (no worker).")

@@ -177,10 +177,11 @@ class MasterDataService:
         actor: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, int] | None = None,
     ) -> list[AuditEntry]:
-        """Return who changed what, when and why, oldest first."""
+        """Return who changed what, when and why, oldest first (after `after`: an entry's recorded time, position)."""
         limit = bounded_int(limit, field="limit", minimum=1)
-        return self.store.audit(entity_type=entity_type, key=key, actor=actor, since=since, limit=limit)
+        return self.store.audit(entity_type=entity_type, key=key, actor=actor, since=since, limit=limit, after=after)
 
     def alert_list(
         self,
@@ -190,10 +191,11 @@ class MasterDataService:
         consumer: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Alert]:
-        """Return drift and dead-letter alerts, oldest first."""
+        """Return drift and dead-letter alerts, oldest first (after `after`: an alert's raised time and id)."""
         limit = bounded_int(limit, field="limit", minimum=1)
-        return self.alerts.list(kind=kind, entity_key=key, consumer=consumer, since=since, limit=limit)
+        return self.alerts.list(kind=kind, entity_key=key, consumer=consumer, since=since, limit=limit, after=after)
 
     def downstream(self, entity_type: str, entity_key: str) -> list[dict[str, Any]]:
         """Return what each downstream system holds for a record: its copy and what it derived from it."""

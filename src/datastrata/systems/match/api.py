@@ -6,15 +6,20 @@ fresh) and report how stale they are; with ``after=TOKEN`` they wait until the p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
+from datastrata.api.idempotency import Keyed, KeyHeader
+from datastrata.api.jobs import ACCEPTED, start_job
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
+from datastrata.api.waiting import LogQuery as LogToken
 from datastrata.api.waiting import TimeoutQuery as Timeout
 from datastrata.api.waiting import await_applied
 from datastrata.core.validation import MAX_INT
@@ -71,17 +76,18 @@ class CommandOut(BaseModel):
     stream_id: str
     token: int
     log: str
+    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
     events: list[EventOut]
 
 
-class TeamIn(BaseModel):
+class TeamIn(Keyed):
     """A team to register."""
 
     code: Team
     name: Name
 
 
-class PlayerIn(BaseModel):
+class PlayerIn(Keyed):
     """A player to register (id TEAM-NUMBER)."""
 
     team: Team
@@ -89,21 +95,21 @@ class PlayerIn(BaseModel):
     name: Name
 
 
-class RefereeIn(BaseModel):
+class RefereeIn(Keyed):
     """A referee to register."""
 
     referee_id: Id
     name: Name
 
 
-class FoulIn(BaseModel):
+class FoulIn(Keyed):
     """A kind of foul to register."""
 
     foul_id: Id
     description: Name
 
 
-class StartIn(BaseModel):
+class StartIn(Keyed):
     """A kick-off."""
 
     match_id: Id
@@ -114,7 +120,7 @@ class StartIn(BaseModel):
     away_lineup: list[Number] = Field(min_length=11, max_length=11, description="Eleven squad numbers")
 
 
-class CardIn(BaseModel):
+class CardIn(Keyed):
     """A yellow or red card."""
 
     player: Player
@@ -123,7 +129,7 @@ class CardIn(BaseModel):
     referee: Id | None = Field(default=None, description="Must be the match's referee when given")
 
 
-class GoalIn(BaseModel):
+class GoalIn(Keyed):
     """A goal."""
 
     player: Player
@@ -131,7 +137,7 @@ class GoalIn(BaseModel):
     referee: Id | None = None
 
 
-class SubstitutionIn(BaseModel):
+class SubstitutionIn(Keyed):
     """A substitution."""
 
     off: Player
@@ -140,7 +146,7 @@ class SubstitutionIn(BaseModel):
     referee: Id | None = None
 
 
-class EndIn(BaseModel):
+class EndIn(Keyed):
     """The final whistle."""
 
     minute: Minute
@@ -161,82 +167,115 @@ class RebuildIn(BaseModel):
 
 
 @router.post("/teams", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_team(body: TeamIn, request: Request) -> dict[str, Any]:
+def post_team(body: TeamIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a team."""
-    return _svc(request).register_team(body.code, body.name).to_dict()
+    return _svc(request).register_team(body.code, body.name, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/players", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_player(body: PlayerIn, request: Request) -> dict[str, Any]:
+def post_player(body: PlayerIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a player."""
-    return _svc(request).register_player(body.team, body.number, body.name).to_dict()
+    return (
+        _svc(request)
+        .register_player(body.team, body.number, body.name, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
 @router.post("/referees", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_referee(body: RefereeIn, request: Request) -> dict[str, Any]:
+def post_referee(body: RefereeIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a referee."""
-    return _svc(request).register_referee(body.referee_id, body.name).to_dict()
+    return _svc(request).register_referee(body.referee_id, body.name, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/fouls", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_foul(body: FoulIn, request: Request) -> dict[str, Any]:
+def post_foul(body: FoulIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Register a kind of foul."""
-    return _svc(request).register_foul(body.foul_id, body.description).to_dict()
+    return _svc(request).register_foul(body.foul_id, body.description, event_id=key.with_body(body.event_id)).to_dict()
 
 
 @router.post("/matches", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_match(body: StartIn, request: Request) -> dict[str, Any]:
+def post_match(body: StartIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Kick off a match."""
     svc = _svc(request)
-    return svc.start(body.match_id, body.home, body.away, body.referee, body.home_lineup, body.away_lineup).to_dict()
+    event_id = key.with_body(body.event_id)
+    lineups = body.home_lineup, body.away_lineup
+    return svc.start(body.match_id, body.home, body.away, body.referee, *lineups, event_id=event_id).to_dict()
 
 
 @router.post(
     "/matches/{match_id}/yellow-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut
 )
-def post_yellow(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
+def post_yellow(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a yellow card (a second one sends the player off)."""
     svc = _svc(request)
-    return svc.yellow(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
+    return svc.yellow(
+        match_id,
+        body.player,
+        minute=body.minute,
+        foul=body.foul,
+        referee=body.referee,
+        event_id=key.with_body(body.event_id),
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_red(match_id: MatchPath, body: CardIn, request: Request) -> dict[str, Any]:
+def post_red(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a red card."""
     svc = _svc(request)
-    return svc.red(match_id, body.player, minute=body.minute, foul=body.foul, referee=body.referee).to_dict()
+    return svc.red(
+        match_id,
+        body.player,
+        minute=body.minute,
+        foul=body.foul,
+        referee=body.referee,
+        event_id=key.with_body(body.event_id),
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_goal(match_id: MatchPath, body: GoalIn, request: Request) -> dict[str, Any]:
+def post_goal(match_id: MatchPath, body: GoalIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Record a goal."""
-    return _svc(request).goal(match_id, body.player, minute=body.minute, referee=body.referee).to_dict()
+    return (
+        _svc(request)
+        .goal(match_id, body.player, minute=body.minute, referee=body.referee, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
 @router.post(
     "/matches/{match_id}/substitutions", status_code=201, responses=problems(404, 409), response_model=CommandOut
 )
-def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request) -> dict[str, Any]:
+def post_substitution(match_id: MatchPath, body: SubstitutionIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Make a substitution."""
     svc = _svc(request)
-    return svc.substitute(match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee).to_dict()
+    event_id = key.with_body(body.event_id)
+    return svc.substitute(
+        match_id, off=body.off, on=body.on, minute=body.minute, referee=body.referee, event_id=event_id
+    ).to_dict()
 
 
 @router.post("/matches/{match_id}/end", status_code=201, responses=problems(404, 409), response_model=CommandOut)
-def post_end(match_id: MatchPath, body: EndIn, request: Request) -> dict[str, Any]:
+def post_end(match_id: MatchPath, body: EndIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Blow the final whistle."""
-    return _svc(request).end(match_id, minute=body.minute, referee=body.referee).to_dict()
+    return (
+        _svc(request)
+        .end(match_id, minute=body.minute, referee=body.referee, event_id=key.with_body(body.event_id))
+        .to_dict()
+    )
 
 
-@router.get("/matches/{match_id}/tv", responses=problems(404, 504))
-async def get_tv(match_id: MatchPath, request: Request, after: After = None, timeout: Timeout = 5.0) -> dict[str, Any]:
+@router.get("/matches/{match_id}/tv", responses=problems(404, 409, 504))
+async def get_tv(
+    match_id: MatchPath, request: Request, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
+) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
     svc = _svc(request)
-    await await_applied(svc.runners["tv"], after, timeout)
+    await await_applied(svc.runners["tv"], after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.tv(match_id, after=after, timeout=timeout))
 
 
-@router.get("/news", responses=problems(504))
+@router.get("/news", responses=problems(409, 504))
 async def get_news(
     request: Request,
     threshold: Annotated[int, Query(ge=0, le=100, description="Only alerts with urgency_score >= threshold")] = 0,
@@ -244,12 +283,13 @@ async def get_news(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogToken = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """News alerts, most urgent first, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "news", limit), MAX_LIMIT)
-    await await_applied(svc.runners["news"], after, timeout)
+    await await_applied(svc.runners["news"], after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.news(threshold=threshold, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -257,7 +297,7 @@ async def get_news(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/social", responses=problems(504))
+@router.get("/social", responses=problems(409, 504))
 async def get_social(
     request: Request,
     trending: Annotated[bool, Query(description="Highest engagement first")] = False,
@@ -265,12 +305,13 @@ async def get_social(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     after: After = None,
+    log: LogToken = None,
     timeout: Timeout = 5.0,
 ) -> FreshPage:
     """The social feed, latest first or trending, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "social", limit), MAX_LIMIT)
-    await await_applied(svc.runners["social"], after, timeout)
+    await await_applied(svc.runners["social"], after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.social(trending=trending, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -279,13 +320,13 @@ async def get_social(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/analytics", responses=problems(504))
+@router.get("/analytics", responses=problems(409, 504))
 async def get_analytics(
-    request: Request, match_id: MatchFilter = None, after: After = None, timeout: Timeout = 5.0
+    request: Request, match_id: MatchFilter = None, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
     """Per-player and per-team figures for one match or across all matches."""
     svc = _svc(request)
-    await await_applied(svc.runners["analytics"], after, timeout)
+    await await_applied(svc.runners["analytics"], after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 
@@ -296,13 +337,21 @@ def get_lag(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/simulate", status_code=201, responses=problems(404, 409))
-def post_simulate(body: SimulateIn, request: Request) -> dict[str, Any]:
+def post_simulate(body: SimulateIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Play simulated matches through the command side."""
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)
 
 
-@router.post("/rebuild", responses=problems(409))
-def post_rebuild(body: RebuildIn, request: Request) -> dict[str, Any]:
-    """Rebuild one read model or all four beside the live ones and switch on success (synchronous)."""
+@router.post("/rebuild", status_code=202, responses={**ACCEPTED, **problems(409)})
+def post_rebuild(body: RebuildIn, request: Request, key: KeyHeader) -> JSONResponse:
+    """Start rebuilding one read model or all four beside the live ones (switched on success), as a background job.
+
+    Answers 202 with the job; poll ``Location`` (``GET /jobs/{id}``): its result is the events applied and the lags.
+    """
     svc = _svc(request)
-    return {"applied": svc.rebuild(check_projection(body.projection)), "lags": svc.lags()}
+    which = check_projection(body.projection)
+
+    def work(progress: Callable[[int, int], None]) -> dict[str, Any]:
+        return {"applied": svc.rebuild(which, progress), "lags": svc.lags()}
+
+    return start_job(request.app.state.runtime, "rebuild", f"match.{which}", work)

@@ -6,10 +6,21 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.projections.commands import CommandResult
-from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, ascii_int, emit, remember_stores, service
+from datastrata.shell import (
+    BusOption,
+    CacheOption,
+    EventIdOption,
+    JsonOption,
+    LogOption,
+    StoreOption,
+    ascii_int,
+    emit,
+    remember_stores,
+    service,
+)
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import PROJECTIONS, MatchService, check_projection
+from datastrata.writes.commands import CommandResult
 
 app = typer.Typer(
     help="CQRS: a football match recorded once by the referee, read four ways (TV, news, social, analytics).",
@@ -70,10 +81,11 @@ def team_add(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="Three-letter code, e.g. ARG.")],
     name: Annotated[str, typer.Argument(help="Team name, e.g. Argentina.")],
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a team."""
-    _recorded(_svc(ctx).register_team(code, name), as_json)
+    _recorded(_svc(ctx).register_team(code, name, event_id=event_id), as_json)
 
 
 @player_app.command("add")
@@ -82,10 +94,11 @@ def player_add(
     team: Annotated[str, typer.Argument(help="Team code, e.g. ARG.")],
     number: Annotated[int, typer.Argument(help="Squad number, 1-99.")],
     name: Annotated[str, typer.Argument(help="Name as broadcast, e.g. Messi.")],
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a player in a team's squad (id TEAM-NUMBER)."""
-    _recorded(_svc(ctx).register_player(team, number, name), as_json)
+    _recorded(_svc(ctx).register_player(team, number, name, event_id=event_id), as_json)
 
 
 @referee_app.command("add")
@@ -93,10 +106,11 @@ def referee_add(
     ctx: typer.Context,
     referee_id: Annotated[str, typer.Argument(metavar="ID", help="Referee id, e.g. MARCINIAK.")],
     name: Annotated[str, typer.Argument(help="Full name.")],
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a referee."""
-    _recorded(_svc(ctx).register_referee(referee_id, name), as_json)
+    _recorded(_svc(ctx).register_referee(referee_id, name, event_id=event_id), as_json)
 
 
 @foul_app.command("add")
@@ -104,10 +118,11 @@ def foul_add(
     ctx: typer.Context,
     foul_id: Annotated[str, typer.Argument(metavar="ID", help="Foul id, e.g. UNSPORTING.")],
     description: Annotated[str, typer.Argument(help="What broadcasters show, e.g. 'Unsporting behaviour'.")],
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a kind of foul."""
-    _recorded(_svc(ctx).register_foul(foul_id, description), as_json)
+    _recorded(_svc(ctx).register_foul(foul_id, description, event_id=event_id), as_json)
 
 
 # ---- the match -----------------------------------------------------------------------------------------------
@@ -122,6 +137,7 @@ def start(
     referee: Annotated[str, typer.Option("--referee", help="Referee id.")],
     home_lineup: Annotated[str, typer.Option("--home-lineup", help="Eleven squad numbers, e.g. 1,2,…,11.")],
     away_lineup: Annotated[str, typer.Option("--away-lineup", help="Eleven squad numbers.")],
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Kick off a match."""
@@ -132,6 +148,7 @@ def start(
         referee,
         domain.parse_lineup(home_lineup, field="home_lineup"),
         domain.parse_lineup(away_lineup, field="away_lineup"),
+        event_id=event_id,
     )
     _recorded(result, as_json)
 
@@ -144,10 +161,11 @@ def yellow(
     minute: MinuteOption,
     foul: FoulOption,
     referee: RefereeOption = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a yellow card (a second one sends the player off)."""
-    _recorded(_svc(ctx).yellow(match_id, player, minute=minute, foul=foul, referee=referee), as_json)
+    _recorded(_svc(ctx).yellow(match_id, player, minute=minute, foul=foul, referee=referee, event_id=event_id), as_json)
 
 
 @app.command()
@@ -158,10 +176,11 @@ def red(
     minute: MinuteOption,
     foul: FoulOption,
     referee: RefereeOption = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a red card: the player is sent off."""
-    _recorded(_svc(ctx).red(match_id, player, minute=minute, foul=foul, referee=referee), as_json)
+    _recorded(_svc(ctx).red(match_id, player, minute=minute, foul=foul, referee=referee, event_id=event_id), as_json)
 
 
 @app.command()
@@ -171,10 +190,11 @@ def goal(
     player: PlayerArg,
     minute: MinuteOption,
     referee: RefereeOption = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a goal for the scorer's team."""
-    _recorded(_svc(ctx).goal(match_id, player, minute=minute, referee=referee), as_json)
+    _recorded(_svc(ctx).goal(match_id, player, minute=minute, referee=referee, event_id=event_id), as_json)
 
 
 @app.command()
@@ -185,10 +205,13 @@ def sub(
     on: Annotated[str, typer.Option("--on", help="Squad player coming on who has not played, e.g. ARG-21.")],
     minute: MinuteOption,
     referee: RefereeOption = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a substitution (at most five per team)."""
-    _recorded(_svc(ctx).substitute(match_id, off=off, on=on, minute=minute, referee=referee), as_json)
+    _recorded(
+        _svc(ctx).substitute(match_id, off=off, on=on, minute=minute, referee=referee, event_id=event_id), as_json
+    )
 
 
 @app.command()
@@ -197,10 +220,11 @@ def end(
     match_id: MatchArg,
     minute: MinuteOption,
     referee: RefereeOption = None,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Blow the final whistle."""
-    _recorded(_svc(ctx).end(match_id, minute=minute, referee=referee), as_json)
+    _recorded(_svc(ctx).end(match_id, minute=minute, referee=referee, event_id=event_id), as_json)
 
 
 # ---- the four read models ------------------------------------------------------------------------------------
@@ -215,11 +239,12 @@ def tv(
     ctx: typer.Context,
     match_id: MatchArg,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show the last ten TV live events of a match, latest first (served from the cache)."""
-    data = _svc(ctx).tv(match_id, after=after, catch_up=after is None, timeout=timeout)
+    data = _svc(ctx).tv(match_id, after=after, log=log, catch_up=after is None, timeout=timeout)
 
     def text(d: dict[str, Any]) -> str:
         lines = [f"{e['minute']:>4}'  {e['text']}" for e in d["events"]] or [f"no events for match {match_id}"]
@@ -237,12 +262,19 @@ def news(
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
     limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many alerts.")] = 50,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show breaking-news alerts, most urgent first."""
     data = _svc(ctx).news(
-        threshold=threshold, match_id=match_id, limit=limit, after=after, catch_up=after is None, timeout=timeout
+        threshold=threshold,
+        match_id=match_id,
+        limit=limit,
+        after=after,
+        log=log,
+        catch_up=after is None,
+        timeout=timeout,
     )
 
     def text(d: dict[str, Any]) -> str:
@@ -259,12 +291,13 @@ def social(
     match_id: Annotated[str | None, typer.Option("--match", help="Only this match.")] = None,
     limit: Annotated[int, typer.Option("--limit", parser=ascii_int, help="At most this many posts.")] = 20,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show the social media feed, latest first (or trending)."""
     data = _svc(ctx).social(
-        trending=trending, match_id=match_id, limit=limit, after=after, catch_up=after is None, timeout=timeout
+        trending=trending, match_id=match_id, limit=limit, after=after, log=log, catch_up=after is None, timeout=timeout
     )
 
     def text(d: dict[str, Any]) -> str:
@@ -279,11 +312,12 @@ def analytics(
     ctx: typer.Context,
     match_id: Annotated[str | None, typer.Argument(help="Match id; omit for totals across all matches.")] = None,
     after: AfterOption = None,
+    log: LogOption = None,
     timeout: TimeoutOption = 5.0,
     as_json: JsonOption = False,
 ) -> None:
     """Show goals, cards and minutes per player and goals and bookings per team."""
-    data = _svc(ctx).analytics(match_id, after=after, catch_up=after is None, timeout=timeout)
+    data = _svc(ctx).analytics(match_id, after=after, log=log, catch_up=after is None, timeout=timeout)
 
     def text(d: dict[str, Any]) -> str:
         lines = ["player      name                     team  goals  yellow  red  minutes"]

@@ -9,7 +9,6 @@ from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant
 from datastrata.core.validation import bounded_int, bounded_wait
 from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
-from datastrata.projections.commands import CommandHandler, CommandResult, Decision
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
 from datastrata.projections.runner import Progress
 from datastrata.runtime import Runtime, Scope, Work
@@ -19,6 +18,7 @@ from datastrata.systems.match.domain import Card, Foul, MatchFacts, Player, Team
 from datastrata.systems.match.news import NewsProjection
 from datastrata.systems.match.social import SocialProjection
 from datastrata.systems.match.tv import LATEST, TvProjection
+from datastrata.writes.commands import CommandHandler, CommandResult, Decision
 
 PROJECTIONS = ("tv", "news", "social", "analytics")
 Which = Literal["tv", "news", "social", "analytics", "all"]
@@ -72,7 +72,7 @@ class MatchService:
 
     # ---- reference data ------------------------------------------------------------------------------------
 
-    def register_team(self, code: str, name: str) -> CommandResult:
+    def register_team(self, code: str, name: str, *, event_id: str | None = None) -> CommandResult:
         """Register a team by its three-letter code."""
         team = Team(domain.check_team(code, field="code"), domain.check_name(name, field="name"))
 
@@ -86,9 +86,9 @@ class MatchService:
             notebook.record_reference(tx, event)
             return Decision(scope, [event])
 
-        return self.commands.execute("team add", scope, handle)
+        return self.commands.execute("team add", scope, handle, key=event_id, content={"code": code, "name": name})
 
-    def register_player(self, team: str, number: int, name: str) -> CommandResult:
+    def register_player(self, team: str, number: int, name: str, *, event_id: str | None = None) -> CommandResult:
         """Register a player in a team's squad; their id is TEAM-NUMBER."""
         code = domain.check_team(team)
         number = domain.check_number(number)
@@ -106,9 +106,10 @@ class MatchService:
             notebook.record_reference(tx, event)
             return Decision(scope, [event])
 
-        return self.commands.execute("player add", scope, handle)
+        content = {"team": code, "number": number, "name": name}
+        return self.commands.execute("player add", scope, handle, key=event_id, content=content)
 
-    def register_referee(self, referee_id: str, name: str) -> CommandResult:
+    def register_referee(self, referee_id: str, name: str, *, event_id: str | None = None) -> CommandResult:
         """Register a referee."""
         referee_id = domain.check_id(referee_id, field="referee_id")
         name = domain.check_name(name, field="name")
@@ -122,9 +123,10 @@ class MatchService:
             notebook.record_reference(tx, event)
             return Decision(scope, [event])
 
-        return self.commands.execute("referee add", scope, handle)
+        content = {"referee_id": referee_id, "name": name}
+        return self.commands.execute("referee add", scope, handle, key=event_id, content=content)
 
-    def register_foul(self, foul_id: str, description: str) -> CommandResult:
+    def register_foul(self, foul_id: str, description: str, *, event_id: str | None = None) -> CommandResult:
         """Register a kind of foul the referee can book players for."""
         foul = Foul(domain.check_id(foul_id, field="foul_id"), domain.check_name(description, field="description"))
         scope = Scope.of("match.foul", foul.foul_id)
@@ -139,7 +141,8 @@ class MatchService:
             notebook.record_reference(tx, event)
             return Decision(scope, [event])
 
-        return self.commands.execute("foul add", scope, handle)
+        content = {"foul_id": foul_id, "description": description}
+        return self.commands.execute("foul add", scope, handle, key=event_id, content=content)
 
     # ---- the match -----------------------------------------------------------------------------------------
 
@@ -151,6 +154,8 @@ class MatchService:
         referee: str,
         home_lineup: Sequence[int],
         away_lineup: Sequence[int],
+        *,
+        event_id: str | None = None,
     ) -> CommandResult:
         """Kick off a match between two registered teams with eleven players each."""
         domain.check_id(match_id, field="match_id")
@@ -178,10 +183,25 @@ class MatchService:
             notebook.record_match(tx, match_id, None, [event])
             return Decision(match_scope(match_id), [event], expected_version=0)
 
-        return self.commands.execute("start", match_scope(match_id), handle)
+        content = {
+            "home": home,
+            "away": away,
+            "referee": referee,
+            "home_lineup": list(home_numbers),
+            "away_lineup": list(away_numbers),
+        }
+        return self.commands.execute("start", match_scope(match_id), handle, key=event_id, content=content)
 
     def book(
-        self, match_id: str, player: str, card: Card, *, minute: int, foul: str, referee: str | None = None
+        self,
+        match_id: str,
+        player: str,
+        card: Card,
+        *,
+        minute: int,
+        foul: str,
+        referee: str | None = None,
+        event_id: str | None = None,
     ) -> CommandResult:
         """Show a yellow or red card; a second yellow sends the player off."""
         if card not in ("yellow", "red"):
@@ -201,19 +221,38 @@ class MatchService:
             appearance = notebook.appearance(tx, match_id, player)
             return self._record(tx, facts, domain.book(facts, appearance, player, card, kind, minute, referee))
 
-        return self.commands.execute(card, match_scope(match_id), handle)
+        content = {"player": player, "minute": minute, "foul": foul, "referee": referee}
+        return self.commands.execute(card, match_scope(match_id), handle, key=event_id, content=content)
 
     def yellow(
-        self, match_id: str, player: str, *, minute: int, foul: str, referee: str | None = None
+        self,
+        match_id: str,
+        player: str,
+        *,
+        minute: int,
+        foul: str,
+        referee: str | None = None,
+        event_id: str | None = None,
     ) -> CommandResult:
         """Show a yellow card."""
-        return self.book(match_id, player, "yellow", minute=minute, foul=foul, referee=referee)
+        return self.book(match_id, player, "yellow", minute=minute, foul=foul, referee=referee, event_id=event_id)
 
-    def red(self, match_id: str, player: str, *, minute: int, foul: str, referee: str | None = None) -> CommandResult:
+    def red(
+        self,
+        match_id: str,
+        player: str,
+        *,
+        minute: int,
+        foul: str,
+        referee: str | None = None,
+        event_id: str | None = None,
+    ) -> CommandResult:
         """Show a red card (the player is sent off)."""
-        return self.book(match_id, player, "red", minute=minute, foul=foul, referee=referee)
+        return self.book(match_id, player, "red", minute=minute, foul=foul, referee=referee, event_id=event_id)
 
-    def goal(self, match_id: str, player: str, *, minute: int, referee: str | None = None) -> CommandResult:
+    def goal(
+        self, match_id: str, player: str, *, minute: int, referee: str | None = None, event_id: str | None = None
+    ) -> CommandResult:
         """Record a goal for the scorer's team."""
         self._check(match_id, minute, referee)
         domain.check_player(player)
@@ -223,9 +262,19 @@ class MatchService:
             appearance = notebook.appearance(tx, match_id, player)
             return self._record(tx, facts, [domain.score_goal(facts, appearance, player, minute, referee)])
 
-        return self.commands.execute("goal", match_scope(match_id), handle)
+        content = {"player": player, "minute": minute, "referee": referee}
+        return self.commands.execute("goal", match_scope(match_id), handle, key=event_id, content=content)
 
-    def substitute(self, match_id: str, *, off: str, on: str, minute: int, referee: str | None = None) -> CommandResult:
+    def substitute(
+        self,
+        match_id: str,
+        *,
+        off: str,
+        on: str,
+        minute: int,
+        referee: str | None = None,
+        event_id: str | None = None,
+    ) -> CommandResult:
         """Replace a player on the pitch with a squad player who has not played yet."""
         self._check(match_id, minute, referee)
         domain.check_player(off, field="off")
@@ -245,9 +294,12 @@ class MatchService:
             event = domain.substitute(facts, leaving, off, coming, coming_appearance, minute, referee)
             return self._record(tx, facts, [event])
 
-        return self.commands.execute("sub", match_scope(match_id), handle)
+        content = {"off": off, "on": on, "minute": minute, "referee": referee}
+        return self.commands.execute("sub", match_scope(match_id), handle, key=event_id, content=content)
 
-    def end(self, match_id: str, *, minute: int, referee: str | None = None) -> CommandResult:
+    def end(
+        self, match_id: str, *, minute: int, referee: str | None = None, event_id: str | None = None
+    ) -> CommandResult:
         """Blow the final whistle."""
         self._check(match_id, minute, referee)
 
@@ -256,7 +308,8 @@ class MatchService:
             event = domain.end(facts, notebook.on_pitch(tx, match_id), minute, referee)
             return self._record(tx, facts, [event])
 
-        return self.commands.execute("end", match_scope(match_id), handle)
+        content = {"minute": minute, "referee": referee}
+        return self.commands.execute("end", match_scope(match_id), handle, key=event_id, content=content)
 
     # ---- queries -------------------------------------------------------------------------------------------
 
@@ -265,13 +318,14 @@ class MatchService:
         match_id: str,
         *,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         cached: bool = True,
     ) -> dict[str, Any]:
         """Return the last ten display lines of a match, latest first (from the cache unless `cached` is False)."""
         domain.check_id(match_id, field="match_id")
-        fresh = self._fresh("tv", after, catch_up, timeout)
+        fresh = self._fresh("tv", after, catch_up, timeout, log)
         view = self.tv_view
         runner = self.runners["tv"]
 
@@ -297,6 +351,7 @@ class MatchService:
         match_id: str | None = None,
         limit: int = 50,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
@@ -306,7 +361,7 @@ class MatchService:
                 f"threshold must be an urgency score from 0 to 100; got {threshold}", field="threshold"
             )
         self._check_query(match_id, limit)
-        fresh = self._fresh("news", after, catch_up, timeout)
+        fresh = self._fresh("news", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             alerts = self.news_view.alerts(tx, threshold=threshold, match_id=match_id, limit=limit)
         return {"alerts": alerts, **fresh.to_dict()}
@@ -318,12 +373,13 @@ class MatchService:
         match_id: str | None = None,
         limit: int = 20,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Return social posts, latest first or (trending) by engagement."""
         self._check_query(match_id, limit)
-        fresh = self._fresh("social", after, catch_up, timeout)
+        fresh = self._fresh("social", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             posts = self.social_view.feed(tx, trending=trending, match_id=match_id, limit=limit)
         return {"posts": posts, "trending": trending, **fresh.to_dict()}
@@ -333,12 +389,13 @@ class MatchService:
         match_id: str | None = None,
         *,
         after: int | None = None,
+        log: str | None = None,
         catch_up: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Return per-player and per-team figures for one match, or across all matches."""
         self._check_query(match_id, 1)
-        fresh = self._fresh("analytics", after, catch_up, timeout)
+        fresh = self._fresh("analytics", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             report = self.analytics_view.report(tx, match_id)
         return {"match_id": match_id, **report, **fresh.to_dict()}
@@ -405,8 +462,9 @@ class MatchService:
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
-    def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float) -> Freshness:
-        return ensure_fresh(self.runners[key], after=after, catch_up=catch_up, timeout=bounded_wait(timeout))
+    def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float, log: str | None) -> Freshness:
+        runner = self.runners[key]
+        return ensure_fresh(runner, after=after, catch_up=catch_up, timeout=bounded_wait(timeout), log=log)
 
     @staticmethod
     def _check(match_id: str, minute: int, referee: str | None) -> None:

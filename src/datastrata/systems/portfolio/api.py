@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import problems
-from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
-from datastrata.api.waiting import AfterQuery, TimeoutQuery, await_applied, follower_state
+from datastrata.api.idempotency import EventIdField, KeyHeader
+from datastrata.api.pagination import CursorQuery, LimitQuery, Page, keyset_after, keyset_page, needed, paginate
+from datastrata.api.waiting import AfterQuery, LogQuery, TimeoutQuery, await_applied, follower_state
 from datastrata.core.clock import optional_utc
 from datastrata.core.validation import MAX_INT
-from datastrata.systems.portfolio.domain import AMOUNT_PATTERN, MAX_EVENT_ID
+from datastrata.systems.portfolio.domain import AMOUNT_PATTERN
 from datastrata.systems.portfolio.service import PortfolioService
 
 router = APIRouter(tags=["portfolio"])
@@ -31,10 +32,6 @@ Amount = Annotated[
         description="A decimal > 0 as text in plain ASCII digits, at most 15 digits and 8 decimals, e.g. '10000'",
     ),
 ]
-EventId = Annotated[
-    str | None,
-    Field(default=None, min_length=1, max_length=MAX_EVENT_ID, description="Event id: a retry is stored once"),
-]
 
 
 def _svc(request: Request) -> PortfolioService:
@@ -46,7 +43,7 @@ class CashIn(BaseModel):
 
     amount: Amount
     at: datetime | None = Field(default=None, description="Business time (ISO-8601 with offset); default now")
-    event_id: EventId = None
+    event_id: EventIdField = Field(default=None, description="Idempotency key (or send the Idempotency-Key header)")
 
 
 class TradeIn(BaseModel):
@@ -57,7 +54,7 @@ class TradeIn(BaseModel):
     quantity: Amount
     price: Amount
     at: datetime | None = None
-    event_id: EventId = None
+    event_id: EventIdField = Field(default=None, description="Idempotency key (or send the Idempotency-Key header)")
 
 
 class RecordedOut(BaseModel):
@@ -68,7 +65,9 @@ class RecordedOut(BaseModel):
     type: str
     version: int
     position: int
-    duplicate: bool
+    token: int = Field(description="Consistency token: pass it to a query as `after`, with `log`")
+    log: str = Field(description="Identity of the log the token is a position of")
+    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
 
 
 class StateOut(BaseModel):
@@ -104,21 +103,25 @@ class HolderOut(BaseModel):
 
 
 @router.post("/portfolios/{portfolio_id}/deposits", status_code=201, responses=problems(409))
-def post_deposit(portfolio_id: PortfolioPath, body: CashIn, request: Request) -> RecordedOut:
+def post_deposit(portfolio_id: PortfolioPath, body: CashIn, request: Request, key: KeyHeader) -> RecordedOut:
     """Deposit cash."""
     at = optional_utc(body.at, field="at")
-    return RecordedOut(**_svc(request).deposit(portfolio_id, body.amount, at=at, event_id=body.event_id).to_dict())
+    return RecordedOut(
+        **_svc(request).deposit(portfolio_id, body.amount, at=at, event_id=key.with_body(body.event_id)).to_dict()
+    )
 
 
 @router.post("/portfolios/{portfolio_id}/withdrawals", status_code=201, responses=problems(409))
-def post_withdrawal(portfolio_id: PortfolioPath, body: CashIn, request: Request) -> RecordedOut:
+def post_withdrawal(portfolio_id: PortfolioPath, body: CashIn, request: Request, key: KeyHeader) -> RecordedOut:
     """Withdraw cash."""
     at = optional_utc(body.at, field="at")
-    return RecordedOut(**_svc(request).withdraw(portfolio_id, body.amount, at=at, event_id=body.event_id).to_dict())
+    return RecordedOut(
+        **_svc(request).withdraw(portfolio_id, body.amount, at=at, event_id=key.with_body(body.event_id)).to_dict()
+    )
 
 
 @router.post("/portfolios/{portfolio_id}/trades", status_code=201, responses=problems(409))
-def post_trade(portfolio_id: PortfolioPath, body: TradeIn, request: Request) -> RecordedOut:
+def post_trade(portfolio_id: PortfolioPath, body: TradeIn, request: Request, key: KeyHeader) -> RecordedOut:
     """Buy or sell shares."""
     recorded = _svc(request).trade(
         portfolio_id,
@@ -127,7 +130,7 @@ def post_trade(portfolio_id: PortfolioPath, body: TradeIn, request: Request) -> 
         body.quantity,
         body.price,
         at=optional_utc(body.at, field="at"),
-        event_id=body.event_id,
+        event_id=key.with_body(body.event_id),
     )
     return RecordedOut(**recorded.to_dict())
 
@@ -148,18 +151,20 @@ def get_portfolio(
 def get_events(
     portfolio_id: PortfolioPath, request: Request, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> Page[EventOut]:
-    """List a portfolio's events, oldest first, a page at a time."""
-    needed(cursor, "events", limit)
-    events = [EventOut(**e.to_dict()) for e in _svc(request).events(portfolio_id)]
-    return paginate(events, kind="events", limit=limit, cursor=cursor, offset=0)
+    """List a portfolio's events, oldest first, a page at a time (a version cursor: stable while events append)."""
+    after = keyset_after(cursor, "events", (int,))
+    found = _svc(request).events(portfolio_id, after_version=0 if after is None else after[0], limit=limit + 1)
+    events = [EventOut(**e.to_dict()) for e in found]
+    return keyset_page(events, kind="events", limit=limit, key=lambda e: (e.version,))
 
 
-@router.get("/holders/{symbol}", responses=problems(504))
+@router.get("/holders/{symbol}", responses=problems(409, 504))
 async def get_holders(
     symbol: SymbolPath,
     request: Request,
     response: Response,
     after: AfterQuery = None,
+    log: LogQuery = None,
     timeout: TimeoutQuery = 5.0,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
@@ -170,7 +175,7 @@ async def get_holders(
     """
     svc = _svc(request)
     needed(cursor, "holders", limit)
-    await await_applied(svc.holders_runner, after, timeout)
+    await await_applied(svc.holders_runner, after, timeout, log=log)
     holders, fresh = await run_in_threadpool(svc.holders_with_freshness, symbol, after=after, catch_up=False)
     response.headers["X-Datastrata-Position"] = str(fresh.position)
     response.headers["X-Datastrata-Stale-By"] = str(fresh.stale_by)

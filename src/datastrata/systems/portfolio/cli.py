@@ -9,7 +9,9 @@ import typer
 from datastrata.shell import (
     BusOption,
     CacheOption,
+    EventIdOption,
     JsonOption,
+    LogOption,
     StoreOption,
     ascii_int,
     emit,
@@ -23,7 +25,6 @@ app = typer.Typer(help="Event-sourced investment portfolios (the seed's TradingE
 
 PortfolioArg = Annotated[str, typer.Argument(help="Portfolio id, e.g. user123-portfolio-A.")]
 AtOption = Annotated[str | None, typer.Option("--at", help="Business time (ISO-8601); default now.")]
-EventIdOption = Annotated[str | None, typer.Option("--event-id", help="Event id, so a retried command is stored once.")]
 
 
 @app.callback()
@@ -139,10 +140,11 @@ def holders(
     after: Annotated[
         int | None, typer.Option("--after", parser=ascii_int, help="Consistency token: wait for this position.")
     ] = None,
+    log: LogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the portfolios that hold a symbol (from the holders projection)."""
-    found = _svc(ctx).holders(symbol, after=after)
+    found = _svc(ctx).holders(symbol, after=after, log=log)
     emit(
         found,
         as_json=as_json,

@@ -8,15 +8,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import msgspec
+
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
-from datastrata.core.retry import retry_conflicts
 from datastrata.core.validation import bounded_int
 from datastrata.projections.consistency import Freshness, ensure_fresh
 from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.portfolio import domain
 from datastrata.systems.portfolio.domain import PortfolioState
 from datastrata.systems.portfolio.holders import HoldersProjection
+from datastrata.writes.commands import CommandHandler
+from datastrata.writes.idempotency import event_id_for
 
 SNAPSHOT_EVERY = 100
 #: The bounded context of the portfolio system: its streams are ``portfolio-<portfolio id>``.
@@ -30,17 +33,34 @@ class Recorded:
     portfolio_id: str
     event: Event
     duplicate: bool
+    log: str | None = None
+
+    @property
+    def token(self) -> int:
+        """The consistency token: the log position of the event; pass it to a query as ``after``."""
+        return self.event.position
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON shape of the outcome."""
+        """Return the JSON shape of the outcome (``token`` and ``log`` name the position and its log)."""
         return {
             "portfolio_id": self.portfolio_id,
             "event_id": self.event.event_id,
             "type": self.event.type,
             "version": self.event.version,
             "position": self.event.position,
+            "token": self.token,
+            "log": self.log,
             "duplicate": self.duplicate,
         }
+
+    def to_stored(self) -> dict[str, Any]:
+        """Return the outcome as kept with its idempotency key (the event whole)."""
+        return {"portfolio_id": self.portfolio_id, "event": msgspec.to_builtins(self.event), "log": self.log}
+
+    @classmethod
+    def replayed(cls, stored: dict[str, Any]) -> Recorded:
+        """Return a stored outcome, marked as a replay (``duplicate``)."""
+        return cls(str(stored["portfolio_id"]), msgspec.convert(stored["event"], Event), True, stored["log"])
 
 
 class PortfolioService:
@@ -50,6 +70,7 @@ class PortfolioService:
         self.runtime = runtime
         self.clock = runtime.clock
         self.holders_runner = runtime.register(HoldersProjection())
+        self.commands = CommandHandler(runtime)
 
     @staticmethod
     def scope(portfolio_id: str) -> Scope:
@@ -62,13 +83,19 @@ class PortfolioService:
         self, portfolio_id: str, amount: Decimal | str, *, at: datetime | None = None, event_id: str | None = None
     ) -> Recorded:
         """Deposit cash."""
-        return self._handle(portfolio_id, event_id, lambda s: domain.deposit(amount, at=at, event_id=event_id))
+        content = {"amount": str(amount), "at": at}
+        return self._handle(
+            "deposit", portfolio_id, event_id, content, lambda s, e: domain.deposit(amount, at=at, event_id=e)
+        )
 
     def withdraw(
         self, portfolio_id: str, amount: Decimal | str, *, at: datetime | None = None, event_id: str | None = None
     ) -> Recorded:
         """Withdraw cash the portfolio holds."""
-        return self._handle(portfolio_id, event_id, lambda s: domain.withdraw(s, amount, at=at, event_id=event_id))
+        content = {"amount": str(amount), "at": at}
+        return self._handle(
+            "withdraw", portfolio_id, event_id, content, lambda s, e: domain.withdraw(s, amount, at=at, event_id=e)
+        )
 
     def buy(
         self,
@@ -81,8 +108,13 @@ class PortfolioService:
         event_id: str | None = None,
     ) -> Recorded:
         """Buy shares with the portfolio's cash."""
+        content = {"symbol": symbol, "quantity": str(quantity), "price": str(price), "at": at}
         return self._handle(
-            portfolio_id, event_id, lambda s: domain.buy(s, symbol, quantity, price, at=at, event_id=event_id)
+            "buy",
+            portfolio_id,
+            event_id,
+            content,
+            lambda s, e: domain.buy(s, symbol, quantity, price, at=at, event_id=e),
         )
 
     def sell(
@@ -96,8 +128,13 @@ class PortfolioService:
         event_id: str | None = None,
     ) -> Recorded:
         """Sell shares the portfolio holds."""
+        content = {"symbol": symbol, "quantity": str(quantity), "price": str(price), "at": at}
         return self._handle(
-            portfolio_id, event_id, lambda s: domain.sell(s, symbol, quantity, price, at=at, event_id=event_id)
+            "sell",
+            portfolio_id,
+            event_id,
+            content,
+            lambda s, e: domain.sell(s, symbol, quantity, price, at=at, event_id=e),
         )
 
     def trade(
@@ -118,37 +155,38 @@ class PortfolioService:
         return command(portfolio_id, symbol, quantity, price, at=at, event_id=event_id)
 
     def _handle(
-        self, portfolio_id: str, event_id: str | None, decide: Callable[[PortfolioState], NewEvent]
+        self,
+        command: str,
+        portfolio_id: str,
+        event_id: str | None,
+        content: dict[str, Any],
+        decide: Callable[[PortfolioState, str | None], NewEvent],
     ) -> Recorded:
-        """Load, decide and append in one transaction; on a concurrent write, reload and decide again."""
+        """Load (from the latest snapshot), decide and append in one transaction, under the idempotency rule."""
         scope = self.scope(portfolio_id)
+        content = {"portfolio_id": portfolio_id, **content}
+        own_id = None if event_id is None else event_id_for(scope.tenant, f"{CONTEXT}.{command}", event_id)
 
-        def attempt() -> Recorded:
-            with self.runtime.transaction(scope) as work:
-                state, stored = self._load_in(work, event_id)
-                if stored is not None:  # a retry of a command that already succeeded
-                    return Recorded(portfolio_id, stored, duplicate=True)
-                event = decide(state)
-                domain.check_business_time(state, event.occurred_at or self.clock())
-                result = work.append([event], expected_version=state.version)
-                if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
-                    state = domain.replay(portfolio_id, result.events, state)
-                    work.location.snapshots.save_in(work, scope.stream_id, state.version, state.snapshot())
-                return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate)
+        def body(work: Work) -> Recorded:
+            state = self._load_in(work)
+            event = decide(state, own_id)
+            domain.check_business_time(state, event.occurred_at or self.clock())
+            result = work.append([event], expected_version=state.version)
+            if result.version // SNAPSHOT_EVERY > state.version // SNAPSHOT_EVERY:
+                state = domain.replay(portfolio_id, result.events, state)
+                work.location.snapshots.save_in(work, scope.stream_id, state.version, state.snapshot())
+            return Recorded(portfolio_id, result.events[-1], duplicate=result.duplicate, log=work.log.identity)
 
-        return retry_conflicts(attempt)
+        return self.commands.run(
+            command, scope, body, encode=Recorded.to_stored, decode=Recorded.replayed, key=event_id, content=content
+        )
 
-    def _load_in(self, work: Work, event_id: str | None) -> tuple[PortfolioState, Event | None]:
-        """Return the current state, and the stored event when `event_id` is already in the stream."""
+    def _load_in(self, work: Work) -> PortfolioState:
+        """Return the current state: the latest snapshot and the events after it."""
         portfolio_id = str(work.scope.key)
-        snapshot = work.location.snapshots.load_in(work, work.scope.stream_id) if event_id is None else None
+        snapshot = work.location.snapshots.load_in(work, work.scope.stream_id)
         start = PortfolioState.from_snapshot(portfolio_id, snapshot.version, snapshot.state) if snapshot else None
-        events = work.stream(from_version=(start.version + 1) if start else 1)
-        if event_id is not None:
-            for event in events:
-                if event.event_id == event_id:
-                    return domain.replay(portfolio_id, events), event
-        return domain.replay(portfolio_id, events, start), None
+        return domain.replay(portfolio_id, work.stream(from_version=(start.version + 1) if start else 1), start)
 
     # ---- queries -------------------------------------------------------------------------------------------
 
@@ -181,19 +219,20 @@ class PortfolioService:
             )
         return state
 
-    def events(self, portfolio_id: str) -> list[Event]:
-        """Return every event of the portfolio, in order."""
-        events = self.runtime.stream(self.scope(portfolio_id))
-        if not events:
+    def events(self, portfolio_id: str, *, after_version: int = 0, limit: int | None = None) -> list[Event]:
+        """Return the portfolio's events in version order: all, or up to `limit` after version `after_version`."""
+        scope = self.scope(portfolio_id)
+        events = self.runtime.stream(scope, from_version=after_version + 1, limit=limit)
+        if not events and (after_version == 0 or self.runtime.version(scope) == 0):
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         return events
 
-    def holders(self, symbol: str, *, after: int | None = None) -> list[dict[str, str]]:
-        """Return who holds `symbol`, from the holders projection (caught up to `after`, or to the head)."""
-        return self.holders_with_freshness(symbol, after=after)[0]
+    def holders(self, symbol: str, *, after: int | None = None, log: str | None = None) -> list[dict[str, str]]:
+        """Return who holds `symbol`, from the holders projection (caught up to `after` of `log`, or to the head)."""
+        return self.holders_with_freshness(symbol, after=after, log=log)[0]
 
     def holders_with_freshness(
-        self, symbol: str, *, after: int | None = None, catch_up: bool | None = None
+        self, symbol: str, *, after: int | None = None, catch_up: bool | None = None, log: str | None = None
     ) -> tuple[list[dict[str, str]], Freshness]:
         """Return who holds `symbol` and how fresh the answer is (a halted projection answers what it has).
 
@@ -201,7 +240,7 @@ class PortfolioService:
         """
         domain.check_symbol(symbol)
         catch_up = after is None if catch_up is None else catch_up
-        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up)
+        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up, log=log)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
             rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh
