@@ -6,18 +6,20 @@ Measured in one run, each beside a floor measured the same way on the same engin
   rules, write the normalized rows, append the events, commit), on SQLite with ``synchronous=FULL`` (the store's
   default) and ``synchronous=NORMAL``, and on PostgreSQL (fsync on) when a server can be started. The floor is a
   raw-driver loop committing one JSON row per transaction at the same durability.
-* **events/s per projection**: the time each read model spends folding pages during a rebuild of all four
-  (``apply_batch``: build rows, executemany, upserts), reported beside the floor of reading and decoding the same
-  pages with ``EventLog.read_page`` and doing nothing with them, and the end-to-end rebuild rate.
+* **events/s per read model, end to end**: each read model rebuilt alone from the log (read, decode, apply,
+  commit, switch), on SQLite and on PostgreSQL, with the apply-only rate of the same run beside it (the seconds
+  in ``apply_batch``) and the floor of reading and decoding the same pages with ``EventLog.read_page``.
 * **read latency**: the TV view's last ten lines from the cache vs from its table, and the full service call
   (which adds the freshness report) for each of the four views.
-* **rebuild of all four from N events**: one pass over the log feeding all four (``replay_together``); 1M events
-  in full mode, fewer in ``--quick`` with the time extrapolated linearly and labelled so.
+* **rebuild of all four from N events**: one pass over the log, each page read and decoded once for all four
+  (``replay_together``), beside the raw floor measured in the same run (``sqlite3`` + ``orjson`` reading and
+  decoding the same rows and inserting one row per event into three tables shaped like the TV, news and social
+  ones); 1M events in full mode, fewer in ``--quick`` with the time extrapolated linearly and labelled so.
 
 Usage::
 
     .venv/bin/python benchmarks/cqrs.py            # full: 1M-event rebuild, a few minutes
-    .venv/bin/python benchmarks/cqrs.py --quick    # under a minute
+    .venv/bin/python benchmarks/cqrs.py --quick    # about a minute
 
 JSON goes to stdout, progress to stderr.
 """
@@ -37,16 +39,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
 from datastrata.eventlog import EventLog
+from datastrata.projections.follower import collector_paused
 from datastrata.runtime import Runtime
 from datastrata.stores.open import open_database
 from datastrata.systems.match import domain, simulate
-from datastrata.systems.match.service import MatchService, match_scope
+from datastrata.systems.match.service import MatchService, Which, match_scope
 from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, migrated
+
+#: Events per page, as a rebuild reads them.
+PAGE = 20000
 
 
 def log(message: str) -> None:
@@ -160,13 +166,13 @@ def command_figures(work: Path, count: int, pg_url: str | None) -> list[dict[str
 def grow_log(url: str, events: int) -> int:
     """Play 60 matches through the command side, then copy them under new match ids until the log holds `events`.
 
-    Copies are appended 100 matches per transaction with ``synchronous=OFF`` (setup only, not measured).
+    Copies are appended 100 matches per transaction (SQLite with ``synchronous=OFF``; setup only, not measured).
     """
     with Runtime.open(Settings(store=url)) as runtime:
         svc = MatchService(runtime)
         simulate.play(svc, matches=60, seed=1)
         originals = [runtime.log.read(match_scope(m).stream_id) for m in sorted(svc.match_ids())]
-    db = open_database(url.split("?")[0] + "?synchronous=OFF")
+    db = open_database(url.split("?")[0] + "?synchronous=OFF" if url.startswith("sqlite") else url)
     event_log = EventLog(db)
     total, copy = event_log.count(), 0
     while total < events:
@@ -189,49 +195,150 @@ def grow_log(url: str, events: int) -> int:
 # ---- projections and reads -----------------------------------------------------------------------------------
 
 
-def projection_figures(url: str, events: int) -> tuple[list[dict[str, Any]], float, float]:
-    """Rebuild each read model alone, then all four in one pass; return figures and the all-four time."""
+def read_floor(runtime: Runtime) -> tuple[int, float]:
+    """Read and decode every match event with ``EventLog.read_page`` in rebuild-sized pages; (events, seconds)."""
+    started, after, read = time.perf_counter(), 0, 0
+    with collector_paused():
+        while True:
+            page = runtime.log.read_page(after=after, limit=PAGE, types=domain.MATCH_EVENTS)
+            if page.next_after == after:
+                break
+            read += len(page.events)
+            after = page.next_after
+    return read, time.perf_counter() - started
+
+
+_RAW_TABLES = {
+    "raw_tv": "(tenant_id TEXT, position BIGINT, match_id TEXT, minute INTEGER, kind TEXT, text TEXT, "
+    "PRIMARY KEY (tenant_id, position)) WITHOUT ROWID",
+    "raw_news": "(tenant_id TEXT, position BIGINT, match_id TEXT, minute INTEGER, category TEXT, urgency INTEGER, "
+    "headline TEXT, sub TEXT, PRIMARY KEY (tenant_id, position)) WITHOUT ROWID",
+    "raw_social": "(tenant_id TEXT, position BIGINT, match_id TEXT, minute INTEGER, kind TEXT, text TEXT, "
+    "hashtags TEXT, engagement INTEGER, PRIMARY KEY (tenant_id, position)) WITHOUT ROWID",
+}
+_RAW_INDEXES = (
+    "CREATE INDEX raw_tv_latest ON raw_tv (tenant_id, match_id, minute, position)",
+    "CREATE INDEX raw_news_urgent ON raw_news (tenant_id, urgency, position)",
+    "CREATE INDEX raw_social_trending ON raw_social (tenant_id, engagement, position)",
+)
+
+
+def raw_floor(path: Path) -> dict[str, float]:
+    """The raw floor of a rebuild on SQLite: what ``sqlite3`` and ``orjson`` alone do with the same rows.
+
+    ``read_decode``: select the match events' payloads in pages of 20,000 and ``orjson.loads`` each. ``write``:
+    the same, plus one row per event into each of three tables of the TV, news and social tables' shape (their
+    keys and indexes, in a new file beside the store) with one ``executemany`` per table and one commit per page
+    at ``synchronous=FULL``. No display text is formatted and no analytics kept: it is less work than the four
+    read models do, the least a rebuild of them can cost on this machine.
+    """
+    import orjson
+
+    types = sorted(domain.MATCH_EVENTS)
+    sql = (
+        "SELECT position, tenant_id, payload, event_type FROM eventlog_events WHERE position > ? "
+        f"AND event_type IN ({','.join('?' * len(types))}) ORDER BY position LIMIT {PAGE}"
+    )
+    source = sqlite3.connect(path)
+    out: dict[str, float] = {}
+    with collector_paused():
+        started, after = time.perf_counter(), 0
+        while rows := source.execute(sql, (after, *types)).fetchall():
+            decoded = [(r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
+            after = rows[-1][0]
+        out["read_decode_s"] = time.perf_counter() - started
+        del decoded
+        target = path.with_name("raw-floor.db")
+        sink = sqlite3.connect(target, isolation_level=None)
+        sink.execute("PRAGMA journal_mode=WAL")
+        sink.execute("PRAGMA synchronous=FULL")
+        for table, shape in _RAW_TABLES.items():
+            sink.execute(f"CREATE TABLE {table} {shape}")
+        for index in _RAW_INDEXES:
+            sink.execute(index)
+        started, after, events = time.perf_counter(), 0, 0
+        while rows := source.execute(sql, (after, *types)).fetchall():
+            page = [(r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
+            after, events = rows[-1][0], events + len(rows)
+            sink.execute("BEGIN IMMEDIATE")
+            sink.executemany(
+                "INSERT INTO raw_tv VALUES (?,?,?,?,?,?)",
+                [(t, pos, p["match_id"], p["minute"], kind, kind) for pos, t, p, kind in page],
+            )
+            sink.executemany(
+                "INSERT INTO raw_news VALUES (?,?,?,?,?,?,?,?)",
+                [(t, pos, p["match_id"], p["minute"], kind, 50, kind, kind) for pos, t, p, kind in page],
+            )
+            sink.executemany(
+                "INSERT INTO raw_social VALUES (?,?,?,?,?,?,?,?)",
+                [(t, pos, p["match_id"], p["minute"], kind, kind, kind, 100) for pos, t, p, kind in page],
+            )
+            sink.execute("COMMIT")
+        out["write_s"] = time.perf_counter() - started
+        out["events"] = events
+        sink.close()
+        target.unlink()
+    source.close()
+    return out
+
+
+def read_model_figures(url: str, engine: str) -> list[dict[str, Any]]:
+    """Each read model rebuilt alone, end to end, beside its apply-only rate and the read+decode floor."""
     out = []
     with Runtime.open(Settings(store=url)) as runtime:
         svc = MatchService(runtime)
-        match_events = runtime.log.count()
-        started = time.perf_counter()
-        after, read = 0, 0
-        while True:
-            page = runtime.log.read_page(after=after, limit=20000, types=domain.MATCH_EVENTS)
-            read += len(page.events)
-            if page.next_after == after or not page.events:
-                break
-            after = page.next_after
-        floor = read / (time.perf_counter() - started)
-        log(f"read+decode floor: {floor:,.0f} events/s over {read:,} events")
+        for runner in svc.runners.values():
+            runner.catch_up()
+        read, read_s = read_floor(runtime)
+        floor = read / read_s
+        log(f"{engine}: read+decode floor {floor:,.0f} events/s over {read:,} events")
+        for key, runner in svc.runners.items():
+            timings: dict[str, float] = {}
+            started = time.perf_counter()
+            svc.rebuild(cast(Which, key), timings=timings)
+            elapsed = time.perf_counter() - started
+            rate, apply_rate = read / elapsed, read / timings[runner.name]
+            log(f"{engine} {key}: {rate:,.0f} events/s end to end, {apply_rate:,.0f} apply only")
+            out.append(
+                figure(
+                    f"projection_{key}_{engine}_end_to_end_events_per_s",
+                    "events/s",
+                    rate,
+                    seconds=round(elapsed, 2),
+                    apply_only_events_per_s=round(apply_rate, 1),
+                    apply_s=round(timings[runner.name], 2),
+                    read_decode_floor=round(floor, 1),
+                    events=read,
+                    goal=">= 50000 end to end",
+                    met=rate >= 50000,
+                )
+            )
+    return out
+
+
+def projection_figures(url: str, path: Path, events: int) -> tuple[list[dict[str, Any]], float, float]:
+    """Each read model alone, then all four in one pass beside the raw floor; return figures and the all-four time."""
+    out = read_model_figures(url, "sqlite")
+    with Runtime.open(Settings(store=url)) as runtime:
+        svc = MatchService(runtime)
+        match_events = runtime.log.count(after=0)
         timings: dict[str, float] = {}
         started, cpu = time.perf_counter(), time.process_time()
         svc.rebuild("all", timings=timings)
         all_four, all_four_cpu = time.perf_counter() - started, time.process_time() - cpu
         log(f"rebuild all four from {match_events:,} events: {all_four:.1f} s (process CPU {all_four_cpu:.1f} s)")
-        for key, runner in svc.runners.items():
-            rate = read / timings[runner.name]
-            log(f"projection {key}: folds {rate:,.0f} events/s")
-            out.append(
-                figure(
-                    f"projection_{key}_apply_events_per_s",
-                    "events/s",
-                    rate,
-                    apply_s=round(timings[runner.name], 2),
-                    read_decode_floor=round(floor, 1),
-                    goal=">= 50000",
-                    met=rate >= 50000,
-                    events=read,
-                )
-            )
-        end_to_end = read / all_four
+        raw = raw_floor(path)
+        log(f"raw floor: read+decode {raw['read_decode_s']:.1f} s, read+decode+3 inserts {raw['write_s']:.1f} s")
         out.append(
             figure(
                 "rebuild_all_four_end_to_end_events_per_s",
                 "log events/s",
-                end_to_end,
-                note="read + decode once, fold into all four read models, commit",
+                events / all_four,
+                apply_s={name: round(seconds, 2) for name, seconds in timings.items()},
+                raw_read_decode_s=round(raw["read_decode_s"], 2),
+                raw_read_decode_insert_s=round(raw["write_s"], 2),
+                vs_raw_floor=round(raw["write_s"] / all_four, 2),
+                note="read + decode once, fold into all four read models, commit, switch",
             )
         )
         out += read_figures(svc)
@@ -303,20 +410,25 @@ def postgres(enabled: bool) -> Iterator[str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer commands and events; under a minute")
+    parser.add_argument("--quick", action="store_true", help="fewer commands and events; about a minute")
     parser.add_argument("--events", type=int, default=None, help="events in the log to rebuild from")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL command figure")
     args = parser.parse_args()
-    events = args.events or (100_000 if args.quick else 1_000_000)
+    events = args.events or (50_000 if args.quick else 1_000_000)
+    pg_events = 20_000 if args.quick else 200_000
     count = 2000 if args.quick else 10000
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="datastrata-cqrs-")))
         pg_url = stack.enter_context(postgres(not args.no_postgres))
         figures = command_figures(work, count, pg_url)
+        if pg_url is not None:
+            log(f"growing the PostgreSQL log to {pg_events:,} events")
+            grow_log(pg_url, pg_events)
+            figures += read_model_figures(pg_url, "postgresql")
         url = f"sqlite:///{work}/projections.db"
         log(f"growing the log to {events:,} events")
         stored = grow_log(url, events)
-        projected, all_four, all_four_cpu = projection_figures(url, stored)
+        projected, all_four, all_four_cpu = projection_figures(url, work / "projections.db", stored)
         figures += projected
         per_million = all_four * 1_000_000 / stored
         figures.append(
@@ -328,8 +440,8 @@ def main() -> None:
                 measured_s=round(all_four, 2),
                 process_cpu_s=round(all_four_cpu * 1_000_000 / stored, 2),
                 extrapolated=stored < 1_000_000,
-                goal="<= 60",
-                met=per_million <= 60,
+                goal="<= 30 end to end",
+                met=per_million <= 30 and stored >= 1_000_000,
             )
         )
     result = {

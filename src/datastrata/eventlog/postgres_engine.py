@@ -117,13 +117,14 @@ class PostgresEngine(CommonSql):
         type_filter = " AND e.event_type = ANY(?)" if types is not None else ""
         rows = tx.query(
             f"WITH h AS MATERIALIZED (SELECT {_SAFE} AS safe) "
-            f"SELECT h.safe, e.* FROM h LEFT JOIN LATERAL ("
+            f"SELECT e.*, h.safe FROM h LEFT JOIN LATERAL ("
             f"SELECT {_SELECT} FROM eventlog_events e WHERE e.position > {int(after)}{type_filter} "
             f"ORDER BY e.position LIMIT {int(limit)}) e ON e.position <= h.safe",
             [list(types)] if types is not None else [],
         )
-        safe = int(rows[0][0])
-        events = [r[1:] for r in rows if r[1] is not None]
+        # The horizon rides as a trailing column the event decoder ignores: no row is copied to drop it.
+        safe = int(rows[0][-1])
+        events = rows if rows[0][0] is not None else []
         if len(events) == limit:
             return events, int(events[-1][0])
         return events, max(safe, after)

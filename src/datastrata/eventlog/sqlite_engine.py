@@ -45,15 +45,16 @@ class SqliteEngine(CommonSql):
             return rows, int(rows[-1][0]) if rows else after
         rows = tx.query(
             "WITH h AS (SELECT coalesce(max(position), 0) AS safe FROM eventlog_events) "
-            f"SELECT h.safe, e.* FROM h LEFT JOIN (SELECT {COLUMNS} FROM eventlog_events "
+            f"SELECT e.*, h.safe FROM h LEFT JOIN (SELECT {COLUMNS} FROM eventlog_events "
             f"WHERE position > ? AND position <= (SELECT safe FROM h) AND event_type IN ({','.join('?' * len(types))}) "
             "ORDER BY position LIMIT ?) e",
             (after, *types, limit),
         )
-        events = [r[1:] for r in rows if r[1] is not None]
+        # The horizon rides as a trailing column the event decoder ignores: no row is copied to drop it.
+        events = rows if rows[0][0] is not None else []
         if len(events) == limit:
             return events, int(events[-1][0])
-        return events, max(int(rows[0][0]), after)
+        return events, max(int(rows[0][-1]), after)
 
     def head(self, tx: Tx) -> int:
         """Return the highest stored position."""

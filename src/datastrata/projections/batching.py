@@ -9,6 +9,7 @@ from typing import Protocol, cast, runtime_checkable
 from datastrata.core.errors import ConcurrencyConflict
 from datastrata.core.events import Event
 from datastrata.eventlog.log import EventLog
+from datastrata.projections.follower import follow_together
 from datastrata.projections.projection import Projection
 from datastrata.projections.rebuild import rebuild_beside, slotted
 from datastrata.projections.runner import Progress, ProjectionRunner
@@ -42,7 +43,9 @@ class BatchRunner(ProjectionRunner):
 
     def apply_with(self, projection: Projection, tx: Tx, events: Sequence[Event]) -> None:
         """Fold the whole page with one `apply_batch` of `projection` (the read model or its pinned copy)."""
+        started = time.perf_counter()
         cast(BatchProjection, projection).apply_batch(tx, events)
+        self.fold_seconds += time.perf_counter() - started
 
 
 def replay_together(
@@ -67,43 +70,24 @@ def replay_together(
     log, db = runners[0].log, runners[0].db
     if any(r.log is not log or r.db is not db for r in runners):
         raise ValueError("replay_together needs runners on one log and one read database")
+    folding = {r.name: r.fold_seconds for r in runners}
     with db.transaction() as tx:
         for runner in runners:
             runner.reset_in(tx)
     for runner in runners:
         runner.halted = None
-    wanted = [r.event_types for r in runners]
-    union: set[str] | None = set()
-    for types in wanted:
-        if types is None or union is None:
-            union = None
-        else:
-            union |= types
-    target, after, applied = log.head(), 0, 0
-    while after < target:
-        page = log.read_page(after=after, limit=batch_size, types=union)
-        with db.transaction() as tx:
-            moved = [r.name for r in runners if r.sink.mark_in(tx, r.name).position != after]
-            if moved:
-                raise ConcurrencyConflict(
-                    f"projections {moved} were moved by another runner during the rebuild; stop the worker "
-                    "(or let it finish) and rebuild again"
-                )
-            for runner, types in zip(runners, wanted, strict=True):
-                events = page.events if types is None else [e for e in page.events if e.type in types]
-                if events:
-                    started = time.perf_counter()
-                    runner.apply(tx, events)
-                    applied += len(events)
-                    if timings is not None:
-                        timings[runner.name] = timings.get(runner.name, 0.0) + time.perf_counter() - started
-                last_id = events[-1].event_id if events else None
-                runner.sink.move_in(tx, runner.name, page.next_after, last_id, log.identity)
-        after = page.next_after
-        if progress is not None:
-            progress(min(after, target), target)
-    if progress is not None:
-        progress(target, target)
+    done = follow_together(runners, batch_size=batch_size, progress=progress)
+    if done.moved:
+        raise ConcurrencyConflict(
+            f"projections {done.moved} were moved by another runner during the rebuild; stop the worker "
+            "(or let it finish) and rebuild again"
+        )
+    if done.failed:
+        raise next(iter(done.failed.values()))
+    applied = done.applied
     for runner in runners:  # events appended during the replay
         applied += runner.catch_up()
+    if timings is not None:
+        for runner in runners:
+            timings[runner.name] = timings.get(runner.name, 0.0) + runner.fold_seconds - folding[runner.name]
     return applied

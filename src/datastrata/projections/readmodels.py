@@ -20,17 +20,33 @@ def slotted(name: str, ddl: Callable[[Dialect], str], tables: tuple[str, ...], *
     return Component.baseline(name, ddl, Migration.from_ddl(2, "slot_b", slot_b(ddl, tables)), *more)
 
 
-def upsert_adding(table: str, keys: Sequence[str], fixed: Sequence[str], counters: Sequence[str]) -> str:
-    """Return an INSERT … ON CONFLICT statement that adds `counters` to an existing row (SQLite and PostgreSQL).
+def insert_rows(
+    tx: Tx, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], *, conflict: str = ""
+) -> None:
+    """Insert a page's `rows` into `table` with one batched write: the page's transaction holds it.
 
-    Columns are bound in the order keys, fixed, counters; `fixed` columns keep their first value.
+    `columns` are ``(name, PostgreSQL type)`` in the rows' order; `conflict` an optional ``ON CONFLICT …`` clause
+    (the rows' keys must then be distinct). SQLite runs one ``executemany``; PostgreSQL one ``INSERT … SELECT FROM
+    unnest(…)`` of one array per column — a statement per row would cost a server round of parse-free execution
+    each, the arrays one statement for the page.
     """
-    columns = [*keys, *fixed, *counters]
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    if tx.dialect == "postgresql":
+        arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        tx.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
+    tx.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
+
+
+def adding(table: str, keys: Sequence[str], counters: Sequence[str]) -> str:
+    """Return the ``ON CONFLICT`` clause that adds `counters` to an existing row (for :func:`insert_rows`)."""
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-    )
+    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
 
 
 class CachedView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from datastrata.projections.follower import LogFollower, Progress
 from datastrata.projections.projection import Projection
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.rebuild import rebuild_beside, slotted
+from datastrata.projections.slots import REBUILD_SUFFIX, state_in
 from datastrata.stores.database import Database, Tx
 
 __all__ = ["Follower", "Lag", "Progress", "ProjectionRunner"]
@@ -43,6 +45,9 @@ class Follower(Protocol):
 class ProjectionRunner(LogFollower[Tx]):
     """Runs one projection: exactly-once effect through checkpoint and read model sharing a transaction."""
 
+    #: Seconds this runner has spent folding pages in `apply_with` (live and rebuild), apart from reading the log.
+    fold_seconds: float = 0.0
+
     def __init__(
         self, log: EventLog, projection: Projection, *, read_db: Database | None = None, batch_size: int = 500
     ) -> None:
@@ -64,11 +69,13 @@ class ProjectionRunner(LogFollower[Tx]):
 
     def apply_with(self, projection: Projection, tx: Tx, events: Sequence[Event]) -> None:
         """Fold the page through `projection` (this runner's read model, or its copy pinned to a slot)."""
+        started = time.perf_counter()
         if isinstance(projection, SqlReadModel):
             projection.apply_batch(tx, events)  # one pointer read for the page
-            return
-        for event in events:
-            projection.apply(tx, event)
+        else:
+            for event in events:
+                projection.apply(tx, event)
+        self.fold_seconds += time.perf_counter() - started
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Rebuild beside the live read model and switch on success (in place when it keeps no A/B slots)."""
@@ -79,3 +86,12 @@ class ProjectionRunner(LogFollower[Tx]):
     def clear(self, tx: Tx) -> None:
         """Empty the read model."""
         self.projection.clear(tx)
+
+    def rebuilding_before(self, position: int) -> bool:
+        """True when a rebuild beside the live slot is under way and its checkpoint is below `position`."""
+        if slotted(self) is None:
+            return False
+        with self.db.read() as tx:
+            if state_in(tx, self.name).building is None:
+                return False
+            return self.checkpoints.mark_in(tx, self.name + REBUILD_SUFFIX).position < position

@@ -23,6 +23,8 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
         try:
             if follower.position() < letter.position:
                 follower.catch_up()  # halted before it: read on from the checkpoint, this event first
+            elif follower.rebuilding_before(letter.position):
+                follower.rebuild()  # a rebuild's letter: run that rebuild again (it resumes, this event first)
             else:
                 follower.apply_one(runtime.log.get(letter.event_id))  # skipped past it: apply it alone
         except EventFailed as exc:

@@ -251,6 +251,7 @@ class Runtime:
             self.supervisor.follower(runner, kind=runner.kind, policy=policy)
             name, letters = runner.name, self.dead_letters
             runner.skipped = lambda: {x.event_id for x in letters.list(name, status="skipped")}
+            runner.park = lambda failed: letters.record(name, failed, failed.error, 1)
         else:
             self.supervisor.watch(runner.name, "follower", runner.run_once, measure=lambda: [runner.lag()])
 

@@ -168,8 +168,9 @@ class Supervisor:
             return
         parked = next((x for x in letters if x.status == PARKED), None)
         if parked is not None and boundary.follower.position() >= parked.position:
-            self.dead_letters.set_status(parked.id, RESOLVED)  # applied since (a rebuild after the fix)
-            parked = None
+            if not boundary.follower.rebuilding_before(parked.position):
+                self.dead_letters.set_status(parked.id, RESOLVED)  # applied since (a rebuild after the fix)
+            parked = None  # a rebuild's letter the live follower is past: it waits for the rebuild, not for a halt
         if parked is not None:
             if boundary.state != HALTED:
                 self._halt(boundary, parked)

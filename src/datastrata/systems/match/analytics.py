@@ -8,7 +8,7 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel, slotted, upsert_adding
+from datastrata.projections.readmodels import SqlReadModel, adding, insert_rows, slotted
 from datastrata.projections.slots import Tables
 from datastrata.stores.database import Dialect, Tx
 from datastrata.systems.match import domain
@@ -18,19 +18,30 @@ PLAYER_COUNTERS = ("goals", "yellow_cards", "red_cards", "minutes_played")
 TEAM_COUNTERS = ("goals", "bookings")
 
 
+PLAYER_KEYS = ("tenant_id", "match_id", "player_id")
+TEAM_KEYS = ("tenant_id", "match_id", "team")
+#: The analytics rows' columns and PostgreSQL types, in the order the page's rows carry them.
+PLAYER_COLUMNS = (*((k, "text") for k in (*PLAYER_KEYS, "name", "team")), *((c, "int") for c in PLAYER_COUNTERS))
+TEAM_COLUMNS = (*((k, "text") for k in (*TEAM_KEYS, "name")), *((c, "int") for c in TEAM_COUNTERS))
+
+
 @cache
-def _statements(slot: str) -> tuple[str, str, str]:
-    """Return the player upsert, the player update and the team upsert on `slot`'s tables."""
+def _statements(slot: str) -> tuple[str, str, str, str, str]:
+    """Return the player table, its upsert clause, the player update, the team table and its upsert clause."""
     t = Tables(slot)
     players, teams = t["match_analytics_players"], t["match_analytics_teams"]
-    upsert_player = upsert_adding(players, ("tenant_id", "match_id", "player_id"), ("name", "team"), PLAYER_COUNTERS)
     add_to_player = (
         f"UPDATE {players} SET "
         + ", ".join(f"{c} = {c} + ?" for c in PLAYER_COUNTERS)
         + " WHERE tenant_id = ? AND match_id = ? AND player_id = ?"
     )
-    upsert_team = upsert_adding(teams, ("tenant_id", "match_id", "team"), ("name",), TEAM_COUNTERS)
-    return upsert_player, add_to_player, upsert_team
+    return (
+        players,
+        adding(players, PLAYER_KEYS, PLAYER_COUNTERS),
+        add_to_player,
+        teams,
+        adding(teams, TEAM_KEYS, TEAM_COUNTERS),
+    )
 
 
 def _ddl(dialect: Dialect) -> str:
@@ -152,19 +163,17 @@ class AnalyticsProjection(SqlReadModel):
     event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
-        """Sum the page's changes per row in memory, then upsert each touched row once."""
-        upsert_player, add_to_player, upsert_team = _statements(self.slot(tx).slot)
+        """Sum the page's changes per row in memory, then upsert each touched row once (one batched write a table)."""
+        players, add_player, add_to_player, teams, add_team = _statements(self.slot(tx).slot)
         deltas = _Deltas()
         for e in events:
             _fold(deltas, e)
         named = [(*k, *v) for k, v in deltas.players.items() if v[0] is not None]
-        if named:
-            tx.executemany(upsert_player, named)
+        insert_rows(tx, players, PLAYER_COLUMNS, named, conflict=add_player)
         known = [(*v[2:], *k) for k, v in deltas.players.items() if v[0] is None]
         if known:
             tx.executemany(add_to_player, known)
-        if deltas.teams:
-            tx.executemany(upsert_team, [(*k, *v) for k, v in deltas.teams.items()])
+        insert_rows(tx, teams, TEAM_COLUMNS, [(*k, *v) for k, v in deltas.teams.items()], conflict=add_team)
 
     def report(self, tx: Tx, match_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Return player and team figures for one match, or summed across every match."""

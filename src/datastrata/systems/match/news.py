@@ -7,7 +7,7 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel, slotted
+from datastrata.projections.readmodels import SqlReadModel, insert_rows, slotted
 from datastrata.stores.database import Dialect, Tx
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
@@ -23,6 +23,17 @@ URGENCY = {
     "substitution": 30,
 }
 LATE_MINUTE = 80
+#: The alerts table's columns and PostgreSQL types, in the order a page's rows carry them.
+COLUMNS = (
+    ("tenant_id", "text"),
+    ("position", "bigint"),
+    ("match_id", "text"),
+    ("minute", "int"),
+    ("category", "text"),
+    ("urgency_score", "int"),
+    ("headline", "text"),
+    ("sub_headline", "text"),
+)
 
 
 def _ddl(dialect: Dialect) -> str:
@@ -98,11 +109,7 @@ class NewsProjection(SqlReadModel):
                         sub,
                     )
                 )
-        tx.executemany(
-            f"INSERT INTO {self.slot(tx)['match_news_alerts']} (tenant_id, position, match_id, minute, category, "
-            "urgency_score, headline, sub_headline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        insert_rows(tx, self.slot(tx)["match_news_alerts"], COLUMNS, rows)
 
     def alerts(
         self, tx: Tx, *, threshold: int = 0, match_id: str | None = None, limit: int = 50

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import SqlReadModel, slotted
+from datastrata.projections.readmodels import SqlReadModel, insert_rows, slotted
 from datastrata.stores.database import Dialect, Tx
 from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
@@ -24,6 +25,17 @@ ENGAGEMENT = {
     "substitution": 80,
 }
 LATE_MINUTE = 80
+#: The posts table's columns and PostgreSQL types, in the order a page's rows carry them.
+COLUMNS = (
+    ("tenant_id", "text"),
+    ("position", "bigint"),
+    ("match_id", "text"),
+    ("minute", "int"),
+    ("kind", "text"),
+    ("text", "text"),
+    ("hashtags", "text"),
+    ("engagement_score", "int"),
+)
 _NOT_TAG = re.compile(r"[^0-9A-Za-z]+")
 
 
@@ -52,32 +64,40 @@ def tag(name: str) -> str:
     return "#" + _NOT_TAG.sub("", name)
 
 
-def post(event_type: str, p: Mapping[str, Any]) -> tuple[str, str, list[str]] | None:
-    """Return (kind, text, hashtags) for an event, or None when another post already says it."""
+@cache
+def _fixture_tags(home: str, away: str, home_code: str, away_code: str) -> str:
+    """Return the hashtags every post of a fixture carries (teams are few: made once per fixture)."""
+    return f"#WorldCup {tag(home)} {tag(away)} #{home_code}v{away_code}"
+
+
+def post(event_type: str, p: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """Return (kind, text, hashtags separated by spaces) for an event, or None when another post already says it."""
     home, away = p["home"], p["away"]
-    tags = ["#WorldCup", tag(home["name"]), tag(away["name"]), f"#{home['code']}v{away['code']}"]
+    tags = _fixture_tags(home["name"], away["name"], home["code"], away["code"])
     minute = f"{p['minute']}'"
+    if event_type == domain.SUBSTITUTION_MADE:
+        text = f"🔄 {p['team']['name']} change: {p['on']['name']} ⬆️ {p['off']['name']} ⬇️ ({minute})"
+        return "substitution", text, f"{tags} #Substitution"
+    if event_type == domain.PLAYER_BOOKED:
+        if p["card"] != "yellow":
+            return None  # a straight red's booking: the red-card post says it
+        who = p["player"]
+        text = f"🟨 Yellow card for {who['name']} ({who['team_name']}): {p['foul']['description']} ({minute})"
+        return "yellow card", text, f"{tags} #YellowCard"
     if event_type == domain.GOAL_SCORED:
         kind = "late goal" if p["minute"] >= LATE_MINUTE else "goal"
         who = p["player"]
         text = f"⚽ GOOOAL! {who['name']} scores for {who['team_name']}! {domain.scoreline(p)} ({minute}) 🔥"
-        return kind, text, [*tags, "#Goal"]
+        return kind, text, f"{tags} #Goal"
     if event_type == domain.PLAYER_SENT_OFF:
         who = p["player"]
         text = f"🟥 RED CARD! {who['name']} ({who['team_name']}) is sent off, {p['reason']} ({minute}) 😱"
-        return "red card", text, [*tags, "#RedCard"]
-    if event_type == domain.PLAYER_BOOKED and p["card"] == "yellow":
-        who = p["player"]
-        text = f"🟨 Yellow card for {who['name']} ({who['team_name']}): {p['foul']['description']} ({minute})"
-        return "yellow card", text, [*tags, "#YellowCard"]
+        return "red card", text, f"{tags} #RedCard"
     if event_type == domain.MATCH_ENDED:
-        return "result", f"🏁 FULL TIME: {domain.scoreline(p)} 👏", [*tags, "#FullTime"]
+        return "result", f"🏁 FULL TIME: {domain.scoreline(p)} 👏", f"{tags} #FullTime"
     if event_type == domain.MATCH_STARTED:
-        return "kick-off", f"📣 We're under way! {domain.fixture_name(p)} ⚽", [*tags, "#KickOff"]
-    if event_type == domain.SUBSTITUTION_MADE:
-        text = f"🔄 {p['team']['name']} change: {p['on']['name']} ⬆️ {p['off']['name']} ⬇️ ({minute})"
-        return "substitution", text, [*tags, "#Substitution"]
-    return None  # a straight red's booking: the red-card post says it
+        return "kick-off", f"📣 We're under way! {domain.fixture_name(p)} ⚽", f"{tags} #KickOff"
+    return None
 
 
 class SocialProjection(SqlReadModel):
@@ -89,29 +109,15 @@ class SocialProjection(SqlReadModel):
     event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
-        """Insert one post per event worth posting."""
+        """Insert one post per event worth posting (one executemany for the page)."""
         rows = []
         for e in events:
             found = post(e.type, e.payload)
             if found is not None:
                 kind, text, tags = found
-                rows.append(
-                    (
-                        e.tenant_id,
-                        e.position,
-                        e.payload["match_id"],
-                        e.payload["minute"],
-                        kind,
-                        text,
-                        " ".join(tags),
-                        ENGAGEMENT[kind],
-                    )
-                )
-        tx.executemany(
-            f"INSERT INTO {self.slot(tx)['match_social_posts']} (tenant_id, position, match_id, minute, kind, text, "
-            "hashtags, engagement_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+                p = e.payload
+                rows.append((e.tenant_id, e.position, p["match_id"], p["minute"], kind, text, tags, ENGAGEMENT[kind]))
+        insert_rows(tx, self.slot(tx)["match_social_posts"], COLUMNS, rows)
 
     def feed(
         self, tx: Tx, *, trending: bool = False, match_id: str | None = None, limit: int = 20

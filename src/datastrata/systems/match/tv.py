@@ -7,7 +7,7 @@ from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
-from datastrata.projections.readmodels import CachedView, SqlReadModel, slotted
+from datastrata.projections.readmodels import CachedView, SqlReadModel, insert_rows, slotted
 from datastrata.projections.slots import Tables
 from datastrata.stores.cache import Cache
 from datastrata.stores.database import Dialect, Tx
@@ -15,6 +15,15 @@ from datastrata.systems.match import domain
 from datastrata.systems.match.schema import without_rowid
 
 LATEST = 10
+#: The TV table's columns and PostgreSQL types, in the order a page's rows carry them.
+COLUMNS = (
+    ("tenant_id", "text"),
+    ("position", "bigint"),
+    ("match_id", "text"),
+    ("minute", "int"),
+    ("kind", "text"),
+    ("text", "text"),
+)
 
 
 def _ddl(dialect: Dialect) -> str:
@@ -77,11 +86,7 @@ class TvProjection(SqlReadModel):
             line = display(e.type, e.payload)
             if line is not None:
                 rows.append((e.tenant_id, e.position, e.payload["match_id"], e.payload["minute"], *line))
-        tx.executemany(
-            f"INSERT INTO {t['match_tv_events']} (tenant_id, position, match_id, minute, kind, text) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        insert_rows(tx, t["match_tv_events"], COLUMNS, rows)
         self.views.invalidate_on_commit(tx, {f"{r[0]}:{r[2]}" for r in rows})
 
     def clear(self, tx: Tx) -> None:
