@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/datastrata tour
+	@echo "datastrata is installed in $(BIN): run '. $(BIN)/activate' to put it on your PATH (see README, Use it)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

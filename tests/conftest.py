@@ -23,6 +23,7 @@ from datastrata.testing.servers import (
     create_database,
     ephemeral_postgres,
     ephemeral_redis,
+    ephemeral_s3,
     migrated,
 )
 
@@ -64,6 +65,37 @@ def redis_server() -> Iterator[str]:
             yield url
     except ServerUnavailable as exc:
         _unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-compatible API server (moto's server mode) for the whole session; its endpoint URL."""
+    try:
+        with ephemeral_s3() as url:
+            yield url
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+
+
+@pytest.fixture
+def s3_url(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``s3://`` objects URL of a fresh bucket on the session's S3 server (test credentials in the environment)."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"b{os.getpid()}-{next(_db_names)}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/data?endpoint={s3_server}&region=us-east-1"
+
+
+@pytest.fixture(params=["file", "s3"])
+def objects_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh objects URL, once per backend: a local folder and a bucket on the S3 API server."""
+    if request.param == "file":
+        return f"file://{tmp_path / 'objects'}"
+    return str(request.getfixturevalue("s3_url"))
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import typer
 from datastrata.catalog import install, install_all, systems
 from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
-from datastrata.core.errors import NotFound
+from datastrata.core.errors import BackendUnavailable, NotFound, ValidationError
 from datastrata.core.redact import redact_url
 from datastrata.deadletters_cli import app as deadletters_app
 from datastrata.design.cli import design_command
@@ -35,6 +35,9 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+from datastrata.tiering.cli import app as tiering_app
+from datastrata.tiering.job import install as install_tiering
+from datastrata.tiering.policy import load_policy
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -67,6 +70,7 @@ for _entry in systems():
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
+app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 
 
@@ -111,12 +115,38 @@ def serve(
 
     from datastrata.api.app import create_app
 
+    _refuse_unusable_port(host, port)
+    if worker:
+        from datastrata.graph.ownership import refuse_if_owned
+        from datastrata.stores.graphdb import ladybug_path
+
+        refuse_if_owned(ladybug_path(session(ctx).settings().graph))  # serve runs the worker: it must own the graph
+    if apply_migrations:
+        _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
+    session(ctx).open()  # the stores open here first, so a missing database or a dead bus is one line, not a trace
+    session(ctx).close()
     auth = AuthConfig(rate=rate_limit, burst=burst)
     if insecure_local:
         auth = insecure_local_config(host, rate_limit, burst)
-    if apply_migrations:
-        _echo_migrations(migrate_all(session(ctx).settings()), as_json=False)
     uvicorn.run(create_app(session(ctx).settings(), worker=worker, auth=auth), host=host, port=port, log_level="info")
+
+
+def _refuse_unusable_port(host: str, port: int) -> None:
+    """Refuse, in one line, a port out of range or one another process already listens on."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ValidationError(f"--port {port}: give a TCP port from 1 to 65535, e.g. --port 8000", field="port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BackendUnavailable(
+                f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); another server may be using it "
+                "(stop it, or choose another --port)"
+            ) from None
 
 
 @app.command()
@@ -127,14 +157,21 @@ def worker(
         list[str] | None,
         typer.Option("--system", help="Follow only these systems (repeatable; default: every system)."),
     ] = None,
+    tiering: Annotated[
+        list[Path] | None,
+        typer.Option("--tiering", help="Also run this tiering policy's moves, supervised (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the outbox relay and every projection continuously (Ctrl-C stops).
 
     The worker owns the followers' resources (the graph file): another process that needs the graph asks this
     one over HTTP (run `datastrata serve`, which runs the worker).
     """
+    policies = [load_policy(path) for path in tiering or []]  # a bad policy is refused before anything runs
     runtime = session(ctx).open()
     install(runtime, system)
+    for policy in policies:
+        install_tiering(runtime, policy)
     runtime.open_followers()
     if once:
         total = 0
@@ -174,13 +211,25 @@ def lag(ctx: typer.Context, as_json: JsonOption = False) -> None:
         {"name": name, "position": None, "head": None, "behind": None, "state": None, "opened": False}
         for name in runtime.deferred
     ]
-    emit(rows, as_json=as_json, text=lambda rs: "\n".join(_lag_line(r) for r in rs))
+    emit(rows, as_json=as_json, text=lag_table)
 
 
-def _lag_line(row: dict[str, Any]) -> str:
-    if not row["opened"]:
-        return f"{row['name']:<28} not opened here: its owner (the worker or serve) reports it at GET /health"
-    return f"{row['name']:<28} position {row['position']:>9}  behind {row['behind']:>9}  {row['state']}"
+def lag_table(rows: list[dict[str, Any]]) -> str:
+    """The lag rows as a table whose columns fit the longest name and the largest position."""
+    header = ("follower", "position", "behind", "state")
+    cells = [
+        (r["name"], str(r["position"]), str(r["behind"]), r["state"])
+        if r["opened"]
+        else (r["name"], "-", "-", "not opened here: its owner (the worker or serve) reports it at GET /health")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(3)]
+
+    def line(row: tuple[str, str, str, str]) -> str:
+        name, position, behind, state = row
+        return f"{name:<{widths[0]}}  {position:>{widths[1]}}  {behind:>{widths[2]}}  {state}".rstrip()
+
+    return "\n".join(line(row) for row in [header, *cells])
 
 
 @app.command()

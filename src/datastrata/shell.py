@@ -13,8 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from datastrata.core.clock import parse_time
-from datastrata.core.config import Settings, load_settings
-from datastrata.core.errors import DatastrataError
+from datastrata.core.config import Settings, load_settings, sqlite_path, url_scheme
+from datastrata.core.errors import DatastrataError, NotFound
 from datastrata.core.validation import ASCII_INT
 from datastrata.runtime import Runtime
 
@@ -48,6 +48,12 @@ PlatformStoreOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
+#: Commands (by their last name) that only read: they never create a store, so a mistyped path is said, not hidden.
+READ_COMMANDS = frozenset(
+    {"state", "history", "holders", "get", "audit", "alerts", "downstream", "tv", "news", "social", "analytics"}
+    | {"events", "lag", "recommend", "cuisines", "show", "list"}
+)
+
 
 LogOption = Annotated[
     str | None,
@@ -68,6 +74,8 @@ class Session:
 
     overrides: dict[str, str | None] = field(default_factory=dict)
     runtime: Runtime | None = None
+    #: The last name of the command being run (``state`` for ``datastrata portfolio state``).
+    command: str = ""
 
     def settings(self) -> Settings:
         """Resolve settings from flags, environment and ``datastrata.toml``."""
@@ -76,7 +84,10 @@ class Session:
     def open(self) -> Runtime:
         """Open the runtime once per invocation."""
         if self.runtime is None:
-            self.runtime = Runtime.open(self.settings())
+            settings = self.settings()
+            if self.command in READ_COMMANDS:
+                require_existing_store(settings.store)
+            self.runtime = Runtime.open(settings)
         return self.runtime
 
     def close(self) -> None:
@@ -86,12 +97,26 @@ class Session:
             self.runtime = None
 
 
+def require_existing_store(store: str) -> None:
+    """Refuse to read from an embedded store that does not exist (a read never creates one)."""
+    if url_scheme(store, role="store") != "sqlite":
+        return
+    path = sqlite_path(store)
+    if not path.is_file():
+        raise NotFound(
+            f"no store at {path}: check --store (or DATASTRATA_STORE); a new store is created by the first command "
+            "that writes (e.g. `datastrata portfolio deposit ID 100`) or by `datastrata migrate`",
+            field="store",
+        )
+
+
 def session(ctx: typer.Context) -> Session:
     """Return the invocation's session, creating it at the root context."""
     root = ctx.find_root()
     if not isinstance(root.obj, Session):
         root.obj = Session()
         root.call_on_close(root.obj.close)
+    root.obj.command = ctx.info_name or ""  # the innermost context asking last is the command itself
     return root.obj
 
 

@@ -43,6 +43,8 @@ FULL_EXAMPLES = int(os.environ.get("DATASTRATA_FUZZ_EXAMPLES", "60"))
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
 #: Bulk bodies are shrunk to a small valid size: the bounds are tested in test_bounds, not by loading 1M orders.
 SMALL = {"users": 3, "restaurants": 2, "orders": 5, "matches": 1}
+#: The bulk operations and the sizes they take (a size left out takes its large default).
+BULK = {"/food/seed": ("users", "restaurants", "orders"), "/match/simulate": ("matches",)}
 _counter = iter(range(10**6))
 
 
@@ -84,6 +86,8 @@ def _bounded(case: Any) -> None:
         query["timeout"] = 0.05
     if isinstance(case.body, dict):
         for name, small in SMALL.items():
+            if case.path in BULK and name in BULK[case.path]:
+                case.body.setdefault(name, small)  # a left-out size means the default: 20k orders, not a fuzz case
             value = case.body.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value > small:
                 case.body[name] = small

@@ -50,6 +50,7 @@ def test_a_new_store_does_not_answer_from_the_old_stores_graph(tmp_path: Path) -
         return int(json.loads(done.stdout)["position"])
 
     assert graph_position("--store", old) >= 1
+    assert runner.invoke(app, ["--store", new, "migrate"]).exit_code == 0  # reads never create a store
     assert graph_position("--store", new) == 0  # its own, new graph beside new.db
     assert (tmp_path / "old.graph").exists() and (tmp_path / "new.graph").exists()
     assert graph_position("--store", new, "--graph", f"ladybug:///{tmp_path}/chosen") == 0  # unless told

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from datastrata.core.errors import BackendUnavailable, ConfigurationError, NotFound, ValidationError
+from datastrata.stores import graphfiles
 from datastrata.stores.graphdb import GraphDatabase, ladybug_path, open_graph
 
 DDL = ["CREATE NODE TABLE IF NOT EXISTS Thing(id STRING, n INT64, PRIMARY KEY(id))"]
@@ -66,3 +67,19 @@ def test_errors_name_the_fix(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(BackendUnavailable, match="cannot open LadybugDB"):
         GraphDatabase(blocker / "sub" / "g")
+
+
+def test_a_graph_answers_from_the_generation_its_pointer_names_and_drops_stale_ones(tmp_path: Path) -> None:
+    path = tmp_path / "g"
+    first = open_graph(path)
+    first.ensure_schema(["CREATE NODE TABLE IF NOT EXISTS K(id STRING, PRIMARY KEY(id))"])
+    first.execute("CREATE (:K {id: 'old'})")
+    second = first.beside(path.with_name("g.gen2"))  # same schema, another file
+    second.execute("CREATE (:K {id: 'new'})")
+    second.close()
+    first.close()
+    graphfiles.write_pointer(path, graphfiles.Pointer("g.gen2", None, 1))  # as a switch whose cleanup crashed
+    reopened = open_graph(path)
+    assert reopened.file == path.with_name("g.gen2") and reopened.read("MATCH (k:K) RETURN k.id") == [("new",)]
+    assert not path.exists() and graphfiles.generations(path) == ["g.gen2"]  # the stale generation is gone
+    reopened.close()

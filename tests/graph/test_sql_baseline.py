@@ -1,4 +1,4 @@
-"""The same collaborative-filtering question as SQL self-joins: SQLite and DuckDB agree exactly with Cypher."""
+"""The collaborative-filtering question in SQL, naive (raw orders) and fair (aggregated pairs), agrees with Cypher."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from datastrata.graph import sql_baseline
+from datastrata.graph import sql_aggregated, sql_baseline
 from datastrata.graph.food import FoodGraph, OrderPlaced, Restaurant
 from datastrata.graph.recommend import Weighting, recommend_restaurants
 
@@ -23,8 +23,9 @@ def engines() -> Iterator[dict[str, Any]]:
     """An in-memory SQLite and DuckDB connection with the baseline schema."""
     lite = sqlite3.connect(":memory:")
     duck = duckdb.connect(":memory:")
-    sql_baseline.create_schema(lite, "sqlite")
-    sql_baseline.create_schema(duck, "duckdb")
+    for conn, dialect in ((lite, "sqlite"), (duck, "duckdb")):
+        sql_baseline.create_schema(conn, dialect)  # type: ignore[arg-type]
+        sql_aggregated.create_schema(conn, dialect)  # type: ignore[arg-type]
     yield {"sqlite": lite, "duckdb": duck}
     lite.close()
     duck.close()
@@ -33,20 +34,28 @@ def engines() -> Iterator[dict[str, Any]]:
 def load_everywhere(
     food: FoodGraph, engines: dict[str, Any], restaurants: list[Restaurant], orders: list[OrderPlaced]
 ) -> None:
-    """Put the same restaurants and orders into the graph and both SQL engines."""
+    """Put the same restaurants and orders into the graph and both SQL engines (raw rows and aggregated pairs).
+
+    The pairs are merged batch by batch, in reverse order, so the merge of a stored pair with a later batch (and a
+    rating that arrives before a later-dated one) is exercised.
+    """
     food.upsert_restaurants(restaurants)
     food.apply_orders(orders)
     for dialect, conn in engines.items():
         sql_baseline.insert_restaurants(conn, ((r.id, r.sponsored) for r in restaurants))
         sql_baseline.insert_orders(conn, dialect, orders)
+        backwards = orders[::-1]
+        for start in range(0, len(backwards), 7):
+            sql_aggregated.apply_orders(conn, dialect, backwards[start : start + 7])
 
 
 def assert_same(food: FoodGraph, engines: dict[str, Any], users: list[str], **kw: Any) -> None:
-    """Cypher, SQLite and DuckDB return identical recommendations for every user."""
+    """Cypher, SQLite and DuckDB (naive and fair SQL) return identical recommendations for every user."""
     for user in users:
         expected = recommend_restaurants(food, user, **kw)
         for dialect, conn in engines.items():
             assert sql_baseline.recommend_sql(conn, dialect, user, **kw) == expected, (dialect, user, kw)
+            assert sql_aggregated.recommend_sql(conn, dialect, user, **kw) == expected, ("fair", dialect, user, kw)
 
 
 def test_hand_built_graph(food: FoodGraph, engines: dict[str, Any]) -> None:

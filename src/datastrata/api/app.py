@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datastrata import __version__
 from datastrata.api.contract import PROBLEM, InputGuard, UnexpectedErrorGuard, problems
+from datastrata.api.docs import install_docs
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
 from datastrata.catalog import components, install_all, systems
@@ -70,10 +71,13 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
         version=__version__,
         description="Data-architecture strategies as working reference systems.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from the package's own Swagger UI files
+        redoc_url=None,
         responses=problems(401, 403, 429),
         dependencies=[auth_dependency()],
     )
     install_auth(app, auth or AuthConfig())
+    install_docs(app)
 
     @app.exception_handler(DatastrataError)
     async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from datastrata.api.bodies import DeadLetterOut, HealthOut
 from datastrata.api.contract import problems
 from datastrata.api.jobs import ACCEPTED, JobOut, start_job
 from datastrata.api.pagination import (
@@ -38,21 +39,21 @@ def _worker_alive(request: Request) -> bool | None:
     return None if thread is None else bool(thread.is_alive())
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "Down"}})
 def health(request: Request) -> JSONResponse:
     """Liveness: each follower's position, lag, state and last error; ok / degraded (200) or down (503)."""
     found = report(_runtime(request), worker_alive=_worker_alive(request))
     return JSONResponse(found.to_dict(), status_code=found.http_status)
 
 
-@router.get("/ready")
+@router.get("/ready", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "Not ready"}})
 def ready(request: Request) -> JSONResponse:
     """Readiness: stores reachable and migrations applied, plus the followers; 503 when not ready."""
     found = report(_runtime(request), ready=True, worker_alive=_worker_alive(request))
     return JSONResponse(found.to_dict(), status_code=found.http_status)
 
 
-@router.get("/deadletters", responses=problems(422))
+@router.get("/deadletters", responses=problems(422), response_model=Page[DeadLetterOut])
 def list_dead_letters(
     request: Request,
     follower: Annotated[str | None, Query(max_length=200, description="Only this follower's or consumer's")] = None,
@@ -68,13 +69,13 @@ def list_dead_letters(
     return keyset_page([x.to_dict() for x in found], kind="deadletters", limit=limit, key=lambda x: (x["id"],))
 
 
-@router.post("/deadletters/{letter_id}/retry", responses=problems(404, 409))
+@router.post("/deadletters/{letter_id}/retry", responses=problems(404, 409), response_model=DeadLetterOut)
 def retry_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Try the event again now; on success a halted follower resumes from it."""
     return operations.retry(_runtime(request), letter_id).to_dict()
 
 
-@router.post("/deadletters/{letter_id}/skip", responses=problems(404, 409))
+@router.post("/deadletters/{letter_id}/skip", responses=problems(404, 409), response_model=DeadLetterOut)
 def skip_dead_letter(letter_id: LetterId, request: Request) -> dict[str, Any]:
     """Move past the event for good; a halted follower goes on after it."""
     return operations.skip(_runtime(request), letter_id).to_dict()

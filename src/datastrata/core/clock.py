@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -70,3 +71,36 @@ def parse_time(text: str, *, field: str) -> datetime:
             f"{field} must be an ISO-8601 time such as 2025-09-12T10:00:00Z; got {text!r}", field=field
         ) from None
     return ensure_utc(parsed, field=field)
+
+
+#: How far ahead of the clock a business time may lie, in seconds (clock skew between a client and the server).
+MAX_FUTURE_ENV = "DATASTRATA_MAX_FUTURE_SECONDS"
+DEFAULT_MAX_FUTURE = 300
+
+
+def max_future() -> timedelta:
+    """The configured tolerance for business times ahead of now (``DATASTRATA_MAX_FUTURE_SECONDS``, default 300)."""
+    from datastrata.core.errors import ConfigurationError
+
+    text = os.environ.get(MAX_FUTURE_ENV, "").strip()
+    if not text:
+        return timedelta(seconds=DEFAULT_MAX_FUTURE)
+    if not text.isascii() or not text.isdigit() or int(text) > 366 * 86400:
+        raise ConfigurationError(
+            f"{MAX_FUTURE_ENV}={text!r}: give a whole number of seconds from 0 to {366 * 86400}, e.g. 300"
+        )
+    return timedelta(seconds=int(text))
+
+
+def refuse_future(at: datetime, now: datetime, *, field: str = "at") -> None:
+    """Refuse a business time more than :func:`max_future` ahead of `now` (it would block every later command)."""
+    from datastrata.core.errors import ValidationError
+
+    tolerance = max_future()
+    if at > now + tolerance:
+        raise ValidationError(
+            f"{field} (--at): {at.isoformat()} is in the future (now {now.isoformat()}); a business time may be at "
+            f"most {int(tolerance.total_seconds())} s ahead of the clock ({MAX_FUTURE_ENV} sets the tolerance); "
+            "give a past or present time, or leave it out for now",
+            field=field,
+        )

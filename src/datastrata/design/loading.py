@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,28 @@ from datastrata.design.checks import problems
 from datastrata.design.spec import Spec
 
 _MAX_LISTED = 10
+_EXAMPLES = "datastrata.design.examples"
+
+
+def example_names() -> list[str]:
+    """The built-in example specs shipped with the package, by name (``uber-eats``, ``netflix`` …)."""
+    folder = resources.files(_EXAMPLES)
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def spec_source(argument: str) -> str | Path:
+    """Resolve the `design` argument: an existing file, else a built-in example's text by name."""
+    path = Path(argument)
+    if path.is_file():
+        return path
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if name in example_names() and (path.parent == Path(".") or not path.exists()):
+        return resources.files(_EXAMPLES).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    raise ValidationError(
+        f"spec: {argument!r} is neither a file nor a built-in example; give a YAML/JSON file or one of "
+        f"{', '.join(example_names())}",
+        field="spec",
+    )
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:

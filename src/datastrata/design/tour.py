@@ -24,5 +24,5 @@ def tour_step(say: Callable[[str], None]) -> None:
     say(
         f"  total ≈ ${report.aws_usd_per_month:,.0f}/month on AWS, "
         f"${report.self_hosted_usd_per_month:,.0f} self-hosted; every choice names its rule and spec line "
-        "(datastrata design examples/uber-eats.yaml)"
+        "(datastrata design uber-eats)"
     )

@@ -12,7 +12,7 @@ from typing import Any, Final
 import msgspec
 
 from datastrata.core import codec
-from datastrata.core.clock import Clock, ensure_utc, system_clock
+from datastrata.core.clock import Clock, ensure_utc, refuse_future, system_clock
 from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
@@ -132,6 +132,9 @@ class EventLog:
         tenant = current_tenant()
         dialect = tx.dialect
         recorded = time_to_db(dialect, recorded_at)
+        for e in events:
+            if e.occurred_at is not None:
+                refuse_future(ensure_utc(e.occurred_at, field="at"), recorded_at)
         rows: list[NewRow] = [
             (
                 tenant,

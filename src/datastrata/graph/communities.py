@@ -1,4 +1,4 @@
-"""Communities and bridges (the seed's party-affiliation example): which traits connect people across groups."""
+"""Communities and bridges (the source article's party-affiliation example): which traits connect groups."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The food-delivery graph (the seed's Uber Eats blueprint): model, schema and idempotent order upserts."""
+"""The food-delivery graph (the source article's Uber Eats blueprint): model, schema and idempotent order upserts."""
 
 from __future__ import annotations
 

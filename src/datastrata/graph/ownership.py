@@ -51,6 +51,21 @@ def open_owned(path: Path, opener: Callable[[Path], GraphDatabase]) -> GraphData
     return db
 
 
+def refuse_if_owned(path: Path) -> None:
+    """Refuse in one line when a live process other than this one owns the graph at `path` (checked before start)."""
+    found = owner(path)
+    pid = found.get("pid") if found else None
+    if not isinstance(pid, int) or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # a stale owner file (after a crash): the next opener overwrites it
+    except PermissionError:
+        pass  # alive, owned by another user
+    raise BackendUnavailable(_owned_message(path, f"held by PID {pid}"))
+
+
 def disown(path: Path) -> None:
     """Remove the owner file of the graph at `path` if it names this process."""
     found = owner(path)
@@ -76,7 +91,8 @@ def _owned_message(path: Path, error: str) -> str:
     who = f"process {pid}" if pid else "another process"
     if found.get("command") and found.get("pid") == pid:
         who += f" ({found['command']})"
+    stop = f"stop it first (kill {pid})" if pid else "stop it first"
     return (
         f"the graph {path} is owned by {who}; one process owns a graph file at a time, so ask the owner over HTTP "
-        "(`datastrata serve` answers /food/...) or stop it first"
+        f"(`datastrata serve` answers /food/...) or {stop}"
     )

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from datastrata.core.clock import Clock, system_clock
-from datastrata.core.errors import BackendUnavailable, ConfigurationError, RebuildFailed
 from datastrata.core.events import Event
-from datastrata.core.redact import describe_error
 from datastrata.eventlog.checkpoints import Mark
 from datastrata.eventlog.log import EventLog
+from datastrata.graph.rebuild import rebuild_beside
 from datastrata.graph.schema import GraphSchema, NodeTable, ladybug_ddl
 from datastrata.projections.follower import LogFollower, Progress
 from datastrata.stores.graphdb import GraphDatabase, GraphTx
@@ -50,7 +49,7 @@ class GraphProjection(Protocol):
         """Fold `events` (in log order) into the graph."""
 
     def clear(self, tx: GraphTx) -> None:
-        """Empty the graph read model before a rebuild."""
+        """Empty the graph read model (a rebuild fills a new, empty graph file instead of calling it)."""
 
 
 class GraphCheckpoints:
@@ -70,7 +69,7 @@ class GraphCheckpoints:
 
     def mark(self, name: str) -> Mark:
         """Return checkpoint `name` with the log identity it follows."""
-        return _mark(self.db.execute(_MARK, {"name": name}))
+        return _mark(self.db.read(_MARK, {"name": name}))
 
     def get_in(self, tx: GraphTx, name: str) -> int:
         """Return the checkpoint as seen inside `tx`."""
@@ -98,7 +97,7 @@ class GraphCheckpoints:
 
     def updated_at(self, name: str) -> datetime | None:
         """Return when checkpoint `name` last moved, or None."""
-        rows = self.db.execute("MATCH (c:Checkpoint {id: $name}) RETURN c.updated_at", {"name": name})
+        rows = self.db.read("MATCH (c:Checkpoint {id: $name}) RETURN c.updated_at", {"name": name})
         value = rows[0][0] if rows else None
         return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
 
@@ -193,41 +192,14 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
         self.projection.clear(tx)
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Empty the graph and replay the log into it inside one graph transaction; switch by committing it.
+        """Replay the log into a new graph file beside the live one, then switch to it (see graph/rebuild.py).
 
-        LadybugDB reads see the committed graph, so the old graph stays whole until the commit, and a rebuild that
-        fails (a poison event, a crash, ``kill -9``) rolls back to it: nothing is lost, nothing is half built. The
-        price: the graph file has one writer, so the live follower and graph queries of this process wait for the
-        rebuild, and a crashed rebuild starts again from 0 (docs/operations.md, "Rebuilds").
+        The live graph answers, and its follower goes on, until the switch; a rebuild that fails (a poison event,
+        a crash, ``kill -9``) leaves it untouched, and running the rebuild again resumes from its checkpoint.
         """
-        applied = 0
-        with self.sink.transaction() as tx:
-            self.reset_in(tx)
-            after = 0
-            while after < (head := self.log.head()):
-                if progress is not None:
-                    progress(after, head)
-                page = self.log.read_page(after=after, limit=self.rebuild_batch_size, types=self.event_types)
-                if page.next_after == after:
-                    break
-                if page.events:
-                    try:
-                        self.apply(tx, page.events)
-                    except (BackendUnavailable, ConfigurationError):
-                        raise
-                    except Exception as exc:
-                        raise RebuildFailed(
-                            f"rebuild of {self.name} failed in the events after position {after} (up to "
-                            f"{page.next_after}): {describe_error(exc)}; it was rolled back, the graph answers as "
-                            "before; fix the projection (or the event) and run the rebuild again"
-                        ) from exc
-                last = page.events[-1].event_id if page.events else None
-                self.sink.move_in(tx, self.name, page.next_after, last, self.log.identity)
-                after, applied = page.next_after, applied + len(page.events)
+        applied = rebuild_beside(self, progress)
         self.halted = None
-        if progress is not None:
-            progress(after, after)
-        self.rebuilt()
+        self._since_fold = 0  # the new file was folded before the switch
         return applied
 
     def applied(self, count: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -11,7 +9,6 @@ from enum import StrEnum
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.graph.food import FoodGraph
 from datastrata.graph.geo import bounding_box, haversine_km
-from datastrata.stores.graphdb import GraphTx
 
 #: How many of your restaurants are named as the reason for one recommendation.
 MAX_REASONS = 3
@@ -148,7 +145,8 @@ def recommend_restaurants(
     go to the smaller restaurant id.
 
     With sponsored first, the sponsored candidates are scored first; only when there are fewer than `limit` of
-    them are all candidates scored. The reads run in one graph transaction, so they see the same graph.
+    them are all candidates scored. The reads run in one read-only transaction on a reader connection, so they
+    see one committed graph and neither wait for nor block the projection's write transaction.
     """
     w = _weighting(weighting)
     if limit < 1:
@@ -158,7 +156,7 @@ def recommend_restaurants(
         if since is None:
             raise ValidationError("weighting 'recency' needs since=<aware datetime>; pass the cut-off", field="since")
         params["since"] = since
-    with _reading(graph) as tx:
+    with graph.store.db.reading() as tx:
         mine = {int(offset): str(rid) for offset, rid in graph.store.rows(_MINE, {"user_id": user_id}, tx=tx)}
         if not mine:  # no orders, so no paths: tell an unknown user from one who has not ordered yet
             if not graph.store.rows("MATCH (u:User {id: $id}) RETURN u.id", {"id": user_id}, tx=tx):
@@ -183,16 +181,6 @@ def recommend_restaurants(
         )
         for row in rows
     ]
-
-
-@contextmanager
-def _reading(graph: FoodGraph) -> Iterator[GraphTx | None]:
-    """One transaction for a multi-statement read (none on a read-only database, which has no writer)."""
-    if graph.store.db.read_only:
-        yield None
-        return
-    with graph.store.transaction() as tx:
-        yield tx
 
 
 def _top_reasons(mine: dict[int, str], vias: list[int], counts: list[int]) -> tuple[str, ...]:

@@ -14,9 +14,6 @@ from pathlib import Path
 from datastrata.graph import ownership
 from datastrata.stores.graphdb import GraphDatabase, ladybug_path, open_graph
 
-#: LadybugDB's (Kùzu's) setting; ``CALL checkpoint_threshold=…`` at runtime does not take effect (measured).
-DISABLE_AUTO_CHECKPOINT = "CALL auto_checkpoint=false"
-
 _lock = threading.Lock()
 _open: dict[Path, tuple[GraphDatabase, int]] = {}
 
@@ -38,7 +35,7 @@ def acquire(url: str | Path, *, auto_checkpoint: bool = True) -> GraphDatabase:
         if db is None:
             db = ownership.open_owned(key, open_graph)
             if not auto_checkpoint:
-                db.execute(DISABLE_AUTO_CHECKPOINT)
+                db.disable_auto_checkpoint()
         _open[key] = (db, users + 1)
         return db
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.graph.schema import GraphSchema, ladybug_ddl
-from datastrata.stores.graphdb import GraphDatabase, GraphTx, Row, open_graph
+from datastrata.stores.graphdb import GraphDatabase, GraphReader, GraphTx, Row, open_graph
 
 Record = Mapping[str, Any]
 
@@ -82,16 +82,17 @@ class GraphStore:
             yield tx
 
     def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run parameterised Cypher and return rows as dicts (timestamps as aware UTC datetimes)."""
+        """Run parameterised read-only Cypher (its own read-only transaction); rows as dicts, timestamps aware UTC."""
         return [
             {key: from_graph_value(value) for key, value in row.items()}
-            for row in self.db.records(cypher, _to_params(params))
+            for row in self.db.read_records(cypher, _to_params(params))
         ]
 
-    def rows(self, cypher: str, params: Mapping[str, Any] | None = None, *, tx: GraphTx | None = None) -> list[Row]:
-        """Run parameterised Cypher and return rows as tuples (raw engine values, fastest)."""
-        runner = tx if tx is not None else self.db
-        return runner.execute(cypher, _to_params(params))
+    def rows(self, cypher: str, params: Mapping[str, Any] | None = None, *, tx: GraphReader | None = None) -> list[Row]:
+        """Run parameterised Cypher in `tx` (or read-only in its own transaction); rows as tuples (fastest)."""
+        if tx is None:
+            return self.db.read(cypher, _to_params(params))
+        return tx.execute(cypher, _to_params(params))
 
     def upsert_nodes(self, label: str, rows: Iterable[Record], *, tx: GraphTx | None = None) -> int:
         """MERGE nodes of `label` by key and SET the given properties; the last row wins for a repeated key."""

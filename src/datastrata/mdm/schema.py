@@ -1,6 +1,7 @@
 """Tables of the master-data store, per dialect; both engines refuse overlapping versions themselves.
 
-Names follow the seed (``master_data_versions``, ``master_data_current``) and share the ``master_data_`` prefix.
+Names follow the source article (``master_data_versions``, ``master_data_current``) and share the
+``master_data_`` prefix.
 """
 
 from __future__ import annotations

@@ -259,6 +259,7 @@ class LogFollower(ABC, Generic[T]):
                 if time.monotonic() >= deadline:
                     raise ConsistencyTimeout(
                         f"follower {self.name!r} is at position {self.position()}, not {position}, "
-                        f"after {timeout:g}s; retry later or raise the timeout"
+                        f"after {timeout:g}s; retry later (the worker or serve applies new events; "
+                        "`datastrata lag` shows how far behind it is)"
                     )
                 time.sleep(0.01)

@@ -1,4 +1,4 @@
-"""LadybugDB adapter: open by path or ``ladybug:///path`` URL, parameterised Cypher, one write transaction."""
+"""LadybugDB adapter: open by path or ``ladybug:///path`` URL, parameterised Cypher, one writer and many readers."""
 
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ from datastrata.core.errors import (
     NotFound,
     ValidationError,
 )
+from datastrata.stores import graphfiles
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 _T = TypeVar("_T")
+
+#: LadybugDB's (Kùzu's) setting; ``CALL checkpoint_threshold=…`` at runtime does not take effect (measured).
+DISABLE_AUTO_CHECKPOINT = "CALL auto_checkpoint=false"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -109,62 +113,227 @@ class GraphTx:
         self.execute(f"COPY {check_identifier(table, what='table')} FROM $data", {"data": data})
 
 
-class GraphDatabase:
-    """A LadybugDB database directory with one connection, shared safely between threads."""
+class GraphReadTx:
+    """One open read-only transaction on a reader connection: it sees the graph as committed when it began."""
 
-    def __init__(
-        self, location: str | Path, *, read_only: bool = False, buffer_pool_bytes: int = 0, threads: int = 0
-    ) -> None:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, cypher: str, params: Params | None = None) -> list[Row]:
+        """Run one read-only Cypher statement inside the transaction and return its rows."""
+        return _rows(self._conn, cypher, params)
+
+    def records(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
+        """Run one read-only Cypher statement and return its rows as dicts keyed by column name."""
+        return _records(self._conn, cypher, params)
+
+
+#: A transaction statements can run in: a write transaction, or a read-only one.
+GraphReader = GraphTx | GraphReadTx
+
+
+def _result(conn: Any, cypher: str, params: Params | None) -> Any:
+    try:
+        result = conn.execute(cypher, dict(params) if params else None)
+    except RuntimeError as exc:
+        raise _translate(exc, cypher) from exc
+    return result[-1] if isinstance(result, list) else result
+
+
+def _rows(conn: Any, cypher: str, params: Params | None) -> list[Row]:
+    return [tuple(row) for row in _result(conn, cypher, params).get_all()]
+
+
+def _records(conn: Any, cypher: str, params: Params | None) -> list[dict[str, Any]]:
+    result = _result(conn, cypher, params)
+    names = result.get_column_names()
+    return [dict(zip(names, row, strict=True)) for row in result.get_all()]
+
+
+class _Generation:
+    """One opened database file: its writer connection and a pool of reader connections."""
+
+    def __init__(self, file: Path, *, read_only: bool, buffer_pool_bytes: int, threads: int) -> None:
         import ladybug
 
-        self.path = ladybug_path(str(location)) if isinstance(location, str) else location
+        self.file = file
+        self.threads = threads
         try:
             if not read_only:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = ladybug.Database(str(self.path), read_only=read_only, buffer_pool_size=buffer_pool_bytes)
-            self._conn = ladybug.Connection(self._db, num_threads=threads)
+                file.parent.mkdir(parents=True, exist_ok=True)
+            self.db = ladybug.Database(str(file), read_only=read_only, buffer_pool_size=buffer_pool_bytes)
+            self.writer = ladybug.Connection(self.db, num_threads=threads)
         except (OSError, RuntimeError) as exc:
             raise BackendUnavailable(
-                f"cannot open LadybugDB at {self.path}: {exc}; check the path is writable and not open "
-                "in another process"
+                f"cannot open LadybugDB at {file}: {exc}; check the path is writable and not open in another process"
             ) from exc
+        self.idle: list[Any] = []
+        self.active = 0
+        self.retired = False
+        self.drained = threading.Condition()
+
+    def lend(self) -> Any:
+        """Return a reader connection (an idle one, or a new one); the caller gives it back with `take_back`."""
+        import ladybug
+
+        with self.drained:
+            self.active += 1
+            if self.idle:
+                return self.idle.pop()
+        try:
+            return ladybug.Connection(self.db, num_threads=self.threads)
+        except RuntimeError as exc:
+            self.take_back(None)
+            raise _translate(exc, "open a reader connection") from exc
+
+    def take_back(self, conn: Any) -> None:
+        """Return a reader connection to the pool (closed when the pool is full or the generation retired)."""
+        with self.drained:
+            self.active -= 1
+            if conn is not None and not self.retired and len(self.idle) < MAX_IDLE_READERS:
+                self.idle.append(conn)
+                conn = None
+            self.drained.notify_all()
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Wait for the reads under way, then close every connection and the database."""
+        with self.drained:
+            self.retired = True
+            self.drained.wait_for(lambda: self.active == 0)
+            idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
+        self.writer.close()
+        self.db.close()
+
+
+#: Reader connections kept open per database for the next reads (more are opened while more reads run at once).
+MAX_IDLE_READERS = 16
+
+
+class GraphDatabase:
+    """A LadybugDB graph: one writer connection (guarded, one write transaction at a time) and reader connections.
+
+    Reads (:meth:`read`, :meth:`read_records`, :meth:`reading`) run in read-only transactions on their own
+    connections, so they neither wait for an open write transaction nor see its uncommitted writes. `path` is the
+    configured graph path; `file` is the generation it answers from (:mod:`datastrata.stores.graphfiles`).
+    """
+
+    def __init__(
+        self,
+        location: str | Path,
+        *,
+        read_only: bool = False,
+        buffer_pool_bytes: int = 0,
+        threads: int = 0,
+        file: Path | None = None,
+    ) -> None:
+        self.path = ladybug_path(str(location)) if isinstance(location, str) else location
         self.read_only = read_only
+        self._buffer_pool_bytes, self._threads = buffer_pool_bytes, threads
+        try:
+            chosen = file if file is not None else graphfiles.live_file(self.path)
+        except OSError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        self._gen = _Generation(chosen, read_only=read_only, buffer_pool_bytes=buffer_pool_bytes, threads=threads)
         self._lock = threading.RLock()
+        self._swap = threading.Lock()
         self._in_tx = False
+        self.schema_ddl: list[str] = []
+        self.auto_checkpoint = True
+        if file is None and not read_only:
+            with suppress(OSError):  # generations a crash left behind after a switch; the live one is open
+                graphfiles.remove_stale(self.path)
+
+    @property
+    def file(self) -> Path:
+        """The database file this graph answers from now."""
+        return self._gen.file
+
+    def beside(self, file: Path) -> GraphDatabase:
+        """Open another generation file of this graph with the same options, schema and checkpoint setting."""
+        other = GraphDatabase(
+            self.path,
+            file=file,
+            read_only=self.read_only,
+            buffer_pool_bytes=self._buffer_pool_bytes,
+            threads=self._threads,
+        )
+        if not self.auto_checkpoint:
+            other.disable_auto_checkpoint()
+        if self.schema_ddl:
+            other.ensure_schema(self.schema_ddl)
+        return other
+
+    def adopt(self, other: GraphDatabase) -> None:
+        """Answer from `other`'s generation from now on; reads under way finish on the old one, which is closed.
+
+        Call it holding :meth:`exclusive` (no write transaction open); `other` then shares the generation this
+        handle answers from, so do not close or use it.
+        """
+        with self._lock:
+            if self._in_tx:
+                raise RuntimeError("adopt() inside a write transaction; switch between transactions")
+            with self._swap:
+                old, self._gen = self._gen, other._gen
+            for statement in other.schema_ddl:
+                if statement not in self.schema_ddl:
+                    self.schema_ddl.append(statement)
+        old.close()
 
     def _run(self, cypher: str, params: Params | None) -> list[Row]:
         with self._lock:
-            try:
-                result = self._conn.execute(cypher, dict(params) if params else None)
-            except RuntimeError as exc:
-                raise _translate(exc, cypher) from exc
-            if isinstance(result, list):
-                result = result[-1]
-            return [tuple(row) for row in result.get_all()]
+            return _rows(self._gen.writer, cypher, params)
 
     def _run_records(self, cypher: str, params: Params | None) -> list[dict[str, Any]]:
         with self._lock:
-            try:
-                result = self._conn.execute(cypher, dict(params) if params else None)
-            except RuntimeError as exc:
-                raise _translate(exc, cypher) from exc
-            if isinstance(result, list):
-                result = result[-1]
-            names = result.get_column_names()
-            return [dict(zip(names, row, strict=True)) for row in result.get_all()]
+            return _records(self._gen.writer, cypher, params)
 
     def _rollback_quietly(self) -> None:
         # LadybugDB rolls a transaction back by itself when a statement fails inside it, so ROLLBACK may find none.
         with suppress(RuntimeError):
-            self._conn.execute("ROLLBACK")
+            self._gen.writer.execute("ROLLBACK")
 
     def execute(self, cypher: str, params: Params | None = None) -> list[Row]:
-        """Run one Cypher statement in its own (auto-commit) transaction and return its rows as tuples."""
+        """Run one Cypher statement on the writer connection (auto-commit) and return its rows as tuples."""
         return self._run(cypher, params)
 
     def records(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
-        """Run one Cypher statement and return its rows as dicts keyed by column name."""
+        """Run one Cypher statement on the writer connection and return its rows as dicts keyed by column name."""
         return self._run_records(cypher, params)
+
+    def read(self, cypher: str, params: Params | None = None) -> list[Row]:
+        """Run one read-only statement in its own read-only transaction on a reader connection; rows as tuples."""
+        with self.reading() as tx:
+            return tx.execute(cypher, params)
+
+    def read_records(self, cypher: str, params: Params | None = None) -> list[dict[str, Any]]:
+        """Run one read-only statement in its own read-only transaction; rows as dicts keyed by column name."""
+        with self.reading() as tx:
+            return tx.records(cypher, params)
+
+    @contextmanager
+    def reading(self) -> Iterator[GraphReadTx]:
+        """BEGIN TRANSACTION READ ONLY … COMMIT on a reader connection: one consistent view for several reads."""
+        with self._swap:
+            gen = self._gen
+            conn = gen.lend()
+        try:
+            _result(conn, "BEGIN TRANSACTION READ ONLY", None)
+            try:
+                yield GraphReadTx(conn)
+            finally:
+                with suppress(RuntimeError):
+                    conn.execute("COMMIT")
+        finally:
+            gen.take_back(conn)
+
+    def disable_auto_checkpoint(self) -> None:
+        """Stop LadybugDB folding the write-ahead log inside commits (the writer checkpoints itself)."""
+        self.execute(DISABLE_AUTO_CHECKPOINT)
+        self.auto_checkpoint = False
 
     def ensure_schema(self, ddl: Iterable[str]) -> None:
         """Run idempotent DDL (``CREATE … TABLE IF NOT EXISTS``) statements in one transaction."""
@@ -178,19 +347,31 @@ class GraphDatabase:
         with self.transaction() as tx:
             for statement in statements:
                 tx.execute(statement)
+        for statement in statements:  # a rebuild beside makes the same schema in the new generation
+            if statement not in self.schema_ddl:
+                self.schema_ddl.append(statement)
 
     def tables(self) -> dict[str, str]:
         """Return every table name with its kind (``NODE`` or ``REL``)."""
-        return {str(name): str(kind) for name, kind in self.execute("CALL show_tables() RETURN name, type")}
+        return {str(name): str(kind) for name, kind in self.read("CALL show_tables() RETURN name, type")}
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the writer (no write transaction of this process starts meanwhile), e.g. to switch generations."""
+        with self._lock:
+            if self._in_tx:
+                raise RuntimeError("exclusive() inside a graph transaction")
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[GraphTx]:
-        """BEGIN TRANSACTION … COMMIT; any exception rolls back and nothing is written."""
+        """BEGIN TRANSACTION … COMMIT on the writer connection; any exception rolls back and nothing is written."""
         with self._lock:
             if self._in_tx:
                 raise RuntimeError("nested graph transaction; pass the open GraphTx down instead")
+            writer = self._gen.writer
             try:
-                self._conn.execute("BEGIN TRANSACTION")
+                writer.execute("BEGIN TRANSACTION")
             except RuntimeError as exc:
                 raise _translate(exc, "BEGIN TRANSACTION") from exc
             self._in_tx = True
@@ -205,7 +386,7 @@ class GraphDatabase:
                 if tx.failed:
                     raise BackendUnavailable("the graph transaction failed and was rolled back; retry the whole batch")
                 try:
-                    self._conn.execute("COMMIT")
+                    writer.execute("COMMIT")
                 except RuntimeError as exc:
                     self._rollback_quietly()
                     raise _translate(exc, "COMMIT") from exc
@@ -217,10 +398,9 @@ class GraphDatabase:
         self.execute("CHECKPOINT")
 
     def close(self) -> None:
-        """Close the connection and the database (flushes the write-ahead log)."""
+        """Close the connections and the database (after the reads under way; flushes the write-ahead log)."""
         with self._lock:
-            self._conn.close()
-            self._db.close()
+            self._gen.close()
 
     def __enter__(self) -> GraphDatabase:
         return self

@@ -14,6 +14,7 @@ from typing import Any
 from datastrata.core.errors import BackendUnavailable
 from datastrata.core.redact import redact_url as redact
 from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
+from datastrata.stores.postgres_probe import explain, probe
 
 try:
     import psycopg
@@ -25,6 +26,8 @@ except ImportError as exc:  # pragma: no cover - depends on installed extras
 
 _PLACEHOLDER = re.compile(r"%|\?")
 _log = logging.getLogger(__name__)
+# The pool logs each failed background attempt with a traceback; the probe and the pool's own error say it once.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -65,6 +68,7 @@ class PostgresDatabase(Database):
         super().__init__()
         self.url = url
         self._announcer: Announcer | None = None
+        probe(url)  # one short attempt first: the real cause in one line, not the pool's retries and tracebacks
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=max_size, kwargs={"autocommit": True, "options": "-c timezone=UTC"}, open=False
         )
@@ -72,9 +76,7 @@ class PostgresDatabase(Database):
             self.pool.open(wait=True, timeout=10)
         except Exception as exc:
             self.pool.close()
-            raise BackendUnavailable(
-                f"cannot reach PostgreSQL at {redact(url)}: {exc}; check the URL and that the server is up"
-            ) from exc
+            raise BackendUnavailable(explain(url, exc)) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

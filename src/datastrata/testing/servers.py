@@ -201,3 +201,24 @@ def ephemeral_redis() -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ephemeral_s3() -> Iterator[str]:
+    """Run an S3-compatible API server (moto's server mode) on loopback; yield its endpoint URL.
+
+    It accepts any credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to anything before connecting.
+    """
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise ServerUnavailable(
+            "moto's S3 server is not installed; install it with: pip install 'moto[server]'"
+        ) from None
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

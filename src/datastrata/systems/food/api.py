@@ -9,6 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from datastrata.api.bodies import (
+    CuisinesOut,
+    GraphRebuildOut,
+    OrderOut,
+    ProjectionLagOut,
+    RestaurantOut,
+    SeedOut,
+)
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import Keyed, KeyHeader
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
@@ -134,7 +142,7 @@ def put_restaurant(restaurant_id: IdPath, body: RestaurantIn, request: Request, 
     )
 
 
-@router.get("/restaurants/{restaurant_id}", responses=problems(404))
+@router.get("/restaurants/{restaurant_id}", responses=problems(404), response_model=RestaurantOut)
 def get_restaurant(restaurant_id: IdPath, request: Request) -> dict[str, Any]:
     """Return a restaurant's details and menu."""
     return _svc(request).restaurant(restaurant_id)
@@ -162,7 +170,7 @@ def put_menu_item(
     ).to_dict()
 
 
-@router.post("/orders", responses=problems(404, 409))
+@router.post("/orders", responses=problems(404, 409), response_model=OrderOut)
 def post_order(body: OrderIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Place an order; the answer's `token` makes a later read wait for the graph to include it."""
     placed = _svc(request).place_order(
@@ -177,7 +185,7 @@ def post_order(body: OrderIn, request: Request, key: KeyHeader) -> dict[str, Any
     return placed.to_dict()
 
 
-@router.get("/orders/{order_id}", responses=problems(404))
+@router.get("/orders/{order_id}", responses=problems(404), response_model=OrderOut)
 def get_order(order_id: IdPath, request: Request) -> dict[str, Any]:
     """Return a recorded order."""
     return _svc(request).order(order_id).to_dict()
@@ -218,7 +226,7 @@ async def get_recommendations(
     return paginate([s.to_dict() for s in found], kind="recommendations", limit=limit, cursor=cursor, offset=0)
 
 
-@router.get("/users/{user_id}/cuisines", responses=problems(404, 409, 504))
+@router.get("/users/{user_id}/cuisines", responses=problems(404, 409, 504), response_model=CuisinesOut)
 async def get_cuisines(
     user_id: IdPath,
     request: Request,
@@ -234,21 +242,21 @@ async def get_cuisines(
     return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 
-@router.post("/seed")
+@router.post("/seed", responses=problems(409), response_model=SeedOut)
 def post_seed(body: SeedIn, request: Request) -> dict[str, Any]:
     """Load a synthetic dataset through the command side (the worker, or `?after=token` reads, feed the graph)."""
     return _svc(request).seed(users=body.users, restaurants=body.restaurants, orders=body.orders, seed=body.seed)
 
 
-@router.post("/rebuild", responses=problems(409))
+@router.post("/rebuild", responses=problems(409), response_model=GraphRebuildOut)
 def post_rebuild(request: Request) -> dict[str, Any]:
-    """Empty the recommendation graph and replay it from the event log."""
+    """Rebuild the recommendation graph from the event log beside the live one (it answers meanwhile)."""
     svc = _svc(request)
     applied = svc.rebuild()
     return {"projection": svc.runner.name, "applied": applied, "position": svc.runner.position()}
 
 
-@router.get("/lag")
+@router.get("/lag", response_model=ProjectionLagOut)
 def get_lag(request: Request) -> dict[str, Any]:
     """How far the recommendation graph is behind the event log."""
     found = _svc(request).lag()

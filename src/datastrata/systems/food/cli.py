@@ -27,7 +27,7 @@ from datastrata.shell import (
     service,
     time_option,
 )
-from datastrata.systems.food.service import SERVICE, FoodService
+from datastrata.systems.food.service import RECENCY_WINDOW, SERVICE, FoodService
 
 app = typer.Typer(
     help="Food delivery: orders in SQL, recommendations from a graph fed by their events.", no_args_is_help=True
@@ -254,6 +254,13 @@ def recommend(
         )
 
     emit([s.to_dict() for s in found], as_json=as_json, text=text)
+    if weighting == "recency" and found and all(s.score == 0 for s in found):
+        window = f"since {since}" if since else f"in the last {RECENCY_WINDOW.days} days"
+        typer.echo(
+            f"note: no order by people like {user_id} falls in the recency window ({window}), so every score is 0; "
+            "widen it with --since, e.g. --since 2020-01-01T00:00:00Z",
+            err=True,
+        )
 
 
 @app.command()
@@ -316,7 +323,7 @@ def seed(
 
 @app.command()
 def rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Empty the recommendation graph and replay it from the event log, with a progress bar."""
+    """Rebuild the recommendation graph from the event log beside the live one (it answers meanwhile)."""
     svc = _svc(ctx)
     with _progress("rebuilding food.graph", svc.store.head(), quiet=as_json) as progress:
         applied = svc.rebuild(progress)

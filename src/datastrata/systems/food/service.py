@@ -312,7 +312,7 @@ class FoodService:
         return self.runner.catch_up(progress)
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Empty the graph and replay it from the log; return how many events were applied."""
+        """Replay the log into a new graph beside the live one, then switch to it; return the events applied."""
         return self.runner.rebuild(progress)
 
     def lag(self) -> Lag:

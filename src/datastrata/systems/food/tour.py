@@ -1,4 +1,4 @@
-"""Tour step: the seed's story — A ordered at Ichiran, B at Ichiran and Wowprime, so Wowprime is recommended to A."""
+"""Tour step: the source article's story — A and B ordered at Ichiran, B at Wowprime too: Wowprime is for A."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ T0 = datetime(2025, 9, 1, 12, tzinfo=UTC)
 
 
 def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
-    """List restaurants, place the seed's orders, recommend through the graph, then let a sponsor go first."""
+    """List restaurants, place the source article's orders, recommend through the graph, then let a sponsor go first."""
     svc: FoodService = runtime.service(SERVICE, FoodService)
     svc.add_restaurant("ichiran", name="Ichiran Ramen", address="1-22-7 Jinnan, Shibuya", lat=35.6614, lon=139.7006,
                        cuisines=["Japanese", "Ramen"])  # fmt: skip

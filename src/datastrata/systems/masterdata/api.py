@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from datastrata.api.bodies import ChangeOut, DownstreamOut, RecordOut
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import EventIdField, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
@@ -116,7 +117,7 @@ def get_alerts(
     )
 
 
-@router.post("/activate", responses=problems(409))
+@router.post("/activate", responses=problems(409), response_model=list[RecordOut])
 def post_activate(request: Request) -> list[dict[str, Any]]:
     """Announce future-dated versions that have taken effect."""
     return [r.to_dict() for r in _svc(request).activate()]
@@ -136,7 +137,7 @@ def post_verify(request: Request) -> JSONResponse:
     return start_job(request.app.state.runtime, "verify", "masterdata", work)
 
 
-@router.put("/{entity_type}/{key}", responses=problems(404, 409))
+@router.put("/{entity_type}/{key}", responses=problems(404, 409), response_model=ChangeOut)
 def put_record(
     entity_type: TypePath, key: KeyPath, body: PutIn, request: Request, idempotency: KeyHeader
 ) -> dict[str, Any]:
@@ -154,7 +155,7 @@ def put_record(
     return change.to_dict()
 
 
-@router.post("/{entity_type}/{key}/retire", responses=problems(404, 409))
+@router.post("/{entity_type}/{key}/retire", responses=problems(404, 409), response_model=ChangeOut)
 def post_retire(
     entity_type: TypePath, key: KeyPath, body: RetireIn, request: Request, idempotency: KeyHeader
 ) -> dict[str, Any]:
@@ -171,7 +172,7 @@ def post_retire(
     return change.to_dict()
 
 
-@router.get("/{entity_type}/{key}", responses=problems(404))
+@router.get("/{entity_type}/{key}", responses=problems(404), response_model=RecordOut)
 def get_record(
     entity_type: TypePath,
     key: KeyPath,
@@ -210,7 +211,7 @@ def _history_key(version: dict[str, Any]) -> tuple[datetime, datetime, str]:
     return recorded, valid, str(version["version_id"])
 
 
-@router.get("/{entity_type}/{key}/downstream", responses=problems(404))
+@router.get("/{entity_type}/{key}/downstream", responses=problems(404), response_model=list[DownstreamOut])
 def get_downstream(entity_type: TypePath, key: KeyPath, request: Request) -> list[dict[str, Any]]:
     """Show each downstream system's copy of a record and what it derived."""
     return _svc(request).downstream(entity_type, key)

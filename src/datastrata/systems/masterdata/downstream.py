@@ -1,4 +1,4 @@
-"""The seed's downstream systems: each copies one entity type and derives its own table from the copy.
+"""The source article's downstream systems: each copies one entity type and derives its own table from the copy.
 
 customer → customer copy → credit limit recalculation → risk rating (the customer service system);
 product → product copy → inventory strategy (the product service system);

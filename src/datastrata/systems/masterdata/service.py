@@ -214,4 +214,6 @@ class MasterDataService:
                 f"{sorted({c.entity_type for c in self.copies.values()})}",
                 field="entity_type",
             )
+        if all(row["copy"] is None for row in found) and not self.store.history(entity_type, entity_key):
+            raise NotFound(f"{entity_type} {entity_key!r} was never recorded; put it first", field="entity_key")
         return found

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from datastrata.api.bodies import AnalyticsOut, MatchLagOut, SimulateOut, TvOut
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import Keyed, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
@@ -265,7 +266,7 @@ def post_end(match_id: MatchPath, body: EndIn, request: Request, key: KeyHeader)
     )
 
 
-@router.get("/matches/{match_id}/tv", responses=problems(404, 409, 504))
+@router.get("/matches/{match_id}/tv", responses=problems(404, 409, 504), response_model=TvOut)
 async def get_tv(
     match_id: MatchPath, request: Request, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
@@ -320,7 +321,7 @@ async def get_social(
     return FreshPage(**page.model_dump(), **found)
 
 
-@router.get("/analytics", responses=problems(409, 504))
+@router.get("/analytics", responses=problems(404, 409, 504), response_model=AnalyticsOut)
 async def get_analytics(
     request: Request, match_id: MatchFilter = None, after: After = None, log: LogToken = None, timeout: Timeout = 5.0
 ) -> dict[str, Any]:
@@ -330,13 +331,13 @@ async def get_analytics(
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 
-@router.get("/lag")
+@router.get("/lag", response_model=list[MatchLagOut])
 def get_lag(request: Request) -> list[dict[str, Any]]:
     """Each read model's position and how far behind the log it is."""
     return _svc(request).lags()
 
 
-@router.post("/simulate", status_code=201, responses=problems(404, 409))
+@router.post("/simulate", status_code=201, responses=problems(404, 409), response_model=SimulateOut)
 def post_simulate(body: SimulateIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Play simulated matches through the command side."""
     return simulate.play(_svc(request), matches=body.matches, seed=body.seed)

@@ -54,6 +54,12 @@ def foul(tx: Tx, foul_id: str) -> Foul | None:
     return None if value is None else Foul(foul_id, str(value))
 
 
+def match_started(tx: Tx, match_id: str) -> bool:
+    """Whether a match was started (a plain read: no lock, so it runs in read-only snapshots)."""
+    row = tx.one("SELECT 1 FROM match_matches WHERE tenant_id = ? AND match_id = ?", (current_tenant(), match_id))
+    return row is not None
+
+
 def facts(tx: Tx, match_id: str) -> MatchFacts | None:
     """Return a match's current facts, locking its row against concurrent commands (PostgreSQL)."""
     lock = " FOR UPDATE OF m" if tx.dialect == "postgresql" else ""

@@ -342,6 +342,8 @@ class MatchService:
             value, hit = view.views.get(view.cache_name(match_id), load, accept=accept)
         else:
             value, hit = load(), False
+        if not value["events"]:
+            self._require_match(match_id)
         return {"match_id": match_id, "events": value["events"], "cached": hit, **fresh.to_dict()}
 
     def news(
@@ -398,6 +400,8 @@ class MatchService:
         fresh = self._fresh("analytics", after, catch_up, timeout, log)
         with self.runtime.read(Scope.of(CONTEXT)) as tx:
             report = self.analytics_view.report(tx, match_id)
+        if match_id is not None and not report["players"] and not report["teams"]:
+            self._require_match(match_id)
         return {"match_id": match_id, **report, **fresh.to_dict()}
 
     # ---- operations ----------------------------------------------------------------------------------------
@@ -472,6 +476,16 @@ class MatchService:
         domain.check_minute(minute)
         if referee is not None:
             domain.check_id(referee, field="referee")
+
+    def _require_match(self, match_id: str) -> None:
+        """Refuse an unknown match id (404 / exit 2) rather than answer an empty view."""
+        with self.runtime.read(match_scope(match_id)) as tx:
+            if not notebook.match_started(tx, match_id):
+                raise NotFound(
+                    f"match {match_id} does not exist; start it with: datastrata match start {match_id} --home … "
+                    "--away … (or list what was played: datastrata match analytics)",
+                    field="match_id",
+                )
 
     @staticmethod
     def _check_query(match_id: str | None, limit: int) -> None:

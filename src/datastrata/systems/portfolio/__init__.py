@@ -1,1 +1,1 @@
-"""Investment portfolio rebuilt from trade events (the seed's TradingEvents): event sourcing."""
+"""Investment portfolio rebuilt from trade events (the source article's TradingEvents): event sourcing."""

@@ -21,7 +21,9 @@ from datastrata.shell import (
 )
 from datastrata.systems.portfolio.service import PortfolioService
 
-app = typer.Typer(help="Event-sourced investment portfolios (the seed's TradingEvents).", no_args_is_help=True)
+app = typer.Typer(
+    help="Event-sourced investment portfolios (the source article's TradingEvents).", no_args_is_help=True
+)
 
 PortfolioArg = Annotated[str, typer.Argument(help="Portfolio id, e.g. user123-portfolio-A.")]
 AtOption = Annotated[str | None, typer.Option("--at", help="Business time (ISO-8601); default now.")]

@@ -1,4 +1,4 @@
-"""Tour step: the seed's story, replayed event by event, then a time-travel query."""
+"""Tour step: the source article's story, replayed event by event, then a time-travel query."""
 
 from __future__ import annotations
 

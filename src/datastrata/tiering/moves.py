@@ -1,0 +1,351 @@
+"""Moves that lose nothing: copy → verify the checksum → record the move (and delete the source) → done.
+
+Rows leave their table for a Parquet file (zstd) per UTC day in the object store. The copy is written and read
+back, its rows' checksum compared with the table's; only then one transaction records the move in
+``tiering_moves`` and deletes the day's rows, so the rows are in exactly one readable place at every instant: a
+copy that was never recorded is ignored by readers and overwritten by the next run. Objects change class (or
+expire) in place: the move is recorded first, then the class is set; a run after a crash plans the same move
+again and finishes it, and the record is written once (its id is derived from what moves).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from datastrata.core.clock import Clock, system_clock
+from datastrata.core.errors import ConcurrencyConflict, RuleViolation, ValidationError
+from datastrata.core.redact import describe_error
+from datastrata.runtime.jobs import Work
+from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
+from datastrata.tiering import rows as tabular
+from datastrata.tiering.objects import ObjectStore
+from datastrata.tiering.plan import Item, Move, Plan, plan
+from datastrata.tiering.policy import Dataset, Policy
+from datastrata.tiering.schema import MIGRATIONS
+from datastrata.tiering.tiers import Kind, Tier
+
+#: The steps of a row move, as reported to `on_step` (a crash test kills the process at each).
+STEPS = ("started", "copied", "verified", "recorded")
+Step = Callable[[str, Move], None]
+Progress = Callable[[int, int, Move], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRecord:
+    """One audited move."""
+
+    id: str
+    dataset: str
+    item: str
+    from_tier: str
+    to_tier: str
+    location: str
+    rows: int
+    bytes: int
+    checksum: str
+    rule: str
+    moved_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict."""
+        return {**dataclasses.asdict(self), "moved_at": self.moved_at.isoformat()}
+
+
+class Mover:
+    """Carries out a plan's moves on one store and one object store, auditing each."""
+
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        policy: Policy,
+        *,
+        clock: Clock = system_clock,
+        on_step: Step | None = None,
+    ) -> None:
+        db.ensure(MIGRATIONS)
+        self.db = db
+        self.objects = objects
+        self.policy = policy
+        self.clock = clock
+        self._step = on_step or (lambda step, move: None)
+
+    def inventory(self) -> list[Item]:
+        """Every placed item of the policy's datasets: table days, recorded Parquet days, objects."""
+        records = self.records()
+        items: list[Item] = []
+        for ds in self.policy.datasets.values():
+            if ds.kind is Kind.ROWS:
+                items += self._row_items(ds, [r for r in records if r.dataset == ds.name])
+            else:
+                items += self._object_items(ds)
+        return items
+
+    def run(self, planned: Plan, progress: Progress | None = None) -> list[MoveRecord]:
+        """Apply every move of `planned` in order, reporting `progress(done, total, move)` after each."""
+        self.finish_expiries()
+        done: list[MoveRecord] = []
+        for i, move in enumerate(planned.moves):
+            record = self.apply(move)
+            if record is not None:
+                done.append(record)
+            if progress is not None:
+                progress(i + 1, len(planned.moves), move)
+        return done
+
+    def apply(self, move: Move) -> MoveRecord | None:
+        """Carry out one move; None when there was nothing left to move (another run finished it)."""
+        ds = self.policy.datasets[move.item.dataset]
+        if ds.kind is Kind.OBJECTS:
+            return self._move_object(ds, move)
+        if move.item.tier in (Tier.HOT, Tier.WARM):
+            return self._expire_rows(ds, move) if move.to is Tier.EXPIRED else self._copy_rows(ds, move)
+        return self._move_parts(ds, move)
+
+    def work(self) -> Work:
+        """This policy's run as job work (:mod:`datastrata.runtime.jobs`): plans at its start, reports each move."""
+
+        def work(report: Callable[[int, int], None]) -> dict[str, Any]:
+            planned = plan(self.policy, self.inventory(), self.clock())
+            records = self.run(planned, lambda done, total, move: report(done, total))
+            return {"moved": [r.to_dict() for r in records], "held": [h.to_dict() for h in planned.held]}
+
+        return work
+
+    def finish_expiries(self) -> None:
+        """Delete the Parquet parts of expired days a crash left behind (recorded expired, not yet deleted)."""
+        for record in self.records():
+            if record.to_tier == Tier.EXPIRED.value and record.from_tier in (Tier.COLD.value, Tier.FROZEN.value):
+                for location in record.location.split(","):
+                    self.objects.delete(location)
+
+    def records(self, dataset: str | None = None) -> list[MoveRecord]:
+        """The move audit, oldest first (of one dataset when given)."""
+        where, params = ("WHERE dataset = ?", (dataset,)) if dataset else ("", ())
+        with self.db.read() as tx:
+            found = tx.query(
+                "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
+                f"FROM tiering_moves {where} ORDER BY moved_at, id",
+                params,
+            )
+        return [
+            MoveRecord(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]),
+                str(r[5]),
+                int(r[6]),
+                int(r[7]),
+                str(r[8]),
+                str(r[9]),
+                time_from_db(r[10]),
+            )
+            for r in found
+        ]
+
+    def cold_parts(self, dataset: str) -> dict[str, list[MoveRecord]]:
+        """The recorded Parquet parts of each day of `dataset` still online (not expired), by day."""
+        parts: dict[str, list[MoveRecord]] = {}
+        expired = set()
+        for r in self.records(dataset):
+            if r.to_tier == Tier.EXPIRED.value:
+                expired.add(r.item)
+            elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
+                parts.setdefault(r.item, []).append(r)
+        return {day: found for day, found in parts.items() if day not in expired}
+
+    def read_range(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
+        """Every row of `dataset` with `start` <= time < `end`, from the table and the recorded Parquet parts."""
+        ds = self.policy.datasets[dataset]
+        with self.db.read() as tx:
+            names = tabular.columns(tx, ds.table)
+            hot = tx.query(
+                f"SELECT {', '.join(names)} FROM {ds.table} WHERE {ds.time_column} >= ? AND {ds.time_column} < ?",
+                (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
+            )
+        tables = [tabular.to_arrow(names, hot, ds.time_column)]
+        for day, parts in self.cold_parts(dataset).items():
+            day_start, day_end = tabular.day_bounds(day)
+            if day_end > start and day_start < end:
+                tables += [tabular.from_parquet(self.objects.read(p.location)) for p in parts]
+        return tabular.query_range(tables, ds.time_column, start, end)
+
+    def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
+        try:
+            with self.db.read() as tx:
+                days = tabular.days_in_table(tx, ds)
+        except Exception as exc:
+            if not _missing_table_or_column(exc):
+                raise
+            raise ValidationError(
+                f"datasets.{ds.name}: the store has no table {ds.table!r} with a time column {ds.time_column!r} "
+                f"({describe_error(exc)}); create it, or fix the policy's table and time_column",
+                field=f"datasets.{ds.name}.table",
+            ) from None
+        items = [Item(ds.name, d, ds.online, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
+        expired = {r.item for r in records if r.to_tier == Tier.EXPIRED.value}
+        for day, parts in self.cold_parts(ds.name).items():
+            infos = [self.objects.info(p.location) for p in parts]
+            frozen = self.policy.storage_class(Tier.FROZEN)
+            tier = Tier.FROZEN if all(i.storage_class == frozen for i in infos) else Tier.COLD  # a half move: again
+            placed = max(i.placed_at for i in infos)
+            items.append(
+                Item(
+                    ds.name,
+                    day,
+                    tier,
+                    tabular.day_bounds(day)[1],
+                    rows=sum(p.rows for p in parts),
+                    bytes=sum(i.size for i in infos),
+                    placed_at=placed,
+                )
+            )
+        return [i for i in items if i.key not in expired or i.tier in (Tier.HOT, Tier.WARM)]
+
+    def _object_items(self, ds: Dataset) -> list[Item]:
+        by_class = {self.policy.storage_class(t): t for t in (Tier.HOT, Tier.WARM, Tier.COLD, Tier.FROZEN)}
+        return [
+            Item(
+                ds.name,
+                o.key,
+                by_class.get(o.storage_class, Tier.HOT),
+                o.created_at,
+                bytes=o.size,
+                stage=o.stage,
+                placed_at=o.placed_at,
+            )
+            for o in self.objects.list(ds.prefix)
+        ]
+
+    def _copy_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        day = move.item.key
+        with self.db.read() as tx:
+            table = tabular.read_day(tx, ds, day)
+            n = int(tx.scalar("SELECT count(*) FROM tiering_moves WHERE dataset = ? AND item = ?", (ds.name, day)))
+        if table.num_rows == 0:
+            return None
+        self._step("started", move)
+        location = f"tiering/{ds.name}/day={day}/part-{n}.parquet"
+        data = tabular.to_parquet(table)
+        self.objects.put(location, data)
+        self._step("copied", move)
+        expected = tabular.checksum(table)
+        stored = self.objects.read(location)
+        if hashlib.sha256(stored).hexdigest() != hashlib.sha256(data).hexdigest() or (
+            tabular.checksum(tabular.from_parquet(stored)) != expected
+        ):
+            raise RuleViolation(f"the copy of {ds.name} {day} at {location} does not match its rows; nothing moved")
+        target_class = self.policy.storage_class(move.to)
+        if target_class != "STANDARD":
+            self.objects.set_class(location, target_class)
+        self._step("verified", move)
+        record = self._record_id(move, n, location, table.num_rows, len(data), expected)
+        with self.db.transaction() as tx:
+            self._insert(tx, record)
+            deleted = tabular.delete_day(tx, ds, day)
+            if deleted != table.num_rows:
+                raise ConcurrencyConflict(
+                    f"rows of {ds.name} {day} changed while they were copied ({table.num_rows} copied, {deleted} "
+                    "in the table); nothing moved, run again"
+                )
+        self._step("recorded", move)
+        return record
+
+    def _expire_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        day = move.item.key
+        with self.db.transaction() as tx:
+            table = tabular.read_day(tx, ds, day)
+            if table.num_rows == 0:
+                return None
+            record = self._record_id(move, 0, f"table:{ds.table}", table.num_rows, 0, tabular.checksum(table))
+            self._insert(tx, record)
+            tabular.delete_day(tx, ds, day)
+        return record
+
+    def _move_parts(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        parts = self.cold_parts(ds.name).get(move.item.key, [])
+        if not parts:
+            return None
+        locations = ",".join(p.location for p in parts)
+        checksum = hashlib.sha256("".join(p.checksum for p in parts).encode()).hexdigest()
+        record = self._record_id(move, 0, locations, sum(p.rows for p in parts), move.item.bytes, checksum)
+        with self.db.transaction() as tx:
+            self._insert(tx, record)
+        for part in parts:
+            if move.to is Tier.EXPIRED:
+                self.objects.delete(part.location)
+            else:
+                self.objects.set_class(part.location, self.policy.storage_class(move.to))
+        return record
+
+    def _move_object(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        key = move.item.key
+        if not self.objects.exists(key):
+            return None
+        info = self.objects.info(key)
+        checksum = self.objects.sha256(key) if info.readable(self.clock()) else ""
+        record = self._record_id(move, 0, key, 0, info.size, checksum, version=info.created_at.isoformat())
+        with self.db.transaction() as tx:
+            self._insert(tx, record)
+        if move.to is Tier.EXPIRED:
+            self.objects.delete(key)
+        else:
+            moved = self.objects.set_class(key, self.policy.storage_class(move.to))
+            readable = moved.readable(self.clock())  # an archived copy is checked by size until it is restored
+            if moved.size != info.size or (checksum and readable and self.objects.sha256(key) != checksum):
+                raise RuleViolation(f"object {key!r} changed while its class changed; check it before the next run")
+        return record
+
+    def _record_id(
+        self, move: Move, n: int, location: str, rows: int, size: int, checksum: str, *, version: str = ""
+    ) -> MoveRecord:
+        item = move.item
+        ident = f"{item.dataset}/{item.key}/{item.tier.value}>{move.to.value}/{version or n}"
+        return MoveRecord(
+            hashlib.sha256(ident.encode()).hexdigest()[:32],
+            item.dataset,
+            item.key,
+            item.tier.value,
+            move.to.value,
+            location,
+            rows,
+            size,
+            checksum,
+            move.rule.describe(),
+            self.clock(),
+        )
+
+    def _insert(self, tx: Tx, r: MoveRecord) -> None:
+        tx.execute(
+            "INSERT INTO tiering_moves (id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, "
+            "rule, moved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (
+                r.id,
+                r.dataset,
+                r.item,
+                r.from_tier,
+                r.to_tier,
+                r.location,
+                r.rows,
+                r.bytes,
+                r.checksum,
+                r.rule,
+                time_to_db(tx.dialect, r.moved_at),
+            ),
+        )
+
+
+def _missing_table_or_column(exc: BaseException) -> bool:
+    """True for SQLite's and PostgreSQL's "no such table / column" errors."""
+    if getattr(exc, "sqlstate", None) in ("42P01", "42703"):
+        return True
+    return "no such table" in str(exc) or "no such column" in str(exc)

@@ -1,0 +1,140 @@
+"""What a tiering run would do, and why: a pure function of a policy, an inventory and the time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from datastrata.core.clock import ensure_utc
+from datastrata.tiering.policy import Policy, Rule
+from datastrata.tiering.tiers import Kind, Tier, show_age
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One piece of placed data: a day of a table's rows or one object, with where it is now."""
+
+    dataset: str
+    key: str
+    tier: Tier
+    #: The newest data time in it (rows: the end of its day; objects: when written): age counts from here.
+    newest: datetime
+    rows: int = 0
+    bytes: int = 0
+    stage: str | None = None
+    #: When it entered its current tier (minimum storage durations count from here); None: unknown.
+    placed_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict."""
+        return {
+            "dataset": self.dataset,
+            "key": self.key,
+            "tier": self.tier.value,
+            "newest": self.newest.isoformat(),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "stage": self.stage,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An item a run would move to `to`, by `rule`."""
+
+    item: Item
+    to: Tier
+    rule: Rule
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict."""
+        return {**self.item.to_dict(), "to": self.to.value, "rule": self.rule.describe(), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An item a rule would move but that stays, and why (the aggregate replacing it does not exist yet)."""
+
+    item: Item
+    to: Tier
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict."""
+        return {**self.item.to_dict(), "to": self.to.value, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A run's moves in order (oldest data first), what is held back, and how many items stay as they are."""
+
+    policy: str
+    at: datetime
+    moves: tuple[Move, ...]
+    held: tuple[Held, ...]
+    unchanged: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly dict."""
+        return {
+            "policy": self.policy,
+            "at": self.at.isoformat(),
+            "moves": [m.to_dict() for m in self.moves],
+            "held": [h.to_dict() for h in self.held],
+            "unchanged": self.unchanged,
+        }
+
+
+def plan(policy: Policy, inventory: Iterable[Item], now: datetime) -> Plan:
+    """Return what a run at `now` would move (and hold back), item by item, with the rule and the reason."""
+    now = ensure_utc(now, field="now")
+    items = sorted(inventory, key=lambda i: (i.newest, i.dataset, i.key))
+    present = {(i.dataset, i.key) for i in items if i.tier is not Tier.EXPIRED}
+    moves: list[Move] = []
+    held: list[Held] = []
+    unchanged = 0
+    for item in items:
+        dataset = policy.datasets.get(item.dataset)
+        rule = None if dataset is None else target(dataset.rules, item, now)
+        if dataset is None or rule is None or rule.to.rank <= item.tier.rank:
+            unchanged += 1
+            continue
+        age = now - item.newest
+        reason = f"age {show_age_floor(age)} ≥ {show_age(rule.after)}"
+        if rule.stages is not None:
+            reason += f" and stage {item.stage}"
+        waiting = _missing_aggregate(policy, item, rule, present)
+        if waiting:
+            held.append(Held(item, rule.to, waiting))
+            continue
+        moves.append(Move(item, rule.to, rule, reason))
+    return Plan(policy.name, now, tuple(moves), tuple(held), unchanged)
+
+
+def target(rules: Sequence[Rule], item: Item, now: datetime) -> Rule | None:
+    """The coldest rule that applies to `item` at `now` (ties: the first declared), or None."""
+    age = now - item.newest
+    found: Rule | None = None
+    for rule in rules:
+        if age >= rule.after and rule.matches(item.stage) and (found is None or rule.to.rank > found.to.rank):
+            found = rule
+    return found
+
+
+def show_age_floor(age: timedelta) -> str:
+    """Render an age in whole days (or hours under a day) for a reason."""
+    return f"{age.days}d" if age.days else f"{int(age.total_seconds() // 3600)}h"
+
+
+def _missing_aggregate(policy: Policy, item: Item, rule: Rule, present: set[tuple[str, str]]) -> str:
+    if rule.to is not Tier.EXPIRED or policy.datasets[item.dataset].kind is not Kind.ROWS:
+        return ""
+    for aggregate in policy.datasets.values():
+        if aggregate.aggregates == item.dataset and (aggregate.name, item.key) not in present:
+            return (
+                f"kept: the aggregate {aggregate.name!r} has no data for {item.key} yet, and raw rows are deleted "
+                "only once the aggregate replacing them exists"
+            )
+    return ""

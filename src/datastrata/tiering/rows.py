@@ -1,0 +1,136 @@
+"""Rows of a time-stamped table as Arrow, day by day: read from the store, written as Parquet, read back with DuckDB."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as csv
+import pyarrow.parquet as pq
+
+from datastrata.stores.database import Tx, time_from_db, time_to_db
+from datastrata.tiering.policy import Dataset
+
+
+def day_bounds(day: str) -> tuple[datetime, datetime]:
+    """The start and end (exclusive) of the UTC day ``YYYY-MM-DD``."""
+    start = datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def days_in_table(tx: Tx, dataset: Dataset) -> list[tuple[str, int, int]]:
+    """Each UTC day with rows in the dataset's table: (day, rows, bytes of its values as text)."""
+    column, table = dataset.time_column, dataset.table
+    names = columns(tx, table)
+    if tx.dialect == "sqlite":
+        day_of = f"substr({column}, 1, 10)"
+        size = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in names)
+    else:
+        day_of = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        size = " + ".join(f"coalesce(octet_length({c}::text), 0)" for c in names)
+    found = tx.query(f"SELECT {day_of}, count(*), sum({size}) FROM {table} GROUP BY 1 ORDER BY 1")
+    return [(str(d), int(n), int(b or 0)) for d, n, b in found]
+
+
+def columns(tx: Tx, table: str) -> list[str]:
+    """The table's column names, in order."""
+    cursor: Any = tx.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+    return [str(d[0]) for d in cursor.description]
+
+
+def read_day(tx: Tx, dataset: Dataset, day: str) -> pa.Table:
+    """The dataset's rows of UTC `day`, ordered by every column, as Arrow (times as UTC timestamps)."""
+    start, end = day_bounds(day)
+    names = columns(tx, dataset.table)
+    order = ", ".join(names)
+    rows = tx.query(
+        f"SELECT {order} FROM {dataset.table} WHERE {dataset.time_column} >= ? AND {dataset.time_column} < ? "
+        f"ORDER BY {order}",
+        (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
+    )
+    return to_arrow(names, rows, dataset.time_column)
+
+
+def delete_day(tx: Tx, dataset: Dataset, day: str) -> int:
+    """Delete the dataset's rows of UTC `day` from its table; return how many went."""
+    start, end = day_bounds(day)
+    cursor = tx.execute(
+        f"DELETE FROM {dataset.table} WHERE {dataset.time_column} >= ? AND {dataset.time_column} < ?",
+        (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
+    )
+    return int(cursor.rowcount)
+
+
+def to_arrow(names: Sequence[str], rows: Sequence[Sequence[Any]], time_column: str) -> pa.Table:
+    """Build an Arrow table from rows, decoding the time column into UTC timestamps (µs)."""
+    data: dict[str, list[Any]] = {name: [] for name in names}
+    for row in rows:
+        for name, value in zip(names, row, strict=True):
+            data[name].append(time_from_db(value) if name == time_column and value is not None else value)
+    fields = {name: pa.array(values) for name, values in data.items() if name != time_column}
+    fields[time_column] = pa.array(data[time_column], type=pa.timestamp("us", tz="UTC"))
+    return pa.table({name: fields[name] for name in names})
+
+
+def checksum(table: pa.Table) -> str:
+    """SHA-256 of the schema and the rows in order, written as CSV by Arrow: equal for equal data in any format.
+
+    Arrow's CSV writer renders each value canonically for its type and quotes strings, so a null and an empty
+    string differ; it runs in C++, so checksumming costs little next to the copy it verifies.
+    """
+    digest = hashlib.sha256(str(table.schema).encode())
+    sink = _Digest(digest)
+    csv.write_csv(table, sink, csv.WriteOptions(include_header=True, batch_size=10_000))
+    return digest.hexdigest()
+
+
+class _Digest(io.RawIOBase):
+    """A writable stream that feeds a hash instead of storing bytes."""
+
+    def __init__(self, digest: Any) -> None:
+        self._digest = digest
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._digest.update(view)
+        return view.nbytes
+
+
+def to_parquet(table: pa.Table) -> bytes:
+    """The table as Parquet bytes, zstd-compressed."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def from_parquet(data: bytes) -> pa.Table:
+    """Read Parquet bytes back into Arrow."""
+    return pq.read_table(io.BytesIO(data))
+
+
+def query_range(tables: Sequence[pa.Table], time_column: str, start: datetime, end: datetime) -> pa.Table:
+    """Rows of `tables` (hot and cold parts alike) with `start` <= time < `end`, ordered, through DuckDB."""
+    import duckdb
+
+    present = [t for t in tables if t.num_rows]
+    if not present:
+        return tables[0].slice(0, 0) if tables else pa.table({})
+    union = pa.concat_tables(present, promote_options="permissive")
+    con = duckdb.connect()
+    try:
+        con.register("tier_rows", union)
+        order = ", ".join(f'"{n}"' for n in union.schema.names)
+        result = con.sql(
+            f'SELECT * FROM tier_rows WHERE "{time_column}" >= $1 AND "{time_column}" < $2 ORDER BY {order}',
+            params=[start, end],
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return result
