@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
+import requests
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
@@ -99,7 +101,32 @@ def no_unplanned_server_error(ctx: Any, response: Any, case: Any) -> bool | None
     return None
 
 
-CHECKS = [no_unplanned_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
+@schemathesis.check
+def a_started_job_ends(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A 202 names its job: poll it to its end, as a client would (so jobs do not pile up behind the fuzzer)."""
+    if response.status_code != 202:
+        return None
+    location = next(iter(v[0] for k, v in response.headers.items() if k.lower() == "location"), None)
+    assert location, "a 202 without Location"
+    url = urljoin(response.request.url, location)
+    auth = {"Authorization": response.request.headers["Authorization"]}
+    deadline = time.monotonic() + 120
+    while True:
+        found = requests.get(url, headers=auth, timeout=30)
+        assert found.status_code == 200, found.text
+        if found.json()["state"] in ("succeeded", "failed", "interrupted"):
+            return None
+        assert time.monotonic() < deadline, f"job {url} did not end"
+        time.sleep(0.05)
+
+
+CHECKS = [
+    no_unplanned_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    a_started_job_ends,
+]
 
 
 def test_the_api_answers_within_its_contract(served: tuple[str, str]) -> None:
