@@ -70,6 +70,14 @@ RELEASED = {
     ("jobs", 1, "postgresql"): "504ecce266cdde54",
     ("idempotency", 1, "sqlite"): "5e6b9c8f82bf45af",
     ("idempotency", 1, "postgresql"): "b5fadfc753be33cc",
+    ("eventlog", 5, "sqlite"): "307aa34680e65d87",
+    ("eventlog", 5, "postgresql"): "132a6a3838c818fa",
+    ("jobs", 2, "sqlite"): "9e41bf1041f362bd",
+    ("jobs", 2, "postgresql"): "0af384c92db3de83",
+    ("tiering", 1, "sqlite"): "807f0ecf87729f18",
+    ("tiering", 1, "postgresql"): "d62c7a4f9e33a141",
+    ("security", 1, "sqlite"): "8090f164c2363228",
+    ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
 }
 
 
