@@ -6,9 +6,11 @@ ever rounded or truncated: a value outside its bounds is a :class:`ValidationErr
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from datastrata.core.errors import ValidationError
@@ -135,3 +137,16 @@ def bounded_list(values: list[Any], *, field: str, max_items: int, min_items: in
 def bounded_wait(timeout: object) -> float:
     """Return a wait for a consistency token in seconds, 0..MAX_WAIT."""
     return bounded_float(timeout, field="timeout", minimum=0.0, maximum=MAX_WAIT)
+
+
+def read_json_file(path: Path, *, field: str, what: str = "file") -> Any:
+    """Return the JSON in `path`; a missing file or bad JSON is a ValidationError naming `field` and the place."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationError(f"{what} {str(path)!r} does not exist; check the path", field=field) from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{what} {str(path)!r} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            field=field,
+        ) from None

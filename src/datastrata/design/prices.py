@@ -13,6 +13,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from datastrata.core.errors import ValidationError
+from datastrata.core.validation import read_json_file
 from datastrata.design.catalog import BY_PRICE_KEY
 
 Tier = Literal["basic", "standard", "enterprise"]
@@ -94,15 +95,7 @@ def load_prices(path: Path | None) -> PriceTable:
     """The shipped table, with a user's JSON file merged over it when one is given."""
     if path is None:
         return default_prices()
-    try:
-        override = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"price file {str(path)!r} does not exist; check the path", field="prices") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"price file {str(path)!r} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            field="prices",
-        ) from None
+    override = read_json_file(path, field="prices", what="price file")
     if not isinstance(override, Mapping):
         raise ValidationError(f"price file {str(path)!r} must hold a JSON object", field="prices")
     base = json.loads(resources.files("datastrata.design").joinpath("prices.json").read_text(encoding="utf-8"))

@@ -13,6 +13,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from datastrata.core.errors import ValidationError
+from datastrata.core.validation import read_json_file
 
 RestoreTier = Literal["expedited", "standard", "bulk"]
 RESTORE_TIERS = ("expedited", "standard", "bulk")
@@ -93,15 +94,7 @@ def load_prices(path: Path | None) -> TieringPrices:
     """The shipped table, or a user's complete JSON table in its place."""
     if path is None:
         return default_prices()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"price file {str(path)!r} does not exist; check the path", field="prices") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"price file {str(path)!r} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            field="prices",
-        ) from None
+    data = read_json_file(path, field="prices", what="price file")
     return _validate(data, str(path))
 
 
