@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.bodies import AnalyticsOut, MatchLagOut, SimulateOut, TvOut
 from datastrata.api.contract import problems
-from datastrata.api.idempotency import Keyed, KeyHeader
+from datastrata.api.idempotency import CommandKey, Keyed, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
 from datastrata.api.pagination import CursorQuery, LimitQuery, Page, needed, paginate
 from datastrata.api.waiting import AfterQuery as After
@@ -25,7 +25,7 @@ from datastrata.api.waiting import TimeoutQuery as Timeout
 from datastrata.api.waiting import await_applied
 from datastrata.core.validation import MAX_INT
 from datastrata.systems.match import simulate
-from datastrata.systems.match.domain import MAX_MINUTE
+from datastrata.systems.match.domain import MAX_MINUTE, Card
 from datastrata.systems.match.service import MAX_LIMIT, MatchService, check_projection
 
 router = APIRouter(prefix="/match", tags=["match"])
@@ -209,29 +209,29 @@ def post_match(body: StartIn, request: Request, key: KeyHeader) -> dict[str, Any
 )
 def post_yellow(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a yellow card (a second one sends the player off)."""
-    svc = _svc(request)
-    return svc.yellow(
-        match_id,
-        body.player,
-        minute=body.minute,
-        foul=body.foul,
-        referee=body.referee,
-        event_id=key.with_body(body.event_id),
-    ).to_dict()
+    return _book(request, match_id, "yellow", body, key)
 
 
 @router.post("/matches/{match_id}/red-cards", status_code=201, responses=problems(404, 409), response_model=CommandOut)
 def post_red(match_id: MatchPath, body: CardIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Show a red card."""
-    svc = _svc(request)
-    return svc.red(
-        match_id,
-        body.player,
-        minute=body.minute,
-        foul=body.foul,
-        referee=body.referee,
-        event_id=key.with_body(body.event_id),
-    ).to_dict()
+    return _book(request, match_id, "red", body, key)
+
+
+def _book(request: Request, match_id: str, card: Card, body: CardIn, key: CommandKey) -> dict[str, Any]:
+    return (
+        _svc(request)
+        .book(
+            match_id,
+            body.player,
+            card,
+            minute=body.minute,
+            foul=body.foul,
+            referee=body.referee,
+            event_id=key.with_body(body.event_id),
+        )
+        .to_dict()
+    )
 
 
 @router.post("/matches/{match_id}/goals", status_code=201, responses=problems(404, 409), response_model=CommandOut)
