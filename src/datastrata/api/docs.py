@@ -1,4 +1,4 @@
-"""The interactive API docs at /docs, with Swagger UI's files served from the package (they render offline)."""
+"""The interactive API docs at /docs, with Swagger UI's files served by this server (they render offline)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-#: Where the vendored swagger-ui-dist files (Apache-2.0, see LICENSE and NOTICE beside them) are served.
+#: Where Swagger UI's files are served: the copy the `fastapi-offline` package ships (Swagger UI 5, OpenAPI 3.1).
 ASSETS = "/docs/assets"
 
 
 def install_docs(app: FastAPI) -> None:
     """Serve /docs and its assets locally; the app must be created with ``docs_url=None, redoc_url=None``."""
-    folder = resources.files("datastrata.api").joinpath("static", "swagger-ui")
+    folder = resources.files("fastapi_offline").joinpath("static")
     app.mount(ASSETS, StaticFiles(directory=str(folder)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
@@ -27,7 +27,7 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
