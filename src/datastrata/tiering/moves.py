@@ -164,20 +164,14 @@ class Mover:
         return {day: found for day, found in parts.items() if day not in expired}
 
     def read_range(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
-        """Every row of `dataset` with `start` <= time < `end`, from the table and the recorded Parquet parts."""
-        ds = self.policy.datasets[dataset]
-        with self.db.read() as tx:
-            names = tabular.columns(tx, ds.table)
-            hot = tx.query(
-                f"SELECT {', '.join(names)} FROM {ds.table} WHERE {ds.time_column} >= ? AND {ds.time_column} < ?",
-                (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
-            )
-        tables = [tabular.to_arrow(names, hot, ds.time_column)]
-        for day, parts in self.cold_parts(dataset).items():
-            day_start, day_end = tabular.day_bounds(day)
-            if day_end > start and day_start < end:
-                tables += [tabular.from_parquet(self.objects.read(p.location)) for p in parts]
-        return tabular.query_range(tables, ds.time_column, start, end)
+        """Every row of `dataset` with `start` <= time < `end` over all tiers, ordered by every column.
+
+        The same as ``run_query(mover, RangeQuery(dataset, start, end))`` (:mod:`datastrata.tiering.query`), which
+        also filters by series and aggregates; frozen days in the range are refused until restored.
+        """
+        from datastrata.tiering.query import RangeQuery, run_query
+
+        return run_query(self, RangeQuery(dataset, start, end))
 
     def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
         try:
