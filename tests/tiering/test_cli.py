@@ -100,7 +100,7 @@ def test_restore_restores_and_query_through_the_shell(sqlite_url: str, tmp_path:
     data = {**POLICY, "queries": [{"name": "recent", "dataset": "readings", "covers": "5d"}]}
     data["datasets"] = {
         "readings": {
-            **POLICY["datasets"]["readings"],
+            **POLICY["datasets"]["readings"],  # type: ignore[index]
             "rules": [{"after": "3d", "to": "cold"}, {"after": "5d", "to": "frozen"}],
         }
     }
