@@ -3,6 +3,7 @@ and finishes the restore jobs whose copies are ready."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -82,3 +83,15 @@ def install(runtime: Runtime, policy: Policy, *, every: timedelta = timedelta(ho
     job = TieringJob(mover, every=every, restores=Restores(mover, jobs=jobs_of(runtime), log=runtime.log))
     runtime.add_job(job.name, job)
     return job
+
+
+def serve_tiering(runtime: Runtime, policies: Sequence[Policy], *, supervised: bool) -> dict[str, Mover]:
+    """The movers of the policies `serve` answers for, by name; `supervised`: each also runs as its tiering job."""
+    movers: dict[str, Mover] = {}
+    for policy in policies:
+        if supervised:
+            movers[policy.name] = install(runtime, policy).mover
+        else:
+            objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
+            movers[policy.name] = Mover(runtime.db, objects, policy, clock=runtime.clock)
+    return movers

@@ -126,14 +126,26 @@ class Mover:
                 for location in record.location.split(","):
                     self.objects.delete(location)
 
-    def records(self, dataset: str | None = None) -> list[MoveRecord]:
-        """The move audit, oldest first (of one dataset when given)."""
-        where, params = ("WHERE dataset = ?", (dataset,)) if dataset else ("", ())
+    def records(
+        self, dataset: str | None = None, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+    ) -> list[MoveRecord]:
+        """The move audit, oldest first (of one dataset when given; after `after` = (moved_at, id); `limit` of them)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if dataset:
+            clauses.append("dataset = ?")
+            params.append(dataset)
+        if after is not None:
+            at = time_to_db(self.db.dialect, after[0])
+            clauses.append("(moved_at > ? OR (moved_at = ? AND id > ?))")
+            params += [at, at, after[1]]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        cap = f" LIMIT {int(limit)}" if limit is not None else ""
         with self.db.read() as tx:
             found = tx.query(
                 "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
-                f"FROM tiering_moves {where} ORDER BY moved_at, id",
-                params,
+                f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}",
+                tuple(params),
             )
         return [
             MoveRecord(

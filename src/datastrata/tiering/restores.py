@@ -68,6 +68,8 @@ class RestoreJob:
     expires_at: datetime
     #: True once the tiering job noticed it was ready and appended ``RestoreCompleted``.
     completed: bool
+    #: When its job was recorded (the listing's sort key, with the job id).
+    created_at: datetime
 
     def state(self, now: datetime) -> str:
         """``restoring`` before the ETA, ``ready`` while the copy is readable, ``expired`` after it is gone."""
@@ -88,6 +90,7 @@ class RestoreJob:
             "days": self.days,
             "state": self.state(now),
             "completed": self.completed,
+            "created_at": self.created_at.isoformat(),
             "requested_at": self.requested_at.isoformat(),
             "ready_at": self.ready_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
@@ -324,13 +327,13 @@ def list_restores(db: Database, *, limit: int = 100, before: tuple[datetime, str
 def get_restore(db: Database, job_id: str) -> RestoreJob:
     """The restore request of job `job_id` (NotFound when it is no restore)."""
     with db.read() as tx:
-        state = tx.scalar("SELECT state FROM jobs WHERE id = ? AND kind = ?", (job_id, KIND))
+        job = tx.one("SELECT state, created_at FROM jobs WHERE id = ? AND kind = ?", (job_id, KIND))
         rows = tx.query(
             "SELECT location, policy, dataset, item, tier, days, requested_at, ready_at, expires_at "
             "FROM tiering_restores WHERE job_id = ? ORDER BY item, location",
             (job_id,),
         )
-    if state is None or not rows:
+    if job is None or not rows:
         raise NotFound(f"no restore job {job_id!r}; list them with datastrata tiering restores", field="job")
     items = tuple(dict.fromkeys(str(r[3]) for r in rows))
     return RestoreJob(
@@ -344,7 +347,8 @@ def get_restore(db: Database, job_id: str) -> RestoreJob:
         min(time_from_db(r[6]) for r in rows),
         max(time_from_db(r[7]) for r in rows),
         min(time_from_db(r[8]) for r in rows),
-        str(state) == "succeeded",
+        str(job[0]) == "succeeded",
+        time_from_db(job[1]),
     )
 
 
