@@ -149,3 +149,44 @@ def test_objects_of_a_dataset_are_restored_by_key(db: Database, tmp_path: Path) 
     clock.advance(timedelta(minutes=5))
     assert [r.job for r in restores.complete_ready()] == [asked.job]
     assert objects.read("models/m1.bin") == b"weights"
+
+
+def test_request_restore_on_a_runtime_completes_under_its_tiering_job(tmp_path: Path, store_url: str) -> None:
+    from datastrata.core.config import Settings
+    from datastrata.runtime import Runtime
+    from datastrata.runtime.jobs import jobs_of
+    from datastrata.tiering.job import install
+    from datastrata.tiering.restores import request_restore
+
+    clock = FrozenClock(NOW)
+    settings = Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'g'}", objects=f"file://{tmp_path / 'o'}")
+    runtime = Runtime.open(settings, clock=clock)
+    try:
+        objects = ObjectStore(settings.objects, clock=clock)
+        objects.put("models/old.bin", b"v1", storage_class="GLACIER")
+        objects.put("models/gone.bin", b"v0", storage_class="GLACIER")
+        policy = parse_policy(
+            {
+                "name": "models",
+                "datasets": {
+                    "models": {"kind": "objects", "prefix": "models/", "rules": [{"after": "7y", "to": "expired"}]}
+                },
+            }
+        )
+        install(runtime, policy)
+        asked = request_restore(runtime, policy, "models", ["models/old.bin"], tier="standard", days=1)
+        lost = request_restore(runtime, policy, "models", ["models/gone.bin"], tier="bulk", days=1)
+        objects.delete("models/gone.bin")  # expired before its copy was ready
+        assert jobs_of(runtime).get(asked.job).state == "running"
+        clock.advance(timedelta(hours=5))
+        while runtime.run_once():
+            pass
+        assert jobs_of(runtime).get(asked.job).state == "succeeded"
+        failed = jobs_of(runtime).get(lost.job)
+        assert failed.state == "failed" and "deleted (expired) before its restore completed" in (failed.error or "")
+        events = [e for e in runtime.log.read_all() if e.type == EVENT]
+        assert [(e.stream_id, e.payload["items"]) for e in events] == [
+            (f"tiering-restore-{asked.job}", ["models/old.bin"])
+        ]
+    finally:
+        runtime.close()

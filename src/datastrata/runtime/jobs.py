@@ -213,16 +213,18 @@ class Jobs:
         )
         return job_id
 
-    def finish_in(self, tx: Tx, job_id: str, result: Any) -> bool:
-        """Mark running job `job_id` succeeded with `result` inside `tx` (with effects that commit with it).
+    def finish_in(self, tx: Tx, job_id: str, result: Any, *, error: str | None = None) -> bool:
+        """Mark running job `job_id` succeeded with `result` (failed, with `error`) inside `tx`, with its effects.
 
         Returns False when it was no longer running (another process finished it first): write nothing else then.
         """
         at = time_to_db(tx.dialect, self.clock())
+        state, position = (FAILED, "position") if error is not None else (SUCCEEDED, "goal")
+        text = json.dumps(result, default=str) if result is not None else None
         cursor = tx.execute(
-            "UPDATE jobs SET state = 'succeeded', position = goal, result = ?, finished_at = ? "
+            f"UPDATE jobs SET state = ?, position = {position}, result = ?, error = ?, finished_at = ? "
             "WHERE id = ? AND state = 'running'",
-            (json.dumps(result, default=str), at, job_id),
+            (state, text, error, at, job_id),
         )
         return int(cursor.rowcount or 0) == 1
 

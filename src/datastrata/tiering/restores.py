@@ -166,6 +166,12 @@ class Restores:
         done: list[RestoreJob] = []
         for job_id in running:
             found = get_restore(self.mover.db, job_id)
+            gone = [loc for loc in found.locations if not self.mover.objects.exists(loc)]
+            if gone:  # expired (deleted) by the policy before its copy was ready: nothing will become readable
+                error = f"object {gone[0]!r} was deleted (expired) before its restore completed; nothing to read"
+                with self.mover.db.transaction() as tx:
+                    self.jobs.finish_in(tx, job_id, None, error=error)
+                continue
             if not all(_ready(self.mover.objects.info(loc), now) for loc in found.locations):
                 continue
             with self.mover.db.transaction() as tx:
