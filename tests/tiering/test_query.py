@@ -17,20 +17,29 @@ from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import parse_policy
 from datastrata.tiering.query import Aggregation, RangeQuery, run_query
+from datastrata.tiering.restores import Restores
 
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 DAYS = 9
-QUERIES = 200 if os.environ.get("DATASTRATA_FULL") == "1" else 30
+QUERIES = 200 if os.environ.get("DATASTRATA_FULL") == "1" else 20
 
 
-def _policy(table: str, rules: list[dict[str, str]]) -> dict[str, Any]:
+def _policy(table: str, rules: list[dict[str, str]], *, online: str = "hot", covers: str = "30d") -> dict[str, Any]:
     return {
         "name": table,
         "datasets": {
-            table: {"kind": "rows", "table": table, "time_column": "ts", "rules": rules},
+            table: {"kind": "rows", "table": table, "time_column": "ts", "online": online, "rules": rules},
         },
-        "queries": [{"name": "raw", "dataset": table, "covers": "30d"}],
+        "queries": [{"name": "raw", "dataset": table, "covers": covers}],
     }
+
+
+#: How the tiered copy is spread: a hot table and Parquet, a warm table and Parquet, or with frozen days restored.
+SPREADS = {
+    "hot": ({"online": "hot"}, [{"after": "2d", "to": "cold"}]),
+    "warm": ({"online": "warm"}, [{"after": "2d", "to": "cold"}]),
+    "restored": ({"covers": "5d"}, [{"after": "2d", "to": "cold"}, {"after": "5d", "to": "frozen"}]),
+}
 
 
 def _fill(db: Database, rng: random.Random) -> list[tuple[Any, ...]]:
@@ -74,15 +83,22 @@ def _random_query(dataset: str, seed: int) -> RangeQuery:
     return RangeQuery(dataset, start, end, series, aggregate, limit)
 
 
-def test_every_query_over_all_tiers_equals_the_all_hot_copy(db: Database, tmp_path: object) -> None:
+@pytest.mark.parametrize("spread", sorted(SPREADS))
+def test_every_query_over_all_tiers_equals_the_all_hot_copy(db: Database, tmp_path: object, spread: str) -> None:
     rng = random.Random(20261201)
     _fill(db, rng)
     clock = FrozenClock(NOW)
     objects = ObjectStore(f"file://{tmp_path}/objects", clock=clock)
-    tiered = Mover(db, objects, parse_policy(_policy("tiered", [{"after": "2d", "to": "cold"}])), clock=clock)
+    options, rules = SPREADS[spread]
+    tiered = Mover(db, objects, parse_policy(_policy("tiered", rules, **options)), clock=clock)
     hot = Mover(db, objects, parse_policy(_policy("allhot", [{"after": "7y", "to": "expired"}])), clock=clock)
     moved = tiered.run(plan(tiered.policy, tiered.inventory(), NOW))
     assert len(moved) >= DAYS - 3  # most days now live only in Parquet
+    if spread == "restored":
+        frozen = [r.item for r in moved if r.to_tier == "frozen"]
+        assert len(frozen) >= 3
+        Restores(tiered).request("tiered", frozen, tier="expedited", days=1)
+        clock.advance(timedelta(minutes=5))  # the restored copies are readable now
     late = [("s1", NOW - timedelta(days=5, minutes=m), float(m), 1) for m in range(5)]  # late rows of a cold day
     _insert(db, late)
     with db.read() as tx:
