@@ -28,7 +28,7 @@ from datastrata.runtime.jobs import Jobs
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.moves import Mover
-from datastrata.tiering.objects import ARCHIVE_CLASSES, ObjectInfo
+from datastrata.tiering.objects import ARCHIVE_CLASSES, ObjectInfo, Restore
 from datastrata.tiering.policy import Dataset
 from datastrata.tiering.schema import RESTORES
 from datastrata.tiering.tiers import Kind
@@ -146,7 +146,7 @@ class Restores:
             if claim is not None and (stored := claim.stored_in(tx)) is not None:
                 job_id = str(stored["job"])
             else:
-                job_id = standing.job if standing is not None else self._record(tx, ds, restored, tier, days)
+                job_id = standing.job if standing is not None else self._record(tx, ds, restored, days)
                 if claim is not None:
                     claim.remember_in(tx, {"job": job_id}, self.clock())
         return get_restore(self.mover.db, job_id)
@@ -265,7 +265,7 @@ class Restores:
                 return found
         return None
 
-    def _record(self, tx: Tx, ds: Dataset, restored: list[tuple[str, str, Any]], tier: str, days: int) -> str:
+    def _record(self, tx: Tx, ds: Dataset, restored: list[tuple[str, str, Restore]], days: int) -> str:
         job_id = self.jobs.create_external_in(tx, KIND, f"{self.mover.policy.name}/{ds.name}", goal=len(restored))
         for item, location, answer in restored:
             tx.execute(
