@@ -144,6 +144,10 @@ def test_objects_of_a_dataset_are_restored_by_key(db: Database, tmp_path: Path) 
         }
     )
     restores = Restores(Mover(db, objects, policy, clock=clock))
+    objects.put("models/m2.bin", b"older", storage_class="DEEP_ARCHIVE")
+    with pytest.raises(ValidationError, match="for DEEP_ARCHIVE objects") as refused:
+        restores.request("models", ["models/m1.bin", "models/m2.bin"], tier="expedited")  # no expedited from deep
+    assert refused.value.field == "tier" and objects.info("models/m1.bin").restore is None  # nothing asked
     asked = restores.request("models", ["models/m1.bin"], tier="expedited", days=1)
     assert asked.ready_at == NOW + timedelta(minutes=5) and asked.items == ("models/m1.bin",)
     clock.advance(timedelta(minutes=5))

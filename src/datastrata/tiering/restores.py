@@ -136,7 +136,7 @@ class Restores:
             if stored is not None:
                 return get_restore(self.mover.db, str(stored["job"]))
         ds = self._dataset(dataset)
-        wanted = self._wanted(ds, items, start, end)
+        wanted = self._wanted(ds, items, start, end, tier)
         locations = [loc for _, loc in wanted]
         standing = self._standing(locations)
         if standing is not None and claim is None:
@@ -191,9 +191,12 @@ class Restores:
         return ds
 
     def _wanted(
-        self, ds: Dataset, items: Sequence[str], start: datetime | None, end: datetime | None
+        self, ds: Dataset, items: Sequence[str], start: datetime | None, end: datetime | None, tier: str
     ) -> list[tuple[str, str]]:
-        """The (item, object key) pairs to restore: the archived parts of the days, or the archived objects."""
+        """The (item, object key) pairs to restore: the archived parts of the days, or the archived objects.
+
+        Each is checked against `tier` first (DEEP_ARCHIVE has no expedited), so a refusal asks for nothing.
+        """
         if bool(items) == (start is not None or end is not None):
             raise ValidationError(
                 "name the items to restore (days YYYY-MM-DD or object keys) or give --from and --to, not both",
@@ -226,7 +229,9 @@ class Restores:
                     f"({' or '.join(ARCHIVE_CLASSES)}) is restored",
                     field="items",
                 )
-            pairs += [(item, i.key) for i in archived]
+            for info in archived:
+                self.mover.objects.prices.restore(info.storage_class, tier)
+                pairs.append((item, info.key))
         if not pairs:
             raise ValidationError(
                 f"nothing of {ds.name} between {start} and {end} is frozen; nothing to restore", field="from"
