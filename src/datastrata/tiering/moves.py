@@ -127,9 +127,17 @@ class Mover:
                     self.objects.delete(location)
 
     def records(
-        self, dataset: str | None = None, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+        self,
+        dataset: str | None = None,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+        tx: Tx | None = None,
     ) -> list[MoveRecord]:
-        """The move audit, oldest first (of one dataset when given; after `after` = (moved_at, id); `limit` of them)."""
+        """The move audit, oldest first (of one dataset when given; after `after` = (moved_at, id); `limit` of them).
+
+        With `tx`, read in that transaction's snapshot (with other reads that must agree with it).
+        """
         clauses: list[str] = []
         params: list[Any] = []
         if dataset:
@@ -141,12 +149,15 @@ class Mover:
             params += [at, at, after[1]]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         cap = f" LIMIT {int(limit)}" if limit is not None else ""
-        with self.db.read() as tx:
-            found = tx.query(
-                "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
-                f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}",
-                tuple(params),
-            )
+        sql = (
+            "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
+            f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}"
+        )
+        if tx is not None:
+            found = tx.query(sql, tuple(params))
+        else:
+            with self.db.read() as snapshot:
+                found = snapshot.query(sql, tuple(params))
         return [
             MoveRecord(
                 str(r[0]),
@@ -164,11 +175,11 @@ class Mover:
             for r in found
         ]
 
-    def cold_parts(self, dataset: str) -> dict[str, list[MoveRecord]]:
-        """The recorded Parquet parts of each day of `dataset` still online (not expired), by day."""
+    def cold_parts(self, dataset: str, *, tx: Tx | None = None) -> dict[str, list[MoveRecord]]:
+        """The recorded Parquet parts of each day of `dataset` still online (not expired), by day (in `tx`)."""
         parts: dict[str, list[MoveRecord]] = {}
         expired = set()
-        for r in self.records(dataset):
+        for r in self.records(dataset, tx=tx):
             if r.to_tier == Tier.EXPIRED.value:
                 expired.add(r.item)
             elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):

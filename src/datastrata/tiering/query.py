@@ -27,7 +27,7 @@ from datastrata.tiering.policy import Dataset
 from datastrata.tiering.tiers import Kind
 
 if TYPE_CHECKING:
-    from datastrata.tiering.moves import Mover
+    from datastrata.tiering.moves import Mover, MoveRecord
 
 #: The aggregate columns of an aggregated answer, after the bucket and the grouping columns.
 AGGREGATES = ("count", "avg", "min", "max")
@@ -90,13 +90,14 @@ def run_query(mover: Mover, q: RangeQuery) -> pa.Table:
     start, end = ensure_utc(q.start, field="from"), ensure_utc(q.end, field="to")
     if end <= start:
         raise ValidationError(f"to ({end.isoformat()}) must be after from ({start.isoformat()})", field="to")
-    with mover.db.read() as tx:
+    with mover.db.read() as tx:  # one snapshot: a move committing meanwhile is seen in neither or in both
         names = tabular.columns(tx, ds.table)
         wanted = _wanted(ds, names, q)
         where, params = _where(ds, q.series, tx.dialect, start, end)
         hot = tx.query(f"SELECT {', '.join(wanted)} FROM {ds.table} WHERE {where}", params)
+        recorded = mover.cold_parts(ds.name, tx=tx)
     online = tabular.to_arrow(wanted, hot, ds.time_column)
-    parts = _cold_locations(mover, ds, start, end)
+    parts = _cold_locations(mover, ds, recorded, start, end)
     return _answer(mover, ds, q, wanted, online, parts, start, end)
 
 
@@ -151,12 +152,14 @@ def _where(
     return " AND ".join(clauses), tuple(params)
 
 
-def _cold_locations(mover: Mover, ds: Dataset, start: datetime, end: datetime) -> list[str]:
+def _cold_locations(
+    mover: Mover, ds: Dataset, recorded: Mapping[str, list[MoveRecord]], start: datetime, end: datetime
+) -> list[str]:
     """The recorded Parquet parts of the days `start`..`end` touches; refuse frozen ones not restored."""
     now = mover.clock()
     locations: list[str] = []
     frozen: list[FrozenDay] = []
-    for day, records in sorted(mover.cold_parts(ds.name).items()):
+    for day, records in sorted(recorded.items()):
         day_start, day_end = tabular.day_bounds(day)
         if day_end <= start or day_start >= end:
             continue
