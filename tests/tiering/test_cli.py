@@ -120,6 +120,7 @@ def test_restore_restores_and_query_through_the_shell(sqlite_url: str, tmp_path:
         and asked["state"] == "restoring"
         and asked["location"] == f"/jobs/{asked['job']}"
     )
+    assert ok(env, "run", str(policy))["restores_completed"] == []  # not ready for another 5 minutes
     listed = ok(env, "restores")["restores"]
     assert [r["job"] for r in listed] == [asked["job"]] and listed[0]["items"] == asked["items"]
     recent = (today - timedelta(days=2)).isoformat()

@@ -62,7 +62,7 @@ def run_command(
     objects: ObjectsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Carry out the plan now: copy, verify, record and delete each move; safe to run again after a crash."""
+    """Carry out the plan now (copy, verify, record, delete each move) and finish the restores that are ready."""
     mover = _mover(ctx, policy, objects)
     jobs = jobs_of(session(ctx).open())
     job = jobs.create("tiering", mover.policy.name)
@@ -84,7 +84,8 @@ def run_command(
                 return work(step)
 
             done = jobs.run(job, drawn, reraise=True)
-    result = {"job": job.id, **done.result}
+    ready = Restores(mover, jobs=jobs, log=session(ctx).open().log).complete_ready()
+    result = {"job": job.id, **done.result, "restores_completed": [r.job for r in ready]}
     emit(result, as_json=as_json, text=_run_text)
 
 
@@ -227,6 +228,7 @@ def _run_text(data: dict[str, Any]) -> str:
         for r in data["moved"]
     ]
     lines += [f"  held {h['dataset']} {h['key']}: {h['reason']}" for h in data["held"]]
+    lines += [f"  restore {job} is ready (RestoreCompleted appended)" for job in data["restores_completed"]]
     return "\n".join(lines)
 
 
