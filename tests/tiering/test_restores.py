@@ -96,6 +96,11 @@ def test_the_eta_follows_the_tier(db: Database, tmp_path: Path) -> None:
     ranged = restores.request("readings", start=now - timedelta(days=30), end=now, tier="expedited")
     assert ranged.items == ("2026-11-24", "2026-11-25", "2026-11-26")  # every frozen day in the range
     assert ranged.ready_at == now + timedelta(hours=12)  # each object keeps its standing request: the last decides
+    everything = list_restores(db)
+    assert len(everything) == 4 and ranged.job in {r.job for r in everything}
+    first = list_restores(db, limit=3)
+    rest = list_restores(db, limit=3, before=(first[-1].created_at, first[-1].job))
+    assert [r.job for r in first + rest] == [r.job for r in everything]  # keyset pages: nothing missed or repeated
 
 
 def test_bad_requests_are_refused_by_field_and_write_nothing(db: Database, tmp_path: Path) -> None:
