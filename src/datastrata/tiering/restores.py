@@ -197,9 +197,11 @@ class Restores:
 
         Each is checked against `tier` first (DEEP_ARCHIVE has no expedited), so a refusal asks for nothing.
         """
-        if bool(items) == (start is not None or end is not None):
+        ranged = start is not None or end is not None
+        if bool(items) == ranged:
+            what = "name the items or give --from and --to, not both" if ranged else "nothing to restore named"
             raise ValidationError(
-                "name the items to restore (days YYYY-MM-DD or object keys) or give --from and --to, not both",
+                f"{what}: restore days YYYY-MM-DD or object keys, or every frozen item from --from to --to",
                 field="items",
             )
         bounded_list(list(items), field="items", max_items=MAX_ITEMS)
