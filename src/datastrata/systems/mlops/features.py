@@ -61,7 +61,7 @@ class FeatureStore:
         view = feature_view(name, entity, features, ttl)
         content = view.to_dict()
 
-        def decide(work: Work) -> Decision:
+        def body(work: Work) -> CommandResult:
             held = self._view_in(work, view.name)
             if held is not None and held != view:
                 raise RuleViolation(
@@ -69,23 +69,33 @@ class FeatureStore:
                     "not change (its history is typed by it): define a view with a new name",
                     field="name",
                 )
-            if held is None:
-                work.execute(
-                    "INSERT INTO mlops_feature_views (tenant_id, name, entity, features, ttl_seconds, defined_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        work.scope.tenant,
-                        view.name,
-                        view.entity,
-                        json.dumps(dict(view.features)),
-                        None if view.ttl is None else int(view.ttl.total_seconds()),
-                        time_to_db(work.dialect, self.runtime.clock()),
-                    ),
-                )
-            events = [] if held is not None else [NewEvent("FeatureViewDefined", content)]
-            return Decision(work.scope, events)
+            if held is not None:  # defined as asked already: answer with its definition's event, write nothing
+                first = tuple(work.stream(limit=1))
+                return CommandResult("define", work.scope.stream_id, first, work.log.identity, duplicate=True)
+            work.execute(
+                "INSERT INTO mlops_feature_views (tenant_id, name, entity, features, ttl_seconds, defined_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    work.scope.tenant,
+                    view.name,
+                    view.entity,
+                    json.dumps(dict(view.features)),
+                    None if view.ttl is None else int(view.ttl.total_seconds()),
+                    time_to_db(work.dialect, self.runtime.clock()),
+                ),
+            )
+            appended = work.append([NewEvent("FeatureViewDefined", content)])
+            return CommandResult("define", work.scope.stream_id, appended.events, work.log.identity)
 
-        return self.commands.execute("define", self._scope(view.name), decide, key=key, content=content)
+        return self.commands.run(
+            "define",
+            self._scope(view.name),
+            body,
+            encode=CommandResult.to_stored,
+            decode=CommandResult.replayed,
+            key=key,
+            content=content,
+        )
 
     def view(self, name: str) -> FeatureView:
         """Return a view's definition; NotFound names the views there are."""
