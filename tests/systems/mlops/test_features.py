@@ -135,10 +135,18 @@ def test_materialisation_keeps_the_latest_value_and_is_idempotent(online_svc: Ml
         work.execute("DELETE FROM mlops_materialized")
     assert svc.materialize_job().result["parts"] == 3
     assert svc.features.online("customer", ["a", "b"]) == [
-        {"customer_id": "a", "status": "found", "event_time": "2026-03-01T05:00:00+00:00",
-         "features": {"spend": 5.0, "tier": None}},
-        {"customer_id": "b", "status": "found", "event_time": "2026-03-01T02:00:00+00:00",
-         "features": {"spend": 7.0, "tier": None}},
+        {
+            "customer_id": "a",
+            "status": "found",
+            "event_time": "2026-03-01T05:00:00+00:00",
+            "features": {"spend": 5.0, "tier": None},
+        },
+        {
+            "customer_id": "b",
+            "status": "found",
+            "event_time": "2026-03-01T02:00:00+00:00",
+            "features": {"spend": 7.0, "tier": None},
+        },
     ]
     svc.runtime.clock.advance(timedelta(days=30))  # type: ignore[attr-defined]
     assert svc.features.online("customer", ["a"])[0]["status"] == "expired"
@@ -150,17 +158,22 @@ def test_a_training_set_reads_the_parquet_history_and_skips_parts_after_the_last
     svc.features.ingest("customer", rows(("a", 50, 9.0)))  # the next day's part: after every label
     later = [o.key for o in svc.objects.list("mlops/features/") if "day=2026-03-03" in o.key]
     svc.objects.set_class(later[0], "DEEP_ARCHIVE")  # frozen: reading it would fail
-    labels = [{"customer_id": "a", "label_time": "2026-03-01T12:00:00Z", "label": 1},
-              {"customer_id": "b", "label_time": "2026-03-01T01:00:00Z", "label": 0}]
+    labels = [
+        {"customer_id": "a", "label_time": "2026-03-01T12:00:00Z", "label": 1},
+        {"customer_id": "b", "label_time": "2026-03-01T01:00:00Z", "label": 0},
+    ]
     got = svc.features.training_set(["customer"], labels, save_as="base")
     assert [r["spend"] for r in got.to_pylist()] == [1.0, None]
     assert svc.features.saved("base").to_pylist() == got.to_pylist()
     with pytest.raises(RuleViolation, match="restore it first"):
-        svc.features.training_set(["customer"], [{"customer_id": "a", "label_time": "2026-03-04T00:00:00Z",
-                                                  "label": 1}])
+        svc.features.training_set(
+            ["customer"], [{"customer_id": "a", "label_time": "2026-03-04T00:00:00Z", "label": 1}]
+        )
     view = svc.features.view("customer")
-    expected = point_in_time(labels_table(labels, ["customer_id"]),
-                             [(view, svc.features.history("customer", until_us=_us(T0 + timedelta(hours=12))))])
+    expected = point_in_time(
+        labels_table(labels, ["customer_id"]),
+        [(view, svc.features.history("customer", until_us=_us(T0 + timedelta(hours=12))))],
+    )
     assert expected.to_pylist() == got.to_pylist()
 
 

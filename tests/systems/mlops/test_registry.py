@@ -44,8 +44,15 @@ def test_a_version_moves_through_its_stages_and_aliases_follow_the_rules(svc: Ml
         (1, "archived", ()),
         (2, "approved", ("champion",)),
     ]
-    assert stream(svc, "churn") == ["ModelRegistered", "ModelRegistered", "ModelStageChanged", "ModelAliasMoved",
-                                    "ModelStageChanged", "ModelAliasMoved", "ModelStageChanged"]
+    assert stream(svc, "churn") == [
+        "ModelRegistered",
+        "ModelRegistered",
+        "ModelStageChanged",
+        "ModelAliasMoved",
+        "ModelStageChanged",
+        "ModelAliasMoved",
+        "ModelStageChanged",
+    ]
     assert svc.objects.info(svc.models.version("churn", 1).artifact).stage == "archived"
 
 
@@ -77,10 +84,15 @@ def test_unknown_models_and_aliases_are_not_found(svc: MlopsService) -> None:
         svc.models.version("churn", "champion")
 
 
-def test_the_shipped_policy_freezes_only_unapproved_versions_after_a_year(svc: MlopsService, clock: FrozenClock) -> None:
+def test_the_shipped_policy_freezes_only_unapproved_versions_after_a_year(
+    svc: MlopsService, clock: FrozenClock
+) -> None:
     rule = shipped_policy().datasets["models"].rules[0]
-    assert (rule.to, rule.after, rule.stages) == (Tier.FROZEN, timedelta(days=365),
-                                                  frozenset({"pending", "rejected", "archived"}))
+    assert (rule.to, rule.after, rule.stages) == (
+        Tier.FROZEN,
+        timedelta(days=365),
+        frozenset({"pending", "rejected", "archived"}),
+    )
     for n, stage in enumerate(["approved", "rejected", "pending"], start=1):
         svc.models.register("churn", f"model {n}".encode())
         if stage != "pending":
@@ -92,8 +104,11 @@ def test_the_shipped_policy_freezes_only_unapproved_versions_after_a_year(svc: M
     frozen = sorted(m["item"] for m in job.result["moved"])
     assert frozen == sorted(svc.models.version("churn", n).artifact for n in (2, 3))
     status = {s["version"]: (s["tier"], s["storage_class"], s["readable"]) for s in svc.models.archive_status()}
-    assert status == {1: ("hot", "STANDARD", True), 2: ("frozen", "DEEP_ARCHIVE", False),
-                      3: ("frozen", "DEEP_ARCHIVE", False)}
+    assert status == {
+        1: ("hot", "STANDARD", True),
+        2: ("frozen", "DEEP_ARCHIVE", False),
+        3: ("frozen", "DEEP_ARCHIVE", False),
+    }
     assert svc.archive_job().result["moved"] == []  # nothing left to move: a second run changes nothing
     with pytest.raises(RuleViolation, match="mlops models restore churn 3"):
         svc.models.artifact("churn", 3)

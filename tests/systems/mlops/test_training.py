@@ -104,8 +104,16 @@ def test_two_views_on_two_entities_join_each_on_its_own_key() -> None:
         labels,
         [
             (VIEW, history(VIEW, [{"customer_id": "a", "event_time": at(1), "spend": 7.0}])),
-            (product, history(product, [{"product_id": "p", "event_time": at(6), "price": 9.0},
-                                        {"product_id": "p", "event_time": at(4), "price": 8.0}])),
+            (
+                product,
+                history(
+                    product,
+                    [
+                        {"product_id": "p", "event_time": at(6), "price": 9.0},
+                        {"product_id": "p", "event_time": at(4), "price": 8.0},
+                    ],
+                ),
+            ),
         ],
     ).to_pylist()
     assert (out[0]["spend"], out[0]["price"]) == (7.0, 8.0)
@@ -153,25 +161,31 @@ def naive(rows: list[dict[str, Any]], seqs: list[int], labels: list[dict[str, An
 
 _times = st.integers(min_value=0, max_value=40).map(lambda m: T0 + timedelta(minutes=m))
 _rows = st.lists(
-    st.fixed_dictionaries({
-        "customer_id": st.sampled_from(["a", "b", "c"]),
-        "event_time": _times,
-        "spend": st.one_of(st.none(), st.floats(-100, 100, allow_nan=False)),
-    }),
+    st.fixed_dictionaries(
+        {
+            "customer_id": st.sampled_from(["a", "b", "c"]),
+            "event_time": _times,
+            "spend": st.one_of(st.none(), st.floats(-100, 100, allow_nan=False)),
+        }
+    ),
     max_size=40,
 )
 _labels = st.lists(
-    st.fixed_dictionaries({
-        "customer_id": st.sampled_from(["a", "b", "c", "d"]), "label_time": _times, "label": st.integers(0, 1)
-    }),
+    st.fixed_dictionaries(
+        {"customer_id": st.sampled_from(["a", "b", "c", "d"]), "label_time": _times, "label": st.integers(0, 1)}
+    ),
     min_size=1,
     max_size=30,
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=_rows, labels=_labels, seq_seed=st.lists(st.integers(1, 3), min_size=40, max_size=40),
-       ttl=st.sampled_from([None, "5m", "20m"]))
+@given(
+    rows=_rows,
+    labels=_labels,
+    seq_seed=st.lists(st.integers(1, 3), min_size=40, max_size=40),
+    ttl=st.sampled_from([None, "5m", "20m"]),
+)
 def test_the_join_equals_a_naive_join_on_random_data(
     rows: list[dict[str, Any]], labels: list[dict[str, Any]], seq_seed: list[int], ttl: str | None
 ) -> None:
