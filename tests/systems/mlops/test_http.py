@@ -53,6 +53,8 @@ def test_the_pipeline_over_http(store_url: str, tmp_path: Path, api_client: ApiC
         assert http.post("/mlops/inference/churn/batches", json=capture).status_code == 201
         missing = http.get("/mlops/inference/churn/drift", params={"feature": "spend", "baseline": "none"})
         assert missing.status_code == 404
-    with api_client(create_app(settings, worker=False)) as other:
-        other.headers.pop("Authorization")
-        assert other.get("/mlops/models").status_code == 401
+    with api_client(create_app(settings, worker=False), role="editor") as editor:
+        assert editor.post("/mlops/archive").status_code == 403  # the policy run spans tenants: an operator action
+        assert editor.post("/mlops/materializations").status_code == 202
+        editor.headers.pop("Authorization")
+        assert editor.get("/mlops/models").status_code == 401
