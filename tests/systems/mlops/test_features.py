@@ -199,3 +199,46 @@ def test_a_csv_ingestion_through_the_cli_reaches_the_online_store(settings: Sett
 
 def _us(at: datetime) -> int:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_the_registry_and_a_training_set_through_the_cli(settings: Settings, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from datastrata.cli import app
+
+    runner = CliRunner()
+    base = ["--store", settings.store, "mlops", "--objects", settings.objects]
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, [*base, *args])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else result.stdout
+
+    run("features", "define", "customer", "--entity", "customer_id", "--feature", "spend:float64")
+    values = tmp_path / "values.csv"
+    values.write_text("customer_id,event_time,spend\na,2026-03-01T00:00:00Z,1.5\na,2026-03-03T00:00:00Z,2.5\n")
+    run("features", "ingest", "customer", str(values))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer_id,label_time,label\na,2026-03-02T00:00:00Z,1\na,2026-02-01T00:00:00Z,0\n")
+    out = tmp_path / "train.parquet"
+    summary = run("features", "training-set", "customer", "--labels", str(labels), "--out", str(out), "--json")
+    assert summary["rows"] == 2 and [r["spend"] for r in summary["first_rows"]] == [1.5, None]
+    assert pq.read_table(out).num_rows == 2
+    artifact = tmp_path / "model.bin"
+    artifact.write_bytes(b"weights")
+    registered = run("models", "register", "churn", str(artifact), "--metric", "auc=0.9", "--json")
+    assert registered["events"][0]["payload"]["version"] == 1
+    run("models", "approve", "churn", "1")
+    run("models", "alias", "churn", "champion", "1")
+    listed = run("models", "list", "--json")
+    assert [(v["stage"], v["aliases"], v["metrics"]) for v in listed] == [("approved", ["champion"], {"auc": 0.9})]
+    assert run("models", "archive", "--plan", "--json")["moves"] == []
+    assert run("models", "archive-status", "--json")[0]["tier"] == "hot"
+    run("models", "download", "churn", "champion", "--out", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == b"weights"
+    refused = runner.invoke(app, [*base, "models", "restore", "churn", "1"])
+    assert refused.exit_code != 0 and "readable as it is" in refused.stderr
+    bad = runner.invoke(app, [*base, "models", "register", "churn", str(artifact), "--metric", "auc"])
+    assert bad.exit_code != 0 and "NAME=NUMBER" in bad.stderr

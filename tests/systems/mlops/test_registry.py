@@ -138,3 +138,21 @@ def test_archiving_works_on_the_s3_api_server(objects_url: str, sqlite_url: str,
         assert svc.models.artifact("churn", 1) == b"old and unapproved"
     finally:
         runtime.close()
+
+
+def test_another_tenant_sees_none_of_this_ones_pipeline(svc: MlopsService) -> None:
+    from datastrata.core.tenancy import tenant
+
+    svc.features.define("customer", "customer_id", {"spend": "float64"})
+    svc.features.ingest("customer", [{"customer_id": "a", "event_time": "2026-03-01T00:00:00Z", "spend": 1.0}])
+    svc.materialize_job()
+    svc.models.register("churn", b"ours")
+    with tenant("acme"):
+        assert svc.features.views() == [] and svc.models.versions() == []
+        with pytest.raises(NotFound):
+            svc.features.online("customer", ["a"])
+        svc.features.define("customer", "customer_id", {"spend": "float64"})
+        assert svc.features.online("customer", ["a"])[0]["status"] == "missing"
+        assert svc.models.register("churn", b"ours").events[0].payload["version"] == 1  # its own registry
+        assert svc.materialize_job().result["parts"] == 0
+    assert [v.artifact.split("/")[2] for v in svc.models.versions()] == ["default"]
