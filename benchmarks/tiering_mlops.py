@@ -7,6 +7,9 @@ Measured in one run on the same data:
   DuckDB's ASOF JOIN, the TTL applied, label order restored. Goal ≤ 10 s for 1M labels x 10 features.
 * **floor**: DuckDB's ASOF JOIN alone on the same labels and history, already in memory as Arrow tables (no Parquet
   read, no tie rule, no TTL, no ordering).
+* **online reads**: materialisation of the history into the online store (embedded SQLite, and Redis when
+  ``redis-server`` is installed), then single-entity ``FeatureStore.online`` calls: p50 and p99 latency, beside
+  the same number of bare driver reads of the same key (SQLite primary-key SELECT; Redis HMGET).
 
 The history has 10 values per entity over 30 days (1M rows for 100k entities in full mode). Quick mode: 100k labels
 and 100k history rows.
@@ -36,10 +39,12 @@ import numpy as np
 import pyarrow as pa
 
 from datastrata.core.config import Settings
+from datastrata.core.tenancy import current_tenant
 from datastrata.runtime import Runtime
 from datastrata.systems.mlops.domain import EVENT_TIME, LABEL, LABEL_TIME
 from datastrata.systems.mlops.offline import TIME
 from datastrata.systems.mlops.service import MlopsService
+from datastrata.testing.servers import ServerUnavailable, ephemeral_redis
 
 FEATURES = [f"f{i}" for i in range(10)]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,6 +96,68 @@ def floor(history: pa.Table, labels: pa.Table) -> float:
     return seconds
 
 
+def online(svc: MlopsService, entities: int, reads: int, bare: Any) -> dict[str, Any]:
+    """Materialise, then time `reads` single-entity online reads through the store and through the bare driver."""
+    began = time.perf_counter()
+    job = svc.materialize_job()
+    materialise = time.perf_counter() - began
+    rng = np.random.default_rng(2)
+    keys = [f"e{i:07d}" for i in rng.integers(0, entities, reads)]
+    ours, raw = [], []
+    for key in keys:
+        began = time.perf_counter()
+        svc.features.online("customer", [key])
+        ours.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        bare(key)
+        raw.append(time.perf_counter() - began)
+    ours.sort()
+    raw.sort()
+    return {
+        "materialize_s": round(materialise, 2),
+        "entities": job.result["entities"],
+        "read_p50_ms": round(ours[len(ours) // 2] * 1000, 3),
+        "read_p99_ms": round(ours[int(len(ours) * 0.99)] * 1000, 3),
+        "bare_driver_p50_ms": round(raw[len(raw) // 2] * 1000, 3),
+    }
+
+
+def serving(home: Path, history: pa.Table, entities: int, reads: int) -> dict[str, Any]:
+    """Online-read figures on the embedded store and, when it can be started, Redis."""
+    import sqlite3
+
+    out: dict[str, Any] = {}
+    settings = Settings(store=f"sqlite:///{home / 'online.db'}", objects=f"file://{home / 'online-objects'}")
+    with Runtime.open(settings) as runtime:
+        svc = MlopsService(runtime)
+        svc.features.define("customer", "customer_id", {f: "float64" for f in FEATURES})
+        svc.features.ingest("customer", history)
+        con = sqlite3.connect(home / "online.db")
+        sql = "SELECT event_us, features FROM mlops_online WHERE tenant_id = ? AND view = ? AND entity_id = ?"
+        tenant = current_tenant()
+        out["embedded"] = online(svc, entities, reads, lambda k: con.execute(sql, (tenant, "customer", k)).fetchone())
+        con.close()
+        log(f"online, embedded: {out['embedded']}")
+    try:
+        with ephemeral_redis() as url:
+            import redis
+
+            redis_settings = Settings(store=settings.store, objects=settings.objects, cache=url)
+            with Runtime.open(redis_settings) as runtime:
+                client = redis.Redis.from_url(url, decode_responses=True)
+                key = 'datastrata:mlops:["%s","customer","%s"]'
+                tenant = current_tenant()
+                svc = MlopsService(runtime)
+                with runtime.transaction(svc.features._scope("customer")) as work:
+                    work.execute("DELETE FROM mlops_materialized")  # materialise the same parts again, into Redis
+                out["redis"] = online(svc, entities, reads, lambda k: client.hmget(key % (tenant, k), "t", "v"))
+                client.close()
+            log(f"online, redis: {out['redis']}")
+    except ServerUnavailable as exc:
+        out["redis"] = f"skipped: {exc}"
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Measure the training set and its floor; return the figures."""
     labels_n, entities, per_entity, rounds = (100_000, 10_000, 10, 3) if quick else (1_000_000, 100_000, 10, 3)
@@ -114,6 +181,7 @@ def run(quick: bool) -> dict[str, Any]:
                 log(f"round {r + 1}: training set {ours[-1]:.2f}s, floor {floors[-1]:.2f}s")
             filled = result.num_rows - result.column("f0").null_count
             parquet = sum(o.size for o in svc.objects.list("mlops/features/"))
+        served = serving(home, history, entities, 2000)
     seconds, base = statistics.median(ours), statistics.median(floors)
     return {
         "labels": labels_n,
@@ -128,6 +196,7 @@ def run(quick: bool) -> dict[str, Any]:
         "labels_with_values": filled,
         "goal_training_set_s": 10,
         "goal_met": seconds <= 10,
+        "online": served,
     }
 
 

@@ -31,3 +31,17 @@ def svc(settings: Settings, clock: FrozenClock) -> Iterator[MlopsService]:
     runtime = Runtime.open(settings, clock=clock)
     yield MlopsService(runtime)
     runtime.close()
+
+
+@pytest.fixture
+def lite(sqlite_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[MlopsService]:
+    """The service on SQLite only: for refusals that happen before any store is touched."""
+    runtime = Runtime.open(Settings(store=sqlite_url, objects=f"file://{tmp_path / 'objects'}"), clock=clock)
+    yield MlopsService(runtime)
+    runtime.close()
+
+
+@pytest.fixture
+def lite_settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    """Settings of an SQLite store (the shell tests: the service tests cover both backends)."""
+    return Settings(store=sqlite_url, objects=f"file://{tmp_path / 'objects'}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +79,36 @@ def test_psi_is_zero_for_one_distribution_and_grows_with_the_shift() -> None:
     small = psi(base, [x + 0.05 for x in base])[0]
     large = psi(base, [x + 0.5 for x in base])[0]
     assert 0 < small < large and verdict(small) == "stable" and verdict(large) == "drift"
+
+
+def test_capture_and_drift_through_the_cli(sqlite_url: str, tmp_path: Path) -> None:
+    store_url = sqlite_url
+    import json
+
+    from typer.testing import CliRunner
+
+    from datastrata.cli import app
+
+    runner = CliRunner()
+    base = ["--store", store_url, "mlops", "--objects", f"file://{tmp_path / 'objects'}"]
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, [*base, *args])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else result.stdout
+
+    run("features", "define", "customer", "--entity", "customer_id", "--feature", "spend:float64")
+    values = tmp_path / "values.csv"
+    values.write_text("customer_id,event_time,spend\n" + "".join(f"c{i},2026-03-01T00:00:00Z,{i}\n" for i in range(50)))
+    run("features", "ingest", "customer", str(values))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer_id,label_time,label\n" + "".join(f"c{i},2026-03-02T00:00:00Z,1\n" for i in range(50)))
+    run("features", "training-set", "customer", "--labels", str(labels), "--save", "base")
+    (tmp_path / "m.bin").write_bytes(b"m")
+    run("models", "register", "churn", str(tmp_path / "m.bin"))
+    batch = tmp_path / "batch.csv"
+    batch.write_text("spend,prediction\n" + "".join(f"{i + 100},0.5\n" for i in range(50)))
+    captured = run("inference", "capture", "churn", "1", str(batch), "--json")
+    assert captured["events"][0]["payload"]["rows"] == 50
+    drift = run("inference", "drift", "churn", "spend", "--baseline", "base", "--json")
+    assert drift["verdict"] == "drift" and drift["captured_rows"] == drift["baseline_rows"] == 50

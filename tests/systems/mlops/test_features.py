@@ -43,8 +43,9 @@ def objects(svc: MlopsService) -> list[str]:
     ],
 )
 def test_a_bad_definition_is_refused_and_nothing_is_written(
-    svc: MlopsService, features: dict[str, str], field: str
+    lite: MlopsService, features: dict[str, str], field: str
 ) -> None:
+    svc = lite
     with pytest.raises(ValidationError) as caught:
         svc.features.define("customer", "customer_id", features)
     assert caught.value.field == field
@@ -93,8 +94,9 @@ def test_ingestion_writes_a_zstd_parquet_part_per_day_and_a_key_replays(svc: Mlo
     ],
 )
 def test_a_bad_row_is_refused_naming_the_field_and_nothing_is_written(
-    svc: MlopsService, row: dict[str, Any], field: str
+    lite: MlopsService, row: dict[str, Any], field: str
 ) -> None:
+    svc = lite
     define(svc)
     good = {"customer_id": "z", "event_time": "2026-03-01T00:00:00Z", "spend": 1.0}
     with pytest.raises(ValidationError) as caught:
@@ -177,7 +179,8 @@ def test_a_training_set_reads_the_parquet_history_and_skips_parts_after_the_last
     assert expected.to_pylist() == got.to_pylist()
 
 
-def test_a_csv_ingestion_through_the_cli_reaches_the_online_store(settings: Settings, tmp_path: Path) -> None:
+def test_a_csv_ingestion_through_the_cli_reaches_the_online_store(lite_settings: Settings, tmp_path: Path) -> None:
+    settings = lite_settings
     from typer.testing import CliRunner
 
     from datastrata.cli import app
@@ -201,7 +204,8 @@ def _us(at: datetime) -> int:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def test_the_registry_and_a_training_set_through_the_cli(settings: Settings, tmp_path: Path) -> None:
+def test_the_registry_and_a_training_set_through_the_cli(lite_settings: Settings, tmp_path: Path) -> None:
+    settings = lite_settings
     import json
 
     from typer.testing import CliRunner

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,6 +42,8 @@ _MICRO = timedelta(microseconds=1)
 Progress = Callable[[int, int], None]
 #: A row is the view's values at its event time: a null is a missing value, not "unchanged".
 _KEEP_NULLS = pc.ScalarAggregateOptions(skip_nulls=False)
+#: Online values written per materialisation transaction (whole parts; at least one part).
+_BATCH_VALUES = 50_000
 
 
 class FeatureStore:
@@ -211,13 +214,20 @@ class FeatureStore:
                     )
                 ]
         entities = 0
+        batch: list[tuple[str, int, int, str]] = []
         for i, (view, seq, path) in enumerate(pending):
-            entries = _latest(view, offline.from_parquet(self.objects.read(path)), seq)
+            batch += _latest(view, offline.from_parquet(self.objects.read(path)), seq)
+            last_of_view = i + 1 == len(pending) or pending[i + 1][0] != view
+            if len(batch) < _BATCH_VALUES and not last_of_view:
+                continue  # a few parts per transaction: short transactions, few commits
             with self.runtime.transaction(self._scope(view.name)) as work:
-                if self._checkpoint_in(work, view.name) < seq:  # another run may have applied it meanwhile
-                    self.online_store.write(work, view.name, entries)
+                done = self._checkpoint_in(work, view.name)  # another run may have applied some meanwhile
+                fresh = _newest([entry for entry in batch if entry[2] > done])
+                if fresh:
+                    self.online_store.write(work, view.name, fresh)
                     self._advance_in(work, view.name, seq)
-                    entities += len(entries)
+                    entities += len(fresh)
+            batch = []
             if progress is not None:
                 progress(i + 1, len(pending))
         return {
@@ -384,12 +394,18 @@ def _latest(view: FeatureView, part: pa.Table, seq: int) -> list[tuple[str, int,
     )
     entities = latest.column(view.entity).to_pylist()
     times = latest.column(f"{EVENT_TIME}_last").cast(pa.int64()).to_pylist()
-    values = [latest.column(f"{f}_last").to_pylist() for f in view.features]
-    names = list(view.features)
-    return [
-        (entities[i], times[i], seq, json.dumps(dict(zip(names, (v[i] for v in values), strict=True))))
-        for i in range(latest.num_rows)
-    ]
+    values = latest.select([f"{f}_last" for f in view.features]).rename_columns(list(view.features)).to_pylist()
+    return [(e, t, seq, orjson.dumps(v).decode()) for e, t, v in zip(entities, times, values, strict=True)]
+
+
+def _newest(entries: list[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str]]:
+    """One entry per entity: the newest by (event time, part), as the online store would keep it."""
+    kept: dict[str, tuple[str, int, int, str]] = {}
+    for entry in entries:
+        held = kept.get(entry[0])
+        if held is None or (held[1], held[2]) <= (entry[1], entry[2]):
+            kept[entry[0]] = entry
+    return list(kept.values())
 
 
 def _sha(data: bytes) -> str:

@@ -100,6 +100,8 @@ def checked_table(view: FeatureView, table: pa.Table) -> pa.Table:
             column = column.cast(f.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise ValidationError(f"column {f.name!r} must hold {f.type} values: {exc}", field=f.name) from None
+        if pa.types.is_floating(f.type) and len(column) and not pc.all(pc.is_finite(column)).as_py():
+            raise ValidationError(f"column {f.name!r} has NaN or infinite values", field=f.name)
         if not f.nullable and column.null_count:
             raise ValidationError(f"column {f.name!r} has {column.null_count} empty values", field=f.name)
         if pa.types.is_string(f.type) and len(column) and (pc.max(pc.utf8_length(column)).as_py() or 0) > MAX_STRING:
