@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datastrata.api import create_app
 from datastrata.core.config import Settings
+from datastrata.security.keys import KeyStore
 from tests.conftest import ApiClient, finished_job
 
 
@@ -53,8 +54,10 @@ def test_the_pipeline_over_http(store_url: str, tmp_path: Path, api_client: ApiC
         assert http.post("/mlops/inference/churn/batches", json=capture).status_code == 201
         missing = http.get("/mlops/inference/churn/drift", params={"feature": "spend", "baseline": "none"})
         assert missing.status_code == 404
-    with api_client(create_app(settings, worker=False), role="editor") as editor:
-        assert editor.post("/mlops/archive").status_code == 403  # the policy run spans tenants: an operator action
-        assert finished_job(editor, editor.post("/mlops/materializations"))["state"] == "succeeded"
-        editor.headers.pop("Authorization")
-        assert editor.get("/mlops/models").status_code == 401
+        runtime = http.app.state.runtime  # type: ignore[attr-defined]
+        _, key = KeyStore(runtime.db, clock=runtime.clock).create(role="editor", note="test")
+        editor = {"Authorization": f"Bearer {key}"}
+        assert http.post("/mlops/archive", headers=editor).status_code == 403  # spans tenants: an operator action
+        accepted = http.post("/mlops/materializations", headers=editor)
+        assert finished_job(http, accepted)["state"] == "succeeded"  # polled with the admin key (/jobs is admin)
+        assert http.get("/mlops/models", headers={"Authorization": "Bearer nope"}).status_code == 401
