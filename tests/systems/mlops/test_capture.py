@@ -38,6 +38,7 @@ def test_captured_batches_are_parquet_by_day_and_drift_is_measured_against_the_t
     svc.models.register("churn", b"m")
     same = [{"spend": rng.gauss(50, 10)} for _ in range(400)]
     svc.inference.capture("churn", 1, same, [0.1] * 400, key="batch-1")
+    clock.advance(timedelta(seconds=5))  # a retry a moment later, without `at`: the same batch
     assert svc.inference.capture("churn", 1, same, [0.1] * 400, key="batch-1").duplicate
     keys = [o.key for o in svc.objects.list("mlops/inference/")]
     assert len(keys) == 1 and "/churn/day=2026-03-10/" in keys[0]

@@ -91,7 +91,8 @@ class InferenceCapture:
             }
             return Decision(work.scope, [NewEvent("InferenceCaptured", payload)])
 
-        content = {"model": found.model, "version": found.version, "sha256": offline.digest(table)}
+        inputs_only = offline.digest(table.drop_columns([CAPTURED_AT]))  # a retry without `at` is the same batch
+        content = {"model": found.model, "version": found.version, "sha256": inputs_only, "at": at}
         try:
             result = self.commands.execute(
                 "capture", Scope.of(INFERENCE, found.model), decide, key=key, content=content

@@ -109,10 +109,8 @@ class ModelRegistry:
         content = {"model": name, "sha256": sha, "metrics": measured}
         try:
             return self.commands.execute("register", self._scope(name), decide, key=key, content=content)
-        except RuleViolation:
-            raise  # the artifact belongs to the version that holds it
         except BaseException:
-            if fresh:
+            if fresh:  # written by this call: no version holds it
                 self.objects.delete(path)
             raise
 
