@@ -89,14 +89,16 @@ class RedisOnline:
         self._keep = self.client.register_script(_KEEP_NEWER)
 
     def write(self, work: Work, view: str, entries: Sequence[Entry]) -> None:
-        """Keep the newer values, a batch per script call (atomic per batch)."""
+        """Keep the newer values, a batch per script call (atomic per batch), the calls pipelined."""
+        pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(entries), _BATCH):
             chunk = entries[start : start + _BATCH]
             keys = [self._key(work, view, e[0]) for e in chunk]
             args: list[object] = []
             for _, t, s, v in chunk:
                 args += [t, s, v]
-            self._keep(keys=keys, args=args)
+            self._keep(keys=keys, args=args, client=pipe)
+        pipe.execute()
 
     def read(self, work: Work, view: str, entity_ids: Sequence[str]) -> list[Found]:
         """HMGET each entity's hash in one pipeline."""
