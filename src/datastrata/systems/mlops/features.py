@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +29,7 @@ from datastrata.systems.mlops.domain import (
     check_name,
     feature_view,
 )
+from datastrata.systems.mlops.materialize import Materializer
 from datastrata.systems.mlops.online import OnlineStore
 from datastrata.systems.mlops.training import checked_labels, labels_table, point_in_time
 from datastrata.tiering.objects import ObjectStore
@@ -40,10 +40,6 @@ PREFIX = "mlops/features/"
 TRAINING_PREFIX = "mlops/training/"
 _MICRO = timedelta(microseconds=1)
 Progress = Callable[[int, int], None]
-#: A row is the view's values at its event time: a null is a missing value, not "unchanged".
-_KEEP_NULLS = pc.ScalarAggregateOptions(skip_nulls=False)
-#: Online values written per materialisation transaction (whole parts; at least one part).
-_BATCH_VALUES = 50_000
 
 
 class FeatureStore:
@@ -201,41 +197,7 @@ class FeatureStore:
     def materialize(self, name: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
         """Copy the latest value per entity of parts not yet materialised into the online store; resumable."""
         views = [self.view(name)] if name is not None else self.views()
-        pending: list[tuple[FeatureView, int, str]] = []
-        for view in views:
-            with self.runtime.read(Scope.of(FEATURES)) as work:
-                done = self._checkpoint_in(work, view.name)
-                pending += [
-                    (view, int(s), str(k))
-                    for s, k in work.query(
-                        "SELECT seq, object_key FROM mlops_feature_parts WHERE tenant_id = ? AND view = ? AND seq > ? "
-                        "ORDER BY seq",
-                        (work.scope.tenant, view.name, done),
-                    )
-                ]
-        entities = 0
-        batch: list[tuple[str, int, int, str]] = []
-        for i, (view, seq, path) in enumerate(pending):
-            batch += _latest(view, offline.from_parquet(self.objects.read(path)), seq)
-            last_of_view = i + 1 == len(pending) or pending[i + 1][0] != view
-            if len(batch) < _BATCH_VALUES and not last_of_view:
-                continue  # a few parts per transaction: short transactions, few commits
-            with self.runtime.transaction(self._scope(view.name)) as work:
-                done = self._checkpoint_in(work, view.name)  # another run may have applied some meanwhile
-                fresh = _newest([entry for entry in batch if entry[2] > done])
-                if fresh:
-                    self.online_store.write(work, view.name, fresh)
-                    self._advance_in(work, view.name, seq)
-                    entities += len(fresh)
-            batch = []
-            if progress is not None:
-                progress(i + 1, len(pending))
-        return {
-            "views": [v.name for v in views],
-            "parts": len(pending),
-            "entities": entities,
-            "online": self.online_store.name,
-        }
+        return Materializer(self.runtime, self.objects, self.online_store).run(views, progress)
 
     def online(self, name: str, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The latest materialised values of each entity (missing, or expired past the view's TTL, as null)."""
@@ -364,48 +326,10 @@ class FeatureStore:
         )
         return None if row is None else _view(row)
 
-    @staticmethod
-    def _checkpoint_in(work: Work, view: str) -> int:
-        seq = work.scalar(
-            "SELECT seq FROM mlops_materialized WHERE tenant_id = ? AND view = ?", (work.scope.tenant, view)
-        )
-        return 0 if seq is None else int(seq)
-
-    def _advance_in(self, work: Work, view: str, seq: int) -> None:
-        work.execute(
-            "INSERT INTO mlops_materialized (tenant_id, view, seq, materialized_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (tenant_id, view) DO UPDATE SET seq = excluded.seq, "
-            "materialized_at = excluded.materialized_at",
-            (work.scope.tenant, view, seq, time_to_db(work.dialect, self.runtime.clock())),
-        )
-
 
 def _view(row: Sequence[Any]) -> FeatureView:
     ttl = None if row[3] is None else timedelta(seconds=int(row[3]))
     return FeatureView(str(row[0]), str(row[1]), json.loads(str(row[2])), ttl)
-
-
-def _latest(view: FeatureView, part: pa.Table, seq: int) -> list[tuple[str, int, int, str]]:
-    """The latest row per entity of one part (ties of event time: the later row)."""
-    order = pa.array(range(part.num_rows), pa.int64())
-    ranked = part.append_column("__row", order).sort_by([(EVENT_TIME, "ascending"), ("__row", "ascending")])
-    latest = ranked.group_by(view.entity, use_threads=False).aggregate(
-        [(c, "last", _KEEP_NULLS) for c in (EVENT_TIME, *view.features)]
-    )
-    entities = latest.column(view.entity).to_pylist()
-    times = latest.column(f"{EVENT_TIME}_last").cast(pa.int64()).to_pylist()
-    values = latest.select([f"{f}_last" for f in view.features]).rename_columns(list(view.features)).to_pylist()
-    return [(e, t, seq, orjson.dumps(v).decode()) for e, t, v in zip(entities, times, values, strict=True)]
-
-
-def _newest(entries: list[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str]]:
-    """One entry per entity: the newest by (event time, part), as the online store would keep it."""
-    kept: dict[str, tuple[str, int, int, str]] = {}
-    for entry in entries:
-        held = kept.get(entry[0])
-        if held is None or (held[1], held[2]) <= (entry[1], entry[2]):
-            kept[entry[0]] = entry
-    return list(kept.values())
 
 
 def _sha(data: bytes) -> str:
