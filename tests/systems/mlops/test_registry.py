@@ -13,6 +13,8 @@ from datastrata.runtime import Runtime, Scope
 from datastrata.systems.mlops.domain import MODELS
 from datastrata.systems.mlops.registry import shipped_policy
 from datastrata.systems.mlops.service import MlopsService
+from datastrata.runtime.jobs import jobs_of
+from datastrata.tiering.job import install
 from datastrata.tiering.tiers import Tier
 
 
@@ -114,14 +116,24 @@ def test_the_shipped_policy_freezes_only_unapproved_versions_after_a_year(
     assert svc.archive_job().result["moved"] == []  # nothing left to move: a second run changes nothing
     with pytest.raises(RuleViolation, match="mlops models restore churn 3"):
         svc.models.artifact("churn", 3)
-    ask = svc.models.restore("churn", 3, tier="bulk", days=2)
+    supervised = install(svc.runtime, shipped_policy())  # serve/worker --tiering "$(datastrata mlops policy)"
+    ask = svc.models.restore("churn", 3, tier="bulk", days=2, key="get-3-back")
     assert ask["ready_at"] == (clock() + timedelta(hours=48)).isoformat()  # DEEP_ARCHIVE bulk: 48 hours
-    assert svc.models.restore("churn", 3, tier="standard", days=2) == ask  # the first request decides
+    assert (ask["state"], ask["location"]) == ("restoring", f"/jobs/{ask['job']}")
+    assert svc.models.restore("churn", 3, tier="bulk", days=2, key="get-3-back") == ask  # the key's first answer
+    assert svc.models.restore("churn", 3, tier="standard", days=2)["job"] == ask["job"]  # the standing request
     clock.advance(timedelta(hours=47))
     with pytest.raises(RuleViolation, match="being restored"):
         svc.models.artifact("churn", 3)
     clock.advance(timedelta(hours=1))
     assert svc.models.artifact("churn", 3) == b"model 3"
+    supervised()
+    job = jobs_of(svc.runtime).get(ask["job"])
+    assert job.state == "succeeded"
+    completed = [e for e in svc.runtime.log.read_all() if e.type == "RestoreCompleted"]
+    assert [(e.stream_id, e.payload["items"]) for e in completed] == [
+        (f"tiering-restore-{ask['job']}", [svc.models.version("churn", 3).artifact])
+    ]
     clock.advance(timedelta(days=2))
     with pytest.raises(RuleViolation):
         svc.models.artifact("churn", 3)  # the restored copy expired

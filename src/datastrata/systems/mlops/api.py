@@ -164,15 +164,20 @@ class RestoreIn(BaseModel):
 
     tier: str = Field(default="standard", pattern=r"^(expedited|standard|bulk)$")
     days: int = Field(default=7, ge=1, le=365)
+    event_id: EventIdField = None
 
 
 class RestoreOut(BaseModel):
-    """A restore request: readable from ``ready_at`` (the ETA) until ``expires_at``."""
+    """A restore request: its job, state (restoring, ready, expired), ETA and expiry."""
 
     model: str
     version: int
-    artifact: str
+    job: str
+    location: str = Field(description="Where to poll its job: /jobs/{id}")
     tier: str
+    days: int
+    state: str
+    completed: bool = Field(description="True once RestoreCompleted was appended")
     requested_at: str
     ready_at: str
     expires_at: str
@@ -305,10 +310,15 @@ def get_archive_status(model: ModelPath, request: Request) -> list[PlacementOut]
     response_model=RestoreOut,
     responses=problems(404, 409),
 )
-def post_restore(model: ModelPath, version: VersionPath, body: RestoreIn, request: Request) -> JSONResponse:
-    """Ask for a frozen artifact back: 202 with the ETA; poll ``Location`` (the archive status) until readable."""
-    found = _svc(request).models.restore(model, version, tier=body.tier, days=body.days)
-    return JSONResponse(found, status_code=202, headers={"Location": f"/mlops/models/{model}/archive-status"})
+def post_restore(
+    model: ModelPath, version: VersionPath, body: RestoreIn, request: Request, key: KeyHeader
+) -> JSONResponse:
+    """Ask for a frozen artifact back: 202 with the restore job and its ETA (``Location``: the job)."""
+    found = _svc(request).models.restore(
+        model, version, tier=body.tier, days=body.days, key=key.with_body(body.event_id)
+    )
+    out = RestoreOut(**{k: found[k] for k in RestoreOut.model_fields})
+    return JSONResponse(out.model_dump(), status_code=202, headers={"Location": str(found["location"])})
 
 
 @router.post("/archive", status_code=202, responses={**ACCEPTED, **problems()})

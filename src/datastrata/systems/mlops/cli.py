@@ -27,6 +27,7 @@ from datastrata.shell import (
 )
 from datastrata.systems.mlops import offline
 from datastrata.systems.mlops.domain import LABEL, LABEL_TIME
+from datastrata.systems.mlops.registry import POLICY_FILE
 from datastrata.systems.mlops.service import ARCHIVE, MATERIALIZE, MlopsService
 from datastrata.writes.commands import CommandResult
 
@@ -86,6 +87,12 @@ def _table(path: Path, schema: pa.Schema) -> pa.Table:
         return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
     except pa.ArrowInvalid as exc:
         raise ValidationError(f"{path}: not a CSV file of the expected columns: {exc}", field="file") from None
+
+
+@app.command("policy")
+def policy_path() -> None:
+    """Print the path of the pipeline's tiering policy (for serve/worker --tiering and datastrata tiering …)."""
+    typer.echo(str(POLICY_FILE))
 
 
 # ---- features ------------------------------------------------------------------------------------------------
@@ -370,16 +377,18 @@ def restore(
     version: VersionArg,
     tier: Annotated[str, typer.Option("--tier", help="expedited, standard or bulk.")] = "standard",
     days: Annotated[int, typer.Option("--days", help="Keep the restored copy this many days.")] = 7,
+    event_id: EventIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Ask for a frozen artifact back: answers with when it will be readable (the ETA)."""
-    found = _svc(ctx).models.restore(model, version, tier=tier, days=days)
+    """Ask for a frozen artifact back: a restore job with when it will be readable (the ETA)."""
+    found = _svc(ctx).models.restore(model, version, tier=tier, days=days, key=event_id)
     emit(
         found,
         as_json=as_json,
         text=lambda r: (
-            f"restore of {r['model']} v{r['version']} requested ({r['tier']}): readable from {r['ready_at']} "
-            f"until {r['expires_at']}"
+            f"restore of {r['model']} v{r['version']} requested ({r['tier']}, job {r['job']}): readable from "
+            f"{r['ready_at']} until {r['expires_at']}; RestoreCompleted follows once the policy runs supervised "
+            '(serve/worker --tiering "$(datastrata mlops policy)")'
         ),
     )
 

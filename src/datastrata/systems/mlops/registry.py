@@ -35,19 +35,23 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import Policy, parse_policy
+from datastrata.tiering.restores import request_restore
 from datastrata.writes.commands import CommandHandler, CommandResult, Decision
+from datastrata.writes.idempotency import Claim
 
 PREFIX = "mlops/models/"
 #: Largest artifact one registration takes (larger models belong in a multipart upload, not one request).
 MAX_ARTIFACT = 512 * 1024 * 1024
-RESTORE_TIERS = ("expedited", "standard", "bulk")
 _COLUMNS = "model, version, artifact, sha256, bytes, stage, metrics, registered_at, stage_changed_at"
+
+
+#: The pipeline's tiering policy, shipped as package data.
+POLICY_FILE = resources.files("datastrata.systems.mlops").joinpath("policy.yaml")
 
 
 def shipped_policy() -> Policy:
     """The pipeline's tiering policy (``systems/mlops/policy.yaml``), validated."""
-    text = resources.files("datastrata.systems.mlops").joinpath("policy.yaml").read_text(encoding="utf-8")
-    return parse_policy(yaml.safe_load(text))
+    return parse_policy(yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8")))
 
 
 class ModelRegistry:
@@ -159,14 +163,18 @@ class ModelRegistry:
         content = {"model": name, "alias": label, "version": number}
         return self.commands.execute("alias", self._scope(name), decide, key=key, content=content)
 
-    def restore(self, model: str, version: int, *, tier: str = "standard", days: int = 7) -> dict[str, Any]:
-        """Ask for a readable copy of a frozen artifact for `days` days; answers with the ETA (the article's
-        "we have your request; we'll tell you when it is ready")."""
-        if tier not in RESTORE_TIERS:
-            raise ValidationError(f"tier must be one of {', '.join(RESTORE_TIERS)}; got {tier!r}", field="tier")
+    def restore(
+        self, model: str, version: int, *, tier: str = "standard", days: int = 7, key: str | None = None
+    ) -> dict[str, Any]:
+        """Ask for a readable copy of a frozen artifact for `days` days: a restore job with its ETA (the article's
+        "we have your request; we'll tell you when it is ready"); ``RestoreCompleted`` follows once it is readable."""
         found = self.version(model, version)
-        request = self.objects.restore(found.artifact, tier=tier, days=days)
-        return {"model": found.model, "version": found.version, "artifact": found.artifact, **request.to_dict()}
+        content = {"model": found.model, "version": found.version, "tier": tier, "days": days}
+        claim = None if key is None else Claim.of(Scope.of(MODELS).tenant, "mlops.models.restore", key, content)
+        job = request_restore(
+            self.runtime, shipped_policy(), "models", [found.artifact], tier=tier, days=days, claim=claim
+        )
+        return {"model": found.model, "version": found.version, **job.to_dict(self.runtime.clock())}
 
     def archive(self, *, dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Run the shipped tiering policy now (every tenant's pipeline objects): freeze old unapproved models etc."""
