@@ -7,8 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from datastrata.core.clock import FrozenClock
-from datastrata.runtime import Runtime
+from datastrata.runtime import Runtime, Scope
+from datastrata.systems.mlops.registry import shipped_policy
 from datastrata.systems.mlops.service import MlopsService
+from datastrata.tiering.job import install
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -74,3 +76,6 @@ def _story(svc: MlopsService, clock: FrozenClock, say: Callable[[str], None]) ->
     say(f"Restore of v{v2} requested: readable from {ask['ready_at']} (the archive tier's ETA)")
     clock.set(datetime.fromisoformat(ask["ready_at"]))
     say(f"At the ETA the artifact reads back: {svc.models.artifact('churn', v2)!r}")
+    install(svc.runtime, shipped_policy())()  # one round of the policy's supervised job (serve/worker --tiering)
+    done = [e for e in svc.runtime.stream(Scope.of("tiering", f"restore-{ask['job']}")) if e.type == "RestoreCompleted"]
+    say(f"The policy's job noticed and appended {done[0].type} to {done[0].stream_id}")
