@@ -77,5 +77,5 @@ def _story(svc: MlopsService, clock: FrozenClock, say: Callable[[str], None]) ->
     clock.set(datetime.fromisoformat(ask["ready_at"]))
     say(f"At the ETA the artifact reads back: {svc.models.artifact('churn', v2)!r}")
     install(svc.runtime, shipped_policy())()  # one round of the policy's supervised job (serve/worker --tiering)
-    done = [e for e in svc.runtime.stream(Scope.of("tiering", f"restore-{ask['job']}")) if e.type == "RestoreCompleted"]
-    say(f"The policy's job noticed and appended {done[0].type} to {done[0].stream_id}")
+    notice = svc.runtime.stream(Scope.of("tiering", f"restore-{ask['job']}"))[-1]
+    say(f"The policy's job noticed and appended {notice.type} to {notice.stream_id}")
