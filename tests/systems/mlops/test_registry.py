@@ -10,10 +10,10 @@ from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.runtime import Runtime, Scope
+from datastrata.runtime.jobs import jobs_of
 from datastrata.systems.mlops.domain import MODELS
 from datastrata.systems.mlops.registry import shipped_policy
 from datastrata.systems.mlops.service import MlopsService
-from datastrata.runtime.jobs import jobs_of
 from datastrata.tiering.job import install
 from datastrata.tiering.tiers import Tier
 
