@@ -1,0 +1,90 @@
+"""The four match read models a rebuild makes are the ones the code before the rebuild's speed-up made.
+
+``read_models_golden.json`` holds, per simulated seed, each read-model table's row count and a SHA-256 of its rows
+(positions replaced by their rank in the log, so SQLite and PostgreSQL compare alike). It was written by this module
+(``python tests/systems/match/test_read_models_unchanged.py``) on the code before the change; the tests rebuild the
+same random matches on both stores, by the live follower in small pages, by one pass for all four and by one rebuild
+each, and compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datastrata.core.config import Settings
+from datastrata.projections.slots import Tables, state_in
+from datastrata.runtime import Runtime
+from datastrata.systems.match import simulate
+from datastrata.systems.match.service import MatchService
+
+GOLDEN = Path(__file__).with_name("read_models_golden.json")
+SEEDS = (3, 17, 29)
+MATCHES = 8
+TABLES = {
+    "match.tv": ("match_tv_events",),
+    "match.news": ("match_news_alerts",),
+    "match.social": ("match_social_posts",),
+    "match.analytics": ("match_analytics_players", "match_analytics_teams"),
+}
+#: Tables whose second column is a log position.
+POSITIONED = {"match_tv_events", "match_news_alerts", "match_social_posts"}
+
+
+def digest(runtime: Runtime) -> dict[str, list[Any]]:
+    """Return each live table's row count and the SHA-256 of its rows, positions as ranks in the log."""
+    out: dict[str, list[Any]] = {}
+    with runtime.db.read() as tx:
+        rank = {int(p): i for i, (p,) in enumerate(tx.query("SELECT position FROM eventlog_events ORDER BY 1"), 1)}
+        for name, tables in TABLES.items():
+            slot = Tables(state_in(tx, name).active)
+            for table in tables:
+                rows = [list(r) for r in tx.query(f"SELECT * FROM {slot[table]} ORDER BY 1, 2, 3")]
+                if table in POSITIONED:
+                    rows = sorted([[r[0], rank[int(r[1])], *r[2:]] for r in rows], key=lambda r: (r[0], r[1]))
+                text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+                out[table] = [len(rows), hashlib.sha256(text.encode()).hexdigest()]
+    return out
+
+
+def played(runtime: Runtime, seed: int) -> MatchService:
+    """Play the seed's random matches, then catch the live followers up in pages of 7 events (pages cut matches)."""
+    svc = MatchService(runtime)
+    simulate.play(svc, matches=MATCHES, seed=seed)
+    for runner in svc.runners.values():
+        runner.catch_up(batch_size=7)
+    return svc
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_live_follower_one_pass_and_single_rebuilds_give_the_recorded_read_models(store_url: str, seed: int) -> None:
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[str(seed)]
+    with Runtime.open(Settings(store=store_url)) as runtime:
+        svc = played(runtime, seed)
+        assert digest(runtime) == expected  # the live follower, small pages
+        svc.rebuild("all")
+        assert digest(runtime) == expected  # one pass for all four, one page
+        for name in ("tv", "news", "social", "analytics"):
+            svc.rebuild(name)  # type: ignore[arg-type]
+        assert digest(runtime) == expected
+
+
+def write_golden() -> None:
+    """Write the golden digests from the code as it is now (run before changing a read model's fold)."""
+    out = {}
+    for seed in SEEDS:
+        with tempfile.TemporaryDirectory() as work, Runtime.open(Settings(store=f"sqlite:///{work}/s.db")) as runtime:
+            played(runtime, seed)
+            out[str(seed)] = digest(runtime)
+    GOLDEN.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_golden()
+    sys.exit(0)
