@@ -116,7 +116,9 @@ class SqlReadModel(ABC):
     """Base of a batched read model kept in SQL tables: `apply` is a one-event batch, `clear` empties the tables.
 
     Subclasses set `name`, `event_types`, `tables` and `migrations` (the numbered schema of those tables in both
-    slots, see :func:`slotted`), and implement `apply_batch(tx, events)`. Every statement names its tables through
+    slots, see :func:`slotted`), and implement `apply_batch(tx, events)` — or, to build a page's rows outside its
+    write transaction (the writer lock is then held only for the writes), `prepare(events)` and `write(tx, rows)`
+    with `apply_batch` their composition. Every statement names its tables through
     ``t = self.slot(tx)`` (``t["table"]``): the live slot, or the slot a rebuild pinned with :meth:`in_slot`.
     """
 
@@ -147,6 +149,14 @@ class SqlReadModel(ABC):
     @abstractmethod
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Fold a page of events into the read model."""
+
+    def prepare(self, events: Sequence[Event]) -> Any:
+        """Build what a page writes from its events alone, before its transaction opens (default: the events)."""
+        return events
+
+    def write(self, tx: Tx, prepared: Any) -> None:
+        """Write what :meth:`prepare` built inside `tx` (default: :meth:`apply_batch` of the events)."""
+        self.apply_batch(tx, prepared)
 
     def apply(self, tx: Tx, event: Event) -> None:
         """Fold one event (a batch of one)."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from datastrata.core.errors import ConcurrencyConflict, EventFailed, RebuildFailed, ValidationError
 from datastrata.core.events import Event
 from datastrata.eventlog.checkpoints import Mark
+from datastrata.projections.checkpoints import TableSink
 from datastrata.projections.follower import LogFollower, Progress, follow_together
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.slots import REBUILD_SUFFIX, mark_building_in, other, state_in, switch_in
@@ -58,7 +59,7 @@ class SlotBuild(LogFollower[Tx]):
             raise ValidationError(f"{runner.name} keeps no A/B slots (no tables declared); it rebuilds in place")
         super().__init__(
             runner.log,
-            runner.sink,
+            TableSink(runner.db, runner.checkpoints, durable=False),  # pages redone after a crash; the switch durable
             name=runner.name + REBUILD_SUFFIX,
             event_types=runner.event_types,
             batch_size=runner.rebuild_batch_size,
@@ -75,6 +76,14 @@ class SlotBuild(LogFollower[Tx]):
     def apply(self, tx: Tx, events: Sequence[Event]) -> None:
         """Fold `events` into the slot being built."""
         self.runner.apply_with(self.view, tx, events)
+
+    def prepare(self, events: Sequence[Event]) -> object:
+        """Build the page's rows for the slot being built, before its transaction."""
+        return self.runner.prepare_with(self.view, events)
+
+    def apply_prepared(self, tx: Tx, prepared: object) -> None:
+        """Write what :meth:`prepare` built into the slot being built."""
+        self.runner.write_with(self.view, tx, prepared)
 
     def clear(self, tx: Tx) -> None:
         """Empty the slot being built."""

@@ -17,7 +17,6 @@ from datastrata.core.errors import RebuildFailed
 from datastrata.core.events import Event
 from datastrata.projections.slots import REBUILD_SUFFIX, Tables, state_in
 from datastrata.runtime import Runtime, deadletters
-from datastrata.stores.database import Tx
 from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.analytics import AnalyticsProjection
 from datastrata.systems.match.service import MatchService, register_batched
@@ -39,10 +38,10 @@ class FragileAnalytics(AnalyticsProjection):
     poison = ""
     broken = False
 
-    def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
+    def prepare(self, events: Sequence[Event]) -> Any:
         if self.broken and any(e.event_id == self.poison for e in events):
             raise ValueError("cannot fold this goal")
-        super().apply_batch(tx, events)
+        return super().prepare(events)
 
 
 def live_rows(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
