@@ -126,6 +126,28 @@ class SlotBuild(LogFollower[Tx]):
         self.model.switched(tx, self.live, self.target)
 
 
+def replay_beside(
+    runners: Sequence[ProjectionRunner], *, batch_size: int = 20000, progress: Progress | None = None
+) -> int:
+    """Start or resume the rebuilds of `runners` and replay the log into their inactive slots, without switching.
+
+    Steps 1 and 2 of a rebuild, for a share of the read models replayed in another process
+    (:mod:`datastrata.projections.partner`): the rebuild that switches (:func:`rebuild_beside`) resumes from the
+    checkpoints this leaves. A read model stopped by an event it cannot fold just stops here (the good events
+    before it committed); that rebuild meets the event again, parks it and reports it. Returns the events folded.
+    """
+    if not runners:
+        return 0
+    builds = [SlotBuild(r) for r in runners]
+    with runners[0].db.transaction() as tx:
+        for build in builds:
+            build.start_in(tx)
+    done = follow_together(builds, batch_size=batch_size, progress=progress)
+    if done.moved:
+        raise _another_rebuild([b for b in builds if b.name in done.moved])
+    return done.applied
+
+
 def rebuild_beside(
     runners: Sequence[ProjectionRunner],
     *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any
 import pytest
 
 from datastrata.core.config import Settings
+from datastrata.projections.partner import rebuild_with_partner
 from datastrata.projections.slots import Tables, state_in
 from datastrata.runtime import Runtime
-from datastrata.systems.match import simulate
+from datastrata.systems.match import domain, simulate
 from datastrata.systems.match.service import MatchService
 
 GOLDEN = Path(__file__).with_name("read_models_golden.json")
@@ -72,6 +74,40 @@ def test_live_follower_one_pass_and_single_rebuilds_give_the_recorded_read_model
         assert digest(runtime) == expected  # one pass for all four, one page
         for name in ("tv", "news", "social", "analytics"):
             svc.rebuild(name)  # type: ignore[arg-type]
+        assert digest(runtime) == expected
+
+
+def test_a_rebuild_shared_with_a_partner_process_gives_the_recorded_read_models(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed = SEEDS[0]
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[str(seed)]
+    with Runtime.open(Settings(store=store_url)) as runtime:
+        svc = played(runtime, seed)
+        events = sum(1 for e in runtime.log.read_all(limit=100_000) if e.type in domain.MATCH_EVENTS)
+        timings: dict[str, float] = {}
+        with caplog.at_level(logging.WARNING, logger="datastrata.projections.partner"):
+            assert svc.rebuild("all", processes=2, timings=timings)["all"] == 4 * events  # once per read model
+        assert not caplog.records  # the partner replayed its share and reported it
+        assert set(timings) == set(TABLES)
+        assert digest(runtime) == expected
+        with runtime.db.read() as tx:
+            assert {state_in(tx, name).building for name in TABLES} == {None}  # all four switched
+
+
+def test_a_partner_that_cannot_start_costs_time_not_results(store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    seed = SEEDS[1]
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[str(seed)]
+    with Runtime.open(Settings(store=store_url)) as runtime:
+        svc = played(runtime, seed)
+        runners = list(svc.runners.values())
+        events = sum(1 for e in runtime.log.read_all(limit=100_000) if e.type in domain.MATCH_EVENTS)
+        with caplog.at_level(logging.WARNING, logger="datastrata.projections.partner"):
+            applied = rebuild_with_partner(
+                runners, partner=["match.tv", "match.news"], settings=runtime.settings, opener="datastrata.nowhere:open"
+            )
+        assert "partner process stopped" in caplog.text and "datastrata.nowhere" in caplog.text
+        assert applied == 4 * events  # this process folded the partner's share in its final pass
         assert digest(runtime) == expected
 
 
