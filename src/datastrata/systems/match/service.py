@@ -453,9 +453,10 @@ class MatchService:
     ) -> dict[str, int]:
         """Rebuild one read model, or all four in one pass over the log, beside the live slots; return events applied.
 
-        All four share the work with a second process (`processes` 2) when the machine has two cores, the store is
-        a file or a server and the log holds at least :data:`PARTNER_FROM_EVENTS` events (`processes` None); the
-        switch waits for both. With `timings`, each projection's seconds spent folding events are added.
+        All four share the work with a second process (`processes` 2) when a second core is free (load average at
+        most cores - 1), the store is a file or a server and the log holds at least :data:`PARTNER_FROM_EVENTS`
+        events (`processes` None); the switch waits for both. With `timings`, each projection's seconds spent folding
+        events are added.
         """
         if processes is not None and processes not in (1, 2):
             raise ValidationError(f"processes must be 1 or 2; got {processes}", field="processes")
@@ -482,9 +483,9 @@ class MatchService:
 
     def _processes(self) -> int:
         """Return how many processes an automatic rebuild of all four uses (2 only where it pays)."""
-        store = self.runtime.settings.store
-        if (os.cpu_count() or 1) < 2 or ":memory:" in store or store.startswith("memory"):
-            return 1
+        store, cores = self.runtime.settings.store, os.cpu_count() or 1
+        if cores < 2 or ":memory:" in store or os.getloadavg()[0] > cores - 1:
+            return 1  # no second core free now: a partner would only add its own decoding
         return 2 if self.runtime.log.head() >= PARTNER_FROM_EVENTS else 1
 
     def reference_ids(self) -> dict[str, set[str]]:
