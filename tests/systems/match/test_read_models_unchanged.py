@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from datastrata.core.config import Settings
+from datastrata.core.errors import ValidationError
 from datastrata.projections.partner import rebuild_with_partner
 from datastrata.projections.slots import Tables, state_in
 from datastrata.runtime import Runtime
@@ -109,6 +110,13 @@ def test_a_partner_that_cannot_start_costs_time_not_results(store_url: str, capl
         assert "partner process stopped" in caplog.text and "datastrata.nowhere" in caplog.text
         assert applied == 4 * events  # this process folded the partner's share in its final pass
         assert digest(runtime) == expected
+
+
+def test_processes_other_than_one_or_two_are_refused(sqlite_url: str) -> None:
+    with Runtime.open(Settings(store=sqlite_url)) as runtime:
+        with pytest.raises(ValidationError, match="processes must be 1 or 2; got 3") as refused:
+            MatchService(runtime).rebuild("all", processes=3)
+        assert refused.value.field == "processes"
 
 
 def write_golden() -> None:
