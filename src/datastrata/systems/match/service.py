@@ -486,7 +486,7 @@ class MatchService:
         store, cores = self.runtime.settings.store, os.cpu_count() or 1
         if cores < 2 or ":memory:" in store or os.getloadavg()[0] > cores - 1:
             return 1  # no second core free now: a partner would only add its own decoding
-        return 2 if self.runtime.log.head() >= PARTNER_FROM_EVENTS else 1
+        return 2 if self.head() >= PARTNER_FROM_EVENTS else 1
 
     def reference_ids(self) -> dict[str, set[str]]:
         """Return the ids of every registered team, player, referee and foul."""
