@@ -105,6 +105,10 @@ class Mover:
         ds = self.policy.datasets[move.item.dataset]
         if ds.kind is Kind.OBJECTS:
             return self._move_object(ds, move)
+        if ds.warm_table and move.item.tier is Tier.HOT:
+            return self._warm_rows(ds, move)
+        if ds.warm_table and move.item.tier is Tier.WARM:
+            ds = dataclasses.replace(ds, table=ds.warm_table)  # the warm table's days leave like a table's
         if move.item.tier in (Tier.HOT, Tier.WARM):
             return self._expire_rows(ds, move) if move.to is Tier.EXPIRED else self._copy_rows(ds, move)
         return self._move_parts(ds, move)
@@ -128,13 +132,16 @@ class Mover:
 
     def records(self, dataset: str | None = None) -> list[MoveRecord]:
         """The move audit, oldest first (of one dataset when given)."""
-        where, params = ("WHERE dataset = ?", (dataset,)) if dataset else ("", ())
         with self.db.read() as tx:
-            found = tx.query(
-                "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
-                f"FROM tiering_moves {where} ORDER BY moved_at, id",
-                params,
-            )
+            return self._records_in(tx, dataset)
+
+    def _records_in(self, tx: Tx, dataset: str | None) -> list[MoveRecord]:
+        where, params = ("WHERE dataset = ?", (dataset,)) if dataset else ("", ())
+        found = tx.query(
+            "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
+            f"FROM tiering_moves {where} ORDER BY moved_at, id",
+            params,
+        )
         return [
             MoveRecord(
                 str(r[0]),
@@ -154,35 +161,38 @@ class Mover:
 
     def cold_parts(self, dataset: str) -> dict[str, list[MoveRecord]]:
         """The recorded Parquet parts of each day of `dataset` still online (not expired), by day."""
-        parts: dict[str, list[MoveRecord]] = {}
-        expired = set()
-        for r in self.records(dataset):
-            if r.to_tier == Tier.EXPIRED.value:
-                expired.add(r.item)
-            elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
-                parts.setdefault(r.item, []).append(r)
-        return {day: found for day, found in parts.items() if day not in expired}
+        return _cold_parts(self.records(dataset))
 
     def read_range(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
-        """Every row of `dataset` with `start` <= time < `end`, from the table and the recorded Parquet parts."""
+        """Every row of `dataset` with `start` <= time < `end`, from its tables and the recorded Parquet parts.
+
+        The tables and the move audit are read in one snapshot, so a move committing meanwhile is seen whole or
+        not at all: each row is read exactly once.
+        """
         ds = self.policy.datasets[dataset]
+        tables = []
         with self.db.read() as tx:
-            names = tabular.columns(tx, ds.table)
-            hot = tx.query(
-                f"SELECT {', '.join(names)} FROM {ds.table} WHERE {ds.time_column} >= ? AND {ds.time_column} < ?",
-                (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
-            )
-        tables = [tabular.to_arrow(names, hot, ds.time_column)]
-        for day, parts in self.cold_parts(dataset).items():
+            for table in (ds.table, ds.warm_table) if ds.warm_table else (ds.table,):
+                names = tabular.columns(tx, table)
+                found = tx.query(
+                    f"SELECT {', '.join(names)} FROM {table} WHERE {ds.time_column} >= ? AND {ds.time_column} < ?",
+                    (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
+                )
+                tables.append(tabular.to_arrow(names, found, ds.time_column))
+            records = self._records_in(tx, dataset)
+        for day, parts in _cold_parts(records).items():
             day_start, day_end = tabular.day_bounds(day)
             if day_end > start and day_start < end:
                 tables += [tabular.from_parquet(self.objects.read(p.location)) for p in parts]
         return tabular.query_range(tables, ds.time_column, start, end)
 
     def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
+        warm: list[tuple[str, int, int]] = []
         try:
             with self.db.read() as tx:
-                days = tabular.days_in_table(tx, ds)
+                days = tabular.days_in_table(tx, ds, hourly=bool(ds.warm_table))  # with a warm table: hot by the hour
+                if ds.warm_table:
+                    warm = tabular.days_in_table(tx, dataclasses.replace(ds, table=ds.warm_table))
         except Exception as exc:
             if not _missing_table_or_column(exc):
                 raise
@@ -191,7 +201,9 @@ class Mover:
                 f"({describe_error(exc)}); create it, or fix the policy's table and time_column",
                 field=f"datasets.{ds.name}.table",
             ) from None
-        items = [Item(ds.name, d, ds.online, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
+        items = [Item(ds.name, d, ds.online, tabular.item_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
+        if ds.warm_table:
+            items += [Item(ds.name, d, Tier.WARM, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in warm]
         expired = {r.item for r in records if r.to_tier == Tier.EXPIRED.value}
         for day, parts in self.cold_parts(ds.name).items():
             infos = [self.objects.info(p.location) for p in parts]
@@ -258,6 +270,25 @@ class Mover:
                     "in the table); nothing moved, run again"
                 )
         self._step("recorded", move)
+        return record
+
+    def _warm_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        """Hot → warm in one transaction of the same store: INSERT … SELECT into the warm table, then DELETE."""
+        key = move.item.key
+        with self.db.transaction() as tx:
+            table = tabular.read_day(tx, ds, key)
+            if table.num_rows == 0:
+                return None
+            n = int(tx.scalar("SELECT count(*) FROM tiering_moves WHERE dataset = ? AND item = ?", (ds.name, key)))
+            copied = tabular.move_to_warm(tx, ds, key)
+            deleted = tabular.delete_day(tx, ds, key)
+            if not copied == deleted == table.num_rows:
+                raise ConcurrencyConflict(
+                    f"rows of {ds.name} {key} changed while they moved to {ds.warm_table} ({table.num_rows} read, "
+                    f"{copied} copied, {deleted} deleted); nothing moved, run again"
+                )
+            record = self._record_id(move, n, f"table:{ds.warm_table}", copied, 0, tabular.checksum(table))
+            self._insert(tx, record)
         return record
 
     def _expire_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
@@ -342,6 +373,17 @@ class Mover:
                 time_to_db(tx.dialect, r.moved_at),
             ),
         )
+
+
+def _cold_parts(records: list[MoveRecord]) -> dict[str, list[MoveRecord]]:
+    parts: dict[str, list[MoveRecord]] = {}
+    expired = set()
+    for r in records:
+        if r.to_tier == Tier.EXPIRED.value:
+            expired.add(r.item)
+        elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
+            parts.setdefault(r.item, []).append(r)
+    return {day: found for day, found in parts.items() if day not in expired}
 
 
 def _missing_table_or_column(exc: BaseException) -> bool:
