@@ -92,6 +92,7 @@ def plan(policy: Policy, inventory: Iterable[Item], now: datetime) -> Plan:
     now = ensure_utc(now, field="now")
     items = sorted(inventory, key=lambda i: (i.newest, i.dataset, i.key))
     present = {(i.dataset, i.key) for i in items if i.tier is not Tier.EXPIRED}
+    warming = {(i.dataset, i.key[:10]) for i in items if i.tier is Tier.HOT and "T" in i.key}  # days with hot hours
     moves: list[Move] = []
     held: list[Held] = []
     unchanged = 0
@@ -109,6 +110,8 @@ def plan(policy: Policy, inventory: Iterable[Item], now: datetime) -> Plan:
         if dataset.warm_table and item.tier is Tier.HOT and to.rank > Tier.WARM.rank:
             to, reason = Tier.WARM, f"{reason}; via its warm table first"  # rows leave hot for the warm table
         waiting = _missing_aggregate(policy, item, rule, present) if to is rule.to else ""
+        if dataset.warm_table and item.tier is Tier.WARM and (item.dataset, item.key) in warming:
+            waiting = "kept: hours of this day are still hot; the day leaves whole once they reach its warm table"
         if waiting:
             held.append(Held(item, to, waiting))
             continue

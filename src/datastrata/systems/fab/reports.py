@@ -1,0 +1,176 @@
+"""Reading the fab's data back: one query over every tier, daily and weekly reports, and the access log they write.
+
+Every query and report is a data access the fab records (who read what, when) in ``fab_access_log``: the
+business records the policy freezes after a year and deletes after seven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from datastrata.core.clock import ensure_utc
+from datastrata.core.errors import ValidationError
+from datastrata.core.tenancy import current_tenant
+from datastrata.core.validation import bounded_int
+from datastrata.runtime import Runtime
+from datastrata.stores.database import time_from_db, time_to_db
+from datastrata.systems.fab import domain
+from datastrata.systems.fab.lifecycle import FabTiers
+
+#: The longest range one query reads (raw readings or 1-minute aggregates).
+MAX_RANGE = timedelta(days=31)
+#: The most rows one query answers with; a longer answer is refused (narrow the range or aggregate).
+MAX_ROWS = 100_000
+Alerts = Callable[[datetime, datetime], list[dict[str, Any]]]
+
+
+class FabReports:
+    """Queries and reports over all tiers, each recorded in the access log."""
+
+    def __init__(self, runtime: Runtime, tiers: FabTiers, alerts: Alerts) -> None:
+        self.runtime = runtime
+        self.tiers = tiers
+        self.alerts = alerts
+
+    def query(
+        self, sensor_id: str, start: datetime, end: datetime, *, agg: str | None = None, actor: str = "cli"
+    ) -> dict[str, Any]:
+        """One sensor's readings in [start, end) from every tier as if all were hot; with ``agg='1m'`` per minute."""
+        domain.check_sensor_id(sensor_id)
+        start, end = _range(start, end)
+        if agg not in (None, "1m"):
+            raise ValidationError(f"agg must be 1m (1-minute min/max/avg/count) or omitted; got {agg!r}", field="agg")
+        rows = self._series(sensor_id, start, end)
+        if agg is None:
+            if rows.num_rows > MAX_ROWS:
+                raise ValidationError(
+                    f"{rows.num_rows} readings in that range, more than {MAX_ROWS}; narrow --from/--to or use --agg 1m",
+                    field="to",
+                )
+            answer = [{"at": at.isoformat(), "value": v} for at, v in zip(*_columns(rows, "ts", "value"), strict=True)]
+        else:
+            answer = _per_minute(rows)
+        self._log(actor, "query", f"{sensor_id} {start.isoformat()}..{end.isoformat()} agg={agg or 'raw'}")
+        return {"sensor_id": sensor_id, "from": start.isoformat(), "to": end.isoformat(), "agg": agg, "rows": answer}
+
+    def _series(self, sensor_id: str, start: datetime, end: datetime) -> pa.Table:
+        table = self.tiers.read("readings", start, end)
+        tenant = current_tenant()
+        con = duckdb.connect()
+        try:
+            con.register("raw", table)
+            return con.sql(
+                "SELECT ts, value FROM raw WHERE tenant_id = $1 AND sensor_id = $2 ORDER BY ts",
+                params=[tenant, sensor_id],
+            ).to_arrow_table()
+        finally:
+            con.close()
+
+    def daily(self, day: date | None = None, *, actor: str = "cli") -> dict[str, Any]:
+        """The report of one UTC day (default: yesterday) from the 1-minute aggregates, per sensor kind."""
+        day = day or (self.runtime.clock().date() - timedelta(days=1))
+        start = datetime.combine(day, time(0), tzinfo=UTC)
+        return self._report("daily", start, start + timedelta(days=1), actor)
+
+    def weekly(self, day: date | None = None, *, actor: str = "cli") -> dict[str, Any]:
+        """The report of the ISO week (Monday to Sunday) holding `day` (default: last week)."""
+        day = day or (self.runtime.clock().date() - timedelta(days=7))
+        monday = day - timedelta(days=day.weekday())
+        start = datetime.combine(monday, time(0), tzinfo=UTC)
+        return self._report("weekly", start, start + timedelta(days=7), actor)
+
+    def _report(self, period: str, start: datetime, end: datetime, actor: str) -> dict[str, Any]:
+        minutes = self.tiers.read("readings_1m", start, end)
+        kinds = {s: k for s, k in self._kinds().items()}
+        con = duckdb.connect()
+        try:
+            con.register("agg", minutes)
+            con.register("kinds", pa.table({"sensor_id": list(kinds), "kind": list(kinds.values())}))
+            found = con.sql(
+                "SELECT k.kind, count(DISTINCT a.sensor_id), count(*), sum(a.readings), min(a.min_value), "
+                "max(a.max_value), sum(a.avg_value * a.readings) / sum(a.readings) "
+                "FROM agg a JOIN kinds k USING (sensor_id) WHERE a.tenant_id = $1 GROUP BY k.kind ORDER BY k.kind",
+                params=[current_tenant()],
+            ).fetchall()
+        finally:
+            con.close()
+        alerts = self.alerts(start, end)
+        by_kind = {k: sum(1 for a in alerts if a["kind"] == k) for k in domain.KINDS}
+        self._log(actor, f"report.{period}", f"{start.date().isoformat()}..{end.date().isoformat()}")
+        return {
+            "period": period,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "kinds": [
+                {
+                    "kind": str(kind),
+                    "sensors": int(sensors),
+                    "minutes": int(n),
+                    "readings": int(readings),
+                    "min": float(low),
+                    "max": float(high),
+                    "avg": round(float(mean), 6),
+                    "alerts": by_kind.get(str(kind), 0),
+                }
+                for kind, sensors, n, readings, low, high, mean in found
+            ],
+            "alerts": len(alerts),
+        }
+
+    def _kinds(self) -> dict[str, str]:
+        with self.runtime.db.read() as tx:
+            rows = tx.query("SELECT sensor_id, kind FROM fab_sensors WHERE tenant_id = ?", (current_tenant(),))
+        return {str(s): str(k) for s, k in rows}
+
+    def _log(self, actor: str, action: str, detail: str) -> None:
+        with self.runtime.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO fab_access_log (tenant_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+                (current_tenant(), time_to_db(tx.dialect, self.runtime.clock()), actor[:200], action, detail[:500]),
+            )
+
+    def access_log(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest accesses still in the relational store (older ones are in the archive)."""
+        bounded_int(limit, field="limit", minimum=1, maximum=1000)
+        with self.runtime.db.read() as tx:
+            rows = tx.query(
+                "SELECT at, actor, action, detail FROM fab_access_log WHERE tenant_id = ? ORDER BY at DESC LIMIT ?",
+                (current_tenant(), limit),
+            )
+        return [{"at": time_from_db(a).isoformat(), "actor": b, "action": c, "detail": d} for a, b, c, d in rows]
+
+
+def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    start, end = ensure_utc(start, field="from"), ensure_utc(end, field="to")
+    if end <= start:
+        raise ValidationError(f"to ({end.isoformat()}) must be after from ({start.isoformat()})", field="to")
+    if end - start > MAX_RANGE:
+        raise ValidationError(
+            f"a query reads at most {MAX_RANGE.days} days; got {(end - start).days} (split the range)", field="to"
+        )
+    return start, end
+
+
+def _columns(table: pa.Table, *names: str) -> list[list[Any]]:
+    return [table.column(n).to_pylist() for n in names]
+
+
+def _per_minute(rows: pa.Table) -> list[dict[str, Any]]:
+    con = duckdb.connect()
+    try:
+        con.register("raw", rows)
+        found = con.sql(
+            "SELECT date_trunc('minute', ts) AS minute, min(value), max(value), avg(value), count(*) "
+            "FROM raw GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        {"minute": ensure_utc(m, field="minute").isoformat(), "min": lo, "max": hi, "avg": mean, "count": int(n)}
+        for m, lo, hi, mean, n in found
+    ]
