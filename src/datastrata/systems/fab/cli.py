@@ -51,7 +51,7 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", parser=ascii_int, help="Random seed (same seed, same data).")] = 7,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate sensors on a platform clock: batches with alerts, the tiering lifecycle every simulated hour."""
+    """Simulate sensors on a simulated clock: batches with alerts, the tiering lifecycle every simulated hour."""
     began = time_option(start, field="start")
     if began is None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)

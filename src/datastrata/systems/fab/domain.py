@@ -24,7 +24,7 @@ MAX_BATCH = 50_000
 MAX_REGISTER = 10_000
 #: How late a reading may arrive (gateways store and forward); later ones are refused.
 LATE = timedelta(minutes=15)
-#: How far ahead of the platform clock a reading's time may be (clock skew between gateway and platform).
+#: How far ahead of the runtime's clock a reading's time may be (clock skew between gateway and server).
 AHEAD = timedelta(minutes=1)
 #: Values beyond this magnitude are refused as sensor faults, whatever the kind.
 MAX_VALUE = 1e9
@@ -154,7 +154,7 @@ def check_readings(readings: Sequence[Reading], *, now: datetime) -> list[Readin
             raise ValidationError(
                 f"readings[{i}].at {at.isoformat()} is outside the accepted window {earliest.isoformat()} .. "
                 f"{latest.isoformat()} (at most {int(LATE.total_seconds() // 60)} minutes late, "
-                f"{int(AHEAD.total_seconds())} seconds ahead of the platform clock); check the gateway's clock",
+                f"{int(AHEAD.total_seconds())} seconds ahead of the server's clock); check the gateway's clock",
                 field=f"readings[{i}].at",
             )
         if isinstance(r.value, bool) or not isinstance(r.value, (int, float)) or not math.isfinite(r.value):

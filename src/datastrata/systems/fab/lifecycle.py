@@ -16,8 +16,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from datastrata.runtime import Runtime
-from datastrata.stores.database import Tx, time_from_db, time_to_db
+from datastrata.runtime import Runtime, Scope
+from datastrata.runtime.location import Work
+from datastrata.stores.database import time_from_db, time_to_db
 from datastrata.systems.fab.domain import LATE, minute_floor
 from datastrata.tiering.job import TieringJob
 from datastrata.tiering.moves import Mover
@@ -46,7 +47,9 @@ class FabTiers:
         self.clock = runtime.clock
         self.policy = fab_policy()
         objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-        self.mover = Mover(runtime.db, objects, self.policy, clock=runtime.clock)
+        self.scope = Scope.of("fab")
+        store = runtime.locate(self.scope).db  # the fab's location: its tables and the move audit live there
+        self.mover = Mover(store, objects, self.policy, clock=runtime.clock)
         self._job = TieringJob(self.mover)
         self._aggregated_at: datetime | None = None
 
@@ -54,7 +57,7 @@ class FabTiers:
         """Compute the 1-minute aggregates of every minute no reading can still arrive for; return how many rows."""
         now = now or self.clock()
         cutoff = minute_floor(now - LATE)
-        with self.runtime.db.transaction() as tx:
+        with self.runtime.transaction(self.scope) as tx:
             upto = tx.scalar("SELECT upto FROM fab_aggregated WHERE name = 'readings_1m'")
             start = time_from_db(upto) if upto is not None else self._earliest(tx)
             if start is None or start >= cutoff:
@@ -76,7 +79,7 @@ class FabTiers:
             )
         return int(cursor.rowcount)
 
-    def _earliest(self, tx: Tx) -> datetime | None:
+    def _earliest(self, tx: Work) -> datetime | None:
         found = [tx.scalar(f"SELECT min(ts) FROM {table}") for table in ("fab_readings", "fab_readings_warm")]
         times = [time_from_db(t) for t in found if t is not None]
         return minute_floor(min(times)) if times else None
@@ -135,7 +138,7 @@ class FabTiers:
 _SHOWN = (Tier.HOT, Tier.WARM, Tier.COLD, Tier.FROZEN)
 
 
-def _minute_sql(tx: Tx) -> str:
+def _minute_sql(tx: Work) -> str:
     if tx.dialect == "sqlite":
         return "substr(ts, 1, 16) || ':00.000000Z'"
     return "date_trunc('minute', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"

@@ -123,12 +123,12 @@ class FabReports:
         }
 
     def _kinds(self) -> dict[str, str]:
-        with self.runtime.db.read() as tx:
+        with self.runtime.read(self.tiers.scope) as tx:
             rows = tx.query("SELECT sensor_id, kind FROM fab_sensors WHERE tenant_id = ?", (current_tenant(),))
         return {str(s): str(k) for s, k in rows}
 
     def _log(self, actor: str, action: str, detail: str) -> None:
-        with self.runtime.db.transaction() as tx:
+        with self.runtime.transaction(self.tiers.scope) as tx:
             tx.execute(
                 "INSERT INTO fab_access_log (tenant_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
                 (current_tenant(), time_to_db(tx.dialect, self.runtime.clock()), actor[:200], action, detail[:500]),
@@ -137,7 +137,7 @@ class FabReports:
     def access_log(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """The newest accesses still in the relational store (older ones are in the archive)."""
         bounded_int(limit, field="limit", minimum=1, maximum=1000)
-        with self.runtime.db.read() as tx:
+        with self.runtime.read(self.tiers.scope) as tx:
             rows = tx.query(
                 "SELECT at, actor, action, detail FROM fab_access_log WHERE tenant_id = ? ORDER BY at DESC LIMIT ?",
                 (current_tenant(), limit),

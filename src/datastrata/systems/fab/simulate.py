@@ -1,6 +1,6 @@
 """Simulated fab sensors: a seeded random walk per sensor with rare excursions over the threshold.
 
-The simulation drives a platform clock (a :class:`FrozenClock`): it moves the clock to the end of each batch's
+The simulation drives the runtime's clock (a :class:`FrozenClock`): it moves the clock to the end of each batch's
 window before ingesting it, and runs the tiering lifecycle every simulated hour, so a day of readings takes
 seconds, not a day.
 """
