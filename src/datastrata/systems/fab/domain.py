@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -146,10 +145,13 @@ def check_readings(readings: Sequence[Reading], *, now: datetime) -> list[Readin
             field="readings",
         )
     earliest, latest = now - LATE, now + AHEAD
+    for sensor in {r.sensor_id for r in readings}:  # each distinct id once; a bad one is named by its first index
+        if not isinstance(sensor, str) or not _SENSOR.match(sensor):
+            i = next(i for i, r in enumerate(readings) if r.sensor_id == sensor)
+            check_sensor_id(sensor, field=f"readings[{i}].sensor_id")
     seen: set[tuple[str, datetime]] = set()
     for i, r in enumerate(readings):
-        check_sensor_id(r.sensor_id, field=f"readings[{i}].sensor_id")
-        at = ensure_utc(r.at, field=f"readings[{i}].at")
+        at = r.at if r.at.tzinfo is UTC else ensure_utc(r.at, field=f"readings[{i}].at")
         if not earliest <= at <= latest:
             raise ValidationError(
                 f"readings[{i}].at {at.isoformat()} is outside the accepted window {earliest.isoformat()} .. "
@@ -157,13 +159,16 @@ def check_readings(readings: Sequence[Reading], *, now: datetime) -> list[Readin
                 f"{int(AHEAD.total_seconds())} seconds ahead of the server's clock); check the gateway's clock",
                 field=f"readings[{i}].at",
             )
-        if isinstance(r.value, bool) or not isinstance(r.value, (int, float)) or not math.isfinite(r.value):
+        value = r.value
+        if type(value) is not float and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValidationError(
-                f"readings[{i}].value must be a finite number; got {r.value!r}", field=f"readings[{i}].value"
+                f"readings[{i}].value must be a finite number; got {value!r}", field=f"readings[{i}].value"
             )
-        if abs(r.value) > MAX_VALUE:
+        if not -MAX_VALUE <= value <= MAX_VALUE:  # NaN fails every comparison
+            shown = "not a number" if value != value else f"{value:g}"
             raise ValidationError(
-                f"readings[{i}].value must be within ±{MAX_VALUE:g} (a larger one is a sensor fault); got {r.value:g}",
+                f"readings[{i}].value must be a finite number within ±{MAX_VALUE:g} (a larger one is a sensor "
+                f"fault); got {shown}",
                 field=f"readings[{i}].value",
             )
         key = (r.sensor_id, at)

@@ -124,7 +124,10 @@ class FabService:
         """
         check_key(batch_id, field="batch_id")
         checked = domain.check_readings(readings, now=self.clock())
-        digest = hashlib.sha256("\n".join(f"{r.sensor_id} {r.at.isoformat()} {r.value!r}" for r in checked).encode())
+        stamps = [time_to_db("sqlite", r.at) for r in checked]  # fixed-width UTC text: the digest's, and SQLite's
+        digest = hashlib.sha256(
+            "\n".join(f"{r.sensor_id} {at} {r.value!r}" for r, at in zip(checked, stamps, strict=True)).encode()
+        )
 
         def body(work: Work) -> Ingested:
             tenant = work.scope.tenant
@@ -138,7 +141,10 @@ class FabService:
                     )
             work.executemany(
                 "INSERT INTO fab_readings (tenant_id, sensor_id, ts, value) VALUES (?, ?, ?, ?)",
-                [(tenant, r.sensor_id, time_to_db(work.dialect, r.at), float(r.value)) for r in checked],
+                [
+                    (tenant, r.sensor_id, at if work.dialect == "sqlite" else r.at, float(r.value))
+                    for r, at in zip(checked, stamps, strict=True)
+                ],
             )
             kinds = {s: kind for s, (kind, _) in sensors.items()}
             alarms = {s: alarm for s, (_, alarm) in sensors.items()}
