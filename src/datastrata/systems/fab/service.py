@@ -173,6 +173,7 @@ class FabService:
                 decode=Ingested.replayed,
                 key=batch_id,
                 content={"readings": digest.hexdigest()},
+                key_field="batch_id",
             )
         except ConcurrencyConflict:
             raise RuleViolation(
