@@ -17,8 +17,8 @@ Measured in one run, on the embedded store (SQLite, ``synchronous=FULL``, the de
 
 Usage::
 
-    .venv/bin/python benchmarks/tiering_fab.py            # 5 rounds of 200,000 readings; 1 day of 200 sensors cold
-    .venv/bin/python benchmarks/tiering_fab.py --quick    # 3 rounds of 50,000 readings; fewer cold readings
+    .venv/bin/python benchmarks/tiering_fab.py            # 5 rounds of 200,000 readings; a day of 20 sensors cold
+    .venv/bin/python benchmarks/tiering_fab.py --quick    # 3 rounds of 50,000 readings; 4 hours of 10 sensors
 
 JSON goes to stdout, progress to stderr.
 """
@@ -200,7 +200,7 @@ def run(quick: bool) -> dict[str, Any]:
         log(f"round {round_ + 1}/{rounds}: service {service_rates[-1]:,.0f}/s, floor {floor_rates[-1]:,.0f}/s")
     latencies.sort()
     with tempfile.TemporaryDirectory() as tmp:
-        cold = cold_vs_hot(Path(tmp), sensors=20 if quick else 200, hours=6 if quick else 24)
+        cold = cold_vs_hot(Path(tmp), sensors=10 if quick else 20, hours=4 if quick else 24)
     log(f"cold/hot {cold['cold_vs_hot_table']}")
     service, floor = statistics.median(service_rates), statistics.median(floor_rates)
     return {
