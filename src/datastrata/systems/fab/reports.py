@@ -26,6 +26,8 @@ from datastrata.systems.fab.lifecycle import FabTiers
 MAX_RANGE = timedelta(days=31)
 #: The most rows one query answers with; a longer answer is refused (narrow the range or aggregate).
 MAX_ROWS = 100_000
+#: The days a report may cover.
+FIRST_DAY, LAST_DAY = date(1970, 1, 5), date(9999, 12, 1)  # 1970-01-05 is a Monday
 Alerts = Callable[[datetime, datetime], list[dict[str, Any]]]
 
 
@@ -73,18 +75,20 @@ class FabReports:
 
     def daily(self, day: date | None = None, *, actor: str = "cli") -> dict[str, Any]:
         """The report of one UTC day (default: yesterday) from the 1-minute aggregates, per sensor kind."""
-        day = day or (self.runtime.clock().date() - timedelta(days=1))
+        day = _check_day(day or (self.runtime.clock().date() - timedelta(days=1)))
         start = datetime.combine(day, time(0), tzinfo=UTC)
         return self._report("daily", start, start + timedelta(days=1), actor)
 
     def weekly(self, day: date | None = None, *, actor: str = "cli") -> dict[str, Any]:
         """The report of the ISO week (Monday to Sunday) holding `day` (default: last week)."""
-        day = day or (self.runtime.clock().date() - timedelta(days=7))
+        day = _check_day(day or (self.runtime.clock().date() - timedelta(days=7)))
         monday = day - timedelta(days=day.weekday())
         start = datetime.combine(monday, time(0), tzinfo=UTC)
         return self._report("weekly", start, start + timedelta(days=7), actor)
 
     def _report(self, period: str, start: datetime, end: datetime, actor: str) -> dict[str, Any]:
+        if not FIRST_DAY <= start.date() <= LAST_DAY:
+            raise ValidationError(f"day must be between {FIRST_DAY} and {LAST_DAY}; got {start.date()}", field="day")
         minutes = self.tiers.read("readings_1m", start, end)
         kinds = {s: k for s, k in self._kinds().items()}
         con = duckdb.connect()
@@ -143,6 +147,12 @@ class FabReports:
                 (current_tenant(), limit),
             )
         return [{"at": time_from_db(a).isoformat(), "actor": b, "action": c, "detail": d} for a, b, c, d in rows]
+
+
+def _check_day(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(f"day must be between {FIRST_DAY} and {LAST_DAY}; got {day}", field="day")
+    return day
 
 
 def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
