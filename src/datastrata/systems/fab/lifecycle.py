@@ -25,6 +25,7 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import Policy, parse_policy
+from datastrata.tiering.query import RangeQuery, run_query
 from datastrata.tiering.tiers import Tier
 
 #: How many plan → run passes one tiering run makes (a row reaching warm may be due for cold in the same run).
@@ -112,6 +113,10 @@ class FabTiers:
     def read(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
         """Every row of `dataset` in [start, end), from hot, warm and cold alike (all tenants)."""
         return self.mover.read_range(dataset, start, end)
+
+    def query(self, q: RangeQuery) -> pa.Table:
+        """Answer `q` over every tier (the library's one all-tier query, with series filters and aggregation)."""
+        return run_query(self.mover, q)
 
     def status(self) -> dict[str, Any]:
         """Rows, bytes and items per dataset and tier, and the moves made so far (from → to)."""

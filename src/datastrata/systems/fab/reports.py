@@ -21,6 +21,7 @@ from datastrata.runtime import Runtime
 from datastrata.stores.database import time_from_db, time_to_db
 from datastrata.systems.fab import domain
 from datastrata.systems.fab.lifecycle import FabTiers
+from datastrata.tiering.query import Aggregation, RangeQuery
 
 #: The longest range one query reads (raw readings or 1-minute aggregates).
 MAX_RANGE = timedelta(days=31)
@@ -47,31 +48,22 @@ class FabReports:
         start, end = _range(start, end)
         if agg not in (None, "1m"):
             raise ValidationError(f"agg must be 1m (1-minute min/max/avg/count) or omitted; got {agg!r}", field="agg")
-        rows = self._series(sensor_id, start, end)
+        series = {"tenant_id": current_tenant(), "sensor_id": sensor_id}
+        per_minute = None if agg is None else Aggregation(timedelta(minutes=1), "value")
+        rows = self.tiers.query(RangeQuery("readings", start, end, series, per_minute, limit=MAX_ROWS + 1))
+        if rows.num_rows > MAX_ROWS:
+            raise ValidationError(
+                f"more than {MAX_ROWS} rows in that range; narrow --from/--to (or use --agg 1m)", field="to"
+            )
         if agg is None:
-            if rows.num_rows > MAX_ROWS:
-                raise ValidationError(
-                    f"{rows.num_rows} readings in that range, more than {MAX_ROWS}; narrow --from/--to or use --agg 1m",
-                    field="to",
-                )
             answer = [{"at": at.isoformat(), "value": v} for at, v in zip(*_columns(rows, "ts", "value"), strict=True)]
         else:
-            answer = _per_minute(rows)
+            answer = [
+                {"minute": ensure_utc(m, field="minute").isoformat(), "min": lo, "max": hi, "avg": mean, "count": n}
+                for m, lo, hi, mean, n in zip(*_columns(rows, "bucket", "min", "max", "avg", "count"), strict=True)
+            ]
         self._log(actor, "query", f"{sensor_id} {start.isoformat()}..{end.isoformat()} agg={agg or 'raw'}")
         return {"sensor_id": sensor_id, "from": start.isoformat(), "to": end.isoformat(), "agg": agg, "rows": answer}
-
-    def _series(self, sensor_id: str, start: datetime, end: datetime) -> pa.Table:
-        table = self.tiers.read("readings", start, end)
-        tenant = current_tenant()
-        con = duckdb.connect()
-        try:
-            con.register("raw", table)
-            return con.sql(
-                "SELECT ts, value FROM raw WHERE tenant_id = $1 AND sensor_id = $2 ORDER BY ts",
-                params=[tenant, sensor_id],
-            ).to_arrow_table()
-        finally:
-            con.close()
 
     def daily(self, day: date | None = None, *, actor: str = "cli") -> dict[str, Any]:
         """The report of one UTC day (default: yesterday) from the 1-minute aggregates, per sensor kind."""
@@ -89,7 +81,7 @@ class FabReports:
     def _report(self, period: str, start: datetime, end: datetime, actor: str) -> dict[str, Any]:
         if not FIRST_DAY <= start.date() <= LAST_DAY:
             raise ValidationError(f"day must be between {FIRST_DAY} and {LAST_DAY}; got {start.date()}", field="day")
-        minutes = self.tiers.read("readings_1m", start, end)
+        minutes = self.tiers.query(RangeQuery("readings_1m", start, end, {"tenant_id": current_tenant()}))
         kinds = {s: k for s, k in self._kinds().items()}
         con = duckdb.connect()
         try:
@@ -98,8 +90,7 @@ class FabReports:
             found = con.sql(
                 "SELECT k.kind, count(DISTINCT a.sensor_id), count(*), sum(a.readings), min(a.min_value), "
                 "max(a.max_value), sum(a.avg_value * a.readings) / sum(a.readings) "
-                "FROM agg a JOIN kinds k USING (sensor_id) WHERE a.tenant_id = $1 GROUP BY k.kind ORDER BY k.kind",
-                params=[current_tenant()],
+                "FROM agg a JOIN kinds k USING (sensor_id) GROUP BY k.kind ORDER BY k.kind"
             ).fetchall()
         finally:
             con.close()
@@ -168,19 +159,3 @@ def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 def _columns(table: pa.Table, *names: str) -> list[list[Any]]:
     return [table.column(n).to_pylist() for n in names]
-
-
-def _per_minute(rows: pa.Table) -> list[dict[str, Any]]:
-    con = duckdb.connect()
-    try:
-        con.register("raw", rows)
-        found = con.sql(
-            "SELECT date_trunc('minute', ts) AS minute, min(value), max(value), avg(value), count(*) "
-            "FROM raw GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    finally:
-        con.close()
-    return [
-        {"minute": ensure_utc(m, field="minute").isoformat(), "min": lo, "max": hi, "avg": mean, "count": int(n)}
-        for m, lo, hi, mean, n in found
-    ]
