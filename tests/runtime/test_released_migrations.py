@@ -82,6 +82,8 @@ RELEASED = {
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
     ("mlops", 1, "sqlite"): "572e75763030016c",
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
+    ("fab", 1, "sqlite"): "28730d2080494f1a",
+    ("fab", 1, "postgresql"): "1586505eb694e549",
 }
 
 
