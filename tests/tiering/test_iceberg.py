@@ -1,0 +1,180 @@
+"""Cold parts registered in an Iceberg table (SQL catalog in the store): read back exactly, expired, crash-safe."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datastrata.core.clock import FrozenClock
+from datastrata.core.errors import ValidationError
+from datastrata.stores.database import Database
+from datastrata.stores.open import open_database
+from datastrata.tiering.moves import Mover
+from datastrata.tiering.objects import ObjectStore
+from datastrata.tiering.plan import plan
+from datastrata.tiering.policy import parse_policy
+from datastrata.tiering.rows import from_parquet
+from tests.tiering.rowdata import ICEBERG_POLICY, NOW, POLICY, create_readings
+
+ICEBERG: dict[str, Any] = copy.deepcopy(ICEBERG_POLICY)
+CHILD = Path(__file__).with_name("move_child.py")
+ROOT = Path(__file__).parents[2]
+Row = tuple[object, ...]
+
+
+def rows_of(table: Any) -> list[Row]:
+    return sorted(zip(*(table.column(n).to_pylist() for n in ("sensor", "ts", "value")), strict=True))
+
+
+def cold_rows(mover: Mover) -> list[Row]:
+    """The rows of every recorded Parquet part still online (the truth the table must match)."""
+    parts = [p for found in mover.cold_parts("readings").values() for p in found]
+    return sorted(r for p in parts for r in rows_of(from_parquet(mover.objects.read(p.location))))
+
+
+def scanned(mover: Mover) -> list[Row]:
+    """The table read back through pyiceberg's own scan (a fresh catalog, as another engine would)."""
+    return rows_of(mover.iceberg.catalog().load_table("fab.readings").scan().to_arrow())
+
+
+def mover_of(db: Database, objects_url: str, policy: dict[str, Any] = ICEBERG) -> tuple[Mover, FrozenClock]:
+    clock = FrozenClock(NOW)
+    return Mover(db, ObjectStore(objects_url, clock=clock), parse_policy(policy), clock=clock), clock
+
+
+def test_moved_days_are_an_iceberg_table_of_exactly_the_moved_rows(db: Database, tmp_path: Path) -> None:
+    create_readings(db)
+    mover, clock = mover_of(db, f"file://{tmp_path}/objects")
+    records = mover.run(plan(mover.policy, mover.inventory(), NOW))
+    assert len(records) == 4
+    moved = cold_rows(mover)
+    assert len(moved) == sum(r.rows for r in records) and scanned(mover) == moved
+    table = mover.iceberg.catalog().load_table("fab.readings")
+    files = {f.file.file_path for f in table.scan().plan_files()}
+    assert files == {mover.iceberg.uri(r.location) for r in records}  # the mover's own files, not copies
+    assert not list((tmp_path / "objects" / "iceberg").rglob("*.parquet"))  # no data written twice
+    assert [f.name for f in table.spec().fields] == ["ts_day"]
+    one_day = table.scan(row_filter="ts >= '2026-11-25T00:00:00+00:00' AND ts < '2026-11-26T00:00:00+00:00'")
+    assert len(one_day.plan_files()) == 1  # partition pruning by day
+    snapshots = len(table.snapshots())
+    mover.register()  # idempotent: nothing to add, no new snapshot
+    assert len(mover.iceberg.catalog().load_table("fab.readings").snapshots()) == snapshots
+    clock.set(NOW + timedelta(days=8))  # 2026-11-24..27 are now older than 10 days: they expire
+    expired = mover.run(plan(mover.policy, mover.inventory(), clock()))
+    gone = {r.item for r in expired if r.to_tier == "expired" and r.from_tier == "cold"}
+    assert gone >= {"2026-11-24", "2026-11-25"}
+    after = scanned(mover)
+    assert after and all(r[1].date().isoformat() not in gone for r in after)  # type: ignore[attr-defined]
+    left = mover.iceberg.catalog().load_table("fab.readings").scan().plan_files()
+    assert {t.file.file_path for t in left} == {
+        mover.iceberg.uri(p.location) for parts in mover.cold_parts("readings").values() for p in parts
+    }
+
+
+def test_the_table_reads_back_from_the_s3_api_server(s3_url: str, sqlite_url: str) -> None:
+    db = open_database(sqlite_url)
+    create_readings(db)
+    mover, _ = mover_of(db, s3_url)
+    records = mover.run(plan(mover.policy, mover.inventory(), NOW))
+    assert len(records) == 4
+    assert scanned(mover) == cold_rows(mover)
+    location = mover.iceberg.catalog().load_table("fab.readings").location()
+    assert location.startswith("s3://") and "/iceberg/" in location
+    db.close()
+
+
+def test_a_part_recorded_but_not_registered_before_kill_9_is_registered_next_run(
+    store_url: str, tmp_path: Path
+) -> None:
+    db = open_database(store_url)
+    create_readings(db)
+    objects_url = f"file://{tmp_path}/objects"
+    mover, _ = mover_of(db, objects_url)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), store_url, objects_url, "recorded", "iceberg"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    seen: list[str] = []
+    while seen.count("recorded") < 2:  # the second part is recorded; its registration comes next
+        line = child.stdout.readline()
+        assert line, f"the child ended early: {seen}"
+        seen.append(line.split()[0])
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    recorded = mover.cold_parts("readings")
+    assert len(recorded) == 2
+    table = mover.iceberg.catalog().load_table("fab.readings")
+    assert len(table.scan().plan_files()) == 1  # the kill came between record and register
+    mover.run(plan(mover.policy, mover.inventory(), NOW))
+    assert len(mover.cold_parts("readings")) == 4
+    assert scanned(mover) == cold_rows(mover)  # every moved row once: the orphan registered, none twice
+    db.close()
+
+
+def test_concurrent_registrations_are_serialised(sqlite_url: str, tmp_path: Path) -> None:
+    db = open_database(sqlite_url)
+    create_readings(db)
+    mover, _ = mover_of(db, f"file://{tmp_path}/objects")
+    mover.run(plan(mover.policy, mover.inventory(), NOW))
+    table = mover.iceberg.catalog().load_table("fab.readings")
+    last = table.current_snapshot()
+    assert last is not None
+    with table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
+        for task in table.scan().plan_files():  # unregister every part, then let two writers race to restore
+            overwrite.delete_data_file(task.file)
+    others = [Mover(db, mover.objects, mover.policy, clock=mover.clock) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def register(m: Mover) -> None:
+        try:
+            m.register()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(m,)) for m in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert scanned(mover) == cold_rows(mover)  # one writer at a time: each part registered exactly once
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("iceberg", "field", "says"),
+    [
+        ({"table": "readings"}, "datasets.readings.iceberg.table", "namespace.name"),
+        ({"table": "Fab.Readings"}, "datasets.readings.iceberg.table", "lowercase"),
+        ({"table": "fab.readings", "format": 2}, "datasets.readings.iceberg.format", "unknown field"),
+        ("fab.readings", "datasets.readings.iceberg", "a mapping with table"),
+    ],
+)
+def test_a_bad_iceberg_setting_is_refused_by_field(iceberg: object, field: str, says: str) -> None:
+    bad = copy.deepcopy(POLICY)
+    bad["datasets"]["readings"]["iceberg"] = iceberg
+    with pytest.raises(ValidationError) as caught:
+        parse_policy(bad)
+    assert caught.value.field == field and says in str(caught.value)
+
+
+def test_two_datasets_cannot_share_one_iceberg_table() -> None:
+    bad = copy.deepcopy(ICEBERG)
+    bad["datasets"]["other"] = {**copy.deepcopy(bad["datasets"]["readings"]), "table": "other"}
+    with pytest.raises(ValidationError) as caught:
+        parse_policy(bad)
+    assert caught.value.field == "datasets.other.iceberg.table" and "already the table" in str(caught.value)
