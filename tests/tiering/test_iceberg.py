@@ -178,3 +178,49 @@ def test_two_datasets_cannot_share_one_iceberg_table() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_policy(bad)
     assert caught.value.field == "datasets.other.iceberg.table" and "already the table" in str(caught.value)
+
+
+def test_our_migration_makes_the_catalog_tables_pyiceberg_declares(db: Database) -> None:
+    from pyiceberg.catalog.sql import IcebergNamespaceProperties, IcebergTables
+    from sqlalchemy import create_engine, inspect
+
+    from datastrata.tiering.iceberg import _sqlalchemy_url
+    from datastrata.tiering.schema import ICEBERG_CATALOG
+
+    db.ensure(ICEBERG_CATALOG)
+    engine = create_engine(_sqlalchemy_url(db))
+    try:
+        found = inspect(engine)
+        for model in (IcebergTables, IcebergNamespaceProperties):
+            table: Any = model.__table__
+            declared = {c.name: (str(c.type), c.nullable, c.primary_key) for c in table.columns}
+            keys = set(found.get_pk_constraint(table.name)["constrained_columns"])
+            made = {
+                c["name"]: (str(c["type"]), c["nullable"] and c["name"] not in keys, c["name"] in keys)
+                for c in found.get_columns(table.name)
+            }
+            assert made == declared, table.name
+    finally:
+        engine.dispose()
+
+
+def test_the_application_role_registers_parts_without_ddl_rights(
+    pg_server: str, bare_pg_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from datastrata.cli import app
+    from datastrata.testing.servers import create_roles
+
+    roles = create_roles(pg_server, bare_pg_url.rsplit("/", 1)[1], prefix="icebergtest")
+    owner = open_database(roles.owner)
+    create_readings(owner)  # the owner makes the data table; migrate then grants the roles DML on every table
+    owner.close()
+    env = {"DATASTRATA_APP_ROLE": roles.app_role, "DATASTRATA_PLATFORM_ROLE": roles.platform_role}
+    done = CliRunner().invoke(app, ["--store", roles.app, "migrate", "--owner-url", roles.owner], env=env)
+    assert done.exit_code == 0, done.stderr
+    db = open_database(roles.app)
+    mover, _ = mover_of(db, f"file://{tmp_path}/objects")
+    assert len(mover.run(plan(mover.policy, mover.inventory(), NOW))) == 4
+    assert scanned(mover) == cold_rows(mover)  # pyiceberg ran no DDL: the catalog tables came from migrate
+    db.close()

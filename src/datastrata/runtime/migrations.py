@@ -18,6 +18,7 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs). The tiering
-#: move audit is one: data of every location may move between tiers (placement ``by_age``).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING)
+#: move audit is one: data of every location may move between tiers (placement ``by_age``); so is the Iceberg catalog
+#: its cold parts may be registered in.
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING, ICEBERG_CATALOG)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,12 @@
 
 The mover writes each day's Parquet part once; this module registers the same file in an Iceberg table
 (pyiceberg's ``add_files``: metadata only, the data is not written twice), partitioned by day of the time
-column. The catalog is pyiceberg's SQL catalog in the project's store (its own ``iceberg_*`` tables, in the
-SQLite file or the PostgreSQL database); the warehouse (metadata, manifests) is ``iceberg/`` in the same object
-store. :meth:`IcebergTables.sync` makes the table hold exactly the recorded parts still online: it adds what is
-missing (a part recorded before a crash) and drops the files of expired days, so every call is idempotent and
-the next run finishes whatever a crash left. One writer at a time: syncs are serialised by a lock (a file lock
-beside a SQLite store, an advisory lock in PostgreSQL).
+column. The catalog is pyiceberg's SQL catalog in the project's store (its ``iceberg_*`` tables, in the SQLite
+file or the PostgreSQL database, made by our migration ``tiering.iceberg`` 1); the warehouse (metadata and
+manifests) is ``iceberg/`` in the same object store. :meth:`IcebergTables.sync` makes the table hold exactly
+the recorded parts still online: it adds what is missing (a part recorded before a crash) and drops the files
+of expired days, so every call is idempotent and the next run finishes whatever a crash left. One writer at a
+time: syncs are serialised by a lock (a file lock beside a SQLite store, an advisory lock in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from datastrata.core.redact import describe_error, redact_url
 from datastrata.stores.database import Database
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import Dataset
+from datastrata.tiering.schema import ICEBERG_CATALOG
 
 #: The object-store folder holding every Iceberg table's metadata and manifests.
 WAREHOUSE = "iceberg"
@@ -73,8 +74,13 @@ class IcebergTables:
                 raise ConfigurationError(
                     "a dataset with iceberg: needs pyiceberg: pip install 'datastrata[iceberg]'", field="iceberg"
                 ) from None
+            self.db.ensure(ICEBERG_CATALOG)  # our migration makes pyiceberg's tables; it never runs DDL itself
             self._catalog = SqlCatalog(
-                CATALOG, uri=_sqlalchemy_url(self.db), warehouse=self.warehouse, **_file_io(self.objects)
+                CATALOG,
+                uri=_sqlalchemy_url(self.db),
+                warehouse=self.warehouse,
+                init_catalog_tables="false",
+                **_file_io(self.objects),
             )
         return self._catalog
 
