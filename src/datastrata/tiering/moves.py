@@ -133,7 +133,11 @@ class Mover:
         """Make each Iceberg table of the policy (or of `dataset`) hold exactly its dataset's online cold parts."""
         for ds in self.policy.datasets.values():
             if ds.iceberg and dataset in (None, ds.name):
-                self.iceberg.sync(ds, [p.location for parts in self.cold_parts(ds.name).values() for p in parts])
+                self.iceberg.sync(ds, self.cold_keys(ds.name))
+
+    def cold_keys(self, dataset: str) -> list[str]:
+        """The object keys of the recorded Parquet parts of `dataset` still online."""
+        return [p.location for parts in self.cold_parts(dataset).values() for p in parts]
 
     def records(self, dataset: str | None = None) -> list[MoveRecord]:
         """The move audit, oldest first (of one dataset when given)."""
