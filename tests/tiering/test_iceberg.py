@@ -288,3 +288,31 @@ def test_the_iceberg_command_shows_tables_snapshots_and_files(store_url: str, tm
     plain.write_text(yaml.safe_dump(POLICY))
     refused = runner.invoke(app, ["tiering", "iceberg", str(plain)], env=env)
     assert refused.exit_code == 2 and "registers no dataset in Iceberg" in refused.stderr
+
+
+def test_a_column_added_later_joins_the_table_and_a_changed_type_is_refused_by_field(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    db = open_database(sqlite_url)
+    create_readings(db)
+    mover, clock = mover_of(db, f"file://{tmp_path}/objects")
+    mover.run(plan(mover.policy, mover.inventory(), NOW))
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE readings ADD COLUMN unit TEXT DEFAULT 'C'")
+    clock.advance(timedelta(days=1))  # 2026-11-28 goes cold, with the new column
+    mover.run(plan(mover.policy, mover.inventory(), clock()))
+    table = mover.iceberg.catalog().load_table("fab.readings").scan().to_arrow()
+    assert rows_of(table) == cold_rows(mover)
+    units = {
+        (str(ts.date()), u)
+        for ts, u in zip(table.column("ts").to_pylist(), table.column("unit").to_pylist(), strict=True)
+    }
+    assert ("2026-11-28", "C") in units and ("2026-11-24", None) in units  # older days read the new column as null
+    with db.transaction() as tx:  # 2026-11-29: every value is text now, in a column the table holds as double
+        tx.execute("UPDATE readings SET value = 'n/a' WHERE ts < '2026-11-30'")
+    clock.advance(timedelta(days=1))
+    with pytest.raises(ValidationError) as caught:
+        mover.run(plan(mover.policy, mover.inventory(), clock()))
+    assert caught.value.field == "datasets.readings.iceberg.table" and "keep each column's type" in str(caught.value)
+    assert scanned(mover) == sorted(r for r in cold_rows(mover) if str(r[1])[:10] != "2026-11-29")  # the rest stays
+    db.close()

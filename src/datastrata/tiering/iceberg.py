@@ -98,11 +98,12 @@ class IcebergTables:
             gone = [f for path, f in present.items() if path not in wanted]
             if readable:
                 try:
+                    self._evolve(table, [wanted[u] for u in readable])
                     table.add_files(readable, snapshot_properties={"datastrata.dataset": ds.name})
-                except ValueError as exc:
+                except (ValueError, TypeError) as exc:
                     raise ValidationError(
                         f"datasets.{ds.name}.iceberg: the parts {readable[0]}… do not fit the table "
-                        f"{ds.iceberg} ({describe_error(exc)}); keep the table's columns and types stable, or "
+                        f"{ds.iceberg} ({describe_error(exc)}); keep each column's type (new columns are added), or "
                         "name a new table",
                         field=f"datasets.{ds.name}.iceberg.table",
                     ) from None
@@ -159,8 +160,7 @@ class IcebergTables:
             return None
         from pyiceberg.transforms import DayTransform
 
-        with self.objects.fs.open_input_file(self.objects.path(first)) as stream:
-            schema = pq.read_schema(stream)
+        schema = self._schema(first)
         namespace = ds.iceberg.rsplit(".", 1)[0]
         catalog.create_namespace_if_not_exists(namespace)
         try:
@@ -173,6 +173,20 @@ class IcebergTables:
                 field=f"datasets.{ds.name}.iceberg.table",
             ) from None
         return catalog.load_table(ds.iceberg)
+
+    def _evolve(self, table: Any, keys: Sequence[str]) -> None:
+        """Add the columns the parts have and the table lacks (a column added to the store's table later)."""
+        names = {f.name for f in table.schema().fields}
+        for key in keys:
+            schema = self._schema(key)
+            if set(schema.names) - names:
+                with table.update_schema() as update:
+                    update.union_by_name(schema)
+                names |= set(schema.names)
+
+    def _schema(self, key: str) -> Any:
+        with self.objects.fs.open_input_file(self.objects.path(key)) as stream:
+            return pq.read_schema(stream)
 
     @contextmanager
     def _writer(self) -> Iterator[None]:
