@@ -129,8 +129,8 @@ def test_a_part_recorded_but_not_registered_before_kill_9_is_registered_next_run
     db.close()
 
 
-def test_concurrent_registrations_are_serialised(sqlite_url: str, tmp_path: Path) -> None:
-    db = open_database(sqlite_url)
+def test_concurrent_registrations_are_serialised(store_url: str, tmp_path: Path) -> None:
+    db = open_database(store_url)
     create_readings(db)
     mover, _ = mover_of(db, f"file://{tmp_path}/objects")
     mover.run(plan(mover.policy, mover.inventory(), NOW))
@@ -315,4 +315,41 @@ def test_a_column_added_later_joins_the_table_and_a_changed_type_is_refused_by_f
         mover.run(plan(mover.policy, mover.inventory(), clock()))
     assert caught.value.field == "datasets.readings.iceberg.table" and "keep each column's type" in str(caught.value)
     assert scanned(mover) == sorted(r for r in cold_rows(mover) if str(r[1])[:10] != "2026-11-29")  # the rest stays
+    db.close()
+
+
+def test_the_worker_job_registers_what_it_moves(sqlite_url: str, tmp_path: Path) -> None:
+    from datastrata.core.config import Settings
+    from datastrata.runtime import Runtime
+    from datastrata.tiering.job import install
+
+    clock = FrozenClock(NOW)
+    runtime = Runtime.open(Settings(store=sqlite_url, objects=f"file://{tmp_path}/objects"), clock=clock)
+    create_readings(runtime.db)
+    job = install(runtime, parse_policy(ICEBERG), every=timedelta(hours=6))
+    job.batch = 3
+    assert runtime.run_once() == 3
+    assert scanned(job.mover) == cold_rows(job.mover) and len(job.mover.cold_parts("readings")) == 3
+    assert runtime.run_once() == 1
+    assert scanned(job.mover) == cold_rows(job.mover) and len(job.mover.cold_parts("readings")) == 4
+    runtime.close()
+
+
+def test_a_part_frozen_on_its_move_is_registered_once_restored(sqlite_url: str, tmp_path: Path) -> None:
+    db = open_database(sqlite_url)
+    create_readings(db)
+    frozen = copy.deepcopy(ICEBERG)
+    frozen["datasets"]["readings"]["rules"] = [{"after": "3d", "to": "frozen"}, {"after": "10d", "to": "expired"}]
+    frozen["queries"] = []
+    mover, clock = mover_of(db, f"file://{tmp_path}/objects", frozen)
+    mover.run(plan(mover.policy, mover.inventory(), NOW))
+    keys = mover.cold_keys("readings")
+    assert len(keys) == 4
+    (shown,) = [mover.iceberg.describe(ds, keys) for ds in mover.policy.datasets.values()]
+    assert shown["exists"] is False and shown["pending"] == keys  # archived: its footer cannot be read yet
+    mover.objects.restore(keys[0], tier="expedited", days=1)
+    clock.advance(timedelta(minutes=10))
+    mover.register()
+    (shown,) = [mover.iceberg.describe(ds, keys) for ds in mover.policy.datasets.values()]
+    assert len(shown["files"]) == 1 and shown["pending"] == keys[1:]  # type: ignore[arg-type]
     db.close()
