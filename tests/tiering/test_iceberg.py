@@ -16,7 +16,7 @@ import pytest
 
 from datastrata.core.clock import FrozenClock
 from datastrata.core.errors import ValidationError
-from datastrata.stores.database import Database
+from datastrata.stores.database import Database, time_to_db
 from datastrata.stores.open import open_database
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
@@ -353,3 +353,20 @@ def test_a_part_frozen_on_its_move_is_registered_once_restored(sqlite_url: str, 
     (shown,) = [mover.iceberg.describe(ds, keys) for ds in mover.policy.datasets.values()]
     assert len(shown["files"]) == 1 and shown["pending"] == keys[1:]  # type: ignore[arg-type]
     db.close()
+
+
+def test_a_day_whose_column_is_all_null_is_registered_with_the_declared_type(db: Database, tmp_path: Path) -> None:
+    create_readings(db)
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE readings ADD COLUMN unit TEXT")
+        tx.execute("ALTER TABLE readings ADD COLUMN level INTEGER")
+        tx.execute(
+            "UPDATE readings SET unit = 'C', level = 2 WHERE ts < ?", (time_to_db(tx.dialect, NOW - timedelta(days=6)),)
+        )
+    mover, _ = mover_of(db, f"file://{tmp_path}/objects")
+    assert len(mover.run(plan(mover.policy, mover.inventory(), NOW))) == 4
+    table = mover.iceberg.catalog().load_table("fab.readings")
+    assert str(table.schema().find_field("unit").field_type) == "string"
+    assert str(table.schema().find_field("level").field_type) == "long"
+    read = table.scan().to_arrow()
+    assert rows_of(read) == cold_rows(mover) and set(read.column("unit").to_pylist()) == {"C", None}
