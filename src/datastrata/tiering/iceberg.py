@@ -66,7 +66,7 @@ class IcebergTables:
         return f"{scheme}://{self.objects.path(key)}"
 
     def catalog(self) -> Any:
-        """pyiceberg's SQL catalog in the project's store (its tables are created on first use)."""
+        """pyiceberg's SQL catalog in the project's store (its tables come from migration ``tiering.iceberg`` 1)."""
         if self._catalog is None:
             try:
                 from pyiceberg.catalog.sql import SqlCatalog
@@ -99,7 +99,10 @@ class IcebergTables:
             if readable:
                 try:
                     self._evolve(table, [wanted[u] for u in readable])
-                    table.add_files(readable, snapshot_properties={"datastrata.dataset": ds.name})
+                    # `present` was read under the writer lock: no need to scan the manifests again for duplicates
+                    table.add_files(
+                        readable, snapshot_properties={"datastrata.dataset": ds.name}, check_duplicate_files=False
+                    )
                 except (ValueError, TypeError) as exc:
                     raise ValidationError(
                         f"datasets.{ds.name}.iceberg: the parts {readable[0]}… do not fit the table "
