@@ -370,3 +370,20 @@ def test_a_day_whose_column_is_all_null_is_registered_with_the_declared_type(db:
     assert str(table.schema().find_field("level").field_type) == "long"
     read = table.scan().to_arrow()
     assert rows_of(read) == cold_rows(mover) and set(read.column("unit").to_pylist()) == {"C", None}
+
+
+def test_files_expired_behind_the_tables_back_leave_it_on_the_next_run(sqlite_url: str, tmp_path: Path) -> None:
+    db = open_database(sqlite_url)
+    create_readings(db)
+    mover, clock = mover_of(db, f"file://{tmp_path}/objects")
+    mover.run(plan(mover.policy, mover.inventory(), NOW))
+    clock.set(NOW + timedelta(days=8))
+    blind, _ = mover_of(db, f"file://{tmp_path}/objects", POLICY)  # a run that does not know the table
+    blind.clock = clock
+    expired = [r for r in blind.run(plan(blind.policy, blind.inventory(), clock())) if r.from_tier == "cold"]
+    assert expired and not any(mover.objects.exists(r.location) for r in expired)
+    stale = mover.iceberg.catalog().load_table("fab.readings").scan().plan_files()
+    assert {t.file.file_path for t in stale} >= {mover.iceberg.uri(r.location) for r in expired}
+    mover.run(plan(mover.policy, mover.inventory(), clock()))  # its start makes the table match the audit again
+    assert scanned(mover) == cold_rows(mover)
+    db.close()
