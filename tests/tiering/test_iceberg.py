@@ -269,6 +269,7 @@ def test_the_iceberg_command_shows_tables_snapshots_and_files(store_url: str, tm
     assert sum(f["rows"] for f in table["files"]) == sum(m["rows"] for m in moved)
     assert sum(s["added_files"] for s in table["snapshots"]) == len(moved)
     assert "ts_day" in table["partitioning"] and table["location"].startswith("file://")
+    assert table["metadata"].startswith(table["location"]) and table["metadata"].endswith(".metadata.json")
     # Another reader, given only the catalog and the warehouse, sees exactly the moved rows.
     other = SqlCatalog("datastrata", uri=_sqlalchemy_url(db), warehouse=f"file://{tmp_path}/objects/iceberg")
     read = other.load_table("fab.readings").scan().to_arrow()

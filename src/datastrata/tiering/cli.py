@@ -164,6 +164,7 @@ def _iceberg_text(data: dict[str, Any]) -> str:
             )
             continue
         lines.append(f"  {t['table']} (dataset {t['dataset']}) at {t['location']}, partitioned {t['partitioning']}")
+        lines.append(f"    metadata {t['metadata']}")
         lines += [
             f"    snapshot {s['id']} {s['at']} {s['operation']}: +{s['added_files']} -{s['removed_files']} file(s), "
             f"{s['total_rows']} rows"

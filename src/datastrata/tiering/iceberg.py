@@ -145,6 +145,7 @@ class IcebergTables:
             "table": ds.iceberg,
             "exists": True,
             "location": table.location(),
+            "metadata": table.metadata_location,
             "catalog": redact_url(_sqlalchemy_url(self.db)),
             "partitioning": str(table.spec()).replace("\n", " ").strip(),
             "snapshots": [_snapshot(s) for s in table.snapshots()],
