@@ -78,6 +78,8 @@ RELEASED = {
     ("tiering", 1, "postgresql"): "d62c7a4f9e33a141",
     ("tiering.iceberg", 1, "sqlite"): "56ff124173d6c256",
     ("tiering.iceberg", 1, "postgresql"): "56ff124173d6c256",
+    ("tiering.restores", 1, "sqlite"): "7618eeea05ede806",
+    ("tiering.restores", 1, "postgresql"): "0e41b98b7a073232",
     ("security", 1, "sqlite"): "8090f164c2363228",
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
 }
