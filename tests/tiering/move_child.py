@@ -11,11 +11,12 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Move, plan
 from datastrata.tiering.policy import parse_policy
-from tests.tiering.rowdata import NOW, POLICY
+from tests.tiering.rowdata import ICEBERG_POLICY, NOW, POLICY
 
 
 def main() -> None:
     store, objects_url, stop_at = sys.argv[1], sys.argv[2], sys.argv[3]
+    policy = ICEBERG_POLICY if sys.argv[4:] == ["iceberg"] else POLICY
     clock = FrozenClock(NOW)
     seen: list[str] = []
 
@@ -26,7 +27,7 @@ def main() -> None:
             time.sleep(600)  # the parent kills us here
 
     mover = Mover(
-        open_database(store), ObjectStore(objects_url, clock=clock), parse_policy(POLICY), clock=clock, on_step=on_step
+        open_database(store), ObjectStore(objects_url, clock=clock), parse_policy(policy), clock=clock, on_step=on_step
     )
     mover.run(plan(mover.policy, mover.inventory(), NOW))
     print("done", flush=True)

@@ -20,6 +20,11 @@ POLICY = {
     },
     "queries": [{"name": "raw readings by sensor", "dataset": "readings", "covers": "10d"}],
 }
+#: POLICY with its cold parts also registered in the Iceberg table fab.readings.
+ICEBERG_POLICY = {
+    **POLICY,
+    "datasets": {"readings": {**POLICY["datasets"]["readings"], "iceberg": {"table": "fab.readings"}}},  # type: ignore[dict-item]
+}
 
 
 def create_readings(db: Database, *, days: int = 8, per_day: int = 40, seed: int = 7) -> int:

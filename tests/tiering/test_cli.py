@@ -78,7 +78,7 @@ def test_a_policy_naming_a_missing_table_says_which(store_url: str, tmp_path: Pa
 
 
 def test_every_tiering_command_has_help() -> None:
-    for command in ("plan", "run", "cost"):
+    for command in ("plan", "run", "cost", "iceberg"):
         result = runner.invoke(app, ["tiering", command, "--help"])
         assert result.exit_code == 0 and "policy file" in result.stdout.lower()
 

@@ -18,6 +18,7 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
 from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
@@ -26,8 +27,18 @@ if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs). The tiering
-#: move audit and its restore requests are two: data of every location may move between tiers (``by_age``).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING, TIERING_RESTORES)
+#: move audit, its restore requests and the Iceberg catalog its cold parts may be registered in are three: data of
+#: every location may move between tiers (``by_age``).
+SPINE: tuple[Component, ...] = (
+    EVENTLOG,
+    MESSAGING,
+    CHECKPOINTS,
+    JOBS,
+    IDEMPOTENCY,
+    TIERING,
+    TIERING_RESTORES,
+    ICEBERG_CATALOG,
+)
 
 
 @dataclass(frozen=True, slots=True)

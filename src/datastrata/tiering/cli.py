@@ -106,6 +106,26 @@ def cost_command(
     emit(report.to_dict(), as_json=as_json, text=_cost_text)
 
 
+@app.command("iceberg")
+def iceberg_command(
+    ctx: typer.Context,
+    policy: PolicyArgument,
+    objects: ObjectsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The policy's Iceberg tables: location, snapshots, data files, and recorded parts not yet registered."""
+    mover = _mover(ctx, policy, objects)
+    datasets = [ds for ds in mover.policy.datasets.values() if ds.iceberg]
+    if not datasets:
+        raise ValidationError(
+            f"policy {mover.policy.name!r} registers no dataset in Iceberg; add iceberg: {{table: ns.name}} to a "
+            "rows dataset",
+            field="iceberg",
+        )
+    tables = [mover.iceberg.describe(ds, mover.cold_keys(ds.name)) for ds in datasets]
+    emit({"policy": mover.policy.name, "tables": tables}, as_json=as_json, text=_iceberg_text)
+
+
 @app.command("restore")
 def restore_command(
     ctx: typer.Context,
@@ -244,3 +264,23 @@ def _cost_text(data: dict[str, Any]) -> str:
             f"first month    {data['first_month_net']} net; prices of {data['prices']}",
         ]
     )
+
+
+def _iceberg_text(data: dict[str, Any]) -> str:
+    lines = [f"policy {data['policy']}: {len(data['tables'])} Iceberg table(s)"]
+    for t in data["tables"]:
+        if not t["exists"]:
+            lines.append(
+                f"  {t['table']} (dataset {t['dataset']}): not created yet; {len(t['pending'])} part(s) pending"
+            )
+            continue
+        lines.append(f"  {t['table']} (dataset {t['dataset']}) at {t['location']}, partitioned {t['partitioning']}")
+        lines.append(f"    metadata {t['metadata']}")
+        lines += [
+            f"    snapshot {s['id']} {s['at']} {s['operation']}: +{s['added_files']} -{s['removed_files']} file(s), "
+            f"{s['total_rows']} rows"
+            for s in t["snapshots"]
+        ]
+        lines += [f"    file {f['day']} {f['rows']} rows {f['bytes']} bytes {f['path']}" for f in t["files"]]
+        lines += [f"    pending {key} (recorded, not registered: the next run registers it)" for key in t["pending"]]
+    return "\n".join(lines)

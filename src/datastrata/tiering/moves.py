@@ -25,6 +25,7 @@ from datastrata.core.redact import describe_error
 from datastrata.runtime.jobs import Work
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
+from datastrata.tiering.iceberg import IcebergTables
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Item, Move, Plan, plan
 from datastrata.tiering.policy import Dataset, Policy
@@ -76,6 +77,7 @@ class Mover:
         self.policy = policy
         self.clock = clock
         self._step = on_step or (lambda step, move: None)
+        self.iceberg = IcebergTables(db, objects)
 
     def inventory(self) -> list[Item]:
         """Every placed item of the policy's datasets: table days, recorded Parquet days, objects."""
@@ -124,11 +126,22 @@ class Mover:
         return work
 
     def finish_expiries(self) -> None:
-        """Delete the Parquet parts of expired days a crash left behind (recorded expired, not yet deleted)."""
+        """Register parts a crash left unregistered in Iceberg; delete the parts of expired days a crash left behind."""
+        self.register()
         for record in self.records():
             if record.to_tier == Tier.EXPIRED.value and record.from_tier in (Tier.COLD.value, Tier.FROZEN.value):
                 for location in record.location.split(","):
                     self.objects.delete(location)
+
+    def register(self, dataset: str | None = None) -> None:
+        """Make each Iceberg table of the policy (or of `dataset`) hold exactly its dataset's online cold parts."""
+        for ds in self.policy.datasets.values():
+            if ds.iceberg and dataset in (None, ds.name):
+                self.iceberg.sync(ds, self.cold_keys(ds.name))
+
+    def cold_keys(self, dataset: str) -> list[str]:
+        """The object keys of the recorded Parquet parts of `dataset` still online."""
+        return [p.location for parts in self.cold_parts(dataset).values() for p in parts]
 
     def records(
         self,
@@ -284,6 +297,7 @@ class Mover:
                     "in the table); nothing moved, run again"
                 )
         self._step("recorded", move)
+        self.register(ds.name)
         return record
 
     def _warm_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
@@ -325,6 +339,8 @@ class Mover:
         record = self._record_id(move, 0, locations, sum(p.rows for p in parts), move.item.bytes, checksum)
         with self.db.transaction() as tx:
             self._insert(tx, record)
+        if move.to is Tier.EXPIRED:
+            self.register(ds.name)  # out of the Iceberg table before its files go
         for part in parts:
             if move.to is Tier.EXPIRED:
                 self.objects.delete(part.location)

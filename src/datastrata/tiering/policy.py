@@ -70,6 +70,8 @@ class Dataset:
     online: Tier = Tier.HOT
     aggregates: str = ""
     ready_after: timedelta = timedelta(0)
+    #: The Iceberg table (``namespace.name``) its cold parts are also registered in, or "" for none.
+    iceberg: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,14 @@ def refuse_unsafe(policy: Policy) -> None:
                         f"(ready_after {show_age(aggregate.ready_after)}); keep raw data longer than that",
                         field=f"{where}.rules[{rule.index}].after",
                     )
+    tables: dict[str, str] = {}
+    for ds in policy.datasets.values():
+        if ds.iceberg and tables.setdefault(ds.iceberg, ds.name) != ds.name:
+            raise ValidationError(
+                f"datasets.{ds.name}.iceberg.table: {ds.iceberg!r} is already the table of dataset "
+                f"{tables[ds.iceberg]!r}; give each dataset its own Iceberg table",
+                field=f"datasets.{ds.name}.iceberg.table",
+            )
     for i, query in enumerate(policy.queries):
         ds = policy.datasets[query.dataset]
         for rule in ds.rules:
@@ -157,7 +167,11 @@ def _dataset(name: str, data: object) -> Dataset:
     kind = Kind(kind_text)
     common = {"kind", "rules"}
     if kind is Kind.ROWS:
-        _only(raw, where, common | {"table", "time_column", "online", "aggregates", "ready_after", "warm_table"})
+        _only(
+            raw,
+            where,
+            common | {"table", "time_column", "online", "aggregates", "ready_after", "warm_table", "iceberg"},
+        )
         online = _tier(raw.get("online", "hot"), f"{where}.online")
         if online not in (Tier.HOT, Tier.WARM):
             raise ValidationError(f"{where}.online must be hot or warm (the table's tier)", field=f"{where}.online")
@@ -183,6 +197,7 @@ def _dataset(name: str, data: object) -> Dataset:
             online=online,
             aggregates=str(aggregates),
             ready_after=ready_after or timedelta(0),
+            iceberg=_iceberg(raw["iceberg"], f"{where}.iceberg") if "iceberg" in raw else "",
         )
     _only(raw, where, common | {"prefix"})
     prefix = bounded_text(raw.get("prefix"), field=f"{where}.prefix", max_length=200)
@@ -205,6 +220,20 @@ def _warm_table(raw: Mapping[str, Any], where: str, table: str, online: Tier) ->
             field=f"{where}.warm_table",
         )
     return warm
+
+
+def _iceberg(data: object, where: str) -> str:
+    raw = _mapping(data, where, "a mapping with table: namespace.name (such as fab.readings)")
+    _only(raw, where, {"table"})
+    table = raw.get("table")
+    parts = table.split(".") if isinstance(table, str) else []
+    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValidationError(
+            f"{where}.table must be namespace.name of lowercase letters, digits and '_' (such as fab.readings); "
+            f"got {table!r}",
+            field=f"{where}.table",
+        )
+    return str(table)
 
 
 def _rules(data: object, where: str, start: Tier, *, rows: bool) -> tuple[Rule, ...]:

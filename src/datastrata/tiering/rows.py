@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -61,7 +61,36 @@ def read_day(tx: Tx, dataset: Dataset, day: str) -> pa.Table:
         f"ORDER BY {order}",
         (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
     )
-    return to_arrow(names, rows, dataset.time_column)
+    return to_arrow(names, rows, dataset.time_column, types=declared_types(tx, dataset.table))
+
+
+def declared_types(tx: Tx, table: str) -> dict[str, pa.DataType]:
+    """The Arrow type of each column whose declared type names one (text, integers, floats, booleans)."""
+    if tx.dialect == "sqlite":
+        declared = [(str(r[1]), str(r[2]).upper()) for r in tx.query(f"PRAGMA table_info({table})")]
+    else:
+        declared = [
+            (str(r[0]), str(r[1]).upper())
+            for r in tx.query(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+        ]
+    return {name: found for name, text in declared if (found := _arrow_type(text)) is not None}
+
+
+def _arrow_type(declared: str) -> pa.DataType | None:
+    """SQLite's affinity rules (and PostgreSQL's type names) mapped to Arrow; None where values decide."""
+    if declared == "BOOLEAN":
+        return pa.bool_()
+    if "INT" in declared:
+        return pa.int64()
+    if any(word in declared for word in ("CHAR", "CLOB", "TEXT")):
+        return pa.string()
+    if any(word in declared for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    return None
 
 
 def delete_day(tx: Tx, dataset: Dataset, day: str) -> int:
@@ -86,13 +115,23 @@ def move_to_warm(tx: Tx, dataset: Dataset, key: str) -> int:
     return int(cursor.rowcount)
 
 
-def to_arrow(names: Sequence[str], rows: Sequence[Sequence[Any]], time_column: str) -> pa.Table:
-    """Build an Arrow table from rows, decoding the time column into UTC timestamps (µs)."""
+def to_arrow(
+    names: Sequence[str], rows: Sequence[Sequence[Any]], time_column: str, *, types: Mapping[str, pa.DataType] = {}
+) -> pa.Table:
+    """Build an Arrow table from rows, decoding the time column into UTC timestamps (µs).
+
+    A column whose values are all null takes its type from `types` (the declared ones), so every day's Parquet
+    part has the same schema (Iceberg and other engines refuse a column of type null).
+    """
     data: dict[str, list[Any]] = {name: [] for name in names}
     for row in rows:
         for name, value in zip(names, row, strict=True):
             data[name].append(time_from_db(value) if name == time_column and value is not None else value)
-    fields = {name: pa.array(values) for name, values in data.items() if name != time_column}
+    fields = {
+        name: pa.array(values, type=types.get(name) if all(v is None for v in values) else None)
+        for name, values in data.items()
+        if name != time_column
+    }
     fields[time_column] = pa.array(data[time_column], type=pa.timestamp("us", tz="UTC"))
     return pa.table({name: fields[name] for name in names})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datastrata.stores.database import Dialect
-from datastrata.stores.migrations import Component
+from datastrata.stores.migrations import Component, Migration
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS tiering_moves (
@@ -32,6 +32,30 @@ def ddl(dialect: Dialect) -> str:
 #: The tiering component's schema: migration 1 is the move audit.
 MIGRATIONS = Component.baseline("tiering", ddl)
 
+#: pyiceberg's SQL catalog tables (its schema v1, as ``pyiceberg.catalog.sql`` declares them), created by our
+#: migrations so an application role without DDL rights can use the catalog and backups include it; pyiceberg is
+#: told not to create tables itself (``init_catalog_tables=false``).
+_ICEBERG_CATALOG = """
+CREATE TABLE IF NOT EXISTS iceberg_tables (
+    catalog_name               VARCHAR(255)  NOT NULL,
+    table_namespace            VARCHAR(255)  NOT NULL,
+    table_name                 VARCHAR(255)  NOT NULL,
+    metadata_location          VARCHAR(1000),
+    previous_metadata_location VARCHAR(1000),
+    iceberg_type               VARCHAR(5),
+    PRIMARY KEY (catalog_name, table_namespace, table_name)
+);
+CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
+    catalog_name   VARCHAR(255)  NOT NULL,
+    namespace      VARCHAR(255)  NOT NULL,
+    property_key   VARCHAR(255)  NOT NULL,
+    property_value VARCHAR(1000) NOT NULL,
+    PRIMARY KEY (catalog_name, namespace, property_key)
+);
+"""
+
+#: The Iceberg SQL catalog in the project's store: its own component, so it numbers apart from the move audit.
+ICEBERG_CATALOG = Component("tiering.iceberg", (Migration.both(1, "catalog", _ICEBERG_CATALOG),))
 
 _RESTORES_DDL = """
 CREATE TABLE IF NOT EXISTS tiering_restores (
