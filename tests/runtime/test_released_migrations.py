@@ -78,6 +78,8 @@ RELEASED = {
     ("tiering", 1, "postgresql"): "d62c7a4f9e33a141",
     ("security", 1, "sqlite"): "8090f164c2363228",
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
+    ("eventlog", 6, "sqlite"): "9bad6dce764de68e",
+    ("eventlog", 6, "postgresql"): "82eade7217885254",
 }
 
 

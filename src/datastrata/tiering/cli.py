@@ -13,9 +13,9 @@ from datastrata.shell import JsonOption, emit, session, time_option
 from datastrata.tiering.cost import CostModel
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import load_policy
 from datastrata.tiering.prices import load_prices
+from datastrata.tiering.segments import readers_of
 
 app = typer.Typer(no_args_is_help=True, help="Tiering: plan, run and price a policy of hot/warm/cold/frozen data.")
 
@@ -33,7 +33,7 @@ def _mover(ctx: typer.Context, policy_path: Path, objects: str | None) -> Mover:
         session(ctx).overrides["objects"] = objects
     runtime = session(ctx).open()
     store = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-    return Mover(runtime.db, store, policy, clock=runtime.clock)
+    return Mover(runtime.db, store, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
 
 
 @app.command("plan")
@@ -47,7 +47,7 @@ def plan_command(
     """Show what a run would move, hold back or leave, and why; changes nothing."""
     mover = _mover(ctx, policy, objects)
     now = time_option(at, field="at") or mover.clock()
-    emit(plan(mover.policy, mover.inventory(), now).to_dict(), as_json=as_json, text=_plan_text)
+    emit(mover.plan(now).to_dict(), as_json=as_json, text=_plan_text)
 
 
 @app.command("run")
@@ -96,7 +96,7 @@ def cost_command(
     mover = _mover(ctx, policy, objects)
     now = time_option(at, field="at") or mover.clock()
     inventory = mover.inventory()
-    report = CostModel(mover.policy, load_prices(prices)).report(inventory, plan(mover.policy, inventory, now))
+    report = CostModel(mover.policy, load_prices(prices)).report(inventory, mover.plan(now))
     emit(report.to_dict(), as_json=as_json, text=_cost_text)
 
 

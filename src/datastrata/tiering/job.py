@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import Move, plan
+from datastrata.tiering.plan import Move
 from datastrata.tiering.policy import Policy
+from datastrata.tiering.segments import check as check_segments
+from datastrata.tiering.segments import readers_of
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
@@ -41,7 +43,7 @@ class TieringJob:
             if self.planned_at is not None and now - self.planned_at < self.every:
                 return 0
             self.mover.finish_expiries()
-            self._pending = list(plan(self.mover.policy, self.mover.inventory(), now).moves)
+            self._pending = list(self.mover.plan(now).moves)
             self.planned_at = now
         take, self._pending = self._pending[: self.batch], self._pending[self.batch :]
         moved = 0
@@ -57,6 +59,8 @@ class TieringJob:
 def install(runtime: Runtime, policy: Policy, *, every: timedelta = timedelta(hours=1)) -> TieringJob:
     """Run `policy` on every worker round of `runtime` (home store, configured objects), supervised."""
     objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-    job = TieringJob(Mover(runtime.db, objects, policy, clock=runtime.clock), every=every)
+    mover = Mover(runtime.db, objects, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
+    check_segments(policy, mover.readers())  # refused now, against the runtime's projections, not at the first run
+    job = TieringJob(mover, every=every)
     runtime.add_job(job.name, job)
     return job
