@@ -1,4 +1,8 @@
-"""Child process for the move SIGKILL test: runs a tiering plan and stops dead at the named step."""
+"""Child process for the move SIGKILL test: runs a tiering plan and stops dead at the named step.
+
+Arguments: store URL, objects URL, step, and optionally ``segments`` (the closed match streams' policy instead of
+the readings').
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Move, plan
 from datastrata.tiering.policy import parse_policy
+from tests.tiering import segmentdata
 from tests.tiering.rowdata import NOW, POLICY
 
 
 def main() -> None:
     store, objects_url, stop_at = sys.argv[1], sys.argv[2], sys.argv[3]
+    policy = segmentdata.POLICY if sys.argv[4:] == ["segments"] else POLICY
     clock = FrozenClock(NOW)
     seen: list[str] = []
 
@@ -26,7 +32,7 @@ def main() -> None:
             time.sleep(600)  # the parent kills us here
 
     mover = Mover(
-        open_database(store), ObjectStore(objects_url, clock=clock), parse_policy(POLICY), clock=clock, on_step=on_step
+        open_database(store), ObjectStore(objects_url, clock=clock), parse_policy(policy), clock=clock, on_step=on_step
     )
     mover.run(plan(mover.policy, mover.inventory(), NOW))
     print("done", flush=True)
