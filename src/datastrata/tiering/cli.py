@@ -16,6 +16,7 @@ from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import load_policy
 from datastrata.tiering.prices import load_prices
 from datastrata.tiering.segments import readers_of
+from datastrata.tiering.tiers import Kind
 
 app = typer.Typer(no_args_is_help=True, help="Tiering: plan, run and price a policy of hot/warm/cold/frozen data.")
 
@@ -32,6 +33,10 @@ def _mover(ctx: typer.Context, policy_path: Path, objects: str | None) -> Mover:
     if objects:
         session(ctx).overrides["objects"] = objects
     runtime = session(ctx).open()
+    if any(d.kind is Kind.SEGMENTS for d in policy.datasets.values()):
+        from datastrata.catalog import install_all
+
+        install_all(runtime)  # closed streams wait for every projection of the systems to pass them
     store = ObjectStore(runtime.settings.objects, clock=runtime.clock)
     return Mover(runtime.db, store, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
 
