@@ -197,8 +197,9 @@ def test_a_retried_change_id_is_stored_once(store: MasterDataStore, db: Database
         lambda: store.put("customer", "C1", {**ALICE, "name": "Al"}, actor="alice", change_id="req-1"),
         lambda: store.retire("customer", "C1", actor="alice", change_id="req-1"),
     ):
-        with pytest.raises(RuleViolation, match="'req-1' was already used"):
+        with pytest.raises(RuleViolation, match="'req-1' was already used") as refused:
             other()
+        assert refused.value.field == "change_id"
     assert counts(db) == after
 
 

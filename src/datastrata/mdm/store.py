@@ -324,6 +324,7 @@ class MasterDataStore:
             decode=Change.replayed,
             key=change_id,
             content=content,
+            key_field="change_id",
         )
 
     def _persist(self, work: Work, plan: ChangePlan) -> Change:

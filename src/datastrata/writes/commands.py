@@ -101,13 +101,19 @@ class CommandHandler:
         decode: Callable[[dict[str, Any]], T],
         key: str | None = None,
         content: Mapping[str, Any] | None = None,
+        key_field: str = "event_id",
     ) -> T:
         """Run `body` in a transaction of `scope`; with `key`, return the stored result of an earlier run instead.
 
         `content` is what the key promises (the command's arguments); `encode` turns the result into the JSON
-        stored with the key, `decode` turns stored JSON back into the result a replay returns.
+        stored with the key, `decode` turns stored JSON back into the result a replay returns; `key_field` is the
+        name the caller gave the key (errors name it).
         """
-        claim = None if key is None else Claim.of(scope.tenant, f"{scope.context}.{command}", key, content or {})
+        claim = (
+            None
+            if key is None
+            else Claim.of(scope.tenant, f"{scope.context}.{command}", key, content or {}, field=key_field)
+        )
 
         def attempt() -> T:
             with self.units.transaction(scope) as work:

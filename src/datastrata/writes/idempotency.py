@@ -89,11 +89,14 @@ class Claim:
     command: str
     key: str
     content: str
+    field: str = "event_id"
 
     @classmethod
-    def of(cls, tenant_id: str, command: str, key: str, content: Mapping[str, Any]) -> Claim:
-        """Return the claim of `key` for `command` with `content` (checked)."""
-        return cls(tenant_id, command, check_key(key), digest(content))
+    def of(
+        cls, tenant_id: str, command: str, key: str, content: Mapping[str, Any], *, field: str = "event_id"
+    ) -> Claim:
+        """Return the claim of `key` for `command` with `content` (checked); `field` is what callers call the key."""
+        return cls(tenant_id, command, check_key(key, field=field), digest(content), field)
 
     def stored_in(self, tx: Tx) -> dict[str, Any] | None:
         """Return the result stored for this key, None if unused; refuse the key used with other content."""
@@ -107,7 +110,7 @@ class Claim:
             raise RuleViolation(
                 f"idempotency key {self.key!r} was already used for a different {self.command} command; "
                 "send the same content to get its result, or use a new key",
-                field="event_id",
+                field=self.field,
             )
         stored: dict[str, Any] = json.loads(str(row[1]))
         return stored
