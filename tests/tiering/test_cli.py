@@ -83,10 +83,7 @@ def test_every_tiering_command_has_help() -> None:
         assert result.exit_code == 0 and "policy file" in result.stdout.lower()
 
 
-
-def test_plan_and_run_move_closed_streams_once_the_projections_have_passed_them(
-    store_url: str, tmp_path: Path
-) -> None:
+def test_plan_and_run_move_closed_streams_once_the_projections_have_passed_them(store_url: str, tmp_path: Path) -> None:
     from datastrata.core.clock import FrozenClock
     from datastrata.core.events import NewEvent
     from datastrata.eventlog.archive import LazyObjects

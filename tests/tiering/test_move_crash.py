@@ -13,13 +13,13 @@ import pytest
 
 from datastrata.core.clock import FrozenClock
 from datastrata.core.events import Event
+from datastrata.eventlog.archive import LazyObjects
+from datastrata.eventlog.log import EventLog
 from datastrata.stores.open import open_database
 from datastrata.tiering.moves import STEPS, Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import parse_policy
-from datastrata.eventlog.archive import LazyObjects
-from datastrata.eventlog.log import EventLog
 from tests.tiering import segmentdata
 from tests.tiering.rowdata import NOW, POLICY, create_readings
 
