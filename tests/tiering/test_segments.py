@@ -230,3 +230,28 @@ def test_an_unknown_snapshotter_is_refused_before_anything_moves(db: Database, t
     with pytest.raises(ValidationError, match="no snapshotter named 'nobody'"):
         mover.plan(NOW)
     assert not log.archived()
+
+
+def test_the_runtime_reads_archived_streams_and_its_rebuild_job_names_the_skipped_ones(
+    store_url: str, tmp_path: Path
+) -> None:
+    from datastrata.core.config import Settings
+    from datastrata.runtime.jobs import rebuild_work
+    from datastrata.runtime.runtime import Runtime
+    from datastrata.tiering.segments import readers_of
+
+    clock = FrozenClock(NOW)
+    settings = Settings(store=store_url, objects=f"file://{tmp_path}/objects")
+    with Runtime.open(settings, clock=clock) as runtime:
+        create_matches(runtime.log, clock)
+        before = runtime.log.read("match-a")
+        runner = runtime.register(Goals())
+        objects = ObjectStore(settings.objects, clock=clock)
+        mover = Mover(runtime.db, objects, parse_policy(POLICY), clock=clock, readers=lambda: readers_of(runtime))
+        assert not mover.plan(NOW).moves  # goals and the relay have not read the matches yet
+        runtime.run_once()
+        mover.run(mover.plan(NOW))
+        assert runtime.log.read("match-a") == before  # the location's log reads the segment from the settings' store
+        result = rebuild_work(runtime, runner.name)(lambda done, total: None)
+        assert sorted(s["stream_id"] for s in result["skipped_segments"]) == MOVED
+        assert result["applied"] == 9  # the 3 goals each of match-c, match-e and team-x: the online log only
