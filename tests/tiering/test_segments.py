@@ -236,6 +236,7 @@ def test_the_runtime_reads_archived_streams_and_its_rebuild_job_names_the_skippe
     store_url: str, tmp_path: Path
 ) -> None:
     from datastrata.core.config import Settings
+    from datastrata.runtime.health import report
     from datastrata.runtime.jobs import rebuild_work
     from datastrata.runtime.runtime import Runtime
     from datastrata.tiering.segments import readers_of
@@ -255,3 +256,5 @@ def test_the_runtime_reads_archived_streams_and_its_rebuild_job_names_the_skippe
         result = rebuild_work(runtime, runner.name)(lambda done, total: None)
         assert sorted(s["stream_id"] for s in result["skipped_segments"]) == MOVED
         assert result["applied"] == 9  # the 3 goals each of match-c, match-e and team-x: the online log only
+        checks = report(runtime).checks
+        assert checks["archived_streams"].startswith("3 closed stream(s) of 15 events")

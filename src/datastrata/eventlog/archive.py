@@ -163,6 +163,14 @@ def segments_in(tx: Tx, *, after: int = 0) -> list[Segment]:
     return [_segment(r) for r in found]
 
 
+def summary_in(tx: Tx) -> tuple[int, int, int]:
+    """How many streams are archived, their events, and the highest position among them (0: none)."""
+    row = tx.one(
+        "SELECT count(*), coalesce(sum(events), 0), coalesce(max(last_position), 0) FROM eventlog_archived_streams"
+    )
+    return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+
 def stream_of_event_in(tx: Tx, event_id: str) -> str | None:
     """The archived stream holding `event_id`, or None."""
     found = tx.scalar("SELECT stream_id FROM eventlog_archived_events WHERE event_id = ?", (event_id,))
