@@ -116,7 +116,9 @@ def test_a_frozen_stream_is_refused_until_its_segment_is_restored(db: Database, 
     frozen = [r for r in mover.run(mover.plan(clock())) if r.item == "match-a"]
     assert frozen and frozen[0].from_tier == "cold" and frozen[0].to_tier == "frozen"
     assert mover.objects.info(frozen[0].location).storage_class == "GLACIER"
-    with pytest.raises(RuleViolation, match=r"stream 'match-a' is frozen: .*restore its segment"):
+    with pytest.raises(
+        RuleViolation, match=r"stream 'match-a' is frozen: its segment object 'tiering/matches/.*restore it first"
+    ):
         log.read("match-a")
     assert log.version("match-a") == 5  # the version needs no restore
     assert log.read("match-a", from_version=6) == []  # nor does a load from the snapshot

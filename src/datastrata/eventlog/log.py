@@ -336,8 +336,8 @@ class EventLog:
             data = self.objects.read(segment.location)
         except RuleViolation as exc:
             raise RuleViolation(
-                f"stream {segment.stream_id!r} is frozen: {exc} — restore its segment {segment.location} "
-                "(`datastrata tiering restore`), then read it again",
+                f"stream {segment.stream_id!r} is frozen: its segment {exc}; read the stream again once the "
+                "segment is restored",
                 field="stream_id",
             ) from None
         rows = archive.rows_of(data, self.db.dialect)
