@@ -260,3 +260,19 @@ def test_the_runtime_reads_archived_streams_and_its_rebuild_job_names_the_skippe
         assert result["applied"] == 9  # the 3 goals each of match-c, match-e and team-x: the online log only
         checks = report(runtime).checks
         assert checks["archived_streams"].startswith("3 closed stream(s) of 15 events")
+
+
+def test_online_streams_are_priced_as_the_relational_store_and_archived_ones_by_class(
+    db: Database, tmp_path: Path
+) -> None:
+    from datastrata.tiering.cost import CostModel
+    from datastrata.tiering.prices import load_prices
+
+    _, mover, _ = setup(db, tmp_path)
+    model = CostModel(mover.policy, load_prices(None))
+    online = [i for i in mover.inventory() if i.tier is Tier.HOT]
+    assert online and all(model.storage_class(i) is None for i in online)
+    mover.run(mover.plan(NOW))
+    cold = [i for i in mover.inventory() if i.tier is Tier.COLD]
+    assert sorted(i.key for i in cold) == MOVED and {model.storage_class(i) for i in cold} == {"GLACIER_IR"}
+    assert all(i.bytes > 0 and i.placed_at is not None for i in cold)
