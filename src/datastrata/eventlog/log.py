@@ -341,11 +341,10 @@ class EventLog:
                 field="stream_id",
             ) from None
         rows = archive.rows_of(data, self.db.dialect)
-        bound = None if until is None else time_to_db(self.db.dialect, until)
         kept = [
             r
             for r in rows
-            if r[3] >= first and (last is None or r[3] <= last) and (bound is None or _time_key(r[9], bound))
+            if r[3] >= first and (last is None or r[3] <= last) and (until is None or time_from_db(r[9]) <= until)
         ]
         return kept if limit is None else kept[:limit]
 
@@ -369,11 +368,6 @@ class EventLog:
 
 def _same(value: datetime) -> datetime:
     return value
-
-
-def _time_key(value: Any, bound: Any) -> bool:
-    """True when a stored time is at or before `bound` (both as the store keeps them)."""
-    return bool(time_from_db(value) <= time_from_db(bound))
 
 
 def _closed(stream_id: str, segment: archive.Segment | None) -> RuleViolation:
