@@ -109,11 +109,17 @@ def serve(
     apply_migrations: Annotated[
         bool, typer.Option("--migrate", help="Apply pending migrations first (as the owner; see `migrate`).")
     ] = False,
+    tiering: Annotated[
+        list[Path] | None,
+        typer.Option("--tiering", help="Serve this tiering policy under /tiering and run its moves (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs); callers send `Authorization: Bearer <key>` (`keys create`)."""
     import uvicorn
 
     from datastrata.api.app import create_app
+
+    policies = [load_policy(path) for path in tiering or []]  # a bad policy is refused before anything runs
 
     _refuse_unusable_port(host, port)
     if worker:
@@ -128,7 +134,8 @@ def serve(
     auth = AuthConfig(rate=rate_limit, burst=burst)
     if insecure_local:
         auth = insecure_local_config(host, rate_limit, burst)
-    uvicorn.run(create_app(session(ctx).settings(), worker=worker, auth=auth), host=host, port=port, log_level="info")
+    app = create_app(session(ctx).settings(), worker=worker, auth=auth, tiering=policies)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def _refuse_unusable_port(host: str, port: int) -> None:

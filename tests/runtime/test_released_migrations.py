@@ -76,6 +76,8 @@ RELEASED = {
     ("jobs", 2, "postgresql"): "0af384c92db3de83",
     ("tiering", 1, "sqlite"): "807f0ecf87729f18",
     ("tiering", 1, "postgresql"): "d62c7a4f9e33a141",
+    ("tiering.restores", 1, "sqlite"): "7618eeea05ede806",
+    ("tiering.restores", 1, "postgresql"): "0e41b98b7a073232",
     ("security", 1, "sqlite"): "8090f164c2363228",
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
     ("eventlog", 6, "sqlite"): "9bad6dce764de68e",

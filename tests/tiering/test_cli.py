@@ -119,3 +119,67 @@ def test_plan_and_run_move_closed_streams_once_the_projections_have_passed_them(
     snapshot = SnapshotStore(db).load("portfolio-p1")  # the portfolio aggregate's own snapshot, at its last version
     assert snapshot is not None and snapshot.version == 2 and snapshot.state["holdings"] == {"ACME": "2"}
     db.close()
+
+
+def test_restore_restores_and_query_through_the_shell(sqlite_url: str, tmp_path: Path) -> None:
+    db = open_database(sqlite_url)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with db.transaction() as tx:
+        tx.run_script("CREATE TABLE readings (sensor TEXT NOT NULL, ts TEXT NOT NULL, value DOUBLE PRECISION)")
+        tx.executemany(
+            "INSERT INTO readings (sensor, ts, value) VALUES (?, ?, ?)",
+            [
+                (f"s{h % 2}", time_to_db(tx.dialect, today - timedelta(days=d, hours=h)), float(h))
+                for d in range(9)
+                for h in range(4)
+            ],
+        )
+    db.close()
+    data = {**POLICY, "queries": [{"name": "recent", "dataset": "readings", "covers": "5d"}]}
+    data["datasets"] = {
+        "readings": {
+            **POLICY["datasets"]["readings"],  # type: ignore[index]
+            "rules": [{"after": "3d", "to": "cold"}, {"after": "5d", "to": "frozen"}],
+        }
+    }
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(data))
+    env = {"DATASTRATA_STORE": sqlite_url, "DATASTRATA_OBJECTS": f"file://{tmp_path}/objects"}
+    ok(env, "run", str(policy))
+    old = (today - timedelta(days=8)).isoformat()
+    refused = runner.invoke(
+        app, ["tiering", "query", str(policy), "readings", "--from", old, "--to", today.isoformat()], env=env
+    )
+    assert refused.exit_code == 2 and "datastrata tiering restore" in refused.stderr
+    asked = ok(env, "restore", str(policy), "readings", "--from", old, "--to", today.isoformat(), "--tier", "expedited")
+    ready = datetime.fromisoformat(asked["ready_at"]) - datetime.fromisoformat(asked["requested_at"])
+    assert (
+        timedelta(minutes=5) <= ready < timedelta(minutes=6)
+        and asked["state"] == "restoring"
+        and asked["location"] == f"/jobs/{asked['job']}"
+    )
+    assert ok(env, "run", str(policy))["restores_completed"] == []  # not ready for another 5 minutes
+    listed = ok(env, "restores")["restores"]
+    assert [r["job"] for r in listed] == [asked["job"]] and listed[0]["items"] == asked["items"]
+    recent = (today - timedelta(days=2)).isoformat()
+    rows = ok(
+        env,
+        "query",
+        str(policy),
+        "readings",
+        "--from",
+        recent,
+        "--to",
+        today.isoformat(),
+        "--where",
+        "sensor=s1",
+        "--agg",
+        "1d",
+    )["rows"]
+    assert [r["count"] for r in rows] == [2, 2] and all(r["min"] == 1.0 and r["max"] == 3.0 for r in rows)
+    bad = runner.invoke(
+        app,
+        ["tiering", "restore", str(policy), "readings", "--from", old, "--to", today.isoformat(), "--tier", "fast"],
+        env=env,
+    )
+    assert bad.exit_code == 2 and "tier must be one of" in bad.stderr

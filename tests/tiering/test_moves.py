@@ -158,6 +158,6 @@ def test_cold_days_freeze_and_need_a_restore_to_be_read(db: Database, tmp_path: 
     ]
     frozen_day = mover.cold_parts("readings")["2026-11-26"][0].location
     assert objects.info(frozen_day).storage_class == "GLACIER"
-    with pytest.raises(RuleViolation, match="restore it first"):
+    with pytest.raises(RuleViolation, match="restore them first"):
         mover.read_range("readings", NOW - timedelta(days=6), NOW)
     assert len(mover.read_range("readings", NOW - timedelta(days=3), NOW)) > 0  # online days still answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,9 @@ from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import require_applied
 from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
 from datastrata.security.keys import key_store
+from datastrata.tiering.api import router as tiering_router
+from datastrata.tiering.job import serve_tiering
+from datastrata.tiering.policy import Policy
 
 _log = logging.getLogger(__name__)
 
@@ -38,10 +41,13 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, worker: bool = True, auth: AuthConfig | None = None, tiering: Sequence[Policy] = ()
+) -> FastAPI:
     """Return the datastrata HTTP app; with `worker`, the relay and projections run in a background thread.
 
     Every route but the probes and the docs needs an API key (`auth`: keys by default; see security/auth.py).
+    `tiering`: policies served under ``/tiering`` and, with `worker`, run as supervised jobs (``serve --tiering``).
     """
 
     @asynccontextmanager
@@ -51,6 +57,7 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
         key_store(runtime)  # the API keys' table, like each system's, is in place before the first request
         runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
+        app.state.tiering = serve_tiering(runtime, tiering, supervised=worker)
         stop = threading.Event()
         thread = threading.Thread(target=runtime.run_worker, args=(stop,), name="datastrata-worker", daemon=True)
         if worker:
@@ -104,5 +111,6 @@ def create_app(settings: Settings, *, worker: bool = True, auth: AuthConfig | No
     app.include_router(operations_router)
     for entry in systems():
         app.include_router(entry.router)
+    app.include_router(tiering_router)
     app.include_router(design_router)
     return app

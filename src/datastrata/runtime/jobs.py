@@ -28,7 +28,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, DatastrataError, NotFound
 from datastrata.core.ids import new_id
 from datastrata.core.redact import describe_error
-from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
+from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
 from datastrata.stores.migrations import Component, Migration
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 INTERRUPTED = "interrupted"
 #: Seconds a job's owner may stay silent before the job reads as interrupted; it renews every quarter of that.
 LEASE = 60.0
+#: The owner of a job whose work happens outside any process (an archive restore): it holds no lease, so it never
+#: reads as interrupted; it is finished by whoever notices the work is done (:meth:`Jobs.finish_in`).
+EXTERNAL = "external"
 #: Work a job runs: it takes a progress callback ``(position, goal)`` and returns a JSON-friendly result.
 Work = Callable[[Callable[[int, int], None]], Any]
 
@@ -198,6 +201,32 @@ class Jobs:
                 (job_id, kind, target, time_to_db(tx.dialect, now), self.owner, time_to_db(tx.dialect, now)),
             )
         return self.get(job_id)
+
+    def create_external_in(self, tx: Tx, kind: str, target: str, *, goal: int) -> str:
+        """Record, inside `tx`, a running job whose work an outside service does (owner :data:`EXTERNAL`); its id."""
+        job_id = new_id()
+        now = time_to_db(tx.dialect, self.clock())
+        tx.execute(
+            "INSERT INTO jobs (id, kind, target, state, goal, created_at, started_at, owner) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            (job_id, kind, target, goal, now, now, EXTERNAL),
+        )
+        return job_id
+
+    def finish_in(self, tx: Tx, job_id: str, result: Any, *, error: str | None = None) -> bool:
+        """Mark running job `job_id` succeeded with `result` (failed, with `error`) inside `tx`, with its effects.
+
+        Returns False when it was no longer running (another process finished it first): write nothing else then.
+        """
+        at = time_to_db(tx.dialect, self.clock())
+        state, position = (FAILED, "position") if error is not None else (SUCCEEDED, "goal")
+        text = json.dumps(result, default=str) if result is not None else None
+        cursor = tx.execute(
+            f"UPDATE jobs SET state = ?, position = {position}, result = ?, error = ?, finished_at = ? "
+            "WHERE id = ? AND state = 'running'",
+            (state, text, error, at, job_id),
+        )
+        return int(cursor.rowcount or 0) == 1
 
     def get(self, job_id: str) -> Job:
         """Return job `job_id` (``interrupted`` when its owner is gone), or raise NotFound."""

@@ -19,14 +19,15 @@ from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
 from datastrata.tiering.schema import MIGRATIONS as TIERING
+from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
 from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
 
 #: The spine's own components, present in every location (systems and strategy packages add theirs). The tiering
-#: move audit is one: data of every location may move between tiers (placement ``by_age``).
-SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING)
+#: move audit and its restore requests are two: data of every location may move between tiers (``by_age``).
+SPINE: tuple[Component, ...] = (EVENTLOG, MESSAGING, CHECKPOINTS, JOBS, IDEMPOTENCY, TIERING, TIERING_RESTORES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
 from datastrata.tiering.schema import MIGRATIONS as TIERING
+from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
 from datastrata.writes.idempotency import SWEEP_JOB, Sweeper
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class Runtime:
             dead_letters = DeadLetters(followers.db, clock=clock)
             followers.db.ensure(JOBS)  # job records (rebuilds) live in the home store
             followers.db.ensure(TIERING)  # and the tiering move audit
+            followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from datastrata.core.errors import ValidationError
+from datastrata.core.validation import bounded_int
 from datastrata.runtime.jobs import jobs_of
 from datastrata.shell import JsonOption, emit, session, time_option
 from datastrata.tiering.cost import CostModel
@@ -15,8 +17,10 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import load_policy
 from datastrata.tiering.prices import load_prices
+from datastrata.tiering.query import Aggregation, RangeQuery, run_query
+from datastrata.tiering.restores import DEFAULT_DAYS, TIERS, Restores, list_restores
 from datastrata.tiering.segments import readers_of
-from datastrata.tiering.tiers import Kind
+from datastrata.tiering.tiers import Kind, parse_age
 
 app = typer.Typer(no_args_is_help=True, help="Tiering: plan, run and price a policy of hot/warm/cold/frozen data.")
 
@@ -62,7 +66,7 @@ def run_command(
     objects: ObjectsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Carry out the plan now: copy, verify, record and delete each move; safe to run again after a crash."""
+    """Carry out the plan now (copy, verify, record, delete each move) and finish the restores that are ready."""
     mover = _mover(ctx, policy, objects)
     jobs = jobs_of(session(ctx).open())
     job = jobs.create("tiering", mover.policy.name)
@@ -84,7 +88,8 @@ def run_command(
                 return work(step)
 
             done = jobs.run(job, drawn, reraise=True)
-    result = {"job": job.id, **done.result}
+    ready = Restores(mover, jobs=jobs, log=session(ctx).open().log).complete_ready()
+    result = {"job": job.id, **done.result, "restores_completed": [r.job for r in ready]}
     emit(result, as_json=as_json, text=_run_text)
 
 
@@ -105,6 +110,111 @@ def cost_command(
     emit(report.to_dict(), as_json=as_json, text=_cost_text)
 
 
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    policy: PolicyArgument,
+    dataset: Annotated[str, typer.Argument(help="The dataset of the policy.")],
+    items: Annotated[
+        list[str] | None, typer.Argument(help="Frozen days (YYYY-MM-DD) or object keys; or give --from and --to.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Restore every frozen item from this time (ISO-8601).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="… up to this time (exclusive).")] = None,
+    tier: Annotated[str, typer.Option("--tier", help=f"Restore tier: {', '.join(TIERS)} (faster costs more).")] = (
+        "standard"
+    ),
+    days: Annotated[int, typer.Option("--days", help="Days the restored copy stays readable (1-365).")] = DEFAULT_DAYS,
+    objects: ObjectsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ask for a readable copy of frozen data; answers with the job and its ETA (RestoreCompleted when ready)."""
+    mover = _mover(ctx, policy, objects)
+    runtime = session(ctx).open()
+    restores = Restores(mover, jobs=jobs_of(runtime), log=runtime.log)
+    found = restores.request(
+        dataset,
+        items or [],
+        start=time_option(start, field="from"),
+        end=time_option(end, field="to"),
+        tier=tier,
+        days=days,
+    )
+    emit(found.to_dict(mover.clock()), as_json=as_json, text=_restore_text)
+
+
+@app.command("restores")
+def restores_command(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first (1-1000).")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List restore requests, newest first: state (restoring, ready, expired), ETA and expiry."""
+    runtime = session(ctx).open()
+    now = runtime.clock()
+    found = [r.to_dict(now) for r in list_restores(runtime.db, limit=min(max(limit, 1), 1000))]
+    emit({"restores": found}, as_json=as_json, text=_restores_text)
+
+
+@app.command("query")
+def query_command(
+    ctx: typer.Context,
+    policy: PolicyArgument,
+    dataset: Annotated[str, typer.Argument(help="A rows dataset of the policy.")],
+    start: Annotated[str, typer.Option("--from", help="From this time (ISO-8601), inclusive.")],
+    end: Annotated[str, typer.Option("--to", help="To this time, exclusive.")],
+    where: Annotated[
+        list[str] | None, typer.Option("--where", help="A series filter COLUMN=VALUE (repeatable), e.g. sensor=s1.")
+    ] = None,
+    every: Annotated[str | None, typer.Option("--agg", help="Aggregate per bucket of this age, e.g. 1m, 1h.")] = None,
+    value: Annotated[str, typer.Option("--value", help="The aggregated column.")] = "value",
+    by: Annotated[list[str] | None, typer.Option("--by", help="Aggregate per this column too (repeatable).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many rows (1-100000).")] = 1000,
+    objects: ObjectsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One query over every tier (table, Parquet, restored copies), as if every row were still hot."""
+    mover = _mover(ctx, policy, objects)
+    series: dict[str, str] = {}
+    for clause in where or []:
+        column, sep, text = clause.partition("=")
+        if not sep or not column:
+            raise ValidationError(f"--where {clause!r} must be COLUMN=VALUE, e.g. sensor=s1", field="where")
+        series[column.strip()] = text
+    aggregate = Aggregation(parse_age(every, field="agg"), value, tuple(by or ())) if every else None
+    q = RangeQuery(
+        dataset,
+        time_option(start, field="from"),
+        time_option(end, field="to"),
+        series,
+        aggregate,
+        bounded_int(limit, field="limit", minimum=1, maximum=100_000),
+    )
+    rows = run_query(mover, q).to_pylist()
+    emit({"rows": rows}, as_json=as_json, text=_query_text)
+
+
+def _restore_text(data: dict[str, Any]) -> str:
+    return (
+        f"job {data['job']}: restoring {data['dataset']} {' '.join(data['items'][:10])} ({data['tier']}); "
+        f"ready at {data['ready_at']}, readable until {data['expires_at']} (poll GET {data['location']})"
+    )
+
+
+def _restores_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"{r['job']}  {r['state']:<9} {r['dataset']} {' '.join(r['items'][:5])}  {r['tier']}  "
+        f"ready {r['ready_at']}  expires {r['expires_at']}"
+        for r in data["restores"]
+    ]
+    return "\n".join(lines) or "no restore requests"
+
+
+def _query_text(data: dict[str, Any]) -> str:
+    return "\n".join("  ".join(f"{k}={v}" for k, v in row.items()) for row in data["rows"]) or "no rows"
+
+
 def _plan_text(data: dict[str, Any]) -> str:
     lines = [f"policy {data['policy']} at {data['at']}: {len(data['moves'])} move(s), {data['unchanged']} unchanged"]
     lines += [
@@ -122,6 +232,7 @@ def _run_text(data: dict[str, Any]) -> str:
         for r in data["moved"]
     ]
     lines += [f"  held {h['dataset']} {h['key']}: {h['reason']}" for h in data["held"]]
+    lines += [f"  restore {job} is ready (RestoreCompleted appended)" for job in data["restores_completed"]]
     return "\n".join(lines)
 
 

@@ -1,14 +1,18 @@
-"""Tiering under the worker's supervisor: a job that plans every so often and moves a few items per round."""
+"""Tiering under the supervisor (``worker``/``serve --tiering``): plans every so often, moves a few items per round,
+and finishes the restore jobs whose copies are ready."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from datastrata.runtime.jobs import jobs_of
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Move
 from datastrata.tiering.policy import Policy
+from datastrata.tiering.restores import Restores
 from datastrata.tiering.segments import check as check_segments
 from datastrata.tiering.segments import readers_of
 
@@ -24,11 +28,22 @@ class TieringJob:
     next call plans again, so the interrupted move is finished by the plan that follows.
     """
 
-    def __init__(self, mover: Mover, *, every: timedelta = timedelta(hours=1), batch: int = 10) -> None:
+    def __init__(
+        self,
+        mover: Mover,
+        *,
+        every: timedelta = timedelta(hours=1),
+        batch: int = 10,
+        restores: Restores | None = None,
+        check_restores: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.mover = mover
         self.every = every
         self.batch = batch
+        self.restores = restores or Restores(mover)
+        self.check_restores = check_restores
         self.planned_at: datetime | None = None
+        self.restores_checked_at: datetime | None = None
         self._pending: list[Move] = []
 
     @property
@@ -37,8 +52,15 @@ class TieringJob:
         return f"tiering:{self.mover.policy.name}"
 
     def __call__(self) -> int:
-        """Move up to `batch` items of the current plan; plan anew when it is used up and due."""
+        """Finish ready restores (every `check_restores`); move up to `batch` items of the plan, planning when due."""
         now = self.mover.clock()
+        finished = 0
+        if self.restores_checked_at is None or now - self.restores_checked_at >= self.check_restores:
+            finished = len(self.restores.complete_ready())
+            self.restores_checked_at = now
+        return finished + self._move(now)
+
+    def _move(self, now: datetime) -> int:
         if not self._pending:
             if self.planned_at is not None and now - self.planned_at < self.every:
                 return 0
@@ -61,6 +83,20 @@ def install(runtime: Runtime, policy: Policy, *, every: timedelta = timedelta(ho
     objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
     mover = Mover(runtime.db, objects, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
     check_segments(policy, mover.readers())  # refused now, against the runtime's projections, not at the first run
-    job = TieringJob(mover, every=every)
+    job = TieringJob(mover, every=every, restores=Restores(mover, jobs=jobs_of(runtime), log=runtime.log))
     runtime.add_job(job.name, job)
     return job
+
+
+def serve_tiering(runtime: Runtime, policies: Sequence[Policy], *, supervised: bool) -> dict[str, Mover]:
+    """The movers of the policies `serve` answers for, by name; `supervised`: each also runs as its tiering job."""
+    movers: dict[str, Mover] = {}
+    for policy in policies:
+        if supervised:
+            movers[policy.name] = install(runtime, policy).mover
+        else:
+            objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
+            movers[policy.name] = Mover(
+                runtime.db, objects, policy, clock=runtime.clock, readers=lambda: readers_of(runtime)
+            )
+    return movers

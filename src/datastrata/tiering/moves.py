@@ -149,15 +149,38 @@ class Mover:
                 for location in record.location.split(","):
                     self.objects.delete(location)
 
-    def records(self, dataset: str | None = None) -> list[MoveRecord]:
-        """The move audit, oldest first (of one dataset when given)."""
-        where, params = ("WHERE dataset = ?", (dataset,)) if dataset else ("", ())
-        with self.db.read() as tx:
-            found = tx.query(
-                "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
-                f"FROM tiering_moves {where} ORDER BY moved_at, id",
-                params,
-            )
+    def records(
+        self,
+        dataset: str | None = None,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+        tx: Tx | None = None,
+    ) -> list[MoveRecord]:
+        """The move audit, oldest first (of one dataset when given; after `after` = (moved_at, id); `limit` of them).
+
+        With `tx`, read in that transaction's snapshot (with other reads that must agree with it).
+        """
+        clauses: list[str] = []
+        params: list[Any] = []
+        if dataset:
+            clauses.append("dataset = ?")
+            params.append(dataset)
+        if after is not None:
+            at = time_to_db(self.db.dialect, after[0])
+            clauses.append("(moved_at > ? OR (moved_at = ? AND id > ?))")
+            params += [at, at, after[1]]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        cap = f" LIMIT {int(limit)}" if limit is not None else ""
+        sql = (
+            "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
+            f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}"
+        )
+        if tx is not None:
+            found = tx.query(sql, tuple(params))
+        else:
+            with self.db.read() as snapshot:
+                found = snapshot.query(sql, tuple(params))
         return [
             MoveRecord(
                 str(r[0]),
@@ -175,11 +198,11 @@ class Mover:
             for r in found
         ]
 
-    def cold_parts(self, dataset: str) -> dict[str, list[MoveRecord]]:
-        """The recorded Parquet parts of each day of `dataset` still online (not expired), by day."""
+    def cold_parts(self, dataset: str, *, tx: Tx | None = None) -> dict[str, list[MoveRecord]]:
+        """The recorded Parquet parts of each day of `dataset` still online (not expired), by day (in `tx`)."""
         parts: dict[str, list[MoveRecord]] = {}
         expired = set()
-        for r in self.records(dataset):
+        for r in self.records(dataset, tx=tx):
             if r.to_tier == Tier.EXPIRED.value:
                 expired.add(r.item)
             elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
@@ -187,20 +210,14 @@ class Mover:
         return {day: found for day, found in parts.items() if day not in expired}
 
     def read_range(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
-        """Every row of `dataset` with `start` <= time < `end`, from the table and the recorded Parquet parts."""
-        ds = self.policy.datasets[dataset]
-        with self.db.read() as tx:
-            names = tabular.columns(tx, ds.table)
-            hot = tx.query(
-                f"SELECT {', '.join(names)} FROM {ds.table} WHERE {ds.time_column} >= ? AND {ds.time_column} < ?",
-                (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
-            )
-        tables = [tabular.to_arrow(names, hot, ds.time_column)]
-        for day, parts in self.cold_parts(dataset).items():
-            day_start, day_end = tabular.day_bounds(day)
-            if day_end > start and day_start < end:
-                tables += [tabular.from_parquet(self.objects.read(p.location)) for p in parts]
-        return tabular.query_range(tables, ds.time_column, start, end)
+        """Every row of `dataset` with `start` <= time < `end` over all tiers, ordered by every column.
+
+        The same as ``run_query(mover, RangeQuery(dataset, start, end))`` (:mod:`datastrata.tiering.query`), which
+        also filters by series and aggregates; frozen days in the range are refused until restored.
+        """
+        from datastrata.tiering.query import RangeQuery, run_query
+
+        return run_query(self, RangeQuery(dataset, start, end))
 
     def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
         try:

@@ -110,6 +110,11 @@ class ObjectStore:
             )
 
     @property
+    def local(self) -> bool:
+        """True for a local folder (its files can be read by path, e.g. by DuckDB's ``read_parquet``)."""
+        return self._s3 is None
+
+    @property
     def shown(self) -> str:
         """The store's URL without secrets."""
         return redact_url(self.url)

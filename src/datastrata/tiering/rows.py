@@ -1,4 +1,4 @@
-"""Rows of a time-stamped table as Arrow, day by day: read from the store, written as Parquet, read back with DuckDB."""
+"""Rows of a time-stamped table as Arrow, day by day: read from the store, written as Parquet, read back."""
 
 from __future__ import annotations
 
@@ -113,24 +113,3 @@ def to_parquet(table: pa.Table) -> bytes:
 def from_parquet(data: bytes) -> pa.Table:
     """Read Parquet bytes back into Arrow."""
     return pq.read_table(io.BytesIO(data))
-
-
-def query_range(tables: Sequence[pa.Table], time_column: str, start: datetime, end: datetime) -> pa.Table:
-    """Rows of `tables` (hot and cold parts alike) with `start` <= time < `end`, ordered, through DuckDB."""
-    import duckdb
-
-    present = [t for t in tables if t.num_rows]
-    if not present:
-        return tables[0].slice(0, 0) if tables else pa.table({})
-    union = pa.concat_tables(present, promote_options="permissive")
-    con = duckdb.connect()
-    try:
-        con.register("tier_rows", union)
-        order = ", ".join(f'"{n}"' for n in union.schema.names)
-        result = con.sql(
-            f'SELECT * FROM tier_rows WHERE "{time_column}" >= $1 AND "{time_column}" < $2 ORDER BY {order}',
-            params=[start, end],
-        ).to_arrow_table()
-    finally:
-        con.close()
-    return result
