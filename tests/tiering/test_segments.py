@@ -21,6 +21,7 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Reader
 from datastrata.tiering.policy import parse_policy
+from datastrata.tiering.restores import Restores
 from datastrata.tiering.tiers import Tier
 from tests.tiering.segmentdata import NOW, POLICY, create_matches
 
@@ -117,14 +118,19 @@ def test_a_frozen_stream_is_refused_until_its_segment_is_restored(db: Database, 
     assert frozen and frozen[0].from_tier == "cold" and frozen[0].to_tier == "frozen"
     assert mover.objects.info(frozen[0].location).storage_class == "GLACIER"
     with pytest.raises(
-        RuleViolation, match=r"stream 'match-a' is frozen: its segment object 'tiering/matches/.*restore it first"
+        RuleViolation, match=r"stream 'match-a' is frozen: its segment .*tiering restore POLICY DATASET match-a"
     ):
         log.read("match-a")
     assert log.version("match-a") == 5  # the version needs no restore
     assert log.read("match-a", from_version=6) == []  # nor does a load from the snapshot
-    mover.objects.restore(frozen[0].location, tier="expedited", days=1)
+    restores = Restores(mover, log=log)
+    job = restores.request("matches", ["match-a"], tier="expedited", days=1)  # a restore job, by stream id
+    assert list(job.locations) == [frozen[0].location]
     clock.advance(timedelta(minutes=6))
+    assert [j.job for j in restores.complete_ready()] == [job.job]  # RestoreCompleted: the stream is readable
     assert log.read("match-a") == before
+    with pytest.raises(ValidationError, match="match-c is in GLACIER_IR and readable"):
+        restores.request("matches", ["match-c"])
 
 
 def test_expiry_forgets_the_events_but_keeps_the_stream_closed(db: Database, tmp_path: Path) -> None:

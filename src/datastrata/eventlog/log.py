@@ -336,8 +336,8 @@ class EventLog:
             data = self.objects.read(segment.location)
         except RuleViolation as exc:
             raise RuleViolation(
-                f"stream {segment.stream_id!r} is frozen: its segment {exc}; read the stream again once the "
-                "segment is restored",
+                f"stream {segment.stream_id!r} is frozen: its segment {exc}, e.g. `datastrata tiering restore "
+                f"POLICY DATASET {segment.stream_id} --tier expedited`; read the stream again once it is restored",
                 field="stream_id",
             ) from None
         rows = archive.rows_of(data, self.db.dialect)

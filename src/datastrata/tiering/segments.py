@@ -92,7 +92,6 @@ class Segments:
                 "JOIN eventlog_events e ON e.stream_id = s.stream_id AND e.version = s.v",
                 (len(ds.streams), ds.streams),
             )
-            archived = [s for s in archive.segments_in(tx) if s.stream_id.startswith(ds.streams)]
         items = [
             Item(
                 ds.name,
@@ -108,7 +107,7 @@ class Segments:
             for sid, n, last, newest, size, last_type, all_types in online
         ]
         frozen = self.mover.policy.storage_class(Tier.FROZEN)
-        for s in (s for s in archived if s.tier != Tier.EXPIRED.value):
+        for s in self.archived(ds):
             info = self.mover.objects.info(s.location)
             tier = Tier.FROZEN if info.storage_class == frozen else Tier.COLD  # a half move is planned again
             items.append(
@@ -126,6 +125,12 @@ class Segments:
                 )
             )
         return items
+
+    def archived(self, ds: Dataset) -> list[archive.Segment]:
+        """The dataset's archived streams whose segment still exists (not expired), in position order."""
+        with self.mover.db.read() as tx:
+            found = archive.segments_in(tx)
+        return [s for s in found if s.stream_id.startswith(ds.streams) and s.tier != Tier.EXPIRED.value]
 
     def apply(self, ds: Dataset, move: Move) -> MoveRecord | None:
         """Carry out one move of a stream; None when there was nothing left to move."""
