@@ -56,6 +56,11 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.match.service import MatchService
     from datastrata.systems.match.social import SocialProjection
     from datastrata.systems.match.tv import TvProjection
+    from datastrata.systems.mlops import api as mlops_api
+    from datastrata.systems.mlops import cli as mlops_cli
+    from datastrata.systems.mlops import tour as mlops_tour
+    from datastrata.systems.mlops.schema import MIGRATIONS as MLOPS
+    from datastrata.systems.mlops.service import MlopsService
     from datastrata.systems.portfolio import api as portfolio_api
     from datastrata.systems.portfolio import cli as portfolio_cli
     from datastrata.systems.portfolio import tour as portfolio_tour
@@ -101,6 +106,15 @@ def systems() -> list[SystemEntry]:
             tour=food_tour.tour_step,
             install=lambda p: p.service("food", FoodService),
             migrations=(FOOD,),
+        ),
+        SystemEntry(
+            name="mlops",
+            help="Tiering by process stage: a feature store, a model registry and inference capture.",
+            cli=mlops_cli.app,
+            router=mlops_api.router,
+            tour=mlops_tour.tour_step,
+            install=lambda p: p.service("mlops", MlopsService),
+            migrations=(MLOPS,),
         ),
     ]
 

@@ -83,7 +83,7 @@ def test_serve_migrate_applies_before_serving(bare_pg_url: str, monkeypatch: pyt
     import datastrata.api.app as api
 
     served: list[object] = []
-    monkeypatch.setattr(api, "create_app", lambda settings, worker, auth: settings)
+    monkeypatch.setattr(api, "create_app", lambda settings, worker, auth, **_: settings)
     monkeypatch.setattr(uvicorn, "run", lambda target, **_: served.append(target))
     result = runner.invoke(app, ["--store", bare_pg_url, "serve", "--migrate", "--no-worker"])
     assert result.exit_code == 0, result.stderr

@@ -1,0 +1,1 @@
+"""The ML pipeline (the article's AI/ML data tiering): feature store, model registry, inference capture."""
