@@ -12,7 +12,9 @@ Measured in one run, each beside a floor measured the same way on the same engin
 * **read latency**: the TV view's last ten lines from the cache vs from its table, and the full service call
   (which adds the freshness report) for each of the four views.
 * **rebuild of all four from N events**: one pass over the log, each page read and decoded once for all four
-  (``replay_together``), beside the raw floor measured in the same run (``sqlite3`` + ``orjson`` reading and
+  (``svc.rebuild("all", processes=1)``), and the same shared with a partner process (``processes=2``: two read
+  models replayed there, the switch waiting for both; its CPU reported beside), beside the raw floor measured in
+  the same run (``sqlite3`` + ``orjson`` reading and
   decoding the same rows and inserting one row per event into three tables shaped like the TV, news and social
   ones); 1M events in full mode, fewer in ``--quick`` with the time extrapolated linearly and labelled so.
 
@@ -31,6 +33,7 @@ import json
 import os
 import platform as host
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -316,33 +319,72 @@ def read_model_figures(url: str, engine: str) -> list[dict[str, Any]]:
     return out
 
 
-def projection_figures(url: str, path: Path, events: int) -> tuple[list[dict[str, Any]], float, float]:
-    """Each read model alone, then all four in one pass beside the raw floor; return figures and the all-four time."""
-    out = read_model_figures(url, "sqlite")
+def all_four(svc: MatchService, processes: int) -> dict[str, Any]:
+    """Rebuild all four in one pass with `processes` (1, or 2 with a partner); wall, CPU (the partner's too), apply."""
+    timings: dict[str, float] = {}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started, cpu = time.perf_counter(), time.process_time()
+    svc.rebuild("all", timings=timings, processes=processes)
+    wall, own = time.perf_counter() - started, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    partner = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        "processes": processes,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(own, 2),
+        "partner_cpu_s": round(partner, 2),
+        "apply_s": {name: round(seconds, 2) for name, seconds in timings.items()},
+        "load_average_before": round(os.getloadavg()[0], 2),
+    }
+
+
+def all_four_figures(url: str, engine: str, events: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All four rebuilt in one pass on one process and on two; return the figures and the faster run."""
+    out, runs = [], {}
     with Runtime.open(Settings(store=url)) as runtime:
         svc = MatchService(runtime)
-        match_events = runtime.log.count(after=0)
-        timings: dict[str, float] = {}
-        started, cpu = time.perf_counter(), time.process_time()
-        svc.rebuild("all", timings=timings)
-        all_four, all_four_cpu = time.perf_counter() - started, time.process_time() - cpu
-        log(f"rebuild all four from {match_events:,} events: {all_four:.1f} s (process CPU {all_four_cpu:.1f} s)")
-        raw = raw_floor(path)
-        log(f"raw floor: read+decode {raw['read_decode_s']:.1f} s, read+decode+3 inserts {raw['write_s']:.1f} s")
-        out.append(
-            figure(
-                "rebuild_all_four_end_to_end_events_per_s",
-                "log events/s",
-                events / all_four,
-                apply_s={name: round(seconds, 2) for name, seconds in timings.items()},
-                raw_read_decode_s=round(raw["read_decode_s"], 2),
-                raw_read_decode_insert_s=round(raw["write_s"], 2),
-                vs_raw_floor=round(raw["write_s"] / all_four, 2),
-                note="read + decode once, fold into all four read models, commit, switch",
+        for processes in (1, 2):
+            run = all_four(svc, processes)
+            runs[processes] = run
+            log(
+                f"{engine}: rebuild all four from {events:,} events, {processes} process(es): {run['wall_s']:.1f} s "
+                f"wall, CPU {run['cpu_s']:.1f} s + partner {run['partner_cpu_s']:.1f} s, apply {run['apply_s']}"
             )
+            out.append(
+                figure(
+                    f"rebuild_all_four_{engine}_{processes}_process_events_per_s",
+                    "log events/s",
+                    events / run["wall_s"],
+                    events=events,
+                    **run,
+                    note="end to end: read + decode, fold into all four read models, commit, switch",
+                )
+            )
+    best = min(runs.values(), key=lambda r: float(r["wall_s"]))
+    return out, best
+
+
+def projection_figures(url: str, path: Path, events: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each read model alone, then all four in one pass (one process, two) beside the raw floor of the same run."""
+    out = read_model_figures(url, "sqlite")
+    together, best = all_four_figures(url, "sqlite", events)
+    out += together
+    raw = raw_floor(path)
+    log(f"raw floor: read+decode {raw['read_decode_s']:.1f} s, read+decode+3 inserts {raw['write_s']:.1f} s")
+    out.append(
+        figure(
+            "rebuild_all_four_raw_floor_s",
+            "s",
+            raw["write_s"],
+            raw_read_decode_s=round(raw["read_decode_s"], 2),
+            raw_read_decode_insert_s=round(raw["write_s"], 2),
+            best_vs_raw_floor=round(raw["write_s"] / float(best["wall_s"]), 2),
+            note="sqlite3 + orjson reading, decoding and inserting one row per event into three tables, one process",
         )
-        out += read_figures(svc)
-    return out, all_four, all_four_cpu
+    )
+    with Runtime.open(Settings(store=url)) as runtime:
+        out += read_figures(MatchService(runtime))
+    return out, best
 
 
 def latency(call: Callable[[], object], n: int = 2000) -> float:
@@ -425,20 +467,23 @@ def main() -> None:
             log(f"growing the PostgreSQL log to {pg_events:,} events")
             grow_log(pg_url, pg_events)
             figures += read_model_figures(pg_url, "postgresql")
+            figures += all_four_figures(pg_url, "postgresql", pg_events)[0]
         url = f"sqlite:///{work}/projections.db"
         log(f"growing the log to {events:,} events")
         stored = grow_log(url, events)
-        projected, all_four, all_four_cpu = projection_figures(url, work / "projections.db", stored)
+        projected, best = projection_figures(url, work / "projections.db", stored)
         figures += projected
-        per_million = all_four * 1_000_000 / stored
+        per_million = float(best["wall_s"]) * 1_000_000 / stored
         figures.append(
             figure(
                 "rebuild_all_four_1M_events_s",
                 "s",
                 per_million,
                 measured_events=stored,
-                measured_s=round(all_four, 2),
-                process_cpu_s=round(all_four_cpu * 1_000_000 / stored, 2),
+                measured_s=best["wall_s"],
+                processes=best["processes"],
+                cpu_s=best["cpu_s"],
+                partner_cpu_s=best["partner_cpu_s"],
                 extrapolated=stored < 1_000_000,
                 goal="<= 30 end to end",
                 met=per_million <= 30 and stored >= 1_000_000,

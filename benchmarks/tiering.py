@@ -1,4 +1,8 @@
-"""What a move that loses nothing costs: the tiering mover beside a bare export of the same rows.
+"""Tiering, side by side in one run: moves, the all-tier query, the fab's ingest and the ML pipeline's training set.
+
+Each part is its own script (``benchmarks/tiering_<part>.py``, runnable alone) exposing ``run(quick)``; this one
+runs them in turn and prints one JSON document keyed by part. The ``moves`` part is here: what a move that loses
+nothing costs, the tiering mover beside a bare export of the same rows.
 
 Readings (sensor, ts, value) fill N whole UTC days of an SQLite table; then, alternating in rounds on fresh copies:
 
@@ -12,8 +16,9 @@ cold/hot size ratio (Parquet bytes / table bytes).
 
 Usage::
 
-    .venv/bin/python benchmarks/tiering.py            # 3 rounds, 8 days x 50,000 readings
-    .venv/bin/python benchmarks/tiering.py --quick    # 2 rounds, 4 days x 10,000 readings
+    .venv/bin/python benchmarks/tiering.py                 # every part, full size
+    .venv/bin/python benchmarks/tiering.py --quick         # every part, small samples
+    .venv/bin/python benchmarks/tiering.py --only moves    # one part (moves, query, fab, mlops, segments)
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import tiering_mlops
+import tiering_query
 
 from datastrata.core.clock import FrozenClock
 from datastrata.stores.database import time_to_db
@@ -105,12 +114,9 @@ def move(path: Path, folder: Path) -> tuple[float, int]:
     return elapsed, sum(r.bytes for r in records)
 
 
-def main() -> None:
-    """Run the comparison and print one JSON document."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds, 4 days x 10,000 readings")
-    args = parser.parse_args()
-    rounds, days, per_day = (2, 4, 10_000) if args.quick else (3, 8, 50_000)
+def moves(quick: bool) -> dict[str, Any]:
+    """The mover beside a bare export of the same rows; return the figures."""
+    rounds, days, per_day = (2, 4, 10_000) if quick else (3, 8, 50_000)
     times: dict[str, list[float]] = {"export": [], "mover": []}
     with tempfile.TemporaryDirectory(prefix="datastrata-bench-tiering-") as tmp:
         home = Path(tmp)
@@ -129,7 +135,7 @@ def main() -> None:
                     times[way].append(seconds)
     mb = hot_bytes / 1e6
     rate = {way: round(mb / statistics.median(values), 1) for way, values in times.items()}
-    result: dict[str, Any] = {
+    return {
         "rounds": rounds,
         "readings": days * per_day,
         "table_mb": round(mb, 1),
@@ -137,6 +143,26 @@ def main() -> None:
         "mover_vs_export": round(rate["mover"] / rate["export"], 2),
         "cold_over_hot_bytes": round(cold_bytes / hot_bytes, 3),
     }
+
+
+PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
+    "moves": moves,
+    "query": tiering_query.run,
+    "mlops": tiering_mlops.run,
+}
+
+
+def main() -> None:
+    """Run the parts and print one JSON document."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small samples in every part")
+    parser.add_argument("--only", choices=sorted(PARTS), action="append", help="run only this part (repeatable)")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"benchmark": "tiering", "quick": args.quick}
+    for name in args.only or list(PARTS):
+        began = time.perf_counter()
+        print(f"== {name}", file=sys.stderr, flush=True)
+        result[name] = {**PARTS[name](args.quick), "part_seconds": round(time.perf_counter() - began, 1)}
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -36,6 +36,11 @@ class SystemEntry:
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
     from datastrata.mdm.schema import MIGRATIONS as MDM
+    from datastrata.systems.fab import api as fab_api
+    from datastrata.systems.fab import cli as fab_cli
+    from datastrata.systems.fab import tour as fab_tour
+    from datastrata.systems.fab.schema import MIGRATIONS as FAB
+    from datastrata.systems.fab.service import FabService
     from datastrata.systems.food import api as food_api
     from datastrata.systems.food import cli as food_cli
     from datastrata.systems.food import tour as food_tour
@@ -106,6 +111,15 @@ def systems() -> list[SystemEntry]:
             tour=food_tour.tour_step,
             install=lambda p: p.service("food", FoodService),
             migrations=(FOOD,),
+        ),
+        SystemEntry(
+            name="fab",
+            help="Tiering: a wafer fab's sensor readings with threshold alerts, hot → warm → cold → frozen.",
+            cli=fab_cli.app,
+            router=fab_api.router,
+            tour=fab_tour.tour_step,
+            install=lambda p: p.service("fab", FabService),
+            migrations=(FAB,),
         ),
         SystemEntry(
             name="mlops",

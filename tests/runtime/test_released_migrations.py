@@ -84,6 +84,8 @@ RELEASED = {
     ("eventlog", 6, "postgresql"): "82eade7217885254",
     ("mlops", 1, "sqlite"): "572e75763030016c",
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
+    ("fab", 1, "sqlite"): "28730d2080494f1a",
+    ("fab", 1, "postgresql"): "1586505eb694e549",
 }
 
 

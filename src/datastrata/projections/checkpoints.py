@@ -10,10 +10,14 @@ from datastrata.stores.database import Database, Tx
 
 
 class TableSink:
-    """The relational sink: the read model's transaction and its row in ``projection_checkpoints``."""
+    """The relational sink: the read model's transaction and its row in ``projection_checkpoints``.
 
-    def __init__(self, db: Database, checkpoints: Checkpoints | None = None) -> None:
+    Not `durable` (a rebuild's slot, redone from its checkpoint after a crash): page commits do not wait for the disk.
+    """
+
+    def __init__(self, db: Database, checkpoints: Checkpoints | None = None, *, durable: bool = True) -> None:
         self.db = db
+        self.durable = durable
         self.checkpoints = checkpoints or Checkpoints(db)
         url = getattr(db, "url", None)
         self.where = f"read model store {redact_url(url)}" if isinstance(url, str) else "read model store"
@@ -21,7 +25,7 @@ class TableSink:
 
     def transaction(self) -> AbstractContextManager[Tx]:
         """Open the read model's write transaction."""
-        return self.db.transaction()
+        return self.db.transaction(durable=self.durable)
 
     def mark(self, name: str) -> Mark:
         """Return the checkpoint `name` (outside any transaction)."""

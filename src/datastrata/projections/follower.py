@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 from datastrata.core.errors import (
     BackendUnavailable,
@@ -107,6 +107,14 @@ class LogFollower(ABC, Generic[T]):
     def clear(self, tx: T) -> None:
         """Empty what the follower built, before a rebuild."""
 
+    def prepare(self, events: Sequence[Event]) -> object:
+        """Build what `events` write before the page's transaction opens, from the events alone (default: them)."""
+        return events
+
+    def apply_prepared(self, tx: T, prepared: object) -> None:
+        """Write what :meth:`prepare` built inside `tx` (default: :meth:`apply` of the events)."""
+        self.apply(tx, cast(Sequence[Event], prepared))
+
     def applied(self, count: int) -> None:
         """Called after a page of `count` events committed (the graph folds its write-ahead log here)."""
 
@@ -187,11 +195,12 @@ class LogFollower(ABC, Generic[T]):
 
     def _commit(self, after: int, events: Sequence[Event], to: int) -> bool:
         """Apply `events` and move the checkpoint from `after` to `to` in one transaction; False if it moved."""
+        prepared = self.prepare(events) if events else None  # outside the transaction: the writer lock waits less
         with self.sink.transaction() as tx:
             if self.sink.mark_in(tx, self.name).position != after:
                 return False
             if events:
-                self.apply(tx, events)
+                self.apply_prepared(tx, prepared)
             self.sink.move_in(tx, self.name, to, events[-1].event_id if events else None, self.log.identity)
         return True
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from datastrata.core.errors import ConcurrencyConflict, EventFailed, RebuildFailed, ValidationError
 from datastrata.core.events import Event
 from datastrata.eventlog.checkpoints import Mark
+from datastrata.projections.checkpoints import TableSink
 from datastrata.projections.follower import LogFollower, Progress, follow_together
 from datastrata.projections.readmodels import SqlReadModel
 from datastrata.projections.slots import REBUILD_SUFFIX, mark_building_in, other, state_in, switch_in
@@ -58,7 +59,7 @@ class SlotBuild(LogFollower[Tx]):
             raise ValidationError(f"{runner.name} keeps no A/B slots (no tables declared); it rebuilds in place")
         super().__init__(
             runner.log,
-            runner.sink,
+            TableSink(runner.db, runner.checkpoints, durable=False),  # pages redone after a crash; the switch durable
             name=runner.name + REBUILD_SUFFIX,
             event_types=runner.event_types,
             batch_size=runner.rebuild_batch_size,
@@ -75,6 +76,14 @@ class SlotBuild(LogFollower[Tx]):
     def apply(self, tx: Tx, events: Sequence[Event]) -> None:
         """Fold `events` into the slot being built."""
         self.runner.apply_with(self.view, tx, events)
+
+    def prepare(self, events: Sequence[Event]) -> object:
+        """Build the page's rows for the slot being built, before its transaction."""
+        return self.runner.prepare_with(self.view, events)
+
+    def apply_prepared(self, tx: Tx, prepared: object) -> None:
+        """Write what :meth:`prepare` built into the slot being built."""
+        self.runner.write_with(self.view, tx, prepared)
 
     def clear(self, tx: Tx) -> None:
         """Empty the slot being built."""
@@ -115,6 +124,28 @@ class SlotBuild(LogFollower[Tx]):
         checkpoints.set_in(tx, name, self.at, None, self.runner.log.identity)
         checkpoints.delete_in(tx, self.name)
         self.model.switched(tx, self.live, self.target)
+
+
+def replay_beside(
+    runners: Sequence[ProjectionRunner], *, batch_size: int = 20000, progress: Progress | None = None
+) -> int:
+    """Start or resume the rebuilds of `runners` and replay the log into their inactive slots, without switching.
+
+    Steps 1 and 2 of a rebuild, for a share of the read models replayed in another process
+    (:mod:`datastrata.projections.partner`): the rebuild that switches (:func:`rebuild_beside`) resumes from the
+    checkpoints this leaves. A read model stopped by an event it cannot fold just stops here (the good events
+    before it committed); that rebuild meets the event again, parks it and reports it. Returns the events folded.
+    """
+    if not runners:
+        return 0
+    builds = [SlotBuild(r) for r in runners]
+    with runners[0].db.transaction() as tx:
+        for build in builds:
+            build.start_in(tx)
+    done = follow_together(builds, batch_size=batch_size, progress=progress)
+    if done.moved:
+        raise _another_rebuild([b for b in builds if b.name in done.moved])
+    return done.applied
 
 
 def rebuild_beside(

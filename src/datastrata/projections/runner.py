@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from datastrata.core.events import Event
 from datastrata.eventlog.checkpoints import Checkpoints, Lag
@@ -75,6 +75,32 @@ class ProjectionRunner(LogFollower[Tx]):
         else:
             for event in events:
                 projection.apply(tx, event)
+        self.fold_seconds += time.perf_counter() - started
+
+    def prepare(self, events: Sequence[Event]) -> object:
+        """Build the page's rows before its transaction (a read model with `prepare`; else the events)."""
+        return self.prepare_with(self.projection, events)
+
+    def apply_prepared(self, tx: Tx, prepared: object) -> None:
+        """Write what :meth:`prepare` built into the live slot."""
+        self.write_with(self.projection, tx, prepared)
+
+    def prepare_with(self, projection: Projection, events: Sequence[Event]) -> object:
+        """Build `projection`'s rows of a page outside any transaction (timed with the fold)."""
+        if not isinstance(projection, SqlReadModel):
+            return events
+        started = time.perf_counter()
+        prepared = projection.prepare(events)
+        self.fold_seconds += time.perf_counter() - started
+        return prepared
+
+    def write_with(self, projection: Projection, tx: Tx, prepared: object) -> None:
+        """Write what :meth:`prepare_with` built through `projection` inside `tx` (timed with the fold)."""
+        if not isinstance(projection, SqlReadModel):
+            self.apply_with(projection, tx, cast(Sequence[Event], prepared))
+            return
+        started = time.perf_counter()
+        projection.write(tx, prepared)
         self.fold_seconds += time.perf_counter() - started
 
     def rebuild(self, progress: Progress | None = None) -> int:

@@ -98,8 +98,13 @@ class Database(ABC):
         self.change_count = 0
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[Tx]:
-        """Open a write transaction: commit on success, roll back on any exception."""
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        """Open a write transaction: commit on success, roll back on any exception.
+
+        ``durable=False`` is for work that is redone after a crash (a rebuild's pages resume from their checkpoint):
+        the commit is atomic as always but does not wait for the disk, so a power cut may lose the last such commits
+        (effect and checkpoint together). The next durable commit makes them durable too.
+        """
 
     @abstractmethod
     def read(self) -> AbstractContextManager[Tx]:

@@ -79,12 +79,14 @@ class PostgresDatabase(Database):
             raise BackendUnavailable(explain(url, exc)) from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """BEGIN … COMMIT on a pooled connection; any exception rolls back."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+        """BEGIN … COMMIT on a pooled connection; any exception rolls back (not `durable`: no WAL flush wait)."""
         try:
             with self.pool.connection() as conn:
                 tx = PostgresTx(conn)
                 with conn.transaction():
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
                     yield tx
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc

@@ -82,11 +82,24 @@ class SqliteDatabase(Database):
                 del self._all[key]
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """BEGIN IMMEDIATE … COMMIT; any exception rolls back."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
+        """BEGIN IMMEDIATE … COMMIT; any exception rolls back (not `durable`: ``synchronous=NORMAL`` for it)."""
         conn = self._connection()
         if conn.in_transaction:
             raise RuntimeError("nested transaction on the same thread; pass the open Tx down instead")
+        if durable or self.synchronous in ("OFF", "NORMAL"):
+            with self._transaction(conn) as tx:
+                yield tx
+            return
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: the commit is atomic, its fsync waits for a checkpoint
+        try:
+            with self._transaction(conn) as tx:
+                yield tx
+        finally:
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[Tx]:
         tx = SqliteTx(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")

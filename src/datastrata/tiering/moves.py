@@ -128,6 +128,10 @@ class Mover:
             return self._move_object(ds, move)
         if ds.kind is Kind.SEGMENTS:
             return self.segments.apply(ds, move)
+        if ds.warm_table and move.item.tier is Tier.HOT:
+            return self._warm_rows(ds, move)
+        if ds.warm_table and move.item.tier is Tier.WARM:
+            ds = dataclasses.replace(ds, table=ds.warm_table)  # the warm table's days leave like a table's
         if move.item.tier in (Tier.HOT, Tier.WARM):
             return self._expire_rows(ds, move) if move.to is Tier.EXPIRED else self._copy_rows(ds, move)
         return self._move_parts(ds, move)
@@ -220,9 +224,12 @@ class Mover:
         return run_query(self, RangeQuery(dataset, start, end))
 
     def _row_items(self, ds: Dataset, records: list[MoveRecord]) -> list[Item]:
+        warm: list[tuple[str, int, int]] = []
         try:
             with self.db.read() as tx:
-                days = tabular.days_in_table(tx, ds)
+                days = tabular.days_in_table(tx, ds, hourly=bool(ds.warm_table))  # with a warm table: hot by the hour
+                if ds.warm_table:
+                    warm = tabular.days_in_table(tx, dataclasses.replace(ds, table=ds.warm_table))
         except Exception as exc:
             if not _missing_table_or_column(exc):
                 raise
@@ -231,7 +238,9 @@ class Mover:
                 f"({describe_error(exc)}); create it, or fix the policy's table and time_column",
                 field=f"datasets.{ds.name}.table",
             ) from None
-        items = [Item(ds.name, d, ds.online, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
+        items = [Item(ds.name, d, ds.online, tabular.item_bounds(d)[1], rows=n, bytes=b) for d, n, b in days]
+        if ds.warm_table:
+            items += [Item(ds.name, d, Tier.WARM, tabular.day_bounds(d)[1], rows=n, bytes=b) for d, n, b in warm]
         expired = {r.item for r in records if r.to_tier == Tier.EXPIRED.value}
         for day, parts in self.cold_parts(ds.name).items():
             infos = [self.objects.info(p.location) for p in parts]
@@ -298,6 +307,25 @@ class Mover:
                     "in the table); nothing moved, run again"
                 )
         self._step("recorded", move)
+        return record
+
+    def _warm_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:
+        """Hot → warm in one transaction of the same store: INSERT … SELECT into the warm table, then DELETE."""
+        key = move.item.key
+        with self.db.transaction() as tx:
+            table = tabular.read_day(tx, ds, key)
+            if table.num_rows == 0:
+                return None
+            n = int(tx.scalar("SELECT count(*) FROM tiering_moves WHERE dataset = ? AND item = ?", (ds.name, key)))
+            copied = tabular.move_to_warm(tx, ds, key)
+            deleted = tabular.delete_day(tx, ds, key)
+            if not copied == deleted == table.num_rows:
+                raise ConcurrencyConflict(
+                    f"rows of {ds.name} {key} changed while they moved to {ds.warm_table} ({table.num_rows} read, "
+                    f"{copied} copied, {deleted} deleted); nothing moved, run again"
+                )
+            record = self._record_id(move, n, f"table:{ds.warm_table}", copied, 0, tabular.checksum(table))
+            self._insert(tx, record)
         return record
 
     def _expire_rows(self, ds: Dataset, move: Move) -> MoveRecord | None:

@@ -13,12 +13,12 @@ from datastrata.tiering.tiers import Kind, Tier, show_age
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One piece of placed data: a day of a table's rows or one object, with where it is now."""
+    """One piece of placed data: a day (an hour, in a table with a warm table) of a table's rows, or one object."""
 
     dataset: str
     key: str
     tier: Tier
-    #: The newest data time in it (rows: the end of its day; objects: when written): age counts from here.
+    #: The newest data time in it (rows: the end of its day or hour; objects: when written): age counts from here.
     newest: datetime
     rows: int = 0
     bytes: int = 0
@@ -114,6 +114,7 @@ def plan(policy: Policy, inventory: Iterable[Item], now: datetime, *, readers: S
     now = ensure_utc(now, field="now")
     items = sorted(inventory, key=lambda i: (i.newest, i.dataset, i.key))
     present = {(i.dataset, i.key) for i in items if i.tier is not Tier.EXPIRED}
+    warming = {(i.dataset, i.key[:10]) for i in items if i.tier is Tier.HOT and "T" in i.key}  # days with hot hours
     moves: list[Move] = []
     held: list[Held] = []
     unchanged = 0
@@ -129,11 +130,17 @@ def plan(policy: Policy, inventory: Iterable[Item], now: datetime, *, readers: S
             reason = f"no event for {show_age_floor(age)} ≥ {show_age(rule.after)}"
         if rule.stages is not None:
             reason += f" and stage {item.stage}"
-        waiting = _missing_aggregate(policy, item, rule, present) or _unread(policy, item, readers)
+        to = rule.to
+        if dataset.warm_table and item.tier is Tier.HOT and to.rank > Tier.WARM.rank:
+            to, reason = Tier.WARM, f"{reason}; via its warm table first"  # rows leave hot for the warm table
+        waiting = _missing_aggregate(policy, item, rule, present) if to is rule.to else ""
+        waiting = waiting or _unread(policy, item, readers)
+        if dataset.warm_table and item.tier is Tier.WARM and (item.dataset, item.key) in warming:
+            waiting = "kept: hours of this day are still hot; the day leaves whole once they reach its warm table"
         if waiting:
-            held.append(Held(item, rule.to, waiting))
+            held.append(Held(item, to, waiting))
             continue
-        moves.append(Move(item, rule.to, rule, reason))
+        moves.append(Move(item, to, rule, reason))
     return Plan(policy.name, now, tuple(moves), tuple(held), unchanged)
 
 

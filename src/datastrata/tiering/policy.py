@@ -64,6 +64,8 @@ class Dataset:
     rules: tuple[Rule, ...]
     table: str = ""
     time_column: str = ""
+    #: A second table in the same store that rows move to first (``to: warm``); empty: rows leave for cold.
+    warm_table: str = ""
     prefix: str = ""
     online: Tier = Tier.HOT
     aggregates: str = ""
@@ -161,10 +163,12 @@ def _dataset(name: str, data: object) -> Dataset:
     kind = Kind(kind_text)
     common = {"kind", "rules"}
     if kind is Kind.ROWS:
-        _only(raw, where, common | {"table", "time_column", "online", "aggregates", "ready_after"})
+        _only(raw, where, common | {"table", "time_column", "online", "aggregates", "ready_after", "warm_table"})
         online = _tier(raw.get("online", "hot"), f"{where}.online")
         if online not in (Tier.HOT, Tier.WARM):
             raise ValidationError(f"{where}.online must be hot or warm (the table's tier)", field=f"{where}.online")
+        table = _identifier(raw.get("table"), f"{where}.table")
+        warm_table = _warm_table(raw, where, table, online)
         aggregates = raw.get("aggregates", "")
         if aggregates:
             _name(aggregates, f"{where}.aggregates")
@@ -174,13 +178,14 @@ def _dataset(name: str, data: object) -> Dataset:
                 f"{where}.ready_after only applies to an aggregate; add aggregates: <raw dataset> or remove it",
                 field=f"{where}.ready_after",
             )
-        rules = _rules(raw.get("rules"), where, online, rows=True)
+        rules = _rules(raw.get("rules"), where, online, rows=not warm_table)
         return Dataset(
             name,
             kind,
             rules,
-            table=_identifier(raw.get("table"), f"{where}.table"),
+            table=table,
             time_column=_identifier(raw.get("time_column"), f"{where}.time_column"),
+            warm_table=warm_table,
             online=online,
             aggregates=str(aggregates),
             ready_after=ready_after or timedelta(0),
@@ -195,6 +200,19 @@ def _dataset(name: str, data: object) -> Dataset:
             field=f"{where}.prefix",
         )
     return Dataset(name, kind, _rules(raw.get("rules"), where, Tier.HOT, rows=False), prefix=prefix)
+
+
+def _warm_table(raw: Mapping[str, Any], where: str, table: str, online: Tier) -> str:
+    if "warm_table" not in raw:
+        return ""
+    warm = _identifier(raw.get("warm_table"), f"{where}.warm_table")
+    if online is not Tier.HOT or warm == table:
+        raise ValidationError(
+            f"{where}.warm_table: a hot table's rows move to another table of the same store; name a table other "
+            f"than {table!r} and keep online: hot",
+            field=f"{where}.warm_table",
+        )
+    return warm
 
 
 #: The lifecycle stages of a stream: ``ended`` once its last event is one of the dataset's ``ended_by`` types.
@@ -250,8 +268,8 @@ def _rules(data: object, where: str, start: Tier, *, rows: bool) -> tuple[Rule, 
             )
         if rows and to is Tier.WARM:
             raise ValidationError(
-                f"{at}.to: rows leave their table for cold, frozen or expired; for a table in the relational store "
-                "declare online: warm instead",
+                f"{at}.to: rows leave their table for cold, frozen or expired; to move them to a warm table in the "
+                "same store first declare warm_table: <table>, or declare online: warm for a table that is warm",
                 field=f"{at}.to",
             )
         rules.append(Rule(i, parse_age(raw["after"], field=f"{at}.after"), to, _stages(raw.get("stage"), at)))

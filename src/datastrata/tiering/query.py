@@ -1,7 +1,8 @@
 """One query over all tiers: a time range of a rows dataset answers as if every row were still hot.
 
-The online table (hot or warm) is read with the time range and the series filter in its SQL; the cold days are
-the recorded Parquet parts of the days the range touches, read by DuckDB with the same filter pushed into the scan
+The online tables (the table, hot or warm, and a dataset's warm table) are read with the time range and the series
+filter in their SQL; the cold days are the recorded Parquet parts of the days the range touches, read by DuckDB with
+the same filter pushed into the scan
 (``read_parquet`` on a local folder, a ``pyarrow.dataset`` on S3 — the article's Athena). The union is then
 answered by one DuckDB statement, so the all-tier answer and the all-hot answer come out of the same engine: raw
 rows ordered by every column, or per-bucket count/avg/min/max where each bucket's values are summed in value
@@ -94,7 +95,11 @@ def run_query(mover: Mover, q: RangeQuery) -> pa.Table:
         names = tabular.columns(tx, ds.table)
         wanted = _wanted(ds, names, q)
         where, params = _where(ds, q.series, tx.dialect, start, end)
-        hot = tx.query(f"SELECT {', '.join(wanted)} FROM {ds.table} WHERE {where}", params)
+        hot = [  # the hot table and, when the dataset has one, its warm table (the same columns, one snapshot)
+            row
+            for table in ((ds.table, ds.warm_table) if ds.warm_table else (ds.table,))
+            for row in tx.query(f"SELECT {', '.join(wanted)} FROM {table} WHERE {where}", params)
+        ]
         recorded = mover.cold_parts(ds.name, tx=tx)
     online = tabular.to_arrow(wanted, hot, ds.time_column)
     parts = _cold_locations(mover, ds, recorded, start, end)

@@ -22,15 +22,24 @@ def day_bounds(day: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def days_in_table(tx: Tx, dataset: Dataset) -> list[tuple[str, int, int]]:
-    """Each UTC day with rows in the dataset's table: (day, rows, bytes of its values as text)."""
+def item_bounds(key: str) -> tuple[datetime, datetime]:
+    """The start and end (exclusive) of an item: the UTC day ``YYYY-MM-DD`` or the UTC hour ``YYYY-MM-DDTHH``."""
+    if "T" not in key:
+        return day_bounds(key)
+    start = datetime.fromisoformat(f"{key}:00").replace(tzinfo=UTC)
+    return start, start + timedelta(hours=1)
+
+
+def days_in_table(tx: Tx, dataset: Dataset, *, hourly: bool = False) -> list[tuple[str, int, int]]:
+    """Each UTC day (or hour) with rows in the dataset's table: (day or hour key, rows, bytes of its values as text)."""
     column, table = dataset.time_column, dataset.table
     names = columns(tx, table)
     if tx.dialect == "sqlite":
-        day_of = f"substr({column}, 1, 10)"
+        day_of = f"substr({column}, 1, {13 if hourly else 10})"
         size = " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in names)
     else:
-        day_of = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        pattern = 'YYYY-MM-DD"T"HH24' if hourly else "YYYY-MM-DD"
+        day_of = f"to_char({column} AT TIME ZONE 'UTC', '{pattern}')"
         size = " + ".join(f"coalesce(octet_length({c}::text), 0)" for c in names)
     found = tx.query(f"SELECT {day_of}, count(*), sum({size}) FROM {table} GROUP BY 1 ORDER BY 1")
     return [(str(d), int(n), int(b or 0)) for d, n, b in found]
@@ -43,8 +52,8 @@ def columns(tx: Tx, table: str) -> list[str]:
 
 
 def read_day(tx: Tx, dataset: Dataset, day: str) -> pa.Table:
-    """The dataset's rows of UTC `day`, ordered by every column, as Arrow (times as UTC timestamps)."""
-    start, end = day_bounds(day)
+    """The dataset's rows of UTC `day` (or hour), ordered by every column, as Arrow (times as UTC timestamps)."""
+    start, end = item_bounds(day)
     names = columns(tx, dataset.table)
     order = ", ".join(names)
     rows = tx.query(
@@ -56,10 +65,22 @@ def read_day(tx: Tx, dataset: Dataset, day: str) -> pa.Table:
 
 
 def delete_day(tx: Tx, dataset: Dataset, day: str) -> int:
-    """Delete the dataset's rows of UTC `day` from its table; return how many went."""
-    start, end = day_bounds(day)
+    """Delete the dataset's rows of UTC `day` (or hour) from its table; return how many went."""
+    start, end = item_bounds(day)
     cursor = tx.execute(
         f"DELETE FROM {dataset.table} WHERE {dataset.time_column} >= ? AND {dataset.time_column} < ?",
+        (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
+    )
+    return int(cursor.rowcount)
+
+
+def move_to_warm(tx: Tx, dataset: Dataset, key: str) -> int:
+    """Copy the rows of the day or hour `key` into the dataset's warm table (same store); return how many."""
+    start, end = item_bounds(key)
+    names = ", ".join(columns(tx, dataset.table))
+    cursor = tx.execute(
+        f"INSERT INTO {dataset.warm_table} ({names}) SELECT {names} FROM {dataset.table} "
+        f"WHERE {dataset.time_column} >= ? AND {dataset.time_column} < ?",
         (time_to_db(tx.dialect, start), time_to_db(tx.dialect, end)),
     )
     return int(cursor.rowcount)

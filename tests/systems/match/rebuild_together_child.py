@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from typing import Any
 
 from datastrata.core.config import Settings
-from datastrata.core.events import Event
 from datastrata.projections.batching import replay_together
 from datastrata.runtime import Runtime
 from datastrata.stores.database import Tx
@@ -21,8 +20,8 @@ class KilledOnThirdPage(TvProjection):
 
     pages = 0
 
-    def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
-        super().apply_batch(tx, events)
+    def write(self, tx: Tx, prepared: list[tuple[Any, ...]]) -> None:
+        super().write(tx, prepared)
         if self.pinned is not None:
             KilledOnThirdPage.pages += 1
             if KilledOnThirdPage.pages == 3:

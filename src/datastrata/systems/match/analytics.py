@@ -164,16 +164,24 @@ class AnalyticsProjection(SqlReadModel):
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Sum the page's changes per row in memory, then upsert each touched row once (one batched write a table)."""
-        players, add_player, add_to_player, teams, add_team = _statements(self.slot(tx).slot)
+        self.write(tx, self.prepare(events))
+
+    def prepare(self, events: Sequence[Event]) -> _Deltas:
+        """Return the page's counter changes summed per player and team row (no store access)."""
         deltas = _Deltas()
         for e in events:
             _fold(deltas, e)
-        named = [(*k, *v) for k, v in deltas.players.items() if v[0] is not None]
+        return deltas
+
+    def write(self, tx: Tx, prepared: _Deltas) -> None:
+        """Upsert each touched row once: new rows inserted, existing ones' counters added to."""
+        players, add_player, add_to_player, teams, add_team = _statements(self.slot(tx).slot)
+        named = [(*k, *v) for k, v in prepared.players.items() if v[0] is not None]
         insert_rows(tx, players, PLAYER_COLUMNS, named, conflict=add_player)
-        known = [(*v[2:], *k) for k, v in deltas.players.items() if v[0] is None]
+        known = [(*v[2:], *k) for k, v in prepared.players.items() if v[0] is None]
         if known:
             tx.executemany(add_to_player, known)
-        insert_rows(tx, teams, TEAM_COLUMNS, [(*k, *v) for k, v in deltas.teams.items()], conflict=add_team)
+        insert_rows(tx, teams, TEAM_COLUMNS, [(*k, *v) for k, v in prepared.teams.items()], conflict=add_team)
 
     def report(self, tx: Tx, match_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Return player and team figures for one match, or summed across every match."""

@@ -92,24 +92,24 @@ class NewsProjection(SqlReadModel):
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one alert per newsworthy event."""
+        self.write(tx, self.prepare(events))
+
+    def prepare(self, events: Sequence[Event]) -> list[tuple[Any, ...]]:
+        """Return the page's alerts as rows of the alerts table (no store access)."""
         rows = []
         for e in events:
-            found = alert(e.type, e.payload)
+            p = e.payload
+            found = alert(e.type, p)
             if found is not None:
                 category, headline, sub = found
                 rows.append(
-                    (
-                        e.tenant_id,
-                        e.position,
-                        e.payload["match_id"],
-                        e.payload["minute"],
-                        category,
-                        URGENCY[category],
-                        headline,
-                        sub,
-                    )
+                    (e.tenant_id, e.position, p["match_id"], p["minute"], category, URGENCY[category], headline, sub)
                 )
-        insert_rows(tx, self.slot(tx)["match_news_alerts"], COLUMNS, rows)
+        return rows
+
+    def write(self, tx: Tx, prepared: list[tuple[Any, ...]]) -> None:
+        """Insert the alerts."""
+        insert_rows(tx, self.slot(tx)["match_news_alerts"], COLUMNS, prepared)
 
     def alerts(
         self, tx: Tx, *, threshold: int = 0, match_id: str | None = None, limit: int = 50

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, cast
 
+from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant
 from datastrata.core.validation import bounded_int, bounded_wait
 from datastrata.projections.batching import BatchProjection, BatchRunner, replay_together
 from datastrata.projections.consistency import DEFAULT_TIMEOUT, Freshness, ensure_fresh
+from datastrata.projections.partner import partner_share, rebuild_with_partner
 from datastrata.projections.runner import Progress
 from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.match import domain, notebook, schema
@@ -35,6 +39,19 @@ CONTEXT = "match"
 def register_batched(runtime: Runtime, projection: BatchProjection) -> BatchRunner:
     """Register `projection` on `runtime` with a batching runner (once per name) and return the runner."""
     return runtime.follow(projection.name, lambda log: BatchRunner(log, projection))
+
+
+#: A rebuild of all four shares the work with a second process from this many events in the log (below it the
+#: second process's start-up, about a second, costs more than it saves).
+PARTNER_FROM_EVENTS = 200_000
+
+
+@contextmanager
+def open_runners(settings: Settings, names: Sequence[str]) -> Iterator[list[BatchRunner]]:
+    """Open the match read models' runners named `names` on a runtime of `settings` (a rebuild partner's side)."""
+    with Runtime.open(settings) as runtime:
+        svc = MatchService(runtime)
+        yield [r for r in svc.runners.values() if r.name in names]
 
 
 def check_projection(value: str) -> Which:
@@ -427,18 +444,49 @@ class MatchService:
         return rows
 
     def rebuild(
-        self, which: Which = "all", progress: Progress | None = None, *, timings: dict[str, float] | None = None
+        self,
+        which: Which = "all",
+        progress: Progress | None = None,
+        *,
+        timings: dict[str, float] | None = None,
+        processes: int | None = None,
     ) -> dict[str, int]:
         """Rebuild one read model, or all four in one pass over the log, beside the live slots; return events applied.
 
-        With `timings`, each projection's seconds spent folding events (apart from reading the log) are added.
+        All four share the work with a second process (`processes` 2) when a second core is free (load average at
+        most cores - 1), the store is a file or a server and the log holds at least :data:`PARTNER_FROM_EVENTS`
+        events (`processes` None); the switch waits for both. With `timings`, each projection's seconds spent folding
+        events are added.
         """
-        if check_projection(which) == "all":
-            return {"all": replay_together(list(self.runners.values()), progress=progress, timings=timings)}
-        runner = self.runners[which]
-        return {
-            which: replay_together([runner], progress=progress, batch_size=runner.rebuild_batch_size, timings=timings)
-        }
+        if processes is not None and processes not in (1, 2):
+            raise ValidationError(f"processes must be 1 or 2; got {processes}", field="processes")
+        if check_projection(which) != "all":
+            runner = self.runners[which]
+            return {
+                which: replay_together(
+                    [runner], progress=progress, batch_size=runner.rebuild_batch_size, timings=timings
+                )
+            }
+        runners = list(self.runners.values())
+        if (processes or self._processes()) == 1:
+            return {"all": replay_together(runners, progress=progress, timings=timings)}
+        theirs = partner_share(runners, {"match.analytics": 1.5})
+        applied = rebuild_with_partner(
+            runners,
+            partner=theirs,
+            settings=self.runtime.settings,
+            opener=f"{__name__}:open_runners",
+            progress=progress,
+            timings=timings,
+        )
+        return {"all": applied}
+
+    def _processes(self) -> int:
+        """Return how many processes an automatic rebuild of all four uses (2 only where it pays)."""
+        store, cores = self.runtime.settings.store, os.cpu_count() or 1
+        if cores < 2 or ":memory:" in store or os.getloadavg()[0] > cores - 1:
+            return 1  # no second core free now: a partner would only add its own decoding
+        return 2 if self.head() >= PARTNER_FROM_EVENTS else 1
 
     def reference_ids(self) -> dict[str, set[str]]:
         """Return the ids of every registered team, player, referee and foul."""

@@ -109,15 +109,23 @@ class SocialProjection(SqlReadModel):
     event_types = domain.MATCH_EVENTS
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
-        """Insert one post per event worth posting (one executemany for the page)."""
+        """Insert one post per event worth posting."""
+        self.write(tx, self.prepare(events))
+
+    def prepare(self, events: Sequence[Event]) -> list[tuple[Any, ...]]:
+        """Return the page's posts as rows of the posts table (no store access)."""
         rows = []
         for e in events:
-            found = post(e.type, e.payload)
+            p = e.payload
+            found = post(e.type, p)
             if found is not None:
                 kind, text, tags = found
-                p = e.payload
                 rows.append((e.tenant_id, e.position, p["match_id"], p["minute"], kind, text, tags, ENGAGEMENT[kind]))
-        insert_rows(tx, self.slot(tx)["match_social_posts"], COLUMNS, rows)
+        return rows
+
+    def write(self, tx: Tx, prepared: list[tuple[Any, ...]]) -> None:
+        """Insert the posts."""
+        insert_rows(tx, self.slot(tx)["match_social_posts"], COLUMNS, prepared)
 
     def feed(
         self, tx: Tx, *, trending: bool = False, match_id: str | None = None, limit: int = 20

@@ -80,14 +80,22 @@ class TvProjection(SqlReadModel):
 
     def apply_batch(self, tx: Tx, events: Sequence[Event]) -> None:
         """Insert one line per event and invalidate the touched matches' cache entries on commit."""
-        t = self.slot(tx)
+        self.write(tx, self.prepare(events))
+
+    def prepare(self, events: Sequence[Event]) -> list[tuple[Any, ...]]:
+        """Return the page's display lines as rows of the TV table (no store access)."""
         rows = []
         for e in events:
-            line = display(e.type, e.payload)
+            p = e.payload
+            line = display(e.type, p)
             if line is not None:
-                rows.append((e.tenant_id, e.position, e.payload["match_id"], e.payload["minute"], *line))
-        insert_rows(tx, t["match_tv_events"], COLUMNS, rows)
-        self.views.invalidate_on_commit(tx, {f"{r[0]}:{r[2]}" for r in rows})
+                rows.append((e.tenant_id, e.position, p["match_id"], p["minute"], *line))
+        return rows
+
+    def write(self, tx: Tx, prepared: list[tuple[Any, ...]]) -> None:
+        """Insert the lines and drop the touched matches' cached last-ten once the transaction commits."""
+        insert_rows(tx, self.slot(tx)["match_tv_events"], COLUMNS, prepared)
+        self.views.invalidate_on_commit(tx, {f"{t}:{m}" for t, m in {(r[0], r[2]) for r in prepared}})
 
     def clear(self, tx: Tx) -> None:
         """Empty the table and drop the cached views of every match it held, once the transaction commits."""
