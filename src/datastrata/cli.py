@@ -373,6 +373,13 @@ def _rebuild_with_progress(runtime: Runtime, name: str) -> int:
             return work(step)
 
         done = jobs.run(job, drawn, reraise=True)
+    for segment in done.result.get("skipped_segments", []):
+        typer.echo(
+            f"{name}: skipped archived stream {segment['stream_id']} (positions {segment['first_position']}-"
+            f"{segment['last_position']}, {segment['events']} events, {segment['tier']}): rebuilds read the online "
+            "log only",
+            err=True,
+        )
     return int(done.result["applied"])
 
 

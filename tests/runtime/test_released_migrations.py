@@ -82,6 +82,8 @@ RELEASED = {
     ("tiering.restores", 1, "postgresql"): "0e41b98b7a073232",
     ("security", 1, "sqlite"): "8090f164c2363228",
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
+    ("eventlog", 6, "sqlite"): "9bad6dce764de68e",
+    ("eventlog", 6, "postgresql"): "82eade7217885254",
     ("mlops", 1, "sqlite"): "572e75763030016c",
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
     ("fab", 1, "sqlite"): "28730d2080494f1a",

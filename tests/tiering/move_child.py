@@ -1,4 +1,8 @@
-"""Child process for the move SIGKILL test: runs a tiering plan and stops dead at the named step."""
+"""Child process for the move SIGKILL test: runs a tiering plan and stops dead at the named step.
+
+Arguments: store URL, objects URL, step, and optionally ``segments`` (the closed match streams' policy instead of
+the readings').
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,14 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import Move, plan
 from datastrata.tiering.policy import parse_policy
+from tests.tiering import segmentdata
 from tests.tiering.rowdata import ICEBERG_POLICY, NOW, POLICY
 
 
 def main() -> None:
     store, objects_url, stop_at = sys.argv[1], sys.argv[2], sys.argv[3]
-    policy = ICEBERG_POLICY if sys.argv[4:] == ["iceberg"] else POLICY
+    policies = {"iceberg": ICEBERG_POLICY, "segments": segmentdata.POLICY}
+    policy = policies.get(sys.argv[4], POLICY) if sys.argv[4:] else POLICY
     clock = FrozenClock(NOW)
     seen: list[str] = []
 

@@ -83,6 +83,44 @@ def test_every_tiering_command_has_help() -> None:
         assert result.exit_code == 0 and "policy file" in result.stdout.lower()
 
 
+def test_plan_and_run_move_closed_streams_once_the_projections_have_passed_them(store_url: str, tmp_path: Path) -> None:
+    from datastrata.core.clock import FrozenClock
+    from datastrata.core.events import NewEvent
+    from datastrata.eventlog.archive import LazyObjects
+    from datastrata.eventlog.log import EventLog
+    from datastrata.eventlog.snapshots import SnapshotStore
+
+    db = open_database(store_url)
+    clock = FrozenClock(datetime.now(UTC) - timedelta(days=40))
+    log = EventLog(db, clock=clock)
+    for p in ("p1", "p2"):
+        log.append(f"portfolio-{p}", [NewEvent("CASH_DEPOSITED", {"amount": "100"})])
+        log.append(f"portfolio-{p}", [NewEvent("STOCK_BOUGHT", {"symbol": "ACME", "quantity": "2", "price": "10"})])
+    before = log.read("portfolio-p1")
+    policy = tmp_path / "segments.yaml"
+    portfolios = {"kind": "segments", "streams": "portfolio-", "snapshot": "portfolio"}
+    rules = [{"after": "30d", "to": "cold"}]
+    policy.write_text(yaml.safe_dump({"name": "closed", "datasets": {"portfolios": {**portfolios, "rules": rules}}}))
+    env = {"DATASTRATA_STORE": store_url, "DATASTRATA_OBJECTS": f"file://{tmp_path}/objects"}
+    planned = ok(env, "plan", str(policy))
+    assert planned["moves"] == [] and sorted(h["key"] for h in planned["held"]) == ["portfolio-p1", "portfolio-p2"]
+    assert all("kept: follower 'relay' is at position 0" in h["reason"] for h in planned["held"])  # not published
+    text = runner.invoke(app, ["tiering", "plan", str(policy)], env=env)
+    assert text.exit_code == 0 and "hold portfolios portfolio-p1: kept: follower 'relay'" in text.stdout
+    drained = runner.invoke(app, ["worker", "--once"], env=env)  # the projections catch up
+    assert drained.exit_code == 0, drained.stderr
+    planned = ok(env, "plan", str(policy))
+    assert not planned["held"] and [m["key"] for m in planned["moves"]] == ["portfolio-p1", "portfolio-p2"]
+    assert planned["moves"][0]["reason"] == "no event for 40d ≥ 30d"
+    ran = ok(env, "run", str(policy))
+    assert [r["item"] for r in ran["moved"]] == ["portfolio-p1", "portfolio-p2"]
+    log.objects = LazyObjects(env["DATASTRATA_OBJECTS"], clock=clock)
+    assert log.read("portfolio-p1") == before
+    snapshot = SnapshotStore(db).load("portfolio-p1")  # the portfolio aggregate's own snapshot, at its last version
+    assert snapshot is not None and snapshot.version == 2 and snapshot.state["holdings"] == {"ACME": "2"}
+    db.close()
+
+
 def test_restore_restores_and_query_through_the_shell(sqlite_url: str, tmp_path: Path) -> None:
     db = open_database(sqlite_url)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

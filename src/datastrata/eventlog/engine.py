@@ -26,6 +26,8 @@ class Outcome:
     duplicates: int
     positions: list[int]
     newer_writer: bool = False
+    #: The stream is archived (closed): nothing was inserted.
+    closed: bool = False
 
 
 class Engine(Protocol):

@@ -13,9 +13,10 @@ import msgspec
 
 from datastrata.core import codec
 from datastrata.core.clock import Clock, ensure_utc, refuse_future, system_clock
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, ConfigurationError, NotFound, RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import current_tenant
+from datastrata.eventlog import archive
 from datastrata.eventlog.engine import Engine, NewRow
 from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import MIGRATIONS
@@ -65,6 +66,8 @@ class EventLog:
         self._time: Callable[[Any], datetime] = datetime.fromisoformat if db.dialect == "sqlite" else _same
         db.ensure(MIGRATIONS)
         self._identity: str | None = None
+        #: Where the segments of archived (closed) streams are read from; None: archived streams cannot be read.
+        self.objects: archive.Blobs | None = None
 
     @property
     def identity(self) -> str:
@@ -159,6 +162,8 @@ class EventLog:
                     actual=-1,
                 ) from None
             raise
+        if outcome.closed:
+            raise _closed(stream_id, archive.segment_in(tx, stream_id))
         if outcome.duplicates:
             return self._duplicate_result(tx, stream_id, [e.event_id for e in events], outcome.current)
         if outcome.newer_writer:
@@ -243,12 +248,17 @@ class EventLog:
     ) -> list[Event]:
         """Read one stream inside an open transaction (see :meth:`read`)."""
         bound = ensure_utc(until, field="until") if until is not None else None
-        return self._events(self.engine.stream(tx, stream_id, from_version, to_version, bound, limit))
+        rows = self.engine.stream(tx, stream_id, from_version, to_version, bound, limit)
+        if not rows and (segment := archive.segment_in(tx, stream_id)) is not None:
+            rows = self._archived_rows(segment, from_version, to_version, bound, limit)
+        return self._events(rows)
 
     def get(self, event_id: str) -> Event:
         """Return the stored event `event_id` (NotFound when this log holds no such event)."""
         with self.db.session() as tx:
             found = self._events(self.engine.by_ids(tx, [event_id]))
+            if not found and (stream_id := archive.stream_of_event_in(tx, event_id)) is not None:
+                found = [e for e in self.read_in(tx, stream_id) if e.event_id == event_id]
         if not found:
             raise NotFound(f"event {event_id!r} is not in this log; check the id (and --store)", field="event_id")
         return found[0]
@@ -288,8 +298,55 @@ class EventLog:
             return self.version_in(tx, stream_id)
 
     def version_in(self, tx: Tx, stream_id: str) -> int:
-        """Return the current version of `stream_id` as `tx` sees it."""
-        return self.engine.version(tx, stream_id)
+        """Return the current version of `stream_id` as `tx` sees it (an archived stream's last version)."""
+        version = self.engine.version(tx, stream_id)
+        if version == 0 and (segment := archive.segment_in(tx, stream_id)) is not None:
+            return segment.version
+        return version
+
+    # ---- archived (closed) streams ----------------------------------------------------------------------------
+
+    def archived(self, *, after: int = 0, types: Collection[str] | None = None) -> list[archive.Segment]:
+        """The archived streams a reader of the log after `after` skips (of `types`, when given), in order."""
+        with self.db.session() as tx:
+            found = archive.segments_in(tx, after=after)
+        wanted = None if types is None else set(types)
+        return [s for s in found if wanted is None or wanted.intersection(s.event_types)]
+
+    def _archived_rows(
+        self, segment: archive.Segment, first: int, last: int | None, until: datetime | None, limit: int | None
+    ) -> list[Row]:
+        """The stored rows of an archived stream within the bounds, read back from its segment."""
+        if segment.tier == "expired":
+            raise RuleViolation(
+                f"stream {segment.stream_id!r} expired under its tiering policy: its {segment.events} events "
+                f"(version {segment.version}, positions {segment.first_position}-{segment.last_position}) are "
+                "gone; nothing can be read from it",
+                field="stream_id",
+            )
+        if first > segment.version:
+            return []  # nothing after the last version (a load from a snapshot): no segment to read
+        if self.objects is None:
+            raise ConfigurationError(
+                f"stream {segment.stream_id!r} is archived at {segment.location} in object storage, and this log "
+                "has no object store to read it from; set DATASTRATA_OBJECTS (or --objects) to the tiering store",
+                field="objects",
+            )
+        try:
+            data = self.objects.read(segment.location)
+        except RuleViolation as exc:
+            raise RuleViolation(
+                f"stream {segment.stream_id!r} is frozen: its segment {exc}, e.g. `datastrata tiering restore "
+                f"POLICY DATASET {segment.stream_id} --tier expedited`; read the stream again once it is restored",
+                field="stream_id",
+            ) from None
+        rows = archive.rows_of(data, self.db.dialect)
+        kept = [
+            r
+            for r in rows
+            if r[3] >= first and (last is None or r[3] <= last) and (until is None or time_from_db(r[9]) <= until)
+        ]
+        return kept if limit is None else kept[:limit]
 
     def _events(self, rows: list[Row]) -> list[Event]:
         """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""
@@ -311,6 +368,15 @@ class EventLog:
 
 def _same(value: datetime) -> datetime:
     return value
+
+
+def _closed(stream_id: str, segment: archive.Segment | None) -> RuleViolation:
+    where = f" to {segment.tier} storage ({segment.location}) at version {segment.version}" if segment else ""
+    return RuleViolation(
+        f"stream {stream_id!r} is closed: its events were archived{where} by a tiering policy, and a closed stream "
+        "takes no more events; write to a new stream",
+        field="stream_id",
+    )
 
 
 def _check_append(stream_id: str, events: Sequence[NewEvent], expected_version: int | None) -> None:

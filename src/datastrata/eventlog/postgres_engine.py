@@ -35,17 +35,18 @@ WITH last AS MATERIALIZED (
 me AS MATERIALIZED (
     SELECT pg_current_xact_id()::text::bigint AS xid,
            coalesce((SELECT version FROM last), 0) AS v,
-           coalesce((SELECT xid FROM last), 0) AS last_xid),
+           coalesce((SELECT xid FROM last), 0) AS last_xid,
+           EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE stream_id = ?) AS closed),
 ins AS (
     INSERT INTO eventlog_events (position, tenant_id, stream_id, version, event_id, event_type, schema_version,
                                  payload, metadata, occurred_at, recorded_at)
     SELECT (me.xid << {POSITION_BITS}) + ?::bigint + x.n, x.t, ?, me.v + x.n, x.i, x.ty, x.sv, x.pl, x.m, x.o, x.r
     FROM me, ({{rows}}) AS x
-    WHERE me.last_xid <= me.xid AND (?::int IS NULL OR me.v = ?::int)
+    WHERE me.last_xid <= me.xid AND NOT me.closed AND (?::int IS NULL OR me.v = ?::int)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING position),
 done AS (SELECT min(position) AS first, count(*) AS n FROM ins)
-SELECT me.v, me.last_xid > me.xid, done.first, done.n{{refuse}}
+SELECT me.v, me.last_xid > me.xid, done.first, done.n, me.closed{{refuse}}
 FROM me, done
 """
 #: One event: scalar parameters (a short statement that psycopg caches and PostgreSQL keeps one plan for).
@@ -82,12 +83,12 @@ class PostgresEngine(CommonSql):
                 field="events",
             )
         if n == 1:
-            sql, params = _APPEND_ONE, [stream_id, offset, stream_id, *rows[0], expected, expected]
+            sql, params = _APPEND_ONE, [stream_id, stream_id, offset, stream_id, *rows[0], expected, expected]
         else:
             batch = orjson.dumps(
                 [(t, i, ty, sv, orjson.Fragment(pl), orjson.Fragment(m), o, r) for t, i, ty, sv, pl, m, o, r in rows]
             ).decode()
-            sql, params = _APPEND_MANY, [stream_id, offset, stream_id, batch, expected, expected, n, n]
+            sql, params = _APPEND_MANY, [stream_id, stream_id, offset, stream_id, batch, expected, expected, n, n]
         try:
             row = tx.one(sql, params)
         except Exception as exc:
@@ -100,6 +101,8 @@ class PostgresEngine(CommonSql):
             raise
         assert row is not None
         current, newer, first, count = int(row[0]), bool(row[1]), row[2], int(row[3])
+        if row[4]:
+            return Outcome(current, 0, [], closed=True)
         if count:
             _used[tx] = offset + count
             return Outcome(current, 0, list(range(int(first), int(first) + count)))

@@ -104,6 +104,43 @@ CREATE TABLE IF NOT EXISTS eventlog_lineage (
 """
 
 
+_ARCHIVED = """
+CREATE TABLE IF NOT EXISTS eventlog_archived_streams (
+    stream_id      TEXT    PRIMARY KEY,
+    tenant_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    first_position BIGINT  NOT NULL,
+    last_position  BIGINT  NOT NULL,
+    events         INTEGER NOT NULL,
+    event_types    TEXT    NOT NULL,
+    last_type      TEXT    NOT NULL,
+    newest         {time}  NOT NULL,
+    tier           TEXT    NOT NULL CHECK (tier IN ('cold', 'frozen', 'expired')),
+    location       TEXT    NOT NULL,
+    checksum       TEXT    NOT NULL,
+    archived_at    {time}  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS eventlog_archived_streams_by_position ON eventlog_archived_streams (last_position);
+CREATE TABLE IF NOT EXISTS eventlog_archived_events (
+    event_id  TEXT   PRIMARY KEY,
+    stream_id TEXT   NOT NULL,
+    position  BIGINT NOT NULL
+);
+"""
+#: The application roles may not delete from the append-only log: this owner's function deletes only the events of
+#: a stream already recorded as archived (and no later version), inside the caller's transaction.
+_POSTGRESQL_DELETE_ARCHIVED = """
+CREATE OR REPLACE FUNCTION eventlog_delete_archived(sid text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    WITH gone AS (
+        DELETE FROM eventlog_events e WHERE e.stream_id = sid AND e.version <= (
+            SELECT a.version FROM eventlog_archived_streams a WHERE a.stream_id = sid)
+        RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+"""
+
+
 #: The event log's schema: the baseline of the first release, then each later change as its own step.
 MIGRATIONS = Component(
     "eventlog",
@@ -115,5 +152,12 @@ MIGRATIONS = Component(
         Migration(4, "identity", _SQLITE_IDENTITY, _POSTGRESQL_IDENTITY),
         # A restore gives the log a new identity; this records which log (and backup) it came from.
         Migration(5, "lineage", _LINEAGE.format(time="TEXT"), _LINEAGE.format(time="TIMESTAMPTZ")),
+        # Closed streams tiered out of the online log: where each segment is, and which event ids it holds.
+        Migration(
+            6,
+            "archived_streams",
+            _ARCHIVED.format(time="TEXT"),
+            _ARCHIVED.format(time="TIMESTAMPTZ") + _POSTGRESQL_DELETE_ARCHIVED,
+        ),
     ),
 )

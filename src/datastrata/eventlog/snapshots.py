@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from datastrata.core import codec
 from datastrata.core.clock import Clock, system_clock
+from datastrata.core.events import Event
 from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.stores.database import Database, Tx, time_to_db
 
@@ -61,3 +62,26 @@ class SnapshotStore:
         if row is None or (max_version is not None and int(row[0]) > max_version):
             return None
         return Snapshot(stream_id, name, int(row[0]), codec.decode(row[1]))
+
+
+#: Folds a whole stream (its id, its events in version order) into the state its aggregate loads as a snapshot.
+Fold = Callable[[str, Sequence[Event]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshotter:
+    """How to snapshot the streams of one aggregate: its fold, and the snapshot name the aggregate loads."""
+
+    name: str
+    fold: Fold
+    snapshot_name: str = "default"
+
+
+#: The registered snapshotters by name (a tiering policy's ``snapshot:`` names one).
+SNAPSHOTTERS: dict[str, Snapshotter] = {}
+
+
+def register_snapshotter(name: str, fold: Fold, *, snapshot_name: str = "default") -> Snapshotter:
+    """Register how to snapshot an aggregate's streams before they leave the online log (tiering)."""
+    found = SNAPSHOTTERS[name] = Snapshotter(name, fold, snapshot_name)
+    return found

@@ -22,11 +22,14 @@ class SqliteEngine(CommonSql):
         marks = ",".join("?" * len(ids))
         probe = tx.one(
             "SELECT (SELECT max(version) FROM eventlog_events WHERE stream_id = ?), "
-            f"(SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks}))",
-            (stream_id, *ids),
+            f"(SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks})), "
+            "EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE stream_id = ?)",
+            (stream_id, *ids, stream_id),
         )
         assert probe is not None
         current, duplicates = int(probe[0] or 0), int(probe[1])
+        if probe[2]:
+            return Outcome(current, 0, [], closed=True)
         if duplicates or (expected is not None and expected != current):
             return Outcome(current, duplicates, [])
         tx.executemany(

@@ -73,6 +73,8 @@ class LogFollower(ABC, Generic[T]):
     park: Callable[[EventFailed], None] | None = None
     #: Event ids this follower leaves out of pages read for it (a rebuild's copy of `skipped`, read once).
     excluded: frozenset[str] = frozenset()
+    #: True when what it builds must stay rebuildable from the whole log: tiering may not expire its events.
+    full_log: bool = False
 
     def __init__(
         self,
@@ -270,6 +272,10 @@ class LogFollower(ABC, Generic[T]):
         applied = self.catch_up(progress, batch_size=self.rebuild_batch_size)
         self.rebuilt()
         return applied
+
+    def skipped_segments(self) -> list[dict[str, object]]:
+        """The archived streams of this follower's event types: a rebuild reads online tiers only and skips them."""
+        return [s.to_dict() for s in self.log.archived(types=self.event_types)]
 
     def lag(self) -> Lag:
         """Return the checkpoint, the log's head and the events in between (counted: an operator's question)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datastrata.core.redact import describe_error
+from datastrata.eventlog import archive
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.supervisor import RUNNING
 
@@ -77,6 +78,9 @@ def report(runtime: Runtime, *, ready: bool = False, worker_alive: bool | None =
         followers = [s.to_dict() for s in runtime.statuses()]
     except Exception as exc:  # the store holding checkpoints and dead letters does not answer
         checks["followers"], down, followers = describe_error(exc), True, []
+    archived = _archived(runtime)
+    if archived:
+        checks["archived_streams"] = archived
     if down:
         status = DOWN
     elif any(f["state"] != RUNNING for f in followers):
@@ -84,3 +88,18 @@ def report(runtime: Runtime, *, ready: bool = False, worker_alive: bool | None =
     else:
         status = OK
     return HealthReport(status, followers, checks, sorted(runtime.deferred))
+
+
+def _archived(runtime: Runtime) -> str:
+    """Say how much of the log is archived (read from object storage, skipped by rebuilds); "" when none."""
+    try:
+        with runtime.log.db.read() as tx:
+            streams, events, last = archive.summary_in(tx)
+    except Exception:  # the followers' check reports a store that does not answer
+        return ""
+    if not streams:
+        return ""
+    return (
+        f"{streams} closed stream(s) of {events} events (positions up to {last}) are archived by tiering: reads "
+        "take them from object storage, rebuilds read the online log only and skip them"
+    )

@@ -347,7 +347,22 @@ def rebuild_work(runtime: Runtime, name: str) -> Work:
 
     def work(progress: Callable[[int, int], None]) -> dict[str, Any]:
         applied = runner.rebuild(progress)
-        return {"applied": applied, "position": runner.position()}
+        result: dict[str, Any] = {"applied": applied, "position": runner.position()}
+        from datastrata.projections.follower import LogFollower
+
+        skipped = runner.skipped_segments() if isinstance(runner, LogFollower) else []
+        if skipped:  # a rebuild reads the online log only: say which archived streams it did not see
+            result["skipped_segments"] = skipped
+            log.warning(
+                "rebuild of %s read the online log only and skipped %d archived stream(s): %s",
+                name,
+                len(skipped),
+                ", ".join(
+                    f"{s['stream_id']} (positions {s['first_position']}-{s['last_position']}, {s['tier']})"
+                    for s in skipped[:10]
+                ),
+            )
+        return result
 
     return work
 

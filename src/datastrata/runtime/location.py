@@ -11,6 +11,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant
+from datastrata.eventlog.archive import LazyObjects
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.runtime.scope import Scope
@@ -43,6 +44,8 @@ class Location:
         self.db = db
         self.log = log
         self.snapshots = SnapshotStore(db, clock=log.clock)
+        if spec.objects and log.objects is None:
+            log.objects = LazyObjects(spec.objects, clock=log.clock)  # archived streams' segments are read there
 
     @classmethod
     def open(cls, spec: LocationSpec, *, clock: Clock = system_clock) -> Location:

@@ -32,7 +32,6 @@ from datastrata.core.tenancy import current_tenant
 from datastrata.runtime import Runtime
 from datastrata.runtime.jobs import jobs_of
 from datastrata.tiering.moves import Mover
-from datastrata.tiering.plan import plan
 from datastrata.tiering.query import Aggregation, RangeQuery, run_query
 from datastrata.tiering.restores import DEFAULT_DAYS, MAX_DAYS, MAX_ITEMS, Restores, get_restore, list_restores
 from datastrata.tiering.tiers import parse_age
@@ -157,7 +156,7 @@ def _mover(request: Request, name: str | None) -> Mover:
 def get_plan(request: Request, policy: PolicyQuery = None) -> dict[str, object]:
     """What a run would move now, hold back (and why) or leave; changes nothing."""
     mover = _mover(request, policy)
-    return plan(mover.policy, mover.inventory(), mover.clock()).to_dict()
+    return mover.plan(mover.clock()).to_dict()
 
 
 @router.get("/moves", response_model=Page[MoveRecordOut], responses=problems(404, 422))

@@ -15,12 +15,12 @@ from datastrata.shell import JsonOption, emit, session, time_option
 from datastrata.tiering.cost import CostModel
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import load_policy
 from datastrata.tiering.prices import load_prices
 from datastrata.tiering.query import Aggregation, RangeQuery, run_query
 from datastrata.tiering.restores import DEFAULT_DAYS, TIERS, Restores, list_restores
-from datastrata.tiering.tiers import parse_age
+from datastrata.tiering.segments import readers_of
+from datastrata.tiering.tiers import Kind, parse_age
 
 app = typer.Typer(no_args_is_help=True, help="Tiering: plan, run and price a policy of hot/warm/cold/frozen data.")
 
@@ -37,8 +37,12 @@ def _mover(ctx: typer.Context, policy_path: Path, objects: str | None) -> Mover:
     if objects:
         session(ctx).overrides["objects"] = objects
     runtime = session(ctx).open()
+    if any(d.kind is Kind.SEGMENTS for d in policy.datasets.values()):
+        from datastrata.catalog import install_all
+
+        install_all(runtime)  # closed streams wait for every projection of the systems to pass them
     store = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-    return Mover(runtime.db, store, policy, clock=runtime.clock)
+    return Mover(runtime.db, store, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
 
 
 @app.command("plan")
@@ -52,7 +56,7 @@ def plan_command(
     """Show what a run would move, hold back or leave, and why; changes nothing."""
     mover = _mover(ctx, policy, objects)
     now = time_option(at, field="at") or mover.clock()
-    emit(plan(mover.policy, mover.inventory(), now).to_dict(), as_json=as_json, text=_plan_text)
+    emit(mover.plan(now).to_dict(), as_json=as_json, text=_plan_text)
 
 
 @app.command("run")
@@ -102,7 +106,7 @@ def cost_command(
     mover = _mover(ctx, policy, objects)
     now = time_option(at, field="at") or mover.clock()
     inventory = mover.inventory()
-    report = CostModel(mover.policy, load_prices(prices)).report(inventory, plan(mover.policy, inventory, now))
+    report = CostModel(mover.policy, load_prices(prices)).report(inventory, mover.plan(now))
     emit(report.to_dict(), as_json=as_json, text=_cost_text)
 
 

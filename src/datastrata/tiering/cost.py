@@ -82,11 +82,11 @@ class CostModel:
         self.prices = prices
 
     def storage_class(self, item: Item, tier: Tier | None = None) -> str | None:
-        """The class `item` is billed in at `tier` (its own by default); None for rows in the online store."""
+        """The class `item` is billed in at `tier` (its own by default); None for rows and streams held online."""
         tier = tier or item.tier
         if tier is Tier.EXPIRED:
             return None
-        if self.policy.datasets[item.dataset].kind is Kind.ROWS and tier in (Tier.HOT, Tier.WARM):
+        if self.policy.datasets[item.dataset].kind in (Kind.ROWS, Kind.SEGMENTS) and tier in (Tier.HOT, Tier.WARM):
             return None
         return self.policy.storage_class(tier)
 

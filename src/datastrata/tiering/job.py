@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 from datastrata.runtime.jobs import jobs_of
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import Move, plan
+from datastrata.tiering.plan import Move
 from datastrata.tiering.policy import Policy
 from datastrata.tiering.restores import Restores
+from datastrata.tiering.segments import check as check_segments
+from datastrata.tiering.segments import readers_of
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
@@ -63,7 +65,7 @@ class TieringJob:
             if self.planned_at is not None and now - self.planned_at < self.every:
                 return 0
             self.mover.finish_expiries()
-            self._pending = list(plan(self.mover.policy, self.mover.inventory(), now).moves)
+            self._pending = list(self.mover.plan(now).moves)
             self.planned_at = now
         take, self._pending = self._pending[: self.batch], self._pending[self.batch :]
         moved = 0
@@ -79,7 +81,8 @@ class TieringJob:
 def install(runtime: Runtime, policy: Policy, *, every: timedelta = timedelta(hours=1)) -> TieringJob:
     """Run `policy` on every worker round of `runtime` (home store, configured objects), supervised."""
     objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-    mover = Mover(runtime.db, objects, policy, clock=runtime.clock)
+    mover = Mover(runtime.db, objects, policy, clock=runtime.clock, readers=lambda: readers_of(runtime))
+    check_segments(policy, mover.readers())  # refused now, against the runtime's projections, not at the first run
     job = TieringJob(mover, every=every, restores=Restores(mover, jobs=jobs_of(runtime), log=runtime.log))
     runtime.add_job(job.name, job)
     return job
@@ -93,5 +96,7 @@ def serve_tiering(runtime: Runtime, policies: Sequence[Policy], *, supervised: b
             movers[policy.name] = install(runtime, policy).mover
         else:
             objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-            movers[policy.name] = Mover(runtime.db, objects, policy, clock=runtime.clock)
+            movers[policy.name] = Mover(
+                runtime.db, objects, policy, clock=runtime.clock, readers=lambda: readers_of(runtime)
+            )
     return movers

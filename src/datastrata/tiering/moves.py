@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,9 +27,11 @@ from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.iceberg import IcebergTables
 from datastrata.tiering.objects import ObjectStore
-from datastrata.tiering.plan import Item, Move, Plan, plan
+from datastrata.tiering.plan import Item, Move, Plan, Reader, plan
 from datastrata.tiering.policy import Dataset, Policy
 from datastrata.tiering.schema import MIGRATIONS
+from datastrata.tiering.segments import Segments
+from datastrata.tiering.segments import check as check_segments
 from datastrata.tiering.tiers import Kind, Tier
 
 #: The steps of a row move, as reported to `on_step` (a crash test kills the process at each).
@@ -70,6 +72,7 @@ class Mover:
         *,
         clock: Clock = system_clock,
         on_step: Step | None = None,
+        readers: Callable[[], Sequence[Reader]] | None = None,
     ) -> None:
         db.ensure(MIGRATIONS)
         self.db = db
@@ -78,6 +81,22 @@ class Mover:
         self.clock = clock
         self._step = on_step or (lambda step, move: None)
         self.iceberg = IcebergTables(db, objects)
+        #: The followers of the event log (a closed stream leaves it once they have passed it); None: none.
+        self.readers = readers or (lambda: ())
+        self._segments: Segments | None = None
+
+    @property
+    def segments(self) -> Segments:
+        """The moves of closed event-log streams (opened on first use: it opens the store's event log)."""
+        if self._segments is None:
+            self._segments = Segments(self)
+        return self._segments
+
+    def plan(self, now: datetime) -> Plan:
+        """What a run at `now` would do, checked against the log's followers (see :func:`segments.check`)."""
+        readers = self.readers()
+        check_segments(self.policy, readers)
+        return plan(self.policy, self.inventory(), now, readers=readers)
 
     def inventory(self) -> list[Item]:
         """Every placed item of the policy's datasets: table days, recorded Parquet days, objects."""
@@ -86,6 +105,8 @@ class Mover:
         for ds in self.policy.datasets.values():
             if ds.kind is Kind.ROWS:
                 items += self._row_items(ds, [r for r in records if r.dataset == ds.name])
+            elif ds.kind is Kind.SEGMENTS:
+                items += self.segments.items(ds)
             else:
                 items += self._object_items(ds)
         return items
@@ -107,6 +128,8 @@ class Mover:
         ds = self.policy.datasets[move.item.dataset]
         if ds.kind is Kind.OBJECTS:
             return self._move_object(ds, move)
+        if ds.kind is Kind.SEGMENTS:
+            return self.segments.apply(ds, move)
         if ds.warm_table and move.item.tier is Tier.HOT:
             return self._warm_rows(ds, move)
         if ds.warm_table and move.item.tier is Tier.WARM:
@@ -119,7 +142,7 @@ class Mover:
         """This policy's run as job work (:mod:`datastrata.runtime.jobs`): plans at its start, reports each move."""
 
         def work(report: Callable[[int, int], None]) -> dict[str, Any]:
-            planned = plan(self.policy, self.inventory(), self.clock())
+            planned = self.plan(self.clock())
             records = self.run(planned, lambda done, total, move: report(done, total))
             return {"moved": [r.to_dict() for r in records], "held": [h.to_dict() for h in planned.held]}
 

@@ -25,6 +25,9 @@ class Item:
     stage: str | None = None
     #: When it entered its current tier (minimum storage durations count from here); None: unknown.
     placed_at: datetime | None = None
+    #: Segments: the stream's last position in the log and the event types it holds.
+    last_position: int = 0
+    types: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-friendly dict."""
@@ -67,6 +70,21 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
+class Reader:
+    """A follower of the event log as a plan sees it: its checkpoint and the event types it reads (None: all)."""
+
+    name: str
+    position: int
+    event_types: frozenset[str] | None
+    #: It must stay rebuildable from the whole log: no policy may expire streams of its types.
+    full_log: bool = False
+
+    def reads(self, types: frozenset[str] | None) -> bool:
+        """True when it reads any of `types` (None: unknown, so possibly any)."""
+        return self.event_types is None or types is None or bool(self.event_types & types)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A run's moves in order (oldest data first), what is held back, and how many items stay as they are."""
 
@@ -87,8 +105,12 @@ class Plan:
         }
 
 
-def plan(policy: Policy, inventory: Iterable[Item], now: datetime) -> Plan:
-    """Return what a run at `now` would move (and hold back), item by item, with the rule and the reason."""
+def plan(policy: Policy, inventory: Iterable[Item], now: datetime, *, readers: Sequence[Reader] = ()) -> Plan:
+    """Return what a run at `now` would move (and hold back), item by item, with the rule and the reason.
+
+    A closed stream leaves the online log only once every reader of its event types in `readers` has passed its
+    last position; until then its move is held, naming the reader.
+    """
     now = ensure_utc(now, field="now")
     items = sorted(inventory, key=lambda i: (i.newest, i.dataset, i.key))
     present = {(i.dataset, i.key) for i in items if i.tier is not Tier.EXPIRED}
@@ -104,12 +126,15 @@ def plan(policy: Policy, inventory: Iterable[Item], now: datetime) -> Plan:
             continue
         age = now - item.newest
         reason = f"age {show_age_floor(age)} ≥ {show_age(rule.after)}"
+        if dataset.kind is Kind.SEGMENTS:
+            reason = f"no event for {show_age_floor(age)} ≥ {show_age(rule.after)}"
         if rule.stages is not None:
             reason += f" and stage {item.stage}"
         to = rule.to
         if dataset.warm_table and item.tier is Tier.HOT and to.rank > Tier.WARM.rank:
             to, reason = Tier.WARM, f"{reason}; via its warm table first"  # rows leave hot for the warm table
         waiting = _missing_aggregate(policy, item, rule, present) if to is rule.to else ""
+        waiting = waiting or _unread(policy, item, readers)
         if dataset.warm_table and item.tier is Tier.WARM and (item.dataset, item.key) in warming:
             waiting = "kept: hours of this day are still hot; the day leaves whole once they reach its warm table"
         if waiting:
@@ -132,6 +157,19 @@ def target(rules: Sequence[Rule], item: Item, now: datetime) -> Rule | None:
 def show_age_floor(age: timedelta) -> str:
     """Render an age in whole days (or hours under a day) for a reason."""
     return f"{age.days}d" if age.days else f"{int(age.total_seconds() // 3600)}h"
+
+
+def _unread(policy: Policy, item: Item, readers: Sequence[Reader]) -> str:
+    if policy.datasets[item.dataset].kind is not Kind.SEGMENTS or item.tier is not Tier.HOT:
+        return ""
+    for reader in readers:
+        if reader.position < item.last_position and reader.reads(item.types):
+            return (
+                f"kept: follower {reader.name!r} is at position {reader.position}, before the stream's last "
+                f"position {item.last_position}; a stream leaves the online log only once every follower of its "
+                "events has passed it"
+            )
+    return ""
 
 
 def _missing_aggregate(policy: Policy, item: Item, rule: Rule, present: set[tuple[str, str]]) -> str:

@@ -72,6 +72,12 @@ class Dataset:
     ready_after: timedelta = timedelta(0)
     #: The Iceberg table (``namespace.name``) its cold parts are also registered in, or "" for none.
     iceberg: str = ""
+    #: Segments: the stream-id prefix of the streams placed, the event types that end one (stage ``ended``), the
+    #: event types its streams hold (None: any) and the snapshotter folding a stream before it leaves the log.
+    streams: str = ""
+    ended_by: frozenset[str] = frozenset()
+    event_types: frozenset[str] | None = None
+    snapshot: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,8 @@ def _dataset(name: str, data: object) -> Dataset:
             ready_after=ready_after or timedelta(0),
             iceberg=_iceberg(raw["iceberg"], f"{where}.iceberg") if "iceberg" in raw else "",
         )
+    if kind is Kind.SEGMENTS:
+        return _segments(name, raw, where)
     _only(raw, where, common | {"prefix"})
     prefix = bounded_text(raw.get("prefix"), field=f"{where}.prefix", max_length=200)
     if not prefix.endswith("/") or prefix.startswith("/") or ".." in prefix.split("/"):
@@ -234,6 +242,41 @@ def _iceberg(data: object, where: str) -> str:
             field=f"{where}.table",
         )
     return str(table)
+
+
+#: The lifecycle stages of a stream: ``ended`` once its last event is one of the dataset's ``ended_by`` types.
+SEGMENT_STAGES = ("ended", "open")
+
+
+def _segments(name: str, raw: Mapping[str, Any], where: str) -> Dataset:
+    _only(raw, where, {"kind", "rules", "streams", "ended_by", "event_types", "snapshot"})
+    streams = bounded_text(raw.get("streams"), field=f"{where}.streams", max_length=200)
+    ended_by = _types(raw.get("ended_by", []), f"{where}.ended_by")
+    types = _types(raw["event_types"], f"{where}.event_types") if "event_types" in raw else None
+    snapshot = _name(raw["snapshot"], f"{where}.snapshot") if "snapshot" in raw else ""
+    rules = _rules(raw.get("rules"), where, Tier.HOT, rows=False)
+    for rule in rules:
+        at = f"{where}.rules[{rule.index}]"
+        if rule.to is Tier.WARM:
+            raise ValidationError(
+                f"{at}.to: a closed stream leaves the log for cold, frozen or expired; got warm", field=f"{at}.to"
+            )
+        unknown = sorted((rule.stages or frozenset()) - set(SEGMENT_STAGES))
+        if unknown:
+            raise ValidationError(
+                f"{at}.stage: a stream's stage is ended or open; got {unknown[0]!r}", field=f"{at}.stage"
+            )
+        if rule.stages and "ended" in rule.stages and not ended_by:
+            raise ValidationError(
+                f"{at}.stage: 'ended' needs the event types that end a stream; add ended_by: [MatchEnded, ...]",
+                field=f"{where}.ended_by",
+            )
+    return Dataset(name, Kind.SEGMENTS, rules, streams=streams, ended_by=ended_by, event_types=types, snapshot=snapshot)
+
+
+def _types(data: object, field: str) -> frozenset[str]:
+    values = bounded_list(_list(data, field), field=field, max_items=100)
+    return frozenset(bounded_text(v, field=field, max_length=200) for v in values)
 
 
 def _rules(data: object, where: str, start: Tier, *, rows: bool) -> tuple[Rule, ...]:

@@ -250,6 +250,12 @@ class Restores:
                 if start is None or end is None or (day_end > start and day_start < end):
                     found[day] = [objects.info(p.location) for p in parts]
             return found
+        if ds.kind is Kind.SEGMENTS:  # closed streams: one segment each, as old as its last event
+            return {
+                s.stream_id: [objects.info(s.location)]
+                for s in self.mover.segments.archived(ds)
+                if start is None or end is None or start <= s.newest < end
+            }
         return {
             o.key: [o] for o in objects.list(ds.prefix) if start is None or end is None or start <= o.created_at < end
         }
@@ -387,4 +393,4 @@ def _tier(value: str) -> str:
 
 
 def _what(ds: Dataset) -> str:
-    return "day" if ds.kind is Kind.ROWS else "object"
+    return {Kind.ROWS: "day", Kind.SEGMENTS: "stream"}.get(ds.kind, "object")

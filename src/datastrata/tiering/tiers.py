@@ -34,10 +34,11 @@ TIER_NAMES = [t.value for t in _ORDER]
 
 
 class Kind(StrEnum):
-    """The kinds of data a policy places. Closed event-log segments are the next kind to add (see docs/tiering.md)."""
+    """The kinds of data a policy places: rows of a table, objects under a prefix, closed streams of the event log."""
 
     ROWS = "rows"
     OBJECTS = "objects"
+    SEGMENTS = "segments"
 
 
 KIND_NAMES = [k.value for k in Kind]

@@ -12,6 +12,7 @@ from typing import Any
 from datastrata.core.errors import RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.validation import decimal_pattern, decimal_value
+from datastrata.eventlog.snapshots import register_snapshotter
 
 CASH_DEPOSITED = "CASH_DEPOSITED"
 CASH_WITHDRAWN = "CASH_WITHDRAWN"
@@ -205,3 +206,6 @@ def _event(event_type: str, payload: dict[str, str], at: datetime | None, event_
             raise ValidationError("event_id must be 1-200 characters; omit it to get a new one", field="event_id")
         return NewEvent(type=event_type, payload=payload, occurred_at=at, event_id=event_id)
     return NewEvent(type=event_type, payload=payload, occurred_at=at)
+
+
+register_snapshotter("portfolio", lambda stream_id, events: replay(stream_id, events).snapshot())
