@@ -166,3 +166,23 @@ class DownstreamOut(Body):
     consumer: str
     copy_: dict[str, Any] | None = Field(alias="copy")
     derived: Any
+
+
+class EventOut(Body):
+    """One event a command appended."""
+
+    type: str
+    position: int
+    version: int
+    payload: dict[str, Any]
+
+
+class CommandOut(Body):
+    """A recorded command: its stream, its events and the consistency token (with the log it belongs to)."""
+
+    command: str
+    stream_id: str
+    token: int
+    log: str
+    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
+    events: list[EventOut]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from datastrata.api.bodies import AnalyticsOut, MatchLagOut, SimulateOut, TvOut
+from datastrata.api.bodies import AnalyticsOut, CommandOut, MatchLagOut, SimulateOut, TvOut
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import CommandKey, Keyed, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
@@ -59,26 +59,6 @@ Number = Annotated[int, Field(strict=True, ge=1, le=99)]
 
 def _svc(request: Request) -> MatchService:
     return cast(MatchService, request.app.state.runtime.service("match", MatchService))
-
-
-class EventOut(BaseModel):
-    """One event a command appended."""
-
-    type: str
-    position: int
-    version: int
-    payload: dict[str, Any]
-
-
-class CommandOut(BaseModel):
-    """A recorded command: its stream, its events and the consistency token (with the log it belongs to)."""
-
-    command: str
-    stream_id: str
-    token: int
-    log: str
-    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
-    events: list[EventOut]
 
 
 class TeamIn(Keyed):

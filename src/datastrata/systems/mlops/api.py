@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from datastrata.api.bodies import CommandOut
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import EventIdField, KeyHeader
 from datastrata.api.jobs import ACCEPTED, start_job
@@ -32,26 +33,6 @@ MAX_HTTP_ROWS = 10_000
 
 def _svc(request: Request) -> MlopsService:
     return cast(MlopsService, request.app.state.runtime.service("mlops", MlopsService))
-
-
-class EventOut(BaseModel):
-    """One event a command recorded."""
-
-    type: str
-    position: int
-    version: int
-    payload: dict[str, Any]
-
-
-class CommandOut(BaseModel):
-    """A committed command: its events and the consistency token."""
-
-    command: str
-    stream_id: str
-    token: int
-    log: str | None
-    duplicate: bool = Field(description="True when this is the stored result of an earlier request with the key")
-    events: list[EventOut]
 
 
 def _out(result: CommandResult) -> CommandOut:
