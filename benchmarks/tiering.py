@@ -1,4 +1,4 @@
-"""Tiering, side by side in one run: moves, the all-tier query, the fab's ingest and the ML pipeline's training set.
+"""Tiering side by side in one run: moves, the all-tier query, the fab's ingest, the ML training set, segments, Iceberg.
 
 Each part is its own script (``benchmarks/tiering_<part>.py``, runnable alone) exposing ``run(quick)``; this one
 runs them in turn and prints one JSON document keyed by part. The ``moves`` part is here: what a move that loses
@@ -18,7 +18,7 @@ Usage::
 
     .venv/bin/python benchmarks/tiering.py                 # every part, full size
     .venv/bin/python benchmarks/tiering.py --quick         # every part, small samples
-    .venv/bin/python benchmarks/tiering.py --only moves    # one part (moves, query, fab, mlops, segments)
+    .venv/bin/python benchmarks/tiering.py --only moves    # one part (moves, query, fab, mlops, segments, iceberg)
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import tiering_fab
+import tiering_iceberg
 import tiering_mlops
 import tiering_query
+import tiering_segments
 
 from datastrata.core.clock import FrozenClock
 from datastrata.stores.database import time_to_db
@@ -148,7 +151,10 @@ def moves(quick: bool) -> dict[str, Any]:
 PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
     "moves": moves,
     "query": tiering_query.run,
+    "fab": tiering_fab.run,
     "mlops": tiering_mlops.run,
+    "segments": tiering_segments.run,
+    "iceberg": tiering_iceberg.run,
 }
 
 
