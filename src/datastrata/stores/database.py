@@ -193,6 +193,8 @@ def is_unique_violation(exc: BaseException) -> bool:
 def time_to_db(dialect: Dialect, value: datetime) -> Any:
     """Encode an aware datetime for `dialect` (SQLite: fixed-width UTC text that sorts correctly)."""
     if dialect == "sqlite":
+        if value.tzinfo is UTC:  # the common case: already UTC, so the text ends "+00:00"
+            return value.isoformat(timespec="microseconds")[:-6] + "Z"
         return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     return value
 

@@ -191,7 +191,12 @@ def crossings(
     """
     state = dict(alarms)
     found: list[Crossing] = []
-    for r in sorted(readings, key=lambda r: (r.sensor_id, r.at)):
+    batch = list(readings)
+    # Only a sensor in alarm or with a reading over its threshold can change state: the others stay armed, so
+    # their readings need no ordering (most of a batch, most of the time).
+    moving = {s for s, alarm in alarms.items() if alarm}
+    moving |= {r.sensor_id for r in batch if limits[kinds[r.sensor_id]].breach(r.value) is not None}
+    for r in sorted((r for r in batch if r.sensor_id in moving), key=lambda r: (r.sensor_id, r.at)):
         kind = kinds[r.sensor_id]
         breach = limits[kind].breach(r.value)
         if breach is None:
