@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ import tiering_fab
 import tiering_iceberg
 import tiering_mlops
 import tiering_query
+import tiering_readings
 import tiering_segments
 
 from datastrata.core.clock import FrozenClock
-from datastrata.stores.database import time_to_db
 from datastrata.stores.open import open_database
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.moves import Mover
@@ -50,7 +49,7 @@ from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import parse_policy
 
-NOW = datetime(2026, 12, 1, tzinfo=UTC)
+NOW = tiering_readings.NOW
 POLICY = {
     "name": "bench",
     "datasets": {
@@ -66,26 +65,10 @@ POLICY = {
 
 def fill(path: Path, days: int, per_day: int) -> int:
     """Create the readings table with `days` whole days before NOW; return the table's bytes."""
+    tiering_readings.fill(path, days, per_day)
     db = open_database(f"sqlite:///{path}?synchronous=NORMAL")
-    with db.transaction() as tx:
-        tx.run_script("CREATE TABLE readings (sensor TEXT NOT NULL, ts TEXT NOT NULL, value DOUBLE PRECISION)")
-        step = 86_400_000_000 // per_day
-        for d in range(1, days + 1):
-            start = NOW - timedelta(days=d)
-            tx.executemany(
-                "INSERT INTO readings (sensor, ts, value) VALUES (?, ?, ?)",
-                (
-                    (
-                        f"s{i % 500}",
-                        time_to_db("sqlite", start + timedelta(microseconds=i * step)),
-                        (i * 7919) % 1000 / 10,
-                    )
-                    for i in range(per_day)
-                ),
-            )
-    policy = parse_policy(POLICY)
     with db.read() as tx:
-        size = sum(b for _, _, b in tabular.days_in_table(tx, policy.datasets["readings"]))
+        size = sum(b for _, _, b in tabular.days_in_table(tx, parse_policy(POLICY).datasets["readings"]))
     db.close()
     return size
 

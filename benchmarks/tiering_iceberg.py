@@ -26,21 +26,19 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from tiering_readings import NOW, fill
 
 from datastrata.core.clock import FrozenClock
-from datastrata.stores.database import time_to_db
 from datastrata.stores.open import open_database
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.plan import plan
 from datastrata.tiering.policy import parse_policy
 
-NOW = datetime(2026, 12, 1, tzinfo=UTC)
 PLAIN: dict[str, Any] = {
     "name": "bench",
     "datasets": {
@@ -54,24 +52,6 @@ ICEBERG["datasets"]["readings"]["iceberg"] = {"table": "bench.readings"}
 def log(message: str) -> None:
     """Progress on stderr."""
     print(message, file=sys.stderr, flush=True)
-
-
-def fill(path: Path, days: int, per_day: int) -> None:
-    """Create the readings table with `days` whole days before NOW."""
-    db = open_database(f"sqlite:///{path}?synchronous=NORMAL")
-    with db.transaction() as tx:
-        tx.run_script("CREATE TABLE readings (sensor TEXT NOT NULL, ts TEXT NOT NULL, value DOUBLE PRECISION)")
-        step = 86_400_000_000 // per_day
-        for d in range(1, days + 1):
-            start = NOW - timedelta(days=d)
-            tx.executemany(
-                "INSERT INTO readings (sensor, ts, value) VALUES (?, ?, ?)",
-                (
-                    (f"s{i % 500}", time_to_db("sqlite", start + timedelta(microseconds=i * step)), (i * 7919) % 997)
-                    for i in range(per_day)
-                ),
-            )
-    db.close()
 
 
 def move(path: Path, folder: Path, policy: dict[str, Any]) -> tuple[float, Mover]:
