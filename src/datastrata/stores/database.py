@@ -190,12 +190,16 @@ def is_unique_violation(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "23505"
 
 
+#: The SQLite form of a UTC time: fixed-width text that sorts in time order (what isoformat gives, with "Z").
+_SQLITE_TIME = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+
+
 def time_to_db(dialect: Dialect, value: datetime) -> Any:
     """Encode an aware datetime for `dialect` (SQLite: fixed-width UTC text that sorts correctly)."""
     if dialect == "sqlite":
-        if value.tzinfo is UTC:  # the common case: already UTC, so the text ends "+00:00"
-            return value.isoformat(timespec="microseconds")[:-6] + "Z"
-        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        # Formatted by hand: an aware isoformat() costs about 3x as much (it asks the tzinfo for its offset).
+        return _SQLITE_TIME % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
     return value
 
 
