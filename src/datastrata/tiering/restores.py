@@ -25,6 +25,7 @@ from datastrata.core.events import NewEvent
 from datastrata.core.validation import bounded_int, bounded_list
 from datastrata.eventlog.log import EventLog
 from datastrata.runtime.jobs import Jobs
+from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Database, Tx, time_from_db, time_to_db
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.moves import Mover
@@ -49,6 +50,11 @@ MAX_ITEMS = 1000
 MAX_DAYS = 365
 DEFAULT_DAYS = 7
 _EVENT_IDS = uuid.UUID("72657374-0000-4000-8000-000000000001")
+
+
+def restore_scope(job_id: str) -> Scope:
+    """The scope of a restore's event stream (``tiering-restore-<job>``): where its ``RestoreCompleted`` lands."""
+    return Scope.of("tiering", f"restore-{job_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,7 @@ class Restores:
             with self.mover.db.transaction() as tx:
                 if self.jobs.finish_in(tx, job_id, _result(found)):
                     event = NewEvent(EVENT, _result(found), event_id=str(uuid.uuid5(_EVENT_IDS, job_id)))
-                    self.log.append_in(tx, f"tiering-restore-{job_id}", [event])
+                    self.log.append_in(tx, restore_scope(job_id).stream_id, [event])
                     done.append(found)
         return done
 

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from datastrata.core.clock import FrozenClock
-from datastrata.runtime import Runtime, Scope
+from datastrata.runtime import Runtime
 from datastrata.systems.mlops.registry import shipped_policy
 from datastrata.systems.mlops.service import MlopsService
 from datastrata.tiering.job import install
+from datastrata.tiering.restores import restore_scope
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -77,5 +78,5 @@ def _story(svc: MlopsService, clock: FrozenClock, say: Callable[[str], None]) ->
     clock.set(datetime.fromisoformat(ask["ready_at"]))
     say(f"At the ETA the artifact reads back: {svc.models.artifact('churn', v2)!r}")
     install(svc.runtime, shipped_policy())()  # one round of the policy's supervised job (serve/worker --tiering)
-    notice = svc.runtime.stream(Scope.of("tiering", f"restore-{ask['job']}"))[-1]
+    notice = svc.runtime.stream(restore_scope(ask["job"]))[-1]
     say(f"The policy's job noticed and appended {notice.type} to {notice.stream_id}")
