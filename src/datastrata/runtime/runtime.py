@@ -32,6 +32,7 @@ from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
+from datastrata.runtime.tenants import SingleTenant, TenantDirectory, require_tenant
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
@@ -64,8 +65,11 @@ class Runtime:
         clock: Clock = system_clock,
         max_open: int = MAX_OPEN,
         platform: Location | None = None,
+        tenants: TenantDirectory | None = None,
     ) -> None:
         self.settings = settings
+        #: Which tenants exist and where each lives (one ``default`` tenant until a catalogue says otherwise).
+        self.tenants: TenantDirectory = tenants or SingleTenant()
         self.placement = placement
         self.clock = clock
         self.home = home
@@ -171,6 +175,7 @@ class Runtime:
     @contextlib.contextmanager
     def _using(self, scope: Scope) -> Iterator[Location]:
         """Pin the location of `scope` while a unit of work runs in it, on behalf of the scope's tenant."""
+        require_tenant(scope, self.tenants)
         with self._lock:
             location = self.locate(scope)
             self._in_use[location.name] += 1

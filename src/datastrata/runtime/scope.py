@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from datastrata.core.errors import ValidationError
-from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, current_tenant
+from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, current_tenant, tenant_is_set
 
 _CONTEXT_RE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 #: The longest aggregate key a scope takes.
@@ -24,6 +24,8 @@ class Scope:
     key: str | None = None
     tenant: str = DEFAULT_TENANT
     region: str | None = None
+    #: False when the tenant was not chosen by anyone (``Scope.of`` with no tenant set): refused once tenants exist.
+    explicit: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.context, str) or not _CONTEXT_RE.match(self.context):
@@ -38,7 +40,7 @@ class Scope:
     @classmethod
     def of(cls, context: str, key: str | None = None, *, region: str | None = None) -> Scope:
         """Return a scope of the current tenant (the one the caller's principal or ``--tenant`` set)."""
-        return cls(context, key, current_tenant(), region)
+        return cls(context, key, current_tenant(), region, tenant_is_set())
 
     @property
     def stream_id(self) -> str:
