@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -68,6 +68,8 @@ class EventLog:
         self._identity: str | None = None
         #: Where the segments of archived (closed) streams are read from; None: archived streams cannot be read.
         self.objects: archive.Blobs | None = None
+        #: Seals personal fields on append and opens them on read (crypto-shredding); None: payloads stored as given.
+        self.sealer: PayloadSealer | None = None
 
     @property
     def identity(self) -> str:
@@ -138,6 +140,9 @@ class EventLog:
         for e in events:
             if e.occurred_at is not None:
                 refuse_future(ensure_utc(e.occurred_at, field="at"), recorded_at)
+        sealer = self.sealer
+        if sealer is not None:
+            events = [_sealed(sealer, tx, tenant, e) for e in events]
         rows: list[NewRow] = [
             (
                 tenant,
@@ -358,12 +363,33 @@ class EventLog:
             )
             for r in rows
         ]  # fmt: skip
+        if self.sealer is not None:
+            events = self.sealer.open(events)
         return [self._upcast(e) for e in events] if self.upcasters else events
 
     def _upcast(self, event: Event) -> Event:
         """Bring an event's payload to the current schema version of its type."""
         schema_version, payload = self.upcasters.upcast(event.type, event.schema_version, dict(event.payload))
         return msgspec.structs.replace(event, schema_version=schema_version, payload=payload)
+
+
+class PayloadSealer(Protocol):
+    """Encrypts an event's personal fields as it is appended and opens them as it is read (erased: shown erased)."""
+
+    def seals(self, event_type: str) -> bool:
+        """Whether events of `event_type` carry personal fields (only those are handed to `seal`)."""
+
+    def seal(self, tx: Tx, tenant: str, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Return `payload` with its personal fields encrypted, in the appending transaction `tx`."""
+
+    def open(self, events: list[Event]) -> list[Event]:
+        """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone."""
+
+
+def _sealed(sealer: PayloadSealer, tx: Tx, tenant: str, e: NewEvent) -> NewEvent:
+    if not e.payload or not sealer.seals(e.type):
+        return e
+    return replace(e, payload=sealer.seal(tx, tenant, e.type, dict(e.payload)))
 
 
 def _same(value: datetime) -> datetime:

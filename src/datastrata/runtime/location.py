@@ -28,7 +28,10 @@ class LocationSpec:
     store: str
     graph: str
     objects: str
+    #: A dedicated-storage tenant's schema (PostgreSQL) in the shared store; ``None``: the store's own.
     namespace: str | None = None
+    #: The role a dedicated-storage tenant's transactions act as (``SET LOCAL ROLE``); ``None``: the connecting role.
+    role: str | None = None
 
     @property
     def shown(self) -> str:

@@ -1,0 +1,1 @@
+"""Multi-tenancy: the tenant catalogue, its tiers and isolation models, moves between them, export and erasure."""
