@@ -72,7 +72,7 @@ def export(path: Path, folder: Path) -> float:
         ids = [str(r[0]) for r in tx.query("SELECT DISTINCT stream_id FROM eventlog_events")]
     for sid in ids:
         with db.read() as tx:
-            rows = log.engine.stream(tx, sid, 1, None, None, None)
+            rows = log.engine.stream(tx, "default", sid, 1, None, None, None)
         (folder / f"{sid}.parquet").write_bytes(archive.to_parquet(archive.to_table(rows)))
     took = time.perf_counter() - started
     db.close()

@@ -88,6 +88,9 @@ RELEASED = {
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
     ("fab", 1, "sqlite"): "28730d2080494f1a",
     ("fab", 1, "postgresql"): "1586505eb694e549",
+    ("eventlog", 7, "sqlite"): "7b6bed6882a3c8d2",
+    ("eventlog", 7, "postgresql"): "9e1bd3a767a279bd",
+    ("eventlog", 8, "postgresql"): "6d64881f3e258290",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.tenancy import current_tenant
 from datastrata.eventlog.log import ANY, AppendResult, EventLog, Page
 from datastrata.eventlog.subscriptions import LogFeed
 
@@ -18,10 +19,18 @@ class AsyncEventLog:
         self.log = log
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = ANY
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = ANY,
+        tenant: str | None = None,
     ) -> AppendResult:
-        """Append events to a stream (see :meth:`EventLog.append`)."""
-        return await asyncio.to_thread(self.log.append, stream_id, events, expected_version=expected_version)
+        """Append events to a stream (see :meth:`EventLog.append`; the tenant is taken here, not in the thread)."""
+        owner = current_tenant() if tenant is None else tenant
+        return await asyncio.to_thread(
+            self.log.append, stream_id, events, expected_version=expected_version, tenant=owner
+        )
 
     async def read(
         self,
@@ -31,10 +40,18 @@ class AsyncEventLog:
         to_version: int | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[Event]:
         """Read one stream (see :meth:`EventLog.read`)."""
+        owner = current_tenant() if tenant is None else tenant
         return await asyncio.to_thread(
-            self.log.read, stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
+            self.log.read,
+            stream_id,
+            from_version=from_version,
+            to_version=to_version,
+            until=until,
+            limit=limit,
+            tenant=owner,
         )
 
     async def read_page(self, *, after: int = 0, limit: int = 1000, types: Collection[str] | None = None) -> Page:

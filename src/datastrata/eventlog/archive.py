@@ -148,9 +148,11 @@ def rows_of(data: bytes, dialect: Dialect) -> list[Row]:
     return [tuple(values) for values in zip(*columns, strict=True)]
 
 
-def segment_in(tx: Tx, stream_id: str) -> Segment | None:
-    """The archive record of `stream_id`, or None when the stream is not archived."""
-    row = tx.one(f"SELECT {_COLUMNS} FROM eventlog_archived_streams WHERE stream_id = ?", (stream_id,))
+def segment_in(tx: Tx, tenant: str, stream_id: str) -> Segment | None:
+    """The archive record of the tenant's `stream_id`, or None when the stream is not archived."""
+    row = tx.one(
+        f"SELECT {_COLUMNS} FROM eventlog_archived_streams WHERE tenant_id = ? AND stream_id = ?", (tenant, stream_id)
+    )
     return None if row is None else _segment(row)
 
 
@@ -171,9 +173,11 @@ def summary_in(tx: Tx) -> tuple[int, int, int]:
     return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
 
 
-def stream_of_event_in(tx: Tx, event_id: str) -> str | None:
-    """The archived stream holding `event_id`, or None."""
-    found = tx.scalar("SELECT stream_id FROM eventlog_archived_events WHERE event_id = ?", (event_id,))
+def stream_of_event_in(tx: Tx, tenant: str, event_id: str) -> str | None:
+    """The tenant's archived stream holding `event_id`, or None."""
+    found = tx.scalar(
+        "SELECT stream_id FROM eventlog_archived_events WHERE tenant_id = ? AND event_id = ?", (tenant, event_id)
+    )
     return None if found is None else str(found)
 
 
@@ -198,20 +202,24 @@ def record_in(tx: Tx, segment: Segment, rows: Sequence[Row]) -> int:
         ),
     )
     tx.executemany(
-        "INSERT INTO eventlog_archived_events (event_id, stream_id, position) VALUES (?, ?, ?)",
-        [(r[4], segment.stream_id, r[0]) for r in rows],
+        "INSERT INTO eventlog_archived_events (tenant_id, event_id, stream_id, position) VALUES (?, ?, ?, ?)",
+        [(segment.tenant_id, r[4], segment.stream_id, r[0]) for r in rows],
     )
     if tx.dialect == "postgresql":
-        return int(tx.scalar("SELECT eventlog_delete_archived(?)", (segment.stream_id,)) or 0)
+        found = tx.scalar("SELECT eventlog_delete_archived(?, ?)", (segment.tenant_id, segment.stream_id))
+        return int(found or 0)
     cursor = tx.execute(
-        "DELETE FROM eventlog_events WHERE stream_id = ? AND version <= ?", (segment.stream_id, segment.version)
+        "DELETE FROM eventlog_events WHERE tenant_id = ? AND stream_id = ? AND version <= ?",
+        (segment.tenant_id, segment.stream_id, segment.version),
     )
     return int(cursor.rowcount)
 
 
-def set_tier_in(tx: Tx, stream_id: str, tier: str) -> None:
-    """Record that the segment of `stream_id` moved to `tier` (frozen, or expired: its events are gone)."""
-    tx.execute("UPDATE eventlog_archived_streams SET tier = ? WHERE stream_id = ?", (tier, stream_id))
+def set_tier_in(tx: Tx, tenant: str, stream_id: str, tier: str) -> None:
+    """Record that the segment of the tenant's `stream_id` moved to `tier` (frozen, or expired: its events are gone)."""
+    tx.execute(
+        "UPDATE eventlog_archived_streams SET tier = ? WHERE tenant_id = ? AND stream_id = ?", (tier, tenant, stream_id)
+    )
 
 
 def _segment(row: Row) -> Segment:

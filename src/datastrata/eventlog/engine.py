@@ -16,6 +16,8 @@ COLUMNS = (
 )
 #: What an append stores per event, in this order.
 NewRow = tuple[str, str, str, int, str, str, Any, Any]  # tenant, event_id, type, schema, payload, metadata, occ, rec
+#: What an import stores per event: the stream and version it had, then a NewRow's fields.
+ImportRow = tuple[str, str, int, str, str, int, str, str, Any, Any]  # tenant, stream, version, id, type, schema, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,8 @@ class Outcome:
 class Engine(Protocol):
     """SQL for one dialect."""
 
-    def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
-        """Insert `rows` unless an id is stored already or the stream is not at `expected`."""
+    def append(self, tx: Tx, tenant: str, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
+        """Insert `rows` into the tenant's stream unless an id is stored already or the stream is not at `expected`."""
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
         """Return rows after `after` in position order that no later commit can precede, and the safe horizon."""
@@ -42,18 +44,34 @@ class Engine(Protocol):
     def head(self, tx: Tx) -> int:
         """Return the highest position a follower may safely read up to."""
 
+    def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
+        """Return one tenant's rows after `after` that no later commit can precede, and the safe horizon."""
+
     def stream(
-        self, tx: Tx, stream_id: str, from_version: int, to_version: int | None, until: Any, limit: int | None
+        self,
+        tx: Tx,
+        tenant: str,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: Any,
+        limit: int | None,
     ) -> list[Row]:
         """Return one stream's rows in version order (`until`: a UTC datetime bound on ``occurred_at``)."""
 
-    def by_ids(self, tx: Tx, event_ids: Sequence[str]) -> list[Row]:
-        """Return the stored rows of `event_ids`, in position order (a retried append's lookup)."""
+    def by_ids(self, tx: Tx, tenant: str, event_ids: Sequence[str]) -> list[Row]:
+        """Return the tenant's stored rows of `event_ids`, in position order (a retried append's lookup)."""
+
+    def import_rows(self, tx: Tx, rows: Sequence[ImportRow]) -> int:
+        """Insert stored events of other logs at new positions, skipping ``(tenant, event id)`` already here."""
+
+    def delete_tenant(self, tx: Tx, tenant: str) -> int:
+        """Delete every event, snapshot and archive record of `tenant`; return how many events went."""
 
     def count(self, tx: Tx, after: int, upto: int) -> int:
         """Count the events with `after` < position <= `upto`."""
 
-    def version(self, tx: Tx, stream_id: str) -> int:
+    def version(self, tx: Tx, tenant: str, stream_id: str) -> int:
         """Return the stream's current version (0: no events)."""
 
     def identity(self, tx: Tx) -> str:
@@ -72,11 +90,18 @@ class CommonSql:
     select: str = COLUMNS
 
     def stream(
-        self, tx: Tx, stream_id: str, from_version: int, to_version: int | None, until: Any, limit: int | None
+        self,
+        tx: Tx,
+        tenant: str,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: Any,
+        limit: int | None,
     ) -> list[Row]:
         """Return one stream's rows in version order, bounded by version, business time or count."""
-        sql = f"SELECT {self.select} FROM eventlog_events WHERE stream_id = ? AND version >= ?"
-        params: list[Any] = [stream_id, from_version]
+        sql = f"SELECT {self.select} FROM eventlog_events WHERE tenant_id = ? AND stream_id = ? AND version >= ?"
+        params: list[Any] = [tenant, stream_id, from_version]
         if to_version is not None:
             sql += " AND version <= ?"
             params.append(to_version)
@@ -89,11 +114,13 @@ class CommonSql:
             params.append(limit)
         return tx.query(sql, params)
 
-    def by_ids(self, tx: Tx, event_ids: Sequence[str]) -> list[Row]:
-        """Return the stored rows of `event_ids`, in position order."""
+    def by_ids(self, tx: Tx, tenant: str, event_ids: Sequence[str]) -> list[Row]:
+        """Return the tenant's stored rows of `event_ids`, in position order."""
         marks = ",".join("?" * len(event_ids))
         return tx.query(
-            f"SELECT {self.select} FROM eventlog_events WHERE event_id IN ({marks}) ORDER BY position", list(event_ids)
+            f"SELECT {self.select} FROM eventlog_events WHERE tenant_id = ? AND event_id IN ({marks}) "
+            "ORDER BY position",
+            [tenant, *event_ids],
         )
 
     def count(self, tx: Tx, after: int, upto: int) -> int:
@@ -101,10 +128,10 @@ class CommonSql:
         sql = "SELECT count(*) FROM eventlog_events WHERE position > ? AND position <= ?"
         return int(tx.scalar(sql, (after, upto)) or 0)
 
-    def version(self, tx: Tx, stream_id: str) -> int:
+    def version(self, tx: Tx, tenant: str, stream_id: str) -> int:
         """Return the stream's current version (0: no events)."""
-        sql = "SELECT coalesce(max(version), 0) FROM eventlog_events WHERE stream_id = ?"
-        return int(tx.scalar(sql, (stream_id,)) or 0)
+        sql = "SELECT coalesce(max(version), 0) FROM eventlog_events WHERE tenant_id = ? AND stream_id = ?"
+        return int(tx.scalar(sql, (tenant, stream_id)) or 0)
 
     def identity(self, tx: Tx) -> str:
         """Return the log's identity (created with its schema)."""

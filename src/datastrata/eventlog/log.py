@@ -15,9 +15,9 @@ from datastrata.core import codec
 from datastrata.core.clock import Clock, ensure_utc, refuse_future, system_clock
 from datastrata.core.errors import ConcurrencyConflict, ConfigurationError, NotFound, RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
-from datastrata.core.tenancy import current_tenant
+from datastrata.core.tenancy import check_tenant_id, current_tenant
 from datastrata.eventlog import archive
-from datastrata.eventlog.engine import Engine, NewRow
+from datastrata.eventlog.engine import Engine, ImportRow, NewRow
 from datastrata.eventlog.postgres_engine import PostgresEngine
 from datastrata.eventlog.schema import MIGRATIONS
 from datastrata.eventlog.sqlite_engine import SqliteEngine
@@ -107,34 +107,53 @@ class EventLog:
 
     # ---- writing -------------------------------------------------------------------------------------------
 
-    def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
-        """Append `events` to `stream_id` as one transaction (one round trip on PostgreSQL)."""
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = ANY,
+        tenant: str | None = None,
+    ) -> AppendResult:
+        """Append `events` to the tenant's `stream_id` as one transaction (one round trip on PostgreSQL).
+
+        `tenant` defaults to the context's (:func:`~datastrata.core.tenancy.current_tenant`): streams, versions
+        and event ids are per tenant, so two tenants may use the same stream and event ids.
+        """
+        owner = _tenant(tenant)
         if self.db.dialect == "postgresql":
             with self.db.session() as single_statement:
-                result = self._append(single_statement, stream_id, events, expected_version)
+                result = self._append(single_statement, owner, stream_id, events, expected_version)
             if not result.duplicate:
                 self.db.notify_changed()
             return result
         with self.db.transaction() as tx:
-            return self.append_in(tx, stream_id, events, expected_version=expected_version)
+            return self.append_in(tx, stream_id, events, expected_version=expected_version, tenant=owner)
 
     def append_in(
-        self, tx: Tx, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = ANY
+        self,
+        tx: Tx,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = ANY,
+        tenant: str | None = None,
     ) -> AppendResult:
-        """Append `events` to `stream_id` inside the caller's transaction `tx`.
+        """Append `events` to the tenant's `stream_id` inside the caller's transaction `tx`.
 
         Raises ConcurrencyConflict when the stream is not at `expected_version`. Appending events whose ids
         are all already stored in this stream is a no-op that returns the stored events (``duplicate=True``).
         """
-        result = self._append(tx, stream_id, events, expected_version)
+        result = self._append(tx, _tenant(tenant), stream_id, events, expected_version)
         if not result.duplicate:
             tx.on_commit(self.db.notify_changed)
         return result
 
-    def _append(self, tx: Tx, stream_id: str, events: Sequence[NewEvent], expected: int | None) -> AppendResult:
+    def _append(
+        self, tx: Tx, tenant: str, stream_id: str, events: Sequence[NewEvent], expected: int | None
+    ) -> AppendResult:
         _check_append(stream_id, events, expected)
         recorded_at = self.clock()
-        tenant = current_tenant()
         dialect = tx.dialect
         recorded = time_to_db(dialect, recorded_at)
         for e in events:
@@ -157,7 +176,7 @@ class EventLog:
             for e in events
         ]
         try:
-            outcome = self.engine.append(tx, stream_id, rows, expected)
+            outcome = self.engine.append(tx, tenant, stream_id, rows, expected)
         except Exception as exc:
             if is_unique_violation(exc):
                 raise ConcurrencyConflict(
@@ -168,9 +187,9 @@ class EventLog:
                 ) from None
             raise
         if outcome.closed:
-            raise _closed(stream_id, archive.segment_in(tx, stream_id))
+            raise _closed(stream_id, archive.segment_in(tx, tenant, stream_id))
         if outcome.duplicates:
-            return self._duplicate_result(tx, stream_id, [e.event_id for e in events], outcome.current)
+            return self._duplicate_result(tx, tenant, stream_id, [e.event_id for e in events], outcome.current)
         if outcome.newer_writer:
             raise ConcurrencyConflict(
                 f"stream {stream_id!r} was appended to by a transaction that started after this one; "
@@ -205,9 +224,12 @@ class EventLog:
         )
         return AppendResult(stream_id=stream_id, version=outcome.current + len(events), events=stored)
 
-    def _duplicate_result(self, tx: Tx, stream_id: str, ids: list[str], current: int) -> AppendResult:
-        """Report a retried append whose events are all stored already; refuse a partial or foreign match."""
-        stored = self._events(self.engine.by_ids(tx, ids))
+    def _duplicate_result(self, tx: Tx, tenant: str, stream_id: str, ids: list[str], current: int) -> AppendResult:
+        """Report a retried append whose events are all stored already; refuse a partial or foreign match.
+
+        Only the tenant's own events are looked at: another tenant's use of an id neither collides nor is named.
+        """
+        stored = self._events(self.engine.by_ids(tx, tenant, ids))
         foreign = [e for e in stored if e.stream_id != stream_id]
         if foreign:
             raise ValidationError(
@@ -234,11 +256,18 @@ class EventLog:
         to_version: int | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[Event]:
-        """Read one stream in version order, optionally bounded by version or by business time (inclusive)."""
+        """Read the tenant's stream in version order, optionally bounded by version or business time (inclusive)."""
         with self.db.session() as tx:
             return self.read_in(
-                tx, stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
+                tx,
+                stream_id,
+                from_version=from_version,
+                to_version=to_version,
+                until=until,
+                limit=limit,
+                tenant=tenant,
             )
 
     def read_in(
@@ -250,20 +279,23 @@ class EventLog:
         to_version: int | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[Event]:
-        """Read one stream inside an open transaction (see :meth:`read`)."""
+        """Read the tenant's stream inside an open transaction (see :meth:`read`)."""
+        owner = _tenant(tenant)
         bound = ensure_utc(until, field="until") if until is not None else None
-        rows = self.engine.stream(tx, stream_id, from_version, to_version, bound, limit)
-        if not rows and (segment := archive.segment_in(tx, stream_id)) is not None:
+        rows = self.engine.stream(tx, owner, stream_id, from_version, to_version, bound, limit)
+        if not rows and (segment := archive.segment_in(tx, owner, stream_id)) is not None:
             rows = self._archived_rows(segment, from_version, to_version, bound, limit)
         return self._events(rows)
 
-    def get(self, event_id: str) -> Event:
-        """Return the stored event `event_id` (NotFound when this log holds no such event)."""
+    def get(self, event_id: str, *, tenant: str | None = None) -> Event:
+        """Return the tenant's stored event `event_id` (NotFound when this log holds no such event of it)."""
+        owner = _tenant(tenant)
         with self.db.session() as tx:
-            found = self._events(self.engine.by_ids(tx, [event_id]))
-            if not found and (stream_id := archive.stream_of_event_in(tx, event_id)) is not None:
-                found = [e for e in self.read_in(tx, stream_id) if e.event_id == event_id]
+            found = self._events(self.engine.by_ids(tx, owner, [event_id]))
+            if not found and (stream_id := archive.stream_of_event_in(tx, owner, event_id)) is not None:
+                found = [e for e in self.read_in(tx, stream_id, tenant=owner) if e.event_id == event_id]
         if not found:
             raise NotFound(f"event {event_id!r} is not in this log; check the id (and --store)", field="event_id")
         return found[0]
@@ -297,17 +329,78 @@ class EventLog:
         with self.db.session() as tx:
             return self.engine.count(tx, after, self.engine.head(tx) if upto is None else upto)
 
-    def version(self, stream_id: str) -> int:
-        """Return the current version of `stream_id` (0 when it has no events)."""
+    def version(self, stream_id: str, *, tenant: str | None = None) -> int:
+        """Return the current version of the tenant's `stream_id` (0 when it has no events)."""
         with self.db.session() as tx:
-            return self.version_in(tx, stream_id)
+            return self.version_in(tx, stream_id, tenant=tenant)
 
-    def version_in(self, tx: Tx, stream_id: str) -> int:
-        """Return the current version of `stream_id` as `tx` sees it (an archived stream's last version)."""
-        version = self.engine.version(tx, stream_id)
-        if version == 0 and (segment := archive.segment_in(tx, stream_id)) is not None:
+    def version_in(self, tx: Tx, stream_id: str, *, tenant: str | None = None) -> int:
+        """Return the current version of the tenant's `stream_id` as `tx` sees it (an archived stream's last one)."""
+        owner = _tenant(tenant)
+        version = self.engine.version(tx, owner, stream_id)
+        if version == 0 and (segment := archive.segment_in(tx, owner, stream_id)) is not None:
             return segment.version
         return version
+
+    # ---- one tenant's whole log (moves, export, offboarding) -----------------------------------------------------
+
+    def tenant_page(self, tenant: str, after: int = 0, limit: int = 1000) -> Page:
+        """Read a page of one tenant's events after position `after`, as stored (sealed, not upcast).
+
+        Gap-safe like :meth:`read_page`: a reader that always continues from `next_after` sees each of the tenant's
+        events once. Payloads come as stored, so :meth:`import_in` copies them exactly; archived streams are not in
+        the online log (see :meth:`archived`).
+        """
+        check_tenant_id(tenant)
+        with self.db.session() as tx:
+            rows, next_after = self.engine.tenant_page(tx, tenant, after, limit)
+        return Page(self._stored(rows), next_after)
+
+    def import_in(self, tx: Tx, events: Sequence[Event]) -> int:
+        """Store events of another log inside `tx` with their ids, streams, versions, types and times; return how many.
+
+        Each event gets this log's next position; an event whose ``(tenant, event id)`` is stored already is skipped,
+        so an interrupted import can simply be run again. Payloads are stored as given (no sealing, no upcasting).
+        """
+        if not events:
+            return 0
+        dialect = tx.dialect
+        rows: list[ImportRow] = [
+            (
+                check_tenant_id(e.tenant_id),
+                e.stream_id,
+                e.version,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                codec.encode(e.payload) if e.payload else "{}",
+                codec.encode(e.metadata) if e.metadata else "{}",
+                time_to_db(dialect, ensure_utc(e.occurred_at, field="occurred_at")),
+                time_to_db(dialect, ensure_utc(e.recorded_at, field="recorded_at")),
+            )
+            for e in events
+        ]
+        try:
+            count = self.engine.import_rows(tx, rows)
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise ValidationError(
+                    "an imported event takes a stream version this log already holds under another event id; "
+                    "import into a log without the tenant's events (or delete them first with delete_tenant_in)",
+                    field="version",
+                ) from None
+            raise
+        if count:
+            tx.on_commit(self.db.notify_changed)
+        return count
+
+    def delete_tenant_in(self, tx: Tx, tenant: str) -> int:
+        """Delete every event, snapshot and archive record of `tenant` inside `tx`; return how many events went.
+
+        The owner's delete for a move's clean-up and for offboarding (on PostgreSQL through a SECURITY DEFINER
+        function: the application roles may not delete from the append-only log). Positions are never reused.
+        """
+        return self.engine.delete_tenant(tx, check_tenant_id(tenant))
 
     # ---- archived (closed) streams ----------------------------------------------------------------------------
 
@@ -355,17 +448,21 @@ class EventLog:
 
     def _events(self, rows: list[Row]) -> list[Event]:
         """Build Events from stored rows (the read hot path: one comprehension, no call per row but the codecs)."""
+        events = self._stored(rows)
+        if self.sealer is not None:
+            events = self.sealer.open(events)
+        return [self._upcast(e) for e in events] if self.upcasters else events
+
+    def _stored(self, rows: list[Row]) -> list[Event]:
+        """Build Events from stored rows exactly as stored (no opening, no upcasting)."""
         loads, time = _loads, self._time
-        events = [
+        return [
             Event(
                 r[2], r[3], r[0], r[4], r[5], loads(r[7]), loads(r[8]) if r[8] != "{}" else {}, time(r[9]),
                 time(r[10]), r[6], r[1],
             )
             for r in rows
         ]  # fmt: skip
-        if self.sealer is not None:
-            events = self.sealer.open(events)
-        return [self._upcast(e) for e in events] if self.upcasters else events
 
     def _upcast(self, event: Event) -> Event:
         """Bring an event's payload to the current schema version of its type."""
@@ -390,6 +487,11 @@ def _sealed(sealer: PayloadSealer, tx: Tx, tenant: str, e: NewEvent) -> NewEvent
     if not e.payload or not sealer.seals(e.type):
         return e
     return replace(e, payload=sealer.seal(tx, tenant, e.type, dict(e.payload)))
+
+
+def _tenant(tenant: str | None) -> str:
+    """The tenant an operation is for: the one named, else the context's."""
+    return current_tenant() if tenant is None else check_tenant_id(tenant)
 
 
 def _same(value: datetime) -> datetime:

@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 import orjson
 
 from datastrata.core.errors import ValidationError
-from datastrata.eventlog.engine import COLUMNS, CommonSql, NewRow, Outcome
+from datastrata.eventlog.engine import COLUMNS, CommonSql, ImportRow, NewRow, Outcome
 from datastrata.eventlog.schema import PARTIAL_BATCH_SQLSTATE, POSITION_BITS
 from datastrata.stores.database import Row, Tx
 
@@ -31,19 +31,19 @@ _used: WeakKeyDictionary[Tx, int] = WeakKeyDictionary()
 _APPEND = f"""
 WITH last AS MATERIALIZED (
     SELECT version, position >> {POSITION_BITS} AS xid FROM eventlog_events
-    WHERE stream_id = ? ORDER BY version DESC LIMIT 1),
+    WHERE tenant_id = ? AND stream_id = ? ORDER BY version DESC LIMIT 1),
 me AS MATERIALIZED (
     SELECT pg_current_xact_id()::text::bigint AS xid,
            coalesce((SELECT version FROM last), 0) AS v,
            coalesce((SELECT xid FROM last), 0) AS last_xid,
-           EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE stream_id = ?) AS closed),
+           EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE tenant_id = ? AND stream_id = ?) AS closed),
 ins AS (
     INSERT INTO eventlog_events (position, tenant_id, stream_id, version, event_id, event_type, schema_version,
                                  payload, metadata, occurred_at, recorded_at)
     SELECT (me.xid << {POSITION_BITS}) + ?::bigint + x.n, x.t, ?, me.v + x.n, x.i, x.ty, x.sv, x.pl, x.m, x.o, x.r
     FROM me, ({{rows}}) AS x
     WHERE me.last_xid <= me.xid AND NOT me.closed AND (?::int IS NULL OR me.v = ?::int)
-    ON CONFLICT (event_id) DO NOTHING
+    ON CONFLICT (tenant_id, event_id) DO NOTHING
     RETURNING position),
 done AS (SELECT min(position) AS first, count(*) AS n FROM ins)
 SELECT me.v, me.last_xid > me.xid, done.first, done.n, me.closed{{refuse}}
@@ -72,23 +72,19 @@ class PostgresEngine(CommonSql):
 
     select = _SELECT
 
-    def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
+    def append(self, tx: Tx, tenant: str, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Probe and insert in one statement; insert nothing if a check fails."""
         n = len(rows)
-        offset = _used.get(tx, 0)
-        if offset + n >= _PER_TRANSACTION:
-            raise ValidationError(
-                f"one PostgreSQL transaction holds at most {_PER_TRANSACTION - 1} events; this one has {offset} and "
-                f"the append adds {n}: commit the events in several transactions",
-                field="events",
-            )
+        offset = _offset(tx, n)
         if n == 1:
-            sql, params = _APPEND_ONE, [stream_id, stream_id, offset, stream_id, *rows[0], expected, expected]
+            head = [tenant, stream_id, tenant, stream_id, offset, stream_id]
+            sql, params = _APPEND_ONE, [*head, *rows[0], expected, expected]
         else:
             batch = orjson.dumps(
                 [(t, i, ty, sv, orjson.Fragment(pl), orjson.Fragment(m), o, r) for t, i, ty, sv, pl, m, o, r in rows]
             ).decode()
-            sql, params = _APPEND_MANY, [stream_id, stream_id, offset, stream_id, batch, expected, expected, n, n]
+            head = [tenant, stream_id, tenant, stream_id, offset, stream_id]
+            sql, params = _APPEND_MANY, [*head, batch, expected, expected, n, n]
         try:
             row = tx.one(sql, params)
         except Exception as exc:
@@ -106,7 +102,7 @@ class PostgresEngine(CommonSql):
         if count:
             _used[tx] = offset + count
             return Outcome(current, 0, list(range(int(first), int(first) + count)))
-        duplicates = len(self.by_ids(tx, [r[1] for r in rows]))
+        duplicates = len(self.by_ids(tx, tenant, [r[1] for r in rows]))
         return Outcome(current, duplicates, [], newer_writer=newer and not duplicates)
 
     def page(self, tx: Tx, after: int, limit: int, types: Collection[str] | None) -> tuple[list[Row], int]:
@@ -135,3 +131,58 @@ class PostgresEngine(CommonSql):
     def head(self, tx: Tx) -> int:
         """Return the highest stored position below the horizon."""
         return int(tx.scalar(f"SELECT coalesce(max(position), 0) FROM eventlog_events WHERE position <= {_SAFE}") or 0)
+
+    def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
+        """One tenant's rows below the snapshot's horizon, in one statement (see :meth:`page`)."""
+        rows = tx.query(
+            f"WITH h AS MATERIALIZED (SELECT {_SAFE} AS safe) "
+            f"SELECT e.*, h.safe FROM h LEFT JOIN LATERAL ("
+            f"SELECT {_SELECT} FROM eventlog_events e WHERE e.tenant_id = ? AND e.position > {int(after)} "
+            f"ORDER BY e.position LIMIT {int(limit)}) e ON e.position <= h.safe",
+            [tenant],
+        )
+        safe = int(rows[0][-1])
+        events = rows if rows[0][0] is not None else []
+        if len(events) == limit:
+            return events, int(events[-1][0])
+        return events, max(safe, after)
+
+    def import_rows(self, tx: Tx, rows: Sequence[ImportRow]) -> int:
+        """Insert the rows at this transaction's next positions in one statement, skipping stored ids."""
+        offset = _offset(tx, len(rows))
+        batch = orjson.dumps(
+            [(*r[:6], orjson.Fragment(r[6]), orjson.Fragment(r[7]), r[8], r[9]) for r in rows]
+        ).decode()
+        count = int(tx.scalar(_IMPORT, [offset, batch]) or 0)
+        _used[tx] = offset + len(rows)
+        return count
+
+    def delete_tenant(self, tx: Tx, tenant: str) -> int:
+        """Delete the tenant's log through the owner's function (the application roles may not delete events)."""
+        return int(tx.scalar("SELECT eventlog_delete_tenant(?)", (tenant,)) or 0)
+
+
+def _offset(tx: Tx, n: int) -> int:
+    """The positions `tx` used so far, refusing a transaction that would need more than one xid's range."""
+    offset = _used.get(tx, 0)
+    if offset + n >= _PER_TRANSACTION:
+        raise ValidationError(
+            f"one PostgreSQL transaction holds at most {_PER_TRANSACTION - 1} events; this one has {offset} and "
+            f"the append adds {n}: commit the events in several transactions",
+            field="events",
+        )
+    return offset
+
+
+_IMPORT = f"""
+WITH ins AS (
+    INSERT INTO eventlog_events (position, tenant_id, stream_id, version, event_id, event_type, schema_version,
+                                 payload, metadata, occurred_at, recorded_at)
+    SELECT (pg_current_xact_id()::text::bigint << {POSITION_BITS}) + ?::bigint + b.n, b.v->>0, b.v->>1,
+           (b.v->>2)::int, b.v->>3, b.v->>4, (b.v->>5)::int, b.v->6, b.v->7, (b.v->>8)::timestamptz,
+           (b.v->>9)::timestamptz
+    FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS b(v, n)
+    ON CONFLICT (tenant_id, event_id) DO NOTHING
+    RETURNING 1)
+SELECT count(*) FROM ins
+"""

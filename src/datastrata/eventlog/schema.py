@@ -141,6 +141,138 @@ $$;
 """
 
 
+_SQLITE_TENANT_KEYS = """
+CREATE TABLE eventlog_events_v7 (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id      TEXT    NOT NULL,
+    stream_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload        TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    occurred_at    TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    UNIQUE (tenant_id, event_id),
+    UNIQUE (tenant_id, stream_id, version)
+);
+INSERT INTO eventlog_events_v7 SELECT position, tenant_id, stream_id, version, event_id, event_type, schema_version,
+    payload, metadata, occurred_at, recorded_at FROM eventlog_events ORDER BY position;
+DELETE FROM sqlite_sequence WHERE name = 'eventlog_events_v7';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'eventlog_events_v7', seq FROM sqlite_sequence WHERE name = 'eventlog_events';
+CREATE TABLE eventlog_snapshots_v7 (
+    tenant_id   TEXT    NOT NULL,
+    stream_id   TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    state       TEXT    NOT NULL,
+    recorded_at TEXT    NOT NULL,
+    PRIMARY KEY (tenant_id, stream_id, name)
+);
+INSERT INTO eventlog_snapshots_v7 SELECT coalesce(
+        (SELECT e.tenant_id FROM eventlog_events e WHERE e.stream_id = s.stream_id LIMIT 1),
+        (SELECT a.tenant_id FROM eventlog_archived_streams a WHERE a.stream_id = s.stream_id), 'default'),
+    s.stream_id, s.name, s.version, s.state, s.recorded_at FROM eventlog_snapshots s;
+CREATE TABLE eventlog_archived_streams_v7 (
+    tenant_id      TEXT    NOT NULL,
+    stream_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    first_position BIGINT  NOT NULL,
+    last_position  BIGINT  NOT NULL,
+    events         INTEGER NOT NULL,
+    event_types    TEXT    NOT NULL,
+    last_type      TEXT    NOT NULL,
+    newest         TEXT    NOT NULL,
+    tier           TEXT    NOT NULL CHECK (tier IN ('cold', 'frozen', 'expired')),
+    location       TEXT    NOT NULL,
+    checksum       TEXT    NOT NULL,
+    archived_at    TEXT    NOT NULL,
+    PRIMARY KEY (tenant_id, stream_id)
+);
+INSERT INTO eventlog_archived_streams_v7 SELECT tenant_id, stream_id, version, first_position, last_position, events,
+    event_types, last_type, newest, tier, location, checksum, archived_at FROM eventlog_archived_streams;
+CREATE TABLE eventlog_archived_events_v7 (
+    tenant_id TEXT   NOT NULL,
+    event_id  TEXT   NOT NULL,
+    stream_id TEXT   NOT NULL,
+    position  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, event_id)
+);
+INSERT INTO eventlog_archived_events_v7 SELECT coalesce(
+        (SELECT a.tenant_id FROM eventlog_archived_streams a WHERE a.stream_id = x.stream_id), 'default'),
+    x.event_id, x.stream_id, x.position FROM eventlog_archived_events x;
+DROP TABLE eventlog_events;
+DROP TABLE eventlog_snapshots;
+DROP TABLE eventlog_archived_streams;
+DROP TABLE eventlog_archived_events;
+ALTER TABLE eventlog_events_v7 RENAME TO eventlog_events;
+ALTER TABLE eventlog_snapshots_v7 RENAME TO eventlog_snapshots;
+ALTER TABLE eventlog_archived_streams_v7 RENAME TO eventlog_archived_streams;
+ALTER TABLE eventlog_archived_events_v7 RENAME TO eventlog_archived_events;
+CREATE INDEX eventlog_events_by_tenant ON eventlog_events (tenant_id, position);
+CREATE INDEX eventlog_archived_streams_by_position ON eventlog_archived_streams (last_position);
+"""
+#: Expand: the per-tenant keys beside the global ones, so workers of the previous release keep running.
+_POSTGRESQL_TENANT_KEYS = """
+CREATE UNIQUE INDEX IF NOT EXISTS eventlog_events_tenant_event_key ON eventlog_events (tenant_id, event_id);
+CREATE UNIQUE INDEX IF NOT EXISTS eventlog_events_tenant_stream_version_key
+    ON eventlog_events (tenant_id, stream_id, version);
+CREATE INDEX IF NOT EXISTS eventlog_events_by_tenant ON eventlog_events (tenant_id, position);
+ALTER TABLE eventlog_snapshots ADD COLUMN IF NOT EXISTS tenant_id TEXT NOT NULL DEFAULT 'default';
+UPDATE eventlog_snapshots s SET tenant_id = coalesce(
+    (SELECT e.tenant_id FROM eventlog_events e WHERE e.stream_id = s.stream_id LIMIT 1),
+    (SELECT a.tenant_id FROM eventlog_archived_streams a WHERE a.stream_id = s.stream_id), 'default');
+CREATE UNIQUE INDEX IF NOT EXISTS eventlog_snapshots_tenant_key ON eventlog_snapshots (tenant_id, stream_id, name);
+CREATE UNIQUE INDEX IF NOT EXISTS eventlog_archived_streams_tenant_key
+    ON eventlog_archived_streams (tenant_id, stream_id);
+ALTER TABLE eventlog_archived_events ADD COLUMN IF NOT EXISTS tenant_id TEXT NOT NULL DEFAULT 'default';
+UPDATE eventlog_archived_events x SET tenant_id = a.tenant_id FROM eventlog_archived_streams a
+    WHERE a.stream_id = x.stream_id;
+CREATE UNIQUE INDEX IF NOT EXISTS eventlog_archived_events_tenant_key ON eventlog_archived_events (tenant_id, event_id);
+CREATE OR REPLACE FUNCTION eventlog_delete_archived(tid text, sid text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    WITH gone AS (
+        DELETE FROM eventlog_events e WHERE e.tenant_id = tid AND e.stream_id = sid AND e.version <= (
+            SELECT a.version FROM eventlog_archived_streams a WHERE a.tenant_id = tid AND a.stream_id = sid)
+        RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+CREATE OR REPLACE FUNCTION eventlog_delete_tenant(tid text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    gone bigint;
+BEGIN
+    DELETE FROM eventlog_snapshots WHERE tenant_id = tid;
+    DELETE FROM eventlog_archived_events WHERE tenant_id = tid;
+    DELETE FROM eventlog_archived_streams WHERE tenant_id = tid;
+    DELETE FROM eventlog_events WHERE tenant_id = tid;
+    GET DIAGNOSTICS gone = ROW_COUNT;
+    RETURN gone;
+END $$;
+REVOKE ALL ON FUNCTION eventlog_delete_tenant(text) FROM PUBLIC;
+"""
+#: Contract: the global keys go once every worker writes with ``ON CONFLICT (tenant_id, event_id)`` (eventlog 7's code).
+_POSTGRESQL_DROP_GLOBAL_KEYS = """
+ALTER TABLE eventlog_events DROP CONSTRAINT IF EXISTS eventlog_events_event_id_key;
+ALTER TABLE eventlog_events DROP CONSTRAINT IF EXISTS eventlog_events_stream_version_key;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['eventlog_snapshots', 'eventlog_archived_streams', 'eventlog_archived_events'] LOOP
+        IF to_regclass(t || '_tenant_key') IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I', t, t || '_pkey');
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I',
+                           t, t || '_pkey', t || '_tenant_key');
+        END IF;
+    END LOOP;
+END $$;
+DROP FUNCTION IF EXISTS eventlog_delete_archived(text);
+"""
+
+
 #: The event log's schema: the baseline of the first release, then each later change as its own step.
 MIGRATIONS = Component(
     "eventlog",
@@ -159,5 +291,9 @@ MIGRATIONS = Component(
             _ARCHIVED.format(time="TEXT"),
             _ARCHIVED.format(time="TIMESTAMPTZ") + _POSTGRESQL_DELETE_ARCHIVED,
         ),
+        # Streams, event ids and snapshots per tenant (SQLite: tables rebuilt, keeping sqlite_sequence, so no
+        # position is handed out twice); PostgreSQL expands here and drops the global keys in 8.
+        Migration(7, "tenant_keys", _SQLITE_TENANT_KEYS, _POSTGRESQL_TENANT_KEYS),
+        Migration(8, "drop_global_keys", postgresql=_POSTGRESQL_DROP_GLOBAL_KEYS),
     ),
 )

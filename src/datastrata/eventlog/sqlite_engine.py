@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from datastrata.eventlog.engine import COLUMNS, CommonSql, NewRow, Outcome
+from datastrata.eventlog.engine import COLUMNS, CommonSql, ImportRow, NewRow, Outcome
 from datastrata.stores.database import Row, Tx
 
 _INSERT = (
@@ -12,19 +12,21 @@ _INSERT = (
     "payload, metadata, occurred_at, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 
+_IMPORT = _INSERT + " ON CONFLICT (tenant_id, event_id) DO NOTHING"
+
 
 class SqliteEngine(CommonSql):
     """Probe, insert and read with plain SQL on one connection."""
 
-    def append(self, tx: Tx, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
+    def append(self, tx: Tx, tenant: str, stream_id: str, rows: Sequence[NewRow], expected: int | None) -> Outcome:
         """Probe the version and the ids, then insert; positions are consecutive rowids."""
         ids = [r[1] for r in rows]
         marks = ",".join("?" * len(ids))
         probe = tx.one(
-            "SELECT (SELECT max(version) FROM eventlog_events WHERE stream_id = ?), "
-            f"(SELECT count(*) FROM eventlog_events WHERE event_id IN ({marks})), "
-            "EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE stream_id = ?)",
-            (stream_id, *ids, stream_id),
+            "SELECT (SELECT max(version) FROM eventlog_events WHERE tenant_id = ? AND stream_id = ?), "
+            f"(SELECT count(*) FROM eventlog_events WHERE tenant_id = ? AND event_id IN ({marks})), "
+            "EXISTS (SELECT 1 FROM eventlog_archived_streams WHERE tenant_id = ? AND stream_id = ?)",
+            (tenant, stream_id, tenant, *ids, tenant, stream_id),
         )
         assert probe is not None
         current, duplicates = int(probe[0] or 0), int(probe[1])
@@ -62,3 +64,25 @@ class SqliteEngine(CommonSql):
     def head(self, tx: Tx) -> int:
         """Return the highest stored position."""
         return int(tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events") or 0)
+
+    def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
+        """One tenant's committed rows after `after` (writers are serialised, so every committed row is safe)."""
+        rows = tx.query(
+            f"SELECT {COLUMNS} FROM eventlog_events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT ?",
+            (tenant, after, limit),
+        )
+        if len(rows) == limit:
+            return rows, int(rows[-1][0])
+        return rows, max(self.head(tx), after)
+
+    def import_rows(self, tx: Tx, rows: Sequence[ImportRow]) -> int:
+        """Insert the rows at new rowids, skipping ``(tenant, event id)`` pairs stored already."""
+        before = int(tx.scalar("SELECT total_changes()"))
+        tx.executemany(_IMPORT, rows)
+        return int(tx.scalar("SELECT total_changes()")) - before
+
+    def delete_tenant(self, tx: Tx, tenant: str) -> int:
+        """Delete the tenant's snapshots and archive records, then its events (their positions stay used)."""
+        for table in ("eventlog_snapshots", "eventlog_archived_events", "eventlog_archived_streams"):
+            tx.execute(f"DELETE FROM {table} WHERE tenant_id = ?", (tenant,))
+        return int(tx.execute("DELETE FROM eventlog_events WHERE tenant_id = ?", (tenant,)).rowcount)

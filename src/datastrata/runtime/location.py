@@ -10,7 +10,6 @@ from datetime import datetime
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
-from datastrata.core.tenancy import tenant
 from datastrata.eventlog.archive import LazyObjects
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
@@ -145,8 +144,9 @@ class Work(Tx):
         activation run over every tenant) lands in that tenant's stream.
         """
         target = scope or self.scope
-        with tenant(target.tenant):
-            return self.log.append_in(self.tx, target.stream_id, events, expected_version=expected_version)
+        return self.log.append_in(
+            self.tx, target.stream_id, events, expected_version=expected_version, tenant=target.tenant
+        )
 
     def head(self) -> int:
         """Return the head of this location's log as this transaction sees it (a consistency token)."""
@@ -164,5 +164,11 @@ class Work(Tx):
         """Read the stream of `scope` (default: this work's scope) as this transaction sees it."""
         target = scope or self.scope
         return self.log.read_in(
-            self.tx, target.stream_id, from_version=from_version, to_version=to_version, until=until, limit=limit
+            self.tx,
+            target.stream_id,
+            from_version=from_version,
+            to_version=to_version,
+            until=until,
+            limit=limit,
+            tenant=target.tenant,
         )

@@ -76,3 +76,6 @@ REVOKE UPDATE, DELETE ON {", ".join(_APPEND_ONLY)} FROM {to};
 REVOKE INSERT, UPDATE, DELETE ON {", ".join(_READ_ONLY)} FROM {to};
 """
         )
+        if roles.platform and tx.scalar("SELECT to_regprocedure('eventlog_delete_tenant(text)') IS NOT NULL"):
+            # A tenant's whole log is deleted by the platform (a move's clean-up, offboarding), never by the app.
+            tx.execute(f'GRANT EXECUTE ON FUNCTION eventlog_delete_tenant(text) TO "{roles.platform}"')

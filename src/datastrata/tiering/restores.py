@@ -32,6 +32,7 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ARCHIVE_CLASSES, ObjectInfo, Restore
 from datastrata.tiering.policy import Dataset
 from datastrata.tiering.schema import RESTORES
+from datastrata.tiering.segments import item_key
 from datastrata.tiering.tiers import Kind
 from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
 from datastrata.writes.idempotency import Claim
@@ -258,7 +259,7 @@ class Restores:
             return found
         if ds.kind is Kind.SEGMENTS:  # closed streams: one segment each, as old as its last event
             return {
-                s.stream_id: [objects.info(s.location)]
+                item_key(s.tenant_id, s.stream_id): [objects.info(s.location)]
                 for s in self.mover.segments.archived(ds)
                 if start is None or end is None or start <= s.newest < end
             }

@@ -1,13 +1,13 @@
 """Closed streams of the event log as tiering items: one stream is one segment, moved whole to Parquet.
 
-A stream of a ``kind: segments`` dataset is an item keyed by its stream id, as old as its last event's
-``recorded_at`` and in stage ``ended`` when its last event is one of the dataset's ``ended_by`` types (else
-``open``). Its move out of the online log is the row move's: **copy** its events to
-``tiering/<dataset>/stream=<id>/v<version>.parquet`` → **verify** (SHA-256 of the bytes read back, and the events'
-checksum) → set the class → one transaction **records** the move, saves the stream's snapshot (when the dataset
+A stream of a ``kind: segments`` dataset is an item keyed by its tenant and stream id (:func:`item_key`), as old as
+its last event's ``recorded_at`` and in stage ``ended`` when its last event is one of the dataset's ``ended_by`` types
+(else ``open``). Its move out of the online log is the row move's: **copy** its events to
+``tiering/<dataset>/tenant=<t>/stream=<id>/v<version>.parquet`` (before tenant keys ``…/stream=<id>/…``: the archive
+record names each segment's key, so old ones are still read) → **verify** (SHA-256 of the bytes read back, and the
+events' checksum) → set the class → one transaction **records** the move, saves the stream's snapshot (when the dataset
 names a snapshotter), records the archived stream and **deletes** its online events. The log reads it back through
-its own interface from then on (:mod:`datastrata.eventlog.archive`).
-"""
+its own interface from then on (:mod:`datastrata.eventlog.archive`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from datastrata.core.errors import ConcurrencyConflict, RuleViolation, ValidationError
+from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.eventlog import archive
 from datastrata.eventlog.log import EventLog
 from datastrata.eventlog.snapshots import SNAPSHOTTERS, SnapshotStore
@@ -30,6 +31,23 @@ from datastrata.tiering.tiers import Kind, Tier
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
     from datastrata.tiering.moves import Mover, MoveRecord
+
+
+_TENANT_KEY = "tenant="
+_STREAM_KEY = "/stream="
+
+
+def item_key(tenant: str, stream_id: str) -> str:
+    """The item key of a tenant's stream: the bare stream id for the default tenant, else ``tenant=<t>/stream=<id>``."""
+    return stream_id if tenant == DEFAULT_TENANT else f"{_TENANT_KEY}{tenant}{_STREAM_KEY}{stream_id}"
+
+
+def split_item_key(key: str) -> tuple[str, str]:
+    """The ``(tenant, stream id)`` an item key names (see :func:`item_key`)."""
+    if key.startswith(_TENANT_KEY) and _STREAM_KEY in key:
+        tenant, stream_id = key[len(_TENANT_KEY) :].split(_STREAM_KEY, 1)
+        return tenant, stream_id
+    return DEFAULT_TENANT, key
 
 
 def check(policy: Policy, readers: Sequence[Reader]) -> None:
@@ -85,17 +103,17 @@ class Segments:
                 match, types = "left(stream_id, ?::int) = ?", "string_agg(DISTINCT event_type, ',')"
                 size = "octet_length(payload::text) + octet_length(metadata::text)"
             online = tx.query(
-                "SELECT s.stream_id, s.n, s.last_p, s.newest, s.size, e.event_type, s.types FROM ("
-                f"SELECT stream_id, max(version) AS v, max(position) AS last_p, count(*) AS n, "
+                "SELECT s.tenant_id, s.stream_id, s.n, s.last_p, s.newest, s.size, e.event_type, s.types FROM ("
+                f"SELECT tenant_id, stream_id, max(version) AS v, max(position) AS last_p, count(*) AS n, "
                 f"max(recorded_at) AS newest, sum({size}) AS size, {types} AS types "
-                f"FROM eventlog_events WHERE {match} GROUP BY stream_id) s "
-                "JOIN eventlog_events e ON e.stream_id = s.stream_id AND e.version = s.v",
+                f"FROM eventlog_events WHERE {match} GROUP BY tenant_id, stream_id) s "
+                "JOIN eventlog_events e ON e.tenant_id = s.tenant_id AND e.stream_id = s.stream_id AND e.version = s.v",
                 (len(ds.streams), ds.streams),
             )
         items = [
             Item(
                 ds.name,
-                str(sid),
+                item_key(str(tenant), str(sid)),
                 Tier.HOT,
                 time_from_db(newest),
                 rows=int(n),
@@ -104,7 +122,7 @@ class Segments:
                 last_position=int(last),
                 types=frozenset(str(all_types).split(",")),
             )
-            for sid, n, last, newest, size, last_type, all_types in online
+            for tenant, sid, n, last, newest, size, last_type, all_types in online
         ]
         frozen = self.mover.policy.storage_class(Tier.FROZEN)
         for s in self.archived(ds):
@@ -113,7 +131,7 @@ class Segments:
             items.append(
                 Item(
                     ds.name,
-                    s.stream_id,
+                    item_key(s.tenant_id, s.stream_id),
                     tier,
                     s.newest,
                     rows=s.events,
@@ -137,13 +155,13 @@ class Segments:
         if move.item.tier is Tier.HOT:
             return self._leave_log(ds, move)
         with self.mover.db.read() as tx:
-            segment = archive.segment_in(tx, move.item.key)
+            segment = archive.segment_in(tx, *split_item_key(move.item.key))
         if segment is None or segment.tier == Tier.EXPIRED.value:
             return None
         record = self.mover._record_id(move, 0, segment.location, segment.events, move.item.bytes, segment.checksum)
         with self.mover.db.transaction() as tx:
             self.mover._insert(tx, record)
-            archive.set_tier_in(tx, segment.stream_id, move.to.value)
+            archive.set_tier_in(tx, segment.tenant_id, segment.stream_id, move.to.value)
         if move.to is Tier.EXPIRED:
             self.mover.objects.delete(segment.location)
         else:
@@ -151,9 +169,9 @@ class Segments:
         return record
 
     def _leave_log(self, ds: Dataset, move: Move) -> MoveRecord | None:
-        stream_id, mover = move.item.key, self.mover
+        (tenant, stream_id), mover = split_item_key(move.item.key), self.mover
         with mover.db.read() as tx:
-            rows = self.log.engine.stream(tx, stream_id, 1, None, None, None)
+            rows = self.log.engine.stream(tx, tenant, stream_id, 1, None, None, None)
         if not rows:
             return None
         version = int(rows[-1][3])
@@ -163,7 +181,7 @@ class Segments:
         if move.to is Tier.EXPIRED:
             location, size = "", 0
         else:
-            location = f"tiering/{ds.name}/stream={quote(stream_id, safe='')}/v{version}.parquet"
+            location = f"tiering/{ds.name}/tenant={tenant}/stream={quote(stream_id, safe='')}/v{version}.parquet"
             data = archive.to_parquet(table)
             size = len(data)
             mover.objects.put(location, data)
@@ -177,16 +195,16 @@ class Segments:
             if target != "STANDARD":
                 mover.objects.set_class(location, target)
             mover._step("verified", move)
-        record = mover._record_id(move, 0, location or f"eventlog:{stream_id}", len(rows), size, expected)
+        record = mover._record_id(move, 0, location or f"eventlog:{move.item.key}", len(rows), size, expected)
         segment = self._segment(stream_id, rows, move.to, location, expected, record.moved_at)
         with mover.db.transaction() as tx:
             mover._insert(tx, record)
             if ds.snapshot:
                 snapshotter = SNAPSHOTTERS[ds.snapshot]
                 state = snapshotter.fold(stream_id, self.log._events(rows))
-                self.snapshots.save_in(tx, stream_id, version, state, name=snapshotter.snapshot_name)
+                self.snapshots.save_in(tx, stream_id, version, state, name=snapshotter.snapshot_name, tenant=tenant)
             deleted = archive.record_in(tx, segment, rows)
-            left = self.log.engine.version(tx, stream_id)
+            left = self.log.engine.version(tx, tenant, stream_id)
             if deleted != len(rows) or left:
                 raise ConcurrencyConflict(
                     f"stream {stream_id!r} changed while it was copied ({len(rows)} events copied, {deleted} "
