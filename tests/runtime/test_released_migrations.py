@@ -91,6 +91,10 @@ RELEASED = {
     ("eventlog", 7, "sqlite"): "7b6bed6882a3c8d2",
     ("eventlog", 7, "postgresql"): "9e1bd3a767a279bd",
     ("eventlog", 8, "postgresql"): "6d64881f3e258290",
+    ("messaging", 3, "sqlite"): "8d02e53a1df44d65",
+    ("messaging", 3, "postgresql"): "4f82c4bd6a7ff406",
+    ("portfolio.holders", 3, "sqlite"): "aefc95f7c4266442",
+    ("portfolio.holders", 3, "postgresql"): "321b75fdd2ed7d5f",
 }
 
 

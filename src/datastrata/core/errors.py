@@ -120,7 +120,15 @@ class EventFailed(DatastrataError):
     title = "event failed"
 
     def __init__(
-        self, follower: str, event_id: str, position: int, error: str, *, event_type: str = "", stream_id: str = ""
+        self,
+        follower: str,
+        event_id: str,
+        position: int,
+        error: str,
+        *,
+        event_type: str = "",
+        stream_id: str = "",
+        tenant_id: str = "default",
     ) -> None:
         super().__init__(
             f"follower {follower!r} failed on event {event_id} at position {position}: {error}; see "
@@ -132,6 +140,7 @@ class EventFailed(DatastrataError):
         self.error = error
         self.type = event_type
         self.stream_id = stream_id
+        self.tenant_id = tenant_id
 
 
 class RebuildFailed(DatastrataError):

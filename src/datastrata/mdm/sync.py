@@ -170,7 +170,7 @@ class DownstreamCopy:
         if update is None or update.entity_type != self.entity_type:
             return
         with self.units.transaction(self.scope(update.tenant_id)) as tx:
-            if not self.inbox.first_time(tx, self.name, event.event_id):
+            if not self.inbox.first_time(tx, self.name, event.event_id, tenant=event.tenant_id):
                 return
             held = tx.scalar(
                 f"SELECT position FROM {self.downstream.table} WHERE tenant_id = ? AND entity_key = ?",

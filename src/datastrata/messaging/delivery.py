@@ -17,6 +17,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event
 from datastrata.core.redact import describe_error, redact_url
+from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.messaging.schema import MIGRATIONS
 from datastrata.stores.database import Database, time_from_db, time_to_db
 
@@ -46,6 +47,10 @@ class Failed(Protocol):
     def stream_id(self) -> str:
         """The event's stream."""
 
+    @property
+    def tenant_id(self) -> str:
+        """The event's tenant (event ids are unique per tenant)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -62,6 +67,7 @@ class DeadLetter:
     id: int = 0
     first_seen: datetime | None = None
     status: str = PARKED
+    tenant_id: str = DEFAULT_TENANT
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape (`follower` names the follower or consumer it failed)."""
@@ -72,6 +78,7 @@ class DeadLetter:
             "position": self.position,
             "event_type": self.event_type,
             "stream_id": self.stream_id,
+            "tenant_id": self.tenant_id,
             "error": self.error,
             "attempts": self.attempts,
             "first_seen": (self.first_seen or self.failed_at).isoformat(),
@@ -80,7 +87,9 @@ class DeadLetter:
         }
 
 
-_COLUMNS = "consumer, event_id, position, event_type, stream_id, error, attempts, failed_at, id, first_seen, status"
+_COLUMNS = (
+    "consumer, event_id, position, event_type, stream_id, error, attempts, failed_at, id, first_seen, status, tenant_id"
+)
 
 
 class DeadLetters:
@@ -94,17 +103,18 @@ class DeadLetters:
     def record(
         self, consumer: str, event: Failed, error: str, attempts: int, *, first_seen: datetime | None = None
     ) -> None:
-        """Park a dead letter (once per consumer and event; a second failure updates it and parks it again)."""
+        """Park a dead letter (once per consumer and tenant's event; a second failure updates it and parks it again)."""
         now = self.clock()
         with self.db.transaction() as tx:
             tx.execute(
-                "INSERT INTO messaging_dead_letters (consumer, event_id, position, event_type, stream_id, error, "
-                "attempts, failed_at, first_seen, status) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (consumer, event_id) DO UPDATE SET error = excluded.error, "
+                "INSERT INTO messaging_dead_letters (consumer, tenant_id, event_id, position, event_type, stream_id, "
+                "error, attempts, failed_at, first_seen, status) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (consumer, tenant_id, event_id) DO UPDATE SET error = excluded.error, "
                 "attempts = messaging_dead_letters.attempts + excluded.attempts, failed_at = excluded.failed_at, "
                 "status = excluded.status",
                 (
                     consumer,
+                    event.tenant_id,
                     event.event_id,
                     event.position,
                     event.type,
@@ -191,6 +201,7 @@ def _letter(r: Any) -> DeadLetter:
         int(r[8]),
         time_from_db(r[9]) if r[9] is not None else None,
         str(r[10]),
+        str(r[11]),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from datastrata.core.tenancy import current_tenant
 from datastrata.messaging.schema import MIGRATIONS
 from datastrata.stores.database import Tx
 from datastrata.stores.migrations import Component
@@ -22,10 +23,13 @@ class Inbox:
     def __init__(self, schemas: Schemas) -> None:
         schemas.ensure(MIGRATIONS)
 
-    def first_time(self, tx: Tx, consumer: str, event_id: str) -> bool:
-        """Record `event_id` for `consumer` inside `tx`; False when it was handled before (skip the effect)."""
+    def first_time(self, tx: Tx, consumer: str, event_id: str, *, tenant: str | None = None) -> bool:
+        """Record the tenant's `event_id` for `consumer` in `tx`; False when it was handled before (skip the effect).
+
+        Event ids are unique per tenant (`tenant` defaults to the context's), so the inbox keys on both.
+        """
         cursor = tx.execute(
-            "INSERT INTO messaging_inbox (consumer, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (consumer, event_id),
+            "INSERT INTO messaging_inbox (consumer, tenant_id, event_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (consumer, current_tenant() if tenant is None else tenant, event_id),
         )
         return cursor.rowcount == 1

@@ -43,7 +43,52 @@ ALTER TABLE messaging_dead_letters ADD COLUMN first_seen {time};
 ALTER TABLE messaging_dead_letters ADD COLUMN status TEXT NOT NULL DEFAULT 'parked';
 """
 
-#: The messaging schema: dead letters and consumer inboxes; then when a letter first failed and its status.
+#: Event ids are unique per tenant, so a consumer's inbox and dead letters key on ``(tenant, event id)``. Rows from
+#: before are the default tenant's: no surface could choose another tenant then.
+_SQLITE_TENANT_KEYS = """
+CREATE TABLE messaging_dead_letters_v3 (
+    id          INTEGER PRIMARY KEY,
+    consumer    TEXT    NOT NULL,
+    tenant_id   TEXT    NOT NULL DEFAULT 'default',
+    event_id    TEXT    NOT NULL,
+    position    BIGINT  NOT NULL,
+    event_type  TEXT    NOT NULL,
+    stream_id   TEXT    NOT NULL,
+    error       TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL,
+    failed_at   TEXT    NOT NULL,
+    first_seen  TEXT,
+    status      TEXT    NOT NULL DEFAULT 'parked',
+    UNIQUE (consumer, tenant_id, event_id)
+);
+INSERT INTO messaging_dead_letters_v3 (id, consumer, tenant_id, event_id, position, event_type, stream_id, error,
+    attempts, failed_at, first_seen, status)
+    SELECT id, consumer, 'default', event_id, position, event_type, stream_id, error, attempts, failed_at, first_seen,
+        status FROM messaging_dead_letters;
+DROP TABLE messaging_dead_letters;
+ALTER TABLE messaging_dead_letters_v3 RENAME TO messaging_dead_letters;
+CREATE TABLE messaging_inbox_v3 (
+    consumer    TEXT NOT NULL,
+    tenant_id   TEXT NOT NULL DEFAULT 'default',
+    event_id    TEXT NOT NULL,
+    PRIMARY KEY (consumer, tenant_id, event_id)
+);
+INSERT INTO messaging_inbox_v3 (consumer, event_id) SELECT consumer, event_id FROM messaging_inbox;
+DROP TABLE messaging_inbox;
+ALTER TABLE messaging_inbox_v3 RENAME TO messaging_inbox;
+"""
+_POSTGRESQL_TENANT_KEYS = """
+ALTER TABLE messaging_dead_letters ADD COLUMN IF NOT EXISTS tenant_id TEXT NOT NULL DEFAULT 'default';
+CREATE UNIQUE INDEX IF NOT EXISTS messaging_dead_letters_tenant_key
+    ON messaging_dead_letters (consumer, tenant_id, event_id);
+ALTER TABLE messaging_dead_letters DROP CONSTRAINT IF EXISTS messaging_dead_letters_consumer_event_id_key;
+ALTER TABLE messaging_inbox ADD COLUMN IF NOT EXISTS tenant_id TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE messaging_inbox DROP CONSTRAINT IF EXISTS messaging_inbox_pkey;
+ALTER TABLE messaging_inbox ADD PRIMARY KEY (consumer, tenant_id, event_id);
+"""
+
+#: The messaging schema: dead letters and consumer inboxes; then when a letter first failed and its status; then
+#: the tenant in both keys.
 MIGRATIONS = Component.baseline(
     "messaging",
     ddl,
@@ -53,4 +98,5 @@ MIGRATIONS = Component.baseline(
         _DEAD_LETTER_STATUS.format(time="TEXT"),
         _DEAD_LETTER_STATUS.format(time="TIMESTAMPTZ"),
     ),
+    Migration(3, "tenant_keys", _SQLITE_TENANT_KEYS, _POSTGRESQL_TENANT_KEYS),
 )

@@ -221,6 +221,7 @@ class LogFollower(ABC, Generic[T]):
                     describe_error(exc),
                     event_type=event.type,
                     stream_id=event.stream_id,
+                    tenant_id=event.tenant_id,
                 ) from exc
             after, applied = event.position, applied + 1
         self._commit(after, [], page.next_after)  # each alone applied: the page failed only as a whole

@@ -26,7 +26,9 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
             elif follower.rebuilding_before(letter.position):
                 follower.rebuild()  # a rebuild's letter: run that rebuild again (it resumes, this event first)
             else:
-                follower.apply_one(runtime.log.get(letter.event_id))  # skipped past it: apply it alone
+                follower.apply_one(
+                    runtime.log.get(letter.event_id, tenant=letter.tenant_id)
+                )  # skipped past it: apply it alone
         except EventFailed as exc:
             runtime.dead_letters.record(letter.consumer, letter_ref(letter), exc.error, 1)
             raise _still_failing(letter, exc.error) from None
@@ -43,7 +45,7 @@ def retry(runtime: Runtime, letter_id: int) -> DeadLetter:
         if delivery is None:
             raise NotFound(_unknown(runtime, letter), field="id")
         try:
-            delivery.handler(runtime.log.get(letter.event_id))
+            delivery.handler(runtime.log.get(letter.event_id, tenant=letter.tenant_id))
         except Exception as exc:
             runtime.dead_letters.record(letter.consumer, letter_ref(letter), describe_error(exc), 1)
             raise _still_failing(letter, describe_error(exc)) from None
@@ -73,6 +75,7 @@ def letter_ref(letter: DeadLetter) -> EventFailed:
         letter.error,
         event_type=letter.event_type,
         stream_id=letter.stream_id,
+        tenant_id=letter.tenant_id,
     )
 
 

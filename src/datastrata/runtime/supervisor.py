@@ -189,6 +189,7 @@ class Supervisor:
             letter.error,
             event_type=letter.event_type,
             stream_id=letter.stream_id,
+            tenant_id=letter.tenant_id,
         )
         log.error("follower %s halted on event %s: %s", boundary.name, letter.event_id, letter.error)
 
@@ -220,7 +221,11 @@ class Supervisor:
             boundary.state, boundary.failures, boundary.retry_at = RUNNING, 0, 0.0
             log.warning("follower %s skipped event %s: %s", boundary.name, exc.event_id, exc.error)
             return
-        (letter,) = [x for x in self.dead_letters.list(boundary.name) if x.event_id == exc.event_id]
+        (letter,) = [
+            x
+            for x in self.dead_letters.list(boundary.name)
+            if (x.event_id, x.tenant_id) == (exc.event_id, exc.tenant_id)
+        ]
         self._halt(boundary, letter)
 
     def _failed(self, boundary: Boundary, error: str) -> None:

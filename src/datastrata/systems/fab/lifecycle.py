@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.runtime import Runtime, Scope
 from datastrata.runtime.location import Work
 from datastrata.stores.database import time_from_db, time_to_db
@@ -48,7 +49,9 @@ class FabTiers:
         self.clock = runtime.clock
         self.policy = fab_policy()
         objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-        self.scope = Scope.of("fab")
+        # A platform job: it aggregates and tiers every tenant's readings, and each row it writes keeps the tenant
+        # of the readings it comes from. So it never takes the caller's tenant; the scope only names the location.
+        self.scope = Scope("fab", tenant=DEFAULT_TENANT)
         store = runtime.locate(self.scope).db  # the fab's location: its tables and the move audit live there
         self.mover = Mover(store, objects, self.policy, clock=runtime.clock)
         self._job = TieringJob(self.mover)

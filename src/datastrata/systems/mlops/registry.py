@@ -18,6 +18,7 @@ import yaml
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.events import NewEvent
+from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.core.validation import bounded_int
 from datastrata.runtime import Runtime, Scope
 from datastrata.runtime.location import Work
@@ -43,6 +44,9 @@ PREFIX = "mlops/models/"
 #: Largest artifact one registration takes (larger models belong in a multipart upload, not one request).
 MAX_ARTIFACT = 512 * 1024 * 1024
 _COLUMNS = "model, version, artifact, sha256, bytes, stage, metrics, registered_at, stage_changed_at"
+#: The archive run is a platform job over every tenant's artifacts: it takes no caller's tenant, and what it changes
+#: belongs to the tenant of the row it handles. This scope only names the registry's location.
+_PLATFORM = Scope(MODELS, tenant=DEFAULT_TENANT)
 
 
 #: The pipeline's tiering policy, shipped as package data.
@@ -180,7 +184,7 @@ class ModelRegistry:
         """Run the shipped tiering policy now (every tenant's pipeline objects): freeze old unapproved models etc."""
         policy = shipped_policy()
         self._reconcile()
-        mover = Mover(self.runtime.locate(Scope.of(MODELS)).db, self.objects, policy, clock=self.runtime.clock)
+        mover = Mover(self.runtime.locate(_PLATFORM).db, self.objects, policy, clock=self.runtime.clock)
         planned = plan(policy, mover.inventory(), self.runtime.clock())
         if dry_run:
             return planned.to_dict()
@@ -256,10 +260,12 @@ class ModelRegistry:
         return Scope.of(MODELS, name)
 
     def _reconcile(self) -> None:
-        """Set each artifact's sidecar stage to the registry's (a crash may have left one behind)."""
-        for v in self.versions():
-            if self.objects.exists(v.artifact) and self.objects.info(v.artifact).stage != v.stage:
-                self.objects.set_stage(v.artifact, v.stage)
+        """Set each artifact's sidecar stage to the registry's, for every tenant (a crash may have left one behind)."""
+        with self.runtime.read(_PLATFORM) as work:
+            rows = work.query("SELECT artifact, stage FROM mlops_models ORDER BY tenant_id, model, version")
+        for artifact, stage in rows:
+            if self.objects.exists(str(artifact)) and self.objects.info(str(artifact)).stage != str(stage):
+                self.objects.set_stage(str(artifact), str(stage))
 
     def _version_in(self, work: Work, name: str, number: int) -> ModelVersion:
         row = work.one(

@@ -242,5 +242,5 @@ class PortfolioService:
         catch_up = after is None if catch_up is None else catch_up
         fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up, log=log)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
-            rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol)
+            rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol, work.scope.tenant)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh
