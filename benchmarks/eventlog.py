@@ -85,6 +85,8 @@ _COLUMNS = (
     "tenant_id, stream_id, version, event_id, event_type, schema_version, payload, metadata, occurred_at, recorded_at"
 )
 _SELECT = f"SELECT position, {_COLUMNS} FROM eventlog_events"
+#: One stream of the default tenant (streams are per tenant: the unique index leads with the tenant).
+_STREAM = "tenant_id = 'default' AND stream_id"
 
 
 @dataclass(frozen=True)
@@ -339,7 +341,7 @@ class RawSqliteSubject(Subject):
         return n
 
     def append_to(self, stream: str, n: int) -> None:
-        row = self.conn.execute("SELECT max(version) FROM eventlog_events WHERE stream_id = ?", (stream,)).fetchone()
+        row = self.conn.execute(f"SELECT max(version) FROM eventlog_events WHERE {_STREAM} = ?", (stream,)).fetchone()
         self._write(stream, int(row[0] or 0), n)
 
     @staticmethod
@@ -353,7 +355,7 @@ class RawSqliteSubject(Subject):
         )
 
     def read_stream(self, stream: str) -> int:
-        rows = self.conn.execute(f"{_SELECT} WHERE stream_id = ? AND version >= 1 ORDER BY version", (stream,))
+        rows = self.conn.execute(f"{_SELECT} WHERE {_STREAM} = ? AND version >= 1 ORDER BY version", (stream,))
         return len([self._decode(r) for r in rows])
 
     def read_all(self) -> int:
@@ -399,12 +401,12 @@ class RawPostgresSubject(Subject):
         return n
 
     def append_to(self, stream: str, n: int) -> None:
-        row = self.conn.execute("SELECT max(version) FROM eventlog_events WHERE stream_id = %s", (stream,)).fetchone()
+        row = self.conn.execute(f"SELECT max(version) FROM eventlog_events WHERE {_STREAM} = %s", (stream,)).fetchone()
         self._write(stream, int(row[0] or 0) if row else 0, n)
 
     def read_stream(self, stream: str) -> int:
         cur = self.conn.execute(
-            f"{_SELECT} WHERE stream_id = %s AND version >= 1 ORDER BY version", (stream,), prepare=True
+            f"{_SELECT} WHERE {_STREAM} = %s AND version >= 1 ORDER BY version", (stream,), prepare=True
         )
         return len(cur.fetchall())
 

@@ -66,6 +66,8 @@ GOALS = {
     "pg_read_all": 4.0,
 }
 _SELECT = f"SELECT position, {_COLUMNS} FROM eventlog_events"
+#: One stream of the default tenant (streams are per tenant: the unique index leads with the tenant).
+_STREAM = "tenant_id = 'default' AND stream_id"
 _loads = orjson.loads
 
 
@@ -89,7 +91,7 @@ class SqliteFloor(RawSqliteSubject):
         return self.conn.execute(sql, params).fetchall()
 
     def read_stream(self, stream: str) -> int:
-        return _count(self, f"{_SELECT} WHERE stream_id = ? AND version >= 1 ORDER BY version", (stream,))
+        return _count(self, f"{_SELECT} WHERE {_STREAM} = ? AND version >= 1 ORDER BY version", (stream,))
 
     def read_all(self) -> int:
         return _page_through(self, f"{_SELECT} WHERE position > ? ORDER BY position LIMIT ?")
@@ -129,7 +131,7 @@ class PostgresFloor(RawPostgresSubject):
         return self.conn.execute(sql, params, prepare=True).fetchall()
 
     def read_stream(self, stream: str) -> int:
-        return _count(self, f"{self.select} WHERE stream_id = %s AND version >= 1 ORDER BY version", (stream,))
+        return _count(self, f"{self.select} WHERE {_STREAM} = %s AND version >= 1 ORDER BY version", (stream,))
 
     def read_all(self) -> int:
         return _page_through(self, f"{self.select} WHERE position > %s ORDER BY position LIMIT %s")

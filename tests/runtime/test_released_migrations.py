@@ -95,6 +95,8 @@ RELEASED = {
     ("messaging", 3, "postgresql"): "4f82c4bd6a7ff406",
     ("portfolio.holders", 3, "sqlite"): "aefc95f7c4266442",
     ("portfolio.holders", 3, "postgresql"): "321b75fdd2ed7d5f",
+    ("mdm", 2, "sqlite"): "de532371ab457fdb",
+    ("mdm", 2, "postgresql"): "fcf5262da3da2666",
 }
 
 

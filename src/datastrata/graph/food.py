@@ -10,11 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from datastrata.core.errors import NotFound, ValidationError
+from datastrata.core.errors import ConfigurationError, NotFound, ValidationError
+from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.graph.geo import check_position
 from datastrata.graph.schema import GraphSchema, NodeTable, RelTable
 from datastrata.graph.store import GraphStore, from_graph_value, to_graph_value
-from datastrata.stores.graphdb import GraphTx
+from datastrata.stores.graphdb import GraphReadTx, GraphTx
 
 FOOD_SCHEMA = GraphSchema(
     nodes=(
@@ -26,6 +27,8 @@ FOOD_SCHEMA = GraphSchema(
         NodeTable("MenuItem", (("name", "STRING"), ("price", "DECIMAL(12,2)"), ("ingredients", "STRING[]"))),
         NodeTable("Cuisine", (), key="name"),
         NodeTable("Ingredient", (), key="name"),
+        # One node: the key format of the graph's node keys (see KEY_FORMAT); `clear` keeps it.
+        NodeTable("GraphFormat", (("version", "INT64"),)),
     ),
     rels=(
         RelTable(
@@ -46,6 +49,54 @@ FOOD_SCHEMA = GraphSchema(
         RelTable("CONTAINS", "MenuItem", "Ingredient"),
     ),
 )
+
+
+#: The format of node keys: 1 (before tenants) bare ids of whichever tenant; 2 keys by tenant (:func:`tenant_key`),
+#: Cuisine and Ingredient names included, so nodes of two tenants never meet and no traversal crosses tenants.
+KEY_FORMAT = 2
+_SEP = "\x1f"
+#: The node labels that hold the food model (all but the format marker).
+MODEL_LABELS = tuple(n.label for n in FOOD_SCHEMA.nodes if n.label != "GraphFormat")
+
+
+def tenant_key(tenant: str, value: str) -> str:
+    """The graph key of a tenant's id or name: ``"<tenant>\x1f<value>"``, the default tenant's bare.
+
+    Ids and names hold no control characters, so a key names one tenant's value and no other.
+    """
+    return value if tenant == DEFAULT_TENANT else f"{tenant}{_SEP}{value}"
+
+
+def bare_key(key: str) -> str:
+    """The id or name a graph key holds, without its tenant."""
+    return key.split(_SEP, 1)[-1]
+
+
+def key_format_in(tx: GraphTx | GraphReadTx) -> int | None:
+    """The graph's key format: as marked, 1 when unmarked with food nodes (an older release's), None when empty."""
+    found = tx.execute("MATCH (f:GraphFormat {id: 'keys'}) RETURN f.version")
+    if found:
+        return int(found[0][0])
+    return 1 if any(tx.execute(f"MATCH (n:{label}) RETURN 1 LIMIT 1") for label in MODEL_LABELS) else None
+
+
+def refuse_old_keys_in(tx: GraphTx | GraphReadTx, where: object) -> bool:
+    """Refuse a graph whose keys are not of :data:`KEY_FORMAT`; return whether it is marked as of it (read only)."""
+    version = key_format_in(tx)
+    if version is None or version == KEY_FORMAT:
+        return version is not None
+    raise ConfigurationError(
+        f"the food graph {where} has node keys of format {version} (before tenant keys) and this release reads "
+        f"format {KEY_FORMAT}; rebuild food.graph (`datastrata rebuild food.graph`): the replay keys every node by "
+        "its tenant",
+        field="graph",
+    )
+
+
+def check_key_format_in(tx: GraphTx, where: object) -> None:
+    """Refuse a graph whose keys are not of :data:`KEY_FORMAT`; mark an empty graph as of it (in a write `tx`)."""
+    if not refuse_old_keys_in(tx, where):
+        tx.execute("CREATE (:GraphFormat {id: 'keys', version: $v})", {"v": KEY_FORMAT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +227,12 @@ class FoodGraph:
         return cls(GraphStore.open(url, FOOD_SCHEMA, read_only=read_only))
 
     def ensure_schema(self) -> None:
-        """Create the food tables that do not exist yet (safe to call again)."""
+        """Create the food tables that do not exist yet (safe to call again); mark an empty graph's key format."""
         self.store.ensure_schema()
+        if not self.store.db.read_only:
+            with self.store.transaction() as tx:
+                if key_format_in(tx) is None:  # an older graph stays unmarked: reads refuse it until rebuilt
+                    tx.execute("CREATE (:GraphFormat {id: 'keys', version: $v})", {"v": KEY_FORMAT})
 
     @contextmanager
     def transaction(self) -> Iterator[GraphTx]:

@@ -6,8 +6,9 @@ Names follow the source article (``master_data_versions``, ``master_data_current
 
 from __future__ import annotations
 
+from datastrata.runtime.tenantdata import TableSpec, register
 from datastrata.stores.database import Dialect
-from datastrata.stores.migrations import Component
+from datastrata.stores.migrations import Component, Migration
 
 _SQLITE_OVERLAP = """
     SELECT 1 FROM master_data_versions o
@@ -176,6 +177,46 @@ def ddl(dialect: Dialect) -> str:
     return SQLITE if dialect == "sqlite" else POSTGRESQL
 
 
+#: Change ids are idempotency keys, unique per tenant (two tenants may both send change ``chg-1``).
+_SQLITE_TENANT_KEYS = """
+CREATE TABLE master_data_audit_v2 (
+    tenant_id   TEXT    NOT NULL,
+    change_id   TEXT    NOT NULL,
+    entity_type TEXT    NOT NULL,
+    entity_key  TEXT    NOT NULL,
+    action      TEXT    NOT NULL CHECK (action IN ('put', 'retire')),
+    actor       TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    before      TEXT,
+    after       TEXT,
+    replaced    TEXT    NOT NULL,
+    valid_from  TEXT    NOT NULL,
+    valid_to    TEXT,
+    recorded_at TEXT    NOT NULL,
+    version_id  TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, change_id)
+);
+INSERT INTO master_data_audit_v2 SELECT tenant_id, change_id, entity_type, entity_key, action, actor, reason, before,
+    after, replaced, valid_from, valid_to, recorded_at, version_id, position FROM master_data_audit;
+DROP TABLE master_data_audit;
+ALTER TABLE master_data_audit_v2 RENAME TO master_data_audit;
+CREATE INDEX master_data_audit_key ON master_data_audit (tenant_id, entity_type, entity_key, recorded_at);
+CREATE INDEX master_data_audit_actor ON master_data_audit (tenant_id, actor, recorded_at);
+CREATE INDEX master_data_audit_recorded ON master_data_audit (tenant_id, recorded_at);
+"""
+_POSTGRESQL_TENANT_KEYS = """
+ALTER TABLE master_data_audit DROP CONSTRAINT IF EXISTS master_data_audit_pkey;
+ALTER TABLE master_data_audit ADD PRIMARY KEY (tenant_id, change_id);
+"""
+
 #: The master-data store's schema (on PostgreSQL the baseline creates btree_gist: a trusted extension the owner may
-#: create; the application role never needs to).
-MIGRATIONS = Component.baseline("mdm", ddl)
+#: create; the application role never needs to); then change ids per tenant.
+MIGRATIONS = Component.baseline("mdm", ddl, Migration(2, "tenant_keys", _SQLITE_TENANT_KEYS, _POSTGRESQL_TENANT_KEYS))
+
+register(
+    "mdm",
+    TableSpec("master_data_versions", ("tenant_id", "version_id")),
+    TableSpec("master_data_current", ("tenant_id", "entity_type", "entity_key")),
+    TableSpec("master_data_audit", ("tenant_id", "change_id")),
+)

@@ -150,10 +150,17 @@ def _records(conn: Any, cypher: str, params: Params | None) -> list[dict[str, An
     return [dict(zip(names, row, strict=True)) for row in result.get_all()]
 
 
+#: The address space each open graph reserves, and so its largest size: 16 GiB lets thousands of graphs share a
+#: process (LadybugDB's default reservation stops a process at about 16 open databases).
+MAX_DB_SIZE = 16 << 30
+
+
 class _Generation:
     """One opened database file: its writer connection and a pool of reader connections."""
 
-    def __init__(self, file: Path, *, read_only: bool, buffer_pool_bytes: int, threads: int) -> None:
+    def __init__(
+        self, file: Path, *, read_only: bool, buffer_pool_bytes: int, threads: int, max_db_size: int | None
+    ) -> None:
         import ladybug
 
         self.file = file
@@ -161,7 +168,12 @@ class _Generation:
         try:
             if not read_only:
                 file.parent.mkdir(parents=True, exist_ok=True)
-            self.db = ladybug.Database(str(file), read_only=read_only, buffer_pool_size=buffer_pool_bytes)
+            self.db = ladybug.Database(
+                str(file),
+                read_only=read_only,
+                buffer_pool_size=buffer_pool_bytes,
+                max_db_size=max_db_size or MAX_DB_SIZE,
+            )
             self.writer = ladybug.Connection(self.db, num_threads=threads)
         except (OSError, RuntimeError) as exc:
             raise BackendUnavailable(
@@ -229,15 +241,18 @@ class GraphDatabase:
         buffer_pool_bytes: int = 0,
         threads: int = 0,
         file: Path | None = None,
+        max_db_size: int | None = None,
     ) -> None:
         self.path = ladybug_path(str(location)) if isinstance(location, str) else location
         self.read_only = read_only
-        self._buffer_pool_bytes, self._threads = buffer_pool_bytes, threads
+        self._buffer_pool_bytes, self._threads, self._max_db_size = buffer_pool_bytes, threads, max_db_size
         try:
             chosen = file if file is not None else graphfiles.live_file(self.path)
         except OSError as exc:
             raise BackendUnavailable(str(exc)) from exc
-        self._gen = _Generation(chosen, read_only=read_only, buffer_pool_bytes=buffer_pool_bytes, threads=threads)
+        self._gen = _Generation(
+            chosen, read_only=read_only, buffer_pool_bytes=buffer_pool_bytes, threads=threads, max_db_size=max_db_size
+        )
         self._lock = threading.RLock()
         self._swap = threading.Lock()
         self._in_tx = False
@@ -260,6 +275,7 @@ class GraphDatabase:
             read_only=self.read_only,
             buffer_pool_bytes=self._buffer_pool_bytes,
             threads=self._threads,
+            max_db_size=self._max_db_size,
         )
         if not self.auto_checkpoint:
             other.disable_auto_checkpoint()
@@ -409,6 +425,13 @@ class GraphDatabase:
         self.close()
 
 
-def open_graph(url: str | Path, *, read_only: bool = False) -> GraphDatabase:
-    """Open (creating if missing) the LadybugDB database named by a ``ladybug:///path`` URL or a path."""
-    return GraphDatabase(url, read_only=read_only)
+def open_graph(
+    url: str | Path, *, read_only: bool = False, max_db_size: int | None = None, buffer_pool_bytes: int = 0
+) -> GraphDatabase:
+    """Open (creating if missing) the LadybugDB database named by a ``ladybug:///path`` URL or a path.
+
+    Each open database reserves `max_db_size` bytes of address space (default :data:`MAX_DB_SIZE`; LadybugDB's own
+    default is so large that a process fails at about 16 databases) and a buffer pool of `buffer_pool_bytes`
+    (0: LadybugDB's default, most of the memory): many graphs in one process want a small pool each.
+    """
+    return GraphDatabase(url, read_only=read_only, max_db_size=max_db_size, buffer_pool_bytes=buffer_pool_bytes)

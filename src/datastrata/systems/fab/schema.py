@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datastrata.runtime.tenantdata import TableSpec, register
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -73,3 +74,10 @@ def ddl(dialect: Dialect) -> str:
 
 #: The fab's schema: migration 1 is every table above.
 MIGRATIONS = Component.baseline("fab", ddl)
+
+register(
+    "fab",
+    TableSpec("fab_sensors", ("tenant_id", "sensor_id")),
+    *(TableSpec(t, ("tenant_id", "sensor_id", "ts")) for t in ("fab_readings", "fab_readings_warm")),
+    *(TableSpec(t, ("tenant_id", "sensor_id", "minute")) for t in ("fab_readings_1m", "fab_readings_1m_warm")),
+)

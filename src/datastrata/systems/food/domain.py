@@ -38,6 +38,7 @@ GRAPH_EVENTS = frozenset(
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The id rule as a pattern, for the HTTP schema.
 ID_PATTERN = _ID.pattern
 #: A price: the store keeps cents exactly; a price with more decimals is refused, never rounded.
@@ -79,6 +80,15 @@ def check_id(value: object, *, field: str) -> str:
         raise ValidationError(
             f"{field} {value!r} is not a valid id; use 1-100 letters, digits, '_', '.', ':' or '-'", field=field
         )
+    return value
+
+
+def check_tag(value: str, *, field: str) -> str:
+    """Refuse an empty cuisine or ingredient name, or one holding control characters (graph keys use one)."""
+    if not value.strip():
+        raise ValidationError(f"a {field} name cannot be empty", field=field)
+    if _CONTROL.search(value):
+        raise ValidationError(f"{field} {value!r} holds a control character; use printable text", field=field)
     return value
 
 
@@ -145,8 +155,7 @@ class RestaurantProfile:
             raise ValidationError(f"restaurant {self.id!r} needs a name; pass --name", field="name")
         check_position(self.lat, self.lon)
         for cuisine in self.cuisines:
-            if not cuisine.strip():
-                raise ValidationError("a cuisine name cannot be empty", field="cuisine")
+            check_tag(cuisine, field="cuisine")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape (also the event payload)."""
@@ -176,6 +185,8 @@ class MenuItemSpec:
         check_id(self.restaurant_id, field="restaurant_id")
         if not self.name.strip():
             raise ValidationError(f"menu item {self.id!r} needs a name", field="name")
+        for ingredient in self.ingredients:
+            check_tag(ingredient, field="ingredient")
         if not isinstance(self.price, Decimal) or not self.price.is_finite() or self.price < 0:
             raise ValidationError(f"price {self.price!r} must be a decimal amount >= 0", field="price")
 

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from datastrata.core.events import Event
-from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, MenuItem, OrderPlaced, Restaurant, User
+from datastrata.graph.food import (
+    MODEL_LABELS,
+    FoodGraph,
+    MenuItem,
+    OrderPlaced,
+    Restaurant,
+    User,
+    check_key_format_in,
+    tenant_key,
+)
 from datastrata.stores.graphdb import GraphTx
 from datastrata.systems.food import domain
 
@@ -19,6 +28,9 @@ class FoodGraphProjection:
     Reference events are applied in runs of one type, in log order. The page's orders are applied last, as one
     ``apply_orders`` batch: an order only touches its ORDERED edge (creating bare endpoints if missing, which a
     later upsert fills in), so moving it after the page's reference events gives the same graph.
+
+    Every node is keyed by the event's tenant (:func:`~datastrata.graph.food.tenant_key`), cuisines and ingredients
+    included: an edge only ever joins two nodes of one tenant, so no traversal reaches another tenant's nodes.
     """
 
     name = NAME
@@ -29,22 +41,23 @@ class FoodGraphProjection:
 
     def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
         """Fold one page of events into the graph inside `tx`."""
+        check_key_format_in(tx, self.graph.store.db.path)
         orders: list[OrderPlaced] = []
         run: list[Event] = []
         for event in events:
             if event.type == domain.ORDER_PLACED:
-                p = event.payload
+                p, t = event.payload, event.tenant_id
                 orders.append(
                     OrderPlaced(
-                        str(p["order_id"]),
-                        str(p["user_id"]),
-                        str(p["restaurant_id"]),
+                        tenant_key(t, str(p["order_id"])),
+                        tenant_key(t, str(p["user_id"])),
+                        tenant_key(t, str(p["restaurant_id"])),
                         event.occurred_at,
                         p.get("rating"),
                     )
                 )
                 continue
-            if run and run[-1].type != event.type:
+            if run and (run[-1].type, run[-1].tenant_id) != (event.type, event.tenant_id):
                 self._apply_run(tx, run)
                 run = []
             run.append(event)
@@ -54,23 +67,28 @@ class FoodGraphProjection:
             self.graph.apply_orders(orders, tx=tx)
 
     def _apply_run(self, tx: GraphTx, run: list[Event]) -> None:
-        kind = run[0].type
+        """Apply a run of events of one type and one tenant."""
+        kind, tenant = run[0].type, run[0].tenant_id
         payloads = [e.payload for e in run]
+
+        def key(value: object) -> str:
+            return tenant_key(tenant, str(value))
+
         if kind in (domain.USER_REGISTERED, domain.USER_UPDATED):
             self.graph.upsert_users(
-                (User(str(p["user_id"]), float(p["lat"]), float(p["lon"])) for p in payloads), tx=tx
+                (User(key(p["user_id"]), float(p["lat"]), float(p["lon"])) for p in payloads), tx=tx
             )
         elif kind in (domain.RESTAURANT_LISTED, domain.RESTAURANT_UPDATED):
             self.graph.upsert_restaurants(
                 (
                     Restaurant(
-                        str(p["restaurant_id"]),
+                        key(p["restaurant_id"]),
                         str(p["name"]),
                         float(p["lat"]),
                         float(p["lon"]),
                         address=str(p["address"]),
                         sponsored=bool(p["sponsored"]),
-                        cuisines=tuple(p["cuisines"]),
+                        cuisines=tuple(key(c) for c in p["cuisines"]),
                     )
                     for p in payloads
                 ),
@@ -80,11 +98,11 @@ class FoodGraphProjection:
             self.graph.upsert_menu_items(
                 (
                     MenuItem(
-                        str(p["item_id"]),
-                        str(p["restaurant_id"]),
+                        key(p["item_id"]),
+                        key(p["restaurant_id"]),
                         str(p["name"]),
                         Decimal(str(p["price"])),
-                        tuple(p["ingredients"]),
+                        tuple(key(i) for i in p["ingredients"]),
                     )
                     for p in payloads
                 ),
@@ -92,13 +110,15 @@ class FoodGraphProjection:
             )
         elif kind == domain.SPONSORSHIP_CHANGED:
             for p in payloads:
-                self.graph.set_sponsored(str(p["restaurant_id"]), bool(p["sponsored"]), tx=tx)
+                self.graph.set_sponsored(key(p["restaurant_id"]), bool(p["sponsored"]), tx=tx)
         elif kind == domain.RESTAURANT_FAVORITED:
             self.graph.store.upsert_edges(
-                "FAVORITED", ({"source": p["user_id"], "target": p["restaurant_id"]} for p in payloads), tx=tx
+                "FAVORITED",
+                ({"source": key(p["user_id"]), "target": key(p["restaurant_id"])} for p in payloads),
+                tx=tx,
             )
 
     def clear(self, tx: GraphTx) -> None:
-        """Delete every node (and so every edge) of the food graph; the checkpoint node stays."""
-        for node in FOOD_SCHEMA.nodes:
-            tx.execute(f"MATCH (n:{node.label}) DETACH DELETE n")
+        """Delete every node (and so every edge) of the food model; the checkpoint and key-format nodes stay."""
+        for label in MODEL_LABELS:
+            tx.execute(f"MATCH (n:{label}) DETACH DELETE n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datastrata.runtime.tenantdata import TableSpec, by_key, register
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -82,3 +83,18 @@ def ddl(dialect: Dialect) -> str:
 
 #: The food system's schema.
 MIGRATIONS = Component.baseline("food", ddl)
+
+_USER, _RESTAURANT, _ORDER = (
+    by_key("food-user", "user_id"),
+    by_key("food-restaurant", "restaurant_id"),
+    by_key("food-order", "order_id"),
+)
+register(
+    "food",
+    TableSpec("food_users", ("tenant_id", "user_id"), rows_of_stream=_USER),
+    TableSpec("food_restaurants", ("tenant_id", "restaurant_id"), rows_of_stream=_RESTAURANT),
+    TableSpec("food_menu_items", ("tenant_id", "item_id"), rows_of_stream=_RESTAURANT),
+    TableSpec("food_favorites", ("tenant_id", "user_id", "restaurant_id"), rows_of_stream=_USER),
+    TableSpec("food_orders", ("tenant_id", "order_id"), rows_of_stream=_ORDER),
+    TableSpec("food_order_items", ("tenant_id", "order_id", "line"), rows_of_stream=_ORDER),
+)

@@ -12,7 +12,7 @@ from datastrata.core.ids import new_id
 from datastrata.core.validation import bounded_float, bounded_int
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.graph import shared
-from datastrata.graph.food import FOOD_SCHEMA, FoodGraph
+from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, bare_key, refuse_old_keys_in, tenant_key
 from datastrata.graph.projection import GraphProjectionRunner, Progress
 from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for_cuisines, recommend_restaurants
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
@@ -241,20 +241,21 @@ class FoodService:
         if Weighting(_weighting(weighting)) is Weighting.RECENCY and since is None:
             since = self.clock() - RECENCY_WINDOW
         try:
-            found = recommend_restaurants(self.graph, user_id, limit=limit, weighting=weighting, since=since)
+            found = recommend_restaurants(self.graph, self._key(user_id), limit=limit, weighting=weighting, since=since)
         except NotFound:
             return []  # registered, but the graph has not seen the user yet
-        details = self.store.restaurants([r.restaurant_id for r in found])
+        ids = [bare_key(r.restaurant_id) for r in found]
+        details = self.store.restaurants(ids)
         return [
             Suggestion(
-                r.restaurant_id,
-                details[r.restaurant_id].name if r.restaurant_id in details else "",
-                details[r.restaurant_id].address if r.restaurant_id in details else "",
+                rid,
+                details[rid].name if rid in details else "",
+                details[rid].address if rid in details else "",
                 r.score,
                 r.sponsored,
-                r.reasons,
+                tuple(bare_key(x) for x in r.reasons),
             )
-            for r in found
+            for rid, r in zip(ids, found, strict=True)
         ]
 
     def cuisines(
@@ -272,28 +273,32 @@ class FoodService:
         near_km = bounded_float(near_km, field="near_km", minimum=0.001, maximum=MAX_NEAR_KM)
         self.store.user(user_id)
         self._fresh(after, catch_up, log)
+        me = self._key(user_id)
         try:
-            favourites = favourite_cuisines(self.graph, user_id)
-            nearby = nearby_for_cuisines(self.graph, user_id, radius_km=near_km, limit=limit)
-            related = graph_related_cuisines(self.graph, user_id)
+            favourites = favourite_cuisines(self.graph, me)
+            nearby = nearby_for_cuisines(self.graph, me, radius_km=near_km, limit=limit)
+            related = graph_related_cuisines(self.graph, me)
         except NotFound:
             favourites, nearby, related = [], [], []
-        details = self.store.restaurants([m.restaurant_id for m in nearby])
+        details = self.store.restaurants([bare_key(m.restaurant_id) for m in nearby])
         return {
             "user_id": user_id,
-            "favourites": [{"cuisine": c, "orders": n} for c, n in favourites],
+            "favourites": [{"cuisine": bare_key(c), "orders": n} for c, n in favourites],
             "nearby": [
                 {
-                    "restaurant_id": m.restaurant_id,
+                    "restaurant_id": (rid := bare_key(m.restaurant_id)),
                     "name": m.name,
-                    "address": details[m.restaurant_id].address if m.restaurant_id in details else "",
-                    "cuisines": list(m.cuisines),
+                    "address": details[rid].address if rid in details else "",
+                    "cuisines": sorted(bare_key(c) for c in m.cuisines),
                     "distance_km": round(m.distance_km, 3),
                     "sponsored": m.sponsored,
                 }
                 for m in nearby
             ],
-            "related": [{"cuisine": a.cuisine, "users": a.users, "via": list(a.via)} for a in related],
+            "related": [
+                {"cuisine": bare_key(a.cuisine), "users": a.users, "via": sorted(bare_key(v) for v in a.via)}
+                for a in related
+            ],
         }
 
     def restaurant(self, restaurant_id: str) -> dict[str, Any]:
@@ -320,8 +325,15 @@ class FoodService:
         return self.runner.lag()
 
     def _fresh(self, after: int | None, catch_up: bool, log: str | None = None) -> Freshness:
-        # A halted graph answers from what it has (the freshness says so); a graph of another log is refused.
+        # A halted graph answers from what it has (the freshness says so); a graph of another log is refused, and so
+        # is one whose nodes are not keyed by tenant (made by an older release): it must be rebuilt first.
+        with self.graph.store.db.reading() as tx:
+            refuse_old_keys_in(tx, self.graph.store.db.path)
         return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
+
+    def _key(self, user_id: str) -> str:
+        """The graph key of the caller's tenant's user (graph nodes are keyed by tenant)."""
+        return tenant_key(self.store.scope().tenant, user_id)
 
 
 def _weighting(value: Weighting | str) -> str:

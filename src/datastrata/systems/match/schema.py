@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datastrata.runtime.tenantdata import TableSpec, by_key, register
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -126,3 +127,29 @@ def ddl(dialect: Dialect) -> str:
 
 #: The referee's notebook's schema.
 MIGRATIONS = Component.baseline("match", ddl)
+
+_MATCH = by_key("match", "match_id")
+register(
+    "match",
+    TableSpec("match_teams", ("tenant_id", "code"), rows_of_stream=by_key("match.team", "code")),
+    TableSpec("match_players", ("tenant_id", "player_id"), rows_of_stream=by_key("match.player", "player_id")),
+    TableSpec("match_referees", ("tenant_id", "referee_id"), rows_of_stream=by_key("match.referee", "referee_id")),
+    TableSpec("match_fouls", ("tenant_id", "foul_id"), rows_of_stream=by_key("match.foul", "foul_id")),
+    TableSpec("match_matches", ("tenant_id", "match_id"), rows_of_stream=_MATCH),
+    TableSpec("match_lineups", ("tenant_id", "match_id", "player_id"), rows_of_stream=_MATCH),
+    TableSpec("match_bookings", ("tenant_id", "match_id", "seq"), rows_of_stream=_MATCH),
+    TableSpec("match_goals", ("tenant_id", "match_id", "seq"), rows_of_stream=_MATCH),
+    TableSpec("match_substitutions", ("tenant_id", "match_id", "seq"), rows_of_stream=_MATCH),
+    TableSpec("match_player_match_stats", ("tenant_id", "match_id", "player_id"), rows_of_stream=_MATCH),
+    *(
+        TableSpec(f"{table}{slot}", key, derived=True)
+        for table, key in (
+            ("match_tv_events", ("tenant_id", "position")),
+            ("match_news_alerts", ("tenant_id", "position")),
+            ("match_social_posts", ("tenant_id", "position")),
+            ("match_analytics_players", ("tenant_id", "match_id", "player_id")),
+            ("match_analytics_teams", ("tenant_id", "match_id", "team")),
+        )
+        for slot in ("", "_b")
+    ),
+)

@@ -3,6 +3,7 @@ materialisation checkpoints, the model registry, saved training sets and capture
 
 from __future__ import annotations
 
+from datastrata.runtime.tenantdata import TableSpec, register
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -100,3 +101,15 @@ def ddl(dialect: Dialect) -> str:
 
 #: The ML pipeline's schema.
 MIGRATIONS = Component.baseline("mlops", ddl)
+
+register(
+    "mlops",
+    TableSpec("mlops_feature_views", ("tenant_id", "name")),
+    TableSpec("mlops_feature_parts", ("tenant_id", "view", "seq")),
+    TableSpec("mlops_online", ("tenant_id", "view", "entity_id")),
+    TableSpec("mlops_materialized", ("tenant_id", "view")),
+    TableSpec("mlops_models", ("tenant_id", "model", "version")),
+    TableSpec("mlops_aliases", ("tenant_id", "model", "alias")),
+    TableSpec("mlops_training_sets", ("tenant_id", "name")),
+    TableSpec("mlops_captures", ("tenant_id", "model", "batch_id")),
+)

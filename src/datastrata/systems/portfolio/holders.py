@@ -8,6 +8,7 @@ from decimal import Decimal
 from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
 from datastrata.projections.readmodels import SqlReadModel, slotted
+from datastrata.runtime.tenantdata import TableSpec, register
 from datastrata.stores.database import Dialect, Tx
 from datastrata.stores.migrations import Migration
 from datastrata.systems.portfolio.domain import STOCK_BOUGHT, STOCK_SOLD
@@ -99,3 +100,8 @@ class HoldersProjection(SqlReadModel):
 
 #: The holders read model's schema (slot a, then slot b).
 MIGRATIONS = HoldersProjection.migrations
+register(
+    "portfolio.holders",
+    *(TableSpec(t, ("tenant_id", "symbol", "portfolio_id"), derived=True) for t in HoldersProjection.tables),
+    TableSpec("portfolio_holdings_b", ("tenant_id", "symbol", "portfolio_id"), derived=True),
+)
