@@ -282,3 +282,24 @@ def test_online_streams_are_priced_as_the_relational_store_and_archived_ones_by_
     cold = [i for i in mover.inventory() if i.tier is Tier.COLD]
     assert sorted(i.key for i in cold) == MOVED and {model.storage_class(i) for i in cold} == {"GLACIER_IR"}
     assert all(i.bytes > 0 and i.placed_at is not None for i in cold)
+
+
+def test_two_tenants_streams_of_one_id_are_archived_apart(db: Database, tmp_path: Path) -> None:
+    log, mover, clock = setup(db, tmp_path)
+    clock.set(NOW - timedelta(days=30))
+    ids = [e.event_id for e in log.read("match-a")]  # acme reuses the default tenant's stream and event ids
+    log.append("match-a", [NewEvent("Goal", {"team": "acme"}, event_id=ids[0])], tenant="acme")
+    log.append("match-a", [NewEvent("MatchEnded", {"score": "1-0"}, event_id=ids[-1])], tenant="acme")
+    clock.set(NOW)
+    before = (log.read("match-a"), log.read("match-a", tenant="acme"))
+    keys = sorted(m.item.key for m in mover.plan(NOW).moves)
+    assert keys == [*MOVED, "tenant=acme/stream=match-a"]
+    records = {r.item: r for r in mover.run(mover.plan(NOW))}
+    assert "/tenant=acme/stream=match-a/" in records["tenant=acme/stream=match-a"].location
+    assert (log.read("match-a"), log.read("match-a", tenant="acme")) == before  # each read back from its segment
+    assert log.get(ids[0], tenant="acme").payload == {"team": "acme"}
+    assert log.version("match-a", tenant="acme") == 2 and log.version("match-a") == 5
+    with db.read() as tx:
+        assert tx.scalar("SELECT count(*) FROM eventlog_events WHERE stream_id = 'match-a'") == 0
+    with pytest.raises(RuleViolation, match="closed"):
+        log.append("match-a", [NewEvent("Goal", {"team": "late"})], tenant="acme")
