@@ -29,7 +29,7 @@ STATUSES = (PARKED, RETRY, RESOLVED, SKIPPED)
 
 
 class Failed(Protocol):
-    """What a dead letter names: an event of the log."""
+    """What a dead letter names: an event of the log (its ``tenant_id`` too, when it has one; else the default)."""
 
     @property
     def event_id(self) -> str:
@@ -46,10 +46,6 @@ class Failed(Protocol):
     @property
     def stream_id(self) -> str:
         """The event's stream."""
-
-    @property
-    def tenant_id(self) -> str:
-        """The event's tenant (event ids are unique per tenant)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +110,7 @@ class DeadLetters:
                 "status = excluded.status",
                 (
                     consumer,
-                    event.tenant_id,
+                    getattr(event, "tenant_id", DEFAULT_TENANT),  # event ids are unique per tenant
                     event.event_id,
                     event.position,
                     event.type,
