@@ -1,4 +1,9 @@
-"""Food recommendations in Cypher: collaborative filtering, nearby favourite cuisines, related cuisines."""
+"""Food recommendations in Cypher: collaborative filtering, nearby favourite cuisines, related cuisines.
+
+Ids and cuisine names here are the graph's keys, which name their tenant (:func:`datastrata.graph.food.tenant_key`):
+every edge joins two nodes of one tenant, so a query that starts at one tenant's user only ever meets that tenant's
+nodes. The food service turns ids into keys on the way in and back on the way out.
+"""
 
 from __future__ import annotations
 
