@@ -139,7 +139,15 @@ def test_a_v6_postgresql_log_gets_tenant_keys_and_loses_the_global_ones(bare_pg_
             "INSERT INTO eventlog_events VALUES (7, 'acme', 's', 1, 'e-1', 'Happened', 1, '{}', '{}', now(), now())"
         )
         tx.execute("INSERT INTO eventlog_snapshots VALUES ('s', 'default', 1, '{}', now())")
+        tx.execute(  # an archived stream of acme: its record and its event ids
+            "INSERT INTO eventlog_archived_streams VALUES ('old', 'acme', 1, 3, 3, 1, 'Happened', 'Happened', now(), "
+            "'cold', 'tiering/x/stream=old/v1.parquet', 'c', now())"
+        )
+        tx.execute("INSERT INTO eventlog_archived_events VALUES ('e-0', 'old', 3)")
     migrate(db, [MIGRATIONS])
+    with db.read() as tx:
+        assert tx.one("SELECT tenant_id, stream_id FROM eventlog_archived_events") == ("acme", "old")
+    assert EventLog(db).version("old", tenant="acme") == 1 and EventLog(db).version("old") == 0
     log = EventLog(db)
     assert log.read("s", tenant="acme")[0].position == 7
     loaded = SnapshotStore(db).load("s", tenant="acme")  # the snapshot took its stream's tenant
@@ -149,3 +157,20 @@ def test_a_v6_postgresql_log_gets_tenant_keys_and_loses_the_global_ones(bare_pg_
         keys = {str(r[0]) for r in tx.query("SELECT indexname FROM pg_indexes WHERE tablename = 'eventlog_events'")}
     assert "eventlog_events_event_id_key" not in keys and "eventlog_events_tenant_event_key" in keys
     db.close()
+
+
+def test_the_async_log_keeps_the_callers_tenant_across_its_thread(db: Database) -> None:
+    import asyncio
+
+    from datastrata.eventlog import AsyncEventLog
+
+    async def both() -> tuple[int, int]:
+        alog = AsyncEventLog(EventLog(db))
+        with tenant("alpha"):  # the context's tenant is taken before the work moves to a thread
+            await alog.append("s", [ev(1)])
+        await alog.append("s", [ev(1), ev(2)], tenant="beta")
+        with tenant("alpha"):
+            alpha = await alog.read("s")
+        return len(alpha), len(await alog.read("s", tenant="beta"))
+
+    assert asyncio.run(both()) == (1, 2)
