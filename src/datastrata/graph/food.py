@@ -234,6 +234,15 @@ class FoodGraph:
                 if key_format_in(tx) is None:  # an older graph stays unmarked: reads refuse it until rebuilt
                     tx.execute("CREATE (:GraphFormat {id: 'keys', version: $v})", {"v": KEY_FORMAT})
 
+    def check_keys_in(self, tx: GraphTx) -> None:
+        """Refuse to write into a graph of an older key format; mark an empty one (inside the write `tx`)."""
+        check_key_format_in(tx, self.store.db.path)
+
+    def refuse_old_keys(self) -> None:
+        """Refuse to read a graph of an older key format: it must be rebuilt first (a read-only check)."""
+        with self.store.db.reading() as tx:
+            refuse_old_keys_in(tx, self.store.db.path)
+
     @contextmanager
     def transaction(self) -> Iterator[GraphTx]:
         """One atomic graph write transaction; pass the tx to writes as ``tx=``."""

@@ -49,8 +49,9 @@ class FabTiers:
         self.clock = runtime.clock
         self.policy = fab_policy()
         objects = ObjectStore(runtime.settings.objects, clock=runtime.clock)
-        # A platform job: it aggregates and tiers every tenant's readings, and each row it writes keeps the tenant
-        # of the readings it comes from. So it never takes the caller's tenant; the scope only names the location.
+        # A job over every tenant (the operator's, not a caller's command): it aggregates and tiers every tenant's
+        # readings, and each row it writes keeps the tenant of the readings it comes from. So it never takes the
+        # caller's tenant; the scope only names the location.
         self.scope = Scope("fab", tenant=DEFAULT_TENANT)
         store = runtime.locate(self.scope).db  # the fab's location: its tables and the move audit live there
         self.mover = Mover(store, objects, self.policy, clock=runtime.clock)

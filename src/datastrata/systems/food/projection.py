@@ -13,7 +13,6 @@ from datastrata.graph.food import (
     OrderPlaced,
     Restaurant,
     User,
-    check_key_format_in,
     tenant_key,
 )
 from datastrata.stores.graphdb import GraphTx
@@ -41,7 +40,7 @@ class FoodGraphProjection:
 
     def apply_batch(self, tx: GraphTx, events: Sequence[Event]) -> None:
         """Fold one page of events into the graph inside `tx`."""
-        check_key_format_in(tx, self.graph.store.db.path)
+        self.graph.check_keys_in(tx)
         orders: list[OrderPlaced] = []
         run: list[Event] = []
         for event in events:

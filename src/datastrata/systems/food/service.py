@@ -12,7 +12,7 @@ from datastrata.core.ids import new_id
 from datastrata.core.validation import bounded_float, bounded_int
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.graph import shared
-from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, bare_key, refuse_old_keys_in, tenant_key
+from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, bare_key, tenant_key
 from datastrata.graph.projection import GraphProjectionRunner, Progress
 from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for_cuisines, recommend_restaurants
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
@@ -327,8 +327,7 @@ class FoodService:
     def _fresh(self, after: int | None, catch_up: bool, log: str | None = None) -> Freshness:
         # A halted graph answers from what it has (the freshness says so); a graph of another log is refused, and so
         # is one whose nodes are not keyed by tenant (made by an older release): it must be rebuilt first.
-        with self.graph.store.db.reading() as tx:
-            refuse_old_keys_in(tx, self.graph.store.db.path)
+        self.graph.refuse_old_keys()
         return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
 
     def _key(self, user_id: str) -> str:

@@ -44,8 +44,9 @@ PREFIX = "mlops/models/"
 #: Largest artifact one registration takes (larger models belong in a multipart upload, not one request).
 MAX_ARTIFACT = 512 * 1024 * 1024
 _COLUMNS = "model, version, artifact, sha256, bytes, stage, metrics, registered_at, stage_changed_at"
-#: The archive run is a platform job over every tenant's artifacts: it takes no caller's tenant, and what it changes
-#: belongs to the tenant of the row it handles. This scope only names the registry's location.
+#: The archive run is a job over every tenant's artifacts (the operator's, not a caller's command): it takes no
+#: caller's tenant, and what it changes belongs to the tenant of the row it handles. This scope only names the
+#: registry's location.
 _PLATFORM = Scope(MODELS, tenant=DEFAULT_TENANT)
 
 
