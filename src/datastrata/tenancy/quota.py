@@ -1,4 +1,4 @@
-"""Storage quotas: what a tenant stores is counted in the command's own transaction and refused past its tier's quota."""
+"""Storage quotas: a tenant's bytes are counted in the command's own transaction and refused past its tier's quota."""
 
 from __future__ import annotations
 

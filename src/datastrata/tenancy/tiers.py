@@ -1,4 +1,4 @@
-"""The tiers of the article's table: each names its isolation model, storage quota, monthly fee, SLA and request rate."""
+"""The tiers of the article's table: each names its isolation model, quota, monthly fee, SLA and request rate."""
 
 from __future__ import annotations
 
