@@ -88,6 +88,10 @@ RELEASED = {
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
     ("fab", 1, "sqlite"): "28730d2080494f1a",
     ("fab", 1, "postgresql"): "1586505eb694e549",
+    ("jobs", 3, "sqlite"): "206223a7114983ee",
+    ("jobs", 3, "postgresql"): "206223a7114983ee",
+    ("tenancy", 1, "sqlite"): "2400adf14aa5dbfd",
+    ("tenancy", 1, "postgresql"): "36ec021c904d14dd",
 }
 
 
