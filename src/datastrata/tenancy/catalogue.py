@@ -15,7 +15,7 @@ from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import MIGRATIONS, STATES
 from datastrata.stores.database import Tx, is_unique_violation, time_from_db, time_to_db
 from datastrata.tenancy.models import provisioner
-from datastrata.tenancy.secrets import seal
+from datastrata.tenancy.secrets import require_key, seal
 from datastrata.tenancy.tiers import TIERS, tier
 
 if TYPE_CHECKING:
@@ -116,6 +116,8 @@ class Catalogue:
                 raise ConcurrencyConflict(
                     f"tenant {tenant!r} is already catalogued; `datastrata tenants show {tenant}`"
                 )
+        if chosen.model != "shared":
+            require_key()  # its own location's store URL is kept sealed: no key, nothing is provisioned
         spec = provisioner(chosen.model).provision(self.runtime, tenant, store=store)
         try:
             with self.db.transaction() as tx:

@@ -42,6 +42,11 @@ def _key() -> AESGCM:
     return AESGCM(raw)
 
 
+def require_key() -> None:
+    """Refuse now, naming the variable, when the catalogue's key is missing or malformed (before making anything)."""
+    _key()
+
+
 def seal(tenant: str, plaintext: str) -> str:
     """Return `plaintext` encrypted for `tenant`'s catalogue row (a fresh nonce each time)."""
     nonce = os.urandom(_NONCE)
