@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from datastrata.core.config import Settings
 from datastrata.core.errors import (
     ConcurrencyConflict,
     ConfigurationError,
@@ -16,7 +17,6 @@ from datastrata.core.errors import (
     ValidationError,
 )
 from datastrata.core.events import NewEvent
-from datastrata.core.config import Settings
 from datastrata.core.tenancy import tenant
 from datastrata.runtime import LocationSpec, Runtime, Scope
 from datastrata.runtime.tenants import StoredDirectory

@@ -1,4 +1,4 @@
-"""``datastrata tenants`` and the root ``--tenant``: fail closed once a second tenant exists; --json shapes; no secrets."""
+"""``datastrata tenants`` and the root ``--tenant``: fail closed once tenants exist; --json shapes; no secrets."""
 
 from __future__ import annotations
 

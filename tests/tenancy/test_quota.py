@@ -1,4 +1,4 @@
-"""Tier quotas: payload bytes counted in the command's transaction, a write past the quota refused with nothing written."""
+"""Tier quotas: payload bytes counted in the command's transaction; past the quota refused, nothing written."""
 
 from __future__ import annotations
 
