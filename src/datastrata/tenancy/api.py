@@ -59,6 +59,21 @@ class TenantOut(BaseModel):
     usage: dict[str, Any]
 
 
+class KeyOut(BaseModel):
+    """An API key of a tenant (never its hash; the full key only in the response that created it)."""
+
+    model_config = ConfigDict(extra="allow")
+    key_id: str
+    tenant: str
+    role: str
+    note: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    state: str = Field(description="active, revoked or expired")
+    key: str | None = Field(default=None, description="The full key: shown in the creating response only")
+
+
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -94,7 +109,7 @@ def set_tier(tenant_id: TenantId, body: TierIn, request: Request) -> dict[str, A
     return catalogue_of(_runtime(request)).set_tier(tenant_id, body.tier, actor=actor).to_dict()
 
 
-@router.post("/{tenant_id}/keys", status_code=201, responses=problems(422))
+@router.post("/{tenant_id}/keys", status_code=201, responses=problems(422), response_model=KeyOut)
 def create_key(tenant_id: TenantId, body: KeyIn, request: Request) -> JSONResponse:
     """Create an API key bound to the tenant; the key is in this response only."""
     store = key_store(_runtime(request))
@@ -102,7 +117,7 @@ def create_key(tenant_id: TenantId, body: KeyIn, request: Request) -> JSONRespon
     return JSONResponse({**key.to_dict(key.created_at), "key": text}, status_code=201)
 
 
-@router.delete("/{tenant_id}/keys/{key_id}", responses=problems(404, 422))
+@router.delete("/{tenant_id}/keys/{key_id}", responses=problems(404, 422), response_model=KeyOut)
 def revoke_key(tenant_id: TenantId, key_id: Annotated[str, Path(max_length=20)], request: Request) -> dict[str, Any]:
     """Revoke one of the tenant's API keys at once."""
     store = key_store(_runtime(request))
