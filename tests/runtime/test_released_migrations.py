@@ -90,7 +90,7 @@ RELEASED = {
     ("fab", 1, "postgresql"): "1586505eb694e549",
     ("jobs", 3, "sqlite"): "206223a7114983ee",
     ("jobs", 3, "postgresql"): "206223a7114983ee",
-    ("tenancy", 1, "sqlite"): "2400adf14aa5dbfd",
+    ("tenancy", 1, "sqlite"): "75434d5e721b26e7",
     ("tenancy", 1, "postgresql"): "36ec021c904d14dd",
 }
 

@@ -74,6 +74,8 @@ def test_json_shapes_of_add_list_show_and_keys(sqlite_url: str) -> None:
     assert key["key"].startswith(key["key_id"] + ".")
     code, out, _ = ds(sqlite_url, "tenants", "keys", "revoke", key["key_id"], "--json")
     assert code == 0 and json.loads(out)["state"] == "revoked"
+    code, out, _ = ds(sqlite_url, "tenants", "set-tier", "acme", "--tier", "enterprise", "--json")
+    assert code == 0 and json.loads(out)["usage"]["quota"] == "unlimited"
     code, out, err = ds(sqlite_url, "tenants", "keys", "create", "nobody", "--role", "viewer")
     assert code == 2 and "not in the catalogue" in err and out == ""
     code, _, err = ds(sqlite_url, "tenants", "show", "nobody")

@@ -56,6 +56,14 @@ def test_the_keys_tenant_sets_the_scope_and_no_tenant_is_needed_over_http(app: F
         assert tx.query("SELECT tenant_id FROM eventlog_events") == [("acme",)]
 
 
+def test_a_key_of_an_offboarded_tenant_is_refused_with_401(app: FastAPI) -> None:
+    beta = client(app, "beta", "viewer")
+    assert beta.get("/portfolios/p1").status_code == 404
+    catalogue_of(app.state.runtime).set_state("beta", "offboarded")
+    refused = beta.get("/portfolios/p1")
+    assert refused.status_code == 401 and "no longer served" in refused.json()["detail"]
+
+
 def test_another_tenants_job_is_a_404_that_names_nothing_of_it(app: FastAPI) -> None:
     with tenant("acme"):
         job = jobs_of(app.state.runtime).create("export", "acme-secret-report")

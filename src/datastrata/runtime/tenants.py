@@ -102,6 +102,7 @@ STATES = ("active", "moving", "offboarding", "offboarded")
 def _ddl(dialect: Dialect) -> str:
     time_type = "TEXT" if dialect == "sqlite" else "TIMESTAMPTZ"
     audit_id = "INTEGER PRIMARY KEY" if dialect == "sqlite" else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    one_tree = " WITHOUT ROWID" if dialect == "sqlite" else ""  # the usage upsert touches one b-tree per command
     return f"""
 CREATE TABLE IF NOT EXISTS tenancy_tenants (
     tenant_id   TEXT    PRIMARY KEY,
@@ -121,7 +122,7 @@ CREATE TABLE IF NOT EXISTS tenancy_tenants (
 CREATE TABLE IF NOT EXISTS tenancy_usage (
     tenant_id   TEXT    PRIMARY KEY,
     bytes       BIGINT  NOT NULL DEFAULT 0
-);
+){one_tree};
 CREATE TABLE IF NOT EXISTS tenancy_audit (
     id          {audit_id},
     at          {time_type} NOT NULL,

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from datastrata.core.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
+from datastrata.core.errors import ConfigurationError, Forbidden, NotFound, RateLimited, Unauthorized
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
 from datastrata.runtime import Runtime
 from datastrata.security.keys import Principal, key_store
@@ -148,7 +148,14 @@ async def authenticate(
 
 def _take_rate(limiter: RateLimiter, runtime: Runtime, principal: Principal) -> None:
     """Take a token for the request: from the tenant's bucket at its tier's rate, or the key's at the server's."""
-    placement = runtime.tenants.placement(principal.tenant)
+    try:
+        placement = runtime.tenants.placement(principal.tenant)
+    except NotFound:
+        placement = None
+    if placement is None or placement.state in ("offboarding", "offboarded"):
+        raise Unauthorized(
+            f"API key {principal.key_id} belongs to a tenant that is no longer served; ask the platform operator"
+        )
     if not placement.catalogued:  # the platform's own tenant: one bucket per key, at --rate-limit/--burst
         wait = limiter.take(principal.key_id)
         if wait:

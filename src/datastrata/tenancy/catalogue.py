@@ -176,11 +176,11 @@ class Catalogue:
         ]
 
     def list(self) -> list[Tenant]:
-        """Return every catalogued tenant, in id order (usage of tenants in the home location)."""
+        """Return every catalogued tenant, in id order, with its usage (read in its own location if it has one)."""
         with self.db.read() as tx:
             rows = tx.query(f"SELECT {_COLUMNS} FROM tenancy_tenants ORDER BY tenant_id")
             used = {str(t): int(b) for t, b in tx.query("SELECT tenant_id, bytes FROM tenancy_usage")}
-        return [_tenant(r, used.get(str(r[0]), 0)) for r in rows]
+        return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self.usage(str(r[0]))) for r in rows]
 
     def _update(self, tenant: str, column: str, value: str, actor: str) -> None:
         with self.db.transaction() as tx:

@@ -57,6 +57,17 @@ def show(
     emit(_catalogue(ctx).get(tenant_id).to_dict(), as_json=as_json, text=_shown)
 
 
+@app.command("set-tier")
+def set_tier(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="A catalogued tenant.")],
+    tier: Annotated[str, typer.Option("--tier", help=f"One of {', '.join(TIERS)}.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Change a tenant's tier: its quota and rate at once (`tenants move` moves its data to the tier's model)."""
+    emit(_catalogue(ctx).set_tier(tenant_id, tier).to_dict(), as_json=as_json, text=_shown)
+
+
 def _line(d: dict[str, Any]) -> str:
     usage = d["usage"]
     return (
