@@ -35,9 +35,10 @@ PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redi
 #: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs.
 OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive"})
 #: First path segments whose every route is an operator action (admin only).
-OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants", "tiering"})
-#: Operator areas that span every tenant: only the platform operator (an admin key of ``default``) may call them.
-#: ``jobs`` is not one: a tenant's admin sees its own jobs there (and another tenant's job is a 404).
+OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants"})
+#: Areas that span every tenant: only keys of the platform's own tenant (``default``) may call them, with the role
+#: the route needs (admin for the operator areas, so the platform operator). ``jobs`` is not one: a tenant's admin
+#: sees its own jobs there (and another tenant's job is a 404).
 PLATFORM_AREAS = frozenset({"deadletters", "rebuild", "tenants", "tiering"})
 #: POST routes that compute an answer and write nothing, so a viewer may call them.
 READ_ONLY_POSTS = frozenset({"/design"})
@@ -136,10 +137,10 @@ async def authenticate(
             f"{request.method} {path} needs the {needed} role; API key {principal.key_id} is {principal.role}; "
             f"ask an admin for a key with `datastrata keys create --role {needed}`"
         )
-    if platform_only(path) and not is_platform_operator(principal):
+    if platform_only(path) and principal.tenant != DEFAULT_TENANT:
         raise Forbidden(
-            f"{request.method} {path} spans every tenant: only the platform operator (an admin key of tenant "
-            f"{DEFAULT_TENANT!r}) may call it; API key {principal.key_id} is an admin of tenant {principal.tenant!r}"
+            f"{request.method} {path} spans every tenant: only the platform operator (keys of tenant "
+            f"{DEFAULT_TENANT!r}) may call it; API key {principal.key_id} is of tenant {principal.tenant!r}"
         )
     request.state.principal = principal
     with tenant(principal.tenant):
