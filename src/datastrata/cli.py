@@ -31,10 +31,13 @@ from datastrata.shell import (
     PlatformStoreOption,
     ShellGroup,
     StoreOption,
+    TenantOption,
+    act_for,
     emit,
     remember_stores,
     session,
 )
+from datastrata.tenancy.cli import app as tenants_app
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy
@@ -58,9 +61,11 @@ def _root(
     cache: CacheOption = None,
     graph: GraphOption = None,
     platform_store: PlatformStoreOption = None,
+    tenant: TenantOption = None,
 ) -> None:
     """datastrata: data-architecture strategies as working, measured reference systems."""
     remember_stores(ctx, store, bus, cache, graph)
+    act_for(ctx, tenant)
     if platform_store:
         session(ctx).overrides["platform_store"] = platform_store
 
@@ -68,6 +73,7 @@ def _root(
 for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
+app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)

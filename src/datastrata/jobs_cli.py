@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from datastrata.core.tenancy import current_tenant, tenant_is_set
 from datastrata.runtime.jobs import jobs_of
 from datastrata.shell import JsonOption, emit, session
 
@@ -19,7 +20,7 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """List the latest jobs, newest first (a job whose process is gone reads `interrupted`)."""
-    found = [j.to_dict() for j in jobs_of(session(ctx).open()).list(limit=limit)]
+    found = [j.to_dict() for j in jobs_of(session(ctx).open()).list(limit=limit, tenant=_tenant())]
     emit(found, as_json=as_json, text=_table)
 
 
@@ -30,7 +31,12 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one job: state, progress, owner, error and result."""
-    emit([jobs_of(session(ctx).open()).get(job_id).to_dict()], as_json=as_json, text=_table)
+    emit([jobs_of(session(ctx).open()).get(job_id, tenant=_tenant()).to_dict()], as_json=as_json, text=_table)
+
+
+def _tenant() -> str | None:
+    """The tenant `--tenant` names (its jobs only), or None: a local operator sees every tenant's."""
+    return current_tenant() if tenant_is_set() else None
 
 
 def _table(jobs: list[dict[str, Any]]) -> str:

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from datastrata.core.clock import parse_time
 from datastrata.core.config import Settings, load_settings, sqlite_path, url_scheme
 from datastrata.core.errors import DatastrataError, NotFound
+from datastrata.core.tenancy import tenant
 from datastrata.core.validation import ASCII_INT
 from datastrata.runtime import Runtime
 
@@ -47,6 +48,15 @@ PlatformStoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+TenantOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        envvar="DATASTRATA_TENANT",
+        help="The tenant whose data the command works on, as a local operator (env DATASTRATA_TENANT); required "
+        "once the catalogue holds a tenant other than 'default'.",
+    ),
+]
 
 #: Commands (by their last name) that only read: they never create a store, so a mistyped path is said, not hidden.
 READ_COMMANDS = frozenset(
@@ -128,6 +138,12 @@ def remember_stores(
     for key, value in (("store", store), ("bus", bus), ("cache", cache), ("graph", graph)):
         if value:
             overrides[key] = value
+
+
+def act_for(ctx: typer.Context, tenant_id: str | None) -> None:
+    """Run the rest of the invocation on behalf of `tenant_id` (``--tenant``; None: no tenant chosen)."""
+    if tenant_id:
+        ctx.with_resource(tenant(tenant_id))
 
 
 def service(ctx: typer.Context, name: str, factory: Callable[[Runtime], T]) -> T:

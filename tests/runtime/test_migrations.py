@@ -163,11 +163,12 @@ def test_a_store_made_by_the_old_schema_upgrades_without_losing_a_row(store_url:
             "ALTER TABLE projection_checkpoints DROP COLUMN log_id;"
             "ALTER TABLE jobs DROP COLUMN owner; ALTER TABLE jobs DROP COLUMN heartbeat_at;"
             "ALTER TABLE jobs DROP COLUMN interrupted;"
+            "DROP INDEX jobs_by_tenant; ALTER TABLE jobs DROP COLUMN tenant_id;"
         )
         if tx.dialect == "postgresql":
             tx.run_script(OLD_NOTIFY_TRIGGER)
     applied = labels(cli_json("--store", store_url, "migrate"))
-    assert {"eventlog 4", "portfolio.holders 1", "messaging 2", "checkpoints 2", "jobs 2"} <= set(applied)
+    assert {"eventlog 4", "portfolio.holders 1", "messaging 2", "checkpoints 2", "jobs 2", "jobs 3"} <= set(applied)
     assert ("eventlog 3" in applied) == store_url.startswith("postgresql")
     with Runtime.open(Settings(store=store_url)) as runtime:
         svc = PortfolioService(runtime)

@@ -97,6 +97,10 @@ RELEASED = {
     ("portfolio.holders", 3, "postgresql"): "321b75fdd2ed7d5f",
     ("mdm", 2, "sqlite"): "de532371ab457fdb",
     ("mdm", 2, "postgresql"): "fcf5262da3da2666",
+    ("jobs", 3, "sqlite"): "206223a7114983ee",
+    ("jobs", 3, "postgresql"): "206223a7114983ee",
+    ("tenancy", 1, "sqlite"): "75434d5e721b26e7",
+    ("tenancy", 1, "postgresql"): "36ec021c904d14dd",
 }
 
 

@@ -15,7 +15,8 @@ from datastrata.api import create_app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ValidationError
 from datastrata.security.auth import PUBLIC, AuthConfig
-from datastrata.security.keys import KeyStore
+from datastrata.security.keys import KeyStore, key_store
+from datastrata.tenancy.catalogue import catalogue_of
 from tests.conftest import ApiClient
 
 P = "p-1"
@@ -130,11 +131,11 @@ def test_the_audit_actor_of_a_masterdata_put_is_the_key_id(app: FastAPI, api_cli
 def test_the_request_runs_in_the_tenant_of_its_key(app: FastAPI, api_client: ApiClient) -> None:
     with api_client(app) as http:
         runtime = app.state.runtime
-        with pytest.raises(ValidationError, match="isolated"):  # fail closed until reads are tenant-isolated
-            keys(app).create(role="admin", tenant="acme")
-        # A key of another tenant, as a tenant-isolating release will let `keys create` make it:
-        with runtime.db.transaction() as tx:
-            tx.execute("UPDATE security_api_keys SET tenant_id = 'acme'")
+        with pytest.raises(ValidationError, match="not in the catalogue"):  # a key of an unknown tenant is refused
+            key_store(runtime).create(role="admin", tenant="acme")
+        catalogue_of(runtime).add("acme", "indie")
+        _, key = key_store(runtime).create(role="editor", tenant="acme")
+        http.headers["Authorization"] = f"Bearer {key}"
         assert http.post(f"/portfolios/{P}/deposits", json={"amount": "5"}).status_code == 201
         with runtime.db.read() as tx:
             assert tx.query("SELECT tenant_id FROM eventlog_events") == [("acme",)]

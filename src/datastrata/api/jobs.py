@@ -32,6 +32,7 @@ class JobOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     owner: str | None = Field(description="host:pid of the process running it")
+    tenant: str = Field(description="The tenant the job works for")
 
 
 #: The OpenAPI entry of a route that answers 202 with a job.

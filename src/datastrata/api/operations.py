@@ -24,6 +24,7 @@ from datastrata.runtime import Runtime
 from datastrata.runtime import deadletters as operations
 from datastrata.runtime.health import report
 from datastrata.runtime.jobs import jobs_of, rebuild_work
+from datastrata.security.auth import principal_of, tenant_filter
 
 router = APIRouter(tags=["operations"])
 LetterId = Annotated[int, Path(ge=1, le=MAX_INT, description="Dead letter id")]
@@ -92,10 +93,11 @@ def post_rebuild(
 
 @router.get("/jobs", responses=problems(422))
 def list_jobs(request: Request, limit: LimitQuery = DEFAULT_PAGE, cursor: CursorQuery = None) -> Page[JobOut]:
-    """List jobs (rebuilds, verifies), newest first, a page at a time (stable while jobs are added)."""
+    """List jobs (rebuilds, verifies), newest first, a page at a time; a tenant's admin sees its own only."""
     after = keyset_after(cursor, "jobs", (str, str))
     before = None if after is None else (cursor_time(after[0]), after[1])
-    found = jobs_of(_runtime(request)).list(limit=limit + 1, before=before)
+    who = tenant_filter(principal_of(request))  # a tenant's admin sees its own jobs only
+    found = jobs_of(_runtime(request)).list(limit=limit + 1, before=before, tenant=who)
     jobs = [JobOut(**j.to_dict()) for j in found]
     return keyset_page(jobs, kind="jobs", limit=limit, key=lambda j: (j.created_at, j.id))
 
@@ -103,4 +105,4 @@ def list_jobs(request: Request, limit: LimitQuery = DEFAULT_PAGE, cursor: Cursor
 @router.get("/jobs/{job_id}", responses=problems(404), response_model=JobOut)
 def get_job(request: Request, job_id: Annotated[str, Path(max_length=100)]) -> dict[str, Any]:
     """A job's state (queued, running, succeeded, failed, interrupted), progress (position of target) and error."""
-    return jobs_of(_runtime(request)).get(job_id).to_dict()
+    return jobs_of(_runtime(request)).get(job_id, tenant=tenant_filter(principal_of(request))).to_dict()

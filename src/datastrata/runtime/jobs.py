@@ -28,6 +28,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, DatastrataError, NotFound
 from datastrata.core.ids import new_id
 from datastrata.core.redact import describe_error
+from datastrata.core.tenancy import DEFAULT_TENANT, current_tenant
 from datastrata.stores.database import Database, Dialect, Tx, time_from_db, time_to_db
 from datastrata.stores.migrations import Component, Migration
 
@@ -79,8 +80,16 @@ ALTER TABLE jobs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
 """
 
 
-#: The jobs table's schema (a spine component: every home location has it); 2 adds the owner and its lease.
-MIGRATIONS = Component.baseline("jobs", ddl, Migration.from_ddl(2, "owner", _owner_ddl))
+_TENANT_DDL = """
+ALTER TABLE jobs ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant_id, kind, target);
+"""
+
+#: The jobs table's schema (a spine component: every home location has it); 2 adds the owner and its lease, 3 the
+#: tenant a job works for (a tenant's admin sees only its own jobs; filtered here, not by row-level security).
+MIGRATIONS = Component.baseline(
+    "jobs", ddl, Migration.from_ddl(2, "owner", _owner_ddl), Migration.both(3, "tenant", _TENANT_DDL)
+)
 
 
 def this_owner() -> str:
@@ -121,6 +130,8 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     owner: str | None = None
+    #: The tenant the job works for (the caller's when it was created).
+    tenant: str = DEFAULT_TENANT
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape of ``GET /jobs/{id}``."""
@@ -136,6 +147,7 @@ class Job:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "owner": self.owner,
+            "tenant": self.tenant,
         }
 
     @property
@@ -146,7 +158,7 @@ class Job:
 
 _COLUMNS = (
     "id, kind, target, state, position, goal, error, result, created_at, started_at, finished_at, owner, "
-    "heartbeat_at, interrupted"
+    "heartbeat_at, interrupted, tenant_id"
 )
 
 
@@ -173,16 +185,18 @@ class Jobs:
         self.threads: dict[str, threading.Thread] = {}
 
     def create(self, kind: str, target: str) -> Job:
-        """Record a new queued job owned by this process; refuse while a live owner runs the same work.
+        """Record a new queued job of the current tenant, owned by this process; refuse while a live owner runs it.
 
         Earlier records of the same work whose owner is gone are marked interrupted in the same transaction.
         """
         job_id = new_id()
+        who = current_tenant()
         with self.db.transaction() as tx:
             now = self.clock()
             for row in tx.query(
-                f"SELECT {_COLUMNS} FROM jobs WHERE kind = ? AND target = ? AND state IN ('queued', 'running')",
-                (kind, target),
+                f"SELECT {_COLUMNS} FROM jobs WHERE tenant_id = ? AND kind = ? AND target = ? "
+                "AND state IN ('queued', 'running')",
+                (who, kind, target),
             ):
                 earlier = _job(row)
                 reason = owner_gone(earlier.owner, _heartbeat(row), now, self.lease)
@@ -196,9 +210,9 @@ class Jobs:
                     (_interrupted(reason), time_to_db(tx.dialect, now), earlier.id),
                 )
             tx.execute(
-                "INSERT INTO jobs (id, kind, target, state, created_at, owner, heartbeat_at) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                (job_id, kind, target, time_to_db(tx.dialect, now), self.owner, time_to_db(tx.dialect, now)),
+                "INSERT INTO jobs (id, kind, target, state, created_at, owner, heartbeat_at, tenant_id) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (job_id, kind, target, time_to_db(tx.dialect, now), self.owner, time_to_db(tx.dialect, now), who),
             )
         return self.get(job_id)
 
@@ -207,9 +221,9 @@ class Jobs:
         job_id = new_id()
         now = time_to_db(tx.dialect, self.clock())
         tx.execute(
-            "INSERT INTO jobs (id, kind, target, state, goal, created_at, started_at, owner) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-            (job_id, kind, target, goal, now, now, EXTERNAL),
+            "INSERT INTO jobs (id, kind, target, state, goal, created_at, started_at, owner, tenant_id) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            (job_id, kind, target, goal, now, now, EXTERNAL, current_tenant()),
         )
         return job_id
 
@@ -228,20 +242,29 @@ class Jobs:
         )
         return int(cursor.rowcount or 0) == 1
 
-    def get(self, job_id: str) -> Job:
-        """Return job `job_id` (``interrupted`` when its owner is gone), or raise NotFound."""
+    def get(self, job_id: str, *, tenant: str | None = None) -> Job:
+        """Return job `job_id` (``interrupted`` when its owner is gone), or raise NotFound.
+
+        With `tenant`, a job of another tenant is not found either (404, never 403: its id tells nothing).
+        """
         with self.db.read() as tx:
             row = tx.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
+        if row is None or (tenant is not None and str(row[14]) != tenant):
             raise NotFound(f"no job {job_id!r}; start one with POST /rebuild/{{name}}", field="id")
         return self._seen(row)
 
-    def list(self, *, limit: int = 50, before: tuple[datetime, str] | None = None) -> list[Job]:
-        """Return up to `limit` jobs, newest first, starting after `before` (``created_at, id`` of the last seen)."""
-        where, params = "", cast(tuple[Any, ...], ())
+    def list(
+        self, *, limit: int = 50, before: tuple[datetime, str] | None = None, tenant: str | None = None
+    ) -> list[Job]:
+        """Return up to `limit` jobs (of one tenant, if named), newest first, after `before` (``created_at, id``)."""
+        clauses, params = [], cast(tuple[Any, ...], ())
+        if tenant is not None:
+            clauses, params = ["tenant_id = ?"], (tenant,)
         if before is not None:
             at = time_to_db(self.db.dialect, before[0])
-            where, params = "WHERE created_at < ? OR (created_at = ? AND id > ?) ", (at, at, before[1])
+            clauses.append("(created_at < ? OR (created_at = ? AND id > ?))")
+            params = (*params, at, at, before[1])
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
         with self.db.read() as tx:
             rows = tx.query(
                 f"SELECT {_COLUMNS} FROM jobs {where}ORDER BY created_at DESC, id LIMIT ?", (*params, limit)
@@ -379,12 +402,12 @@ def jobs_of(runtime: Runtime) -> Jobs:
 
 
 def _job(row: Any) -> Job:
-    jid, kind, target, state, position, goal, error, result, created, started, finished, owner, _, interrupted = row
+    jid, kind, target, state, position, goal, error, result, created, started, finished, owner, _, stopped, who = row
     return Job(
         str(jid),
         str(kind),
         str(target),
-        INTERRUPTED if interrupted else str(state),
+        INTERRUPTED if stopped else str(state),
         int(position),
         int(goal),
         str(error) if error is not None else None,
@@ -393,4 +416,5 @@ def _job(row: Any) -> Job:
         time_from_db(started) if started is not None else None,
         time_from_db(finished) if finished is not None else None,
         str(owner) if owner is not None else None,
+        str(who),
     )

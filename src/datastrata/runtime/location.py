@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event, NewEvent
@@ -17,6 +18,10 @@ from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Cursor, Database, Params, Tx
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
+from datastrata.tenancy.quota import charge, payload_bytes
+
+if TYPE_CHECKING:
+    from datastrata.runtime.tenants import TenantDirectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,8 @@ class Work(Tx):
         self.location = location
         self.scope = scope
         self.dialect = tx.dialect
+        #: The runtime's tenant directory (set by ``Runtime.transaction``): appends are charged to the tenant's quota.
+        self.tenants: TenantDirectory | None = None
 
     @property
     def log(self) -> EventLog:
@@ -144,9 +151,12 @@ class Work(Tx):
         activation run over every tenant) lands in that tenant's stream.
         """
         target = scope or self.scope
-        return self.log.append_in(
+        appended = self.log.append_in(
             self.tx, target.stream_id, events, expected_version=expected_version, tenant=target.tenant
         )
+        if self.tenants is not None and self.tenants.multi_tenant():
+            charge(self, payload_bytes(events), tenant=target.tenant)  # the tier's quota, in this transaction
+        return appended
 
     def head(self) -> int:
         """Return the head of this location's log as this transaction sees it (a consistency token)."""

@@ -14,6 +14,7 @@ from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
+from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
@@ -38,6 +39,7 @@ SPINE: tuple[Component, ...] = (
     TIERING,
     TIERING_RESTORES,
     ICEBERG_CATALOG,
+    TENANCY,
 )
 
 

@@ -17,6 +17,7 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
+from datastrata.core.tenancy import platform as platform_context
 from datastrata.core.tenancy import tenant
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
@@ -32,7 +33,7 @@ from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
-from datastrata.runtime.tenants import SingleTenant, TenantDirectory, require_tenant
+from datastrata.runtime.tenants import SingleTenant, StoredDirectory, TenantDirectory, require_tenant
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
@@ -122,13 +123,24 @@ class Runtime:
             followers.db.ensure(TIERING)  # and the tiering move audit
             followers.db.ensure(ICEBERG_CATALOG)  # with the Iceberg catalog its cold parts may be registered in
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
+            tenants = StoredDirectory(followers.db)  # and the tenant catalogue
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:
                 platform.close()
             home.close()
             raise
-        return cls(settings, placement, home, bus, dead_letters, clock=clock, max_open=max_open, platform=platform)
+        return cls(
+            settings,
+            placement,
+            home,
+            bus,
+            dead_letters,
+            clock=clock,
+            max_open=max_open,
+            platform=platform,
+            tenants=tenants,
+        )
 
     # ---- placement -----------------------------------------------------------------------------------------
 
@@ -184,6 +196,9 @@ class Runtime:
         if location is self.home and _AS_PLATFORM.get():
             location = self.platform  # a follower's or job's work: the platform role's pool
         try:
+            if scope.all_tenants:  # a platform job's scope (require_tenant allowed it): no tenant is bound
+                yield location
+                return
             with tenant(scope.tenant):
                 yield location
         finally:
@@ -194,6 +209,7 @@ class Runtime:
     def transaction(self, scope: Scope) -> Iterator[Work]:
         """Open a write transaction in the location of `scope`: all its effects, events included, or none."""
         with self._using(scope) as location, location.transaction(scope) as work:
+            work.tenants = self.tenants  # its appends are charged to the tenant's quota
             yield work
 
     @contextlib.contextmanager
@@ -209,6 +225,9 @@ class Runtime:
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
+        if self.tenants.multi_tenant():  # charged to the tenant's quota in the same transaction
+            with self.transaction(scope) as work:
+                return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:
             return location.log.append(scope.stream_id, events, expected_version=expected_version)
 
@@ -320,10 +339,15 @@ class Runtime:
 
     @contextlib.contextmanager
     def as_platform(self) -> Iterator[None]:
-        """Run the block as the followers do: units of work in the home location use the platform pool."""
+        """Run the block as the followers do: units of work in the home location use the platform pool.
+
+        The block is in the platform context too (``core.tenancy.platform``): a store binds no tenant filter to
+        it, and ``Scope.platform`` scopes are allowed in it.
+        """
         token = _AS_PLATFORM.set(True)
         try:
-            yield
+            with platform_context():
+                yield
         finally:
             _AS_PLATFORM.reset(token)
 

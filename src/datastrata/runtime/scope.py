@@ -26,6 +26,8 @@ class Scope:
     region: str | None = None
     #: False when the tenant was not chosen by anyone (``Scope.of`` with no tenant set): refused once tenants exist.
     explicit: bool = field(default=True, compare=False)
+    #: True for a platform job's scope (``Scope.platform``): it reads across tenants and cannot append.
+    all_tenants: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.context, str) or not _CONTEXT_RE.match(self.context):
@@ -42,11 +44,26 @@ class Scope:
         """Return a scope of the current tenant (the one the caller's principal or ``--tenant`` set)."""
         return cls(context, key, current_tenant(), region, tenant_is_set())
 
+    @classmethod
+    def platform(cls, context: str) -> Scope:
+        """Return a scope spanning every tenant (fab aggregation, activation, tiering runs): platform jobs only.
+
+        The runtime allows it only inside the platform context (``Runtime.as_platform``); it cannot append,
+        because every effect goes under the tenant of the event or row it comes from.
+        """
+        return cls(context, None, DEFAULT_TENANT, None, True, True)
+
     @property
     def stream_id(self) -> str:
         """The event stream of this scope's aggregate: ``<context>-<key>``."""
         if self.key is None:
             raise ValidationError(f"scope of context {self.context!r} names no aggregate key", field="key")
+        if self.all_tenants:
+            raise ValidationError(
+                f"a platform scope of {self.context!r} spans every tenant and has no stream: append in the scope of "
+                "the tenant each effect belongs to",
+                field="tenant_id",
+            )
         return f"{self.context}-{self.key}"
 
     def at(self, key: str) -> Scope:

@@ -21,11 +21,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from datastrata.core.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
+from datastrata.core.errors import ConfigurationError, Forbidden, NotFound, RateLimited, Unauthorized
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
 from datastrata.runtime import Runtime
 from datastrata.security.keys import Principal, key_store
 from datastrata.security.ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
+from datastrata.tenancy.tiers import tier
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redi
 #: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs.
 OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive"})
 #: First path segments whose every route is an operator action (admin only).
-OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild"})
+OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants"})
+#: Areas that span every tenant: only keys of the platform's own tenant (``default``) may call them, with the role
+#: the route needs (admin for the operator areas, so the platform operator). ``jobs`` is not one: a tenant's admin
+#: sees its own jobs there (and another tenant's job is a 404).
+PLATFORM_AREAS = frozenset({"deadletters", "rebuild", "tenants", "tiering"})
 #: POST routes that compute an answer and write nothing, so a viewer may call them.
 READ_ONLY_POSTS = frozenset({"/design"})
 #: The principal of ``serve --insecure-local``: an admin of the default tenant, the audit actor ``local``.
@@ -69,6 +74,22 @@ def required_role(method: str, path: str) -> str | None:
     if method.upper() in WRITES and path not in READ_ONLY_POSTS:
         return "editor"
     return "viewer"
+
+
+def is_platform_operator(principal: Principal) -> bool:
+    """Whether `principal` operates the whole platform: an admin of the ``default`` tenant."""
+    return principal.tenant == DEFAULT_TENANT and principal.holds("admin")
+
+
+def tenant_filter(principal: Principal) -> str | None:
+    """Return the tenant an operator listing must be narrowed to (None: the platform operator sees every tenant)."""
+    return None if is_platform_operator(principal) else principal.tenant
+
+
+def platform_only(path: str) -> bool:
+    """Whether the route `path` spans every tenant (an area only the platform operator may call)."""
+    segments = [s for s in path.split("/") if s]
+    return bool(segments) and segments[0] in PLATFORM_AREAS
 
 
 def is_loopback(host: str) -> bool:
@@ -109,25 +130,52 @@ async def authenticate(
                 ("the Authorization header is not `Bearer <key>`" if present else "no API key")
                 + "; send `Authorization: Bearer <key>` with a key from `datastrata keys create`"
             )
-        runtime: Runtime = request.app.state.runtime
-        principal = await run_in_threadpool(key_store(runtime).authenticate, credentials.credentials)
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.take(principal.key_id)
-    if wait:
-        retry = max(1, math.ceil(wait))
-        raise RateLimited(
-            f"API key {principal.key_id} sent more than {limiter.burst} requests at once or more than "
-            f"{limiter.rate:g} a second; retry after {retry} s",
-            retry_after=retry,
-        )
+        principal = await run_in_threadpool(key_store(request.app.state.runtime).authenticate, credentials.credentials)
+    _take_rate(request.app.state.rate_limiter, request.app.state.runtime, principal)  # cached: a store read a second
     if not principal.holds(needed):
         raise Forbidden(
             f"{request.method} {path} needs the {needed} role; API key {principal.key_id} is {principal.role}; "
             f"ask an admin for a key with `datastrata keys create --role {needed}`"
         )
+    if platform_only(path) and principal.tenant != DEFAULT_TENANT:
+        raise Forbidden(
+            f"{request.method} {path} spans every tenant: only the platform operator (keys of tenant "
+            f"{DEFAULT_TENANT!r}) may call it; API key {principal.key_id} is of tenant {principal.tenant!r}"
+        )
     request.state.principal = principal
     with tenant(principal.tenant):
         yield principal
+
+
+def _take_rate(limiter: RateLimiter, runtime: Runtime, principal: Principal) -> None:
+    """Take a token for the request: from the tenant's bucket at its tier's rate, or the key's at the server's."""
+    try:
+        placement = runtime.tenants.placement(principal.tenant)
+    except NotFound:
+        placement = None
+    if placement is None or placement.state in ("offboarding", "offboarded"):
+        raise Unauthorized(
+            f"API key {principal.key_id} belongs to a tenant that is no longer served; ask the platform operator"
+        )
+    if not placement.catalogued:  # the platform's own tenant: one bucket per key, at --rate-limit/--burst
+        wait = limiter.take(principal.key_id)
+        if wait:
+            retry = max(1, math.ceil(wait))
+            raise RateLimited(
+                f"API key {principal.key_id} sent more than {limiter.burst} requests at once or more than "
+                f"{limiter.rate:g} a second; retry after {retry} s",
+                retry_after=retry,
+            )
+        return
+    limit = tier(placement.tier)  # every key of a tenant shares its tier's bucket
+    wait = limiter.take(f"tenant:{principal.tenant}", rate=limit.rate, burst=limit.burst)
+    if wait:
+        retry = max(1, math.ceil(wait))
+        raise RateLimited(
+            f"tenant {principal.tenant} ({limit.name}) sent more than {limit.burst} requests at once or more than "
+            f"{limit.rate:g} a second; retry after {retry} s (a higher tier allows more)",
+            retry_after=retry,
+        )
 
 
 def install_auth(app: FastAPI, config: AuthConfig) -> None:

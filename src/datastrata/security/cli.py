@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from datastrata.core.tenancy import DEFAULT_TENANT
+from datastrata.core.tenancy import DEFAULT_TENANT, current_tenant
 from datastrata.security.keys import ROLES, KeyStore, key_store
 from datastrata.shell import JsonOption, emit, session, time_option
 
@@ -28,7 +29,7 @@ def _store(ctx: typer.Context) -> KeyStore:
 
 
 def _tenant(value: str | None) -> str:
-    return value or os.environ.get("DATASTRATA_TENANT") or DEFAULT_TENANT
+    return value or os.environ.get("DATASTRATA_TENANT") or current_tenant()
 
 
 @app.command()
@@ -46,15 +47,21 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key and print it once: it is stored only as a hash and cannot be shown again."""
-    if expires is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", expires.strip()):
-        expires = f"{expires.strip()}T00:00:00Z"  # a date alone means its first moment, in UTC
-    expires_at = time_option(expires, field="expires")
-    key, text = _store(ctx).create(role=role, tenant=_tenant(tenant), expires_at=expires_at, note=note)
+    key, text = _store(ctx).create(role=role, tenant=_tenant(tenant), expires_at=expires_at(expires), note=note)
     data: dict[str, Any] = {**key.to_dict(key.created_at), "key": text}
-    emit(data, as_json=as_json, text=_created)
+    emit(data, as_json=as_json, text=created_text)
 
 
-def _created(data: dict[str, Any]) -> str:
+def expires_at(expires: str | None) -> datetime | None:
+    """Parse ``--expires``: a date alone means its first moment, in UTC; else an ISO-8601 time."""
+    if expires is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", expires.strip()):
+        expires = f"{expires.strip()}T00:00:00Z"
+    found: datetime | None = time_option(expires, field="expires")
+    return found
+
+
+def created_text(data: dict[str, Any]) -> str:
+    """Return a newly created key as text: the key (shown this once), then what it is."""
     until = f", expires {data['expires_at']}" if data["expires_at"] else ""
     return (
         f"{data['key']}\n"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import NotFound, Unauthorized, ValidationError
 from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id
+from datastrata.runtime.tenants import SingleTenant, TenantDirectory
 from datastrata.security.schema import MIGRATIONS
 from datastrata.stores.database import Database, time_from_db, time_to_db
 
@@ -105,23 +106,32 @@ class ApiKey:
 class KeyStore:
     """The API keys of the home location."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+    def __init__(self, db: Database, *, clock: Clock = system_clock, tenants: TenantDirectory | None = None) -> None:
         self.db = db
         self.clock = clock
+        #: The catalogue a key's tenant must be in (None: only ``default`` exists).
+        self.tenants: TenantDirectory = tenants or SingleTenant()
         db.ensure(MIGRATIONS)
+
+    def _require_catalogued(self, tenant: str) -> None:
+        """Refuse a key for a tenant the catalogue does not hold, or one being offboarded."""
+        try:
+            placement = self.tenants.placement(tenant)
+        except NotFound:
+            raise ValidationError(
+                f"tenant {tenant!r} is not in the catalogue; add it first (`datastrata tenants add {tenant} "
+                "--tier indie`) or name a catalogued tenant",
+                field="tenant",
+            ) from None
+        if placement.state in ("offboarding", "offboarded"):
+            raise ValidationError(f"tenant {tenant!r} is {placement.state}: it takes no new keys", field="tenant")
 
     def create(
         self, *, role: str, tenant: str = DEFAULT_TENANT, expires_at: datetime | None = None, note: str = ""
     ) -> tuple[ApiKey, str]:
         """Create a key; return it and the full key text, which is shown this once and never stored."""
         check_role(role)
-        if check_tenant_id(tenant) != DEFAULT_TENANT:
-            raise ValidationError(
-                f"tenant {tenant!r}: only {DEFAULT_TENANT!r} keys for now, because reads are not yet isolated per "
-                "tenant (the log and read models select by stream, not tenant) and a key of another tenant would "
-                f"see {DEFAULT_TENANT!r}'s data; leave --tenant out",
-                field="tenant",
-            )
+        self._require_catalogued(check_tenant_id(tenant))
         now = self.clock()
         if expires_at is not None and expires_at <= now:
             raise ValidationError(
@@ -217,5 +227,5 @@ def _key(row: Any) -> ApiKey:
 
 def key_store(runtime: Runtime) -> KeyStore:
     """Return the key store of `runtime`'s home location (built once per runtime)."""
-    store: KeyStore = runtime.service("keys", lambda r: KeyStore(r.db, clock=r.clock))
+    store: KeyStore = runtime.service("keys", lambda r: KeyStore(r.db, clock=r.clock, tenants=r.tenants))
     return store

@@ -31,14 +31,19 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, when counted)
         self._lock = threading.Lock()
 
-    def take(self, caller: str) -> float:
-        """Take one token for `caller`; return 0 when allowed, else the seconds until a token is there."""
+    def take(self, caller: str, *, rate: float | None = None, burst: int | None = None) -> float:
+        """Take one token for `caller`; return 0 when allowed, else the seconds until a token is there.
+
+        `rate` and `burst` override the limiter's own for this caller (a tenant's tier).
+        """
+        rate = self.rate if rate is None else rate
+        size = float(self.burst if burst is None else burst)
         with self._lock:
             now = self.clock()
-            tokens, then = self._buckets.get(caller, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            tokens, then = self._buckets.get(caller, (size, now))
+            tokens = min(size, tokens + (now - then) * rate)
             if tokens >= 1:
                 self._buckets[caller] = (tokens - 1, now)
                 return 0.0
             self._buckets[caller] = (tokens, now)
-            return (1 - tokens) / self.rate
+            return (1 - tokens) / rate
