@@ -90,6 +90,8 @@ class Database(ABC):
 
     dialect: Dialect
     url: str
+    #: Behind a connection pooler: a URL of the server itself, for what a pooler cannot carry (LISTEN).
+    direct_url: str | None = None
 
     def __init__(self) -> None:
         self._schemas: set[str] = set()
