@@ -72,6 +72,14 @@ def restrict(table: str, name: str, using_sql: str) -> None:
     _RESTRICTIONS.setdefault(table, {})[name] = using_sql
 
 
+def unrestrict(table: str, name: str) -> None:
+    """Forget the restrictive policy `name` on `table` (the next `grant` drops it no more: drop it by hand)."""
+    policies = _RESTRICTIONS.get(table, {})
+    policies.pop(name, None)
+    if not policies:
+        _RESTRICTIONS.pop(table, None)
+
+
 def restrictions() -> dict[str, dict[str, str]]:
     """Return the restrictive policies registered so far (table → name → USING expression)."""
     return {table: dict(policies) for table, policies in _RESTRICTIONS.items()}
