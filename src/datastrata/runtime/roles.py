@@ -1,8 +1,8 @@
 """PostgreSQL roles: the owner runs migrations and owns the tables; the application and platform roles get DML only.
 
-Every tenant table (one with a ``tenant_id`` column, outside :data:`GLOBAL_TABLES`) gets row-level security: the
-application role sees and writes only the rows of the tenant its transaction binds, the platform role and the owner
-see every row.
+Every tenant table (a ``tenant_id`` column, not in ``stores.tenanttables.GLOBAL_TABLES``) gets row-level security:
+the application role sees and writes only the rows of the tenant its transaction binds, the platform role and the
+owner see every row.
 """
 
 from __future__ import annotations
@@ -13,30 +13,13 @@ from dataclasses import dataclass
 from datastrata.core.errors import ConfigurationError
 from datastrata.core.redact import redact_url
 from datastrata.stores.database import Database, Tx
+from datastrata.stores.tenanttables import is_global
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Tables the non-owner roles may read and append to but never change: the log is append-only, the record of
 #: migrations belongs to the owner.
 _APPEND_ONLY = ("eventlog_events",)
 _READ_ONLY = ("schema_migrations",)
-#: Tables that carry no tenant's rows or that the platform must see whole: no row-level security (filtered in code
-#: where a tenant reads them). Names ending in ``_`` are prefixes.
-GLOBAL_TABLES = (
-    "schema_migrations",
-    "eventlog_identity",
-    "eventlog_lineage",
-    "projection_checkpoints",
-    "readmodel_slots",
-    "jobs",
-    "messaging_",
-    "security_api_keys",
-    "tenancy_",
-    "iceberg_",
-    "tiering_",
-    "fab_aggregated",
-    "eventsourcing_tracking",
-    "runtime_moves",
-)
 _TENANT_SETTING = "current_setting('datastrata.tenant', true)"
 #: Restrictive policies other packages add to a tenant table (table → name → USING expression), applied by `grant`.
 _RESTRICTIONS: dict[str, dict[str, str]] = {}
@@ -83,11 +66,6 @@ def unrestrict(table: str, name: str) -> None:
 def restrictions() -> dict[str, dict[str, str]]:
     """Return the restrictive policies registered so far (table → name → USING expression)."""
     return {table: dict(policies) for table, policies in _RESTRICTIONS.items()}
-
-
-def is_global(table: str) -> bool:
-    """True for a table outside row-level security (see :data:`GLOBAL_TABLES`)."""
-    return any(table.startswith(g) if g.endswith("_") else table == g for g in GLOBAL_TABLES)
 
 
 def grant(db: Database, roles: Roles) -> None:

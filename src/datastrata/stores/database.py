@@ -120,6 +120,10 @@ class Database(ABC):
     def close(self) -> None:
         """Release every connection."""
 
+    def guard_tenants(self) -> None:
+        """Check every statement against the bound tenant from now on (SQLite; PostgreSQL's row-level security does)."""
+        return None
+
     def ensure(self, component: Component) -> None:
         """Make sure `component`'s migrations are applied here (SQLite: applied now; PostgreSQL: refused if not)."""
         from datastrata.stores.migrations import ensure
