@@ -21,6 +21,10 @@ _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _APPEND_ONLY = ("eventlog_events",)
 _READ_ONLY = ("schema_migrations",)
 _TENANT_SETTING = "current_setting('datastrata.tenant', true)"
+#: The application role's rows: the bound tenant's, or every row under the platform binding (``'*'``: a follower or
+#: job of a deployment whose followers share the application role). Equality only: an unset setting reads ``''``
+#: after an earlier transaction set it on the same connection, and matches no row.
+_OWN_ROWS = f"tenant_id = {_TENANT_SETTING} OR {_TENANT_SETTING} = '*'"
 #: Restrictive policies other packages add to a tenant table (table → name → USING expression), applied by `grant`.
 _RESTRICTIONS: dict[str, dict[str, str]] = {}
 
@@ -143,7 +147,8 @@ def secure(tx: Tx, schema: str, roles: Roles) -> list[str]:
     """Enable and force row-level security with datastrata's policies on every tenant table of `schema`; return them.
 
     ``ds_tenant`` lets the application role see and write the rows whose ``tenant_id`` equals the transaction's
-    ``datastrata.tenant`` setting (no setting: ``''`` or NULL, so nothing); ``ds_platform`` lets the platform role
+    ``datastrata.tenant`` setting (no setting: ``''`` or NULL, so nothing; ``'*'``, the platform binding: every
+    row); ``ds_platform`` lets the platform role
     and the owner (who migrates, backs up and restores) see every row. Registered restrictions apply to all roles.
     """
     owner = str(tx.scalar("SELECT current_user"))
@@ -156,8 +161,7 @@ def secure(tx: Tx, schema: str, roles: Roles) -> list[str]:
             f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
             f"DROP POLICY IF EXISTS ds_tenant ON {t}",
-            f'CREATE POLICY ds_tenant ON {t} FOR ALL TO "{roles.app}" USING (tenant_id = {_TENANT_SETTING}) '
-            f"WITH CHECK (tenant_id = {_TENANT_SETTING})",
+            f'CREATE POLICY ds_tenant ON {t} FOR ALL TO "{roles.app}" USING ({_OWN_ROWS}) WITH CHECK ({_OWN_ROWS})',
             f"DROP POLICY IF EXISTS ds_platform ON {t}",
             f"CREATE POLICY ds_platform ON {t} FOR ALL TO {everyone} USING (true) WITH CHECK (true)",
         ]

@@ -17,6 +17,7 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import BackendUnavailable
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
+from datastrata.core.tenancy import platform as platform_context
 from datastrata.core.tenancy import tenant
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
@@ -322,10 +323,15 @@ class Runtime:
 
     @contextlib.contextmanager
     def as_platform(self) -> Iterator[None]:
-        """Run the block as the followers do: units of work in the home location use the platform pool."""
+        """Run the block as the followers do: units of work in the home location use the platform pool.
+
+        The block is in the platform context too (``core.tenancy.platform``): a store binds no tenant filter to
+        it, and ``Scope.platform`` scopes are allowed in it.
+        """
         token = _AS_PLATFORM.set(True)
         try:
-            yield
+            with platform_context():
+                yield
         finally:
             _AS_PLATFORM.reset(token)
 
