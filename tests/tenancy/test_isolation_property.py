@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from datastrata.core.config import Settings
@@ -32,6 +32,8 @@ TENANT_KEYED = max(m.version for m in EVENTLOG.migrations) >= 7
 needs_tenant_keys = pytest.mark.xfail(
     not TENANT_KEYED, reason="two tenants' streams with one id need the tenant-keyed log (eventlog 7)", strict=True
 )
+#: Shrinking a failure replays it many times (minutes on PostgreSQL): only under DATASTRATA_FULL=1.
+PHASES = tuple(Phase) if FULL else (Phase.explicit, Phase.reuse, Phase.generate)
 _examples = itertools.count()
 
 steps = st.lists(
@@ -55,7 +57,13 @@ def test_no_operation_crosses_a_tenant_on_sqlite_with_the_guard_on(tmp_path: Pat
     store = f"sqlite:///{tmp_path / 'pool.db'}?tenant_guard=on"
     with Runtime.open(Settings(store=store, objects=f"file://{tmp_path / 'objects'}")) as runtime:
 
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not FULL)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=not FULL,
+            phases=PHASES,
+        )
         @given(cases=steps)
         def check(cases: list[tuple[int, object, int]]) -> None:
             _property(runtime, cases)
@@ -68,7 +76,13 @@ def test_no_operation_crosses_a_tenant_on_postgres_as_the_app_role(app_role_pg: 
     settings_ = Settings(store=app_role_pg.app, platform_store=app_role_pg.platform, objects=f"file://{tmp_path}")
     with Runtime.open(settings_) as runtime:
 
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not FULL)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=not FULL,
+            phases=PHASES,
+        )
         @given(cases=steps)
         def check(cases: list[tuple[int, object, int]]) -> None:
             _property(runtime, cases)
@@ -101,7 +115,13 @@ def test_with_distinct_ids_no_answer_of_one_tenant_holds_another_s_data_on_postg
     settings_ = Settings(store=app_role_pg.app, platform_store=app_role_pg.platform, objects=f"file://{tmp_path}")
     with Runtime.open(settings_) as runtime:
 
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not FULL)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=not FULL,
+            phases=PHASES,
+        )
         @given(cases=steps)
         def check(cases: list[tuple[int, object, int]]) -> None:
             n = next(_examples)
