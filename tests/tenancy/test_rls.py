@@ -189,3 +189,21 @@ def test_backup_and_restore_of_an_rls_store_keep_every_tenant_and_the_policies(
             assert tx.query("SELECT user_id FROM food_users") == [("g1",)]
         with db.read() as tx:
             assert tx.scalar("SELECT count(*) FROM food_users") == 0
+
+
+def test_a_failed_statement_in_a_bound_session_rolls_back_and_the_connection_serves_on(app_role_pg: RoleUrls) -> None:
+    from datastrata.core.errors import ConcurrencyConflict
+
+    with open_database(app_role_pg.app) as db:
+        log = EventLog(db)
+        with tenant("acme"):
+            log.append("s-1", [NewEvent("Happened", {"n": 1})])
+            with pytest.raises(ConcurrencyConflict):
+                log.append("s-1", [NewEvent("Happened", {"n": 2})], expected_version=0)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), db.session() as tx:
+                tx.execute("SELECT 1")
+                tx.execute(USER.replace("%s", "?"), ("globex", "g1"))
+            log.append("s-1", [NewEvent("Happened", {"n": 3})], expected_version=1)
+            assert [e.payload["n"] for e in log.read("s-1")] == [1, 3]
+            with db.session() as tx:
+                assert tx.scalar("SELECT count(*) FROM food_users") == 0
