@@ -289,8 +289,15 @@ class EventLog:
             return self.engine.head(tx)
 
     def head_in(self, tx: Tx) -> int:
-        """Return the head as seen inside an open transaction (no second connection is borrowed)."""
-        return self.engine.head(tx)
+        """Return the head as seen inside an open transaction (no second connection is borrowed).
+
+        The head is a position of the whole log, not a tenant's data: read as the platform, past SQLite's tenant
+        guard (on PostgreSQL a tenant's transaction sees its own last position, which serves as well as a token).
+        """
+        from datastrata.core.tenancy import platform
+
+        with platform():
+            return self.engine.head(tx)
 
     def count(self, *, after: int = 0, upto: int | None = None) -> int:
         """Count the events with `after` < position <= `upto` (default: the head)."""
