@@ -284,8 +284,10 @@ class EventLog:
         return Page(self._events(rows), next_after)
 
     def head(self) -> int:
-        """Return the highest position a follower can read now (0 for an empty log)."""
-        with self.db.session() as tx:
+        """Return the highest position a follower can read now (0 for an empty log), over every tenant's events."""
+        from datastrata.core.tenancy import platform
+
+        with platform(), self.db.session() as tx:
             return self.engine.head(tx)
 
     def head_in(self, tx: Tx) -> int:
