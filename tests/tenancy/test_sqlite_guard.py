@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError, TenantIsolationError
 from datastrata.core.tenancy import platform, tenant
-from datastrata.runtime import Runtime
-from datastrata.runtime.tenants import TenantPlacement
 from datastrata.stores.open import open_database
 from datastrata.stores.sqlite import SqliteDatabase
 from datastrata.systems.food.schema import MIGRATIONS as FOOD
@@ -95,35 +92,16 @@ def test_the_guard_is_off_unless_asked_for_and_a_bad_flag_is_named(tmp_path: Pat
         open_database(f"sqlite:///{tmp_path / 'x.db'}?tenant_guard=maybe")
 
 
-class TwoTenants:
-    """A directory holding acme and globex in the home location."""
-
-    def multi_tenant(self) -> bool:
-        """Always: two tenants."""
-        return True
-
-    def placement(self, tenant: str) -> TenantPlacement:
-        """Both live in the shared home location."""
-        return TenantPlacement(tenant, "indie", "shared")
-
-    def tenants(self) -> list[TenantPlacement]:
-        """acme and globex."""
-        return [self.placement("acme"), self.placement("globex")]
-
-    def invalidate(self) -> None:
-        """Nothing cached."""
-
-
-def test_a_multi_tenant_runtime_turns_the_guard_on(tmp_path: Path) -> None:
-    settings = Settings.embedded(tmp_path)
-    with Runtime.open(settings) as runtime:
-        runtime.tenants = TwoTenants()
-        assert isinstance(runtime.db, SqliteDatabase) and runtime.db.guard is None
-        runtime.db.ensure(FOOD)
-        from datastrata.runtime.scope import Scope
-
-        with runtime.transaction(Scope("food", "u", tenant="acme")) as work:
-            work.execute(USER, ("acme", "a1"))
-        assert runtime.db.guard is not None
-        with runtime.read(Scope("food", "u", tenant="globex")) as work, pytest.raises(TenantIsolationError):
-            work.query("SELECT user_id FROM food_users WHERE user_id = ?", ("a1",))
+def test_guard_tenants_turns_the_guard_on_for_connections_already_open(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'later.db'}")
+    assert isinstance(db, SqliteDatabase) and db.guard is None
+    db.ensure(FOOD)
+    with tenant("acme"), db.transaction() as tx:
+        tx.execute(USER, ("acme", "a1"))
+    db.guard_tenants()  # what a store does once its directory holds several tenants
+    with tenant("globex"), db.read() as tx, pytest.raises(TenantIsolationError):
+        tx.query("SELECT user_id FROM food_users WHERE user_id = ?", ("a1",))
+    with tenant("globex"), db.transaction() as tx, pytest.raises(TenantIsolationError):
+        tx.execute("DELETE FROM food_users WHERE tenant_id = 'acme'")
+    with tenant("acme"), db.read() as tx:
+        assert tx.query("SELECT user_id FROM food_users WHERE tenant_id = ?", ("acme",)) == [("a1",)]

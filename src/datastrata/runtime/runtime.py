@@ -184,8 +184,6 @@ class Runtime:
         with self._lock:
             location = self.locate(scope)
             self._in_use[location.name] += 1
-        if self.tenants.multi_tenant():
-            location.db.guard_tenants()  # SQLite: every statement checked against the bound tenant from now on
         if location is self.home and _AS_PLATFORM.get():
             location = self.platform  # a follower's or job's work: the platform role's pool
         try:
