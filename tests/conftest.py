@@ -19,8 +19,11 @@ from datastrata.security.keys import KeyStore
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
 from datastrata.testing.servers import (
+    RoleUrls,
     ServerUnavailable,
     create_database,
+    create_roles,
+    ephemeral_pgbouncer,
     ephemeral_postgres,
     ephemeral_redis,
     ephemeral_s3,
@@ -112,6 +115,49 @@ def pg_template(pg_server: str) -> str:
 def pg_url(pg_server: str, pg_template: str) -> str:
     """URL of a fresh PostgreSQL database for one test, migrated (as `datastrata migrate` leaves it), no rows."""
     return create_database(pg_server, f"t{os.getpid()}_{next(_db_names)}", template=pg_template)
+
+
+#: The role names of the row-level security fixtures (roles live in the whole cluster; every test reuses them).
+RLS_PREFIX = "dsrls"
+
+
+@pytest.fixture(scope="session")
+def rls_template(pg_server: str) -> str:
+    """The name of a database migrated by its owner role with application and platform roles: RLS on."""
+    from datastrata.catalog import migrate
+    from datastrata.core.config import Settings
+
+    name = f"rlstemplate{os.getpid()}"
+    create_database(pg_server, name)
+    roles = create_roles(pg_server, name, prefix=RLS_PREFIX)
+    migrate(Settings(store=roles.owner, app_role=roles.app_role, platform_role=roles.platform_role))
+    return name
+
+
+@pytest.fixture
+def app_role_pg(pg_server: str, rls_template: str) -> RoleUrls:
+    """A fresh migrated database with row-level security on, reached as its owner, application and platform roles."""
+    name = f"rls{os.getpid()}_{next(_db_names)}"
+    create_database(pg_server, name, template=rls_template)
+    return create_roles(pg_server, name, prefix=RLS_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(pg_server: str) -> Iterator[str]:
+    """A PgBouncer (transaction pooling, one server connection per database and user) in front of `pg_server`."""
+    users = ["postgres", *(f"{RLS_PREFIX}_{kind}" for kind in ("owner", "app", "platform"))]
+    try:
+        with ephemeral_pgbouncer(pg_server, users=users, pool_size=1) as url:
+            yield url
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+
+
+def through_pooler(url: str, pooler_base: str) -> str:
+    """Return `url` reached through the pooler at `pooler_base` (same user and database, ``?pooler=pgbouncer``)."""
+    user = url.split("://", 1)[1].split("@", 1)[0]
+    database = url.rsplit("/", 1)[1]
+    return f"postgresql://{user}@{pooler_base.rsplit('@', 1)[1]}/{database}?pooler=pgbouncer"
 
 
 @pytest.fixture

@@ -73,6 +73,10 @@ class Settings:
     #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
     app_role: str = ""
     platform_role: str = ""
+    #: A URL of the PostgreSQL server itself when `store` goes through a pooler (``?pooler=pgbouncer``): LISTEN uses it.
+    direct_store: str = ""
+    #: The URL (a role with CREATEDB/CREATEROLE) that provisions tenants' own schemas, roles and databases.
+    provision_store: str = ""
     #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
     consumer: str = ""
 

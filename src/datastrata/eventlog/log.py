@@ -316,13 +316,22 @@ class EventLog:
         return Page(self._events(rows), next_after)
 
     def head(self) -> int:
-        """Return the highest position a follower can read now (0 for an empty log)."""
-        with self.db.session() as tx:
+        """Return the highest position a follower can read now (0 for an empty log), over every tenant's events."""
+        from datastrata.core.tenancy import platform
+
+        with platform(), self.db.session() as tx:
             return self.engine.head(tx)
 
     def head_in(self, tx: Tx) -> int:
-        """Return the head as seen inside an open transaction (no second connection is borrowed)."""
-        return self.engine.head(tx)
+        """Return the head as seen inside an open transaction (no second connection is borrowed).
+
+        The head is a position of the whole log, not a tenant's data: read as the platform, past SQLite's tenant
+        guard (on PostgreSQL a tenant's transaction sees its own last position, which serves as well as a token).
+        """
+        from datastrata.core.tenancy import platform
+
+        with platform():
+            return self.engine.head(tx)
 
     def count(self, *, after: int = 0, upto: int | None = None) -> int:
         """Count the events with `after` < position <= `upto` (default: the head)."""

@@ -84,7 +84,9 @@ class SqliteWaiter:
 def waiter_for(db: Database) -> Waiter:
     """Return the waiter suited to `db`'s engine."""
     if db.dialect == "postgresql":
-        return PostgresWaiter(db.url)
+        from datastrata.stores.postgres import PostgresDatabase
+
+        return PostgresWaiter(db.listen_url() if isinstance(db, PostgresDatabase) else db.url)
     return SqliteWaiter(db)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datastrata.core.errors import EventFailed, RuleViolation, ValidationError
+from datastrata.core.tenancy import platform
 from datastrata.projections.follower import LogFollower
 
 DEFAULT_TIMEOUT = 5.0
@@ -89,12 +90,13 @@ def ensure_fresh(
     check_token(after)
     check_log(log, runner.log.identity, lineage=runner.log.lineage)
     state, error = "running", None
-    try:
-        if after is not None:
-            runner.wait_for(after, timeout=timeout)
-        elif catch_up:
-            runner.catch_up()
-    except EventFailed as exc:
-        state, error = "halted", exc.message
-    lag = runner.checked_lag()  # a read model built from another log is refused, never read
+    with platform():  # the projection follows every tenant's events: a catch-up here is the follower's work
+        try:
+            if after is not None:
+                runner.wait_for(after, timeout=timeout)
+            elif catch_up:
+                runner.catch_up()
+        except EventFailed as exc:
+            state, error = "halted", exc.message
+        lag = runner.checked_lag()  # a read model built from another log is refused, never read
     return Freshness(runner.name, lag.position, lag.head, lag.behind, after, state, error, runner.log.identity)

@@ -115,6 +115,8 @@ class Runtime:
         home = Location.open(spec, clock=clock)
         platform: Location | None = None
         try:
+            if settings.direct_store:
+                home.db.direct_url = settings.direct_store  # behind a pooler: where LISTEN reaches the server
             if settings.platform_store and settings.platform_store != spec.store:
                 platform = Location.open(replace(spec, store=settings.platform_store), clock=clock)
             followers = platform or home

@@ -90,6 +90,8 @@ class Database(ABC):
 
     dialect: Dialect
     url: str
+    #: Behind a connection pooler: a URL of the server itself, for what a pooler cannot carry (LISTEN).
+    direct_url: str | None = None
 
     def __init__(self) -> None:
         self._schemas: set[str] = set()
@@ -117,6 +119,10 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release every connection."""
+
+    def guard_tenants(self) -> None:
+        """Check every statement against the bound tenant from now on (SQLite; PostgreSQL's row-level security does)."""
+        return None
 
     def ensure(self, component: Component) -> None:
         """Make sure `component`'s migrations are applied here (SQLite: applied now; PostgreSQL: refused if not)."""

@@ -8,16 +8,19 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from datastrata.core.errors import BackendUnavailable
+from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.redact import redact_url as redact
+from datastrata.core.tenancy import bound
 from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
+from datastrata.stores.pgbinding import begin_sql, binding_sql, split_pooler
 from datastrata.stores.postgres_probe import explain, probe
 
 try:
     import psycopg
+    from psycopg.pq import TransactionStatus
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on installed extras
     raise BackendUnavailable(
@@ -60,34 +63,57 @@ class PostgresTx(Tx):
 
 
 class PostgresDatabase(Database):
-    """A PostgreSQL database reached by ``postgresql://`` URL."""
+    """A PostgreSQL database reached by ``postgresql://`` URL (``?pooler=pgbouncer``: through a transaction pooler).
+
+    Each transaction carries what the context binds (:func:`datastrata.core.tenancy.bound`) in the same round trip
+    as its BEGIN, as transaction-local settings; with nothing bound it is a plain BEGIN, as before.
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, max_size: int = 8) -> None:
+    def __init__(self, url: str, *, max_size: int = 8, direct_url: str | None = None) -> None:
         super().__init__()
         self.url = url
+        self.conninfo, self.pooler = split_pooler(url)
+        #: A URL that reaches the server itself (not the pooler): LISTEN needs one when `pooler` is set.
+        self.direct_url = direct_url
         self._announcer: Announcer | None = None
-        probe(url)  # one short attempt first: the real cause in one line, not the pool's retries and tracebacks
+        probe(self.conninfo)  # one short attempt first: the real cause in one line, not the pool's retries
+        # A transaction pooler refuses startup options and cannot keep a server-side prepared statement for us.
+        kwargs: dict[str, Any] = (
+            {"autocommit": True, "prepare_threshold": None}
+            if self.pooler
+            else {"autocommit": True, "options": "-c timezone=UTC"}
+        )
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            url, min_size=1, max_size=max_size, kwargs={"autocommit": True, "options": "-c timezone=UTC"}, open=False
+            self.conninfo, min_size=1, max_size=max_size, kwargs=kwargs, open=False
         )
         try:
             self.pool.open(wait=True, timeout=10)
         except Exception as exc:
             self.pool.close()
-            raise BackendUnavailable(explain(url, exc)) from exc
+            raise BackendUnavailable(explain(self.conninfo, exc)) from exc
+
+    def _begin(self, begin: str) -> bytes | None:
+        """The BEGIN and binding statement for this context, or None for a plain one (nothing bound, no pooler)."""
+        return begin_sql(begin, bound(), timezone=self.pooler is not None)
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         """BEGIN … COMMIT on a pooled connection; any exception rolls back (not `durable`: no WAL flush wait)."""
+        begin = self._begin("BEGIN")
         try:
             with self.pool.connection() as conn:
                 tx = PostgresTx(conn)
-                with conn.transaction():
-                    if not durable:
-                        conn.execute("SET LOCAL synchronous_commit = off")
-                    yield tx
+                if begin is None:
+                    with conn.transaction():
+                        if not durable:
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        yield tx
+                else:
+                    lazy = b"" if durable else b", set_config('synchronous_commit', 'off', true)"
+                    with _bound_transaction(conn, begin + lazy):
+                        yield tx
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
         tx.run_after_commit()
@@ -95,9 +121,10 @@ class PostgresDatabase(Database):
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A REPEATABLE READ, READ ONLY transaction: one snapshot for all its statements."""
+        begin = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             with self.pool.connection() as conn:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                conn.execute(begin or b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 try:
                     yield PostgresTx(conn)
                 finally:
@@ -107,12 +134,33 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def session(self) -> Iterator[Tx]:
-        """A pooled connection in autocommit mode: one round trip per single-statement command."""
+        """A pooled connection in autocommit mode: one round trip per single-statement command.
+
+        With something bound, autocommit could not carry the binding: the session is then one transaction whose
+        BEGIN and binding are pipelined with its first statement.
+        """
+        bound_now = bound()
         try:
             with self.pool.connection() as conn:
-                yield PostgresTx(conn)
+                if bound_now.empty:
+                    yield PostgresTx(conn)
+                    return
+                with _pipelined_transaction(conn, binding_sql(bound_now, timezone=self.pooler is not None)):
+                    yield PostgresTx(conn)
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
+
+    def listen_url(self) -> str:
+        """The URL a LISTEN connection uses: the store's own, or `direct_url` behind a pooler (else refused)."""
+        if self.pooler is None:
+            return self.conninfo
+        if not self.direct_url:
+            raise ConfigurationError(
+                f"the store {redact(self.url)} is reached through {self.pooler}, which cannot carry LISTEN; "
+                "set DATASTRATA_DIRECT_STORE (or direct_store in datastrata.toml) to a URL of the server itself",
+                field="direct_store",
+            )
+        return split_pooler(self.direct_url)[0]
 
     def notify_changed(self) -> None:
         """Wake this process's waiters now, and other processes' through a NOTIFY sent by the announcer thread."""
@@ -120,7 +168,9 @@ class PostgresDatabase(Database):
         if self._announcer is None:
             with self._schema_lock:
                 if self._announcer is None:
-                    self._announcer = Announcer(self.url)
+                    # NOTIFY is transactional, so a transaction pooler carries it; only LISTEN needs the server.
+                    url = split_pooler(self.direct_url)[0] if self.direct_url else self.conninfo
+                    self._announcer = Announcer(url)
         self._announcer.announce()
 
     def close(self) -> None:
@@ -128,6 +178,39 @@ class PostgresDatabase(Database):
         if self._announcer is not None:
             self._announcer.stop()
         self.pool.close()
+
+
+@contextmanager
+def _bound_transaction(conn: psycopg.Connection[Any], begin: bytes) -> Iterator[None]:
+    """Run `begin` (BEGIN and the binding, one simple-protocol string), then COMMIT, or ROLLBACK on any exception."""
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        _rollback(conn)
+        raise
+    conn.execute(b"COMMIT")
+
+
+@contextmanager
+def _pipelined_transaction(conn: psycopg.Connection[Any], binding: str) -> Iterator[None]:
+    """BEGIN and the binding queued in pipeline mode, sent with the block's first statement; COMMIT at the end."""
+    try:
+        with conn.pipeline():
+            conn.execute(b"BEGIN")
+            conn.execute(binding.encode())
+            yield
+            conn.execute(b"COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Roll back what is open on `conn` (nothing if the connection is gone: the pool discards it)."""
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        with suppress(psycopg.Error):
+            conn.execute(b"ROLLBACK")
 
 
 class Announcer:
@@ -158,7 +241,7 @@ class Announcer:
             self._pending.wait()
             self._pending.clear()
             try:
-                conn = conn or psycopg.connect(self.url, autocommit=True)
+                conn = conn or psycopg.connect(self.url, autocommit=True, prepare_threshold=None)
                 conn.execute("SELECT pg_notify(%s, '')", (NOTIFY_CHANNEL,))
             except psycopg.Error as exc:
                 _log.warning(

@@ -13,27 +13,42 @@ from urllib.parse import parse_qs, urlsplit
 from datastrata.core.config import sqlite_path
 from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.sqlite_guard import TenantGuard, refused
 
 _SYNC_LEVELS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 sqlite3.register_adapter(Decimal, str)
 
 
 class SqliteTx(Tx):
-    """A transaction on one SQLite connection."""
+    """A transaction on one SQLite connection (checked by the tenant guard when the database has one)."""
 
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, guard: TenantGuard | None = None) -> None:
         super().__init__()
         self.conn = conn
+        self.guard = guard
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         """Run one statement."""
-        return self.conn.execute(sql, params)
+        if self.guard is None:
+            return self.conn.execute(sql, params)
+        self.guard.check(self.conn, sql, params)
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise refused(exc) or exc from None
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement per row."""
-        self.conn.executemany(sql, rows)
+        if self.guard is None:
+            self.conn.executemany(sql, rows)
+            return
+        checked = self.guard.check_many(self.conn, sql, rows)
+        try:
+            self.conn.executemany(sql, checked)
+        except sqlite3.IntegrityError as exc:
+            raise refused(exc) or exc from None
 
 
 class SqliteDatabase(Database):
@@ -51,6 +66,11 @@ class SqliteDatabase(Database):
             raise ConfigurationError(
                 f"synchronous={self.synchronous!r} in {url!r} is not one of {sorted(_SYNC_LEVELS)}"
             )
+        guard = query.get("tenant_guard", ["off"])[0].lower()
+        if guard not in ("on", "off"):
+            raise ConfigurationError(f"tenant_guard={guard!r} in {url!r} must be on or off", field="store")
+        #: Checks each statement against the bound tenant (on once the store holds several tenants).
+        self.guard: TenantGuard | None = TenantGuard() if guard == "on" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
@@ -68,10 +88,23 @@ class SqliteDatabase(Database):
             except sqlite3.Error as exc:
                 raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
             self._local.conn = conn
+            self._local.guarded = None
             with self._lock:
                 self._close_orphans()
                 self._all[id(conn)] = (threading.current_thread(), conn)
+        if self.guard is not None:
+            self._local.guarded = self.guard.attach(conn, self._local.guarded)
         return conn
+
+    def guard_tenants(self) -> None:
+        """Turn the tenant guard on for every connection of this database (it stays on)."""
+        if self.guard is None:
+            with self._lock:
+                if self.guard is None:
+                    self.guard = TenantGuard()
+
+    def _tx(self, conn: sqlite3.Connection) -> SqliteTx:
+        return SqliteTx(conn, self.guard)
 
     def _close_orphans(self) -> None:
         """Close the connections of threads that have ended (nobody can be using them)."""
@@ -100,7 +133,7 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[Tx]:
-        tx = SqliteTx(conn)
+        tx = self._tx(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -119,11 +152,11 @@ class SqliteDatabase(Database):
         """A deferred transaction: one consistent snapshot for all its statements."""
         conn = self._connection()
         if conn.in_transaction:
-            yield SqliteTx(conn)
+            yield self._tx(conn)
             return
         conn.execute("BEGIN")
         try:
-            yield SqliteTx(conn)
+            yield self._tx(conn)
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
@@ -131,7 +164,7 @@ class SqliteDatabase(Database):
     @contextmanager
     def session(self) -> Iterator[Tx]:
         """This thread's connection, outside any transaction (SQLite autocommits each statement)."""
-        yield SqliteTx(self._connection())
+        yield self._tx(self._connection())
 
     def close(self) -> None:
         """Close this thread's connection and those of ended threads; others close when their thread lets go.

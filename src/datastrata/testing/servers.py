@@ -10,10 +10,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from datastrata.stores.migrations import Component
@@ -161,6 +162,69 @@ def create_roles(base_url: str, database: str, *, prefix: str = "datastrata") ->
     host = base_url.split("@", 1)[-1]
     url = {kind: f"postgresql://{name}@{host}/{database}" for kind, name in names.items()}
     return RoleUrls(url["owner"], url["app"], url["platform"], app_role=names["app"], platform_role=names["platform"])
+
+
+@contextlib.contextmanager
+def ephemeral_pgbouncer(
+    pg_url: str, *, users: Sequence[str] = ("postgres",), pool_size: int = 20, max_clients: int = 2000
+) -> Iterator[str]:
+    """Run PgBouncer in transaction pooling mode in front of the server at `pg_url`; yield its base URL.
+
+    `users` may log in (trust, as the server itself here); each database/user pair gets at most `pool_size`
+    server connections. PgBouncer refuses to run as root, so as root it runs as the 'postgres' account.
+    """
+    exe = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if exe is None:
+        raise ServerUnavailable("pgbouncer not found; install it with: apt-get install pgbouncer")
+    server = urlsplit(pg_url)
+    root = Path(tempfile.mkdtemp(prefix="datastrata-pgbouncer-"))
+    port = free_port()
+    (root / "users.txt").write_text("".join(f'"{u}" ""\n' for u in users))
+    (root / "pgbouncer.ini").write_text(
+        f"""[databases]
+* = host={server.hostname} port={server.port or 5432}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root / "users.txt"}
+pool_mode = transaction
+default_pool_size = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = {max_clients}
+max_db_connections = 0
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+logfile = {root / "pgbouncer.log"}
+pidfile = {root / "pgbouncer.pid"}
+"""
+    )
+    if os.geteuid() == 0:
+        for path in (root, *root.iterdir()):
+            shutil.chown(path, "postgres", "postgres")
+    proc = subprocess.Popen(
+        _as_postgres_user([exe, str(root / "pgbouncer.ini")]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                log = (root / "pgbouncer.log").read_text() if (root / "pgbouncer.log").exists() else ""
+                raise RuntimeError(f"pgbouncer did not start on port {port}: {log[-500:]}")
+            time.sleep(0.05)
+        yield f"postgresql://{server.username or 'postgres'}@127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager

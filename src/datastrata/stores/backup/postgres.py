@@ -117,7 +117,11 @@ def dump(url: str, folder: Path, say: Say) -> tuple[LogMark, str]:
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         mark = log_mark(conn)
         say(f"dumping {redact(url)} with {tool} (custom format, snapshot {snapshot})")
-        run_tool(tool, url, "--format=custom", f"--snapshot={snapshot}", f"--file={folder / FILE}")
+        # Row-level security is forced on tenant tables: the owner's policy lets it read every row (pg_dump's
+        # default, row_security=off, would refuse the dump instead).
+        run_tool(
+            tool, url, "--format=custom", "--enable-row-security", f"--snapshot={snapshot}", f"--file={folder / FILE}"
+        )
         conn.execute("COMMIT")
     return mark, tool_version(tool)
 
@@ -136,7 +140,16 @@ def load(url: str, folder: Path, say: Say) -> None:
             f"{'…' if len(extra) > 5 else ''}); restore into an empty database (createdb) or drop them first"
         )
     say(f"restoring {redact(url)} with {tool} (--clean --if-exists, one transaction)")
-    run_tool(tool, url, "--clean", "--if-exists", "--single-transaction", "--exit-on-error", str(archive))
+    run_tool(
+        tool,
+        url,
+        "--clean",
+        "--if-exists",
+        "--single-transaction",
+        "--exit-on-error",
+        "--enable-row-security",  # the rows go back through the owner's policy, as they came out
+        str(archive),
+    )
 
 
 def _archive_tables(tool: Path, archive: Path) -> set[str]:
