@@ -73,6 +73,10 @@ class Settings:
     #: PostgreSQL roles `migrate` grants DML to: the application's (commands, queries) and the followers'.
     app_role: str = ""
     platform_role: str = ""
+    #: The URL tenant provisioning connects with on PostgreSQL (may CREATE ROLE / CREATE DATABASE); empty: none.
+    provision_store: str = ""
+    #: The most PostgreSQL connections one process holds over all its pools (empty: 64), split over silo pools.
+    max_connections: str = ""
     #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
     consumer: str = ""
 

@@ -128,9 +128,11 @@ class Supervisor:
             self.boundaries[name] = boundary
         return boundary
 
-    def follower(self, follower: LogFollower[Any], *, kind: str = "projection", policy: str = HALT) -> Boundary:
-        """Watch a follower of the log (its `run_once` is the step)."""
-        return self.watch(follower.name, kind, follower.run_once, follower=follower, policy=policy)
+    def follower(
+        self, follower: LogFollower[Any], *, kind: str = "projection", policy: str = HALT, name: str | None = None
+    ) -> Boundary:
+        """Watch a follower of the log (its `run_once` is the step) under `name` (default: the follower's)."""
+        return self.watch(name or follower.name, kind, follower.run_once, follower=follower, policy=policy)
 
     # ---- rounds --------------------------------------------------------------------------------------------
 
