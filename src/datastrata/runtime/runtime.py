@@ -246,6 +246,16 @@ class Runtime:
         if store is not None:
             self._pools.pop(store, None)
 
+    def forget(self, name: str) -> None:
+        """Close the location `name` if open and drop its followers (``…@name``): its tenant was moved or destroyed."""
+        with self._lock:
+            for runner in [r for r in self.runners if r.endswith(f"@{name}")]:
+                del self.runners[runner]
+                self.supervisor.boundaries.pop(runner, None)
+            self._pinned.discard(name)
+            if name in self._open and name != self.home.name:
+                self._close_location(name)
+
     def pin(self, location: Location) -> None:
         """Keep `location` open for the runtime's life (a location whose followers this process drives)."""
         with self._lock:
