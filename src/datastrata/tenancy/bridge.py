@@ -118,13 +118,23 @@ def destroy_schema(settings: Settings, spec: LocationSpec) -> None:
 
 
 def _create_role(settings: Settings, spec: LocationSpec) -> None:
-    """The tenant's NOLOGIN role, granted to the app and platform roles (else to the store's own login role)."""
+    """The tenant's NOLOGIN role, granted to the app and platform roles (else to the store's own login role).
+
+    They must reach the tenant's schema only through ``SET ROLE``, never by inheriting the role's rights: on
+    PostgreSQL 16+ the grant says ``WITH INHERIT FALSE``; before that, the grantees are made ``NOINHERIT``.
+    """
     grantees = p.roles_of(settings).names() or [n for n in [p.user_of(spec.store)] if n]
     with p.admin(p.provision_url(settings, spec.store), what=f"CREATE ROLE {spec.role}") as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (spec.role,)).fetchone() is None:
             conn.execute(f'CREATE ROLE "{spec.role}" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS'.encode())
+        modern = int(conn.execute("SHOW server_version_num").fetchone()[0]) >= 160000
         for grantee in grantees:
-            conn.execute(f'GRANT "{spec.role}" TO "{grantee}"'.encode())
+            conn.execute(f'GRANT "{spec.role}" TO "{grantee}"{" WITH INHERIT FALSE" if modern else ""}'.encode())
+            inherits = conn.execute(
+                "SELECT rolinherit AND NOT rolsuper FROM pg_roles WHERE rolname = %s", (grantee,)
+            ).fetchone()
+            if not modern and inherits and inherits[0]:
+                conn.execute(f'ALTER ROLE "{grantee}" NOINHERIT'.encode())
 
 
 def _drop_role(settings: Settings, spec: LocationSpec) -> None:

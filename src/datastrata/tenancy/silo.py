@@ -64,7 +64,9 @@ class DedicatedInfrastructure:
         p.remove_objects(spec.objects)
         p.remove_graph(spec.graph)
         database = spec.store.rsplit("/", 1)[1].split("?", 1)[0]
-        with p.admin(p.provision_url(runtime.settings, spec.store), what=f"DROP DATABASE {database}") as conn:
+        with p.admin(
+            p.provision_url(runtime.settings, runtime.home.spec.store), what=f"DROP DATABASE {database}"
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'.encode())
 
 
