@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,10 @@ from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Database, Dialect, Tx
 from datastrata.stores.migrations import Component, pending
+from datastrata.tenancy.bridge import migrate_template
 from datastrata.tenancy.models import provisioner
 from datastrata.tenancy.templates import templates
-from datastrata.testing.servers import create_roles
+from datastrata.testing.servers import create_database, create_roles
 from tests.tenancy.directory import Listed, provisioned
 
 BRIDGE, SILO = "dedicated-storage", "dedicated-infrastructure"
@@ -59,6 +61,27 @@ class Tally:
 
     def clear(self, tx: Tx) -> None:
         tx.execute("DELETE FROM tenant_tally")
+
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def pg_home(pg_server: str, pg_template: str) -> str:
+    """A migrated home database whose bridge template schema is migrated too (copied for each test)."""
+    url = create_database(pg_server, f"tenancy{os.getpid()}", template=pg_template)
+    migrate_template(Settings(store=url), url)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh home store per backend (PostgreSQL: a copy of `pg_home`, its bridge template ready)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = str(request.getfixturevalue("pg_server"))
+    home = str(request.getfixturevalue("pg_home"))
+    return create_database(server, f"tenancy{os.getpid()}_{next(_names)}", template=home)
 
 
 @pytest.fixture
