@@ -2,7 +2,9 @@
 
 - ``onboarding``: seconds from ``provisioner(model).provision`` to the tenant's first committed append, per model,
   on SQLite and PostgreSQL. The first bridge and silo of a store also create and migrate their template (reported
-  as ``first``); ``median``/``max`` are over the tenants after it. Goal: a bridge tenant ready in ≤ 1 s.
+  as ``first``); ``median``/``max`` are over the tenants after it. Goal: a bridge tenant ready in ≤ 1 s. On
+  PostgreSQL the bridge is also compared with its floor, the bare ``CREATE TABLE … (LIKE …)`` of every template
+  table in one transaction (what any clone must do), measured in the same run.
 - ``connections``: PostgreSQL, T bridge tenants (100; ``--quick`` 20) provisioned beside the home store, then 8
   writer threads append to random tenants for a few seconds while the server's connections to the database are
   sampled (``pg_stat_activity``). Bridge locations share the home pool, so the count stays at the home pool's size
@@ -37,6 +39,7 @@ from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import TenantPlacement
 from datastrata.tenancy.models import provisioner
+from datastrata.tenancy.naming import TEMPLATE_SCHEMA
 from datastrata.testing.servers import create_database, ephemeral_postgres, migrated
 
 MODELS = ("shared", "dedicated-storage", "dedicated-infrastructure")
@@ -77,6 +80,32 @@ def onboard(runtime: Runtime, directory: Directory, tenant: str, model: str) -> 
     return time.perf_counter() - started
 
 
+def ddl_floor(url: str, rounds: int) -> float:
+    """The least a bridge clone does: ``CREATE TABLE … (LIKE … INCLUDING ALL)`` of every template table, rolled back.
+
+    Median seconds over `rounds`; what the machine's DDL costs right now (the clone's ratio is against it).
+    """
+    times = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (TEMPLATE_SCHEMA,)
+            ).fetchall()
+        ]
+        for _ in range(rounds):
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.execute("CREATE SCHEMA floor_probe")
+            for table in tables:
+                conn.execute(
+                    f'CREATE TABLE floor_probe."{table}" (LIKE {TEMPLATE_SCHEMA}."{table}" INCLUDING ALL)'.encode()
+                )
+            conn.execute("ROLLBACK")
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def onboarding(settings: Settings, counts: dict[str, int]) -> dict[str, object]:
     """Onboard `counts[model]` tenants of each model in one runtime; seconds per tenant."""
     directory = Directory()
@@ -94,6 +123,10 @@ def onboarding(settings: Settings, counts: dict[str, int]) -> dict[str, object]:
     bridge = out["dedicated-storage"]
     assert isinstance(bridge, dict)
     out["bridge_goal_met"] = bridge["median_s"] <= BRIDGE_GOAL_S
+    if settings.store.startswith("postgresql"):
+        floor = ddl_floor(settings.store, 3)
+        out["bridge_ddl_floor_s"] = round(floor, 3)
+        out["bridge_vs_floor"] = round(bridge["median_s"] / floor, 2)
     return out
 
 
@@ -114,7 +147,7 @@ def connections_under_load(base: str, tenants: int, seconds: float) -> dict[str,
             rng = random.Random(i)
             while not stop.is_set():
                 tenant = rng.choice(names)
-                runtime.append(Scope("bench", f"s{rng.randrange(50)}", tenant), [NewEvent("Written", {"i": i})])
+                runtime.append(Scope("bench", f"w{i}", tenant), [NewEvent("Written", {"i": i})])  # a stream per writer
                 appended[i] += 1
 
         threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]

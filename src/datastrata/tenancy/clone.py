@@ -41,25 +41,23 @@ def clone_schema(tx: Tx, template: str, target: Namespace) -> int:
     schema = target.schema
     assert schema is not None, "a clone needs a schema name"
     new, old = _q(schema), _q(template)
-    tx.execute(f"CREATE SCHEMA {new}")
     tables = [str(name) for (name,) in tx.query(_TABLES, (template,))]
-    for table in tables:
-        tx.execute(f"CREATE TABLE {new}.{_q(table)} (LIKE {old}.{_q(table)} INCLUDING ALL)")
-    for table, column, sequence in tx.query(_SERIALS, (template,)):
-        seq = f"{new}.{_q(str(sequence))}"
-        tx.execute(f"CREATE SEQUENCE {seq} OWNED BY {new}.{_q(str(table))}.{_q(str(column))}")
-        tx.execute(
-            f"ALTER TABLE {new}.{_q(str(table))} ALTER COLUMN {_q(str(column))} SET DEFAULT nextval('{seq}'::regclass)"
-        )
-    tx.execute("SELECT set_config('search_path', ?, true)", (new,))
-    for (definition,) in tx.query(_FUNCTIONS, (template,)) + tx.query(_TRIGGERS, (template,)):
-        tx.run_script(_renamed(str(definition), template, schema))  # as written: no placeholders in a body
-    for table in tables:
-        tx.execute(f"INSERT INTO {new}.{_q(table)} SELECT * FROM {old}.{_q(table)}")
+    serials = [(str(t), str(c), str(s)) for t, c, s in tx.query(_SERIALS, (template,))]
+    definitions = [str(d) for (d,) in tx.query(_FUNCTIONS, (template,)) + tx.query(_TRIGGERS, (template,))]
+    script = [f"CREATE SCHEMA {new}"]
+    script += [f"CREATE TABLE {new}.{_q(t)} (LIKE {old}.{_q(t)} INCLUDING ALL)" for t in tables]
+    for table, column, sequence in serials:
+        seq = f"{new}.{_q(sequence)}"
+        script.append(f"CREATE SEQUENCE {seq} OWNED BY {new}.{_q(table)}.{_q(column)}")
+        script.append(f"ALTER TABLE {new}.{_q(table)} ALTER COLUMN {_q(column)} SET DEFAULT nextval('{seq}'::regclass)")
+    script.append(f"SELECT set_config('search_path', '{new}', true)")
+    script += [_renamed(d, template, schema) for d in definitions]
+    script += [f"INSERT INTO {new}.{_q(t)} SELECT * FROM {old}.{_q(t)}" for t in tables]
     if "eventlog_identity" in tables:  # a new log: it must not pass for the template's (or another tenant's)
-        tx.execute(
+        script.append(
             f"UPDATE {new}.eventlog_identity SET log_id = replace(gen_random_uuid()::text, '-', ''), created_at = now()"
         )
+    tx.run_script(";\n".join(script))  # one round trip: the definitions are sent as written (no placeholders)
     return len(tables)
 
 
