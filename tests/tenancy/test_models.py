@@ -313,3 +313,25 @@ def test_set_role_keeps_a_bridge_tenant_to_its_schema(pg_server: str, bare_pg_ur
             assert work.scalar(forgotten) == 1
             assert work.scalar("SELECT current_user") == acme.role
         assert migrate_all(settings, tenants=directory)[1].location == acme.name, "every location, as the owner"
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_silo_followers_past_the_cap_take_turns(store_url: str) -> None:
+    settings = Settings(store=store_url, max_connections="14")  # room for two silo pools beside the home pool
+    directory = Listed()
+    with Runtime.open(settings, tenants=directory) as rt:
+        tenants = [f"turn-{i}" for i in range(4)]
+        for tenant in tenants:
+            provisioned(rt, directory, tenant, SILO)
+        migrate_placement(rt.placement, [TALLY])
+        rt.register(Tally())
+        for times, tenant in enumerate(tenants, start=1):
+            for _ in range(times):
+                counted(rt, tenant)
+        rt.open_followers()  # does not fail at the cap: the silos past it wait for their turn
+        for _ in range(3 * len(tenants)):
+            rt.run_once()
+            assert rt.connections() <= 14
+        for times, tenant in enumerate(tenants, start=1):
+            with rt.read(Scope("tally", None, tenant)) as work:
+                assert work.query("SELECT tenant_id, n FROM tenant_tally") == [(tenant, times)]

@@ -104,6 +104,8 @@ class Runtime:
         self._owned: dict[str, str] = {}
         #: What the followers of each location are built from: name -> (build, policy), for `follow_location`.
         self._builds: dict[str, tuple[Callable[[EventLog], Follower], str]] = {}
+        self._turn = 0  # where the next round of tenant locations' turns starts
+        self._following: set[str] = set()  # the tenant locations whose followers are attached
         self.max_connections = _connection_cap(settings)
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
@@ -188,6 +190,17 @@ class Runtime:
             self._evict()
             return opened
 
+    def _crowds_out(self, spec: LocationSpec, protected: list[str]) -> bool:
+        """True when opening `spec` needs a pool that fits only by closing a location this round just opened."""
+        if spec.name in self._open or spec.store in self._pools or not _is_postgres(spec.store):
+            return False
+        if spec.namespace is not None or spec.role is not None:
+            return False
+        if self.connections() + self._silo_pool_size() + 1 <= self.max_connections:
+            return False
+        idle = [n for n in self._open if n in self._owned and n not in self._pinned and not self._in_use[n]]
+        return all(n in protected for n in idle)
+
     def _open_location(self, spec: LocationSpec) -> Location:
         """Open `spec` in the pool of its store: shared when a bound location's store is open, else its own."""
         shared = self._pools.get(spec.store)
@@ -241,6 +254,10 @@ class Runtime:
             self._close_location(idle[0])
 
     def _close_location(self, name: str) -> None:
+        self._following.discard(name)
+        for runner in [r for r in self.runners if r.endswith(f"@{name}")]:  # its followers take their next turn
+            del self.runners[runner]
+            self.supervisor.boundaries.pop(runner, None)
         self._open.pop(name).close()
         store = self._owned.pop(name, None)
         if store is not None:
@@ -253,6 +270,7 @@ class Runtime:
                 del self.runners[runner]
                 self.supervisor.boundaries.pop(runner, None)
             self._pinned.discard(name)
+            self._following.discard(name)
             if name in self._open and name != self.home.name:
                 self._close_location(name)
 
@@ -375,7 +393,9 @@ class Runtime:
         """Build every follower of the home log for `location`'s own log too, named ``name@location``; their names.
 
         A tenant's location (dedicated storage or infrastructure) has its own log, so its read models need their
-        own followers; the location stays open (pinned) while the runtime drives them.
+        own followers. One in a shared pool (a bridge) or a file stays open (pinned) while the runtime drives them;
+        a silo with a pool of its own is not pinned: when the connection cap closes it, its followers go with it
+        and come back on its next turn (:meth:`run_once`).
         """
         if location is self.home or location is self.platform:
             return []
@@ -385,8 +405,35 @@ class Runtime:
             if located not in self.runners:
                 self.attach(build(location.log), policy=policy, name=located)
                 made.append(located)
-        self.pin(location)
+        if not (location.name in self._owned and _is_postgres(location.spec.store)):
+            self.pin(location)
+        self._following.add(location.name)
         return made
+
+    def take_turns(self) -> int:
+        """Give the tenant locations whose followers are not running their turn, starting after the last one served.
+
+        Opens each such location (a silo may close the least recently used idle one to stay under the connection
+        cap) and builds its followers; stops when the cap leaves no room. Returns how many locations it opened.
+        """
+        if not self._builds:
+            return 0
+        specs = self.placement.all()[1:]
+        if not specs:
+            return 0
+        opened: list[str] = []
+        start = self._turn % len(specs)
+        for spec in specs[start:] + specs[:start]:
+            if not (spec.name in self._following and spec.name in self._open):
+                if self._crowds_out(spec, opened):
+                    break  # the next round starts here
+                try:
+                    self.follow_location(self.location(spec))
+                except BackendUnavailable:  # every open silo is busy: the rest wait for a later round
+                    break
+                opened.append(spec.name)
+            self._turn += 1
+        return len(opened)
 
     def defer(self, name: str, build: Callable[[], Follower]) -> None:
         """Name a follower that is built only when something drives it (it holds a resource, e.g. a graph file).
@@ -411,8 +458,7 @@ class Runtime:
         """
         for name in list(self.deferred):
             self.follower(name)
-        for spec in self.placement.all()[1:]:
-            self.follow_location(self.location(spec))
+        self.take_turns()
 
     def service(self, name: str, factory: Callable[[Runtime], Any]) -> Any:
         """Return the service `name`, building it with `factory` the first time."""
@@ -435,6 +481,7 @@ class Runtime:
         Everything the round does in the home location goes through the platform pool (:meth:`as_platform`).
         """
         with self.as_platform():
+            self.take_turns()  # not counted as work: silos past the cap take turns forever
             return self.supervisor.run_once()
 
     @contextlib.contextmanager
