@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import typer
@@ -11,9 +11,11 @@ from fastapi import APIRouter
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import ValidationError
-from datastrata.runtime import Runtime, Single
+from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import SPINE, LocationMigrations, migrate_placement
+from datastrata.runtime.placement import ByTenant
 from datastrata.runtime.roles import Roles
+from datastrata.runtime.tenants import SingleTenant, TenantDirectory
 from datastrata.stores.migrations import Component, unique
 
 Say = Callable[[str], None]
@@ -157,12 +159,25 @@ def components() -> list[Component]:
     return unique([*SPINE, *(c for entry in systems() for c in entry.migrations), SECURITY])
 
 
-def migrate(settings: Settings, *, dry_run: bool = False, owner_store: str | None = None) -> list[LocationMigrations]:
-    """Apply (or list) every component's pending migrations in each location of `settings`, granting its roles."""
+def migrate(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    owner_store: str | None = None,
+    tenants: TenantDirectory | None = None,
+) -> list[LocationMigrations]:
+    """Apply (or list) every component's pending migrations in each location of `settings`, granting its roles.
+
+    The locations are the home store's, each bridge schema or file and each silo that `tenants` (default: the
+    single ``default`` tenant) places, then the templates new bridge and silo tenants are copied from.
+    """
+    from datastrata.tenancy.templates import templates
+
     return migrate_placement(
-        Single.from_settings(settings),
+        ByTenant.from_settings(settings, tenants or SingleTenant()),
         components(),
         dry_run=dry_run,
         owner_store=owner_store or settings.owner_store or None,
         roles=Roles(settings.app_role or None, settings.platform_role or None),
+        extra=templates(replace(settings, owner_store=owner_store or settings.owner_store)),
     )

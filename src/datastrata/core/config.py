@@ -75,8 +75,10 @@ class Settings:
     platform_role: str = ""
     #: A URL of the PostgreSQL server itself when `store` goes through a pooler (``?pooler=pgbouncer``): LISTEN uses it.
     direct_store: str = ""
-    #: The URL (a role with CREATEDB/CREATEROLE) that provisions tenants' own schemas, roles and databases.
+    #: The URL tenant provisioning connects with on PostgreSQL (may CREATE ROLE / CREATE DATABASE); empty: none.
     provision_store: str = ""
+    #: The most PostgreSQL connections one process holds over all its pools (empty: 64), split over silo pools.
+    max_connections: str = ""
     #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
     consumer: str = ""
 

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
+from datastrata.core.tenancy import Namespace
 from datastrata.eventlog.archive import LazyObjects
 from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.runtime.scope import Scope
+from datastrata.stores.bound import BoundDatabase
 from datastrata.stores.database import Cursor, Database, Params, Tx
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
@@ -55,9 +57,26 @@ class Location:
             log.objects = LazyObjects(spec.objects, clock=log.clock)  # archived streams' segments are read there
 
     @classmethod
-    def open(cls, spec: LocationSpec, *, clock: Clock = system_clock) -> Location:
-        """Open the store `spec` names and its event log."""
-        db = open_database(spec.store)
+    def open(
+        cls,
+        spec: LocationSpec,
+        *,
+        clock: Clock = system_clock,
+        pool: Database | None = None,
+        max_size: int | None = None,
+    ) -> Location:
+        """Open the store `spec` names and its event log: in `pool` (a store's shared connections) if given.
+
+        A location opened in a shared pool, or whose spec names a namespace or role (a dedicated-storage
+        tenant's), works through a :class:`BoundDatabase`: every transaction in the tenant's schema as its role.
+        Without a pool, the store is opened here with at most `max_size` connections, and closes with the location.
+        """
+        ns = Namespace(spec.namespace, spec.role)
+        if pool is not None:
+            db: Database = BoundDatabase(pool, ns)
+        else:
+            base = open_database(spec.store, max_size=max_size)
+            db = base if ns == Namespace() else BoundDatabase(base, ns, owns=True)
         try:
             return cls(spec, db, EventLog(db, clock=clock))
         except BaseException:

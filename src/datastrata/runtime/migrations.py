@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from datastrata.core.errors import ConfigurationError
+from datastrata.core.tenancy import Namespace
 from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
 from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
@@ -15,6 +17,7 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
+from datastrata.stores.bound import BoundDatabase
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
@@ -89,13 +92,18 @@ def migrate_location(
 ) -> LocationMigrations:
     """Apply (or list) the pending migrations of `components` in the location `spec` names, then grant `roles`.
 
-    Connects with `owner_store` when given (the owner role's URL), else with the location's own store URL.
+    Connects with `owner_store` when given (the owner role's URL), else with the location's own store URL. A
+    dedicated-storage tenant's location (a namespace in the store) is migrated in its schema, as the owner, and its
+    own role is granted DML there instead of `roles` (which reach it only through ``SET ROLE``).
     """
-    db = open_database(owner_store or spec.store)
+    db = open_database(owner_store or spec.store, max_size=1)
     try:
-        done = migrate(db, unique([*SPINE, *components]), dry_run=dry_run)
-        if not dry_run and roles is not None:
-            grant(db, roles)
+        target: Database = db if spec.namespace is None else BoundDatabase(db, Namespace(spec.namespace))
+        done = migrate(target, unique([*SPINE, *components]), dry_run=dry_run)
+        if not dry_run and spec.role is not None:
+            grant(target, Roles(spec.role))
+        elif not dry_run and roles is not None and spec.namespace is None:
+            grant(target, roles)  # (a namespace without a role is a template: nobody gets rights on it)
     finally:
         db.close()
     return LocationMigrations(spec.name, spec.shown, tuple(done), applied=not dry_run)
@@ -108,16 +116,30 @@ def migrate_placement(
     dry_run: bool = False,
     owner_store: str | None = None,
     roles: Roles | None = None,
+    extra: Sequence[LocationSpec] = (),
 ) -> list[LocationMigrations]:
-    """Apply (or list) the pending migrations in every location of `placement`, one location after another.
+    """Apply (or list) the pending migrations in every location of `placement` (and `extra`), one after another.
 
-    `owner_store` replaces the store URL of a single-location placement only; each location of a wider
-    placement is migrated with its own URL (give those the owner's credentials).
+    `owner_store` is the owner's URL of the home store: locations in that store (dedicated-storage schemas) use it
+    as it is, each other PostgreSQL location (a silo) the same credentials on its own database; SQLite locations
+    their own file. `extra` are locations no placement names, such as the templates new tenants are copied from.
     """
-    specs = placement.all()
-    if owner_store and len(specs) > 1:
-        raise ConfigurationError(
-            f"an owner URL names one store, but this placement has {len(specs)} locations; "
-            "give each location's store URL the owner's credentials instead"
-        )
-    return [migrate_location(spec, components, dry_run=dry_run, owner_store=owner_store, roles=roles) for spec in specs]
+    specs = [*placement.all(), *extra]
+    home = specs[0].store
+    return [
+        migrate_location(spec, components, dry_run=dry_run, owner_store=_owner_of(spec, home, owner_store), roles=roles)
+        for spec in specs
+    ]
+
+
+def _owner_of(spec: LocationSpec, home: str, owner_store: str | None) -> str | None:
+    """The owner's URL for `spec`: `owner_store` on the home store, its database swapped in for another server's."""
+    if not owner_store or spec.store == home:
+        return owner_store
+    parts, owner = urlsplit(spec.store), urlsplit(owner_store)
+    if not spec.store.startswith(("postgresql:", "postgres:")) or (parts.hostname, parts.port) != (
+        owner.hostname,
+        owner.port,
+    ):
+        return None  # SQLite, or a silo on a server of its own: its URL must carry the owner's rights
+    return urlunsplit((owner.scheme, owner.netloc, parts.path, owner.query, ""))

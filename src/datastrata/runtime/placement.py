@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from datastrata.core.config import Settings
+from datastrata.core.errors import NotFound
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.scope import Scope
+
+if TYPE_CHECKING:
+    from datastrata.runtime.tenants import TenantDirectory
 
 #: The name of the one location of the `single` placement (and of every runtime's home location).
 HOME = "main"
@@ -53,3 +57,42 @@ class Single:
     def all(self) -> list[LocationSpec]:
         """The one location."""
         return [self.spec]
+
+
+class ByTenant:
+    """Each tenant's scopes live in its own location (dedicated storage or infrastructure), the rest at home."""
+
+    kind = "by_tenant"
+
+    def __init__(self, directory: TenantDirectory, home: LocationSpec) -> None:
+        self.directory = directory
+        self.home = home
+
+    @classmethod
+    def from_settings(cls, settings: Settings, directory: TenantDirectory) -> ByTenant:
+        """Return the by-tenant placement of `settings`' home store and `directory`'s tenants."""
+        return cls(directory, Single.from_settings(settings).spec)
+
+    def locate(self, scope: Scope) -> LocationSpec:
+        """The location of the scope's tenant (its own spec, else home); an unknown tenant lives at home."""
+        return self.of(scope.tenant)
+
+    def of(self, tenant: str) -> LocationSpec:
+        """Return `tenant`'s location: the spec its placement names, else home (unknown tenants included)."""
+        try:
+            spec = self.directory.placement(tenant).spec
+        except NotFound:
+            return self.home
+        return spec or self.home
+
+    def locations(self, scope: Scope) -> list[LocationSpec]:
+        """The one location of the scope's tenant."""
+        return [self.locate(scope)]
+
+    def all(self) -> list[LocationSpec]:
+        """Home first, then every tenant's own location (in tenant order, each once)."""
+        specs: dict[str, LocationSpec] = {self.home.name: self.home}
+        for placed in self.directory.tenants():
+            if placed.spec is not None:
+                specs.setdefault(placed.spec.name, placed.spec)
+        return list(specs.values())

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable
+from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import platform as platform_context
@@ -30,13 +30,14 @@ from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Follower, ProjectionRunner
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
-from datastrata.runtime.placement import Placement, Single
+from datastrata.runtime.placement import ByTenant, Placement
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.runtime.tenants import SingleTenant, StoredDirectory, TenantDirectory, require_tenant
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
+from datastrata.stores.open import open_database
 from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
@@ -48,6 +49,10 @@ F = TypeVar("F", bound=Follower)
 
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
+#: The PostgreSQL connections a runtime holds over all its pools unless ``DATASTRATA_MAX_CONNECTIONS`` says otherwise.
+MAX_CONNECTIONS = 64
+#: The most connections one silo's pool gets (fewer when the cap is split over many silos).
+SILO_POOL_MAX = 4
 #: Set while the supervisor drives followers and jobs: their units of work in the home location use the platform pool.
 _AS_PLATFORM: contextvars.ContextVar[bool] = contextvars.ContextVar("datastrata_as_platform", default=False)
 
@@ -96,6 +101,15 @@ class Runtime:
         self._open: OrderedDict[str, Location] = OrderedDict({home.name: home})
         self._pinned: set[str] = {home.name}
         self._in_use: Counter[str] = Counter()
+        #: The base pool of each open store URL (bridge locations share the home pool; a silo owns its own).
+        self._pools: dict[str, Database] = {home.spec.store: home.db}
+        #: Location name -> the store URL of the pool it owns (closed with it).
+        self._owned: dict[str, str] = {}
+        #: What the followers of each location are built from: name -> (build, policy), for `follow_location`.
+        self._builds: dict[str, tuple[Callable[[EventLog], Follower], str]] = {}
+        self._turn = 0  # where the next round of tenant locations' turns starts
+        self._following: set[str] = set()  # the tenant locations whose followers are attached
+        self.max_connections = _connection_cap(settings)
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
         self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
@@ -108,9 +122,15 @@ class Runtime:
         clock: Clock = system_clock,
         placement: Placement | None = None,
         max_open: int = MAX_OPEN,
+        tenants: TenantDirectory | None = None,
     ) -> Runtime:
-        """Open the home location of `placement` (default: the single location of `settings`) and the bus."""
-        placement = placement or Single.from_settings(settings)
+        """Open the home location of `placement` and the bus.
+
+        The default placement is by tenant: each tenant of `tenants` (default: ``default`` alone) with a location of
+        its own (dedicated storage or infrastructure) lives there, every other scope in the home store of `settings`.
+        """
+        tenants = tenants or SingleTenant()
+        placement = placement or ByTenant.from_settings(settings, tenants)
         spec = placement.all()[0]
         home = Location.open(spec, clock=clock)
         platform: Location | None = None
@@ -171,10 +191,94 @@ class Runtime:
             if opened is not None:
                 self._open.move_to_end(spec.name)
                 return opened
-            opened = Location.open(spec, clock=self.clock)
+            opened = self._open_location(spec)
             self._open[spec.name] = opened
             self._evict()
             return opened
+
+    def _crowds_out(self, spec: LocationSpec, protected: list[str]) -> bool:
+        """True when opening `spec` needs a pool that fits only by closing a location this round just opened."""
+        if spec.name in self._open or spec.store in self._pools or not _is_postgres(spec.store):
+            return False
+        if spec.namespace is not None or spec.role is not None:
+            return False
+        if self.connections() + self._silo_pool_size() + 1 <= self.max_connections:
+            return False
+        idle = [n for n in self._open if n in self._owned and n not in self._pinned and not self._in_use[n]]
+        return all(n in protected for n in idle)
+
+    def _open_location(self, spec: LocationSpec) -> Location:
+        """Open `spec` in the pool of its store: shared when a bound location's store is open, else its own."""
+        shared = self._pools.get(spec.store)
+        if shared is not None:
+            return Location.open(spec, clock=self.clock, pool=shared)
+        if spec.namespace is not None or spec.role is not None:  # a bridge of a store no location opened yet
+            self._pools[spec.store] = shared = self._open_pool(spec.store)
+            return Location.open(spec, clock=self.clock, pool=shared)
+        size = self._silo_pool_size() if _is_postgres(spec.store) else None
+        if size is not None:
+            self._make_room(size)
+        opened = Location.open(spec, clock=self.clock, max_size=size)
+        self._pools[spec.store] = opened.db
+        self._owned[spec.name] = spec.store
+        return opened
+
+    def _open_pool(self, store: str) -> Database:
+        size = self._silo_pool_size() if _is_postgres(store) else None
+        if size is not None:
+            self._make_room(size)
+        return open_database(store, max_size=size)
+
+    def _silo_pool_size(self) -> int:
+        """The connections of one silo pool: the cap left after the home pools, split over every silo, at most 4."""
+        silos = [s for s in self.placement.all()[1:] if s.store not in self._shared_stores() and _is_postgres(s.store)]
+        left = self.max_connections - self._home_connections()
+        return max(1, min(SILO_POOL_MAX, left // max(1, len(silos)) - 1))
+
+    def _shared_stores(self) -> set[str]:
+        return {url for url, db in self._pools.items() if url not in self._owned.values()}
+
+    def _home_connections(self) -> int:
+        pools = [self.home.db] if self.platform is self.home else [self.home.db, self.platform.db]
+        return sum(_budget(db) for db in pools)
+
+    def connections(self) -> int:
+        """The most PostgreSQL connections this runtime's open pools may hold (each pool's size, plus its notifier)."""
+        with self._lock:
+            platform = [] if self.platform is self.home else [self.platform.db]
+            return sum(_budget(db) for db in [*self._pools.values(), *platform])
+
+    def _make_room(self, size: int) -> None:
+        """Close idle silo locations (least recently used first) until a pool of `size` fits under the cap."""
+        while self.connections() + size + 1 > self.max_connections:
+            idle = [n for n in self._open if n in self._owned and n not in self._pinned and not self._in_use[n]]
+            if not idle:
+                raise BackendUnavailable(
+                    f"the connection cap of {self.max_connections} (DATASTRATA_MAX_CONNECTIONS) is reached and every "
+                    "open silo location is in use; raise the cap or let fewer silos work at once"
+                )
+            self._close_location(idle[0])
+
+    def _close_location(self, name: str) -> None:
+        self._following.discard(name)
+        for runner in [r for r in self.runners if r.endswith(f"@{name}")]:  # its followers take their next turn
+            del self.runners[runner]
+            self.supervisor.boundaries.pop(runner, None)
+        self._open.pop(name).close()
+        store = self._owned.pop(name, None)
+        if store is not None:
+            self._pools.pop(store, None)
+
+    def forget(self, name: str) -> None:
+        """Close the location `name` if open and drop its followers (``…@name``): its tenant was moved or destroyed."""
+        with self._lock:
+            for runner in [r for r in self.runners if r.endswith(f"@{name}")]:
+                del self.runners[runner]
+                self.supervisor.boundaries.pop(runner, None)
+            self._pinned.discard(name)
+            self._following.discard(name)
+            if name in self._open and name != self.home.name:
+                self._close_location(name)
 
     def pin(self, location: Location) -> None:
         """Keep `location` open for the runtime's life (a location whose followers this process drives)."""
@@ -186,7 +290,7 @@ class Runtime:
             if len(self._open) <= self.max_open:
                 return
             if name not in self._pinned and not self._in_use[name]:
-                self._open.pop(name).close()
+                self._close_location(name)
 
     @contextlib.contextmanager
     def _using(self, scope: Scope) -> Iterator[Location]:
@@ -273,19 +377,21 @@ class Runtime:
             projection.name, lambda log: ProjectionRunner(log, projection, batch_size=batch_size), policy=policy
         )
 
-    def attach(self, runner: Follower, *, policy: str = HALT) -> None:
+    def attach(self, runner: Follower, *, policy: str = HALT, name: str | None = None) -> None:
         """Drive `runner` with the others in its own failure boundary: worker rounds, ``lag``, ``rebuild``.
 
         `policy` says what happens when an event keeps failing it: ``halt`` (stop there) or ``skip`` (park it, go on).
+        `name` (default: the runner's) is what the runtime, the supervisor and the dead letters know it by.
         """
-        self.runners[runner.name] = runner
+        name = name or runner.name
+        self.runners[name] = runner
         if isinstance(runner, LogFollower):
-            self.supervisor.follower(runner, kind=runner.kind, policy=policy)
-            name, letters = runner.name, self.dead_letters
+            self.supervisor.follower(runner, kind=runner.kind, policy=policy, name=name)
+            letters = self.dead_letters
             runner.skipped = lambda: {x.event_id for x in letters.list(name, status="skipped")}
             runner.park = lambda failed: letters.record(name, failed, failed.error, 1)
         else:
-            self.supervisor.watch(runner.name, "follower", runner.run_once, measure=lambda: [runner.lag()])
+            self.supervisor.watch(name, "follower", runner.run_once, measure=lambda: [runner.lag()])
 
     def follow(self, name: str, build: Callable[[EventLog], F], *, policy: str = HALT) -> F:
         """Return the follower `name` of the home log, building it with `build` and attaching it the first time."""
@@ -293,7 +399,54 @@ class Runtime:
         if runner is None:
             runner = build(self.platform.log)
             self.attach(runner, policy=policy)
+            self._builds[name] = (build, policy)
         return cast(F, runner)
+
+    def follow_location(self, location: Location) -> list[str]:
+        """Build every follower of the home log for `location`'s own log too, named ``name@location``; their names.
+
+        A tenant's location (dedicated storage or infrastructure) has its own log, so its read models need their
+        own followers. One in a shared pool (a bridge) or a file stays open (pinned) while the runtime drives them;
+        a silo with a pool of its own is not pinned: when the connection cap closes it, its followers go with it
+        and come back on its next turn (:meth:`run_once`).
+        """
+        if location is self.home or location is self.platform:
+            return []
+        made: list[str] = []
+        for name, (build, policy) in list(self._builds.items()):
+            located = f"{name}@{location.name}"
+            if located not in self.runners:
+                self.attach(build(location.log), policy=policy, name=located)
+                made.append(located)
+        if not (location.name in self._owned and _is_postgres(location.spec.store)):
+            self.pin(location)
+        self._following.add(location.name)
+        return made
+
+    def take_turns(self) -> int:
+        """Give the tenant locations whose followers are not running their turn, starting after the last one served.
+
+        Opens each such location (a silo may close the least recently used idle one to stay under the connection
+        cap) and builds its followers; stops when the cap leaves no room. Returns how many locations it opened.
+        """
+        if not self._builds:
+            return 0
+        specs = self.placement.all()[1:]
+        if not specs:
+            return 0
+        opened: list[str] = []
+        start = self._turn % len(specs)
+        for spec in specs[start:] + specs[:start]:
+            if not (spec.name in self._following and spec.name in self._open):
+                if self._crowds_out(spec, opened):
+                    break  # the next round starts here
+                try:
+                    self.follow_location(self.location(spec))
+                except BackendUnavailable:  # every open silo is busy: the rest wait for a later round
+                    break
+                opened.append(spec.name)
+            self._turn += 1
+        return len(opened)
 
     def defer(self, name: str, build: Callable[[], Follower]) -> None:
         """Name a follower that is built only when something drives it (it holds a resource, e.g. a graph file).
@@ -312,9 +465,13 @@ class Runtime:
         return self.runners.get(name)
 
     def open_followers(self) -> None:
-        """Build every deferred follower (what a process that owns them, the worker or ``serve``, does first)."""
+        """Build every deferred follower, then the followers of each tenant location, one location after another.
+
+        What a process that owns the followers (the worker or ``serve``) does first.
+        """
         for name in list(self.deferred):
             self.follower(name)
+        self.take_turns()
 
     def service(self, name: str, factory: Callable[[Runtime], Any]) -> Any:
         """Return the service `name`, building it with `factory` the first time."""
@@ -337,6 +494,7 @@ class Runtime:
         Everything the round does in the home location goes through the platform pool (:meth:`as_platform`).
         """
         with self.as_platform():
+            self.take_turns()  # not counted as work: silos past the cap take turns forever
             return self.supervisor.run_once()
 
     @contextlib.contextmanager
@@ -410,6 +568,11 @@ class Runtime:
             for location in reversed(list(self._open.values())):
                 location.close()
             self._open.clear()
+            for store, pool in list(self._pools.items()):
+                if pool is not self.home.db and store not in self._owned.values():
+                    pool.close()  # a shared pool no location owns
+            self._pools.clear()
+            self._owned.clear()
             if self.platform is not self.home:
                 self.platform.close()
 
@@ -418,3 +581,27 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_postgres(url: str) -> bool:
+    return url.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres")
+
+
+def _budget(db: Database) -> int:
+    """The connections a PostgreSQL pool may hold: its size, plus the announcer's own (0 for SQLite)."""
+    pool = getattr(db, "pool", None)
+    return int(pool.max_size) + 1 if db.dialect == "postgresql" and pool is not None else 0
+
+
+def _connection_cap(settings: Settings) -> int:
+    """The connection cap of `settings` (``DATASTRATA_MAX_CONNECTIONS``), refusing a value that is not a count."""
+    raw = settings.max_connections.strip()
+    if not raw:
+        return MAX_CONNECTIONS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(
+            f"max_connections must be a whole number of connections of at least 1; got {raw!r} "
+            "(set DATASTRATA_MAX_CONNECTIONS=64, say)",
+            field="max_connections",
+        )
+    return int(raw)

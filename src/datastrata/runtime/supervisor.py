@@ -9,6 +9,7 @@ another process (``datastrata deadletters skip``) releases a halted worker; one 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -128,9 +129,16 @@ class Supervisor:
             self.boundaries[name] = boundary
         return boundary
 
-    def follower(self, follower: LogFollower[Any], *, kind: str = "projection", policy: str = HALT) -> Boundary:
-        """Watch a follower of the log (its `run_once` is the step)."""
-        return self.watch(follower.name, kind, follower.run_once, follower=follower, policy=policy)
+    def follower(
+        self, follower: LogFollower[Any], *, kind: str = "projection", policy: str = HALT, name: str | None = None
+    ) -> Boundary:
+        """Watch a follower of the log (its `run_once` is the step) under `name` (default: the follower's)."""
+        measure = None
+        if name is not None and name != follower.name:
+            measure = lambda: [dataclasses.replace(follower.lag(), name=name)]  # noqa: E731
+        return self.watch(
+            name or follower.name, kind, follower.run_once, follower=follower, measure=measure, policy=policy
+        )
 
     # ---- rounds --------------------------------------------------------------------------------------------
 

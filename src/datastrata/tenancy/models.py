@@ -35,8 +35,19 @@ class Shared:
         """Nothing to remove (the tenant's rows are deleted by offboarding, not by the model)."""
 
 
-#: The provisioner of each isolation model (dedicated storage and infrastructure register theirs on import).
-PROVISIONERS: dict[str, Provisioner] = {"shared": Shared()}
+def _provisioners() -> dict[str, Provisioner]:
+    from datastrata.tenancy.bridge import DedicatedStorage
+    from datastrata.tenancy.silo import DedicatedInfrastructure
+
+    return {
+        "shared": Shared(),
+        "dedicated-storage": DedicatedStorage(),
+        "dedicated-infrastructure": DedicatedInfrastructure(),
+    }
+
+
+#: The provisioner of each isolation model: the pool, the bridge (dedicated storage), the silo (infrastructure).
+PROVISIONERS: dict[str, Provisioner] = _provisioners()
 
 
 def provisioner(model: str) -> Provisioner:
