@@ -88,6 +88,8 @@ RELEASED = {
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
     ("fab", 1, "sqlite"): "28730d2080494f1a",
     ("fab", 1, "postgresql"): "1586505eb694e549",
+    ("runtime.moves", 1, "sqlite"): "be9ea8b50369e1e6",
+    ("runtime.moves", 1, "postgresql"): "c8dd0a7aeb8e7754",
 }
 
 
