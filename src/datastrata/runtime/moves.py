@@ -183,12 +183,17 @@ class Journal:
             )
         return self.get(move.id)
 
-    def save(self, move: Move) -> Move:
-        """Write `move`'s step, state, cursors, timings and error (one short transaction)."""
+    def save(self, move: Move, *, was: str | None = None) -> Move:
+        """Write `move`'s step, state, cursors, timings and error (one short transaction).
+
+        With `was`, only while the journal still holds the move in that state: else :class:`MoveStopped` (it was
+        reversed meanwhile by another thread or process).
+        """
+        guard, extra = (" AND state = ?", (was,)) if was is not None else ("", ())
         with self.db.transaction() as tx:
-            tx.execute(
+            cursor = tx.execute(
                 "UPDATE runtime_moves SET step = ?, state = ?, cursors = ?, timings = ?, error = ?, updated_at = ? "
-                "WHERE id = ?",
+                f"WHERE id = ?{guard}",
                 (
                     move.step,
                     move.state,
@@ -197,8 +202,13 @@ class Journal:
                     move.error,
                     time_to_db(tx.dialect, self.clock()),
                     move.id,
+                    *extra,
                 ),
             )
+            if was is not None and int(cursor.rowcount or 0) == 0:
+                raise MoveStopped(
+                    f"move {move.id} of {move.subject} was stopped meanwhile (reversed); nothing more done"
+                )
         return move
 
     def get(self, move_id: str) -> Move:
@@ -287,8 +297,8 @@ class EventsPart(Protocol):
         """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
 
 
-class Stop(Exception):
-    """Raised by a test hook to stop a move at a step, as a crash would (the journal keeps what was done)."""
+class MoveStopped(RuleViolation):
+    """The journal no longer holds the move as this mover last saw it (it was reversed meanwhile)."""
 
 
 @dataclass
@@ -343,6 +353,9 @@ class Mover:
         return self.move
 
     def _plan(self) -> str:
+        for part in self._state_tables():  # what an earlier, reversed move may have left at the target
+            while delete_batch(self.target.db, part, self.selection):
+                pass
         self.placer.moving(self.move.subject)
         fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
         with self.target.db.transaction() as tx:
@@ -456,9 +469,10 @@ class Mover:
 
     def _grace(self) -> str:
         switched = datetime.fromisoformat(self.move.timings["switched_at"])
-        wait = self.grace - (self.clock() - switched).total_seconds()
-        if wait > 0:
-            self.sleep(wait)
+        while (wait := self.grace - (self.clock() - switched).total_seconds()) > 0:
+            self.sleep(min(wait, 1.0))
+            if self.journal.get(self.move.id).state != SWITCHED:
+                raise MoveStopped(f"move {self.move.id} of {self.move.subject} was reversed during its grace period")
         return "complete"
 
     def _complete(self) -> str:
@@ -479,6 +493,7 @@ class Mover:
                 f"move {self.move.id} is {self.move.state}: only a running or switched move can be reversed"
             )
         if self.move.state == RUNNING:
+            self._save(state=REVERSED, error="reversed before the switch")  # a mover still running stops at once
             self.placer.stay(self.move.subject, self.move.source)
             fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
             for part in self._state_tables():
@@ -486,9 +501,8 @@ class Mover:
                     pass
             if self.events is not None:
                 self.events.delete(self.target, self.move.subject)
-            return self._save(state=REVERSED, error="reversed before the switch")
-        back = self.journal_back()
-        return back
+            return self.move
+        return self.journal_back()
 
     def journal_back(self) -> Move:
         """Record the move back to the source, starting at catch-up from the target's head at the switch."""
@@ -541,7 +555,7 @@ class Mover:
                 break
 
     def _save(self, **changes: Any) -> Move:
-        self.move = self.journal.save(replace(self.move, **changes))
+        self.move = self.journal.save(replace(self.move, **changes), was=self.move.state)
         return self.move
 
 
