@@ -31,6 +31,7 @@ from datastrata.projections.runner import Follower, ProjectionRunner
 from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
+from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
@@ -124,6 +125,7 @@ class Runtime:
             followers.db.ensure(TIERING)  # and the tiering move audit
             followers.db.ensure(ICEBERG_CATALOG)  # with the Iceberg catalog its cold parts may be registered in
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
+            followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:

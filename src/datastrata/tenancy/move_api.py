@@ -26,6 +26,24 @@ class MoveIn(BaseModel):
     dry_run: bool = False
 
 
+class MoveOut(BaseModel):
+    """One move as journalled."""
+
+    id: str
+    kind: str = Field(description="What moves: tenant")
+    subject: str = Field(description="The tenant")
+    source: dict[str, Any] = Field(description="Model, location and spec it moves from")
+    target: dict[str, Any] = Field(description="Model, location and spec it moves to")
+    step: str = Field(
+        description="plan, copy, events, catchup, followers, fence, delta, verify, switch, grace, complete"
+    )
+    state: str = Field(description="running, switched, completed, failed or reversed")
+    cursors: dict[str, Any] = Field(description="Where each step stands (rows copied, log positions)")
+    timings: dict[str, Any] = Field(description="When each stage began, and seconds per step")
+    error: str | None = Field(description="Why it failed or was reversed")
+    created_at: str | None
+
+
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -41,7 +59,7 @@ def post_move(request: Request, tenant_id: TenantPath, body: MoveIn) -> JSONResp
     return JSONResponse(found.to_dict(), status_code=202, headers={"Location": f"/jobs/{found.id}"})
 
 
-@router.get("/tenants/{tenant_id}/moves", responses=problems(404))
+@router.get("/tenants/{tenant_id}/moves", responses=problems(404), response_model=list[MoveOut])
 def get_moves(request: Request, tenant_id: TenantPath) -> list[dict[str, Any]]:
     """A tenant's moves, newest first: step, state, cursors, timings and error."""
     return [m.to_dict() for m in move_status(_runtime(request), tenant_id)]
