@@ -96,7 +96,7 @@ def test_a_failed_verify_leaves_the_tenant_on_the_source_and_lifts_the_fence(
     target = runtime.location(places.specs["acme-own"]).db
 
     def corrupt(step: str) -> None:
-        if step == "verify":  # a row changed at the target behind the move's back
+        if step == "fence":  # a row changed at the target behind the move's back
             with target.transaction() as tx:
                 tx.execute("UPDATE movetest_items SET note = 'changed' WHERE tenant_id = 'acme' AND item_id = 3")
 

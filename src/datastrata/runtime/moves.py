@@ -24,6 +24,7 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
 from datastrata.core.events import Event
 from datastrata.core.ids import new_id
+from datastrata.core.redact import redact_url
 from datastrata.runtime import fences
 from datastrata.runtime.location import Location
 from datastrata.runtime.movetables import (
@@ -37,6 +38,7 @@ from datastrata.runtime.movetables import (
     digest,
     page,
     recopy_where,
+    rows_where,
     size_of,
 )
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
@@ -140,8 +142,8 @@ class Move:
             "id": self.id,
             "kind": self.kind,
             "subject": self.subject,
-            "source": self.source,
-            "target": self.target,
+            "source": _shown(self.source),
+            "target": _shown(self.target),
             "step": self.step,
             "state": self.state,
             "cursors": self.cursors,
@@ -152,6 +154,14 @@ class Move:
 
 
 _COLUMNS = "id, kind, subject, source, target, step, state, cursors, timings, error, created_at"
+
+
+def _shown(end: dict[str, Any]) -> dict[str, Any]:
+    """A move's source or target as surfaces show it: any store URL without its secret."""
+    spec = end.get("spec")
+    if not isinstance(spec, dict) or not spec.get("store"):
+        return end
+    return {**end, "spec": {**spec, "store": redact_url(str(spec["store"]))}}
 
 
 class Journal:
@@ -414,28 +424,49 @@ class Mover:
         wait = 2 * self.placer.ttl - (self.clock() - moving_at).total_seconds()
         if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
             self.sleep(wait)
+        self._changed_since()
+        at, equal = self.move.cursors["changes"], []
+        for part in self._state_tables():  # checked whole while writes go on: under the fence only what changes
+            if part.keyed and part.rows_of_stream is not None and len(set(self._digests(part))) == 1:
+                equal.append(part.table)
+        self._save(cursors={**self.move.cursors, "prechecked": equal, "precheck_at": at})
         fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
         self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
         return "delta"
 
     def _delta(self) -> str:
         self._changed_since()
+        same = []
         for part in self._state_tables():
-            unmapped = part.rows_of_stream is None or not part.keyed
-            if unmapped and len(set(self._digests(part))) > 1:
-                # no stream maps to its rows: compared whole, and copied again whole when it differs
-                while delete_batch(self.target.db, part, self.selection):
-                    pass
-                after: Any = None
-                while True:
-                    after, _, _ = copy_batch(self.source.db, self.target.db, part, self.selection, after)
-                    if after is None:
-                        break
+            if part.rows_of_stream is not None and part.keyed:
+                continue
+            if len(set(self._digests(part))) == 1:
+                same.append(part.table)  # fenced: it stays so until the switch
+                continue
+            # no stream maps to its rows: compared whole, and copied again whole when it differs
+            while delete_batch(self.target.db, part, self.selection):
+                pass
+            after: Any = None
+            while True:
+                after, _, _ = copy_batch(self.source.db, self.target.db, part, self.selection, after)
+                if after is None:
+                    break
+        self._save(cursors={**self.move.cursors, "delta_same": same})
         return "verify"
 
     def _verify(self) -> str | None:
         differences = []
+        prechecked = set(self.move.cursors.get("prechecked", ()))
+        skip = set(self.move.cursors.get("delta_same", ()))
+        changed = self._streams_since(int(self.move.cursors.get("precheck_at", 0))) if prechecked else set()
         for part in self._state_tables():
+            if part.table in skip:
+                continue
+            if part.table in prechecked:  # whole before the fence: now its count and the rows that changed since
+                problem = self._compare_changed(part, changed)
+                if problem:
+                    differences.append(f"{part.table}: {problem}")
+                continue
             here, there = self._digests(part)
             if here != there:
                 differences.append(
@@ -526,6 +557,30 @@ class Mover:
     def _digests(self, part: TablePart) -> tuple[Digest, Digest]:
         """Digest `part` at the source and at the target (two threads measured slower: the GIL holds the rows)."""
         return digest(self.source.db, part, self.selection), digest(self.target.db, part, self.selection)
+
+    def _compare_changed(self, part: TablePart, streams: set[str]) -> str | None:
+        """Compare `part`'s row counts, and the rows of `streams`, at both ends; what differs, or None."""
+        here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
+        if here != there:
+            return f"{here} row(s) at the source, {there} at the target"
+        assert part.rows_of_stream is not None
+        for stream in sorted(streams):
+            where, params = part.rows_of_stream(stream)
+            if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
+                self.target.db, part, self.selection, where, params
+            ):
+                return f"the rows of stream {stream} differ"
+        return None
+
+    def _streams_since(self, after: int) -> set[str]:
+        """Return the subject's streams with events after source position `after` (the fence holds it finite)."""
+        streams: set[str] = set()
+        while True:
+            page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
+            streams |= {e.stream_id for e in page.events if _ours(e, self.move.subject)}
+            if not page.events:
+                return streams
+            after = page.next_after
 
     def _state_tables(self) -> list[TablePart]:
         return [p for p in self.tables if not p.derived]

@@ -206,6 +206,16 @@ def recopy_where(
     return len(rows)
 
 
+def rows_where(db: Database, part: TablePart, selection: Selection, where: str, params: Sequence[Any]) -> list[Row]:
+    """Return `part`'s canonical rows of `selection` matching `where`, in key order."""
+    with db.read() as tx:
+        return tx.query(
+            f'SELECT {part.columns_sql(tx.dialect)} FROM "{part.table}" WHERE {selection.predicate} AND ({where}) '
+            f"ORDER BY {part.order_sql}",
+            (*selection.params, *params),
+        )
+
+
 def digest(db: Database, part: TablePart, selection: Selection) -> Digest:
     """Count and checksum `part`'s rows of `selection` in `db`, page by page (each page a short read)."""
     sha, count, nbytes, after = hashlib.sha256(), 0, 0, None
