@@ -113,3 +113,20 @@ def test_http_moves_plan_refuse_and_list(tmp_path: Path, api_client: ApiClient) 
         assert http.get("/tenants/default/moves").json() == []
     with api_client(app, role="editor") as http:
         assert http.post("/tenants/default/moves", json={"to": "shared", "dry_run": True}).status_code == 403
+
+
+def test_a_moves_status_never_shows_a_store_password() -> None:
+    from datastrata.runtime.moves import Move
+
+    spec = {"name": "acme", "store": "postgresql://owner:s3cret@db.example/acme", "graph": "", "objects": ""}
+    move = Move(
+        "m1",
+        "tenant",
+        "acme",
+        {"model": "shared"},
+        {"model": "dedicated-infrastructure", "spec": spec},
+        "copy",
+        "running",
+    )
+    shown = json.dumps(move.to_dict())
+    assert "s3cret" not in shown and "db.example/acme" in shown

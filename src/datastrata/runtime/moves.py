@@ -35,9 +35,11 @@ from datastrata.runtime.movetables import (
     copy_batch,
     count,
     delete_batch,
+    differing_ranges,
     digest,
     page,
     recopy_where,
+    rows_between,
     rows_where,
     size_of,
 )
@@ -52,6 +54,8 @@ RUNNING, SWITCHED, COMPLETED, FAILED, REVERSED = "running", "switched", "complet
 ACTIVE = (RUNNING, SWITCHED)
 #: Rows per second a plan's estimate assumes (the copy rate measured by benchmarks/tenancy_moves.py, rounded down).
 ESTIMATE_ROWS_PER_SECOND = 10_000
+#: Catch-up rounds before the fence that compare again the key ranges a write hit during the comparison.
+PRECHECK_ROUNDS = 3
 #: Events per catch-up page.
 EVENT_PAGE = 1000
 
@@ -425,11 +429,17 @@ class Mover:
         if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
             self.sleep(wait)
         self._changed_since()
-        at, equal = self.move.cursors["changes"], []
-        for part in self._state_tables():  # checked whole while writes go on: under the fence only what changes
-            if part.keyed and part.rows_of_stream is not None and len(set(self._digests(part))) == 1:
-                equal.append(part.table)
-        self._save(cursors={**self.move.cursors, "prechecked": equal, "precheck_at": at})
+        at, dirty = self.move.cursors["changes"], {}
+        for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
+            if part.keyed and part.rows_of_stream is not None:
+                dirty[part.table] = differing_ranges(self.source.db, self.target.db, part, self.selection)
+        for _ in range(PRECHECK_ROUNDS):  # ranges a write hit meanwhile: caught up, compared again
+            if not any(dirty.values()):
+                break
+            self._changed_since()
+            for part in self._state_tables():
+                dirty[part.table] = [r for r in dirty.get(part.table, []) if not self._same_between(part, *r)]
+        self._save(cursors={**self.move.cursors, "prechecked": dirty, "precheck_at": at})
         fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
         self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
         return "delta"
@@ -456,14 +466,14 @@ class Mover:
 
     def _verify(self) -> str | None:
         differences = []
-        prechecked = set(self.move.cursors.get("prechecked", ()))
+        prechecked: dict[str, list[list[Any]]] = self.move.cursors.get("prechecked", {})
         skip = set(self.move.cursors.get("delta_same", ()))
         changed = self._streams_since(int(self.move.cursors.get("precheck_at", 0))) if prechecked else set()
         for part in self._state_tables():
             if part.table in skip:
                 continue
             if part.table in prechecked:  # whole before the fence: now its count and the rows that changed since
-                problem = self._compare_changed(part, changed)
+                problem = self._compare_changed(part, changed, prechecked[part.table])
                 if problem:
                     differences.append(f"{part.table}: {problem}")
                 continue
@@ -558,11 +568,21 @@ class Mover:
         """Digest `part` at the source and at the target (two threads measured slower: the GIL holds the rows)."""
         return digest(self.source.db, part, self.selection), digest(self.target.db, part, self.selection)
 
-    def _compare_changed(self, part: TablePart, streams: set[str]) -> str | None:
-        """Compare `part`'s row counts, and the rows of `streams`, at both ends; what differs, or None."""
+    def _same_between(self, part: TablePart, after: Any, upto: Any) -> bool:
+        """Whether keyed `part` holds the same rows at both ends in the key range (`after`, `upto`]."""
+        source = rows_between(self.source.db, part, self.selection, after, upto)
+        return source == rows_between(self.target.db, part, self.selection, after, upto)
+
+    def _compare_changed(self, part: TablePart, streams: set[str], ranges: list[list[Any]]) -> str | None:
+        """Compare `part`'s row counts, the rows of `streams` and the key `ranges` at both ends; what differs."""
         here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
         if here != there:
             return f"{here} row(s) at the source, {there} at the target"
+        for after, upto in ranges:
+            if not self._same_between(part, after, upto):
+                start = "the first key" if after is None else f"after key {tuple(after)}"
+                end = "the last" if upto is None else f"key {tuple(upto)}"
+                return f"{here} row(s) on each side, but the rows from {start} to {end} differ"
         assert part.rows_of_stream is not None
         for stream in sorted(streams):
             where, params = part.rows_of_stream(stream)

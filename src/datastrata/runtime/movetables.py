@@ -216,6 +216,40 @@ def rows_where(db: Database, part: TablePart, selection: Selection, where: str, 
         )
 
 
+def rows_between(db: Database, part: TablePart, selection: Selection, after: Any, upto: Any) -> list[Row]:
+    """Return keyed `part`'s canonical rows of `selection` with `after` < key <= `upto` (None: unbounded), in order."""
+    where, params = selection.predicate, list(selection.params)
+    marks = ", ".join("?" for _ in part.key)
+    if after is not None:
+        where += f" AND ({part.key_sql}) > ({marks})"
+        params += list(after)
+    if upto is not None:
+        where += f" AND ({part.key_sql}) <= ({marks})"
+        params += list(upto)
+    with db.read() as tx:
+        return tx.query(
+            f'SELECT {part.columns_sql(tx.dialect)} FROM "{part.table}" WHERE {where} ORDER BY {part.order_sql}',
+            params,
+        )
+
+
+def differing_ranges(source: Database, target: Database, part: TablePart, selection: Selection) -> list[list[Any]]:
+    """Compare keyed `part` page by page; return the key ranges ``[after, upto]`` whose rows differ (None: open)."""
+    dirty: list[list[Any]] = []
+    after: Any = None
+    while True:
+        with source.read() as tx:
+            rows = page(tx, part, selection, after, PAGE)
+        upto = key_of(part, rows[-1]) if len(rows) == PAGE else None  # the last page runs to the end
+        if rows_between(target, part, selection, after, upto) != (
+            rows if upto is not None else rows_between(source, part, selection, after, None)
+        ):
+            dirty.append([after, upto])
+        if upto is None:
+            return dirty
+        after = upto
+
+
 def digest(db: Database, part: TablePart, selection: Selection) -> Digest:
     """Count and checksum `part`'s rows of `selection` in `db`, page by page (each page a short read)."""
     sha, count, nbytes, after = hashlib.sha256(), 0, 0, None
