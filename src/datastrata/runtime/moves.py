@@ -429,17 +429,19 @@ class Mover:
         if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
             self.sleep(wait)
         self._changed_since()
-        at, dirty = self.move.cursors["changes"], {}
+        dirty, pending = {}, set()
         for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
             if part.keyed and part.rows_of_stream is not None:
                 dirty[part.table] = differing_ranges(self.source.db, self.target.db, part, self.selection)
-        for _ in range(PRECHECK_ROUNDS):  # ranges a write hit meanwhile: caught up, compared again
-            if not any(dirty.values()):
-                break
-            self._changed_since()
+        for _ in range(PRECHECK_ROUNDS):  # what writes touched meanwhile: caught up, then compared again
+            pending |= self._changed_since()
             for part in self._state_tables():
                 dirty[part.table] = [r for r in dirty.get(part.table, []) if not self._same_between(part, *r)]
-        self._save(cursors={**self.move.cursors, "prechecked": dirty, "precheck_at": at})
+            pending = {stream for stream in pending if not self._same_stream(stream, dirty)}
+            if not pending and not any(dirty.values()):
+                break
+        at = self.move.cursors["changes"]  # a write after this comparison has an event after this position
+        self._save(cursors={**self.move.cursors, "prechecked": dirty, "precheck_at": at, "pending": sorted(pending)})
         fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
         self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
         return "delta"
@@ -469,6 +471,7 @@ class Mover:
         prechecked: dict[str, list[list[Any]]] = self.move.cursors.get("prechecked", {})
         skip = set(self.move.cursors.get("delta_same", ()))
         changed = self._streams_since(int(self.move.cursors.get("precheck_at", 0))) if prechecked else set()
+        changed |= set(self.move.cursors.get("pending", ()))
         for part in self._state_tables():
             if part.table in skip:
                 continue
@@ -568,6 +571,17 @@ class Mover:
         """Digest `part` at the source and at the target (two threads measured slower: the GIL holds the rows)."""
         return digest(self.source.db, part, self.selection), digest(self.target.db, part, self.selection)
 
+    def _same_stream(self, stream: str, tables: dict[str, Any]) -> bool:
+        """Whether the rows of `stream` are the same at both ends in every table of `tables`."""
+        for part in self._state_tables():
+            if part.table in tables and part.rows_of_stream is not None:
+                where, params = part.rows_of_stream(stream)
+                if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
+                    self.target.db, part, self.selection, where, params
+                ):
+                    return False
+        return True
+
     def _same_between(self, part: TablePart, after: Any, upto: Any) -> bool:
         """Whether keyed `part` holds the same rows at both ends in the key range (`after`, `upto`]."""
         source = rows_between(self.source.db, part, self.selection, after, upto)
@@ -605,8 +619,8 @@ class Mover:
     def _state_tables(self) -> list[TablePart]:
         return [p for p in self.tables if not p.derived]
 
-    def _changed_since(self) -> None:
-        """Copy again the rows of every stream of the subject with events after the ``changes`` cursor."""
+    def _changed_since(self) -> set[str]:
+        """Copy again the rows of the subject's streams with events after the ``changes`` cursor; return them."""
         mapped = [p for p in self._state_tables() if p.rows_of_stream is not None]
         after = int(self.move.cursors["changes"])
         if self.events is not None:
@@ -615,9 +629,11 @@ class Mover:
                 self._save(cursors={**self.move.cursors, "events": nxt})
                 if n == 0:
                     break
+        seen: set[str] = set()
         while True:
             page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
             streams = sorted({e.stream_id for e in page.events if _ours(e, self.move.subject)})
+            seen.update(streams)
             for stream in streams:
                 for part in mapped:
                     assert part.rows_of_stream is not None
@@ -627,7 +643,7 @@ class Mover:
                 after = page.next_after
                 self._save(cursors={**self.move.cursors, "changes": after})
             if not page.events:  # caught up (PostgreSQL's horizon moves with every transaction: not a test)
-                break
+                return seen
 
     def _save(self, **changes: Any) -> Move:
         self.move = self.journal.save(replace(self.move, **changes), was=self.move.state)
