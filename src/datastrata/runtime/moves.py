@@ -35,13 +35,13 @@ from datastrata.runtime.movetables import (
     copy_batch,
     count,
     delete_batch,
-    differing_ranges,
+    differing_keys,
     digest,
     page,
     recopy_where,
-    rows_between,
     rows_where,
     size_of,
+    still_differing,
 )
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
@@ -432,11 +432,14 @@ class Mover:
         dirty, pending = {}, set()
         for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
             if part.keyed and part.rows_of_stream is not None:
-                dirty[part.table] = differing_ranges(self.source.db, self.target.db, part, self.selection)
+                dirty[part.table] = differing_keys(self.source.db, self.target.db, part, self.selection)
         for _ in range(PRECHECK_ROUNDS):  # what writes touched meanwhile: caught up, then compared again
             pending |= self._changed_since()
             for part in self._state_tables():
-                dirty[part.table] = [r for r in dirty.get(part.table, []) if not self._same_between(part, *r)]
+                if dirty.get(part.table):
+                    dirty[part.table] = still_differing(
+                        self.source.db, self.target.db, part, self.selection, dirty[part.table]
+                    )
             pending = {stream for stream in pending if not self._same_stream(stream, dirty)}
             if not pending and not any(dirty.values()):
                 break
@@ -582,21 +585,15 @@ class Mover:
                     return False
         return True
 
-    def _same_between(self, part: TablePart, after: Any, upto: Any) -> bool:
-        """Whether keyed `part` holds the same rows at both ends in the key range (`after`, `upto`]."""
-        source = rows_between(self.source.db, part, self.selection, after, upto)
-        return source == rows_between(self.target.db, part, self.selection, after, upto)
-
     def _compare_changed(self, part: TablePart, streams: set[str], ranges: list[list[Any]]) -> str | None:
-        """Compare `part`'s row counts, the rows of `streams` and the key `ranges` at both ends; what differs."""
+        """Compare `part`'s row counts, the rows of `streams` and of the keys `ranges` at both ends; what differs."""
         here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
         if here != there:
             return f"{here} row(s) at the source, {there} at the target"
-        for after, upto in ranges:
-            if not self._same_between(part, after, upto):
-                start = "the first key" if after is None else f"after key {tuple(after)}"
-                end = "the last" if upto is None else f"key {tuple(upto)}"
-                return f"{here} row(s) on each side, but the rows from {start} to {end} differ"
+        left = still_differing(self.source.db, self.target.db, part, self.selection, ranges)
+        if left:
+            shown = ", ".join(str(tuple(k)) for k in left[:5])
+            return f"{here} row(s) on each side, but {len(left)} differ (keys {shown})"
         assert part.rows_of_stream is not None
         for stream in sorted(streams):
             where, params = part.rows_of_stream(stream)

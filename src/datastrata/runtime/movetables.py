@@ -233,21 +233,45 @@ def rows_between(db: Database, part: TablePart, selection: Selection, after: Any
         )
 
 
-def differing_ranges(source: Database, target: Database, part: TablePart, selection: Selection) -> list[list[Any]]:
-    """Compare keyed `part` page by page; return the key ranges ``[after, upto]`` whose rows differ (None: open)."""
-    dirty: list[list[Any]] = []
+def differing_keys(source: Database, target: Database, part: TablePart, selection: Selection) -> list[list[Any]]:
+    """Compare keyed `part` at both ends page by page (short reads); return the keys whose rows differ or miss."""
+    differ: list[list[Any]] = []
     after: Any = None
     while True:
         with source.read() as tx:
             rows = page(tx, part, selection, after, PAGE)
         upto = key_of(part, rows[-1]) if len(rows) == PAGE else None  # the last page runs to the end
-        if rows_between(target, part, selection, after, upto) != (
-            rows if upto is not None else rows_between(source, part, selection, after, None)
-        ):
-            dirty.append([after, upto])
+        here = rows if upto is not None else rows_between(source, part, selection, after, None)
+        there = rows_between(target, part, selection, after, upto)
+        if here != there:
+            differ += _keys_differing(part, here, there)
         if upto is None:
-            return dirty
+            return differ
         after = upto
+
+
+def still_differing(
+    source: Database, target: Database, part: TablePart, selection: Selection, keys: Sequence[Sequence[Any]]
+) -> list[list[Any]]:
+    """Return those of `keys` whose rows still differ between the two ends (looked up 200 at a time)."""
+    left: list[list[Any]] = []
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        one = f"({', '.join('?' for _ in part.key)})"
+        where = f"({part.key_sql}) IN ({', '.join(one for _ in chunk)})"
+        params = [v for key in chunk for v in key]
+        left += _keys_differing(
+            part,
+            rows_where(source, part, selection, where, params),
+            rows_where(target, part, selection, where, params),
+        )
+    return left
+
+
+def _keys_differing(part: TablePart, here: Sequence[Row], there: Sequence[Row]) -> list[list[Any]]:
+    ours = {tuple(key_of(part, r)): r for r in here}
+    theirs = {tuple(key_of(part, r)): r for r in there}
+    return [list(k) for k in sorted(ours.keys() | theirs.keys(), key=str) if ours.get(k) != theirs.get(k)]
 
 
 def digest(db: Database, part: TablePart, selection: Selection) -> Digest:
