@@ -54,7 +54,7 @@ RUNNING, SWITCHED, COMPLETED, FAILED, REVERSED = "running", "switched", "complet
 ACTIVE = (RUNNING, SWITCHED)
 #: Rows per second a plan's estimate assumes (the copy rate measured by benchmarks/tenancy_moves.py, rounded down).
 ESTIMATE_ROWS_PER_SECOND = 10_000
-#: Catch-up rounds before the fence that compare again the key ranges a write hit during the comparison.
+#: Catch-up rounds before the fence that compare again the rows a write touched during the comparison.
 PRECHECK_ROUNDS = 3
 #: Events per catch-up page.
 EVENT_PAGE = 1000
@@ -585,12 +585,12 @@ class Mover:
                     return False
         return True
 
-    def _compare_changed(self, part: TablePart, streams: set[str], ranges: list[list[Any]]) -> str | None:
-        """Compare `part`'s row counts, the rows of `streams` and of the keys `ranges` at both ends; what differs."""
+    def _compare_changed(self, part: TablePart, streams: set[str], keys: list[list[Any]]) -> str | None:
+        """Compare `part`'s row counts and the rows of `streams` and of `keys` at both ends; what differs, or None."""
         here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
         if here != there:
             return f"{here} row(s) at the source, {there} at the target"
-        left = still_differing(self.source.db, self.target.db, part, self.selection, ranges)
+        left = still_differing(self.source.db, self.target.db, part, self.selection, keys)
         if left:
             shown = ", ".join(str(tuple(k)) for k in left[:5])
             return f"{here} row(s) on each side, but {len(left)} differ (keys {shown})"
