@@ -61,11 +61,35 @@ def main() -> None:
         runner = ProjectionRunner(log, SlowTally(), batch_size=40)
         print("ready", flush=True)
         runner.catch_up()
+    elif mode == "move":
+        move_until_killed(url, sys.argv[3], sys.argv[4])
     elif mode == "relay":
         bus = SlowRedisBus(sys.argv[3], DeadLetters(db), log_id=log.identity)
         relay = OutboxRelay(log, bus, batch_size=25)
         print("ready", flush=True)
         relay.drain()
+
+
+def move_until_killed(source_url: str, target_url: str, folder: str) -> None:
+    """Run (or resume) the move of tenant acme, printing each step and copy batch, slowly, until killed."""
+    from datastrata.runtime.moves import Journal
+    from tests.tenancy.moving import mover, open_runtime, start
+
+    runtime, places = open_runtime(source_url, target_url, folder)
+
+    def step(name: str) -> None:
+        print(f"step {name}", flush=True)
+        time.sleep(0.05)
+
+    def batch(done: int, goal: int) -> None:
+        print(f"batch {done}", flush=True)
+        time.sleep(0.05)
+
+    current = Journal(runtime.db).current("tenant", "acme")
+    options = {"on_step": step, "on_batch": batch}
+    running = mover(runtime, places, current, **options) if current else start(runtime, places, "acme", **options)
+    running.run()
+    print("done", flush=True)
 
 
 class SlowRedisBus(RedisStreamsBus):

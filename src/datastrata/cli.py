@@ -38,6 +38,7 @@ from datastrata.shell import (
     session,
 )
 from datastrata.tenancy.cli import app as tenants_app
+from datastrata.tenancy.move_cli import app as moves_app
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy
@@ -73,6 +74,7 @@ def _root(
 for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
+tenants_app.registered_commands += moves_app.registered_commands  # `tenants move|move-status|move-reverse`
 app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")

@@ -101,6 +101,8 @@ RELEASED = {
     ("jobs", 3, "postgresql"): "206223a7114983ee",
     ("tenancy", 1, "sqlite"): "75434d5e721b26e7",
     ("tenancy", 1, "postgresql"): "36ec021c904d14dd",
+    ("runtime.moves", 1, "sqlite"): "be9ea8b50369e1e6",
+    ("runtime.moves", 1, "postgresql"): "c8dd0a7aeb8e7754",
 }
 
 

@@ -14,6 +14,7 @@ from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.messaging.schema import MIGRATIONS as MESSAGING
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec
+from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
@@ -43,6 +44,7 @@ SPINE: tuple[Component, ...] = (
     TIERING_RESTORES,
     ICEBERG_CATALOG,
     TENANCY,
+    MOVES,
 )
 
 

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -14,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable, ConfigurationError
+from datastrata.core.errors import BackendUnavailable, ConfigurationError, NotFound
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import platform as platform_context
@@ -28,8 +29,10 @@ from datastrata.messaging.relay import OutboxRelay
 from datastrata.projections.follower import LogFollower
 from datastrata.projections.projection import Projection
 from datastrata.projections.runner import Follower, ProjectionRunner
+from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
+from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import ByTenant, Placement
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
@@ -53,6 +56,8 @@ MAX_OPEN = 32
 MAX_CONNECTIONS = 64
 #: The most connections one silo's pool gets (fewer when the cap is split over many silos).
 SILO_POOL_MAX = 4
+#: Seconds a write of a moving tenant waits for a move's fence to lift before it is refused as unavailable.
+FENCE_WAIT = 60.0
 #: Set while the supervisor drives followers and jobs: their units of work in the home location use the platform pool.
 _AS_PLATFORM: contextvars.ContextVar[bool] = contextvars.ContextVar("datastrata_as_platform", default=False)
 
@@ -145,6 +150,7 @@ class Runtime:
             followers.db.ensure(TIERING)  # and the tiering move audit
             followers.db.ensure(ICEBERG_CATALOG)  # with the Iceberg catalog its cold parts may be registered in
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
+            followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             tenants = StoredDirectory(followers.db)  # and the tenant catalogue
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
@@ -313,10 +319,49 @@ class Runtime:
 
     @contextlib.contextmanager
     def transaction(self, scope: Scope) -> Iterator[Work]:
-        """Open a write transaction in the location of `scope`: all its effects, events included, or none."""
-        with self._using(scope) as location, location.transaction(scope) as work:
-            work.tenants = self.tenants  # its appends are charged to the tenant's quota
+        """Open a write transaction in the location of `scope`: all its effects, events included, or none.
+
+        A moving tenant's transaction first reads the tenant's fence in itself, and waits while a move holds it
+        (:mod:`datastrata.runtime.fences`); nobody else's transactions read it.
+        """
+        stack, work = self._admitted(scope)
+        with stack:
             yield work
+
+    def _admitted(self, scope: Scope) -> tuple[contextlib.ExitStack[bool | None], Work]:
+        """Open `scope`'s write transaction once no move's fence holds its tenant (re-placed after a switch)."""
+        deadline = time.monotonic() + FENCE_WAIT
+        while True:
+            # Asked before the location is chosen: a tenant seen moving reads its fence wherever it is placed.
+            moving = self._moving(scope.tenant)
+            stack = contextlib.ExitStack()
+            try:
+                location = stack.enter_context(self._using(scope))
+                work = stack.enter_context(location.transaction(scope))
+                work.tenants = self.tenants  # its appends are charged to the tenant's quota
+                state = fences.state_in(work, scope.tenant) if moving else None
+            except BaseException:
+                stack.close()
+                raise
+            if state not in (fences.FENCED, fences.MOVED):
+                return stack, work
+            stack.close()  # nothing was done in it
+            if state == fences.MOVED:
+                self.tenants.invalidate()  # the tenant lives elsewhere now: ask the directory again
+            elif time.monotonic() > deadline:
+                raise BackendUnavailable(
+                    f"tenant {scope.tenant} is being moved and its writes stay fenced after {FENCE_WAIT:g}s; "
+                    f"see `datastrata tenants move-status {scope.tenant}`"
+                )
+            else:
+                time.sleep(fences.POLL)
+
+    def _moving(self, tenant_id: str) -> bool:
+        """Whether the directory says `tenant_id` is moving (its writers then read its fence)."""
+        try:
+            return self.tenants.placement(tenant_id).state == "moving"
+        except NotFound:
+            return False
 
     @contextlib.contextmanager
     def read(self, scope: Scope) -> Iterator[Work]:
@@ -331,7 +376,7 @@ class Runtime:
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
-        if self.tenants.multi_tenant():  # charged to the tenant's quota in the same transaction
+        if self.tenants.multi_tenant() or self._moving(scope.tenant):  # charged to the quota; through a fence
             with self.transaction(scope) as work:
                 return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:

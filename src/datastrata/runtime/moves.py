@@ -1,0 +1,673 @@
+"""The move workflow: carry what a selection names (a tenant; later a shard range) from one location to another.
+
+``plan`` → ``copy`` (state tables in key order, 500 rows per short transaction, the cursor journalled after each
+batch) → ``events`` (re-appended at the target: same ids, versions and times, the target's positions) →
+``catchup`` (the log is the change feed: the rows of every stream with events after the cursor are copied again)
+→ ``followers`` (the target's read models to the head) → ``fence`` (this subject's writers only) → ``delta`` →
+``verify`` (per-table counts and checksums) → ``switch`` (the placement's epoch + 1; the source fence stays
+``moved``) → ``grace`` → ``complete`` (the source's copy deleted). The journal (``runtime_moves``, in the home
+store) records the step and cursors, so a crashed move resumes where it stopped; until ``complete`` a move can be
+reversed. A failed verify leaves the subject where it was and lifts the fence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from datastrata.core.clock import Clock, system_clock
+from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
+from datastrata.core.events import Event
+from datastrata.core.ids import new_id
+from datastrata.core.redact import redact_url
+from datastrata.runtime import fences
+from datastrata.runtime.location import Location
+from datastrata.runtime.movetables import (
+    BATCH,
+    Digest,
+    Selection,
+    TablePart,
+    copy_batch,
+    count,
+    delete_batch,
+    differing_keys,
+    digest,
+    page,
+    recopy_where,
+    rows_where,
+    size_of,
+    still_differing,
+)
+from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
+from datastrata.stores.migrations import Component
+
+log = logging.getLogger(__name__)
+
+STEPS = ("plan", "copy", "events", "catchup", "followers", "fence", "delta", "verify", "switch", "grace", "complete")
+RUNNING, SWITCHED, COMPLETED, FAILED, REVERSED = "running", "switched", "completed", "failed", "reversed"
+#: States in which a move still holds its subject (no second move may start).
+ACTIVE = (RUNNING, SWITCHED)
+#: Rows per second a plan's estimate assumes (the copy rate measured by benchmarks/tenancy_moves.py, rounded down).
+ESTIMATE_ROWS_PER_SECOND = 10_000
+#: Catch-up rounds before the fence that compare again the rows a write touched during the comparison.
+PRECHECK_ROUNDS = 3
+#: Events per catch-up page.
+EVENT_PAGE = 1000
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS runtime_moves (
+    id         TEXT   PRIMARY KEY,
+    kind       TEXT   NOT NULL,
+    subject    TEXT   NOT NULL,
+    source     TEXT   NOT NULL,
+    target     TEXT   NOT NULL,
+    step       TEXT   NOT NULL,
+    state      TEXT   NOT NULL CHECK (state IN ('running', 'switched', 'completed', 'failed', 'reversed')),
+    cursors    TEXT   NOT NULL,
+    timings    TEXT   NOT NULL,
+    error      TEXT,
+    created_at {time} NOT NULL,
+    updated_at {time} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runtime_moves_by_subject ON runtime_moves (kind, subject, created_at);
+CREATE TABLE IF NOT EXISTS tenancy_fences (
+    tenant_id TEXT    PRIMARY KEY,
+    epoch     BIGINT  NOT NULL,
+    state     TEXT    NOT NULL CHECK (state IN ('open', 'fenced', 'moved')),
+    set_at    {time}  NOT NULL
+);
+"""
+
+
+def ddl(dialect: Dialect) -> str:
+    """Return the move journal's and the fences' DDL."""
+    return _DDL.format(time="TEXT" if dialect == "sqlite" else "TIMESTAMPTZ")
+
+
+#: The move journal and the write fences (a spine component: every location has the fences table).
+MIGRATIONS = Component.baseline("runtime.moves", ddl)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a move would carry: rows per table, events, an estimate of bytes and seconds."""
+
+    subject: str
+    source: str
+    target: str
+    tables: dict[str, int]
+    events: int
+    nbytes: int
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        """Rows of every state table together."""
+        return sum(self.tables.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape of a dry run."""
+        return {
+            "subject": self.subject,
+            "source": self.source,
+            "target": self.target,
+            "tables": self.tables,
+            "rows": self.rows,
+            "events": self.events,
+            "bytes": self.nbytes,
+            "estimate_seconds": round(self.seconds, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One move as journalled: what moves where, the step it stands at, its cursors, timings and error."""
+
+    id: str
+    kind: str
+    subject: str
+    source: dict[str, Any]
+    target: dict[str, Any]
+    step: str
+    state: str
+    cursors: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape of ``move-status``."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "subject": self.subject,
+            "source": _shown(self.source),
+            "target": _shown(self.target),
+            "step": self.step,
+            "state": self.state,
+            "cursors": self.cursors,
+            "timings": self.timings,
+            "error": self.error,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+_COLUMNS = "id, kind, subject, source, target, step, state, cursors, timings, error, created_at"
+
+
+def _shown(end: dict[str, Any]) -> dict[str, Any]:
+    """A move's source or target as surfaces show it: any store URL without its secret."""
+    spec = end.get("spec")
+    if not isinstance(spec, dict) or not spec.get("store"):
+        return end
+    return {**end, "spec": {**spec, "store": redact_url(str(spec["store"]))}}
+
+
+class Journal:
+    """The moves of one home store: created, saved after every batch, read by status and resume."""
+
+    def __init__(self, db: Database, *, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.clock = clock
+        db.ensure(MIGRATIONS)
+
+    def create(self, kind: str, subject: str, source: dict[str, Any], target: dict[str, Any], **more: Any) -> Move:
+        """Record a new running move of `subject`; refuse while another move of it is running or switched."""
+        move = Move(new_id(), kind, subject, source, target, more.get("step", "plan"), RUNNING)
+        move = replace(move, cursors=more.get("cursors", {}), timings={"created": self.clock().isoformat()})
+        with self.db.transaction() as tx:
+            busy = tx.scalar(
+                "SELECT id FROM runtime_moves WHERE kind = ? AND subject = ? AND state IN ('running', 'switched')",
+                (kind, subject),
+            )
+            if busy is not None:
+                raise ConcurrencyConflict(
+                    f"{kind} {subject} is already moving (move {busy}); see `tenants move-status {subject}`, "
+                    f"or reverse it with `tenants move-reverse {subject}`"
+                )
+            now = time_to_db(tx.dialect, self.clock())
+            tx.execute(
+                f"INSERT INTO runtime_moves ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*_params(move), now, now),
+            )
+        return self.get(move.id)
+
+    def save(self, move: Move, *, was: str | None = None) -> Move:
+        """Write `move`'s step, state, cursors, timings and error (one short transaction).
+
+        With `was`, only while the journal still holds the move in that state: else :class:`MoveStopped` (it was
+        reversed meanwhile by another thread or process).
+        """
+        guard, extra = (" AND state = ?", (was,)) if was is not None else ("", ())
+        with self.db.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE runtime_moves SET step = ?, state = ?, cursors = ?, timings = ?, error = ?, updated_at = ? "
+                f"WHERE id = ?{guard}",
+                (
+                    move.step,
+                    move.state,
+                    json.dumps(move.cursors),
+                    json.dumps(move.timings),
+                    move.error,
+                    time_to_db(tx.dialect, self.clock()),
+                    move.id,
+                    *extra,
+                ),
+            )
+            if was is not None and int(cursor.rowcount or 0) == 0:
+                raise MoveStopped(
+                    f"move {move.id} of {move.subject} was stopped meanwhile (reversed); nothing more done"
+                )
+        return move
+
+    def get(self, move_id: str) -> Move:
+        """Return move `move_id`, or raise NotFound."""
+        with self.db.read() as tx:
+            row = tx.one(f"SELECT {_COLUMNS} FROM runtime_moves WHERE id = ?", (move_id,))
+        if row is None:
+            raise NotFound(f"no move {move_id!r}", field="id")
+        return _move(row)
+
+    def of(self, kind: str, subject: str) -> list[Move]:
+        """Return every move of `subject`, newest first."""
+        with self.db.read() as tx:
+            rows = tx.query(
+                f"SELECT {_COLUMNS} FROM runtime_moves WHERE kind = ? AND subject = ? ORDER BY created_at DESC, id",
+                (kind, subject),
+            )
+        return [_move(r) for r in rows]
+
+    def current(self, kind: str, subject: str) -> Move | None:
+        """Return the running or switched move of `subject`, if any."""
+        return next((m for m in self.of(kind, subject) if m.state in ACTIVE), None)
+
+
+def _params(move: Move) -> tuple[Any, ...]:
+    return (
+        move.id,
+        move.kind,
+        move.subject,
+        json.dumps(move.source),
+        json.dumps(move.target),
+        move.step,
+        move.state,
+        json.dumps(move.cursors),
+        json.dumps(move.timings),
+        move.error,
+    )
+
+
+def _move(row: Any) -> Move:
+    mid, kind, subject, source, target, step, state, cursors, timings, error, created = row
+    return Move(
+        str(mid),
+        str(kind),
+        str(subject),
+        json.loads(source),
+        json.loads(target),
+        str(step),
+        str(state),
+        json.loads(cursors),
+        json.loads(timings),
+        None if error is None else str(error),
+        time_from_db(created),
+    )
+
+
+class Placer(Protocol):
+    """Where the subject of a move is placed: the tenant catalogue for a tenant (a shard map for a shard)."""
+
+    #: Seconds a process may act on a cached placement; a move waits twice this between ``moving`` and the fence.
+    ttl: float
+
+    def moving(self, subject: str) -> None:
+        """Mark `subject` as moving (its writers start reading its fence)."""
+
+    def switch(self, subject: str, target: dict[str, Any]) -> int:
+        """Place `subject` at `target` (the model and location the move's target names); return the new epoch."""
+
+    def stay(self, subject: str, source: dict[str, Any]) -> int:
+        """Leave (or put back) `subject` active at `source`; return its epoch."""
+
+
+class EventsPart(Protocol):
+    """How a move carries a tenant's events (the event log's tenant-keyed API)."""
+
+    def copy(self, source: Location, target: Location, subject: str, after: int) -> tuple[int, int]:
+        """Import one page of `subject`'s events after source position `after`: (the next cursor, events)."""
+
+    def count(self, location: Location, subject: str) -> int:
+        """Return how many events of `subject` `location`'s log holds."""
+
+    def digest(self, location: Location, subject: str) -> str:
+        """Return the SHA-256 over `subject`'s events (ids, streams, versions, types, payloads, times) in order."""
+
+    def delete(self, location: Location, subject: str) -> int:
+        """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
+
+
+class MoveStopped(RuleViolation):
+    """The journal no longer holds the move as this mover last saw it (it was reversed meanwhile)."""
+
+
+@dataclass
+class Mover:
+    """Runs one journalled move step by step between two opened locations of the same dialect."""
+
+    journal: Journal
+    move: Move
+    source: Location
+    target: Location
+    tables: Sequence[TablePart]
+    placer: Placer
+    events: EventsPart | None = None
+    #: Brings the target's followers to the head of its log (read models are rebuilt there, never copied).
+    followers: Callable[[Location], None] = lambda location: None
+    #: Seconds between the switch and deleting the source's copy.
+    grace: float = 0.0
+    clock: Clock = system_clock
+    sleep: Callable[[float], None] = time.sleep
+    #: Called with each step's name before it runs (progress; tests stop a move there).
+    on_step: Callable[[str], None] = lambda step: None
+    #: Called after every copy batch with (rows so far, rows planned).
+    on_batch: Callable[[int, int], None] = lambda done, goal: None
+
+    def __post_init__(self) -> None:
+        if self.source.db.dialect != self.target.db.dialect:
+            raise ValidationError(
+                f"to: a move copies rows as they are stored, so it cannot cross engines "
+                f"({self.source.db.dialect} → {self.target.db.dialect}); export and import instead",
+                field="to",
+            )
+        if self.move.kind != "tenant":
+            raise ValidationError(f"kind: only tenant moves exist yet; got {self.move.kind!r}", field="kind")
+        self.selection = Selection.tenant(self.move.subject)
+        for location in (self.source, self.target):
+            location.ensure(MIGRATIONS)  # the fences (SQLite: made now; PostgreSQL: refused until migrated)
+
+    # ---- the machine ---------------------------------------------------------------------------------------
+
+    def run(self) -> Move:
+        """Run the move from its journalled step to the end (``completed``, or ``failed`` after a failed verify)."""
+        while self.move.state in ACTIVE:
+            step = self.move.step
+            self.on_step(step)
+            started = time.perf_counter()
+            nxt = getattr(self, f"_{step}")()
+            took = self.move.timings.get("seconds", {})
+            took[step] = round(took.get(step, 0.0) + time.perf_counter() - started, 4)
+            self._save(timings={**self.move.timings, "seconds": took}, **({"step": nxt} if nxt else {}))
+            if step == "complete":
+                break
+        return self.move
+
+    def _plan(self) -> str:
+        for part in self._state_tables():  # what an earlier, reversed move may have left at the target
+            while delete_batch(self.target.db, part, self.selection):
+                pass
+        self.placer.moving(self.move.subject)
+        fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
+        with self.target.db.transaction() as tx:
+            fences.set_in(tx, self.move.subject, fences.FENCED, 0, clock=self.clock)  # nobody writes there yet
+        cursors = {
+            "changes": self.source.log.head(),
+            "events": 0,
+            "tables": {p.table: None for p in self.tables if not p.derived},
+            "done": [],
+            "copied": 0,
+            "bytes": 0,
+        }
+        self._save(cursors=cursors, timings={**self.move.timings, "moving_at": self.clock().isoformat()})
+        return "copy"
+
+    def _copy(self) -> str:
+        cursors = self.move.cursors
+        goal = sum(count(self.source.db, p, self.selection) for p in self._state_tables())
+        for part in self._state_tables():
+            if part.table in cursors["done"] or not part.keyed:  # a keyless table is copied whole at the fence
+                continue
+            after = cursors["tables"].get(part.table)
+            while True:
+                after, rows, nbytes = copy_batch(self.source.db, self.target.db, part, self.selection, after)
+                if after is None:
+                    cursors["done"].append(part.table)
+                else:
+                    cursors["tables"][part.table] = after
+                    cursors["copied"] += rows
+                    cursors["bytes"] += nbytes
+                self._save(cursors=cursors)  # the cursor of every batch: a resumed copy starts after it
+                self.on_batch(cursors["copied"], goal)
+                if after is None:
+                    break
+        return "events"
+
+    def _events(self) -> str:
+        if self.events is not None:
+            while True:
+                after, n = self.events.copy(self.source, self.target, self.move.subject, self.move.cursors["events"])
+                self._save(cursors={**self.move.cursors, "events": after})
+                if n == 0:
+                    break
+        return "catchup"
+
+    def _catchup(self) -> str:
+        self._changed_since()
+        return "followers"
+
+    def _followers(self) -> str:
+        self.followers(self.target)
+        return "fence"
+
+    def _fence(self) -> str:
+        moving_at = datetime.fromisoformat(self.move.timings["moving_at"])
+        wait = 2 * self.placer.ttl - (self.clock() - moving_at).total_seconds()
+        if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
+            self.sleep(wait)
+        self._changed_since()
+        dirty, pending = {}, set()
+        for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
+            if part.keyed and part.rows_of_stream is not None:
+                dirty[part.table] = differing_keys(self.source.db, self.target.db, part, self.selection)
+        for _ in range(PRECHECK_ROUNDS):  # what writes touched meanwhile: caught up, then compared again
+            pending |= self._changed_since()
+            for part in self._state_tables():
+                if dirty.get(part.table):
+                    dirty[part.table] = still_differing(
+                        self.source.db, self.target.db, part, self.selection, dirty[part.table]
+                    )
+            pending = {stream for stream in pending if not self._same_stream(stream, dirty)}
+            if not pending and not any(dirty.values()):
+                break
+        at = self.move.cursors["changes"]  # a write after this comparison has an event after this position
+        self._save(cursors={**self.move.cursors, "prechecked": dirty, "precheck_at": at, "pending": sorted(pending)})
+        fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
+        self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
+        return "delta"
+
+    def _delta(self) -> str:
+        self._changed_since()
+        same = []
+        for part in self._state_tables():
+            if part.rows_of_stream is not None and part.keyed:
+                continue
+            if len(set(self._digests(part))) == 1:
+                same.append(part.table)  # fenced: it stays so until the switch
+                continue
+            # no stream maps to its rows: compared whole, and copied again whole when it differs
+            while delete_batch(self.target.db, part, self.selection):
+                pass
+            after: Any = None
+            while True:
+                after, _, _ = copy_batch(self.source.db, self.target.db, part, self.selection, after)
+                if after is None:
+                    break
+        self._save(cursors={**self.move.cursors, "delta_same": same})
+        return "verify"
+
+    def _verify(self) -> str | None:
+        differences = []
+        prechecked: dict[str, list[list[Any]]] = self.move.cursors.get("prechecked", {})
+        skip = set(self.move.cursors.get("delta_same", ()))
+        changed = self._streams_since(int(self.move.cursors.get("precheck_at", 0))) if prechecked else set()
+        changed |= set(self.move.cursors.get("pending", ()))
+        for part in self._state_tables():
+            if part.table in skip:
+                continue
+            if part.table in prechecked:  # whole before the fence: now its count and the rows that changed since
+                problem = self._compare_changed(part, changed, prechecked[part.table])
+                if problem:
+                    differences.append(f"{part.table}: {problem}")
+                continue
+            here, there = self._digests(part)
+            if here != there:
+                differences.append(
+                    f"{part.table}: {here.rows} row(s) at the source, {there.rows} at the target"
+                    + ("" if here.rows != there.rows else " (same count, different checksum)")
+                )
+        if self.events is not None:
+            ours = self.events.count(self.source, self.move.subject), self.events.count(self.target, self.move.subject)
+            if ours[0] != ours[1] or self.events.digest(self.source, self.move.subject) != self.events.digest(
+                self.target, self.move.subject
+            ):
+                differences.append(f"events: {ours[0]} at the source, {ours[1]} at the target")
+        if not differences:
+            return "switch"
+        error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
+        log.warning("move %s of %s: %s", self.move.id, self.move.subject, error)
+        self.placer.stay(self.move.subject, self.move.source)
+        fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
+        self._save(state=FAILED, error=error)
+        return None
+
+    def _switch(self) -> str:
+        epoch = self.placer.switch(self.move.subject, self.move.target)
+        with self.target.db.transaction() as tx:
+            fences.clear_in(tx, self.move.subject)  # it lives here now
+        fences.put(self.source.db, self.move.subject, fences.MOVED, epoch, clock=self.clock)
+        at = self.clock().isoformat()
+        cursors = {**self.move.cursors, "target_head": self.target.log.head()}
+        self._save(state=SWITCHED, cursors=cursors, timings={**self.move.timings, "switched_at": at, "epoch": epoch})
+        return "grace"
+
+    def _grace(self) -> str:
+        switched = datetime.fromisoformat(self.move.timings["switched_at"])
+        while (wait := self.grace - (self.clock() - switched).total_seconds()) > 0:
+            self.sleep(min(wait, 1.0))
+            if self.journal.get(self.move.id).state != SWITCHED:
+                raise MoveStopped(f"move {self.move.id} of {self.move.subject} was reversed during its grace period")
+        return "complete"
+
+    def _complete(self) -> str:
+        for part in self._state_tables():
+            while delete_batch(self.source.db, part, self.selection):
+                pass
+        if self.events is not None:
+            self.events.delete(self.source, self.move.subject)
+        self._save(state=COMPLETED, timings={**self.move.timings, "completed_at": self.clock().isoformat()})
+        return "complete"
+
+    # ---- reverse -------------------------------------------------------------------------------------------
+
+    def reverse(self) -> Move:
+        """Undo this move before it completes: before the switch drop the target's copy, after it move back."""
+        if self.move.state not in ACTIVE:
+            raise RuleViolation(
+                f"move {self.move.id} is {self.move.state}: only a running or switched move can be reversed"
+            )
+        if self.move.state == RUNNING:
+            self._save(state=REVERSED, error="reversed before the switch")  # a mover still running stops at once
+            self.placer.stay(self.move.subject, self.move.source)
+            fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
+            for part in self._state_tables():
+                while delete_batch(self.target.db, part, self.selection):
+                    pass
+            if self.events is not None:
+                self.events.delete(self.target, self.move.subject)
+            return self.move
+        return self.journal_back()
+
+    def journal_back(self) -> Move:
+        """Record the move back to the source, starting at catch-up from the target's head at the switch."""
+        cursors = {
+            "changes": self.move.cursors["target_head"],
+            "events": self.move.cursors["target_head"],
+            "tables": {},
+            "done": [p.table for p in self._state_tables()],
+            "copied": 0,
+            "bytes": 0,
+            "reverses": self.move.id,
+        }
+        self._save(state=REVERSED, error="reversed after the switch: moved back")
+        back = self.journal.create(
+            self.move.kind, self.move.subject, self.move.target, self.move.source, step="catchup", cursors=cursors
+        )
+        return self.journal.save(replace(back, timings={**back.timings, "moving_at": self.clock().isoformat()}))
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _digests(self, part: TablePart) -> tuple[Digest, Digest]:
+        """Digest `part` at the source and at the target (two threads measured slower: the GIL holds the rows)."""
+        return digest(self.source.db, part, self.selection), digest(self.target.db, part, self.selection)
+
+    def _same_stream(self, stream: str, tables: dict[str, Any]) -> bool:
+        """Whether the rows of `stream` are the same at both ends in every table of `tables`."""
+        for part in self._state_tables():
+            if part.table in tables and part.rows_of_stream is not None:
+                where, params = part.rows_of_stream(stream)
+                if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
+                    self.target.db, part, self.selection, where, params
+                ):
+                    return False
+        return True
+
+    def _compare_changed(self, part: TablePart, streams: set[str], keys: list[list[Any]]) -> str | None:
+        """Compare `part`'s row counts and the rows of `streams` and of `keys` at both ends; what differs, or None."""
+        here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
+        if here != there:
+            return f"{here} row(s) at the source, {there} at the target"
+        left = still_differing(self.source.db, self.target.db, part, self.selection, keys)
+        if left:
+            shown = ", ".join(str(tuple(k)) for k in left[:5])
+            return f"{here} row(s) on each side, but {len(left)} differ (keys {shown})"
+        assert part.rows_of_stream is not None
+        for stream in sorted(streams):
+            where, params = part.rows_of_stream(stream)
+            if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
+                self.target.db, part, self.selection, where, params
+            ):
+                return f"the rows of stream {stream} differ"
+        return None
+
+    def _streams_since(self, after: int) -> set[str]:
+        """Return the subject's streams with events after source position `after` (the fence holds it finite)."""
+        streams: set[str] = set()
+        while True:
+            page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
+            streams |= {e.stream_id for e in page.events if _ours(e, self.move.subject)}
+            if not page.events:
+                return streams
+            after = page.next_after
+
+    def _state_tables(self) -> list[TablePart]:
+        return [p for p in self.tables if not p.derived]
+
+    def _changed_since(self) -> set[str]:
+        """Copy again the rows of the subject's streams with events after the ``changes`` cursor; return them."""
+        mapped = [p for p in self._state_tables() if p.rows_of_stream is not None]
+        after = int(self.move.cursors["changes"])
+        if self.events is not None:
+            while True:
+                nxt, n = self.events.copy(self.source, self.target, self.move.subject, self.move.cursors["events"])
+                self._save(cursors={**self.move.cursors, "events": nxt})
+                if n == 0:
+                    break
+        seen: set[str] = set()
+        while True:
+            page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
+            streams = sorted({e.stream_id for e in page.events if _ours(e, self.move.subject)})
+            seen.update(streams)
+            for stream in streams:
+                for part in mapped:
+                    assert part.rows_of_stream is not None
+                    where, params = part.rows_of_stream(stream)
+                    recopy_where(self.source.db, self.target.db, part, self.selection, where, params)
+            if page.next_after != after:
+                after = page.next_after
+                self._save(cursors={**self.move.cursors, "changes": after})
+            if not page.events:  # caught up (PostgreSQL's horizon moves with every transaction: not a test)
+                return seen
+
+    def _save(self, **changes: Any) -> Move:
+        self.move = self.journal.save(replace(self.move, **changes), was=self.move.state)
+        return self.move
+
+
+def _ours(event: Event, subject: str) -> bool:
+    return event.tenant_id == subject
+
+
+def plan_move(
+    source: Location, target: Location, subject: str, tables: Sequence[TablePart], events: EventsPart | None
+) -> Plan:
+    """Count what moving `subject` from `source` to `target` carries, and estimate its bytes and seconds."""
+    if source.db.dialect != target.db.dialect:
+        raise ValidationError(
+            f"to: a move cannot cross engines ({source.db.dialect} → {target.db.dialect}); export and import instead",
+            field="to",
+        )
+    selection = Selection.tenant(subject)
+    counts = {p.table: count(source.db, p, selection) for p in tables if not p.derived}
+    nbytes = 0
+    for part in tables:
+        if counts.get(part.table):
+            with source.db.read() as tx:
+                sample = page(tx, part, selection, None, BATCH)
+            nbytes += sum(size_of(r) for r in sample) * counts[part.table] // max(len(sample), 1)
+    n_events = events.count(source, subject) if events is not None else 0
+    seconds = (sum(counts.values()) + n_events) / ESTIMATE_ROWS_PER_SECOND
+    return Plan(subject, source.spec.name, target.spec.name, counts, n_events, nbytes, seconds)
