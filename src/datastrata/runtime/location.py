@@ -18,6 +18,7 @@ from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Cursor, Database, Params, Tx
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
+from datastrata.tenancy.sealing import SubjectSealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class Location:
         self.db = db
         self.log = log
         self.snapshots = SnapshotStore(db, clock=log.clock)
+        if log.sealer is None:
+            log.sealer = SubjectSealer(db, clock=log.clock)  # personal fields sealed per subject (crypto-shredding)
         if spec.objects and log.objects is None:
             log.objects = LazyObjects(spec.objects, clock=log.clock)  # archived streams' segments are read there
 

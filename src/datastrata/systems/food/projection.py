@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, MenuItem, OrderPlaced, Restaurant, User
 from datastrata.stores.graphdb import GraphTx
 from datastrata.systems.food import domain
+from datastrata.systems.food.personal import SUBJECT_PREFIX
+from datastrata.tenancy.erasure import SUBJECT_ERASED
+from datastrata.tenancy.personal import ERASED
 
 NAME = "food.graph"
 
@@ -22,7 +26,7 @@ class FoodGraphProjection:
     """
 
     name = NAME
-    event_types: frozenset[str] | None = domain.GRAPH_EVENTS
+    event_types: frozenset[str] | None = domain.GRAPH_EVENTS | {SUBJECT_ERASED}
 
     def __init__(self, graph: FoodGraph) -> None:
         self.graph = graph
@@ -58,8 +62,12 @@ class FoodGraphProjection:
         payloads = [e.payload for e in run]
         if kind in (domain.USER_REGISTERED, domain.USER_UPDATED):
             self.graph.upsert_users(
-                (User(str(p["user_id"]), float(p["lat"]), float(p["lon"])) for p in payloads), tx=tx
+                (User(str(p["user_id"]), _position(p["lat"]), _position(p["lon"])) for p in payloads), tx=tx
             )
+        elif kind == SUBJECT_ERASED:  # an erased user keeps the node and its edges, not the position
+            subjects = [str(p["subject"]) for p in payloads]
+            users = [s[len(SUBJECT_PREFIX) :] for s in subjects if s.startswith(SUBJECT_PREFIX)]
+            self.graph.upsert_users((User(u) for u in users), tx=tx)
         elif kind in (domain.RESTAURANT_LISTED, domain.RESTAURANT_UPDATED):
             self.graph.upsert_restaurants(
                 (
@@ -102,3 +110,8 @@ class FoodGraphProjection:
         """Delete every node (and so every edge) of the food graph; the checkpoint node stays."""
         for node in FOOD_SCHEMA.nodes:
             tx.execute(f"MATCH (n:{node.label}) DETACH DELETE n")
+
+
+def _position(value: Any) -> float | None:
+    """A coordinate of a user event (None once the user's personal data is erased)."""
+    return None if value == ERASED else float(value)
