@@ -35,6 +35,7 @@ from datastrata.shell import (
     remember_stores,
     session,
 )
+from datastrata.tenancy.erasure_cli import erase_command
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy
@@ -72,6 +73,7 @@ app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
+app.command("erase")(erase_command)
 
 
 @app.command()

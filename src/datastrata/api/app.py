@@ -26,6 +26,7 @@ from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import require_applied
 from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
 from datastrata.security.keys import key_store
+from datastrata.tenancy.erasure_api import router as erasure_router
 from datastrata.tiering.api import router as tiering_router
 from datastrata.tiering.job import serve_tiering
 from datastrata.tiering.policy import Policy
@@ -113,4 +114,5 @@ def create_app(
         app.include_router(entry.router)
     app.include_router(tiering_router)
     app.include_router(design_router)
+    app.include_router(erasure_router)
     return app

@@ -88,8 +88,8 @@ def erase(runtime: Runtime, subject: str, *, actor: str, reason: str = "") -> Er
     copies: dict[str, str] = {}
     for name, drop in personal_copies().items():
         try:
-            drop(runtime, subject)
-            copies[name] = "dropped"
+            if drop(runtime, subject):
+                copies[name] = "dropped"
         except DatastrataError as exc:  # the key is gone and the columns are clear: a stale copy expires with its TTL
             log.warning("erase %s: the copies in %s were not dropped: %s", subject, name, exc)
             copies[name] = f"not dropped: {exc}"

@@ -27,8 +27,9 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 #: The subject of a personal event, from its payload; ``None``: this event holds nobody's personal data.
 Subject = Callable[[Mapping[str, Any]], "str | None"]
-#: Drops copies held outside the stores' tables (a cache, a graph) once `subject` of the current tenant is erased.
-Copies = Callable[["Runtime", str], None]
+#: Drops copies held outside the stores' tables (a cache) once `subject` of the current tenant is erased; returns
+#: whether it holds copies of that subject's kind at all.
+Copies = Callable[["Runtime", str], bool]
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,14 +42,15 @@ for _table, _column, _fields in (
 declare_personal_column("masterdata_customer_copies", "attributes", "entity_key", fields=_in(""), prefix=SUBJECT_PREFIX)
 
 
-def _drop_cached(runtime: Runtime, subject: str) -> None:
+def _drop_cached(runtime: Runtime, subject: str) -> bool:
     """Drop the cached customer record (the cache is shared: every process reads the store again)."""
     if not subject.startswith(SUBJECT_PREFIX):
-        return
+        return False
     from datastrata.systems.masterdata.service import MasterDataService
 
     service: MasterDataService = runtime.service("masterdata", MasterDataService)
     service.reader.invalidate("customer", subject[len(SUBJECT_PREFIX) :])
+    return True
 
 
 declare_personal_copies("masterdata.cache", _drop_cached)
