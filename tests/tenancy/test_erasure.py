@@ -37,16 +37,14 @@ BEN = {"lat": 34.702485, "lon": 135.495951}
 @pytest.fixture
 def runtime(store_url: str, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime on each backend, its clock at NOW, with a graph file for the food system."""
-    opened = Runtime.open(
-        Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}"), clock=FrozenClock(NOW)
-    )
+    opened = Runtime.open(Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}"), clock=FrozenClock(NOW))
     yield opened
     opened.close()
 
 
 def _stored(runtime: Runtime) -> list[tuple[Any, ...]]:
     with runtime.db.read() as tx:
-        return [tuple(r) for r in tx.query("SELECT event_id, stream_id, version, position, payload FROM eventlog_events")]
+        return [tuple(r) for r in tx.query("SELECT event_id, version, position, payload FROM eventlog_events")]
 
 
 def _shape(runtime: Runtime) -> list[tuple[str, str, int, int, str]]:
@@ -63,7 +61,7 @@ def test_an_erased_food_user_reads_erased_everywhere_and_the_other_user_stays(ru
     svc.add_user("aiko", **AIKO)
     svc.add_user("ben", **BEN)
     svc.add_user("aiko", lat=35.0, lon=139.0)  # a move: UserUpdated, the same subject
-    for _, _, _, _, payload in _stored(runtime):
+    for _, _, _, payload in _stored(runtime):
         assert "35.681236" not in str(payload) and "139.767125" not in str(payload)  # sealed, never plaintext
     svc.catch_up()
     assert _user_positions(svc)["aiko"] == (35.0, 139.0)
@@ -183,7 +181,8 @@ def test_erase_on_the_command_line_and_over_http(
     monkeypatch.setenv("DATASTRATA_GRAPH", f"ladybug:///{tmp_path / 'graph'}")
     runner = CliRunner()
     for user, position in (("aiko", AIKO), ("ben", BEN)):
-        added = runner.invoke(cli, ["food", "user", "add", user, "--lat", str(position["lat"]), "--lon", str(position["lon"])])
+        where = ["--lat", str(position["lat"]), "--lon", str(position["lon"])]
+        added = runner.invoke(cli, ["food", "user", "add", user, *where])
         assert added.exit_code == 0, added.output
     erased = runner.invoke(cli, ["erase", "user:aiko", "--reason", "request 7"])
     assert erased.exit_code == 0, erased.output
@@ -199,5 +198,8 @@ def test_erase_on_the_command_line_and_over_http(
         assert answer.json()["key_deleted"] is True and answer.json()["cleared"]["food_users.lat"] == 1
         runtime = app.state.runtime
         recorded = [e.payload for e in runtime.log.read_all() if e.type == "SubjectErased"]
-        assert [(r["subject"], r["reason"]) for r in recorded] == [("user:aiko", "request 7"), ("user:ben", "request 8")]
+        assert [(r["subject"], r["reason"]) for r in recorded] == [
+            ("user:aiko", "request 7"),
+            ("user:ben", "request 8"),
+        ]
         assert all(e.payload["lat"] == ERASED for e in runtime.log.read_all() if e.type == "UserRegistered")
