@@ -36,6 +36,7 @@ from datastrata.shell import (
     session,
 )
 from datastrata.tenancy.erasure_cli import erase_command
+from datastrata.tenancy.export_cli import add_commands as add_export_commands
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy
@@ -74,6 +75,9 @@ app.add_typer(deadletters_app, name="deadletters", help="Events a follower or co
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 app.command("erase")(erase_command)
+tenants_app = typer.Typer(no_args_is_help=True, help="Tenants: export and offboard.")
+add_export_commands(tenants_app)
+app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 
 
 @app.command()
