@@ -44,7 +44,7 @@ class SubjectSealer:
         load_declarations()
         self.db = db
         self.clock = clock
-        self._opened: OrderedDict[str, bytes] = OrderedDict()  # stored (wrapped) key -> key: unwrapping costs
+        self._opened: OrderedDict[str, AESGCM] = OrderedDict()  # stored (wrapped) key -> its cipher: unwrapping costs
         self._pending: dict[tuple[str, str], str] = {}  # keys made in a transaction not yet committed
         self._lock = threading.Lock()
 
@@ -75,13 +75,13 @@ class SubjectSealer:
                 container[at] = masked(container[at], SEALED)
         if not paths:
             return payload
-        stored, key = key_for_sealing(tx, tenant, subject, self.clock())
+        stored = key_for_sealing(tx, tenant, subject, self.clock())
         if tx.dialect == "postgresql":  # a read on another pooled connection cannot see it before the commit
             pair = (tenant, subject)
             self._pending[pair] = stored
             tx.on_commit(lambda: self._committed(pair))
         nonce = os.urandom(12)
-        data = AESGCM(key).encrypt(nonce, codec.encode({"v": values}).encode(), _aad(tenant, subject))
+        data = self._key(stored).encrypt(nonce, codec.encode({"v": values}).encode(), _aad(tenant, subject))
         sealed[ENVELOPE] = {"subject": subject, "paths": paths, "sealed": base64.b64encode(nonce + data).decode()}
         return sealed
 
@@ -100,38 +100,40 @@ class SubjectSealer:
             pending = self._pending.get(pair)
             if pending is not None:
                 found[pair] = pending
+        ciphers = {pair: self._key(stored) for pair, stored in found.items()}  # one unwrap per subject and batch
         opened = list(events)
         for i in marked:
             e = events[i]
             envelope = e.payload[ENVELOPE]
             subject = str(envelope.get("subject"))
-            stored = found.get((e.tenant_id, subject))
-            values = None if stored is None else self._values(stored, envelope, e.tenant_id, subject)
+            cipher = ciphers.get((e.tenant_id, subject))
+            values = None if cipher is None else _values(cipher, envelope, e.tenant_id, subject)
             opened[i] = msgspec.structs.replace(e, payload=_restored(e.payload, envelope, values))
         return opened
 
-    def _values(self, stored: str, envelope: dict[str, Any], tenant: str, subject: str) -> list[Any] | None:
-        key = self._key(stored)
-        data = base64.b64decode(envelope["sealed"])
-        try:
-            plain = AESGCM(key).decrypt(data[:12], data[12:], _aad(tenant, subject))
-        except InvalidTag:
-            return None  # sealed under an earlier key of the subject, erased since
-        values: list[Any] = codec.loads(plain)["v"]
-        return values
-
-    def _key(self, stored: str) -> bytes:
+    def _key(self, stored: str) -> AESGCM:
         with self._lock:
             key = self._opened.get(stored)
             if key is not None:
                 self._opened.move_to_end(stored)
                 return key
-        key = unwrap(stored)
+        key = AESGCM(unwrap(stored))
         with self._lock:
             self._opened[stored] = key
             if len(self._opened) > _CACHE:
                 self._opened.popitem(last=False)
         return key
+
+
+def _values(cipher: AESGCM, envelope: dict[str, Any], tenant: str, subject: str) -> list[Any] | None:
+    """The sealed values of one event, or None when its subject's key is not the one they were sealed with."""
+    data = base64.b64decode(envelope["sealed"])
+    try:
+        plain = cipher.decrypt(data[:12], data[12:], _aad(tenant, subject))
+    except InvalidTag:
+        return None  # sealed under an earlier key of the subject, erased since
+    values: list[Any] = codec.loads(plain)["v"]
+    return values
 
 
 def _aad(tenant: str, subject: str) -> bytes:
@@ -163,11 +165,15 @@ def _expand(node: Any, steps: list[str], at: Path, out: list[tuple[Path, Any, st
 
 
 def _restored(payload: Mapping[str, Any], envelope: dict[str, Any], values: list[Any] | None) -> dict[str, Any]:
-    opened = copy.deepcopy({k: v for k, v in payload.items() if k != ENVELOPE})
+    """`payload` without its envelope, each sealed path holding its value (or erased); containers copied on write."""
+    opened = {k: v for k, v in payload.items() if k != ENVELOPE}
     for n, path in enumerate(envelope.get("paths", [])):
         node: Any = opened
         for step in path[:-1]:
-            node = node[step]
+            child = node[step]
+            child = dict(child) if isinstance(child, dict) else list(child)
+            node[step] = child
+            node = child
         last = path[-1]
         node[last] = masked(node[last], ERASED) if values is None else values[n]
     return opened

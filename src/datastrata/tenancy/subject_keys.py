@@ -91,34 +91,35 @@ def unwrap(stored: str) -> bytes:
         ) from None
 
 
-def key_for_sealing(tx: Tx, tenant: str, subject: str, now: datetime) -> tuple[str, bytes]:
-    """The subject's stored (wrapped) key and the key itself, made in `tx` if it has none (or was erased)."""
+def key_for_sealing(tx: Tx, tenant: str, subject: str, now: datetime) -> str:
+    """The subject's stored (wrapped) key, made in `tx` if it has none (or was erased)."""
     row = tx.execute(
         "SELECT key_enc FROM tenancy_subject_keys WHERE tenant_id = ? AND subject = ?", (tenant, subject)
     ).fetchone()
     if row is not None and row[0] is not None:
-        return str(row[0]), unwrap(str(row[0]))
-    key = AESGCM.generate_key(bit_length=256)
-    stored = wrap(key)
+        return str(row[0])
+    stored = wrap(AESGCM.generate_key(bit_length=256))
     at = time_to_db(tx.dialect, now)
     if row is None:
-        tx.execute(
+        made = tx.execute(
             "INSERT INTO tenancy_subject_keys (tenant_id, subject, key_enc, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (tenant_id, subject) DO NOTHING",
             (tenant, subject, stored, at),
         )
     else:  # erased before: a new key for what is recorded from now on; the old fields stay unreadable
-        tx.execute(
+        made = tx.execute(
             "UPDATE tenancy_subject_keys SET key_enc = ?, created_at = ? "
             "WHERE tenant_id = ? AND subject = ? AND key_enc IS NULL",
             (stored, at, tenant, subject),
         )
-    won = tx.execute(
+    if made.rowcount == 1:
+        return stored
+    won = tx.execute(  # a concurrent transaction made it first: use that one
         "SELECT key_enc FROM tenancy_subject_keys WHERE tenant_id = ? AND subject = ?", (tenant, subject)
     ).fetchone()
     if won is None or won[0] is None:
-        raise ConfigurationError(f"the key of subject {subject!r} could not be stored", field="subject")
-    return str(won[0]), key if won[0] == stored else unwrap(str(won[0]))
+        raise ConfigurationError(f"the key of subject {subject!r} could not be stored; retry", field="subject")
+    return str(won[0])
 
 
 def stored_keys(tx: Tx, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], str]:
