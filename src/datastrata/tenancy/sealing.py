@@ -79,6 +79,8 @@ class SubjectSealer:
         if tx.dialect == "postgresql":  # a read on another pooled connection cannot see it before the commit
             pair = (tenant, subject)
             self._pending[pair] = stored
+            if len(self._pending) > _CACHE:  # an autocommit append or a rollback never calls back: stay bounded
+                self._pending.pop(next(iter(self._pending)), None)
             tx.on_commit(lambda: self._committed(pair))
         nonce = os.urandom(12)
         data = self._key(stored).encrypt(nonce, codec.encode({"v": values}).encode(), _aad(tenant, subject))
