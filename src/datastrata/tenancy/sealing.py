@@ -31,7 +31,7 @@ from datastrata.tenancy.subject_keys import MIGRATIONS, key_for_sealing, stored_
 #: The payload key of the sealed envelope.
 ENVELOPE: Final = "$personal"
 _SUBJECT_MAX: Final = 180
-_CACHE: Final = 4096
+_CACHE: Final = 65_536
 
 Path = list[str | int]
 
