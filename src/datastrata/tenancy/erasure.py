@@ -1,6 +1,6 @@
 """``erase SUBJECT``: a data subject's personal data made unreadable everywhere, in one audited transaction.
 
-The subject's key is deleted (every sealed field of its events, in the log, backups and exports, then reads
+The subject's key is deleted (every sealed field of its events, in the log, cold segments and exports, then reads
 ``"[erased]"``), the declared state and read-model columns are cleared, a ``SubjectErased`` event records it in
 the tenant's log (read models holding copies fold it), and after the commit the declared copies (caches) drop theirs.
 """

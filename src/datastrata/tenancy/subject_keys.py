@@ -1,7 +1,7 @@
 """Each data subject's own AES-GCM key, wrapped with the platform's key, in ``tenancy_subject_keys``.
 
 The keys live in the location holding the tenant's events. Erasing a subject deletes its key (the row stays,
-with ``erased_at``), so every sealed copy of its personal fields, in the log, in backups and in exports, is
+with ``erased_at``), so every sealed copy of its personal fields, in the log, in cold segments and in exports, is
 unreadable from then on: crypto-shredding.
 """
 
