@@ -39,6 +39,8 @@ from datastrata.shell import (
 )
 from datastrata.tenancy.cli import app as tenants_app
 from datastrata.tenancy.move_cli import app as moves_app
+from datastrata.tenancy.erasure_cli import erase_command
+from datastrata.tenancy.export_cli import add_commands as add_export_commands
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy
@@ -75,11 +77,13 @@ for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 tenants_app.registered_commands += moves_app.registered_commands  # `tenants move|move-status|move-reverse`
+add_export_commands(tenants_app)  # `tenants export|offboard`
 app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
+app.command("erase")(erase_command)
 
 
 @app.command()

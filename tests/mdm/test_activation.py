@@ -8,6 +8,7 @@ from datetime import timedelta
 from datastrata.core.clock import FrozenClock
 from datastrata.eventlog.log import EventLog
 from datastrata.mdm import MASTER_DATA_ACTIVATED, MasterDataStore, stream_id
+from datastrata.runtime.location import Location
 from datastrata.stores.database import Database
 from tests.mdm.conftest import START
 
@@ -78,7 +79,7 @@ def test_a_future_retirement_and_a_lapsing_period_clear_current(
     activated = store.activate()
     assert [(r.version_id, r.retired) for r in activated] == [(retirement.version_id, True)]
     assert current_version(db, "C1") is None and current_version(db, "C2") is None
-    payload = EventLog(db).read(stream_id("customer", "C1"))[-1].payload
+    payload = Location.over(db).log.read(stream_id("customer", "C1"))[-1].payload  # opens sealed fields
     assert payload["retired"] is True and payload["attributes"] is None
 
 

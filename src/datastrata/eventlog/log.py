@@ -160,8 +160,7 @@ class EventLog:
             if e.occurred_at is not None:
                 refuse_future(ensure_utc(e.occurred_at, field="at"), recorded_at)
         sealer = self.sealer
-        if sealer is not None:
-            events = [_sealed(sealer, tx, tenant, e) for e in events]
+        stored_as = events if sealer is None else [_sealed(sealer, tx, tenant, e) for e in events]
         rows: list[NewRow] = [
             (
                 tenant,
@@ -173,8 +172,8 @@ class EventLog:
                 time_to_db(dialect, ensure_utc(e.occurred_at, field="occurred_at")) if e.occurred_at else recorded,
                 recorded,
             )
-            for e in events
-        ]
+            for e in stored_as
+        ]  # the result below carries the payloads as given: the caller reads what it appended
         try:
             outcome = self.engine.append(tx, tenant, stream_id, rows, expected)
         except Exception as exc:

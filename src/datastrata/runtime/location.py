@@ -24,6 +24,7 @@ from datastrata.tenancy.quota import charge, payload_bytes
 
 if TYPE_CHECKING:
     from datastrata.runtime.tenants import TenantDirectory
+from datastrata.tenancy.sealing import SubjectSealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ class Location:
         self.db = db
         self.log = log
         self.snapshots = SnapshotStore(db, clock=log.clock)
+        if log.sealer is None:
+            log.sealer = SubjectSealer(db, clock=log.clock)  # personal fields sealed per subject (crypto-shredding)
         if spec.objects and log.objects is None:
             log.objects = LazyObjects(spec.objects, clock=log.clock)  # archived streams' segments are read there
 

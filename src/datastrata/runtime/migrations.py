@@ -23,6 +23,7 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
 from datastrata.stores.migrations import pending as pending_in
 from datastrata.stores.open import open_database
+from datastrata.tenancy.subject_keys import MIGRATIONS as SUBJECT_KEYS
 from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
@@ -45,6 +46,7 @@ SPINE: tuple[Component, ...] = (
     ICEBERG_CATALOG,
     TENANCY,
     MOVES,
+    SUBJECT_KEYS,
 )
 
 

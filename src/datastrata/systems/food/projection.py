@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from datastrata.core.events import Event
 from datastrata.graph.food import (
@@ -17,6 +18,9 @@ from datastrata.graph.food import (
 )
 from datastrata.stores.graphdb import GraphTx
 from datastrata.systems.food import domain
+from datastrata.systems.food.personal import SUBJECT_PREFIX
+from datastrata.tenancy.erasure import SUBJECT_ERASED
+from datastrata.tenancy.personal import ERASED
 
 NAME = "food.graph"
 
@@ -33,7 +37,7 @@ class FoodGraphProjection:
     """
 
     name = NAME
-    event_types: frozenset[str] | None = domain.GRAPH_EVENTS
+    event_types: frozenset[str] | None = domain.GRAPH_EVENTS | {SUBJECT_ERASED}
 
     def __init__(self, graph: FoodGraph) -> None:
         self.graph = graph
@@ -75,8 +79,12 @@ class FoodGraphProjection:
 
         if kind in (domain.USER_REGISTERED, domain.USER_UPDATED):
             self.graph.upsert_users(
-                (User(key(p["user_id"]), float(p["lat"]), float(p["lon"])) for p in payloads), tx=tx
+                (User(key(p["user_id"]), _position(p["lat"]), _position(p["lon"])) for p in payloads), tx=tx
             )
+        elif kind == SUBJECT_ERASED:  # an erased user keeps the node and its edges, not the position
+            subjects = [str(p["subject"]) for p in payloads]
+            users = [s[len(SUBJECT_PREFIX) :] for s in subjects if s.startswith(SUBJECT_PREFIX)]
+            self.graph.upsert_users((User(key(u)) for u in users), tx=tx)
         elif kind in (domain.RESTAURANT_LISTED, domain.RESTAURANT_UPDATED):
             self.graph.upsert_restaurants(
                 (
@@ -121,3 +129,8 @@ class FoodGraphProjection:
         """Delete every node (and so every edge) of the food model; the checkpoint and key-format nodes stay."""
         for label in MODEL_LABELS:
             tx.execute(f"MATCH (n:{label}) DETACH DELETE n")
+
+
+def _position(value: Any) -> float | None:
+    """A coordinate of a user event (None once the user's personal data is erased)."""
+    return None if value == ERASED else float(value)

@@ -1,0 +1,38 @@
+"""``datastrata tenants export ID --to DIR`` and ``tenants offboard ID``: added to the ``tenants`` group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from datastrata.shell import JsonOption, emit, session
+from datastrata.tenancy.export import export_tenant
+
+TenantArgument = Annotated[str, typer.Argument(help="The tenant id.")]
+
+
+def export_command(
+    ctx: typer.Context,
+    tenant_id: TenantArgument,
+    to: Annotated[Path, typer.Option("--to", help="A new (or empty) folder to write the export into.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write every fact of a tenant to DIR in open formats (JSON lines, CSV, objects; README.md names them)."""
+    done = export_tenant(session(ctx).open(), tenant_id, to)
+    emit(done.to_dict(), as_json=as_json, text=_exported)
+
+
+def add_commands(group: typer.Typer) -> None:
+    """Add ``export`` and ``offboard`` to the ``tenants`` group."""
+    group.command("export")(export_command)
+
+
+def _exported(done: dict[str, Any]) -> str:
+    lines = [
+        f"exported tenant {done['tenant']} to {done['to']}: {done['events']} events, {done['rows']} rows, "
+        f"{done['objects']} objects"
+    ]
+    lines += [f"  not copied (archived; restore it and export again): {key}" for key in done["not_copied"]]
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""Each data subject's own AES-GCM key, wrapped with the platform's key, in ``tenancy_subject_keys``.
+
+The keys live in the location holding the tenant's events. Erasing a subject deletes its key (the row stays,
+with ``erased_at``), so every sealed copy of its personal fields, in the log, in cold segments and in exports, is
+unreadable from then on: crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Collection
+from datetime import datetime
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from datastrata.core.errors import ConfigurationError
+from datastrata.stores.database import Dialect, Tx, time_to_db
+from datastrata.stores.migrations import Component, Migration
+
+#: The environment variable holding the platform key that wraps every subject key (32 bytes, base64 or hex).
+KEY_VARIABLE: Final = "DATASTRATA_TENANT_SECRET_KEY"
+_WRAPPED: Final = "v1:"
+_UNWRAPPED: Final = "raw:"
+_CHUNK: Final = 400
+
+
+def _ddl(dialect: Dialect) -> str:
+    time = "TEXT" if dialect == "sqlite" else "TIMESTAMPTZ"
+    return f"""
+CREATE TABLE IF NOT EXISTS tenancy_subject_keys (
+    tenant_id  TEXT   NOT NULL,
+    subject    TEXT   NOT NULL,
+    key_enc    TEXT,
+    created_at {time} NOT NULL,
+    erased_at  {time},
+    PRIMARY KEY (tenant_id, subject)
+);
+"""
+
+
+MIGRATIONS = Component("tenancy.subjects", (Migration.from_ddl(1, "baseline", _ddl),))
+
+
+def wrapping_key() -> bytes | None:
+    """The platform key from the environment, or None when it is not set (subject keys are then stored unwrapped)."""
+    raw = os.environ.get(KEY_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        key = bytes.fromhex(raw) if len(raw) == 64 else base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(
+            f"{KEY_VARIABLE} must be 32 bytes as base64 or 64 hex digits, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            field=KEY_VARIABLE,
+        )
+    return key
+
+
+def wrap(key: bytes) -> str:
+    """Encrypt a subject key with the platform key (stored as given, marked ``raw:``, when none is set)."""
+    platform = wrapping_key()
+    if platform is None:
+        return _UNWRAPPED + base64.b64encode(key).decode()
+    nonce = os.urandom(12)
+    return _WRAPPED + base64.b64encode(nonce + AESGCM(platform).encrypt(nonce, key, b"subject-key")).decode()
+
+
+def unwrap(stored: str) -> bytes:
+    """Decrypt a stored subject key (ConfigurationError when the platform key is missing or another one)."""
+    if stored.startswith(_UNWRAPPED):
+        return base64.b64decode(stored[len(_UNWRAPPED) :])
+    platform = wrapping_key()
+    if platform is None:
+        raise ConfigurationError(
+            f"subject keys in this store are wrapped with a platform key; set {KEY_VARIABLE} to it", field=KEY_VARIABLE
+        )
+    data = base64.b64decode(stored[len(_WRAPPED) :])
+    try:
+        return AESGCM(platform).decrypt(data[:12], data[12:], b"subject-key")
+    except InvalidTag:
+        raise ConfigurationError(
+            f"{KEY_VARIABLE} is not the key this store's subject keys were wrapped with; set the original key",
+            field=KEY_VARIABLE,
+        ) from None
+
+
+def key_for_sealing(tx: Tx, tenant: str, subject: str, now: datetime) -> str:
+    """The subject's stored (wrapped) key, made in `tx` if it has none (or was erased)."""
+    row = tx.execute(
+        "SELECT key_enc FROM tenancy_subject_keys WHERE tenant_id = ? AND subject = ?", (tenant, subject)
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        return str(row[0])
+    stored = wrap(AESGCM.generate_key(bit_length=256))
+    at = time_to_db(tx.dialect, now)
+    if row is None:
+        made = tx.execute(
+            "INSERT INTO tenancy_subject_keys (tenant_id, subject, key_enc, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, subject) DO NOTHING",
+            (tenant, subject, stored, at),
+        )
+    else:  # erased before: a new key for what is recorded from now on; the old fields stay unreadable
+        made = tx.execute(
+            "UPDATE tenancy_subject_keys SET key_enc = ?, created_at = ? "
+            "WHERE tenant_id = ? AND subject = ? AND key_enc IS NULL",
+            (stored, at, tenant, subject),
+        )
+    if made.rowcount == 1:
+        return stored
+    won = tx.execute(  # a concurrent transaction made it first: use that one
+        "SELECT key_enc FROM tenancy_subject_keys WHERE tenant_id = ? AND subject = ?", (tenant, subject)
+    ).fetchone()
+    if won is None or won[0] is None:
+        raise ConfigurationError(f"the key of subject {subject!r} could not be stored; retry", field="subject")
+    return str(won[0])
+
+
+def stored_keys(tx: Tx, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The stored (wrapped) keys of the `(tenant, subject)` pairs that still have one: one query per 400 pairs."""
+    found: dict[tuple[str, str], str] = {}
+    ordered = sorted(pairs)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        tenants = sorted({t for t, _ in chunk})
+        subjects = sorted({s for _, s in chunk})
+        rows = tx.execute(
+            "SELECT tenant_id, subject, key_enc FROM tenancy_subject_keys "
+            f"WHERE tenant_id IN ({_marks(tenants)}) AND subject IN ({_marks(subjects)}) AND key_enc IS NOT NULL",
+            (*tenants, *subjects),
+        ).fetchall()
+        found.update({(str(t), str(s)): str(k) for t, s, k in rows})
+    return found
+
+
+def erase_key_in(tx: Tx, tenant: str, subject: str, now: datetime) -> bool:
+    """Delete the subject's key in `tx` (recording when); True when it had one."""
+    at = time_to_db(tx.dialect, now)
+    had = tx.execute(
+        "SELECT 1 FROM tenancy_subject_keys WHERE tenant_id = ? AND subject = ? AND key_enc IS NOT NULL",
+        (tenant, subject),
+    ).fetchone()
+    tx.execute(
+        "INSERT INTO tenancy_subject_keys (tenant_id, subject, key_enc, created_at, erased_at) "
+        "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (tenant_id, subject) DO UPDATE SET key_enc = NULL, erased_at = ?",
+        (tenant, subject, at, at, at),
+    )
+    return had is not None
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join("?" * len(values))
