@@ -206,6 +206,12 @@ class ContentService:
         money = domain.check_budget(budget)
         audience = domain.check_views(expected_views)
         where = domain.check_regions(regions)
+        if where and scope.region != "*" and scope.region not in where:
+            raise ValidationError(
+                f"regions: an item visible only in {', '.join(where)} is invisible from "
+                f"{scope.region or 'no region'}; upload it from one of its regions",
+                field="regions",
+            )
         data = _check_footage(footage)
         placed = domain.place(money, audience)
         sha = hashlib.sha256(data).hexdigest()
