@@ -88,6 +88,10 @@ RELEASED = {
     ("mlops", 1, "postgresql"): "48c86ae5bdb85e17",
     ("fab", 1, "sqlite"): "28730d2080494f1a",
     ("fab", 1, "postgresql"): "1586505eb694e549",
+    ("content", 1, "sqlite"): "2a653c525add7645",
+    ("content", 1, "postgresql"): "cd65655e0b029407",
+    ("tenancy.grants", 1, "sqlite"): "421f96e003d57e9d",
+    ("tenancy.grants", 1, "postgresql"): "ec9f69edc192563b",
 }
 
 

@@ -73,7 +73,9 @@ def test_a_viral_hour_upgrades_the_item_and_flags_one_tier_review(svc: ContentSe
         spread = {f"r{i:02d}": 10_000 for i in range(10)}
         calm = svc.record_views("hit", hour + timedelta(hours=1), spread)  # 100,000 over 10 regions: not yet
         assert [e.type for e in calm.events] == ["ViewsRecorded"]
-        more = svc.record_views("hit", hour + timedelta(hours=1), {"r10": 1})  # 100,001 views, 11 regions, 5.00005×
+        more = svc.record_views(
+            "hit", hour + timedelta(hours=1), {"r10": 1}
+        )  # 100,001 views, 11 regions, 5.00005 times
         assert [e.type for e in more.events] == ["ViewsRecorded", "ContentWentViral", "TierReviewFlagged"]
         item = svc.item("hit")
         assert (item.placement, item.storage_class, item.replication) == ("premium", "STANDARD", "cross_region")

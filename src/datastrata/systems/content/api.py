@@ -99,6 +99,136 @@ class GrantIn(BaseModel):
     expires_at: datetime
 
 
+class RenditionOut(BaseModel):
+    """A rendition a published item is offered in."""
+
+    resolution: str
+    bitrate: str
+    target: str
+
+
+class ItemOut(BaseModel):
+    """A content item."""
+
+    item_id: str
+    title: str
+    stage: str
+    budget: str
+    expected_views: int
+    placement: str
+    storage_class: str
+    replication: str
+    regions: list[str]
+    object_key: str
+    bytes: int
+    sha256: str
+    footage_version: int
+    viral: bool
+    pending_stage: str | None
+    restore_ready_at: str | None
+    stage_changed_at: str
+    renditions: list[RenditionOut] | None = None
+
+
+class StatusOut(BaseModel):
+    """An item's status as a ``status:read`` grant shows it."""
+
+    item_id: str
+    title: str
+    stage: str
+    pending_stage: str | None
+    footage_version: int
+    stage_changed_at: str
+
+
+class FootageOut(BaseModel):
+    """Footage read through a grant."""
+
+    item_id: str
+    owner: str
+    footage: str = Field(description="base64")
+
+
+class ReviewOut(BaseModel):
+    """A tier review flagged by a viral item."""
+
+    review_id: str
+    item_id: str
+    state: str
+    from_: str = Field(alias="from")
+    to: str
+    metrics: dict[str, Any]
+    created_at: str
+    move: dict[str, Any] | None
+
+
+class StorageOut(BaseModel):
+    """The month's storage of one class."""
+
+    objects: int
+    bytes: int
+    usd: str
+
+
+class RecommendationOut(BaseModel):
+    """What the cost analysis suggests for one item."""
+
+    item_id: str
+    action: str
+    views_per_day: str
+    current_usd: str
+    change_usd: str
+
+
+class CostOut(BaseModel):
+    """A studio's monthly cost."""
+
+    tenant: str
+    tier: str
+    model: str
+    currency: str
+    tier_fee: str
+    storage: dict[str, StorageOut]
+    storage_usd: str
+    monthly_usd: str
+    recommendations: list[RecommendationOut]
+    potential_saving_usd: str
+    upgrade_cost_usd: str
+
+
+class GrantOut(BaseModel):
+    """A grant on one item."""
+
+    id: str
+    owner: str
+    grantee: str
+    item: str
+    permission: str
+    expires_at: str
+    created_at: str
+    revoked_at: str | None
+    state: str
+
+
+class AuditOut(BaseModel):
+    """One audited act on a grant."""
+
+    grant_id: str
+    owner: str
+    grantee: str
+    action: str
+    actor: str
+    detail: dict[str, Any]
+    at: str
+
+
+class GrantsOut(BaseModel):
+    """The grants a studio gave or was given, and their audit trail."""
+
+    grants: list[GrantOut]
+    audit: list[AuditOut]
+
+
 @router.post("/items", status_code=201, responses=problems(409))
 def post_item(body: UploadIn, request: Request, key: KeyHeader, region: RegionHeader = None) -> CommandOut:
     """Register an item in production, placed by its budget and expected views."""
@@ -117,18 +247,18 @@ def post_item(body: UploadIn, request: Request, key: KeyHeader, region: RegionHe
 
 
 @router.get("/items")
-def get_items(request: Request, region: RegionHeader = None) -> list[dict[str, Any]]:
+def get_items(request: Request, region: RegionHeader = None) -> list[ItemOut]:
     """The studio's items the caller's region may see."""
-    return [i.to_dict() for i in _svc(request).items(caller_region=region)]
+    return [ItemOut(**i.to_dict()) for i in _svc(request).items(caller_region=region)]
 
 
 @router.get("/items/{item_id}", responses=problems(404))
-def get_item(item_id: ItemPath, request: Request, region: RegionHeader = None) -> dict[str, Any]:
+def get_item(item_id: ItemPath, request: Request, region: RegionHeader = None) -> ItemOut:
     """One item with its renditions."""
     svc = _svc(request)
     data = svc.item(item_id, caller_region=region).to_dict()
     data["renditions"] = svc.renditions(item_id, caller_region=region)
-    return data
+    return ItemOut(**data)
 
 
 @router.post("/items/{item_id}/views", responses=problems(404, 409))
@@ -143,9 +273,9 @@ def post_views(
 
 
 @router.get("/reviews")
-def get_reviews(request: Request) -> list[dict[str, Any]]:
+def get_reviews(request: Request) -> list[ReviewOut]:
     """The studio's tier reviews."""
-    return _svc(request).reviews()
+    return [ReviewOut(**r) for r in _svc(request).reviews()]
 
 
 @router.post("/reviews/{review_id}/{decision}", responses=problems(404, 409))
@@ -162,9 +292,9 @@ def post_review(
 
 
 @router.get("/cost")
-def get_cost(request: Request) -> dict[str, Any]:
+def get_cost(request: Request) -> CostOut:
     """The studio's monthly cost and the optimisation's recommendations."""
-    return _svc(request).cost().to_dict()
+    return CostOut(**_svc(request).cost().to_dict())
 
 
 @router.post("/lifecycle", status_code=202, responses={**ACCEPTED})
@@ -177,42 +307,43 @@ def post_lifecycle(request: Request) -> JSONResponse:
 
 
 @router.post("/items/{item_id}/grants", status_code=201, responses=problems(404))
-def post_grant(item_id: ItemPath, body: GrantIn, request: Request) -> dict[str, Any]:
+def post_grant(item_id: ItemPath, body: GrantIn, request: Request) -> GrantOut:
     """Grant another studio one permission on this item until an expiry."""
     svc = _svc(request)
-    return svc.grant(body.grantee, item_id, body.permission, body.expires_at).to_dict(svc.clock())
+    return GrantOut(**svc.grant(body.grantee, item_id, body.permission, body.expires_at).to_dict(svc.clock()))
 
 
 @router.get("/grants")
-def get_grants(request: Request) -> dict[str, Any]:
+def get_grants(request: Request) -> GrantsOut:
     """Grants the studio gave or was given, and their audit trail."""
     svc = _svc(request)
     me = svc.scope().tenant
-    return {"grants": [g.to_dict(svc.clock()) for g in svc.grants.list_for(me)], "audit": svc.grants.audit(me)}
+    return GrantsOut(
+        grants=[GrantOut(**g.to_dict(svc.clock())) for g in svc.grants.list_for(me)],
+        audit=[AuditOut(**a) for a in svc.grants.audit(me)],
+    )
 
 
 @router.delete("/grants/{grant_id}", responses=problems(404))
-def delete_grant(grant_id: Annotated[str, Path(pattern=r"^[0-9a-f]{24}$")], request: Request) -> dict[str, Any]:
+def delete_grant(grant_id: Annotated[str, Path(pattern=r"^[0-9a-f]{24}$")], request: Request) -> GrantOut:
     """Revoke a grant the studio gave."""
     svc = _svc(request)
-    return svc.revoke(grant_id).to_dict(svc.clock())
+    return GrantOut(**svc.revoke(grant_id).to_dict(svc.clock()))
 
 
 @router.get("/shared/{owner}/{item_id}/status", responses=problems(404))
-def get_shared_status(
-    owner: OwnerPath, item_id: ItemPath, request: Request, region: RegionHeader = None
-) -> dict[str, Any]:
+def get_shared_status(owner: OwnerPath, item_id: ItemPath, request: Request, region: RegionHeader = None) -> StatusOut:
     """Another studio's item status, through a grant (404 without one)."""
-    return _svc(request).granted_status(owner, item_id, caller_region=region)
+    return StatusOut(**_svc(request).granted_status(owner, item_id, caller_region=region))
 
 
 @router.get("/shared/{owner}/{item_id}/footage", responses=problems(404, 409))
 def get_shared_footage(
     owner: OwnerPath, item_id: ItemPath, request: Request, region: RegionHeader = None
-) -> dict[str, Any]:
+) -> FootageOut:
     """Another studio's footage (base64), through a ``footage:read`` grant."""
     data = _svc(request).granted_footage(owner, item_id, caller_region=region)
-    return {"item_id": item_id, "owner": owner, "footage": base64.b64encode(data).decode()}
+    return FootageOut(item_id=item_id, owner=owner, footage=base64.b64encode(data).decode())
 
 
 @router.put("/shared/{owner}/{item_id}/footage", responses=problems(404, 409))
