@@ -183,3 +183,37 @@ def test_restore_restores_and_query_through_the_shell(sqlite_url: str, tmp_path:
         env=env,
     )
     assert bad.exit_code == 2 and "tier must be one of" in bad.stderr
+
+
+def test_run_exits_2_naming_a_blocked_dataset_after_moving_the_others(sqlite_url: str, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from datastrata.tiering.iceberg import IcebergTables
+    from datastrata.tiering.objects import ObjectStore
+    from tests.tiering.rowdata import ICEBERG_POLICY, create_readings
+
+    db = open_database(sqlite_url)
+    create_readings(db, seed=3)
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE spare_readings AS SELECT * FROM readings")
+        tx.execute("UPDATE readings SET value = 'n/a'")  # text, where the Iceberg table holds a double
+    catalog = IcebergTables(db, ObjectStore(f"file://{tmp_path}/objects")).catalog()
+    catalog.create_namespace_if_not_exists("fab")
+    schema = pa.schema([("sensor", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
+    catalog.create_table("fab.readings", schema=schema)
+    db.close()
+    both = {**ICEBERG_POLICY, "datasets": {**ICEBERG_POLICY["datasets"]}}  # type: ignore[dict-item]
+    both["datasets"]["spare"] = {**POLICY["datasets"]["readings"], "table": "spare_readings"}  # type: ignore[index]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(both))
+    env = {"DATASTRATA_STORE": sqlite_url, "DATASTRATA_OBJECTS": f"file://{tmp_path}/objects"}
+    result = runner.invoke(app, ["tiering", "run", str(policy), "--json"], env=env)
+    assert result.exit_code == 2
+    ran = json.loads(result.stdout)
+    assert [b["dataset"] for b in ran["blocked"]] == ["readings"] and "keep each column's type" in ran["blocked"][0][
+        "reason"
+    ]
+    assert {r["dataset"] for r in ran["moved"]} == {"readings", "spare"}  # spare moved every day; readings stopped
+    assert sum(r["dataset"] == "readings" for r in ran["moved"]) == 1
+    text = runner.invoke(app, ["tiering", "run", str(policy)], env=env)
+    assert text.exit_code == 2 and "blocked readings:" in text.stdout

@@ -291,12 +291,21 @@ def test_the_iceberg_command_shows_tables_snapshots_and_files(store_url: str, tm
     assert refused.exit_code == 2 and "registers no dataset in Iceberg" in refused.stderr
 
 
-def test_a_column_added_later_joins_the_table_and_a_changed_type_is_refused_by_field(
+def with_spare(policy: dict[str, Any]) -> dict[str, Any]:
+    """`policy` plus a second rows dataset, `spare` (table spare_readings, no Iceberg table)."""
+    both = copy.deepcopy(policy)
+    both["datasets"]["spare"] = {**POLICY["datasets"]["readings"], "table": "spare_readings"}
+    return both
+
+
+def test_a_column_added_later_joins_the_table_and_a_changed_type_blocks_that_dataset_only(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     db = open_database(sqlite_url)
     create_readings(db)
-    mover, clock = mover_of(db, f"file://{tmp_path}/objects")
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE spare_readings AS SELECT * FROM readings")
+    mover, clock = mover_of(db, f"file://{tmp_path}/objects", with_spare(ICEBERG))
     mover.run(plan(mover.policy, mover.inventory(), NOW))
     with db.transaction() as tx:
         tx.execute("ALTER TABLE readings ADD COLUMN unit TEXT DEFAULT 'C'")
@@ -312,10 +321,15 @@ def test_a_column_added_later_joins_the_table_and_a_changed_type_is_refused_by_f
     with db.transaction() as tx:  # 2026-11-29: every value is text now, in a column the table holds as double
         tx.execute("UPDATE readings SET value = 'n/a' WHERE ts < '2026-11-30'")
     clock.advance(timedelta(days=1))
-    with pytest.raises(ValidationError) as caught:
-        mover.run(plan(mover.policy, mover.inventory(), clock()))
-    assert caught.value.field == "datasets.readings.iceberg.table" and "keep each column's type" in str(caught.value)
+    moved = mover.run(plan(mover.policy, mover.inventory(), clock()))
+    # the day is copied and recorded (readable through the mover), then its table refuses it: the dataset blocks
+    assert {(r.dataset, r.item) for r in moved} == {("readings", "2026-11-29"), ("spare", "2026-11-29")}
+    assert set(mover.blocked) == {"readings"} and "keep each column's type" in mover.blocked["readings"]
+    assert "datasets.readings.iceberg" in mover.blocked["readings"]
     assert scanned(mover) == sorted(r for r in cold_rows(mover) if str(r[1])[:10] != "2026-11-29")  # the rest stays
+    clock.advance(timedelta(days=9))  # readings' old days are due to expire: a blocked dataset deletes nothing
+    held = mover.run(plan(mover.policy, mover.inventory(), clock()))
+    assert {r.dataset for r in held} == {"spare"} and all(mover.objects.exists(k) for k in mover.cold_keys("readings"))
     db.close()
 
 
@@ -333,6 +347,35 @@ def test_the_worker_job_registers_what_it_moves(sqlite_url: str, tmp_path: Path)
     assert scanned(job.mover) == cold_rows(job.mover) and len(job.mover.cold_parts("readings")) == 3
     assert runtime.run_once() == 1
     assert scanned(job.mover) == cold_rows(job.mover) and len(job.mover.cold_parts("readings")) == 4
+    runtime.close()
+
+
+def test_a_blocked_dataset_degrades_health_and_the_worker_moves_the_others(sqlite_url: str, tmp_path: Path) -> None:
+    from datastrata.core.config import Settings
+    from datastrata.runtime import Runtime
+    from datastrata.runtime.health import report
+    from datastrata.tiering.job import install
+
+    clock = FrozenClock(NOW)
+    runtime = Runtime.open(Settings(store=sqlite_url, objects=f"file://{tmp_path}/objects"), clock=clock)
+    create_readings(runtime.db)
+    with runtime.db.transaction() as tx:
+        tx.execute("CREATE TABLE spare_readings AS SELECT * FROM readings")
+        tx.execute("UPDATE readings SET value = 'n/a'")  # no part of readings fits a double column now
+    job = install(runtime, parse_policy(with_spare(ICEBERG)), every=timedelta(hours=6))
+    job.mover.iceberg.catalog().create_namespace_if_not_exists("fab")
+    import pyarrow as pa
+
+    schema = pa.schema([("sensor", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
+    job.mover.iceberg.catalog().create_table("fab.readings", schema=schema)
+    assert report(runtime).status == "ok"
+    while runtime.run_once():
+        pass
+    assert len(job.mover.cold_parts("spare")) == 4
+    assert len(job.mover.cold_parts("readings")) == 1  # the first day moved, its table refused it: no more follow
+    health = report(runtime)
+    assert health.status == "degraded" and "readings" in health.checks[job.name]
+    assert all(f["state"] == "running" for f in health.followers)  # the job itself did not fail
     runtime.close()
 
 

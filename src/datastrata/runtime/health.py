@@ -1,6 +1,7 @@
 """Health and readiness: each follower's position, lag, state and last error, and one overall status.
 
-The overall status is ``ok`` (every follower running), ``degraded`` (one is backing off or halted: the rest go on)
+The overall status is ``ok`` (every follower running), ``degraded`` (one is backing off or halted, or a job says
+part of its work waits on a fix: the rest go on)
 or ``down`` (a store does not answer, a readiness check fails, or the worker died); HTTP 200, 200 and 503.
 Lags come from the supervisor's last measurement (reused for a few seconds), so a probe does not count rows.
 """
@@ -81,9 +82,13 @@ def report(runtime: Runtime, *, ready: bool = False, worker_alive: bool | None =
     archived = _archived(runtime)
     if archived:
         checks["archived_streams"] = archived
+    degraded = False
+    for name, reason in list(runtime.degraded_by.items()):
+        if said := reason():
+            checks[name], degraded = said, True
     if down:
         status = DOWN
-    elif any(f["state"] != RUNNING for f in followers):
+    elif degraded or any(f["state"] != RUNNING for f in followers):
         status = DEGRADED
     else:
         status = OK

@@ -89,6 +89,8 @@ class Runtime:
         self.jobs: dict[str, Callable[[], int]] = {}
         #: Readiness checks beyond "the store answers" (e.g. ``migrations``): each raises when not ready.
         self.readiness: dict[str, Callable[[], object]] = {}
+        #: What degrades health while it answers a non-empty reason (e.g. a tiering dataset blocked on its config).
+        self.degraded_by: dict[str, Callable[[], str]] = {}
         self._cache: Cache | None = None
         self._open: OrderedDict[str, Location] = OrderedDict({home.name: home})
         self._pinned: set[str] = {home.name}

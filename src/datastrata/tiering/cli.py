@@ -91,6 +91,8 @@ def run_command(
     ready = Restores(mover, jobs=jobs, log=session(ctx).open().log).complete_ready()
     result = {"job": job.id, **done.result, "restores_completed": [r.job for r in ready]}
     emit(result, as_json=as_json, text=_run_text)
+    if result.get("blocked"):
+        raise typer.Exit(2)  # the other datasets moved; this one needs its configuration fixed
 
 
 @app.command("cost")
@@ -252,6 +254,7 @@ def _run_text(data: dict[str, Any]) -> str:
         for r in data["moved"]
     ]
     lines += [f"  held {h['dataset']} {h['key']}: {h['reason']}" for h in data["held"]]
+    lines += [f"  blocked {b['dataset']}: {b['reason']}" for b in data.get("blocked", [])]
     lines += [f"  restore {job} is ready (RestoreCompleted appended)" for job in data["restores_completed"]]
     return "\n".join(lines)
 

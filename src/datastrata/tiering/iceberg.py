@@ -12,8 +12,10 @@ time: syncs are serialised by a lock (a file lock beside a SQLite store, an advi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,11 +100,13 @@ class IcebergTables:
             gone = [f for path, f in present.items() if path not in wanted]
             if readable:
                 try:
-                    self._evolve(table, [wanted[u] for u in readable])
-                    # `present` was read under the writer lock: no need to scan the manifests again for duplicates
-                    table.add_files(
-                        readable, snapshot_properties={"datastrata.dataset": ds.name}, check_duplicate_files=False
-                    )
+                    # pyiceberg prints a refused schema's field table to stdout (it is also in the error): not ours
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        self._evolve(table, [wanted[u] for u in readable])
+                        # `present` was read under the writer lock: no need to scan the manifests again for duplicates
+                        table.add_files(
+                            readable, snapshot_properties={"datastrata.dataset": ds.name}, check_duplicate_files=False
+                        )
                 except (ValueError, TypeError) as exc:
                     raise ValidationError(
                         f"datasets.{ds.name}.iceberg: the parts {readable[0]}… do not fit the table "

@@ -46,6 +46,10 @@ class TieringJob:
         self.restores_checked_at: datetime | None = None
         self._pending: list[Move] = []
 
+    def blocked(self) -> str:
+        """Say which datasets of this policy wait on a fix, and why ("" when none): health reports it."""
+        return "; ".join(f"{name}: {reason}" for name, reason in sorted(self.mover.blocked.items()))
+
     @property
     def name(self) -> str:
         """The job's name under the supervisor (health, metrics)."""
@@ -85,6 +89,7 @@ def install(runtime: Runtime, policy: Policy, *, every: timedelta = timedelta(ho
     check_segments(policy, mover.readers())  # refused now, against the runtime's projections, not at the first run
     job = TieringJob(mover, every=every, restores=Restores(mover, jobs=jobs_of(runtime), log=runtime.log))
     runtime.add_job(job.name, job)
+    runtime.degraded_by[job.name] = job.blocked
     return job
 
 

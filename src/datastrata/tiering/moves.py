@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,8 @@ from datastrata.tiering.tiers import Kind, Tier
 STEPS = ("started", "copied", "verified", "recorded")
 Step = Callable[[str, Move], None]
 Progress = Callable[[int, int, Move], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class Mover:
         self.clock = clock
         self._step = on_step or (lambda step, move: None)
         self.iceberg = IcebergTables(db, objects)
+        #: Datasets whose Iceberg table refused their parts, with why: their moves wait until it is fixed.
+        self.blocked: dict[str, str] = {}
         #: The followers of the event log (a closed stream leaves it once they have passed it); None: none.
         self.readers = readers or (lambda: ())
         self._segments: Segments | None = None
@@ -112,7 +117,11 @@ class Mover:
         return items
 
     def run(self, planned: Plan, progress: Progress | None = None) -> list[MoveRecord]:
-        """Apply every move of `planned` in order, reporting `progress(done, total, move)` after each."""
+        """Apply every move of `planned` in order, reporting `progress(done, total, move)` after each.
+
+        A dataset whose Iceberg table refuses its parts is blocked (see :attr:`blocked`): its moves wait, the
+        other datasets' go on.
+        """
         self.finish_expiries()
         done: list[MoveRecord] = []
         for i, move in enumerate(planned.moves):
@@ -124,7 +133,9 @@ class Mover:
         return done
 
     def apply(self, move: Move) -> MoveRecord | None:
-        """Carry out one move; None when there was nothing left to move (another run finished it)."""
+        """Carry out one move; None when there was nothing left to move, or its dataset is blocked."""
+        if move.item.dataset in self.blocked:
+            return None
         ds = self.policy.datasets[move.item.dataset]
         if ds.kind is Kind.OBJECTS:
             return self._move_object(ds, move)
@@ -144,7 +155,11 @@ class Mover:
         def work(report: Callable[[int, int], None]) -> dict[str, Any]:
             planned = self.plan(self.clock())
             records = self.run(planned, lambda done, total, move: report(done, total))
-            return {"moved": [r.to_dict() for r in records], "held": [h.to_dict() for h in planned.held]}
+            return {
+                "moved": [r.to_dict() for r in records],
+                "held": [h.to_dict() for h in planned.held],
+                "blocked": self.blocked_list(),
+            }
 
         return work
 
@@ -152,15 +167,32 @@ class Mover:
         """Register parts a crash left unregistered in Iceberg; delete the parts of expired days a crash left behind."""
         self.register()
         for record in self.records():
+            if record.dataset in self.blocked:
+                continue  # its table may still name these parts: they go once it takes the dataset again
             if record.to_tier == Tier.EXPIRED.value and record.from_tier in (Tier.COLD.value, Tier.FROZEN.value):
                 for location in record.location.split(","):
                     self.objects.delete(location)
 
     def register(self, dataset: str | None = None) -> None:
-        """Make each Iceberg table of the policy (or of `dataset`) hold exactly its dataset's online cold parts."""
+        """Make each Iceberg table of the policy (or of `dataset`) hold exactly its dataset's online cold parts.
+
+        A table that refuses a dataset's parts blocks that dataset only (recorded in :attr:`blocked`, logged);
+        a later call that succeeds lifts the block.
+        """
         for ds in self.policy.datasets.values():
             if ds.iceberg and dataset in (None, ds.name):
-                self.iceberg.sync(ds, self.cold_keys(ds.name))
+                try:
+                    self.iceberg.sync(ds, self.cold_keys(ds.name))
+                except ValidationError as exc:
+                    if ds.name not in self.blocked:
+                        log.warning("tiering %s: dataset %s is blocked: %s", self.policy.name, ds.name, exc)
+                    self.blocked[ds.name] = exc.message
+                else:
+                    self.blocked.pop(ds.name, None)
+
+    def blocked_list(self) -> list[dict[str, str]]:
+        """The blocked datasets and why, as JSON rows (``dataset``, ``reason``)."""
+        return [{"dataset": name, "reason": reason} for name, reason in sorted(self.blocked.items())]
 
     def cold_keys(self, dataset: str) -> list[str]:
         """The object keys of the recorded Parquet parts of `dataset` still online."""
@@ -364,6 +396,8 @@ class Mover:
             self._insert(tx, record)
         if move.to is Tier.EXPIRED:
             self.register(ds.name)  # out of the Iceberg table before its files go
+            if ds.name in self.blocked:
+                return record  # the table may still name them: finish_expiries deletes them once it is fixed
         for part in parts:
             if move.to is Tier.EXPIRED:
                 self.objects.delete(part.location)
