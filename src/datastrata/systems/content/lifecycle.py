@@ -70,9 +70,13 @@ class Lifecycle:
         return {"restored": finished, "moved": moved}
 
     def _waiting(self, location: Location) -> list[tuple[str, str]]:
-        """Items of every tenant here whose footage restore is ready (a platform read: the job spans tenants)."""
+        """Items of every tenant here whose footage restore is ready (a platform read: the job spans tenants).
+
+        In the home location it reads through the platform role's pool, as the followers do.
+        """
         now = self.runtime.clock()
-        with platform(), location.db.read() as tx:
+        db = self.runtime.platform.db if location is self.runtime.home else location.db
+        with platform(), db.read() as tx:
             rows = tx.query(
                 "SELECT tenant_id, item_id FROM content_items WHERE pending_stage IS NOT NULL "
                 "AND restore_ready_at <= ? ORDER BY tenant_id, item_id",
