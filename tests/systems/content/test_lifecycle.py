@@ -45,6 +45,7 @@ def test_the_lifecycle_moves_footage_between_stage_prefixes_and_refuses_other_st
         svc.publish("s1")
         item = svc.item("s1")
         assert (item.stage, item.object_key) == ("published", footage_key("published", STUDIO, "s1"))
+        assert item.object_key.endswith("/s1/footage-v1")
         assert not svc.objects(svc.scope("s1")).exists(footage_key("production", STUDIO, "s1"))
         with pytest.raises(RuleViolation, match="it can: archive"):
             svc.publish("s1")

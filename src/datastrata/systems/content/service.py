@@ -127,9 +127,12 @@ def _item(row: Row) -> Item:
     )
 
 
-def footage_key(stage: str, tenant: str, item_id: str) -> str:
-    """Where an item's footage lives in its stage's prefix (the policy's dataset of that stage)."""
-    return f"content/{stage}/{tenant}/{item_id}/footage"
+def footage_key(stage: str, tenant: str, item_id: str, version: int = 1) -> str:
+    """Where a version of an item's footage lives in its stage's prefix (the policy's dataset of that stage).
+
+    Each version has its own key, so a command that fails before its commit never touched the stored version.
+    """
+    return f"content/{stage}/{tenant}/{item_id}/footage-v{version}"
 
 
 class ContentService:
@@ -331,7 +334,7 @@ class ContentService:
             payload = {"item_id": item.item_id, "to": to, "ready_at": restore.ready_at.isoformat()}
             payload["storage_class"] = info.storage_class
             return Decision(work.scope, [NewEvent("FootageRestoreRequested", payload)])
-        target = footage_key(to, work.scope.tenant, item.item_id)
+        target = footage_key(to, work.scope.tenant, item.item_id, item.footage_version)
         storage_class = PLACEMENTS[item.placement].storage_class if to != ARCHIVED else "STANDARD"
         objects.put(target, objects.read(item.object_key), storage_class=storage_class, stage=to)
         old = item.object_key
@@ -383,6 +386,7 @@ class ContentService:
         data = _check_footage(footage)
         sha = hashlib.sha256(data).hexdigest()
         objects = self.objects(scope)
+        written: list[str] = []
 
         def decide(work: Work) -> Decision:
             item = self._get(work, scope.key or "")
@@ -392,12 +396,16 @@ class ContentService:
                     "or when published",
                     field="stage",
                 )
-            objects.put(item.object_key, data, storage_class=PLACEMENTS[item.placement].storage_class, stage=item.stage)
             version = item.footage_version + 1
+            target = footage_key(item.stage, work.scope.tenant, item.item_id, version)
+            objects.put(target, data, storage_class=PLACEMENTS[item.placement].storage_class, stage=item.stage)
+            written.append(target)
+            old = item.object_key
+            work.on_commit(lambda: objects.delete(old))
             work.execute(
-                "UPDATE content_items SET bytes = ?, sha256 = ?, footage_version = ? "
+                "UPDATE content_items SET object_key = ?, bytes = ?, sha256 = ?, footage_version = ? "
                 "WHERE tenant_id = ? AND item_id = ?",
-                (len(data), sha, version, work.scope.tenant, item.item_id),
+                (target, len(data), sha, version, work.scope.tenant, item.item_id),
             )
             payload: dict[str, Any] = {"item_id": item.item_id, "version": version, "bytes": len(data), "sha256": sha}
             if by is not None:
@@ -405,7 +413,13 @@ class ContentService:
             return Decision(work.scope, [NewEvent("FootageReplaced", payload)])
 
         with self.in_region(scope):
-            return self.commands.execute("footage", scope, decide, key=key, content={"sha256": sha})
+            try:
+                return self.commands.execute("footage", scope, decide, key=key, content={"sha256": sha})
+            except BaseException:
+                for target in written:
+                    if self._orphan(scope, target, sha):
+                        objects.delete(target)
+                raise
 
     def record_views(
         self,
@@ -467,8 +481,13 @@ class ContentService:
             (time_to_db(d, now), premium.tier, premium.storage_class, premium.replication, tenant, item.item_id),
         )
         objects = self.objects(work.scope)
-        if objects.info(item.object_key).readable(now):
-            objects.set_class(item.object_key, premium.storage_class)
+        if objects.info(item.object_key).readable(now):  # once committed: a rolled-back upgrade leaves the class
+            key = item.object_key
+
+            def upgrade() -> None:
+                objects.set_class(key, premium.storage_class)
+
+            work.on_commit(upgrade)
         events = [
             NewEvent(
                 "ContentWentViral",
