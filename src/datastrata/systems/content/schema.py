@@ -68,8 +68,13 @@ CREATE TABLE IF NOT EXISTS content_reviews (
 #: Whether the caller's region may see an item: the item names no regions, names the caller's, or the caller is the
 #: platform (``*``). `region` is the bound region (PostgreSQL: ``current_setting('datastrata.region', true)``).
 REGION_RULE = "(regions = '' OR ',' || regions || ',' LIKE '%,' || {region} || ',%' OR {region} = '*')"
-#: The rule as the restrictive row policy of ``content_items`` on PostgreSQL.
-REGION_POLICY = REGION_RULE.format(region="current_setting('datastrata.region', true)")
+#: The rule as the restrictive row policy of ``content_items`` on PostgreSQL. The table's owner passes too: its
+#: backups (``pg_dump --enable-row-security``) and restores must carry every region's rows.
+REGION_POLICY = (
+    "("
+    + REGION_RULE.format(region="current_setting('datastrata.region', true)")
+    + " OR pg_has_role((SELECT relowner FROM pg_class WHERE oid = 'content_items'::regclass), 'MEMBER'))"
+)
 #: The rule as a data-access predicate, its region a parameter.
 REGION_PREDICATE = REGION_RULE.format(region="?")
 
