@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -286,4 +286,4 @@ def footage(
         raise ValidationError("say --out FILE to read the footage or --put FILE to replace it", field="out")
     data = svc.granted_footage(owner, item_id, caller_region=caller_region)
     out.write_bytes(data)
-    emit({"item_id": item_id, "owner": owner, "bytes": len(data), "at": datetime.now(UTC).isoformat()}, as_json=as_json)
+    emit({"item_id": item_id, "owner": owner, "bytes": len(data), "out": str(out)}, as_json=as_json)
