@@ -38,6 +38,11 @@ class SystemEntry:
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
     from datastrata.mdm.schema import MIGRATIONS as MDM
+    from datastrata.systems.content import api as content_api
+    from datastrata.systems.content import cli as content_cli
+    from datastrata.systems.content import tour as content_tour
+    from datastrata.systems.content.schema import MIGRATIONS as CONTENT
+    from datastrata.systems.content.service import ContentService
     from datastrata.systems.fab import api as fab_api
     from datastrata.systems.fab import cli as fab_cli
     from datastrata.systems.fab import tour as fab_tour
@@ -73,6 +78,7 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.portfolio import tour as portfolio_tour
     from datastrata.systems.portfolio.holders import MIGRATIONS as HOLDERS
     from datastrata.systems.portfolio.service import PortfolioService
+    from datastrata.tenancy.grants import MIGRATIONS as GRANTS
 
     return [
         SystemEntry(
@@ -131,6 +137,15 @@ def systems() -> list[SystemEntry]:
             tour=mlops_tour.tour_step,
             install=lambda p: p.service("mlops", MlopsService),
             migrations=(MLOPS,),
+        ),
+        SystemEntry(
+            name="content",
+            help="Multi-tenancy: a studio content platform with lifecycle storage, grants and costs per studio.",
+            cli=content_cli.app,
+            router=content_api.router,
+            tour=content_tour.tour_step,
+            install=lambda p: p.service("content", ContentService),
+            migrations=(CONTENT, GRANTS),
         ),
     ]
 

@@ -105,6 +105,10 @@ RELEASED = {
     ("tenancy", 1, "postgresql"): "36ec021c904d14dd",
     ("runtime.moves", 1, "sqlite"): "be9ea8b50369e1e6",
     ("runtime.moves", 1, "postgresql"): "c8dd0a7aeb8e7754",
+    ("content", 1, "sqlite"): "2a653c525add7645",
+    ("content", 1, "postgresql"): "cd65655e0b029407",
+    ("tenancy.grants", 1, "sqlite"): "421f96e003d57e9d",
+    ("tenancy.grants", 1, "postgresql"): "ec9f69edc192563b",
 }
 
 

@@ -80,3 +80,17 @@ def test_bad_keys_and_classes_are_refused(store: ObjectStore) -> None:
     with pytest.raises(ValidationError, match="relative path"):
         store.put("../escape", b"x")
     assert not store.exists("a.bin")
+
+
+def test_an_archived_object_goes_deeper_without_a_restore_but_never_back(store: ObjectStore, objects_url: str) -> None:
+    store.put("vault.bin", b"archived film", storage_class="GLACIER")
+    with pytest.raises(RuleViolation, match="restore it first"):
+        store.set_class("vault.bin", "STANDARD")  # out of the archive needs a restore
+    if objects_url.startswith("s3://"):
+        with pytest.raises(RuleViolation, match="bucket lifecycle rule"):
+            store.set_class("vault.bin", "DEEP_ARCHIVE")
+        assert store.info("vault.bin").storage_class == "GLACIER"
+        return
+    assert store.set_class("vault.bin", "DEEP_ARCHIVE").storage_class == "DEEP_ARCHIVE"
+    with pytest.raises(RuleViolation, match="restore it first"):
+        store.set_class("vault.bin", "GLACIER")  # back to a warmer archive is no lifecycle transition

@@ -211,8 +211,14 @@ class ObjectStore:
         info = self.info(key)
         if info.storage_class == storage_class:
             return info
-        if not info.readable(self.clock()):
+        deeper = _deeper_archive(info.storage_class, storage_class)
+        if not info.readable(self.clock()) and not deeper:
             raise RuleViolation(_frozen_message(info, self.clock()))
+        if self._s3 is not None and deeper and not info.readable(self.clock()):
+            raise RuleViolation(
+                f"object {key!r} is in {info.storage_class}: S3 cannot copy it to {storage_class} without a restore; "
+                "let a bucket lifecycle rule make that transition, or restore the object first"
+            )
         if self._s3 is not None:
             self._s3_copy(key, storage_class)
         side = self._read_sidecar(key)
@@ -315,6 +321,15 @@ def _class(storage_class: str) -> None:
         raise ValidationError(
             f"storage class must be one of {', '.join(STORAGE_CLASSES)}; got {storage_class!r}", field="storage_class"
         )
+
+
+def _deeper_archive(current: str, target: str) -> bool:
+    """True for an archive-to-colder-archive transition (GLACIER → DEEP_ARCHIVE), which needs no restore."""
+    return (
+        current in ARCHIVE_CLASSES
+        and target in ARCHIVE_CLASSES
+        and (ARCHIVE_CLASSES.index(target) > ARCHIVE_CLASSES.index(current))
+    )
 
 
 def _frozen_message(info: ObjectInfo, now: datetime) -> str:
