@@ -38,9 +38,9 @@ from datastrata.shell import (
     session,
 )
 from datastrata.tenancy.cli import app as tenants_app
-from datastrata.tenancy.move_cli import app as moves_app
 from datastrata.tenancy.erasure_cli import erase_command
 from datastrata.tenancy.export_cli import add_commands as add_export_commands
+from datastrata.tenancy.move_cli import app as moves_app
 from datastrata.tiering.cli import app as tiering_app
 from datastrata.tiering.job import install as install_tiering
 from datastrata.tiering.policy import load_policy

@@ -27,8 +27,8 @@ from datastrata.runtime.migrations import require_applied
 from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
 from datastrata.security.keys import key_store
 from datastrata.tenancy.api import router as tenants_router
-from datastrata.tenancy.move_api import router as moves_router
 from datastrata.tenancy.erasure_api import router as erasure_router
+from datastrata.tenancy.move_api import router as moves_router
 from datastrata.tiering.api import router as tiering_router
 from datastrata.tiering.job import serve_tiering
 from datastrata.tiering.policy import Policy
