@@ -70,6 +70,8 @@ class PostgresDatabase(Database):
     """
 
     dialect = "postgresql"
+    #: Every transaction binds `bound().namespace` itself (search_path and role), in its BEGIN.
+    binds_namespace = True
 
     def __init__(self, url: str, *, max_size: int = 8, direct_url: str | None = None) -> None:
         super().__init__()

@@ -10,8 +10,8 @@ import pytest
 from datastrata.core.clock import FrozenClock
 from datastrata.core.tenancy import tenant
 from datastrata.systems.content import domain
-from datastrata.systems.content.costs import TIER_FEES
 from datastrata.systems.content.service import ContentService
+from datastrata.tenancy.tiers import TIERS
 from datastrata.tiering.prices import default_prices
 
 GB = Decimal(1024**3)
@@ -116,8 +116,8 @@ def test_the_cost_report_is_the_tier_fee_plus_each_object_in_its_class(svc: Cont
 
     storage = sum(monthly(s) for s in sizes.values())
     assert report.by_class == {"STANDARD_IA": (3, sum(sizes.values()), storage)}
-    assert report.fee == TIER_FEES["indie"]
-    assert report.total == TIER_FEES["indie"] + storage
+    assert report.fee == Decimal(TIERS["indie"].monthly_usd)
+    assert report.total == Decimal(TIERS["indie"].monthly_usd) + storage
     found = {r.item_id: r for r in report.recommendations}
     assert set(found) == {"quiet", "busy"}
     assert found["quiet"].action == "move_to_archive"

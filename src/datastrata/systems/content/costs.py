@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from datastrata.stores.database import time_to_db
 from datastrata.systems.content import domain
+from datastrata.tenancy.tiers import TIERS
 from datastrata.tiering.cost import CostModel
 from datastrata.tiering.plan import Item
 from datastrata.tiering.prices import TieringPrices, default_prices
@@ -22,8 +23,6 @@ from datastrata.tiering.prices import TieringPrices, default_prices
 if TYPE_CHECKING:
     from datastrata.systems.content.lifecycle import Lifecycle
 
-#: Monthly fee per tier (the article's table: indie $500, professional $5,000, enterprise $50,000).
-TIER_FEES = {"indie": Decimal(500), "professional": Decimal(5000), "enterprise": Decimal(50000)}
 _Q = Decimal("0.000001")
 
 
@@ -119,7 +118,7 @@ def cost_report(lifecycle: Lifecycle, tenant: str, *, prices: TieringPrices | No
         tenant,
         studio.tier,
         studio.model,
-        TIER_FEES.get(studio.tier, Decimal(0)),
+        Decimal(TIERS[studio.tier].monthly_usd) if studio.tier in TIERS else Decimal(0),
         {k: (int(v[0]), int(v[1]), v[2]) for k, v in by_class.items()},
         tuple(recommendations),
         prices.currency,

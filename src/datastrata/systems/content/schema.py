@@ -7,6 +7,7 @@ table carries, and on PostgreSQL the restrictive row policy of the same text.
 
 from __future__ import annotations
 
+from datastrata.runtime.roles import restrict
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -77,6 +78,7 @@ REGION_POLICY = (
 )
 #: The rule as a data-access predicate, its region a parameter.
 REGION_PREDICATE = REGION_RULE.format(region="?")
+restrict("content_items", "ds_region", REGION_POLICY)  # applied with the tenant policies by every `migrate`
 
 
 def ddl(dialect: Dialect) -> str:
