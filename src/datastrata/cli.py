@@ -75,7 +75,7 @@ app.add_typer(deadletters_app, name="deadletters", help="Events a follower or co
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
 app.command("erase")(erase_command)
-tenants_app = typer.Typer(no_args_is_help=True, help="Tenants: export and offboard.")
+tenants_app = typer.Typer(no_args_is_help=True, help="Tenants: export a tenant's facts.")
 add_export_commands(tenants_app)
 app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 
