@@ -1,4 +1,4 @@
-"""``datastrata tenants export ID --to DIR`` and ``tenants offboard ID``: added to the ``tenants`` group."""
+"""``datastrata tenants export ID --to DIR``: added to the ``tenants`` group."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def export_command(
 
 
 def add_commands(group: typer.Typer) -> None:
-    """Add ``export`` and ``offboard`` to the ``tenants`` group."""
+    """Add ``export`` to the ``tenants`` group."""
     group.command("export")(export_command)
 
 
