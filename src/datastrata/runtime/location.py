@@ -22,7 +22,7 @@ from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import charge, payload_bytes
 
 if TYPE_CHECKING:
-    from datastrata.runtime.tenants import TenantDirectory
+    from datastrata.runtime.tenants import TenantDirectory, TenantPlacement
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,8 @@ class Work(Tx):
         self.dialect = tx.dialect
         #: The runtime's tenant directory (set by ``Runtime.transaction``): appends are charged to the tenant's quota.
         self.tenants: TenantDirectory | None = None
+        #: The scope's tenant as the directory placed it when the work began (read before the transaction).
+        self.placement: TenantPlacement | None = None
 
     @property
     def log(self) -> EventLog:
@@ -154,7 +156,7 @@ class Work(Tx):
         target = scope or self.scope
         with tenant(target.tenant):
             appended = self.log.append_in(self.tx, target.stream_id, events, expected_version=expected_version)
-        if self.tenants is not None and self.tenants.multi_tenant():
+        if self.tenants is not None:
             charge(self, payload_bytes(events), tenant=target.tenant)  # the tier's quota, in this transaction
         return appended
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.config import Settings
-from datastrata.core.errors import BackendUnavailable
+from datastrata.core.errors import BackendUnavailable, NotFound
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import platform as platform_context
@@ -208,8 +208,13 @@ class Runtime:
     @contextlib.contextmanager
     def transaction(self, scope: Scope) -> Iterator[Work]:
         """Open a write transaction in the location of `scope`: all its effects, events included, or none."""
+        charged = None
+        if not scope.all_tenants and self.tenants.multi_tenant():  # read before the transaction holds a connection
+            with contextlib.suppress(NotFound):  # a tenant the directory does not hold is the placement's to refuse
+                charged = self.tenants.placement(scope.tenant)
         with self._using(scope) as location, location.transaction(scope) as work:
-            work.tenants = self.tenants  # its appends are charged to the tenant's quota
+            if charged is not None:  # its appends are charged to the tenant's quota
+                work.tenants, work.placement = self.tenants, charged
             yield work
 
     @contextlib.contextmanager
