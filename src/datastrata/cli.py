@@ -77,7 +77,7 @@ for _entry in systems():
     app.add_typer(_entry.cli, name=_entry.name, help=_entry.help)
 app.add_typer(keys_cli.app, name="keys", help=keys_cli.app.info.help)
 tenants_app.registered_commands += moves_app.registered_commands  # `tenants move|move-status|move-reverse`
-add_export_commands(tenants_app)  # `tenants export|offboard`
+add_export_commands(tenants_app)  # `tenants export`
 app.add_typer(tenants_app, name="tenants", help=tenants_app.info.help)
 app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")

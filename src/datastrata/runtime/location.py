@@ -23,7 +23,7 @@ from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import charge, payload_bytes
 
 if TYPE_CHECKING:
-    from datastrata.runtime.tenants import TenantDirectory
+    from datastrata.runtime.tenants import TenantDirectory, TenantPlacement
 from datastrata.tenancy.sealing import SubjectSealer
 
 
@@ -142,6 +142,8 @@ class Work(Tx):
         self.dialect = tx.dialect
         #: The runtime's tenant directory (set by ``Runtime.transaction``): appends are charged to the tenant's quota.
         self.tenants: TenantDirectory | None = None
+        #: The scope's tenant as the directory placed it when the work began (read before the transaction).
+        self.placement: TenantPlacement | None = None
 
     @property
     def log(self) -> EventLog:
@@ -176,7 +178,7 @@ class Work(Tx):
         appended = self.log.append_in(
             self.tx, target.stream_id, events, expected_version=expected_version, tenant=target.tenant
         )
-        if self.tenants is not None and self.tenants.multi_tenant():
+        if self.tenants is not None:
             charge(self, payload_bytes(events), tenant=target.tenant)  # the tier's quota, in this transaction
         return appended
 

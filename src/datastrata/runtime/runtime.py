@@ -36,7 +36,13 @@ from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import ByTenant, Placement
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
-from datastrata.runtime.tenants import SingleTenant, StoredDirectory, TenantDirectory, require_tenant
+from datastrata.runtime.tenants import (
+    SingleTenant,
+    StoredDirectory,
+    TenantDirectory,
+    TenantPlacement,
+    require_tenant,
+)
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
@@ -332,13 +338,16 @@ class Runtime:
         """Open `scope`'s write transaction once no move's fence holds its tenant (re-placed after a switch)."""
         deadline = time.monotonic() + FENCE_WAIT
         while True:
-            # Asked before the location is chosen: a tenant seen moving reads its fence wherever it is placed.
-            moving = self._moving(scope.tenant)
+            # Asked before the location is chosen (and before the transaction holds a connection): a tenant seen
+            # moving reads its fence wherever it is placed.
+            charged = self._charged(scope)
+            moving = charged is not None and charged.state == "moving"
             stack = contextlib.ExitStack()
             try:
                 location = stack.enter_context(self._using(scope))
                 work = stack.enter_context(location.transaction(scope))
-                work.tenants = self.tenants  # its appends are charged to the tenant's quota
+                if charged is not None:  # its appends are charged to the tenant's quota
+                    work.tenants, work.placement = self.tenants, charged
                 state = fences.state_in(work, scope.tenant) if moving else None
             except BaseException:
                 stack.close()
@@ -355,6 +364,15 @@ class Runtime:
                 )
             else:
                 time.sleep(fences.POLL)
+
+    def _charged(self, scope: Scope) -> TenantPlacement | None:
+        """The catalogued placement of `scope`'s tenant when the store holds several tenants (else None)."""
+        if scope.all_tenants or not self.tenants.multi_tenant():
+            return None
+        try:
+            return self.tenants.placement(scope.tenant)
+        except NotFound:  # a tenant the directory does not hold is the placement's to refuse
+            return None
 
     def _moving(self, tenant_id: str) -> bool:
         """Whether the directory says `tenant_id` is moving (its writers then read its fence)."""

@@ -29,10 +29,11 @@ def charge(work: Work, nbytes: int, *, tenant: str | None = None) -> int:
     tier's quota a RuleViolation names the quota and the upgrade, and the whole command rolls back with it.
     """
     directory = work.tenants
-    if directory is None or nbytes <= 0 or not directory.multi_tenant():
+    if directory is None or nbytes <= 0:  # the runtime meters a work only once the store holds several tenants
         return 0
     who = tenant or work.scope.tenant
-    placement = directory.placement(who)
+    placement = work.placement if work.placement is not None and who == work.placement.tenant else None
+    placement = placement or directory.placement(who)  # another tenant's append (a platform job): cached a second
     if not placement.catalogued:
         return 0
     total = int(
