@@ -62,8 +62,8 @@ def test_a_grant_is_served_by_the_owners_location_and_nothing_lands_at_home(
     own = svc.runtime.locate(Scope("content", "f1", OWNER))
     home = svc.runtime.home
     assert own is not home
-    assert [e.type for e in own.log.read("content-f1")] == ["ContentUploaded", "FootageReplaced"]
-    assert home.log.read("content-f1") == []
+    assert [e.type for e in own.log.read("content-f1", tenant=OWNER)] == ["ContentUploaded", "FootageReplaced"]
+    assert home.log.read("content-f1", tenant=OWNER) == []
     with home.db.read() as tx:
         assert tx.scalar("SELECT count(*) FROM content_items") == 0
         assert tx.scalar("SELECT count(*) FROM tenancy_grants") == 1  # grants are the home store's, both sides see them
