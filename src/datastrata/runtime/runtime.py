@@ -36,6 +36,7 @@ from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import ByTenant, Placement
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
+from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.runtime.tenants import (
     SingleTenant,
     StoredDirectory,
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Follower)
 
+#: The components every location holds, whatever else it is migrated with: the tenant's usage and its move fence.
+EVERY_LOCATION: tuple[Component, ...] = (TENANCY, MOVES)
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
 #: The PostgreSQL connections a runtime holds over all its pools unless ``DATASTRATA_MAX_CONNECTIONS`` says otherwise.
@@ -204,6 +207,8 @@ class Runtime:
                 self._open.move_to_end(spec.name)
                 return opened
             opened = self._open_location(spec)
+            for component in EVERY_LOCATION:  # what a tenant's writes touch wherever it lives (quota, fence)
+                opened.db.ensure(component)
             self._open[spec.name] = opened
             self._evict()
             return opened

@@ -52,7 +52,8 @@ def clone_schema(tx: Tx, template: str, target: Namespace) -> int:
         script.append(f"ALTER TABLE {new}.{_q(table)} ALTER COLUMN {_q(column)} SET DEFAULT nextval('{seq}'::regclass)")
     script.append(f"SELECT set_config('search_path', '{new}', true)")
     script += [_renamed(d, template, schema) for d in definitions]
-    script += [f"INSERT INTO {new}.{_q(t)} SELECT * FROM {old}.{_q(t)}" for t in tables]
+    # OVERRIDING SYSTEM VALUE: an identity column (GENERATED ALWAYS) takes the template's values as they are
+    script += [f"INSERT INTO {new}.{_q(t)} OVERRIDING SYSTEM VALUE SELECT * FROM {old}.{_q(t)}" for t in tables]
     if "eventlog_identity" in tables:  # a new log: it must not pass for the template's (or another tenant's)
         script.append(
             f"UPDATE {new}.eventlog_identity SET log_id = replace(gen_random_uuid()::text, '-', ''), created_at = now()"
