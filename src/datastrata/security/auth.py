@@ -31,11 +31,10 @@ log = logging.getLogger(__name__)
 
 #: Routes anyone may call: probes, metrics and the API's own description.
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-#: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs,
-#: tenant moves.
-OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive", "moves"})
+#: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs.
+OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive"})
 #: First path segments whose every route is an operator action (admin only).
-OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild"})
+OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants"})
 #: POST routes that compute an answer and write nothing, so a viewer may call them.
 READ_ONLY_POSTS = frozenset({"/design"})
 #: The principal of ``serve --insecure-local``: an admin of the default tenant, the audit actor ``local``.
