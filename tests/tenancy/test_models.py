@@ -13,9 +13,9 @@ import pytest
 from datastrata.catalog import components
 from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
-from datastrata.core.tenancy import tenant
 from datastrata.core.errors import RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.tenancy import tenant as acting_for
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.migrations import migrate_placement
 from datastrata.runtime.placement import ByTenant
@@ -310,7 +310,7 @@ def test_set_role_keeps_a_bridge_tenant_to_its_schema(pg_server: str, bare_pg_ur
             tx.scalar(forgotten)  # the app role itself has no rights on a tenant's schema: fails closed
         with pytest.raises(psycopg.errors.InsufficientPrivilege), rt.location(beta).read(Scope("t", None, "beta")) as w:
             w.scalar(forgotten)  # nor has another tenant's role
-        with tenant("acme"), rt.location(acme).read(Scope("t", None, "acme")) as work:  # bound, as the runtime does
+        with acting_for("acme"), rt.location(acme).read(Scope("t", None, "acme")) as work:  # bound, as the runtime does
             assert work.scalar(forgotten) == 1
             assert work.scalar("SELECT current_user") == acme.role
         assert migrate_all(settings, tenants=directory)[1].location == acme.name, "every location, as the owner"
