@@ -12,13 +12,10 @@ import os
 from pathlib import Path
 
 import psycopg
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from datastrata.core.config import Settings
-from datastrata.core.tenancy import platform
-from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
 from datastrata.runtime import Runtime
 from datastrata.stores.tenanttables import is_global
 from datastrata.testing.servers import RoleUrls
@@ -27,11 +24,6 @@ from tests.tenancy.ops import OPERATIONS, SYSTEMS, World, run
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
 EXAMPLES = 40 if FULL else 4
 STEPS = 60 if FULL else 24
-#: The tenant-keyed log (eventlog 7, lane tkeys) lets two tenants use one stream id; before it they collide.
-TENANT_KEYED = max(m.version for m in EVENTLOG.migrations) >= 7
-needs_tenant_keys = pytest.mark.xfail(
-    not TENANT_KEYED, reason="two tenants' streams with one id need the tenant-keyed log (eventlog 7)", strict=True
-)
 #: Shrinking a failure replays it many times (minutes on PostgreSQL): only under DATASTRATA_FULL=1.
 PHASES = tuple(Phase) if FULL else (Phase.explicit, Phase.reuse, Phase.generate)
 _examples = itertools.count()
@@ -52,7 +44,6 @@ def _property(runtime: Runtime, cases: list[tuple[int, object, int]]) -> None:
         run(world, op, world.tenants[who], arg)  # type: ignore[arg-type]
 
 
-@needs_tenant_keys
 def test_no_operation_crosses_a_tenant_on_sqlite_with_the_guard_on(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'pool.db'}?tenant_guard=on"
     with Runtime.open(Settings(store=store, objects=f"file://{tmp_path / 'objects'}")) as runtime:
@@ -71,7 +62,6 @@ def test_no_operation_crosses_a_tenant_on_sqlite_with_the_guard_on(tmp_path: Pat
         check()
 
 
-@needs_tenant_keys
 def test_no_operation_crosses_a_tenant_on_postgres_as_the_app_role(app_role_pg: RoleUrls, tmp_path: Path) -> None:
     settings_ = Settings(store=app_role_pg.app, platform_store=app_role_pg.platform, objects=f"file://{tmp_path}")
     with Runtime.open(settings_) as runtime:
@@ -106,31 +96,3 @@ def _every_row_belongs_to_a_tenant_that_wrote(owner: str) -> None:
                 continue
             found = {str(t) for (t,) in conn.execute(f'SELECT DISTINCT tenant_id FROM "{table}"'.encode())}
             assert all(t.startswith("p") and t[-2:] in ("-a", "-b", "-c") for t in found), (table, found)
-
-
-def test_with_distinct_ids_no_answer_of_one_tenant_holds_another_s_data_on_postgres(
-    app_role_pg: RoleUrls, tmp_path: Path
-) -> None:
-    """The same property with each tenant's ids its own: reads, lists and counts, until the log is tenant keyed."""
-    settings_ = Settings(store=app_role_pg.app, platform_store=app_role_pg.platform, objects=f"file://{tmp_path}")
-    with Runtime.open(settings_) as runtime:
-
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=not FULL,
-            phases=PHASES,
-        )
-        @given(cases=steps)
-        def check(cases: list[tuple[int, object, int]]) -> None:
-            n = next(_examples)
-            world = World(runtime, tuple(f"p{n}-{c}" for c in "abc"), shared_ids=TENANT_KEYED)
-            for who, op, arg in cases:
-                if op.system == "portfolio" and op.name == "holders" and not TENANT_KEYED:  # type: ignore[attr-defined]
-                    continue  # the holders read model is keyed by tenant with the log (portfolio.holders 3)
-                run(world, op, world.tenants[who], arg)  # type: ignore[arg-type]
-
-        check()
-        with platform():
-            runtime.run_once()

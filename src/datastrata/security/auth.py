@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 #: Routes anyone may call: probes, metrics and the API's own description.
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 #: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs,
-#: tenant moves, erasure.
-OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive", "moves", "erase"})
+#: erasure. (Tenant moves are under ``/tenants``, an operator area.)
+OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive", "erase"})
 #: First path segments whose every route is an operator action (admin only).
 OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants"})
 #: Areas that span every tenant: only keys of the platform's own tenant (``default``) may call them, with the role
