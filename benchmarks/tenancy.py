@@ -20,21 +20,15 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
-
 import tenancy_erasure
 import tenancy_keys
 import tenancy_models
 import tenancy_moves
 import tenancy_quota
 import tenancy_rls
+from parts import Part, run_parts
 
-PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
+PARTS: dict[str, Part] = {
     "rls": tenancy_rls.run,
     "keys": tenancy_keys.run,
     "quota": tenancy_quota.run,
@@ -46,17 +40,7 @@ PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
 
 def main() -> None:
     """Run the parts and print one JSON document."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small samples in every part")
-    parser.add_argument("--only", choices=sorted(PARTS), action="append", help="run only this part (repeatable)")
-    args = parser.parse_args()
-    result: dict[str, Any] = {"benchmark": "tenancy", "quick": args.quick}
-    for name in args.only or list(PARTS):
-        began = time.perf_counter()
-        print(f"== {name}", file=sys.stderr, flush=True)
-        result[name] = {**PARTS[name](args.quick), "part_seconds": round(time.perf_counter() - began, 1)}
-    json.dump(result, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    run_parts("tenancy", __doc__.splitlines()[0], PARTS)
 
 
 if __name__ == "__main__":

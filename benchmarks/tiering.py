@@ -23,14 +23,10 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +36,7 @@ import tiering_mlops
 import tiering_query
 import tiering_readings
 import tiering_segments
+from parts import Part, run_parts
 
 from datastrata.core.clock import FrozenClock
 from datastrata.stores.open import open_database
@@ -131,7 +128,7 @@ def moves(quick: bool) -> dict[str, Any]:
     }
 
 
-PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
+PARTS: dict[str, Part] = {
     "moves": moves,
     "query": tiering_query.run,
     "fab": tiering_fab.run,
@@ -143,17 +140,7 @@ PARTS: dict[str, Callable[[bool], Mapping[str, Any]]] = {
 
 def main() -> None:
     """Run the parts and print one JSON document."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small samples in every part")
-    parser.add_argument("--only", choices=sorted(PARTS), action="append", help="run only this part (repeatable)")
-    args = parser.parse_args()
-    result: dict[str, Any] = {"benchmark": "tiering", "quick": args.quick}
-    for name in args.only or list(PARTS):
-        began = time.perf_counter()
-        print(f"== {name}", file=sys.stderr, flush=True)
-        result[name] = {**PARTS[name](args.quick), "part_seconds": round(time.perf_counter() - began, 1)}
-    json.dump(result, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    run_parts("tiering", __doc__.splitlines()[0], PARTS)
 
 
 if __name__ == "__main__":

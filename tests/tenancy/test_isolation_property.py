@@ -37,47 +37,36 @@ def test_the_registry_covers_every_system() -> None:
     assert {op.system for op in OPERATIONS} == set(SYSTEMS)
 
 
-def _property(runtime: Runtime, cases: list[tuple[int, object, int]]) -> None:
-    n = next(_examples)
-    world = World(runtime, tuple(f"p{n}-{c}" for c in "abc"), shared_ids=True)
-    for who, op, arg in cases:
-        run(world, op, world.tenants[who], arg)  # type: ignore[arg-type]
+def _check_property(runtime: Runtime) -> None:
+    """Run random operation sequences on `runtime`, each for three fresh tenants that share their ids."""
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=not FULL,
+        phases=PHASES,
+    )
+    @given(cases=steps)
+    def check(cases: list[tuple[int, object, int]]) -> None:
+        n = next(_examples)
+        world = World(runtime, tuple(f"p{n}-{c}" for c in "abc"), shared_ids=True)
+        for who, op, arg in cases:
+            run(world, op, world.tenants[who], arg)  # type: ignore[arg-type]
+
+    check()
 
 
 def test_no_operation_crosses_a_tenant_on_sqlite_with_the_guard_on(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'pool.db'}?tenant_guard=on"
     with Runtime.open(Settings(store=store, objects=f"file://{tmp_path / 'objects'}")) as runtime:
-
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=not FULL,
-            phases=PHASES,
-        )
-        @given(cases=steps)
-        def check(cases: list[tuple[int, object, int]]) -> None:
-            _property(runtime, cases)
-
-        check()
+        _check_property(runtime)
 
 
 def test_no_operation_crosses_a_tenant_on_postgres_as_the_app_role(app_role_pg: RoleUrls, tmp_path: Path) -> None:
     settings_ = Settings(store=app_role_pg.app, platform_store=app_role_pg.platform, objects=f"file://{tmp_path}")
     with Runtime.open(settings_) as runtime:
-
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=not FULL,
-            phases=PHASES,
-        )
-        @given(cases=steps)
-        def check(cases: list[tuple[int, object, int]]) -> None:
-            _property(runtime, cases)
-
-        check()
+        _check_property(runtime)
     _every_row_belongs_to_a_tenant_that_wrote(app_role_pg.owner)
 
 
