@@ -379,13 +379,6 @@ class Runtime:
         except NotFound:  # a tenant the directory does not hold is the placement's to refuse
             return None
 
-    def _moving(self, tenant_id: str) -> bool:
-        """Whether the directory says `tenant_id` is moving (its writers then read its fence)."""
-        try:
-            return self.tenants.placement(tenant_id).state == "moving"
-        except NotFound:
-            return False
-
     @contextlib.contextmanager
     def read(self, scope: Scope) -> Iterator[Work]:
         """Open a read snapshot in the location of `scope`."""
@@ -399,7 +392,7 @@ class Runtime:
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
-        if self.tenants.multi_tenant() or self._moving(scope.tenant):  # charged to the quota; through a fence
+        if self.tenants.multi_tenant():  # charged to the quota, and through a moving tenant's fence
             with self.transaction(scope) as work:
                 return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:
