@@ -32,12 +32,10 @@ import psycopg
 
 from datastrata.catalog import migrate
 from datastrata.core.config import Settings
-from datastrata.core.errors import NotFound
 from datastrata.core.events import NewEvent
-from datastrata.core.tenancy import DEFAULT_TENANT
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
-from datastrata.runtime.tenants import TenantPlacement
+from datastrata.runtime.tenants import ListedTenants, TenantPlacement
 from datastrata.tenancy.models import provisioner
 from datastrata.tenancy.naming import TEMPLATE_SCHEMA
 from datastrata.testing.servers import create_database, ephemeral_postgres, migrated
@@ -47,35 +45,11 @@ MODELS = ("shared", "dedicated-storage", "dedicated-infrastructure")
 BRIDGE_GOAL_S = 1.0
 
 
-class Directory:
-    """The benchmark's tenant directory, in memory (the catalogue's stored one is measured elsewhere)."""
-
-    def __init__(self) -> None:
-        self.placed: dict[str, TenantPlacement] = {}
-
-    def multi_tenant(self) -> bool:
-        return bool(self.placed)
-
-    def placement(self, tenant: str) -> TenantPlacement:
-        if tenant == DEFAULT_TENANT:
-            return TenantPlacement(DEFAULT_TENANT, "indie", "shared")
-        try:
-            return self.placed[tenant]
-        except KeyError:
-            raise NotFound(tenant) from None
-
-    def tenants(self) -> list[TenantPlacement]:
-        return [self.placed[t] for t in sorted(self.placed)]
-
-    def invalidate(self) -> None:
-        pass
-
-
-def onboard(runtime: Runtime, directory: Directory, tenant: str, model: str) -> float:
+def onboard(runtime: Runtime, directory: ListedTenants, tenant: str, model: str) -> float:
     """Provision `tenant` in `model` and append its first event; the seconds it took."""
     started = time.perf_counter()
     spec = provisioner(model).provision(runtime, tenant)
-    directory.placed[tenant] = TenantPlacement(tenant, "professional", model, spec=spec)
+    directory.place(TenantPlacement(tenant, "professional", model, spec=spec))
     runtime.append(Scope("bench", "first", tenant), [NewEvent("Onboarded", {"tenant": tenant})])
     return time.perf_counter() - started
 
@@ -108,7 +82,7 @@ def ddl_floor(url: str, rounds: int) -> float:
 
 def onboarding(settings: Settings, counts: dict[str, int]) -> dict[str, object]:
     """Onboard `counts[model]` tenants of each model in one runtime; seconds per tenant."""
-    directory = Directory()
+    directory = ListedTenants()
     out: dict[str, object] = {}
     with Runtime.open(settings, tenants=directory) as runtime:
         for model in MODELS:
@@ -133,13 +107,13 @@ def onboarding(settings: Settings, counts: dict[str, int]) -> dict[str, object]:
 def connections_under_load(base: str, tenants: int, seconds: float) -> dict[str, object]:
     """Bridge `tenants` on one PostgreSQL store, 8 writers on random tenants; the connections the server saw."""
     url = migrated(create_database(base, "bench_conn"))
-    directory = Directory()
+    directory = ListedTenants()
     names = [f"tenant-{i:03d}" for i in range(tenants)]
     with Runtime.open(Settings(store=url), tenants=directory) as runtime:
         started = time.perf_counter()
         for tenant in names:
             spec = provisioner("dedicated-storage").provision(runtime, tenant)
-            directory.placed[tenant] = TenantPlacement(tenant, "professional", "dedicated-storage", spec=spec)
+            directory.place(TenantPlacement(tenant, "professional", "dedicated-storage", spec=spec))
         provisioned_s = time.perf_counter() - started
         stop, appended, seen = threading.Event(), [0] * 8, []
 

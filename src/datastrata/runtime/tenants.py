@@ -77,6 +77,40 @@ class SingleTenant:
         """Nothing is cached."""
 
 
+class ListedTenants:
+    """A directory held in memory: the program places each tenant itself (embedding, benchmarks, tests).
+
+    ``default`` is shared; every other tenant is what :meth:`place` was given. Nothing is stored or cached.
+    """
+
+    def __init__(self) -> None:
+        self.placed: dict[str, TenantPlacement] = {}
+
+    def place(self, placement: TenantPlacement) -> None:
+        """Add `placement`'s tenant (or replace where it lives)."""
+        self.placed[placement.tenant] = placement
+
+    def multi_tenant(self) -> bool:
+        """True once a tenant besides default was placed."""
+        return bool(self.placed)
+
+    def placement(self, tenant: str) -> TenantPlacement:
+        """The tenant's placement; NotFound for one never placed."""
+        if tenant == DEFAULT_TENANT:
+            return TenantPlacement(DEFAULT_TENANT, "indie", "shared")
+        try:
+            return self.placed[tenant]
+        except KeyError:
+            raise NotFound(f"no tenant {tenant!r}", field="tenant_id") from None
+
+    def tenants(self) -> list[TenantPlacement]:
+        """Every placed tenant, in id order."""
+        return [self.placed[t] for t in sorted(self.placed)]
+
+    def invalidate(self) -> None:
+        """Nothing is cached."""
+
+
 def require_tenant(scope: Scope, directory: TenantDirectory) -> None:
     """Refuse a scope whose tenant nobody chose once the store holds several tenants (fail closed).
 
