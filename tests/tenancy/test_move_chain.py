@@ -102,18 +102,22 @@ def _wait(condition: object, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture
+def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A migrated home store of each engine, and a catalogue key in the environment."""
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
+    if home_url.startswith("sqlite"):
+        migrate_all(settings)
+    return settings
+
+
 def _events_of(runtime: Runtime, tenant: str, spec_name: str) -> int:
     located = next(s for s in runtime.placement.all() if s.name == spec_name)
     return runtime.location(located).log.tenant_count(tenant)
 
 
-def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_write(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_write(settings: Settings) -> None:
     with Runtime.open(settings) as runtime:
         catalogue = catalogue_of(runtime)
         for name in ("acme", "beta"):
@@ -187,20 +191,14 @@ def _kill_when(url: str, graph: str, model: str, line: str, after: float) -> lis
 
 
 @pytest.mark.parametrize("kill_at", ["step copy", "step verify"], ids=["during-copy", "during-cut-over"])
-def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: str
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(settings: Settings, kill_at: str) -> None:
     with Runtime.open(settings) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         service = MatchService(runtime)
         with acting_for("acme"):
             service.register_team("AAA", "acme first")
         filled = _fill(runtime, "acme", CRASH_ROWS) | {"AAA"}
-    _kill_when(home_url, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
+    _kill_when(settings.store, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
     with Runtime.open(settings) as runtime:
         catalogue = catalogue_of(runtime)
         [killed] = move_status(runtime, "acme")
@@ -221,13 +219,7 @@ def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(
             assert tx.scalar("SELECT count(*) FROM match_teams WHERE tenant_id = 'acme'") == 0
 
 
-def test_a_tenant_with_archived_streams_is_refused_a_move(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_tenant_with_archived_streams_is_refused_a_move(settings: Settings) -> None:
     with Runtime.open(settings) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         with runtime.home.db.transaction() as tx:  # what the tiering policy records when it archives a stream
