@@ -33,6 +33,7 @@ from datastrata.runtime.jobs import Job
 from datastrata.runtime.placement import ByTenant
 from datastrata.stores.database import time_to_db
 from datastrata.systems.match.service import MatchService
+from datastrata.systems.portfolio.service import PortfolioService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.move import move_status, start_move
 from datastrata.tenancy.secrets import KEY_VARIABLE
@@ -267,3 +268,25 @@ def test_the_cli_and_http_move_a_catalogued_tenant_and_its_commands_follow_it(
     with Runtime.open(Settings(store=store, graph=graph)) as runtime, acting_for("acme"):
         assert runtime.placement.of("acme").name.startswith("s_acme_")
         assert MatchService(runtime).reference_ids()["teams"] == {"ARG", "BRA"}  # each once, in its silo
+
+
+def test_read_models_live_with_the_tenant_and_are_rebuilt_by_the_move(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        catalogue.add("bee", "professional")  # dedicated storage from the start
+        portfolios = PortfolioService(runtime)
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                portfolios.deposit("P1", "1000")
+                portfolios.buy("P1", "ACME", "2", "10")
+                assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]  # its own log's
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        with acting_for("acme"):
+            rebuilt, fresh = portfolios.holders_with_freshness("ACME", catch_up=False)  # no catch-up on this read
+            assert rebuilt == [{"portfolio_id": "P1", "quantity": "2"}] and fresh.stale_by == 0  # the followers step
+            portfolios.buy("P1", "ACME", "1", "10")
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "3"}]
+        with acting_for("bee"):
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]
