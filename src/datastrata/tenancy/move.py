@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
@@ -18,6 +19,7 @@ from datastrata.core.tenancy import tenant as bound_to
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.moveevents import TenantEvents
+from datastrata.runtime.moveobjects import TenantObjects
 from datastrata.runtime.moves import COMPLETED, FAILED, Journal, Move, Mover, MoveStopped, Placer, Plan, plan_move
 from datastrata.runtime.movetables import tenant_tables
 from datastrata.runtime.runtime import Runtime
@@ -134,14 +136,16 @@ def start_move(
     source = runtime.location(placement.spec or runtime.home.spec)
     if dry_run:
         with bound_to(tenant):
-            plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents())
-        return Plan(plan.subject, source.name, to_model, plan.tables, plan.events, plan.nbytes, plan.seconds)
+            sizes = partial(TenantObjects().size, source, tenant)
+            plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents(), sizes)
+        return replace(plan, target=to_model)
     if not placement.catalogued:
         raise RuleViolation(
             f"tenant {tenant} is not in the tenant catalogue, so nothing could record where it moves; "
             f"catalogue it first (`datastrata tenants add {tenant} --tier indie`)"
         )
     _refuse_archived(source, tenant)
+    TenantObjects().refuse_archived(source, tenant)
     _placer(runtime)  # refused before anything is provisioned
     spec = provisioner(to_model).provision(runtime, tenant) or runtime.home.spec
     target = runtime.location(spec)
@@ -182,6 +186,7 @@ def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mo
         tenant_tables(source.db),
         _placer(runtime),
         events=TenantEvents(),
+        objects=TenantObjects(),
         followers=_followers(runtime),
         clock=runtime.clock,
         **options,
