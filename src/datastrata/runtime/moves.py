@@ -37,6 +37,7 @@ from datastrata.runtime.movetables import (
     differing_keys,
     digest,
     page,
+    prune_where,
     recopy_where,
     rows_where,
     size_of,
@@ -491,13 +492,15 @@ class Mover:
                 same.append(part.table)  # fenced: it stays so until the switch
                 continue
             # no stream maps to its rows: compared whole, and copied again whole when it differs
-            while delete_batch(self.target.db, part, self.selection):
-                pass
+            if not part.keyed:
+                while delete_batch(self.target.db, part, self.selection):
+                    pass
             after: Any = None
             while True:
                 after, _, _ = copy_batch(self.source.db, self.target.db, part, self.selection, after)
                 if after is None:
                     break
+            prune_where(self.source.db, self.target.db, part, self.selection, "1 = 1", ())
         if self.objects is not None:
             self.objects.copy(self.source, self.target, self.move.subject)
         self._save(cursors={**self.move.cursors, "delta_same": same})
@@ -673,7 +676,7 @@ class Mover:
 
     def _clear(self, location: Location, *, events: bool = True) -> None:
         """Delete the subject's rows (read models too) and, with `events`, its events in `location`."""
-        for part in self.tables:
+        for part in reversed(self.tables):  # children first: nothing points at a deleted row
             while delete_batch(location.db, part, self.selection):
                 pass
         if events and self.events is not None:
@@ -699,9 +702,12 @@ class Mover:
             page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
             streams = sorted({e.stream_id for e in page.events})
             seen.update(streams)
-            for part in mapped:
+            for part in mapped:  # parents first: a row's parent is at the target before it
                 for where, params in rows_of(part, streams):
                     recopy_where(self.source.db, self.target.db, part, self.selection, where, params)
+            for part in reversed(mapped):  # children first: a row is deleted after the rows pointing at it
+                for where, params in rows_of(part, streams):
+                    prune_where(self.source.db, self.target.db, part, self.selection, where, params)
             if page.next_after != after:
                 after = page.next_after
                 self._save(cursors={**self.move.cursors, "changes": after})
