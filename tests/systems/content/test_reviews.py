@@ -16,7 +16,7 @@ from datastrata.api import create_app
 from datastrata.cli import app as cli
 from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
-from datastrata.core.errors import NotFound, RuleViolation
+from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import tenant
 from datastrata.runtime import Runtime
 from datastrata.security.keys import KeyStore
@@ -117,6 +117,8 @@ def test_acceptance_is_refused_before_anything_changes(lite: ContentService, clo
         assert declined.events[0].payload["state"] == "declined"
         with pytest.raises(RuleViolation, match="already declined"):
             lite.accept_review(review_id)
+        with pytest.raises(ValidationError, match="item_id 'reviews' is reserved"):
+            lite.upload("reviews", "Reviews", b"r")  # its stream would be the review decisions'
 
 
 def test_accepting_over_http_takes_an_admin_of_the_studio(sqlite_url: str, tmp_path: Path, clock: FrozenClock) -> None:

@@ -16,7 +16,7 @@ from datastrata.core.events import NewEvent
 from datastrata.runtime import Work
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.stores.database import time_from_db, time_to_db
-from datastrata.systems.content.domain import CONTEXT
+from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID
 from datastrata.tenancy.catalogue import LOCAL_ACTOR, catalogue_of
 from datastrata.tenancy.move import GRACE, move_status, start_move
 from datastrata.tenancy.tiers import TIERS, Tier
@@ -148,7 +148,7 @@ class TierReviews:
         return (str(row[0]), str(row[1]), str(row[2]), str(row[3])) if row[0] == "open" else None
 
     def _record(self, review_id: str, *, accept: bool, move: dict[str, Any] | None, key: str | None) -> CommandResult:
-        scope = self.svc.scope(None, caller_region="*").within(CONTEXT, "reviews")
+        scope = self.svc.scope(None, caller_region="*").within(CONTEXT, RESERVED_ITEM_ID)
 
         def decide(work: Work) -> Decision:
             row = _review(work, review_id)

@@ -7,9 +7,13 @@ table carries, and on PostgreSQL the restrictive row policy of the same text.
 
 from __future__ import annotations
 
+from typing import Any
+
 from datastrata.runtime.roles import restrict
+from datastrata.runtime.tenantdata import TableSpec, by_key, register
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
+from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS content_items (
@@ -90,3 +94,24 @@ def ddl(dialect: Dialect) -> str:
 
 #: The content platform's schema.
 MIGRATIONS = Component.baseline("content", ddl)
+
+
+#: The stream of a studio's review decisions (``content-reviews``; no item may take that id).
+REVIEWS_STREAM = f"{CONTEXT}-{RESERVED_ITEM_ID}"
+
+
+def _review_rows(stream_id: str) -> tuple[str, tuple[Any, ...]]:
+    """Rows of ``content_reviews`` one stream wrote: an item's stream flags its reviews, the reviews stream decides."""
+    if stream_id == REVIEWS_STREAM:
+        return "1 = 1", ()
+    return _ITEM_ROWS(stream_id)
+
+
+_ITEM_ROWS = by_key(CONTEXT, "item_id")
+register(
+    "content",
+    TableSpec("content_items", ("tenant_id", "item_id"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_renditions", ("tenant_id", "item_id", "resolution"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_views", ("tenant_id", "item_id", "hour", "region"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_reviews", ("tenant_id", "review_id"), rows_of_stream=_review_rows),
+)
