@@ -90,7 +90,10 @@ def test_an_accepted_review_moves_the_studio_to_the_next_model_with_its_items(
             "state": "completed",
             "step": "complete",
         }
-        svc.publish("hit")  # the studio keeps working where it lives now
+        assert [e.type for e in here.log.read("content-hit", tenant=STUDIO)][:2] == ["ContentUploaded", "ViewsRecorded"]
+        svc.record_views("calm", clock().replace(minute=0), {"asia": 3}, caller_region="asia")  # works where it lives
+        with pytest.raises(RuleViolation, match="footage stays in the old location's objects"):
+            svc.publish("hit")  # the move carries no objects yet (docs/content.md)
     for where, held in ((here, 2), (runtime.home, 0)):
         with where.db.read() as tx:
             assert tx.scalar("SELECT count(*) FROM content_items WHERE tenant_id = ?", (STUDIO,)) == held

@@ -324,9 +324,16 @@ class ContentService:
         try:
             info = objects.info(item.object_key)
         except NotFound:
+            if item.stage == ARCHIVED:  # only the archived stage's rules expire footage
+                raise RuleViolation(
+                    f"item {item.item_id!r}'s footage has expired from the archive ({item.object_key}); upload it "
+                    "again under a new item id",
+                    field="item_id",
+                ) from None
             raise RuleViolation(
-                f"item {item.item_id!r}'s footage has expired from the archive ({item.object_key}); upload it again "
-                "under a new item id",
+                f"item {item.item_id!r}'s footage {item.object_key} is not in the object store of the studio's "
+                "location; after a move between models the footage stays in the old location's objects in this "
+                "build (docs/content.md)",
                 field="item_id",
             ) from None
         if not info.readable(now):
