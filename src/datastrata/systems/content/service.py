@@ -1,10 +1,10 @@
 """The content platform's service: items through their lifecycle, views and viral upgrades, tier reviews, grants.
 
 Every command is one transaction with its event in the item's stream ``content-<item>`` of the calling studio (the
-tenant). An item's footage is one object, ``content/<stage>/<tenant>/<item>/footage``, in its stage's prefix, where
-the stage's storage policy (``policy.yaml``, ``archived.yaml``) places it. Reads of ``content_items`` carry the
-region rule (:data:`~datastrata.systems.content.schema.REGION_PREDICATE`): an item restricted to regions is
-NotFound for a caller from elsewhere.
+tenant). An item's footage is one object, ``tenants/<tenant>/content/<stage>/<item>/footage-v<n>``
+(:mod:`~datastrata.systems.content.keys`), in its stage's prefix, where the stage's storage policy places it. Reads
+of ``content_items`` carry the region rule (:data:`~datastrata.systems.content.schema.REGION_PREDICATE`): an item
+restricted to regions is NotFound for a caller from elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from datastrata.stores.database import Row, time_from_db, time_to_db
 from datastrata.systems.content import domain
 from datastrata.systems.content.costs import CostReport, cost_report
 from datastrata.systems.content.domain import ARCHIVED, CONTEXT, PLACEMENTS, PRODUCTION, PUBLISHED, RENDITIONS
+from datastrata.systems.content.keys import footage_key
 from datastrata.systems.content.lifecycle import LIFECYCLE, Lifecycle
 from datastrata.systems.content.reviews import Acceptance, TierReviews
 from datastrata.systems.content.schema import MIGRATIONS, REGION_PREDICATE
@@ -128,14 +129,6 @@ def _item(row: Row) -> Item:
         time_from_db(row[16]),
         time_from_db(row[17]),
     )
-
-
-def footage_key(stage: str, tenant: str, item_id: str, version: int = 1) -> str:
-    """Where a version of an item's footage lives in its stage's prefix (the policy's dataset of that stage).
-
-    Each version has its own key, so a command that fails before its commit never touched the stored version.
-    """
-    return f"content/{stage}/{tenant}/{item_id}/footage-v{version}"
 
 
 class ContentService:

@@ -13,6 +13,7 @@ from datastrata.core.clock import FrozenClock
 from datastrata.core.errors import NotFound
 from datastrata.core.tenancy import tenant
 from datastrata.runtime import Runtime
+from datastrata.systems.content.keys import footage_owner
 from datastrata.systems.content.service import ContentService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.secrets import KEY_VARIABLE
@@ -107,7 +108,7 @@ def _story(svc: ContentService, clock: FrozenClock, say: Callable[[str], None]) 
     moved = svc.lifecycle_job().result["moved"]
     say(
         f"120 days later the lifecycle job made {len(moved)} storage move(s): "
-        + ", ".join(f"{m['item'].split('/')[3]} → {m['to_class']}" for m in moved)
+        + ", ".join(f"{_owned(m['item'])} → {m['to_class']}" for m in moved)
     )
     for studio in STUDIOS:
         with tenant(studio):
@@ -145,6 +146,11 @@ def _viral(svc: ContentService, clock: FrozenClock, studio: str, item_id: str, s
         )
         here = svc.runtime.placement.locate(svc.scope(item_id))
         say(f"  {studio} now lives in {here.name}; {item_id} reads there: {svc.item(item_id).stage}")
+
+
+def _owned(key: object) -> str:
+    owner = footage_owner(str(key))
+    return str(key) if owner is None else f"{owner[0]}'s {owner[1]}"
 
 
 def _place(payload: dict[str, object] | object) -> str:
