@@ -218,7 +218,7 @@ def lifecycle_run(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @reviews_app.command("list")
 def reviews(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The studio's tier reviews."""
-    emit(_svc(ctx).reviews(), as_json=as_json)
+    emit(_svc(ctx).reviews(), as_json=as_json, text=_reviews)
 
 
 @reviews_app.command("accept")
@@ -245,6 +245,20 @@ def accept(
 def decline(ctx: typer.Context, review_id: str, event_id: EventIdOption = None, as_json: JsonOption = False) -> None:
     """Decline a tier review."""
     _command(_svc(ctx).decline_review(review_id, key=event_id), as_json)
+
+
+def _reviews(reviews: list[dict[str, Any]]) -> str:
+    if not reviews:
+        return "no tier reviews"
+    lines = []
+    for r in reviews:
+        line = f"{r['review_id']}  {r['state']:<8}  {r['from']} → {r['to']}  (item {r['item_id']})"
+        move = r["move"] or {}
+        if move.get("id"):
+            line += f"\n  move {move['id']}: {move.get('state', '?')} at {move.get('step', '?')}, tier {move['tier']}"
+            line += f"\n  {move['error']}" if move.get("error") else ""
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _job(job: Job) -> str:

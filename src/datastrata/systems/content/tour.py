@@ -57,8 +57,9 @@ def _story(svc: ContentService, clock: FrozenClock, say: Callable[[str], None]) 
     catalogue = catalogue_of(svc.runtime)
     for studio, tier_name in STUDIOS.items():
         added = catalogue.add(studio, tier_name)
-        where = _WHERE[added.model] + ("" if added.namespace is None else f", schema {added.namespace}")
-        say(f"{studio}: {tier_name}, {added.model} ({where})")
+        with tenant(studio):
+            lives = svc.runtime.locate(svc.scope()).name
+        say(f"{studio}: {tier_name}, {added.model}: {_WHERE[added.model]} (location {lives})")
     epic, series, short = "galaxy-epic", "asia-originals", "festival-short"
     with tenant(disney):
         placed = svc.upload(epic, "Galaxy Epic", b"4K RAW" * 200, budget="250000000", expected_views=80_000_000)
