@@ -17,9 +17,9 @@ from datastrata.cli import app as cli
 from datastrata.core.clock import FrozenClock
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
-from datastrata.core.tenancy import tenant
+from datastrata.core.tenancy import region, tenant
 from datastrata.runtime import Runtime
-from datastrata.security.keys import KeyStore
+from datastrata.security.keys import key_store
 from datastrata.systems.content.service import ContentService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.secrets import KEY_VARIABLE
@@ -94,11 +94,9 @@ def test_an_accepted_review_moves_the_studio_to_the_next_model_with_its_items(
         svc.record_views("calm", clock().replace(minute=0), {"asia": 3}, caller_region="asia")  # works where it lives
         with pytest.raises(RuleViolation, match="footage stays in the old location's objects"):
             svc.publish("hit")  # the move carries no objects yet (docs/content.md)
-    for where, held in ((here, 2), (runtime.home, 0)):
-        with where.db.read() as tx:
-            assert tx.scalar("SELECT count(*) FROM content_items WHERE tenant_id = ?", (STUDIO,)) == held
-    with runtime.home.db.read() as tx:
-        assert tx.scalar("SELECT count(*) FROM content_items WHERE tenant_id = ?", (OTHER,)) == 1
+    for studio, where, held in ((STUDIO, here, 2), (STUDIO, runtime.home, 0), (OTHER, runtime.home, 1)):
+        with tenant(studio), region("asia"), where.db.read() as tx:  # bound as the store binds it (PostgreSQL: RLS)
+            assert tx.scalar("SELECT count(*) FROM content_items WHERE tenant_id = ?", (studio,)) == held
     assert [(a.action, a.actor, a.detail) for a in catalogue_of(runtime).audit(STUDIO) if a.action == "set_tier"] == [
         ("set_tier", "ak_test", {"from": "indie", "to": "professional"})
     ]
@@ -131,10 +129,11 @@ def test_accepting_over_http_takes_an_admin_of_the_studio(sqlite_url: str, tmp_p
     with TestClient(create_app(settings, worker=False)) as http:
         runtime: Runtime = http.app.state.runtime  # type: ignore[attr-defined]
         catalogue_of(runtime).add(STUDIO, "indie")
-        svc = runtime.service("content", ContentService)
+        svc = runtime.service("content", ContentService)  # the service the routes call
+        svc.move_grace = 0  # the old copy goes at once: nothing else reads this test's store
         with tenant(STUDIO):
             review_id = flag_review(svc, FrozenClock(runtime.clock()))
-        keys = KeyStore(runtime.db, clock=runtime.clock)
+        keys = key_store(runtime)
         editor = {"Authorization": f"Bearer {keys.create(role='editor', tenant=STUDIO)[1]}"}
         admin = {"Authorization": f"Bearer {keys.create(role='admin', tenant=STUDIO)[1]}"}
         refused = http.post(f"/content/reviews/{review_id}/accept", json={}, headers=editor)

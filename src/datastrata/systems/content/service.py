@@ -143,6 +143,8 @@ class ContentService:
         self._objects: dict[str, ObjectStore] = {}
         self.lifecycle = Lifecycle(self)
         self.tier_reviews = TierReviews(self)
+        #: Seconds between the switch of a move an accepted review starts and deleting the studio's old copy.
+        self.move_grace = GRACE
 
     def lifecycle_job(self) -> Job:
         """Run the storage lifecycle now as a recorded job (``content lifecycle run``); the job carries the result."""
@@ -523,10 +525,14 @@ class ContentService:
         return events
 
     def accept_review(
-        self, review_id: str, *, actor: str = LOCAL_ACTOR, key: str | None = None, grace: float = GRACE
+        self, review_id: str, *, actor: str = LOCAL_ACTOR, key: str | None = None, grace: float | None = None
     ) -> Acceptance:
-        """Accept an open tier review: the studio's tier changes and its live move to the next model starts."""
-        return self.tier_reviews.accept(review_id, actor=actor, key=key, grace=grace)
+        """Accept an open tier review: the studio's tier changes and its live move to the next model starts.
+
+        `grace`: seconds between the move's switch and deleting the old copy (default :attr:`move_grace`).
+        """
+        chosen = self.move_grace if grace is None else grace
+        return self.tier_reviews.accept(review_id, actor=actor, key=key, grace=chosen)
 
     def decline_review(self, review_id: str, *, key: str | None = None) -> CommandResult:
         """Decline an open tier review of the current studio."""
