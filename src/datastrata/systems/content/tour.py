@@ -65,6 +65,9 @@ def _story(svc: ContentService, clock: FrozenClock, say: Callable[[str], None]) 
         placed = svc.upload(epic, "Galaxy Epic", b"4K RAW" * 200, budget="250000000", expected_views=80_000_000)
         say(f"{disney}: {epic} placed {placed.events[0].payload['placement']} ({_place(placed.events[0].payload)})")
         svc.publish(epic)
+        svc.upload(
+            f"{epic}-dailies", "Galaxy Epic dailies", b"dailies" * 200, budget="250000000"
+        )  # stays in production
         say(
             f"  published with {len(svc.renditions(epic))} renditions: "
             + ", ".join(f"{r['resolution']} {r['bitrate']}" for r in svc.renditions(epic))
