@@ -122,6 +122,23 @@ def test_acceptance_is_refused_before_anything_changes(lite: ContentService, clo
             lite.upload("reviews", "Reviews", b"r")  # its stream would be the review decisions'
 
 
+def test_a_studio_with_footage_in_a_place_of_its_own_is_not_moved_out_of_it(
+    sqlite_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    settings = Settings(store=sqlite_url, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings, clock=clock) as runtime:
+        catalogue_of(runtime).add(STUDIO, "professional")  # dedicated storage: its own file and object prefix
+        svc = ContentService(runtime)
+        with tenant(STUDIO):
+            review_id = flag_review(svc, clock)
+            assert runtime.locate(svc.scope("hit")) is not runtime.home
+            with pytest.raises(RuleViolation, match=r"1 footage object.* a move does not carry objects yet"):
+                svc.accept_review(review_id)
+            assert svc.reviews()[0]["state"] == "open"
+        assert runtime.tenants.placement(STUDIO).tier == "professional"  # the tier did not change either
+        assert [a.action for a in catalogue_of(runtime).audit(STUDIO)] == ["add"]
+
+
 def test_accepting_over_http_takes_an_admin_of_the_studio(sqlite_url: str, tmp_path: Path, clock: FrozenClock) -> None:
     from fastapi.testclient import TestClient
 
