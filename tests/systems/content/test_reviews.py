@@ -92,8 +92,9 @@ def test_an_accepted_review_moves_the_studio_to_the_next_model_with_its_items(
         }
         assert [e.type for e in here.log.read("content-hit", tenant=STUDIO)][:2] == ["ContentUploaded", "ViewsRecorded"]
         svc.record_views("calm", clock().replace(minute=0), {"asia": 3}, caller_region="asia")  # works where it lives
-        with pytest.raises(RuleViolation, match="footage stays in the old location's objects"):
-            svc.publish("hit")  # the move carries no objects yet (docs/content.md)
+        assert svc.footage("hit") == b"x" * 1000  # the footage moved with it
+        svc.publish("hit")  # and is moved to the published prefix there
+        assert svc.objects(svc.scope("hit")).exists(svc.item("hit").object_key)
     for studio, where, held in ((STUDIO, here, 2), (STUDIO, runtime.home, 0), (OTHER, runtime.home, 1)):
         with tenant(studio), region("asia"), where.db.read() as tx:  # bound as the store binds it (PostgreSQL: RLS)
             assert tx.scalar("SELECT count(*) FROM content_items WHERE tenant_id = ?", (studio,)) == held
@@ -120,23 +121,6 @@ def test_acceptance_is_refused_before_anything_changes(lite: ContentService, clo
             lite.accept_review(review_id)
         with pytest.raises(ValidationError, match="item_id 'reviews' is reserved"):
             lite.upload("reviews", "Reviews", b"r")  # its stream would be the review decisions'
-
-
-def test_a_studio_with_footage_in_a_place_of_its_own_is_not_moved_out_of_it(
-    sqlite_url: str, tmp_path: Path, clock: FrozenClock
-) -> None:
-    settings = Settings(store=sqlite_url, objects=f"file://{tmp_path / 'objects'}")
-    with Runtime.open(settings, clock=clock) as runtime:
-        catalogue_of(runtime).add(STUDIO, "professional")  # dedicated storage: its own file and object prefix
-        svc = ContentService(runtime)
-        with tenant(STUDIO):
-            review_id = flag_review(svc, clock)
-            assert runtime.locate(svc.scope("hit")) is not runtime.home
-            with pytest.raises(RuleViolation, match=r"1 footage object.* a move does not carry objects yet"):
-                svc.accept_review(review_id)
-            assert svc.reviews()[0]["state"] == "open"
-        assert runtime.tenants.placement(STUDIO).tier == "professional"  # the tier did not change either
-        assert [a.action for a in catalogue_of(runtime).audit(STUDIO)] == ["add"]
 
 
 def test_accepting_over_http_takes_an_admin_of_the_studio(sqlite_url: str, tmp_path: Path, clock: FrozenClock) -> None:

@@ -17,7 +17,6 @@ from datastrata.runtime import Work
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.stores.database import time_from_db, time_to_db
 from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID
-from datastrata.systems.content.keys import tenant_prefix
 from datastrata.tenancy.catalogue import LOCAL_ACTOR, catalogue_of
 from datastrata.tenancy.move import GRACE, move_status, start_move
 from datastrata.tenancy.tiers import TIERS, Tier
@@ -87,10 +86,8 @@ class TierReviews:
     ) -> Acceptance:
         """Accept an open review: the studio's tier becomes the next one and its move to that model starts (a job).
 
-        Checked first, before anything changes: the review is open, the studio is catalogued, active, still in the
-        model the review was flagged in, and holds no footage in a place of its own (a move carries no objects yet,
-        and a completed move destroys the place it left). A move that cannot start puts the tier back and leaves the
-        review open.
+        Checked first, before anything changes: the review is open, the studio is catalogued, active and still in
+        the model the review was flagged in. A move that cannot start puts the tier back and leaves the review open.
         """
         runtime, tenant = self.svc.runtime, self.svc.scope().tenant
         review = self._open(review_id)
@@ -119,15 +116,6 @@ class TierReviews:
                 f"`datastrata tenants move-status {tenant}`",
                 field="review_id",
             )
-        if placement.spec is not None:  # its own place, which a completed move destroys with its objects
-            held = self.svc.objects_at(placement.spec).list(tenant_prefix(tenant))
-            if held:
-                raise RuleViolation(
-                    f"studio {tenant} holds {len(held)} footage object(s) in the object store of its own location "
-                    f"({placement.model}); a move does not carry objects yet and deletes the place it leaves, so "
-                    "the review cannot be accepted in this build (docs/content.md)",
-                    field="review_id",
-                )
         target = tier_of_model(to_model)
         catalogue = catalogue_of(runtime)
         catalogue.set_tier(tenant, target.name, actor=actor)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from datastrata.runtime.roles import restrict
-from datastrata.runtime.tenantdata import TableSpec, by_key, register
+from datastrata.runtime.tenantdata import TableSpec, by_key, register, register_objects
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
-from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID
+from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID, STAGES
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS content_items (
@@ -115,3 +115,6 @@ register(
     TableSpec("content_views", ("tenant_id", "item_id", "hour", "region"), rows_of_stream=_ITEM_ROWS),
     TableSpec("content_reviews", ("tenant_id", "review_id"), rows_of_stream=_review_rows),
 )
+#: A studio's footage lives under its tenant prefix (``tenants/<id>/``, which a move and an export carry anyway);
+#: footage recorded before that layout, under each stage's prefix, is carried too.
+register_objects("content", lambda tenant: tuple(f"content/{stage}/{tenant}/" for stage in STAGES))

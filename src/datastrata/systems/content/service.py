@@ -327,8 +327,7 @@ class ContentService:
                 ) from None
             raise RuleViolation(
                 f"item {item.item_id!r}'s footage {item.object_key} is not in the object store of the studio's "
-                "location; after a move between models the footage stays in the old location's objects in this "
-                "build (docs/content.md)",
+                "location; upload it again under a new item id",
                 field="item_id",
             ) from None
         if not info.readable(now):

@@ -149,7 +149,10 @@ def _viral(svc: ContentService, clock: FrozenClock, studio: str, item_id: str, s
             f"(its writes paused {seconds.get('delta', 0) + seconds.get('verify', 0):.2f} s)"
         )
         here = svc.runtime.placement.locate(svc.scope(item_id))
-        say(f"  {studio} now lives in {here.name}; {item_id} reads there: {svc.item(item_id).stage}")
+        say(
+            f"  {studio} now lives in {here.name}; {item_id} reads there: {svc.item(item_id).stage}, "
+            f"its footage {len(svc.footage(item_id))} bytes"
+        )
 
 
 def _owned(key: object) -> str:
