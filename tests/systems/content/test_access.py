@@ -62,8 +62,10 @@ def test_grants_allow_exactly_what_they_name_under_the_owners_scope(svc: Content
     assert {e.tenant_id for e in events} == {SPAIN}
     with tenant(SPAIN):
         assert svc.footage("footage-1") == b"graded cut"
-        stored = [o.key for o in svc.objects(svc.scope("footage-1")).list(f"content/production/{SPAIN}/footage-1/")]
-        assert stored == [f"content/production/{SPAIN}/footage-1/footage-v2"]  # the replaced version is gone
+        stored = [
+            o.key for o in svc.objects(svc.scope("footage-1")).list(f"tenants/{SPAIN}/content/production/footage-1/")
+        ]
+        assert stored == [f"tenants/{SPAIN}/content/production/footage-1/footage-v2"]  # the replaced version is gone
     with tenant(FRANCE):
         assert svc.granted_status(SPAIN, "footage-1")["footage_version"] == 2
         assert "budget" not in svc.granted_status(SPAIN, "footage-1")

@@ -67,11 +67,15 @@ def test_a_grant_is_served_by_the_owners_location_and_nothing_lands_at_home(
     with home.db.read() as tx:
         assert tx.scalar("SELECT count(*) FROM content_items") == 0
         assert tx.scalar("SELECT count(*) FROM tenancy_grants") == 1  # grants are the home store's, both sides see them
-    assert [o.key for o in svc.objects_at(own.spec).list("content/")] == [f"content/production/{OWNER}/f1/footage-v2"]
-    assert svc.objects_at(home.spec).list("content/") == []
+    assert [o.key for o in svc.objects_at(own.spec).list("tenants/")] == [
+        f"tenants/{OWNER}/content/production/f1/footage-v2"
+    ]
+    assert svc.objects_at(home.spec).list("") == []
     clock.advance(timedelta(days=30))
     moved = svc.lifecycle_job().result["moved"]
-    assert [(m["item"], m["to_class"]) for m in moved] == [(f"content/production/{OWNER}/f1/footage-v2", "STANDARD_IA")]
+    assert [(m["item"], m["to_class"]) for m in moved] == [
+        (f"tenants/{OWNER}/content/production/f1/footage-v2", "STANDARD_IA")
+    ]
     with tenant(OWNER):
         report = svc.cost()
     assert report.by_class["STANDARD_IA"][0] == 1

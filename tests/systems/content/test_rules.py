@@ -90,11 +90,11 @@ def test_a_viral_hour_upgrades_the_item_and_flags_one_tier_review(svc: ContentSe
             "dedicated-storage",
             "open",
         )
-        decided = svc.decide_review(review["review_id"], accept=True)
-        assert decided.events[0].payload["state"] == "accepted"
-        assert svc.reviews()[0]["move"] == {"to": "dedicated-storage", "status": "requested"}
-        with pytest.raises(Exception, match="already accepted"):
-            svc.decide_review(review["review_id"], accept=False)
+        decided = svc.decline_review(review["review_id"])  # accepting one moves the studio: test_reviews.py
+        assert decided.events[0].payload["state"] == "declined"
+        assert svc.reviews()[0]["move"] is None
+        with pytest.raises(Exception, match="already declined"):
+            svc.decline_review(review["review_id"])
     with tenant("other-studio"):
         assert svc.reviews() == []
 

@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 from datastrata.api.bodies import CommandOut
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import EventIdField, KeyHeader
-from datastrata.api.jobs import ACCEPTED, start_job
-from datastrata.core.errors import ValidationError
+from datastrata.api.jobs import ACCEPTED, JobOut, start_job
+from datastrata.core.errors import Forbidden, ValidationError
 from datastrata.core.tenancy import DEFAULT_TENANT
+from datastrata.security.auth import principal_of
 from datastrata.systems.content.lifecycle import LIFECYCLE
 from datastrata.systems.content.service import ContentService
 from datastrata.tenancy.grants import PERMISSIONS
@@ -278,17 +279,44 @@ def get_reviews(request: Request) -> list[ReviewOut]:
     return [ReviewOut(**r) for r in _svc(request).reviews()]
 
 
-@router.post("/reviews/{review_id}/{decision}", responses=problems(404, 409))
-def post_review(
-    review_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_T-]{0,150}$")],
-    decision: Annotated[str, Path(pattern=r"^(accept|decline)$")],
-    body: StepIn,
-    request: Request,
-    key: KeyHeader,
-) -> CommandOut:
-    """Accept (request the upgrade) or decline a tier review."""
-    svc = _svc(request)
-    return _out(svc.decide_review(review_id, accept=decision == "accept", key=key.with_body(body.event_id)))
+ReviewPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_T-]{0,150}$", description="Review id")]
+
+
+class AcceptOut(CommandOut):
+    """An accepted tier review: the recorded command and the job moving the studio (None: a replayed request)."""
+
+    job: JobOut | None
+
+
+@router.post(
+    "/reviews/{review_id}/accept",
+    status_code=202,
+    responses={
+        202: {"model": AcceptOut, "description": "Accepted; the move runs as a job: poll the `Location` header"},
+        200: {"model": AcceptOut, "description": "The stored result of an earlier request with the key"},
+        **problems(403, 404, 409),
+    },
+)
+def post_accept(review_id: ReviewPath, body: StepIn, request: Request, key: KeyHeader) -> JSONResponse:
+    """Accept a tier review (an admin of the studio): its tier changes and its live move to the next model starts."""
+    principal = principal_of(request)
+    if not principal.holds("admin"):
+        raise Forbidden(
+            f"accepting a tier review changes the studio's tier and moves its data: it needs the admin role; API key "
+            f"{principal.key_id} is {principal.role}; ask the studio's admin (`datastrata tenants keys create "
+            f"{principal.tenant} --role admin`)"
+        )
+    accepted = _svc(request).accept_review(review_id, actor=principal.actor, key=key.with_body(body.event_id))
+    data = AcceptOut(**accepted.to_dict()).model_dump(mode="json")
+    if accepted.job is None:
+        return JSONResponse(data, status_code=200)
+    return JSONResponse(data, status_code=202, headers={"Location": f"/jobs/{accepted.job.id}"})
+
+
+@router.post("/reviews/{review_id}/decline", responses=problems(404, 409))
+def post_decline(review_id: ReviewPath, body: StepIn, request: Request, key: KeyHeader) -> CommandOut:
+    """Decline a tier review (the studio stays in its tier and model)."""
+    return _out(_svc(request).decline_review(review_id, key=key.with_body(body.event_id)))
 
 
 @router.get("/cost")

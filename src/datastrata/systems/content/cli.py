@@ -10,6 +10,7 @@ import typer
 
 from datastrata.core.errors import ValidationError
 from datastrata.core.tenancy import tenant
+from datastrata.runtime.jobs import Job
 from datastrata.shell import (
     EventIdOption,
     JsonOption,
@@ -21,6 +22,7 @@ from datastrata.shell import (
     time_option,
 )
 from datastrata.systems.content.service import ContentService
+from datastrata.tenancy.move import GRACE
 from datastrata.writes.commands import CommandResult
 
 app = typer.Typer(help="The studio content platform: items, views, grants, costs.", no_args_is_help=True)
@@ -216,19 +218,53 @@ def lifecycle_run(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @reviews_app.command("list")
 def reviews(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The studio's tier reviews."""
-    emit(_svc(ctx).reviews(), as_json=as_json)
+    emit(_svc(ctx).reviews(), as_json=as_json, text=_reviews)
 
 
 @reviews_app.command("accept")
-def accept(ctx: typer.Context, review_id: str, event_id: EventIdOption = None, as_json: JsonOption = False) -> None:
-    """Accept a tier review: the upgrade to the next isolation model is requested."""
-    _command(_svc(ctx).decide_review(review_id, accept=True, key=event_id), as_json)
+def accept(
+    ctx: typer.Context,
+    review_id: str,
+    grace: Annotated[
+        float, typer.Option(min=0, max=86_400, help="Seconds between the move's switch and deleting the old copy.")
+    ] = GRACE,
+    event_id: EventIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Accept a tier review (local operator): the studio's tier changes and it is moved to the next model, here."""
+    svc = _svc(ctx)
+    accepted = svc.accept_review(review_id, key=event_id, grace=grace)
+    job = None if accepted.job is None else svc.tier_reviews.wait(accepted.job)
+    data = {**accepted.result.to_dict(), "job": None if job is None else job.to_dict()}
+    emit(data, as_json=as_json, text=lambda _: _events(accepted.result) + ("" if job is None else "\n" + _job(job)))
+    if job is not None and job.state != "succeeded":
+        raise typer.Exit(1)
 
 
 @reviews_app.command("decline")
 def decline(ctx: typer.Context, review_id: str, event_id: EventIdOption = None, as_json: JsonOption = False) -> None:
     """Decline a tier review."""
-    _command(_svc(ctx).decide_review(review_id, accept=False, key=event_id), as_json)
+    _command(_svc(ctx).decline_review(review_id, key=event_id), as_json)
+
+
+def _reviews(reviews: list[dict[str, Any]]) -> str:
+    if not reviews:
+        return "no tier reviews"
+    lines = []
+    for r in reviews:
+        line = f"{r['review_id']}  {r['state']:<8}  {r['from']} → {r['to']}  (item {r['item_id']})"
+        move = r["move"] or {}
+        if move.get("id"):
+            line += f"\n  move {move['id']}: {move.get('state', '?')} at {move.get('step', '?')}, tier {move['tier']}"
+            line += f"\n  {move['error']}" if move.get("error") else ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _job(job: Job) -> str:
+    result = job.result or {}
+    line = f"move {result.get('move', job.target)} (job {job.id}) {job.state}: {result.get('state', '')}".rstrip(": ")
+    return line + (f"\n  {job.error}" if job.error else "")
 
 
 @grants_app.command("add")

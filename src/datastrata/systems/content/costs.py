@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from datastrata.stores.database import time_to_db
 from datastrata.systems.content import domain
+from datastrata.systems.content.keys import footage_owner
 from datastrata.tenancy.tiers import TIERS
 from datastrata.tiering.cost import CostModel
 from datastrata.tiering.plan import Item
@@ -88,7 +89,7 @@ def cost_report(lifecycle: Lifecycle, tenant: str, *, prices: TieringPrices | No
     per_item: dict[str, Decimal] = {}
     scope = service.scope(None, caller_region="*", owner=tenant)
     location = runtime.locate(scope)
-    for mover in lifecycle.movers(location):
+    for mover in lifecycle.movers(location, [tenant]):
         model = CostModel(mover.policy, prices)
         for item in mover.inventory():
             item_id = _item_of(item, tenant)
@@ -126,6 +127,6 @@ def cost_report(lifecycle: Lifecycle, tenant: str, *, prices: TieringPrices | No
 
 
 def _item_of(item: Item, tenant: str) -> str | None:
-    """The item id of a footage object of `tenant` (``content/<stage>/<tenant>/<item>/footage``), else None."""
-    parts = item.key.split("/")
-    return parts[3] if len(parts) == 5 and parts[2] == tenant else None
+    """The item id of a footage object of `tenant`, else None."""
+    owner = footage_owner(item.key)
+    return owner[1] if owner is not None and owner[0] == tenant else None

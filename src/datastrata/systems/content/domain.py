@@ -150,11 +150,21 @@ def check_transition(item_id: str, stage: str, to: str) -> None:
         )
 
 
+#: The one item id no item may take: ``content-reviews`` is the stream of the studio's tier review decisions.
+RESERVED_ITEM_ID = "reviews"
+
+
 def check_item_id(value: object, *, field: str = "item_id") -> str:
     """Refuse a malformed item id."""
     if not isinstance(value, str) or not _ITEM.match(value):
         raise ValidationError(
             f"{field} must be 1-100 of a-z, 0-9, '_' or '-', starting with a letter or digit; got {value!r}",
+            field=field,
+        )
+    if value == RESERVED_ITEM_ID:
+        raise ValidationError(
+            f"{field} {value!r} is reserved (the stream content-{value} holds the tier review decisions); "
+            "choose another id",
             field=field,
         )
     return value

@@ -7,11 +7,13 @@ table carries, and on PostgreSQL the restrictive row policy of the same text.
 
 from __future__ import annotations
 
+from typing import Any
+
 from datastrata.runtime.roles import restrict
-from datastrata.runtime.tenantdata import register_objects
+from datastrata.runtime.tenantdata import TableSpec, by_key, register, register_objects
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
-from datastrata.systems.content.domain import STAGES
+from datastrata.systems.content.domain import CONTEXT, RESERVED_ITEM_ID, STAGES
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS content_items (
@@ -93,5 +95,26 @@ def ddl(dialect: Dialect) -> str:
 #: The content platform's schema.
 MIGRATIONS = Component.baseline("content", ddl)
 
-#: A studio's footage lives under each stage's prefix (``content.service.footage_key``): a move carries it.
+
+#: The stream of a studio's review decisions (``content-reviews``; no item may take that id).
+REVIEWS_STREAM = f"{CONTEXT}-{RESERVED_ITEM_ID}"
+
+
+def _review_rows(stream_id: str) -> tuple[str, tuple[Any, ...]]:
+    """Rows of ``content_reviews`` one stream wrote: an item's stream flags its reviews, the reviews stream decides."""
+    if stream_id == REVIEWS_STREAM:
+        return "1 = 1", ()
+    return _ITEM_ROWS(stream_id)
+
+
+_ITEM_ROWS = by_key(CONTEXT, "item_id")
+register(
+    "content",
+    TableSpec("content_items", ("tenant_id", "item_id"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_renditions", ("tenant_id", "item_id", "resolution"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_views", ("tenant_id", "item_id", "hour", "region"), rows_of_stream=_ITEM_ROWS),
+    TableSpec("content_reviews", ("tenant_id", "review_id"), rows_of_stream=_review_rows),
+)
+#: A studio's footage lives under its tenant prefix (``tenants/<id>/``, which a move and an export carry anyway);
+#: footage recorded before that layout, under each stage's prefix, is carried too.
 register_objects("content", lambda tenant: tuple(f"content/{stage}/{tenant}/" for stage in STAGES))

@@ -1,10 +1,10 @@
 """The content platform's service: items through their lifecycle, views and viral upgrades, tier reviews, grants.
 
 Every command is one transaction with its event in the item's stream ``content-<item>`` of the calling studio (the
-tenant). An item's footage is one object, ``content/<stage>/<tenant>/<item>/footage``, in its stage's prefix, where
-the stage's storage policy (``policy.yaml``, ``archived.yaml``) places it. Reads of ``content_items`` carry the
-region rule (:data:`~datastrata.systems.content.schema.REGION_PREDICATE`): an item restricted to regions is
-NotFound for a caller from elsewhere.
+tenant). An item's footage is one object, ``tenants/<tenant>/content/<stage>/<item>/footage-v<n>``
+(:mod:`~datastrata.systems.content.keys`), in its stage's prefix, where the stage's storage policy places it. Reads
+of ``content_items`` carry the region rule (:data:`~datastrata.systems.content.schema.REGION_PREDICATE`): an item
+restricted to regions is NotFound for a caller from elsewhere.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ from datastrata.stores.database import Row, time_from_db, time_to_db
 from datastrata.systems.content import domain
 from datastrata.systems.content.costs import CostReport, cost_report
 from datastrata.systems.content.domain import ARCHIVED, CONTEXT, PLACEMENTS, PRODUCTION, PUBLISHED, RENDITIONS
+from datastrata.systems.content.keys import footage_key
 from datastrata.systems.content.lifecycle import LIFECYCLE, Lifecycle
+from datastrata.systems.content.reviews import Acceptance, TierReviews
 from datastrata.systems.content.schema import MIGRATIONS, REGION_PREDICATE
+from datastrata.tenancy.catalogue import LOCAL_ACTOR
 from datastrata.tenancy.grants import Grant, Grants
+from datastrata.tenancy.move import GRACE
 from datastrata.tiering.objects import ObjectStore
 from datastrata.writes.commands import CommandHandler, CommandResult, Decision
 
@@ -127,14 +131,6 @@ def _item(row: Row) -> Item:
     )
 
 
-def footage_key(stage: str, tenant: str, item_id: str, version: int = 1) -> str:
-    """Where a version of an item's footage lives in its stage's prefix (the policy's dataset of that stage).
-
-    Each version has its own key, so a command that fails before its commit never touched the stored version.
-    """
-    return f"content/{stage}/{tenant}/{item_id}/footage-v{version}"
-
-
 class ContentService:
     """Studios' content items: upload, publish, archive, republish, views, reviews, grants (costs: ``costs``)."""
 
@@ -146,6 +142,9 @@ class ContentService:
         self.grants = Grants(runtime)
         self._objects: dict[str, ObjectStore] = {}
         self.lifecycle = Lifecycle(self)
+        self.tier_reviews = TierReviews(self)
+        #: Seconds between the switch of a move an accepted review starts and deleting the studio's old copy.
+        self.move_grace = GRACE
 
     def lifecycle_job(self) -> Job:
         """Run the storage lifecycle now as a recorded job (``content lifecycle run``); the job carries the result."""
@@ -320,9 +319,15 @@ class ContentService:
         try:
             info = objects.info(item.object_key)
         except NotFound:
+            if item.stage == ARCHIVED:  # only the archived stage's rules expire footage
+                raise RuleViolation(
+                    f"item {item.item_id!r}'s footage has expired from the archive ({item.object_key}); upload it "
+                    "again under a new item id",
+                    field="item_id",
+                ) from None
             raise RuleViolation(
-                f"item {item.item_id!r}'s footage has expired from the archive ({item.object_key}); upload it again "
-                "under a new item id",
+                f"item {item.item_id!r}'s footage {item.object_key} is not in the object store of the studio's "
+                "location; upload it again under a new item id",
                 field="item_id",
             ) from None
         if not info.readable(now):
@@ -518,31 +523,19 @@ class ContentService:
             events.append(NewEvent("TierReviewFlagged", payload))
         return events
 
-    def decide_review(self, review_id: str, *, accept: bool, key: str | None = None) -> CommandResult:
-        """Accept (ask for the move to the next model) or decline an open tier review of the current studio."""
-        scope = self.scope(None, caller_region="*").within(CONTEXT, "reviews")
+    def accept_review(
+        self, review_id: str, *, actor: str = LOCAL_ACTOR, key: str | None = None, grace: float | None = None
+    ) -> Acceptance:
+        """Accept an open tier review: the studio's tier changes and its live move to the next model starts.
 
-        def decide(work: Work) -> Decision:
-            row = work.one(
-                "SELECT state, from_model, to_model, item_id FROM content_reviews "
-                "WHERE tenant_id = ? AND review_id = ?",
-                (work.scope.tenant, review_id),
-            )
-            if row is None:
-                raise NotFound(f"no tier review {review_id!r}", field="review_id")
-            if row[0] != "open":
-                raise RuleViolation(f"tier review {review_id!r} is already {row[0]}", field="review_id")
-            state = "accepted" if accept else "declined"
-            # The live move (tenancy.move.start_move) is not in this build: an accepted review records the request.
-            move = json.dumps({"to": row[2], "status": "requested"}) if accept else None
-            work.execute(
-                "UPDATE content_reviews SET state = ?, decided_at = ?, move = ? WHERE tenant_id = ? AND review_id = ?",
-                (state, time_to_db(work.dialect, self.clock()), move, work.scope.tenant, review_id),
-            )
-            payload = {"review_id": review_id, "item_id": row[3], "from": row[1], "to": row[2], "state": state}
-            return Decision(work.scope, [NewEvent("TierReviewDecided", payload)])
+        `grace`: seconds between the move's switch and deleting the old copy (default :attr:`move_grace`).
+        """
+        chosen = self.move_grace if grace is None else grace
+        return self.tier_reviews.accept(review_id, actor=actor, key=key, grace=chosen)
 
-        return self.commands.execute("review", scope, decide, key=key, content={"review": review_id, "accept": accept})
+    def decline_review(self, review_id: str, *, key: str | None = None) -> CommandResult:
+        """Decline an open tier review of the current studio."""
+        return self.tier_reviews.decline(review_id, key=key)
 
     # ---- queries -------------------------------------------------------------------------------------------
 
@@ -589,27 +582,8 @@ class ContentService:
         return self.objects(scope).read(item.object_key)
 
     def reviews(self) -> list[dict[str, Any]]:
-        """The current studio's tier reviews, newest first."""
-        scope = self.scope(None, caller_region="*")
-        with self.in_region(scope), self.runtime.read(scope) as work:
-            rows = work.query(
-                "SELECT review_id, item_id, state, from_model, to_model, metrics, created_at, move "
-                "FROM content_reviews WHERE tenant_id = ? ORDER BY created_at DESC, review_id",
-                (work.scope.tenant,),
-            )
-        return [
-            {
-                "review_id": r[0],
-                "item_id": r[1],
-                "state": r[2],
-                "from": r[3],
-                "to": r[4],
-                "metrics": json.loads(r[5]),
-                "created_at": time_from_db(r[6]).isoformat(),
-                "move": None if r[7] is None else json.loads(r[7]),
-            }
-            for r in rows
-        ]
+        """The current studio's tier reviews, newest first, with their moves."""
+        return self.tier_reviews.list()
 
     # ---- grants --------------------------------------------------------------------------------------------
 
