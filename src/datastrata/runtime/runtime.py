@@ -140,9 +140,11 @@ class Runtime:
     ) -> Runtime:
         """Open the home location of `placement` and the bus.
 
-        The default placement is by tenant: each tenant of `tenants` (default: ``default`` alone) with a location of
-        its own (dedicated storage or infrastructure) lives there, every other scope in the home store of `settings`.
+        The default placement is by tenant: each tenant of `tenants` (default: the home store's catalogue) with a
+        location of its own (dedicated storage or infrastructure) lives there, every other scope in the home store of
+        `settings`.
         """
+        catalogued = placement is None and tenants is None
         tenants = tenants or SingleTenant()
         placement = placement or ByTenant.from_settings(settings, tenants)
         spec = placement.all()[0]
@@ -161,6 +163,8 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             tenants = StoredDirectory(followers.db)  # and the tenant catalogue
+            if catalogued and isinstance(placement, ByTenant):
+                placement.directory = tenants  # which, unless told otherwise, places each tenant
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:
