@@ -316,9 +316,9 @@ def test_silo_followers_past_the_cap_take_turns(home_url: str) -> None:
                 assert work.query("SELECT tenant_id, n FROM tenant_tally") == [(tenant, times)]
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
-def test_a_silo_pool_of_one_connection_serves_a_command_on_first_open(store_url: str) -> None:
-    settings = Settings(store=store_url, max_connections="12")  # so many silos that each pool gets one connection
+@pytest.mark.parametrize("home_url", ["postgresql"], indirect=True)
+def test_a_silo_pool_of_one_connection_serves_a_command_on_first_open(home_url: str) -> None:
+    settings = Settings(store=home_url, max_connections="12")  # so many silos that each pool gets one connection
     directory = Listed()
     with Runtime.open(settings, tenants=directory) as rt:
         tenants = [f"one-{i}" for i in range(4)]
