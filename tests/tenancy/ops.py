@@ -2,8 +2,9 @@
 
 An operation runs on behalf of one tenant, with ids drawn from a small pool every tenant shares, and asserts that
 what it returns, counts or changes is exactly what that tenant's own history (its :class:`Model`) says: another
-tenant's rows, events or counts in an answer fail the assertion. Other packages add their systems' operations with
-:func:`operation` (bridge and silo tenants, content, grants).
+tenant's rows, events or counts in an answer fail the assertion. Grants are the one way across: the world keeps
+every grant given (:class:`GrantModel`), and a granted call must touch the granted item of the owner and nothing
+else, and be refused once revoked.
 """
 
 from __future__ import annotations
@@ -38,6 +39,29 @@ class Model:
     readings: int = 0
     models: Counter[str] = field(default_factory=Counter)
     designs: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, ItemModel] = field(default_factory=dict)
+
+
+@dataclass
+class ItemModel:
+    """One content item as its studio (and its grantees' writes) made it."""
+
+    stage: str
+    footage: bytes
+    version: int = 1
+    views: int = 0
+
+
+@dataclass
+class GrantModel:
+    """One grant given by `owner` to `grantee`, and whether it was revoked since."""
+
+    id: str
+    owner: str
+    grantee: str
+    item: str
+    permission: str
+    revoked: bool = False
 
 
 @dataclass
@@ -50,6 +74,10 @@ class World:
     shared_ids: bool = True
     models: dict[str, Model] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    #: Each tenant's catalogued tier, when it has one (the cost report names it).
+    tiers: dict[str, str] = field(default_factory=dict)
+    #: Every grant any tenant of this world gave, in order.
+    grants: list[GrantModel] = field(default_factory=list)
 
     def model(self, tid: str) -> Model:
         """The model of tenant `tid`."""
@@ -337,4 +365,201 @@ def advise(world: World, tid: str, n: int) -> None:
     world.model(tid).designs[name] = report
 
 
-SYSTEMS = ("portfolio", "masterdata", "mdm", "match", "food", "fab", "mlops", "design")
+# ---- content -------------------------------------------------------------------------------------------------
+
+
+def _content(world: World) -> Any:
+    from datastrata.systems.content.service import ContentService
+
+    return world.service("content", lambda r: r.service("content", ContentService))
+
+
+#: The lifecycle step each stage takes next: production → published → archived → published again.
+_NEXT_STAGE = {
+    "production": ("publish", "published"),
+    "published": ("archive", "archived"),
+    "archived": ("republish", "published"),
+}
+
+
+def _items_are_as_made(world: World, tid: str) -> None:
+    """Every item `tid` holds — ids, stages, footage versions and bytes — is what its history made, nothing more."""
+    svc, items = _content(world), world.model(tid).items
+    with tenant(tid):
+        found = {i.item_id: (i.stage, i.footage_version) for i in svc.items()}
+        assert found == {k: (v.stage, v.version) for k, v in items.items()}
+        for key, item in items.items():
+            assert svc.footage(key) == item.footage
+
+
+@operation("content")
+def register_item(world: World, tid: str, n: int) -> None:
+    """Register an item in production: refused only if this tenant holds the id (another studio's is no conflict)."""
+    key, svc, m = IDS[n % len(IDS)], _content(world), world.model(tid)
+    footage = f"{tid} {key} v1".encode()
+    budget = 200_000_000 if n % 2 else 1_000
+    if key in m.items:
+        with pytest.raises(RuleViolation, match="already exists"):
+            svc.upload(key, f"{tid} {key}", footage, budget=budget)
+    else:
+        svc.upload(key, f"{tid} {key}", footage, budget=budget)
+        m.items[key] = ItemModel("production", footage)
+        assert svc.item(key).placement == ("premium" if n % 2 else "basic")
+    _items_are_as_made(world, tid)
+
+
+@operation("content")
+def publish_item(world: World, tid: str, n: int) -> None:
+    """Take an item of this tenant one lifecycle step on (publish, archive, republish); publishing adds renditions."""
+    key, svc, m = IDS[n % len(IDS)], _content(world), world.model(tid)
+    item = m.items.get(key)
+    if item is None:
+        with pytest.raises(NotFound):
+            svc.publish(key)
+        return
+    command, to = _NEXT_STAGE[item.stage]
+    getattr(svc, command)(key)
+    item.stage = to
+    if to == "published":
+        assert {r["resolution"] for r in svc.renditions(key)} == {"4K", "1080p", "720p", "480p"}
+    _items_are_as_made(world, tid)
+
+
+@operation("content")
+def record_views(world: World, tid: str, n: int) -> None:
+    """Record an hour's views of an item of this tenant (never another studio's item of the same id)."""
+    key, svc, m = IDS[n % len(IDS)], _content(world), world.model(tid)
+    hour = world.runtime.clock() - timedelta(hours=n % 2)
+    item = m.items.get(key)
+    if item is None:
+        with pytest.raises(NotFound):
+            svc.record_views(key, hour, {"eu": 5 + n})
+        return
+    svc.record_views(key, hour, {"eu": 5 + n})
+    item.views += 5 + n
+
+
+@operation("content")
+def cost_report(world: World, tid: str, n: int) -> None:
+    """The month's cost counts this tenant's footage objects and views alone, at its own tier."""
+    report, items = _content(world).cost(), world.model(tid).items
+    assert report.tenant == tid
+    if tid in world.tiers:
+        assert report.tier == world.tiers[tid]
+    assert sum(count for count, _, _ in report.by_class.values()) == len(items)
+    assert sum(size for _, size, _ in report.by_class.values()) == sum(len(i.footage) for i in items.values())
+    cold = {r.item_id for r in report.recommendations if r.action == "move_to_archive"}
+    assert cold == {k for k, i in items.items() if i.views < 30}, "under 1 view a day over 30 days"
+    assert all(r.action == "move_to_archive" for r in report.recommendations)
+
+
+# ---- grants --------------------------------------------------------------------------------------------------
+
+#: The granted calls: a status read, a footage read, a footage write.
+_USES = ("status:read", "footage:read", "footage:write")
+
+
+def _other(world: World, tid: str, n: int) -> str:
+    others = [t for t in world.tenants if t != tid]
+    return others[(n // 9) % len(others)]
+
+
+def _covered(world: World, owner: str, grantee: str, item: str, permission: str) -> bool:
+    """True when an unrevoked grant of `owner` lets `grantee` do `permission` on `item`."""
+    from datastrata.tenancy.grants import PERMISSIONS
+
+    need = PERMISSIONS.index(permission)
+    return any(
+        g.owner == owner
+        and g.grantee == grantee
+        and g.item == item
+        and not g.revoked
+        and need <= PERMISSIONS.index(g.permission)
+        for g in world.grants
+    )
+
+
+def _use(world: World, grantee: str, owner: str, item: str, permission: str) -> None:
+    """Make the granted call `permission` names as `grantee` on the owner's `item`: served if granted, else NotFound."""
+    svc, owned = _content(world), world.model(owner).items.get(item)
+    if not _covered(world, owner, grantee, item, permission):
+        call: Callable[[], object] = {
+            "status:read": lambda: svc.granted_status(owner, item),
+            "footage:read": lambda: svc.granted_footage(owner, item),
+            "footage:write": lambda: svc.granted_replace_footage(owner, item, b"refused"),
+        }[permission]
+        with tenant(grantee), pytest.raises(NotFound, match=f"no item {item!r}"):
+            call()
+        return
+    assert owned is not None, "a grant is only ever given on an item its owner holds"
+    with tenant(grantee):
+        if permission == "status:read":
+            status = svc.granted_status(owner, item)
+            assert (status["item_id"], status["stage"], status["footage_version"]) == (item, owned.stage, owned.version)
+            assert status["title"] == f"{owner} {item}"
+        elif permission == "footage:read":
+            assert svc.granted_footage(owner, item) == owned.footage
+        elif owned.stage == "archived":
+            with pytest.raises(RuleViolation, match="archived"):
+                svc.granted_replace_footage(owner, item, b"refused")
+        else:
+            data = f"{grantee} for {owner} {item} v{owned.version + 1}".encode()
+            svc.granted_replace_footage(owner, item, data)
+            owned.version += 1
+            owned.footage = data
+
+
+@operation("grants")
+def grant_item(world: World, tid: str, n: int) -> None:
+    """Grant another tenant one permission on one of this tenant's items (an item it does not hold: NotFound)."""
+    from datastrata.tenancy.grants import PERMISSIONS
+
+    key, permission, grantee = IDS[n % len(IDS)], PERMISSIONS[(n // 3) % 3], _other(world, tid, n)
+    svc, expires = _content(world), world.runtime.clock() + timedelta(days=1)
+    if key not in world.model(tid).items:
+        with pytest.raises(NotFound):
+            svc.grant(grantee, key, permission, expires)
+        return
+    given = svc.grant(grantee, key, permission, expires)
+    assert (given.owner, given.grantee, given.item, given.permission) == (tid, grantee, key, permission)
+    world.grants.append(GrantModel(given.id, tid, grantee, key, permission))
+
+
+@operation("grants")
+def use_grant(world: World, tid: str, n: int) -> None:
+    """Use a grant of another tenant: served only as granted, touching only the granted item; else NotFound."""
+    owner, key, permission = _other(world, tid, n), IDS[n % len(IDS)], _USES[(n // 3) % 3]
+    _use(world, tid, owner, key, permission)
+    for who in (owner, tid):  # the owner's other items and the caller's own item of that id are untouched
+        _items_are_as_made(world, who)
+
+
+@operation("grants")
+def revoke_grant(world: World, tid: str, n: int) -> None:
+    """Revoke one of this tenant's grants (another tenant's: NotFound); its use is refused from then on."""
+    svc = _content(world)
+    theirs = [g for g in world.grants if g.owner != tid]
+    mine = [g for g in world.grants if g.owner == tid and not g.revoked]
+    if theirs and (n % 2 or not mine):
+        with pytest.raises(NotFound, match="no grant"):
+            svc.revoke(theirs[n % len(theirs)].id)
+        return
+    if not mine:
+        return
+    grant = mine[n % len(mine)]
+    assert svc.revoke(grant.id).revoked_at is not None
+    grant.revoked = True
+    _use(world, grant.grantee, tid, grant.item, grant.permission)  # refused now, unless another grant covers it
+
+
+@operation("grants")
+def list_grants(world: World, tid: str, n: int) -> None:
+    """A tenant sees the grants it gave or was given (both sides), with their state, and no one else's."""
+    svc, now = _content(world), world.runtime.clock()
+    found = {g.id: g.state(now) for g in svc.grants.list_for(tid)}
+    mine = [g for g in world.grants if tid in (g.owner, g.grantee)]
+    assert found == {g.id: "revoked" if g.revoked else "active" for g in mine}
+    assert all(tid in (a["owner"], a["grantee"]) for a in svc.grants.audit(tid))
+
+
+SYSTEMS = ("portfolio", "masterdata", "mdm", "match", "food", "fab", "mlops", "design", "content", "grants")

@@ -314,3 +314,21 @@ def test_silo_followers_past_the_cap_take_turns(home_url: str) -> None:
         for times, tenant in enumerate(tenants, start=1):
             with rt.read(Scope("tally", None, tenant)) as work:
                 assert work.query("SELECT tenant_id, n FROM tenant_tally") == [(tenant, times)]
+
+
+@pytest.mark.parametrize("home_url", ["postgresql"], indirect=True)
+def test_a_silo_pool_of_one_connection_serves_a_command_on_first_open(home_url: str) -> None:
+    settings = Settings(store=home_url, max_connections="12")  # so many silos that each pool gets one connection
+    directory = Listed()
+    with Runtime.open(settings, tenants=directory) as rt:
+        tenants = [f"one-{i}" for i in range(4)]
+        for tenant in tenants:
+            provisioned(rt, directory, tenant, SILO)
+        from datastrata.systems.portfolio.service import PortfolioService
+
+        portfolios = PortfolioService(rt)
+        for tenant in tenants:  # the command reads its log's identity inside its transaction: no second connection
+            with acting_for(tenant):
+                portfolios.deposit("P1", "10")
+                assert rt.location(place(rt, tenant)).db.pool.max_size == 1  # type: ignore[attr-defined]
+                assert portfolios.state("P1").cash == 10

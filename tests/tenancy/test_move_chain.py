@@ -47,7 +47,7 @@ FULL = os.environ.get("DATASTRATA_FULL") == "1"
 #: The issue's figure (100k rows) in the full run; a bounded sample in ``make test``.
 ROWS = 100_000 if FULL else 2_000
 #: Enough rows that a kill lands while they are being copied.
-CRASH_ROWS = 10_000
+CRASH_ROWS = 30_000
 MODELS = ("dedicated-storage", "dedicated-infrastructure")
 ROOT = Path(__file__).parents[2]
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -203,7 +203,7 @@ def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(set
         with acting_for("acme"):
             service.register_team("AAA", "acme first")
         filled = _fill(runtime, "acme", CRASH_ROWS) | {"AAA"}
-    _kill_when(settings.store, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
+    _kill_when(settings.store, settings.graph, "dedicated-storage", kill_at, 0.1 if kill_at == "step copy" else 0.0)
     with Runtime.open(settings) as runtime:
         catalogue = catalogue_of(runtime)
         [killed] = move_status(runtime, "acme")

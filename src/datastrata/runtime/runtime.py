@@ -208,6 +208,7 @@ class Runtime:
             opened = self._open_location(spec)
             for component in EVERY_LOCATION:  # what a tenant's writes touch wherever it lives (quota, fence)
                 opened.db.ensure(component)
+            _ = opened.log.identity  # read now: inside a unit of work a silo pool of one connection has none spare
             self._open[spec.name] = opened
             self._evict()
             return opened
