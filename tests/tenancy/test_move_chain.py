@@ -349,3 +349,32 @@ def test_a_food_tenant_in_its_own_location_has_its_own_graph_and_a_move_rebuilds
         with acting_for("acme"):
             assert food.lag().behind == 0  # rebuilt in its new location's graph by the move's followers step
             assert [s.restaurant_id for s in food.recommend("u1")] == ["r2"]
+
+
+def test_future_dated_master_data_activates_per_tenant_wherever_it_lives(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from datastrata.core.clock import FrozenClock
+    from datastrata.systems.masterdata.service import MasterDataService
+
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    clock = FrozenClock(start)
+    with Runtime.open(settings, clock=clock) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        catalogue.add("bee", "professional")  # its master data lives in its own location
+        master = MasterDataService(runtime)
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                master.put("customer", "C1", {"name": f"{name} now"}, actor="a")
+                master.put("customer", "C1", {"name": f"{name} later"}, valid_from=start + timedelta(days=1), actor="a")
+        with runtime.as_platform():
+            assert master.activation() == 0  # nothing due: the worker's round only reads
+        clock.set(start + timedelta(days=1))
+        with runtime.as_platform():  # as the worker runs it: each version announced under its own tenant
+            assert master.activation() == 2
+            assert master.activation() == 0
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                record = master.get("customer", "C1")
+                assert record is not None and record.attributes == {"name": f"{name} later"}

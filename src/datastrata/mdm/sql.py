@@ -228,13 +228,13 @@ def insert_versions(tx: Tx, rows: Sequence[VersionRow]) -> None:
     )
 
 
-def pending_versions(tx: Tx, now: datetime, limit: int) -> list[VersionRow]:
-    """Return up to `limit` open versions (all tenants) that have taken effect by `now` but were never activated."""
+def pending_versions(tx: Tx, tenant: str, now: datetime, limit: int) -> list[VersionRow]:
+    """Return up to `limit` open versions of `tenant` that have taken effect by `now` but were never activated."""
     rows = tx.query(
         f"SELECT {_VERSION_COLUMNS} FROM master_data_versions "
-        "WHERE activated_at IS NULL AND recorded_to IS NULL AND valid_from <= ? "
-        "ORDER BY valid_from, tenant_id, entity_type, entity_key, version_id LIMIT ?",
-        (_t(tx, now), limit),
+        "WHERE tenant_id = ? AND activated_at IS NULL AND recorded_to IS NULL AND valid_from <= ? "
+        "ORDER BY valid_from, entity_type, entity_key, version_id LIMIT ?",
+        (tenant, _t(tx, now), limit),
     )
     return [_version(r) for r in rows]
 
@@ -303,14 +303,26 @@ def set_current(tx: Tx, key: Key, version: VersionRow | None, now: datetime) -> 
     )
 
 
-def lapsed_current(tx: Tx, now: datetime, limit: int) -> list[Key]:
-    """Return up to `limit` keys whose current row's valid period has ended by `now`."""
+def lapsed_current(tx: Tx, tenant: str, now: datetime, limit: int) -> list[Key]:
+    """Return up to `limit` keys of `tenant` whose current row's valid period has ended by `now`."""
     rows = tx.query(
         "SELECT tenant_id, entity_type, entity_key FROM master_data_current "
-        "WHERE valid_to IS NOT NULL AND valid_to <= ? ORDER BY valid_to LIMIT ?",
-        (_t(tx, now), limit),
+        "WHERE tenant_id = ? AND valid_to IS NOT NULL AND valid_to <= ? ORDER BY valid_to LIMIT ?",
+        (tenant, _t(tx, now), limit),
     )
     return [Key(*r) for r in rows]
+
+
+def due_tenants(tx: Tx, now: datetime) -> list[str]:
+    """Return the tenants (of every tenant this transaction sees) with a version due or a current row lapsed."""
+    at = _t(tx, now)
+    rows = tx.query(
+        "SELECT DISTINCT tenant_id FROM master_data_versions "
+        "WHERE activated_at IS NULL AND recorded_to IS NULL AND valid_from <= ? "
+        "UNION SELECT DISTINCT tenant_id FROM master_data_current WHERE valid_to IS NOT NULL AND valid_to <= ?",
+        (at, at),
+    )
+    return sorted(str(r[0]) for r in rows)
 
 
 # ---- audit ---------------------------------------------------------------------------------------------------

@@ -167,20 +167,23 @@ class MasterDataStore:
 
         Idempotent and safe to run concurrently: a marker column set in the same transaction as the event decides
         which run announces a version. Versions recorded already in effect are announced by their
-        MasterDataChanged event instead. Runs over every tenant, at most `limit` versions per call (call again
-        while it returns `limit` records).
+        MasterDataChanged event instead. Runs for the caller's tenant, at most `limit` versions per call (call
+        again while it returns `limit` records); the worker's job runs it for each tenant with something due.
         """
         if limit < 1:
             raise ValidationError(f"limit must be at least 1; got {limit}", field="limit")
         activated: list[VersionRow] = []
-        with self.units.transaction(self.scope()) as tx:
+        scope = self.scope()
+        with self.units.transaction(scope) as tx:
             sql.lock_activation(tx)
             now = self.clock()
-            due = {v.key for v in sql.pending_versions(tx, now, limit)} | set(sql.lapsed_current(tx, now, limit))
+            due = {v.key for v in sql.pending_versions(tx, scope.tenant, now, limit)} | set(
+                sql.lapsed_current(tx, scope.tenant, now, limit)
+            )
             keys = sorted(due, key=Key.params)
             for key in keys:  # in one order, so concurrent runs and writers cannot deadlock
                 sql.lock_key(tx, key)
-            for version in sql.pending_versions(tx, now, limit):  # re-read: writers may have changed them
+            for version in sql.pending_versions(tx, scope.tenant, now, limit):  # re-read: writers may have changed them
                 if version.key in due and sql.mark_activated(tx, version.version_id, now):
                     activated.append(self._announce(tx, version.with_changes(activated_at=now)))
             for key in keys:

@@ -41,7 +41,7 @@ class MasterDataService:
             watch = GiveUpWatch(copy.name, copy.handle, ATTEMPTS, self.alerts)
             runtime.bus.subscribe(copy.name, watch, types=CHANGE_EVENTS, attempts=ATTEMPTS)
             runtime.on_close(functools.partial(runtime.bus.unsubscribe, copy.name))
-        self.activation = ActivationJob(self.store)
+        self.activation = ActivationJob(self.store, tenants=lambda: runtime.tenants.tenants())
         runtime.add_job("masterdata.activate", self.activation)
 
     # ---- commands ------------------------------------------------------------------------------------------
