@@ -488,7 +488,10 @@ class PayloadSealer(Protocol):
         """Return `payload` with its personal fields encrypted, in the appending transaction `tx`."""
 
     def open(self, events: list[Event]) -> list[Event]:
-        """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone."""
+        """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone.
+
+        `events` are fresh from the store: their payloads are this read's own, and may be opened in place.
+        """
 
 
 def _sealed(sealer: PayloadSealer, tx: Tx, tenant: str, e: NewEvent) -> NewEvent:
