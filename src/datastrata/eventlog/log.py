@@ -325,10 +325,14 @@ class EventLog:
         """Return the head as seen inside an open transaction (no second connection is borrowed).
 
         The head is a position of the whole log, not a tenant's data: read as the platform, past SQLite's tenant
-        guard (on PostgreSQL a tenant's transaction sees its own last position, which serves as well as a token).
+        guard. On PostgreSQL a tenant's transaction reads its own last position (row-level security shows it no
+        other), which serves as well as a token, from the tenant's index.
         """
-        from datastrata.core.tenancy import platform
+        from datastrata.core.tenancy import bound, platform
 
+        context = bound()
+        if tx.dialect == "postgresql" and context.tenant is not None and not context.platform:
+            return self.engine.tenant_head(tx, context.tenant)
         with platform():
             return self.engine.head(tx)
 
