@@ -2,8 +2,9 @@
 
 A sealed payload keeps its shape: each personal value reads ``"[sealed]"`` in the stored row, and the payload
 gains one envelope ``"$personal": {"subject", "paths", "sealed"}`` holding the values, AES-GCM encrypted with
-the subject's key. Reads open a batch with one key lookup; where the subject's key is gone (erased), the fields
-read ``"[erased]"``, and the event's id, version, position and order stay as they were.
+the subject's key. Reads open a batch with one query of its tenants' erasure epochs and one lookup of the keys the
+process does not hold; where the subject's key is gone (erased), the fields read ``"[erased]"``, and the event's id,
+version, position and order stay as they were.
 """
 
 from __future__ import annotations
