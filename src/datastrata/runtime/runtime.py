@@ -33,7 +33,7 @@ from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
-from datastrata.runtime.placement import ByTenant, Placement
+from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
@@ -143,9 +143,7 @@ class Runtime:
         The default placement is by tenant: each tenant of `tenants` (default: ``default`` alone) with a location of
         its own (dedicated storage or infrastructure) lives there, every other scope in the home store of `settings`.
         """
-        tenants = tenants or SingleTenant()
-        placement = placement or ByTenant.from_settings(settings, tenants)
-        spec = placement.all()[0]
+        spec = placement.all()[0] if placement is not None else Single.from_settings(settings).spec
         home = Location.open(spec, clock=clock)
         platform: Location | None = None
         try:
@@ -160,7 +158,8 @@ class Runtime:
             followers.db.ensure(ICEBERG_CATALOG)  # with the Iceberg catalog its cold parts may be registered in
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
-            tenants = StoredDirectory(followers.db)  # and the tenant catalogue
+            tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
+            placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import BackendUnavailable, ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import check_tenant_id
 from datastrata.runtime.location import LocationSpec
@@ -20,6 +21,8 @@ from datastrata.tenancy.tiers import TIERS, tier
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 #: The audit actor of a change made from this machine's command line.
 LOCAL_ACTOR = "local"
@@ -45,8 +48,8 @@ class Tenant:
     role: str | None
     created_at: datetime
     updated_at: datetime
-    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``).
-    usage_bytes: int = 0
+    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``); None: its location is unreachable.
+    usage_bytes: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape of ``tenants show`` and ``GET /tenants/{id}`` (never a secret)."""
@@ -156,10 +159,40 @@ class Catalogue:
         self._update(tenant, "state", state, actor)
         return self.get(tenant)
 
-    def usage(self, tenant: str) -> int:
-        """Return the bytes `tenant` holds, counted in its own location."""
-        with self.runtime.read(Scope("tenancy", tenant=check_tenant_id(tenant))) as work:
-            found = work.scalar("SELECT bytes FROM tenancy_usage WHERE tenant_id = ?", (tenant,))
+    def place(
+        self, tenant: str, model: str, spec: LocationSpec | None, *, switched: bool, actor: str = LOCAL_ACTOR
+    ) -> int:
+        """Make `tenant` active in `model` at `spec` (None: the shared home); a move's switch bumps the epoch.
+
+        What a move's placer does at its switch (`switched`) and when it leaves the tenant at its source; returns the
+        tenant's epoch. Audited like every change.
+        """
+        bump = " + 1" if switched else ""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT model, epoch FROM tenancy_tenants WHERE tenant_id = ?", (check_tenant_id(tenant),))
+            if row is None:
+                raise NotFound(f"no tenant {tenant!r} in the catalogue; `datastrata tenants list` shows them")
+            now = time_to_db(tx.dialect, self.runtime.clock())
+            tx.execute(
+                "UPDATE tenancy_tenants SET model = ?, state = 'active', epoch = epoch" + bump + ", location = ?, "
+                "store_enc = ?, graph = ?, objects = ?, namespace = ?, role = ?, updated_at = ? WHERE tenant_id = ?",
+                (model, *_location_columns(tenant, spec), now, tenant),
+            )
+            action = "switch" if switched else "stay"
+            _audit(tx, now, actor, tenant, action, {"from": str(row[0]), "to": model, "location": spec and spec.name})
+            epoch = int(row[1]) + (1 if switched else 0)
+        self.runtime.tenants.invalidate()
+        return epoch
+
+    def usage(self, tenant: str) -> int | None:
+        """Return the bytes `tenant` holds, counted in its own location (None when that location cannot be reached:
+        one tenant's server being down does not stop listing or showing the others)."""
+        try:
+            with self.runtime.read(Scope("tenancy", tenant=check_tenant_id(tenant))) as work:
+                found = work.scalar("SELECT bytes FROM tenancy_usage WHERE tenant_id = ?", (tenant,))
+        except BackendUnavailable as exc:
+            log.warning("tenant %s: usage unknown, its location is unreachable: %s", tenant, exc)
+            return None
         return int(found or 0)
 
     def audit(self, tenant: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
@@ -209,7 +242,7 @@ def _audit(tx: Tx, at: Any, actor: str, tenant: str, action: str, detail: dict[s
     )
 
 
-def _tenant(row: Any, usage: int) -> Tenant:
+def _tenant(row: Any, usage: int | None) -> Tenant:
     tid, tier_name, model, state, epoch, location, store_enc, graph, objects, namespace, role, created, updated = row
     store = None
     if store_enc:
