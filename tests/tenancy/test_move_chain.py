@@ -30,12 +30,15 @@ from datastrata.core.errors import RuleViolation
 from datastrata.core.tenancy import tenant as acting_for
 from datastrata.runtime import Runtime, fences
 from datastrata.runtime.jobs import Job
+from datastrata.runtime.moves import Plan
 from datastrata.runtime.placement import ByTenant
 from datastrata.stores.database import time_to_db
 from datastrata.systems.match.service import MatchService
+from datastrata.systems.portfolio.service import PortfolioService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.move import move_status, start_move
 from datastrata.tenancy.secrets import KEY_VARIABLE
+from datastrata.tiering.objects import ObjectStore
 from tests.conftest import ApiClient, finished_job
 
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
@@ -102,18 +105,22 @@ def _wait(condition: object, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture
+def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A migrated home store of each engine, and a catalogue key in the environment."""
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
+    if home_url.startswith("sqlite"):
+        migrate_all(settings)
+    return settings
+
+
 def _events_of(runtime: Runtime, tenant: str, spec_name: str) -> int:
     located = next(s for s in runtime.placement.all() if s.name == spec_name)
     return runtime.location(located).log.tenant_count(tenant)
 
 
-def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_write(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_write(settings: Settings) -> None:
     with Runtime.open(settings) as runtime:
         catalogue = catalogue_of(runtime)
         for name in ("acme", "beta"):
@@ -187,20 +194,14 @@ def _kill_when(url: str, graph: str, model: str, line: str, after: float) -> lis
 
 
 @pytest.mark.parametrize("kill_at", ["step copy", "step verify"], ids=["during-copy", "during-cut-over"])
-def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: str
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(settings: Settings, kill_at: str) -> None:
     with Runtime.open(settings) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         service = MatchService(runtime)
         with acting_for("acme"):
             service.register_team("AAA", "acme first")
         filled = _fill(runtime, "acme", CRASH_ROWS) | {"AAA"}
-    _kill_when(home_url, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
+    _kill_when(settings.store, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
     with Runtime.open(settings) as runtime:
         catalogue = catalogue_of(runtime)
         [killed] = move_status(runtime, "acme")
@@ -221,13 +222,7 @@ def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(
             assert tx.scalar("SELECT count(*) FROM match_teams WHERE tenant_id = 'acme'") == 0
 
 
-def test_a_tenant_with_archived_streams_is_refused_a_move(
-    home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
+def test_a_tenant_with_archived_streams_is_refused_a_move(settings: Settings) -> None:
     with Runtime.open(settings) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         with runtime.home.db.transaction() as tx:  # what the tiering policy records when it archives a stream
@@ -275,3 +270,48 @@ def test_the_cli_and_http_move_a_catalogued_tenant_and_its_commands_follow_it(
     with Runtime.open(Settings(store=store, graph=graph)) as runtime, acting_for("acme"):
         assert runtime.placement.of("acme").name.startswith("s_acme_")
         assert MatchService(runtime).reference_ids()["teams"] == {"ARG", "BRA"}  # each once, in its silo
+
+
+def test_read_models_live_with_the_tenant_and_are_rebuilt_by_the_move(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        catalogue.add("bee", "professional")  # dedicated storage from the start
+        portfolios = PortfolioService(runtime)
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                portfolios.deposit("P1", "1000")
+                portfolios.buy("P1", "ACME", "2", "10")
+                assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]  # its own log's
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        with acting_for("acme"):
+            rebuilt, fresh = portfolios.holders_with_freshness("ACME", catch_up=False)  # no catch-up on this read
+            assert rebuilt == [{"portfolio_id": "P1", "quantity": "2"}] and fresh.stale_by == 0  # the followers step
+            portfolios.buy("P1", "ACME", "1", "10")
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "3"}]
+        with acting_for("bee"):
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]
+
+
+def test_a_studios_footage_moves_with_it_checked_by_checksum(settings: Settings, tmp_path: Path) -> None:
+    from datastrata.systems.content.service import ContentService
+
+    settings = Settings(store=settings.store, graph=settings.graph, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings) as runtime:
+        catalogue_of(runtime).add("acme", "indie")
+        content = ContentService(runtime)
+        with acting_for("acme"):
+            content.upload("ep1", "Episode 1", b"footage of episode one" * 100, budget=1, expected_views=1)
+        plan = start_move(runtime, "acme", "dedicated-storage", dry_run=True)
+        assert isinstance(plan, Plan) and plan.objects == 1 and plan.tables["content_items"] == 1
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        [done] = move_status(runtime, "acme")
+        assert done.cursors["objects"] == 1
+        bridge = runtime.placement.of("acme")
+        assert bridge.objects and bridge.objects != settings.objects
+        with acting_for("acme"):
+            assert content.footage("ep1") == b"footage of episode one" * 100  # read from the bridge's objects
+        home = ObjectStore(settings.objects)
+        assert [o.key for o in home.list("content/")] == []  # the completed move's source kept nothing

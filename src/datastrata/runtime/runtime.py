@@ -464,6 +464,20 @@ class Runtime:
             self._builds[name] = (build, policy)
         return cast(F, runner)
 
+    def runner_for(self, name: str, scope: Scope) -> Follower:
+        """Return the follower `name` of the log `scope` lives in: the home one, or a tenant location's ``name@…``.
+
+        A read model of a tenant in dedicated storage or infrastructure is built from that location's own log, so a
+        read that catches up or waits for a token does so on that follower (built on first use).
+        """
+        runner = self.runners[name]
+        spec = self.placement.locate(scope)
+        if spec.name == self.home.name:
+            return runner
+        location = self.location(spec)
+        self.follow_location(location)
+        return self.runners.get(f"{name}@{location.name}", runner)
+
     def follow_location(self, location: Location) -> list[str]:
         """Build every follower of the home log for `location`'s own log too, named ``name@location``; their names.
 
