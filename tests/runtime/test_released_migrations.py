@@ -82,6 +82,8 @@ RELEASED = {
     ("tiering.restores", 1, "postgresql"): "0e41b98b7a073232",
     ("tenancy.subjects", 1, "sqlite"): "56fd6ee0673818a6",
     ("tenancy.subjects", 1, "postgresql"): "b69b1fcc223d8d82",
+    ("tenancy.subjects", 2, "sqlite"): "7f0cc8e6cf7eea72",
+    ("tenancy.subjects", 2, "postgresql"): "7f0cc8e6cf7eea72",
     ("security", 1, "sqlite"): "8090f164c2363228",
     ("security", 1, "postgresql"): "ed9cbeb57f611c7d",
     ("eventlog", 6, "sqlite"): "9bad6dce764de68e",

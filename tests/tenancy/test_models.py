@@ -14,6 +14,7 @@ from datastrata.catalog import migrate as migrate_all
 from datastrata.core.config import Settings
 from datastrata.core.errors import RuleViolation, ValidationError
 from datastrata.core.events import Event, NewEvent
+from datastrata.core.tenancy import platform
 from datastrata.core.tenancy import tenant as acting_for
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.migrations import migrate_placement
@@ -194,7 +195,7 @@ def test_followers_of_every_location_run(runtime: tuple[Runtime, Listed], settin
     while rt.run_once():
         pass
     for tenant, times in (("default", 1), ("acme", 2), ("big", 3)):
-        with rt.read(Scope("tally", None, tenant)) as work:
+        with platform(), rt.read(Scope("tally", None, tenant)) as work:  # every row of its location, past the guard
             rows = work.query("SELECT tenant_id, n FROM tenant_tally")
         assert rows == [(tenant, times)], f"{tenant}'s follower ran in its own location only"
     assert {s.name for s in rt.statuses(fresh=True)} >= set(names)
@@ -212,7 +213,7 @@ def test_migrate_upgrades_every_location_and_the_templates(runtime: tuple[Runtim
     assert all([p.component for p in d.migrations] == [TALLY.name] for d in done), done
     assert migrate_placement(rt.placement, [TALLY], extra=extra, dry_run=True)[1].migrations == ()
     for tenant in ("default", "acme", "big"):
-        with rt.read(Scope("tally", None, tenant)) as work:
+        with platform(), rt.read(Scope("tally", None, tenant)) as work:  # every row of its location
             assert work.scalar("SELECT count(*) FROM tenant_tally") == 0
     provisioned(rt, directory, "late", BRIDGE)
     late = rt.location(place(rt, "late"))
@@ -312,7 +313,7 @@ def test_silo_followers_past_the_cap_take_turns(home_url: str) -> None:
             rt.run_once()
             assert rt.connections() <= 14
         for times, tenant in enumerate(tenants, start=1):
-            with rt.read(Scope("tally", None, tenant)) as work:
+            with platform(), rt.read(Scope("tally", None, tenant)) as work:  # every row of its location
                 assert work.query("SELECT tenant_id, n FROM tenant_tally") == [(tenant, times)]
 
 

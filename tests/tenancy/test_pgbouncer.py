@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -65,11 +65,6 @@ def test_a_tenant_setting_never_survives_into_the_next_transaction_on_the_server
         second.close()
 
 
-@pytest.mark.skipif(
-    os.environ.get("DATASTRATA_FULL") != "1",
-    reason="waits for PgBouncer's one server connection; timed out (query_wait_timeout) on a loaded machine, cause "
-    "not found yet: `make test-full` (the every-system test below repeats statements through the pooler too)",
-)
 def test_repeated_statements_from_two_clients_work_without_prepared_statements(pooled: RoleUrls) -> None:
     clients = [open_database(pooled.app) for _ in range(2)]
     try:
@@ -84,6 +79,29 @@ def test_repeated_statements_from_two_clients_work_without_prepared_statements(p
     finally:
         for db in clients:
             db.close()
+
+
+def test_a_bound_session_through_the_pooler_sends_nothing_after_its_transaction_ends(
+    pooled: RoleUrls, tmp_path: Path
+) -> None:
+    # PgBouncer hands the server connection back at its answer to a Sync; a message sent after that (the Flush a
+    # psycopg pipeline ends with) takes the pool's one server connection again and holds it, never answered, until
+    # that client next speaks: every other client waits meanwhile (query_wait_timeout, on a loaded machine).
+    db = PostgresDatabase(pooled.app, max_size=1)  # one connection: the one traced
+    try:
+        with db.pool.connection() as conn:
+            pgconn = conn.pgconn
+        with (tmp_path / "trace").open("w") as trace, tenant("acme"):
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            with db.session() as tx:
+                assert tx.scalar("SELECT count(*) FROM food_users WHERE user_id = ?", ("u1",)) == 0
+            pgconn.untrace()
+        lines = (tmp_path / "trace").read_text().splitlines()
+        sent = [line.split("\t")[2].strip() for line in lines if line[:1] == "F"]
+        assert sent and sent[-1] in ("Query", "Sync"), sent  # the last message is one ReadyForQuery answers
+    finally:
+        db.close()
 
 
 def test_without_the_pooler_flag_pgbouncer_refuses_the_startup_options(pooled: RoleUrls) -> None:

@@ -16,7 +16,9 @@ _TENANT: ContextVar[str | None] = ContextVar("datastrata_tenant", default=None)
 _REGION: ContextVar[str | None] = ContextVar("datastrata_region", default=None)
 _PLATFORM: ContextVar[bool] = ContextVar("datastrata_platform", default=False)
 _NAMESPACE: ContextVar[Namespace | None] = ContextVar("datastrata_namespace", default=None)
-_TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: What a tenant id is: 1-63 of a-z, 0-9, '_' or '-', starting with a letter or digit (the API's path pattern too).
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_TENANT_RE = re.compile(TENANT_PATTERN)
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -44,6 +44,9 @@ class Engine(Protocol):
     def head(self, tx: Tx) -> int:
         """Return the highest position a follower may safely read up to."""
 
+    def tenant_head(self, tx: Tx, tenant: str) -> int:
+        """Return the highest safe position of one tenant's events (an index probe, never a scan of the log)."""
+
     def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
         """Return one tenant's rows after `after` that no later commit can precede, and the safe horizon."""
 

@@ -325,10 +325,14 @@ class EventLog:
         """Return the head as seen inside an open transaction (no second connection is borrowed).
 
         The head is a position of the whole log, not a tenant's data: read as the platform, past SQLite's tenant
-        guard (on PostgreSQL a tenant's transaction sees its own last position, which serves as well as a token).
+        guard. On PostgreSQL a tenant's transaction reads its own last position (row-level security shows it no
+        other), which serves as well as a token, from the tenant's index.
         """
-        from datastrata.core.tenancy import platform
+        from datastrata.core.tenancy import bound, platform
 
+        context = bound()
+        if tx.dialect == "postgresql" and context.tenant is not None and not context.platform:
+            return self.engine.tenant_head(tx, context.tenant)
         with platform():
             return self.engine.head(tx)
 
@@ -494,7 +498,10 @@ class PayloadSealer(Protocol):
         """Return `payload` with its personal fields encrypted, in the appending transaction `tx`."""
 
     def open(self, events: list[Event]) -> list[Event]:
-        """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone."""
+        """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone.
+
+        `events` are fresh from the store: their payloads are this read's own, and may be opened in place.
+        """
 
 
 def _sealed(sealer: PayloadSealer, tx: Tx, tenant: str, e: NewEvent) -> NewEvent:

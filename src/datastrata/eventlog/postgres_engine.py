@@ -23,6 +23,13 @@ from datastrata.eventlog.schema import PARTIAL_BATCH_SQLSTATE, POSITION_BITS
 from datastrata.stores.database import Row, Tx
 
 _SAFE = f"((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_BITS}) - 1)"
+#: A tenant's head. Not ``max(position)`` over the rows row-level security lets through: that walks the position
+#: index backwards past every other tenant's events to the tenant's last one (the whole log for a tenant without
+#: events); this reads the end of the tenant's own range of ``eventlog_events_by_tenant``.
+TENANT_HEAD = (
+    "SELECT coalesce((SELECT position FROM eventlog_events WHERE tenant_id = ? AND position <= "
+    f"{_SAFE} ORDER BY tenant_id DESC, position DESC LIMIT 1), 0)"
+)
 _SELECT = COLUMNS.replace("payload, metadata", "payload::text, metadata::text")
 _PER_TRANSACTION = 1 << POSITION_BITS
 #: Positions each open transaction has used so far: its next append numbers its events after them.
@@ -131,6 +138,10 @@ class PostgresEngine(CommonSql):
     def head(self, tx: Tx) -> int:
         """Return the highest stored position below the horizon."""
         return int(tx.scalar(f"SELECT coalesce(max(position), 0) FROM eventlog_events WHERE position <= {_SAFE}") or 0)
+
+    def tenant_head(self, tx: Tx, tenant: str) -> int:
+        """The tenant's last position below the horizon: one probe of the ``(tenant_id, position)`` index."""
+        return int(tx.scalar(TENANT_HEAD, (tenant,)) or 0)
 
     def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
         """One tenant's rows below the snapshot's horizon, in one statement (see :meth:`page`)."""

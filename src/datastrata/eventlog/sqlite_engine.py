@@ -65,6 +65,12 @@ class SqliteEngine(CommonSql):
         """Return the highest stored position."""
         return int(tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events") or 0)
 
+    def tenant_head(self, tx: Tx, tenant: str) -> int:
+        """The tenant's last position (the end of its range of ``eventlog_events_by_tenant``)."""
+        return int(
+            tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events WHERE tenant_id = ?", (tenant,)) or 0
+        )
+
     def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
         """One tenant's committed rows after `after`, and the head seen by the same statement (one snapshot: a
         commit between reading the rows and the head would otherwise be skipped)."""

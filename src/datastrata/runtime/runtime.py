@@ -316,6 +316,8 @@ class Runtime:
         with self._lock:
             location = self.locate(scope)
             self._in_use[location.name] += 1
+        if self.tenants.multi_tenant():  # SQLite's stand-in for row-level security, from the second tenant on
+            location.db.guard_tenants()
         if location is self.home and _AS_PLATFORM.get():
             location = self.platform  # a follower's or job's work: the platform role's pool
         try:

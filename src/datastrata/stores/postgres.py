@@ -139,7 +139,10 @@ class PostgresDatabase(Database):
         """A pooled connection in autocommit mode: one round trip per single-statement command.
 
         With something bound, autocommit could not carry the binding: the session is then one transaction whose
-        BEGIN and binding are pipelined with its first statement.
+        BEGIN and binding are pipelined with its first statement. Behind a pooler they are sent first instead, as
+        one simple-protocol string: a pipeline ends with a Sync and then a Flush, and PgBouncer (1.18), having
+        handed the server connection back at the Sync's answer, takes it again for the Flush, which is never
+        answered, so that client keeps the pool's server connection until it next speaks.
         """
         bound_now = bound()
         try:
@@ -147,7 +150,11 @@ class PostgresDatabase(Database):
                 if bound_now.empty:
                     yield PostgresTx(conn)
                     return
-                with _pipelined_transaction(conn, binding_sql(bound_now, timezone=self.pooler is not None)):
+                if self.pooler is not None:
+                    with _bound_transaction(conn, begin_sql("BEGIN", bound_now, timezone=True) or b"BEGIN"):
+                        yield PostgresTx(conn)
+                    return
+                with _pipelined_transaction(conn, binding_sql(bound_now, timezone=False)):
                     yield PostgresTx(conn)
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc

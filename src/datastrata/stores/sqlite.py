@@ -66,11 +66,15 @@ class SqliteDatabase(Database):
             raise ConfigurationError(
                 f"synchronous={self.synchronous!r} in {url!r} is not one of {sorted(_SYNC_LEVELS)}"
             )
-        guard = query.get("tenant_guard", ["off"])[0].lower()
-        if guard not in ("on", "off"):
-            raise ConfigurationError(f"tenant_guard={guard!r} in {url!r} must be on or off", field="store")
-        #: Checks each statement against the bound tenant (on once the store holds several tenants).
-        self.guard: TenantGuard | None = TenantGuard() if guard == "on" else None
+        self.guard_mode = query.get("tenant_guard", ["auto"])[0].lower()
+        if self.guard_mode not in ("auto", "on", "off"):
+            raise ConfigurationError(
+                f"tenant_guard={self.guard_mode!r} in {url!r} must be auto (the default: on once the store holds "
+                "several tenants), on (from the start, refusing statements with no tenant bound too) or off",
+                field="store",
+            )
+        #: Checks each statement against the bound tenant (``auto``: turned on once the store holds several tenants).
+        self.guard: TenantGuard | None = TenantGuard(strict=True) if self.guard_mode == "on" else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
@@ -97,11 +101,15 @@ class SqliteDatabase(Database):
         return conn
 
     def guard_tenants(self) -> None:
-        """Turn the tenant guard on for every connection of this database (it stays on)."""
-        if self.guard is None:
+        """Turn the tenant guard on for every connection of this database (it stays on; not with ``tenant_guard=off``).
+
+        This guard checks the statements run for a bound tenant; ``?tenant_guard=on`` also refuses those run with
+        nothing bound.
+        """
+        if self.guard is None and self.guard_mode != "off":
             with self._lock:
                 if self.guard is None:
-                    self.guard = TenantGuard()
+                    self.guard = TenantGuard(strict=False)
 
     def _tx(self, conn: sqlite3.Connection) -> SqliteTx:
         return SqliteTx(conn, self.guard)

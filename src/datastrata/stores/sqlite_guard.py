@@ -59,9 +59,15 @@ def tenant_tables(conn: sqlite3.Connection) -> list[str]:
 
 
 class TenantGuard:
-    """The guard of one SQLite database: installs its triggers per connection and checks each statement's reads."""
+    """The guard of one SQLite database: installs its triggers per connection and checks each statement's reads.
 
-    def __init__(self) -> None:
+    A `strict` guard (``?tenant_guard=on``) also refuses statements run with nothing bound, as row-level security
+    does; the guard the runtime turns on by itself checks the statements of a bound tenant only (what runs outside
+    every scope, an operator's command or a move, is not a tenant's work).
+    """
+
+    def __init__(self, *, strict: bool = True) -> None:
+        self.strict = strict
         self._tables: frozenset[str] = frozenset()
         #: SQL text → the tenant tables it reads, and whether it reads each one's ``tenant_id``.
         self._reads: dict[str, tuple[tuple[str, bool], ...]] = {}
@@ -72,7 +78,7 @@ class TenantGuard:
         version = int(conn.execute("PRAGMA main.schema_version").fetchone()[0])
         if seen == version:
             return version
-        conn.create_function("ds_tenant", 0, bound_tenant)
+        conn.create_function("ds_tenant", 0, self.tenant)
         tables = tenant_tables(conn)
         for table in tables:
             for sql in _trigger_sql(table):
@@ -83,6 +89,11 @@ class TenantGuard:
                 self._reads.clear()  # a new table may make an old statement a tenant read
         return version
 
+    def tenant(self) -> str | None:
+        """The tenant this guard compares rows with: ``'*'`` passes all (the platform, or nothing bound when lax)."""
+        tenant = bound_tenant()
+        return PLATFORM if tenant is None and not self.strict else tenant
+
     def check(self, conn: sqlite3.Connection, sql: str, params: Params) -> None:
         """Refuse a statement that reads a tenant table without filtering on the bound tenant."""
         reads = self._reads.get(sql)
@@ -90,7 +101,7 @@ class TenantGuard:
             reads = self._prepare(conn, sql, params)
         if not reads:
             return
-        tenant = bound_tenant()
+        tenant = self.tenant()
         if tenant == PLATFORM:
             return
         for table, filtered in reads:

@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from datastrata.api.contract import problems
 from datastrata.api.pagination import DEFAULT_PAGE, CursorQuery, LimitQuery, Page, keyset_after, keyset_page
 from datastrata.core.errors import NotFound
+from datastrata.core.tenancy import TENANT_PATTERN
 from datastrata.runtime import Runtime
 from datastrata.security.auth import principal_of
 from datastrata.security.keys import key_store
 from datastrata.tenancy.catalogue import catalogue_of
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
-TenantId = Annotated[str, Path(max_length=63, description="A tenant id, e.g. acme")]
+#: The path's tenant id, validated by its pattern before any handler runs (one answer for a malformed id: 422).
+TenantId = Annotated[str, Path(max_length=63, pattern=TENANT_PATTERN, description="A tenant id, e.g. acme")]
 
 
 class TenantIn(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import secrets
 from collections.abc import Collection
 from datetime import datetime
 from typing import Final
@@ -42,7 +43,19 @@ CREATE TABLE IF NOT EXISTS tenancy_subject_keys (
 """
 
 
-MIGRATIONS = Component("tenancy.subjects", (Migration.from_ddl(1, "baseline", _ddl),))
+def _epoch_ddl(dialect: Dialect) -> str:
+    return """
+CREATE TABLE IF NOT EXISTS tenancy_subject_keys_epoch (
+    tenant_id TEXT NOT NULL PRIMARY KEY,
+    epoch     TEXT NOT NULL
+);
+"""
+
+
+MIGRATIONS = Component(
+    "tenancy.subjects",
+    (Migration.from_ddl(1, "baseline", _ddl), Migration.from_ddl(2, "erasure_epoch", _epoch_ddl)),
+)
 
 
 def wrapping_key() -> bytes | None:
@@ -151,7 +164,22 @@ def erase_key_in(tx: Tx, tenant: str, subject: str, now: datetime) -> bool:
         "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (tenant_id, subject) DO UPDATE SET key_enc = NULL, erased_at = ?",
         (tenant, subject, at, at, at),
     )
+    tx.execute(  # a new epoch: every process drops the tenant's keys it holds before its next read
+        "INSERT INTO tenancy_subject_keys_epoch (tenant_id, epoch) VALUES (?, ?) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET epoch = excluded.epoch",
+        (tenant, secrets.token_hex(8)),
+    )
     return had is not None
+
+
+def erasure_epochs(tx: Tx, tenants: Collection[str]) -> dict[str, str]:
+    """Each tenant's erasure epoch (changed by every erasure; absent until its first): keys held from before it are
+    not to be used."""
+    ordered = sorted(tenants)
+    rows = tx.execute(
+        f"SELECT tenant_id, epoch FROM tenancy_subject_keys_epoch WHERE tenant_id IN ({_marks(ordered)})", ordered
+    ).fetchall()
+    return {str(t): str(e) for t, e in rows}
 
 
 def _marks(values: Collection[object]) -> str:
