@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 
 from datastrata.shell import JsonOption, emit, session
 from datastrata.tenancy.export import export_tenant
+from datastrata.tenancy.offboard import offboard_tenant
 
 TenantArgument = Annotated[str, typer.Argument(help="The tenant id.")]
 
@@ -24,9 +26,26 @@ def export_command(
     emit(done.to_dict(), as_json=as_json, text=_exported)
 
 
+def offboard_command(ctx: typer.Context, tenant_id: TenantArgument, as_json: JsonOption = False) -> None:
+    """Delete a tenant everywhere (rows, events, objects, keys); refused without an export newer than its last event."""
+    done = offboard_tenant(session(ctx).open(), tenant_id, actor=f"cli:{getpass.getuser()}")
+    emit(done.to_dict(), as_json=as_json, text=_offboarded)
+
+
 def add_commands(group: typer.Typer) -> None:
     """Add ``export`` to the ``tenants`` group."""
     group.command("export")(export_command)
+    group.command("offboard")(offboard_command)
+
+
+def _offboarded(done: dict[str, Any]) -> str:
+    rows = sum(done["rows"].values())
+    events = sum(done["events"].values())
+    objects = sum(done["objects"].values())
+    return (
+        f"offboarded tenant {done['tenant']}: {rows} rows, {events} events and {objects} objects deleted "
+        f"(exported to {done['export']})"
+    )
 
 
 def _exported(done: dict[str, Any]) -> str:
