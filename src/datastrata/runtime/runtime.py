@@ -42,6 +42,7 @@ from datastrata.runtime.tenants import (
     StoredDirectory,
     TenantDirectory,
     TenantPlacement,
+    refuse_offboarded,
     require_tenant,
 )
 from datastrata.stores.cache import Cache, open_cache
@@ -143,7 +144,9 @@ class Runtime:
         The default placement is by tenant: each tenant of `tenants` (default: ``default`` alone) with a location of
         its own (dedicated storage or infrastructure) lives there, every other scope in the home store of `settings`.
         """
+        listed = tenants
         tenants = tenants or SingleTenant()
+        catalogued = placement is None and listed is None  # placed by the catalogue once it is open (below)
         placement = placement or ByTenant.from_settings(settings, tenants)
         spec = placement.all()[0]
         home = Location.open(spec, clock=clock)
@@ -161,6 +164,8 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             tenants = StoredDirectory(followers.db)  # and the tenant catalogue
+            if catalogued and isinstance(placement, ByTenant):
+                placement.directory = tenants  # each catalogued tenant lives where the catalogue says
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:
@@ -347,6 +352,8 @@ class Runtime:
             # moving reads its fence wherever it is placed.
             charged = self._charged(scope)
             moving = charged is not None and charged.state == "moving"
+            if charged is not None and charged.state in ("offboarding", "offboarded"):
+                refuse_offboarded(charged)
             stack = contextlib.ExitStack()
             try:
                 location = stack.enter_context(self._using(scope))
