@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 #: The context of the platform's records of a tenant (stream ``tenancy.tenant-<id>`` of the operator, ``default``).
 RECORDS: Final = "tenancy.tenant"
 TENANT_EXPORTED: Final = "TenantExported"
+#: Recorded (in the same stream) when a tenant was offboarded; read models holding its copies fold it.
+TENANT_OFFBOARDED: Final = "TenantOffboarded"
 #: Tables that are not exported as state: the log's own (its events are), credentials and delivery bookkeeping.
 NOT_STATE: Final = ("eventlog_", "tenancy_subject_keys", "security_api_keys", "idempotency_keys")
 _PAGE: Final = 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,8 +26,8 @@ def export_command(
 
 
 def offboard_command(ctx: typer.Context, tenant_id: TenantArgument, as_json: JsonOption = False) -> None:
-    """Delete a tenant everywhere (rows, events, objects, keys); refused without an export newer than its last event."""
-    done = offboard_tenant(session(ctx).open(), tenant_id, actor=f"cli:{getpass.getuser()}")
+    """Delete a tenant everywhere (rows, events, objects, keys, its own place); needs an export of all its events."""
+    done = offboard_tenant(session(ctx).open(), tenant_id)
     emit(done.to_dict(), as_json=as_json, text=_offboarded)
 
 
@@ -42,9 +41,10 @@ def _offboarded(done: dict[str, Any]) -> str:
     rows = sum(done["rows"].values())
     events = sum(done["events"].values())
     objects = sum(done["objects"].values())
+    destroyed = f"; destroyed {', '.join(done['destroyed'])}" if done["destroyed"] else ""
     return (
-        f"offboarded tenant {done['tenant']}: {rows} rows, {events} events and {objects} objects deleted "
-        f"(exported to {done['export']})"
+        f"offboarded tenant {done['tenant']}: {rows} rows, {events} events and {objects} objects deleted"
+        f"{destroyed} (exported to {done['export']})"
     )
 
 
