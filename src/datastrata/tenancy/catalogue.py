@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import BackendUnavailable, ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import check_tenant_id
 from datastrata.runtime.location import LocationSpec
@@ -45,8 +45,8 @@ class Tenant:
     role: str | None
     created_at: datetime
     updated_at: datetime
-    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``).
-    usage_bytes: int = 0
+    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``); None while its store is unreachable.
+    usage_bytes: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape of ``tenants show`` and ``GET /tenants/{id}`` (never a secret)."""
@@ -141,7 +141,7 @@ class Catalogue:
             row = tx.one(f"SELECT {_COLUMNS} FROM tenancy_tenants WHERE tenant_id = ?", (check_tenant_id(tenant),))
         if row is None:
             raise NotFound(f"no tenant {tenant!r} in the catalogue; `datastrata tenants list` shows them", field="id")
-        return _tenant(row, self.usage(tenant))
+        return _tenant(row, self._shown_usage(tenant))
 
     def set_tier(self, tenant: str, tier_name: str, *, actor: str = LOCAL_ACTOR) -> Tenant:
         """Change `tenant`'s tier (its quota and rate); moving it to the tier's model is the move workflow's job."""
@@ -201,7 +201,14 @@ class Catalogue:
         with self.db.read() as tx:
             rows = tx.query(f"SELECT {_COLUMNS} FROM tenancy_tenants ORDER BY tenant_id")
             used = {str(t): int(b) for t, b in tx.query("SELECT tenant_id, bytes FROM tenancy_usage")}
-        return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self.usage(str(r[0]))) for r in rows]
+        return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self._shown_usage(str(r[0]))) for r in rows]
+
+    def _shown_usage(self, tenant: str) -> int | None:
+        """The tenant's usage, or None when its own store cannot be reached (the catalogue still answers)."""
+        try:
+            return self.usage(tenant)
+        except BackendUnavailable:
+            return None
 
     def _update(self, tenant: str, column: str, value: str, actor: str) -> None:
         with self.db.transaction() as tx:
@@ -230,7 +237,7 @@ def _audit(tx: Tx, at: Any, actor: str, tenant: str, action: str, detail: dict[s
     )
 
 
-def _tenant(row: Any, usage: int) -> Tenant:
+def _tenant(row: Any, usage: int | None) -> Tenant:
     tid, tier_name, model, state, epoch, location, store_enc, graph, objects, namespace, role, created, updated = row
     store = None
     if store_enc:

@@ -69,11 +69,12 @@ def set_tier(
 
 
 def _line(d: dict[str, Any]) -> str:
-    usage = d["usage"]
-    return (
-        f"{d['tenant']:<20} {d['tier']:<12} {d['model']:<24} {d['state']:<10} "
-        f"{usage['bytes']} bytes of {usage['quota']}"
-    )
+    return f"{d['tenant']:<20} {d['tier']:<12} {d['model']:<24} {d['state']:<10} {_usage(d['usage'])}"
+
+
+def _usage(usage: dict[str, Any]) -> str:
+    held = "? (its store is unreachable)" if usage["bytes"] is None else usage["bytes"]
+    return f"{held} bytes of {usage['quota']}"
 
 
 def _shown(d: dict[str, Any]) -> str:
@@ -83,7 +84,7 @@ def _shown(d: dict[str, Any]) -> str:
         [
             f"tenant {d['tenant']}: tier {d['tier']}, model {d['model']}, {d['state']} (epoch {d['epoch']})",
             f"  lives in {place}",
-            f"  usage {d['usage']['bytes']} bytes of {d['usage']['quota']}",
+            f"  usage {_usage(d['usage'])}",
             f"  ${d['monthly_usd']:,} a month, SLA {d['sla_percent']}%, "
             f"{d['rate']['per_second']:g} requests/s (burst {d['rate']['burst']})",
         ]
