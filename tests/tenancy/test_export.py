@@ -130,3 +130,49 @@ def test_tenants_export_on_the_command_line(
     assert shown["tenant"] == "globex" and shown["events"] == 4 and shown["rows"] > 0
     bad = CliRunner().invoke(cli, ["tenants", "export", "Not A Tenant", "--to", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "tenant_id" in bad.output
+
+
+def test_an_export_holds_the_tenants_archived_streams_read_from_their_segments(store_url: str, tmp_path: Path) -> None:
+    from datastrata.tiering.moves import Mover
+    from datastrata.tiering.policy import parse_policy
+    from datastrata.tiering.segments import readers_of
+    from tests.tiering.segmentdata import NOW as THEN
+    from tests.tiering.segmentdata import POLICY, create_matches
+
+    clock = FrozenClock(THEN)
+    settings = Settings(store=store_url, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings, clock=clock) as runtime:
+        for who in ("acme", "globex"):
+            with tenant(who):
+                create_matches(runtime.log, clock)
+        clock.set(THEN)
+        objects = ObjectStore(settings.objects, clock=clock)
+        runtime.run_once()
+        mover = Mover(runtime.db, objects, parse_policy(POLICY), clock=clock, readers=lambda: readers_of(runtime))
+        mover.run(mover.plan(THEN))
+        with tenant("acme"):
+            archived = {s.stream_id: s for s in runtime.log.archived() if s.tenant_id == "acme"}
+            every = [
+                e.to_dict()
+                for s in ("match-a", "match-b", "match-c", "match-d", "match-e", "team-x")
+                for e in runtime.log.read(s, tenant="acme")
+            ]
+        assert sorted(archived) == ["match-a", "match-b", "match-d"]  # their events left the online log
+        objects.set_class(archived["match-d"].location, "GLACIER")  # frozen, not restored: listed, not exported
+
+        done = export_tenant(runtime, "acme", tmp_path / "acme")
+
+    folder = tmp_path / "acme"
+    lines = [json.loads(x) for x in (folder / "events" / "main.jsonl").read_text().splitlines()]
+    frozen = {e["event_id"] for e in every if e["stream_id"] == "match-d"}
+    assert lines == sorted(
+        (e for e in json.loads(json.dumps(every)) if e["event_id"] not in frozen), key=lambda e: e["position"]
+    )
+    assert {x["tenant_id"] for x in lines} == {"acme"} and {"match-a", "match-b"} <= {x["stream_id"] for x in lines}
+    streams = {s["stream_id"]: s for s in json.loads((folder / "events" / "archived.json").read_text())["streams"]}
+    assert sorted(streams) == ["match-a", "match-b", "match-d"]
+    assert streams["match-a"]["exported"] and streams["match-a"]["object"] == archived["match-a"].location
+    assert not streams["match-d"]["exported"] and "restore" in streams["match-d"]["reason"]
+    assert done.not_copied == ("main/match-d",) and done.events == len(lines)
+    records = _rows(folder / "tables" / "main" / "eventlog_archived_streams.csv")
+    assert sorted(r["stream_id"] for r in records) == ["match-a", "match-b", "match-d"]

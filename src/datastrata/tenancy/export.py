@@ -10,6 +10,7 @@ beside DIR and renamed into place, then recorded (``TenantExported``) in the hom
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import shutil
 import tempfile
@@ -21,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from datastrata.core.errors import RuleViolation, ValidationError
-from datastrata.core.events import NewEvent
+from datastrata.core.errors import ConfigurationError, RuleViolation, ValidationError
+from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.scope import Scope
@@ -37,8 +38,15 @@ RECORDS: Final = "tenancy.tenant"
 TENANT_EXPORTED: Final = "TenantExported"
 #: Recorded (in the same stream) when a tenant was offboarded; read models holding its copies fold it.
 TENANT_OFFBOARDED: Final = "TenantOffboarded"
-#: Tables that are not exported as state: the log's own (its events are), credentials and delivery bookkeeping.
-NOT_STATE: Final = ("eventlog_", "tenancy_subject_keys", "security_api_keys", "idempotency_keys")
+#: Tables that are not exported as state: the log's events (exported as events) and snapshots (derived from them),
+#: credentials and delivery bookkeeping. The archive records of closed streams are exported as tables.
+NOT_STATE: Final = (
+    "eventlog_events",
+    "eventlog_snapshots",
+    "tenancy_subject_keys",
+    "security_api_keys",
+    "idempotency_keys",
+)
 _PAGE: Final = 1000
 _JSON: Final = orjson.OPT_SORT_KEYS
 
@@ -108,6 +116,7 @@ def _write(
     heads: dict[str, int] = {}
     schema: dict[str, Any] = {}
     objects: list[dict[str, Any]] = []
+    archived: list[dict[str, Any]] = []
     not_copied: list[str] = []
     for location in tenant_locations(runtime, tenant_id):
         scope = Scope(RECORDS, tenant_id, tenant_id)
@@ -126,7 +135,10 @@ def _write(
                     "columns": [{"name": c, "type": t} for c, t in columns_of(tx, table)],
                 }
                 rows += n
-        events += _events(location, tenant_id, head, folder / "events" / f"{location.name}.jsonl")
+        written, streams = _events(location, tenant_id, head, folder / "events" / f"{location.name}.jsonl")
+        events += written
+        archived += streams
+        not_copied += [f"{location.name}/{s['stream_id']}" for s in streams if not s["exported"]]
         for entry in _objects(location, tenant_id, folder / "objects" / location.name, now):
             objects.append(entry)
             if entry["copied"]:
@@ -135,32 +147,53 @@ def _write(
                 not_copied.append(f"{location.name}/{entry['key']}")
     _json(folder / "tables" / "schema.json", {"tenant": tenant_id, "tables": schema})
     _json(folder / "objects" / "manifest.json", {"tenant": tenant_id, "objects": objects})
+    _json(folder / "events" / "archived.json", {"tenant": tenant_id, "streams": archived})
     (folder / "README.md").write_text(_readme(tenant_id, now, heads), encoding="utf-8")
     return events, rows, copied, heads, tuple(not_copied)
 
 
-def _events(location: Location, tenant_id: str, head: int, path: Path) -> int:
-    """Write the tenant's events of `location` up to `head` as JSON lines, in log order."""
+def _events(location: Location, tenant_id: str, head: int, path: Path) -> tuple[int, list[dict[str, Any]]]:
+    """Write the tenant's events of `location` as JSON lines in log order: online up to `head`, and archived streams.
+
+    Return how many, and an entry per archived stream (``exported: false`` with the reason when it cannot be read).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    archived, streams = _archived(location, tenant_id)
     written = 0
     with path.open("wb") as out:
-        for event in _tenant_events(location, tenant_id, head):
+        for event in heapq.merge(_online(location, tenant_id, head), archived, key=lambda e: e.position):
             out.write(orjson.dumps(event.to_dict(), option=_JSON) + b"\n")
             written += 1
-    return written
+    return written, streams
 
 
-def _tenant_events(location: Location, tenant_id: str, head: int) -> Iterator[Any]:
-    """The tenant's events of the location's log up to `head`, in order (read as every reader sees them)."""
+def _online(location: Location, tenant_id: str, head: int) -> Iterator[Event]:
+    """The tenant's online events up to `head`, in order: its own pages of the log, read as every reader sees them."""
     after = 0
     while after < head:
-        page = location.log.read_page(after=after, limit=_PAGE)
-        for event in page.events:
-            if event.tenant_id == tenant_id and event.position <= head:
-                yield event
+        page = location.log.tenant_page(tenant_id, after=after, limit=_PAGE)
+        yield from (e for e in location.log.opened(page.events) if e.position <= head)
         if page.next_after <= after:
             return
         after = page.next_after
+
+
+def _archived(location: Location, tenant_id: str) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The events of the tenant's archived streams (read back from their segments), and an entry per stream."""
+    events: list[Event] = []
+    streams: list[dict[str, Any]] = []
+    for segment in (s for s in location.log.archived() if s.tenant_id == tenant_id):
+        entry: dict[str, Any] = {**segment.to_dict(), "location": location.name, "object": segment.location}
+        entry.update(checksum=segment.checksum, exported=False)
+        try:
+            found = location.log.read(segment.stream_id, tenant=tenant_id)
+        except (RuleViolation, ConfigurationError) as exc:  # expired, frozen (not restored), or no object store
+            entry["reason"] = exc.message
+        else:
+            events.extend(found)
+            entry["exported"] = True
+        streams.append(entry)
+    return sorted(events, key=lambda e: e.position), streams
 
 
 def _table(tx: Tx, table: str, tenant_id: str, path: Path) -> int:
