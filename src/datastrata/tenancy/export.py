@@ -28,7 +28,7 @@ from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx
-from datastrata.tenancy.tables import columns_of, tenant_tables
+from datastrata.tenancy.tables import columns_of, table_names, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -117,6 +117,7 @@ def _write(
     schema: dict[str, Any] = {}
     objects: list[dict[str, Any]] = []
     archived: list[dict[str, Any]] = []
+    cold: list[dict[str, Any]] = []
     not_copied: list[str] = []
     for location in tenant_locations(runtime, tenant_id):
         scope = Scope(RECORDS, tenant_id, tenant_id)
@@ -139,6 +140,12 @@ def _write(
         events += written
         archived += streams
         not_copied += [f"{location.name}/{s['stream_id']}" for s in streams if not s["exported"]]
+        for entry in _cold(location, tenant_id, folder, now):
+            cold.append(entry)
+            if entry["copied"]:
+                rows += int(entry["rows"])
+            else:
+                not_copied.append(f"{location.name}/{entry['object']}")
         for entry in _objects(location, tenant_id, folder / "objects" / location.name, now):
             objects.append(entry)
             if entry["copied"]:
@@ -148,6 +155,7 @@ def _write(
     _json(folder / "tables" / "schema.json", {"tenant": tenant_id, "tables": schema})
     _json(folder / "objects" / "manifest.json", {"tenant": tenant_id, "objects": objects})
     _json(folder / "events" / "archived.json", {"tenant": tenant_id, "streams": archived})
+    _json(folder / "cold" / "manifest.json", {"tenant": tenant_id, "parts": cold})
     (folder / "README.md").write_text(_readme(tenant_id, now, heads), encoding="utf-8")
     return events, rows, copied, heads, tuple(not_copied)
 
@@ -250,6 +258,58 @@ def _objects(location: Location, tenant_id: str, folder: Path, now: datetime) ->
                 sha256=hashlib.sha256(data).hexdigest(), copied=True, file=f"objects/{location.name}/{info.key}"
             )
         yield entry
+
+
+def _cold(location: Location, tenant_id: str, folder: Path, now: datetime) -> Iterator[dict[str, Any]]:
+    """Copy the tenant's rows out of the Parquet parts a rows policy moved out of its tables (to cold storage)."""
+    if not location.spec.objects:
+        return
+    import pyarrow.compute as pc
+
+    from datastrata.tiering.objects import ObjectStore
+    from datastrata.tiering.rows import from_parquet
+
+    with location.read(Scope(RECORDS, tenant_id, tenant_id)) as tx:
+        if "tiering_moves" not in table_names(tx):
+            return
+        moves = tx.query("SELECT dataset, item, location, to_tier FROM tiering_moves ORDER BY moved_at, id")
+    gone = {(str(d), str(i)) for d, i, _, to in moves if to == "expired"}
+    parts = {  # a rows dataset's parts: tiering/<dataset>/day=<day or hour>/part-<n>.parquet (segments are events)
+        (str(d), key)
+        for d, i, where, _ in moves
+        if (str(d), str(i)) not in gone
+        for key in str(where).split(",")
+        if "/day=" in key and key.endswith(".parquet")
+    }
+    store = ObjectStore(location.spec.objects)
+    for dataset, key in sorted(parts):
+        if not store.exists(key):
+            continue
+        entry: dict[str, Any] = {"location": location.name, "dataset": dataset, "object": key, "copied": False}
+        if not store.info(key).readable(now):
+            yield {**entry, "rows": None, "sha256": None}
+            continue
+        data = store.read(key)
+        table = from_parquet(data)
+        if "tenant_id" not in table.column_names:
+            continue  # a dataset of no tenant's rows
+        mine = table.filter(pc.equal(table["tenant_id"], tenant_id))
+        if not mine.num_rows:
+            continue
+        file = f"cold/{location.name}/{key.removeprefix('tiering/').removesuffix('.parquet')}.csv"
+        (folder / file).parent.mkdir(parents=True, exist_ok=True)
+        with (folder / file).open("w", encoding="utf-8", newline="") as out:
+            out.write(",".join(_cell(n) for n in mine.column_names) + "\r\n")
+            for row in mine.to_pylist():
+                out.write(",".join(_cell(v) for v in row.values()) + "\r\n")
+        yield {
+            **entry,
+            "copied": True,
+            "file": file,
+            "rows": mine.num_rows,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "columns": [{"name": f.name, "type": str(f.type)} for f in mine.schema],
+        }
 
 
 def _json(path: Path, data: Any) -> None:
