@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.tenancy.bridge import migrate_template
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.export import export_tenant, record_scope
+from datastrata.tenancy.grants import Grants
 from datastrata.tenancy.models import PROVISIONERS
 from datastrata.tenancy.offboard import STEP, TENANT_OFFBOARDED, offboard_tenant
 from datastrata.tenancy.secrets import KEY_VARIABLE
@@ -145,6 +147,10 @@ def test_a_shared_a_bridge_and_a_silo_tenant_leave_nothing_and_the_other_tenant_
     runtime: Runtime, tmp_path: Path
 ) -> None:
     _catalogued(runtime, *TIERS)
+    grants = runtime.service("tenancy.grants", Grants)
+    later = datetime.now(UTC) + timedelta(days=30)
+    given = grants.allow("acme", "globex", "footage-1", "footage:read", later)
+    kept = grants.allow("globex", "acme", "status-1", "status:read", later)
     globex_rows = _counts(runtime.home, "globex")
     globex_events = [e.to_dict() for e in runtime.log.read_all() if e.tenant_id == "globex"]
     own = {who: runtime.tenants.placement(who).spec for who in ("bridged", "siloed")}
@@ -174,6 +180,7 @@ def test_a_shared_a_bridge_and_a_silo_tenant_leave_nothing_and_the_other_tenant_
         assert spec is not None and not _exists(runtime, spec), who  # schema or file, database or folder: gone
     assert [e for e in runtime.log.read_all() if e.tenant_id in ("acme", "bridged", "siloed")] == []
     assert _counts(runtime.home, "globex") == globex_rows
+    assert [g.id for g in grants.list_for("globex")] == [kept.id] != [given.id]  # acme's grant went, globex's stays
     assert [e.to_dict() for e in runtime.log.read_all() if e.tenant_id == "globex"] == globex_events
     assert [o.key for o in _objects(runtime.home).list("tenants/")] == ["tenants/globex/photos/a.jpg"]
     with tenant("globex"):

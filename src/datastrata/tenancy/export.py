@@ -1,10 +1,13 @@
 """``tenants export ID --to DIR``: every fact of a tenant, in open formats a user can read without datastrata.
 
-The folder holds, per location of the tenant: its events as JSON lines (``events/<location>.jsonl``), its state
-tables as CSV (``tables/<location>/<table>.csv``, described by ``tables/schema.json``), its objects copied as they
-are (``objects/<location>/<key>``, listed with SHA-256 and storage class in ``objects/manifest.json``), and a
-``README.md`` naming the formats. Personal fields of erased subjects read ``"[erased]"``. The export is written
-beside DIR and renamed into place, then recorded (``TenantExported``) in the home log: offboarding needs it.
+The folder holds, per location of the tenant: its events as JSON lines (``events/<location>.jsonl``, paged from
+the tenant's own part of the log, archived streams read back from their segments and listed in
+``events/archived.json``), its state tables as CSV (``tables/<location>/<table>.csv``, described by
+``tables/schema.json``), its rows in cold Parquet parts as CSV (``cold/``, with ``cold/manifest.json``), its objects
+copied as they are (``objects/<location>/<key>``, listed with SHA-256 and storage class in
+``objects/manifest.json``), and a ``README.md`` naming the formats. Personal fields of erased subjects read
+``"[erased]"``. The export is written beside DIR and renamed into place, then recorded (``TenantExported``) in the
+home log: offboarding needs it.
 """
 
 from __future__ import annotations
@@ -333,6 +336,10 @@ Written by datastrata at {now.isoformat()} ({positions}). Every file is UTF-8; n
   line (JSON Lines): `event_id`, `stream_id`, `version`, `position`, `type`, `schema_version`, `payload`, `metadata`,
   `occurred_at` and `recorded_at` (ISO 8601, UTC), `tenant_id`. A personal field of an erased data subject reads
   `"[erased]"`.
+  Events of archived (closed) streams are read back from their segments and appear in the same file, in order.
+- `events/archived.json` — each archived stream of the tenant: its versions, positions, event count, tier, the
+  segment object it lives in (`object`) and its checksum; `exported: false` with a `reason` when its events could not
+  be read (expired under its policy, or frozen in an archive class: restore it and export again).
 - `tables/<location>/<table>.csv` — the tenant's rows of each state table, CSV (RFC 4180) with a header row, CRLF line
   ends, every value double-quoted; NULL is an empty unquoted field (`""` is an empty string). Times are ISO 8601,
   JSON columns JSON text, booleans `true`/`false`, bytes hex. PostgreSQL reads them with
@@ -341,6 +348,10 @@ Written by datastrata at {now.isoformat()} ({positions}). Every file is UTF-8; n
 - `objects/<location>/<key>` — the tenant's objects, byte for byte. `objects/manifest.json` lists each with its size,
   storage class and SHA-256; an archived object (GLACIER, DEEP_ARCHIVE) not restored is listed with `copied: false`:
   restore it (`datastrata tiering restore`) and export again to copy it.
+
+- `cold/<location>/<dataset>/day=<day>/part-<n>.csv` + `cold/manifest.json` — the tenant's rows that a tiering
+  policy moved out of a table into cold Parquet parts, in the same CSV format; the manifest names each part's object,
+  its SHA-256, the rows and columns taken from it (`copied: false`: the part is in an archive class; restore it).
 
 Read models (the graph, the CQRS views) are not exported: they are derived from the events and rebuilt from them.
 """

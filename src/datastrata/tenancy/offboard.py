@@ -25,7 +25,7 @@ from datastrata.runtime.tenants import TenantPlacement, placement_of
 from datastrata.stores.database import Tx
 from datastrata.tenancy.catalogue import LOCAL_ACTOR, Catalogue, catalogue_of
 from datastrata.tenancy.export import RECORDS, TENANT_EXPORTED, TENANT_OFFBOARDED, record_scope, refuse_default
-from datastrata.tenancy.tables import children_first, tenant_tables
+from datastrata.tenancy.tables import children_first, table_names, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -36,6 +36,9 @@ __all__ = ["TENANT_OFFBOARDED", "Offboarded", "check_offboarding", "offboard_ten
 STEP: Final = "offboard_step"
 #: Tables that keep the platform's record of the tenant (the catalogue row, in state ``offboarded``, and its audit).
 KEPT: Final = frozenset({"tenancy_tenants", "tenancy_audit"})
+#: Tables outside the tenant rules whose rows a tenant owns by another column: the grants it gave, and their audit
+#: (grants other tenants gave it are theirs, and stay).
+OWNED_BY: Final = {"tenancy_grant_audit": "owner", "tenancy_grants": "owner"}
 _COLUMNS: Final = "tenant_id, tier, model, state, epoch, location, store_enc, graph, objects, namespace, role"
 
 
@@ -187,6 +190,12 @@ def _delete_in(runtime: Runtime, catalogue: Catalogue, location: Location, tenan
                 deleted = tx.execute(f"DELETE FROM {table} WHERE tenant_id = ?", (tenant_id,)).rowcount
                 if deleted:
                     rows[table] = deleted
+            present = set(table_names(tx))
+            for table, column in OWNED_BY.items():
+                if table in present:
+                    deleted = tx.execute(f"DELETE FROM {table} WHERE {column} = ?", (tenant_id,)).rowcount
+                    if deleted:
+                        rows[table] = deleted
             events = location.log.delete_tenant_in(tx, tenant_id)
     detail = {"location": location.name, "step": "deleted", "rows": rows, "events": events, "objects": objects}
     catalogue.note(tenant_id, STEP, detail, actor=actor)
