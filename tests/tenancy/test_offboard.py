@@ -307,3 +307,27 @@ def test_tenants_offboard_on_the_command_line(
     assert json.loads(done.stdout)["events"] == {"main": 1}
     shown = runner.invoke(cli, ["--tenant", "acme", "portfolio", "state", "P"])
     assert shown.exit_code != 0  # nothing of it is left
+
+
+def test_a_silo_on_the_operators_own_store_is_emptied_and_left_in_place(
+    runtime: Runtime, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if runtime.home.spec.store.startswith("sqlite"):
+        own = f"sqlite:///{tmp_path / 'own' / 'silo.db'}"
+    else:
+        server = str(request.getfixturevalue("pg_server"))
+        own = create_database(
+            server, f"ownsilo{os.getpid()}_{next(_names)}", template=request.getfixturevalue("pg_home")
+        )
+    catalogue_of(runtime).add("siloed", "enterprise", store=own)
+    spec = runtime.tenants.placement("siloed").spec
+    assert spec is not None and spec.store == own
+    with tenant("siloed"):
+        runtime.service("masterdata", MasterDataService).put("customer", "C1", {"name": "Aiko"}, actor="t")
+    export_tenant(runtime, "siloed", tmp_path / "siloed")
+
+    done = offboard_tenant(runtime, "siloed")
+
+    assert done.events[spec.name] == 1 and done.destroyed == ()  # emptied, not dropped: not ours to drop
+    assert _exists(runtime, spec)
+    assert {t: n for t, n in _counts(runtime.location(spec), "siloed").items() if n} == {}

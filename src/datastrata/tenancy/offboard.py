@@ -105,8 +105,9 @@ def offboard_tenant(runtime: Runtime, tenant_id: str, *, actor: str = LOCAL_ACTO
     if (home.name, "deleted") not in done:
         _delete_in(runtime, catalogue, home, tenant_id, actor)
     own = placement.spec
+    kept = own is not None and _leaves_store(runtime, tenant_id, placement.model, own)
     if own is not None and (own.name, "deleted") not in done:
-        if _leaves_store(runtime, tenant_id, placement.model, own):
+        if kept:
             _delete_in(runtime, catalogue, runtime.location(own), tenant_id, actor)
         else:  # the provisioner drops it whole: say what went with it
             _counted(runtime, catalogue, runtime.location(own), tenant_id, actor)
@@ -114,7 +115,8 @@ def offboard_tenant(runtime: Runtime, tenant_id: str, *, actor: str = LOCAL_ACTO
         from datastrata.tenancy.models import provisioner
 
         provisioner(placement.model).destroy(runtime, tenant_id, own)
-        catalogue.note(tenant_id, STEP, {"location": own.name, "step": "destroyed"}, actor=actor)
+        detail = {"location": own.name, "step": "destroyed", "dropped": not kept}  # an operator's store: let go
+        catalogue.note(tenant_id, STEP, detail, actor=actor)
     result = _result(catalogue, tenant_id, str(export.get("to", "")))
     with tenant(DEFAULT_TENANT):  # one id per tenant: a run finished again after a crash records it once
         event = NewEvent(TENANT_OFFBOARDED, {**result.to_dict(), "actor": actor}, event_id=f"offboarded-{tenant_id}")
@@ -261,7 +263,7 @@ def _result(catalogue: Catalogue, tenant_id: str, export: str) -> Offboarded:
     destroyed: list[str] = []
     for (name, step), detail in _steps(catalogue, tenant_id).items():
         if step == "destroyed":
-            destroyed.append(name)
+            destroyed += [name] if detail.get("dropped", True) else []
             continue
         rows.update({f"{name}/{table}": int(n) for table, n in dict(detail.get("rows", {})).items()})
         events[name] = int(detail.get("events", 0))
