@@ -63,6 +63,8 @@ def main() -> None:
         runner.catch_up()
     elif mode == "move":
         move_until_killed(url, sys.argv[3], sys.argv[4])
+    elif mode == "catalogue-move":
+        move_through_the_catalogue(url, sys.argv[3], sys.argv[4])
     elif mode == "relay":
         bus = SlowRedisBus(sys.argv[3], DeadLetters(db), log_id=log.identity)
         relay = OutboxRelay(log, bus, batch_size=25)
@@ -89,6 +91,21 @@ def move_until_killed(source_url: str, target_url: str, folder: str) -> None:
     options = {"on_step": step, "on_batch": batch}
     running = mover(runtime, places, current, **options) if current else start(runtime, places, "acme", **options)
     running.run()
+    print("done", flush=True)
+
+
+def move_through_the_catalogue(url: str, graph: str, model: str) -> None:
+    """Run (or resume) `tenants move acme --to MODEL` on the store at `url`, printing each step, until killed."""
+    from datastrata.core.config import Settings
+    from datastrata.runtime import Runtime
+    from datastrata.tenancy.move import start_move
+
+    def step(name: str) -> None:
+        print(f"step {name}", flush=True)
+        time.sleep(0.05)
+
+    with Runtime.open(Settings(store=url, graph=graph)) as runtime:
+        start_move(runtime, "acme", model, grace=0, foreground=True, on_step=step)
     print("done", flush=True)
 
 

@@ -165,6 +165,7 @@ def test_a_silo_store_is_kept_sealed_and_shown_without_its_password(
     shown = catalogue_of(runtime).add("acme", "enterprise", store=SILO_URL).to_dict()
     assert shown["location"]["store"] == "postgresql://acme_owner:***@db.acme.example:5432/acme"
     assert "s3cret" not in str(shown) and shown["usage"]["quota"] == "unlimited"
+    assert shown["usage"]["bytes"] is None  # its server is unreachable: usage unknown, the rest still shown
     with runtime.db.read() as tx:
         (sealed,) = tx.one("SELECT store_enc FROM tenancy_tenants WHERE tenant_id = 'acme'") or ()
         rows = str(tx.query("SELECT * FROM tenancy_tenants")) + str(tx.query("SELECT * FROM tenancy_audit"))

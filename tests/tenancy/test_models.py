@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +22,9 @@ from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Database, Dialect, Tx
 from datastrata.stores.migrations import Component, pending
-from datastrata.tenancy.bridge import migrate_template
 from datastrata.tenancy.models import provisioner
 from datastrata.tenancy.templates import templates
-from datastrata.testing.servers import create_database, create_roles
+from datastrata.testing.servers import create_roles
 from tests.tenancy.directory import Listed, provisioned
 
 BRIDGE, SILO = "dedicated-storage", "dedicated-infrastructure"
@@ -64,32 +62,11 @@ class Tally:
         tx.execute("DELETE FROM tenant_tally")
 
 
-_names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pg_home(pg_server: str, pg_template: str) -> str:
-    """A migrated home database whose bridge template schema is migrated too (copied for each test)."""
-    url = create_database(pg_server, f"tenancy{os.getpid()}", template=pg_template)
-    migrate_template(Settings(store=url), url)
-    return url.rsplit("/", 1)[1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh home store per backend (PostgreSQL: a copy of `pg_home`, its bridge template ready)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    server = str(request.getfixturevalue("pg_server"))
-    home = str(request.getfixturevalue("pg_home"))
-    return create_database(server, f"tenancy{os.getpid()}_{next(_names)}", template=home)
-
-
 @pytest.fixture
-def settings(store_url: str) -> Settings:
+def settings(home_url: str) -> Settings:
     """The home store, migrated as `datastrata migrate` leaves it."""
-    settings = Settings(store=store_url)
-    if store_url.startswith("sqlite"):
+    settings = Settings(store=home_url)
+    if home_url.startswith("sqlite"):
         migrate_all(settings)
     return settings
 
@@ -225,12 +202,13 @@ def test_followers_of_every_location_run(runtime: tuple[Runtime, Listed], settin
 
 def test_migrate_upgrades_every_location_and_the_templates(runtime: tuple[Runtime, Listed], settings: Settings) -> None:
     rt, directory = runtime
-    provisioned(rt, directory, "acme", BRIDGE)
-    provisioned(rt, directory, "big", SILO)
+    bridge = provisioned(rt, directory, "acme", BRIDGE)
+    silo = provisioned(rt, directory, "big", SILO)
+    assert bridge is not None and silo is not None
     extra = templates(settings)
     done = migrate_placement(rt.placement, [TALLY], extra=extra)
     names = [d.location for d in done]
-    assert names[0] == "main" and names[1:3] == sorted(names[1:3]) and "tenant_template" in names
+    assert names[:3] == ["main", bridge.name, silo.name] and "tenant_template" in names  # home, then tenant order
     assert all([p.component for p in d.migrations] == [TALLY.name] for d in done), done
     assert migrate_placement(rt.placement, [TALLY], extra=extra, dry_run=True)[1].migrations == ()
     for tenant in ("default", "acme", "big"):
@@ -257,10 +235,10 @@ def test_many_bridge_tenants_open_in_one_process_over_the_home_pool(runtime: tup
     assert rt.connections() == before, "bridge locations share the home store's pool"
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
-def test_the_connection_cap_holds_with_many_silos(store_url: str) -> None:
+@pytest.mark.parametrize("home_url", ["postgresql"], indirect=True)
+def test_the_connection_cap_holds_with_many_silos(home_url: str) -> None:
     cap = 16
-    settings = Settings(store=store_url, max_connections=str(cap))
+    settings = Settings(store=home_url, max_connections=str(cap))
     directory = Listed()
     with Runtime.open(settings, tenants=directory) as rt:
         tenants = [f"silo-{i}" for i in range(6)]
@@ -272,7 +250,7 @@ def test_the_connection_cap_holds_with_many_silos(store_url: str) -> None:
                 assert rt.connections() <= cap
         assert sum(1 for n in rt._open if n != "main") < len(tenants), "idle silos were closed to stay under the cap"
         databases = [place(rt, t).store.rsplit("/", 1)[1] for t in tenants]
-        with psycopg.connect(store_url, autocommit=True) as conn:
+        with psycopg.connect(home_url, autocommit=True) as conn:
             held = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(%s) OR datname = current_database()",
                 (databases,),
@@ -316,9 +294,9 @@ def test_set_role_keeps_a_bridge_tenant_to_its_schema(pg_server: str, bare_pg_ur
         assert migrate_all(settings, tenants=directory)[1].location == acme.name, "every location, as the owner"
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
-def test_silo_followers_past_the_cap_take_turns(store_url: str) -> None:
-    settings = Settings(store=store_url, max_connections="14")  # room for two silo pools beside the home pool
+@pytest.mark.parametrize("home_url", ["postgresql"], indirect=True)
+def test_silo_followers_past_the_cap_take_turns(home_url: str) -> None:
+    settings = Settings(store=home_url, max_connections="14")  # room for two silo pools beside the home pool
     directory = Listed()
     with Runtime.open(settings, tenants=directory) as rt:
         tenants = [f"turn-{i}" for i in range(4)]

@@ -91,7 +91,7 @@ def test_the_cli_plans_a_move_and_shows_its_status(tmp_path: Path) -> None:
     plan = json.loads(planned.output)
     assert plan["subject"] == "default" and plan["target"] == "dedicated-storage" and plan["rows"] == 0
     refused = runner.invoke(cli, ["--store", store, "tenants", "move", "default", "--to", "dedicated-storage"])
-    assert refused.exit_code != 0 and "cannot switch a tenant's placement" in refused.output
+    assert refused.exit_code != 0 and "not in the tenant catalogue" in refused.output
     status = runner.invoke(cli, ["--store", store, "tenants", "move-status", "default", "--json"])
     assert status.exit_code == 0 and json.loads(status.output) == []
     unknown = runner.invoke(cli, ["--store", store, "tenants", "move-status", "nobody"])

@@ -370,6 +370,12 @@ class EventLog:
             events = self.sealer.open(events)
         return [self._upcast(e) for e in events] if self.upcasters else events
 
+    def tenant_count(self, tenant: str) -> int:
+        """Return how many events of `tenant` the online log holds (its index on tenant and position)."""
+        with self.db.session() as tx:
+            found = tx.scalar("SELECT COUNT(*) FROM eventlog_events WHERE tenant_id = ?", (check_tenant_id(tenant),))
+        return int(found or 0)
+
     def import_in(self, tx: Tx, events: Sequence[Event]) -> int:
         """Store events of another log inside `tx` with their ids, streams, versions, types and times; return how many.
 

@@ -66,14 +66,18 @@ class SqliteEngine(CommonSql):
         return int(tx.scalar("SELECT coalesce(max(position), 0) FROM eventlog_events") or 0)
 
     def tenant_page(self, tx: Tx, tenant: str, after: int, limit: int) -> tuple[list[Row], int]:
-        """One tenant's committed rows after `after` (writers are serialised, so every committed row is safe)."""
+        """One tenant's committed rows after `after`, and the head seen by the same statement (one snapshot: a
+        commit between reading the rows and the head would otherwise be skipped)."""
         rows = tx.query(
-            f"SELECT {COLUMNS} FROM eventlog_events WHERE tenant_id = ? AND position > ? ORDER BY position LIMIT ?",
+            "WITH h AS (SELECT coalesce(max(position), 0) AS safe FROM eventlog_events) "
+            f"SELECT e.*, h.safe FROM h LEFT JOIN (SELECT {COLUMNS} FROM eventlog_events "
+            "WHERE tenant_id = ? AND position > ? AND position <= (SELECT safe FROM h) ORDER BY position LIMIT ?) e",
             (tenant, after, limit),
         )
-        if len(rows) == limit:
-            return rows, int(rows[-1][0])
-        return rows, max(self.head(tx), after)
+        events = rows if rows[0][0] is not None else []
+        if len(events) == limit:
+            return events, int(events[-1][0])
+        return events, max(int(rows[0][-1]), after)
 
     def import_rows(self, tx: Tx, rows: Sequence[ImportRow]) -> int:
         """Insert the rows at new rowids, skipping ``(tenant, event id)`` pairs stored already."""

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
-from datastrata.core.events import Event
 from datastrata.core.ids import new_id
 from datastrata.core.redact import redact_url
 from datastrata.runtime import fences
@@ -43,6 +42,7 @@ from datastrata.runtime.movetables import (
     size_of,
     still_differing,
 )
+from datastrata.runtime.tenantdata import NO_ROWS
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
 
@@ -58,6 +58,8 @@ ESTIMATE_ROWS_PER_SECOND = 10_000
 PRECHECK_ROUNDS = 3
 #: Events per catch-up page.
 EVENT_PAGE = 1000
+#: Streams whose rows one catch-up query re-reads (their conditions OR-ed).
+STREAMS_PER_QUERY = 100
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS runtime_moves (
@@ -304,8 +306,9 @@ class EventsPart(Protocol):
     def count(self, location: Location, subject: str) -> int:
         """Return how many events of `subject` `location`'s log holds."""
 
-    def digest(self, location: Location, subject: str) -> str:
-        """Return the SHA-256 over `subject`'s events (ids, streams, versions, types, payloads, times) in order."""
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
+        """Return the SHA-256 over `subject`'s events with `after` < position <= `upto` (ids, streams, versions,
+        types, payloads, times), in their order."""
 
     def delete(self, location: Location, subject: str) -> int:
         """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
@@ -367,9 +370,7 @@ class Mover:
         return self.move
 
     def _plan(self) -> str:
-        for part in self._state_tables():  # what an earlier, reversed move may have left at the target
-            while delete_batch(self.target.db, part, self.selection):
-                pass
+        self._clear(self.target, events=False)  # what an earlier, reversed move may have left at the target
         self.placer.moving(self.move.subject)
         fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
         with self.target.db.transaction() as tx:
@@ -444,7 +445,16 @@ class Mover:
             if not pending and not any(dirty.values()):
                 break
         at = self.move.cursors["changes"]  # a write after this comparison has an event after this position
-        self._save(cursors={**self.move.cursors, "prechecked": dirty, "precheck_at": at, "pending": sorted(pending)})
+        checked = self._events_checked()
+        self._save(
+            cursors={
+                **self.move.cursors,
+                "prechecked": dirty,
+                "precheck_at": at,
+                "pending": sorted(pending),
+                "events_checked": checked,
+            }
+        )
         fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
         self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
         return "delta"
@@ -490,11 +500,9 @@ class Mover:
                     + ("" if here.rows != there.rows else " (same count, different checksum)")
                 )
         if self.events is not None:
-            ours = self.events.count(self.source, self.move.subject), self.events.count(self.target, self.move.subject)
-            if ours[0] != ours[1] or self.events.digest(self.source, self.move.subject) != self.events.digest(
-                self.target, self.move.subject
-            ):
-                differences.append(f"events: {ours[0]} at the source, {ours[1]} at the target")
+            problem = self._compare_events(self.move.cursors.get("events_checked"))
+            if problem:
+                differences.append(f"events: {problem}")
         if not differences:
             return "switch"
         error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
@@ -523,11 +531,7 @@ class Mover:
         return "complete"
 
     def _complete(self) -> str:
-        for part in self._state_tables():
-            while delete_batch(self.source.db, part, self.selection):
-                pass
-        if self.events is not None:
-            self.events.delete(self.source, self.move.subject)
+        self._clear(self.source)
         self._save(state=COMPLETED, timings={**self.move.timings, "completed_at": self.clock().isoformat()})
         return "complete"
 
@@ -543,11 +547,7 @@ class Mover:
             self._save(state=REVERSED, error="reversed before the switch")  # a mover still running stops at once
             self.placer.stay(self.move.subject, self.move.source)
             fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
-            for part in self._state_tables():
-                while delete_batch(self.target.db, part, self.selection):
-                    pass
-            if self.events is not None:
-                self.events.delete(self.target, self.move.subject)
+            self._clear(self.target)
             return self.move
         return self.journal_back()
 
@@ -578,12 +578,43 @@ class Mover:
         """Whether the rows of `stream` are the same at both ends in every table of `tables`."""
         for part in self._state_tables():
             if part.table in tables and part.rows_of_stream is not None:
-                where, params = part.rows_of_stream(stream)
-                if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
-                    self.target.db, part, self.selection, where, params
-                ):
-                    return False
+                for where, params in rows_of(part, [stream]):
+                    if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
+                        self.target.db, part, self.selection, where, params
+                    ):
+                        return False
         return True
+
+    def _events_checked(self) -> dict[str, int] | None:
+        """Compare the subject's events whole before the fence; where both logs stood when they matched (or None).
+
+        Events never change once stored, so under the fence only the count and the events after these positions
+        are compared again (the digest of a large log would hold the tenant's writes for seconds).
+        """
+        if self.events is None:
+            return None
+        self._changed_since()  # every source event up to the events cursor is imported now, below the target's head
+        marks = {"source": int(self.move.cursors["events"]), "target": self.target.log.head()}
+        subject = self.move.subject
+        if self.events.digest(self.source, subject, 0, marks["source"]) != self.events.digest(
+            self.target, subject, 0, marks["target"]
+        ):
+            return None  # compared whole again under the fence (and reported there)
+        return marks
+
+    def _compare_events(self, checked: dict[str, int] | None) -> str | None:
+        """Compare the subject's events at both ends under the fence: their counts and what came after `checked`."""
+        assert self.events is not None
+        subject = self.move.subject
+        here, there = self.events.count(self.source, subject), self.events.count(self.target, subject)
+        if here != there:
+            return f"{here} at the source, {there} at the target"
+        after = checked or {"source": 0, "target": 0}
+        if self.events.digest(self.source, subject, after["source"]) != self.events.digest(
+            self.target, subject, after["target"]
+        ):
+            return f"{here} on each side, but their checksums differ"
+        return None
 
     def _compare_changed(self, part: TablePart, streams: set[str], keys: list[list[Any]]) -> str | None:
         """Compare `part`'s row counts and the rows of `streams` and of `keys` at both ends; what differs, or None."""
@@ -594,24 +625,30 @@ class Mover:
         if left:
             shown = ", ".join(str(tuple(k)) for k in left[:5])
             return f"{here} row(s) on each side, but {len(left)} differ (keys {shown})"
-        assert part.rows_of_stream is not None
-        for stream in sorted(streams):
-            where, params = part.rows_of_stream(stream)
+        for where, params in rows_of(part, sorted(streams)):
             if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
                 self.target.db, part, self.selection, where, params
             ):
-                return f"the rows of stream {stream} differ"
+                return f"the rows of the streams that changed since the comparison differ ({where[:80]}…)"
         return None
 
     def _streams_since(self, after: int) -> set[str]:
         """Return the subject's streams with events after source position `after` (the fence holds it finite)."""
         streams: set[str] = set()
         while True:
-            page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
-            streams |= {e.stream_id for e in page.events if _ours(e, self.move.subject)}
+            page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
+            streams |= {e.stream_id for e in page.events}
             if not page.events:
                 return streams
             after = page.next_after
+
+    def _clear(self, location: Location, *, events: bool = True) -> None:
+        """Delete the subject's rows (read models too) and, with `events`, its events in `location`."""
+        for part in self.tables:
+            while delete_batch(location.db, part, self.selection):
+                pass
+        if events and self.events is not None:
+            self.events.delete(location, self.move.subject)
 
     def _state_tables(self) -> list[TablePart]:
         return [p for p in self.tables if not p.derived]
@@ -628,13 +665,11 @@ class Mover:
                     break
         seen: set[str] = set()
         while True:
-            page = self.source.log.read_page(after=after, limit=EVENT_PAGE)
-            streams = sorted({e.stream_id for e in page.events if _ours(e, self.move.subject)})
+            page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
+            streams = sorted({e.stream_id for e in page.events})
             seen.update(streams)
-            for stream in streams:
-                for part in mapped:
-                    assert part.rows_of_stream is not None
-                    where, params = part.rows_of_stream(stream)
+            for part in mapped:
+                for where, params in rows_of(part, streams):
                     recopy_where(self.source.db, self.target.db, part, self.selection, where, params)
             if page.next_after != after:
                 after = page.next_after
@@ -647,8 +682,12 @@ class Mover:
         return self.move
 
 
-def _ours(event: Event, subject: str) -> bool:
-    return event.tenant_id == subject
+def rows_of(part: TablePart, streams: Sequence[str]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The conditions selecting the rows `streams` made in `part`, OR-ed in chunks (none when no stream maps here)."""
+    assert part.rows_of_stream is not None
+    found = [c for c in map(part.rows_of_stream, streams) if c != NO_ROWS]
+    chunks = [found[i : i + STREAMS_PER_QUERY] for i in range(0, len(found), STREAMS_PER_QUERY)]
+    return [(" OR ".join(f"({w})" for w, _ in chunk), tuple(p for _, ps in chunk for p in ps)) for chunk in chunks]
 
 
 def plan_move(

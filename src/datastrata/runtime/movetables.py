@@ -13,26 +13,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datastrata.runtime import tenantdata
 from datastrata.stores.database import Database, Row, Tx
+from datastrata.stores.tenanttables import is_global
 
 #: Rows per copy batch: each batch is one short transaction at the target (DESIGN.md §8: keep transactions short).
 BATCH = 500
 #: Rows per page when digesting or deleting (short read or write transactions too).
 PAGE = 2000
-#: Tables no move copies as state: global platform tables, the event log (moved as events), derived stores' pointers.
-GLOBAL_TABLES = frozenset(
-    {
-        "schema_migrations",
-        "projection_checkpoints",
-        "readmodel_slots",
-        "jobs",
-        "security_api_keys",
-        "fab_aggregated",
-        "eventsourcing_tracking",
-        "runtime_moves",
-    }
-)
-GLOBAL_PREFIXES = ("eventlog_", "messaging_", "tenancy_", "iceberg_", "tiering_")
+#: Platform tables (outside tenant isolation) that still hold one tenant's facts in its location: a move carries them.
+CARRIED_PLATFORM_TABLES = frozenset({"tenancy_subject_keys", "tenancy_usage"})
+
+
+def carries(table: str) -> bool:
+    """Whether a move copies `table`'s rows: tenant tables and the carried platform ones, not the log (its events)."""
+    if table.startswith("eventlog_"):
+        return False  # the log moves as events (``EventLog.import_in``), its snapshots are rebuilt
+    return table in CARRIED_PLATFORM_TABLES or not is_global(table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +91,21 @@ class Digest:
 
 
 def tenant_tables(db: Database) -> list[TablePart]:
-    """Return every state table of `db` that carries ``tenant_id`` (platform tables and the log excluded)."""
+    """Return every table of `db` a move carries (see :func:`carries`), as the tenant-data registry describes it.
+
+    A registered table brings whether it is derived (rebuilt at the target, never copied) and which rows one stream
+    made; an unregistered table with ``tenant_id`` is a state table copied whole at the fence when it changed.
+    """
     with db.read() as tx:
         found = _tables_sqlite(tx) if tx.dialect == "sqlite" else _tables_postgres(tx)
+    registered = {spec.table: spec for spec in tenantdata.specs()}
     parts: list[TablePart] = []
     for table, columns, key in found:
-        if table in GLOBAL_TABLES or table.startswith(GLOBAL_PREFIXES) or "tenant_id" not in columns:
+        if "tenant_id" not in columns or not carries(table):
             continue
-        parts.append(TablePart(table, tuple(columns), tuple(key)))
+        spec = registered.get(table)
+        derived, rows = (spec.derived, spec.rows_of_stream) if spec else (False, None)
+        parts.append(TablePart(table, tuple(columns), tuple(key), derived=derived, rows_of_stream=rows))
     return parts
 
 

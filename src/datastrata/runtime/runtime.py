@@ -33,7 +33,7 @@ from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
-from datastrata.runtime.placement import ByTenant, Placement
+from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
@@ -144,11 +144,7 @@ class Runtime:
         The default placement is by tenant: each tenant of `tenants` (default: ``default`` alone) with a location of
         its own (dedicated storage or infrastructure) lives there, every other scope in the home store of `settings`.
         """
-        listed = tenants
-        tenants = tenants or SingleTenant()
-        catalogued = placement is None and listed is None  # placed by the catalogue once it is open (below)
-        placement = placement or ByTenant.from_settings(settings, tenants)
-        spec = placement.all()[0]
+        spec = placement.all()[0] if placement is not None else Single.from_settings(settings).spec
         home = Location.open(spec, clock=clock)
         platform: Location | None = None
         try:
@@ -163,9 +159,8 @@ class Runtime:
             followers.db.ensure(ICEBERG_CATALOG)  # with the Iceberg catalog its cold parts may be registered in
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
-            tenants = StoredDirectory(followers.db)  # and the tenant catalogue
-            if catalogued and isinstance(placement, ByTenant):
-                placement.directory = tenants  # each catalogued tenant lives where the catalogue says
+            tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
+            placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
         except BaseException:
             if platform is not None:
@@ -469,6 +464,20 @@ class Runtime:
             self.attach(runner, policy=policy)
             self._builds[name] = (build, policy)
         return cast(F, runner)
+
+    def runner_for(self, name: str, scope: Scope) -> Follower:
+        """Return the follower `name` of the log `scope` lives in: the home one, or a tenant location's ``name@…``.
+
+        A read model of a tenant in dedicated storage or infrastructure is built from that location's own log, so a
+        read that catches up or waits for a token does so on that follower (built on first use).
+        """
+        runner = self.runners[name]
+        spec = self.placement.locate(scope)
+        if spec.name == self.home.name:
+            return runner
+        location = self.location(spec)
+        self.follow_location(location)
+        return self.runners.get(f"{name}@{location.name}", runner)
 
     def follow_location(self, location: Location) -> list[str]:
         """Build every follower of the home log for `location`'s own log too, named ``name@location``; their names.

@@ -19,6 +19,8 @@ from datastrata.core.errors import ConfigurationError
 #: Which rows of a table one stream produced: ``(SQL condition with ? placeholders, its parameters)``; the caller adds
 #: ``tenant_id = ?``. A stream of another aggregate gives ``("1 = 0", ())``.
 RowsOfStream = Callable[[str], tuple[str, tuple[Any, ...]]]
+#: What a table's ``rows_of_stream`` answers for a stream of another aggregate: no rows (nothing to read).
+NO_ROWS: tuple[str, tuple[Any, ...]] = ("1 = 0", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ def by_key(context: str, column: str) -> RowsOfStream:
 
     def rows(stream_id: str) -> tuple[str, tuple[Any, ...]]:
         if not stream_id.startswith(prefix):
-            return "1 = 0", ()
+            return NO_ROWS
         return f"{column} = ?", (stream_id[len(prefix) :],)
 
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from datastrata.tenancy.tiers import TIERS, tier
 
 if TYPE_CHECKING:
     from datastrata.runtime.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 #: The audit actor of a change made from this machine's command line.
 LOCAL_ACTOR = "local"
@@ -45,7 +48,7 @@ class Tenant:
     role: str | None
     created_at: datetime
     updated_at: datetime
-    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``); None while its store is unreachable.
+    #: Bytes of event payloads the tenant holds (counted by ``tenancy.quota``); None: its location is unreachable.
     usage_bytes: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,7 +144,7 @@ class Catalogue:
             row = tx.one(f"SELECT {_COLUMNS} FROM tenancy_tenants WHERE tenant_id = ?", (check_tenant_id(tenant),))
         if row is None:
             raise NotFound(f"no tenant {tenant!r} in the catalogue; `datastrata tenants list` shows them", field="id")
-        return _tenant(row, self._shown_usage(tenant))
+        return _tenant(row, self.usage(tenant))
 
     def set_tier(self, tenant: str, tier_name: str, *, actor: str = LOCAL_ACTOR) -> Tenant:
         """Change `tenant`'s tier (its quota and rate); moving it to the tier's model is the move workflow's job."""
@@ -177,10 +180,40 @@ class Catalogue:
         self.runtime.tenants.invalidate()
         return self.get(tenant)
 
-    def usage(self, tenant: str) -> int:
-        """Return the bytes `tenant` holds, counted in its own location."""
-        with self.runtime.read(Scope("tenancy", tenant=check_tenant_id(tenant))) as work:
-            found = work.scalar("SELECT bytes FROM tenancy_usage WHERE tenant_id = ?", (tenant,))
+    def place(
+        self, tenant: str, model: str, spec: LocationSpec | None, *, switched: bool, actor: str = LOCAL_ACTOR
+    ) -> int:
+        """Make `tenant` active in `model` at `spec` (None: the shared home); a move's switch bumps the epoch.
+
+        What a move's placer does at its switch (`switched`) and when it leaves the tenant at its source; returns the
+        tenant's epoch. Audited like every change.
+        """
+        bump = " + 1" if switched else ""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT model, epoch FROM tenancy_tenants WHERE tenant_id = ?", (check_tenant_id(tenant),))
+            if row is None:
+                raise NotFound(f"no tenant {tenant!r} in the catalogue; `datastrata tenants list` shows them")
+            now = time_to_db(tx.dialect, self.runtime.clock())
+            tx.execute(
+                "UPDATE tenancy_tenants SET model = ?, state = 'active', epoch = epoch" + bump + ", location = ?, "
+                "store_enc = ?, graph = ?, objects = ?, namespace = ?, role = ?, updated_at = ? WHERE tenant_id = ?",
+                (model, *_location_columns(tenant, spec), now, tenant),
+            )
+            action = "switch" if switched else "stay"
+            _audit(tx, now, actor, tenant, action, {"from": str(row[0]), "to": model, "location": spec and spec.name})
+            epoch = int(row[1]) + (1 if switched else 0)
+        self.runtime.tenants.invalidate()
+        return epoch
+
+    def usage(self, tenant: str) -> int | None:
+        """Return the bytes `tenant` holds, counted in its own location (None when that location cannot be reached:
+        one tenant's server being down does not stop listing or showing the others)."""
+        try:
+            with self.runtime.read(Scope("tenancy", tenant=check_tenant_id(tenant))) as work:
+                found = work.scalar("SELECT bytes FROM tenancy_usage WHERE tenant_id = ?", (tenant,))
+        except BackendUnavailable as exc:
+            log.warning("tenant %s: usage unknown, its location is unreachable: %s", tenant, exc)
+            return None
         return int(found or 0)
 
     def audit(self, tenant: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
@@ -201,14 +234,7 @@ class Catalogue:
         with self.db.read() as tx:
             rows = tx.query(f"SELECT {_COLUMNS} FROM tenancy_tenants ORDER BY tenant_id")
             used = {str(t): int(b) for t, b in tx.query("SELECT tenant_id, bytes FROM tenancy_usage")}
-        return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self._shown_usage(str(r[0]))) for r in rows]
-
-    def _shown_usage(self, tenant: str) -> int | None:
-        """The tenant's usage, or None when its own store cannot be reached (the catalogue still answers)."""
-        try:
-            return self.usage(tenant)
-        except BackendUnavailable:
-            return None
+        return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self.usage(str(r[0]))) for r in rows]
 
     def _update(self, tenant: str, column: str, value: str, actor: str) -> None:
         with self.db.transaction() as tx:

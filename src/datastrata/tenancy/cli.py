@@ -68,13 +68,13 @@ def set_tier(
     emit(_catalogue(ctx).set_tier(tenant_id, tier).to_dict(), as_json=as_json, text=_shown)
 
 
+def _used(usage: dict[str, Any]) -> str:
+    held = "unknown (its location is unreachable)" if usage["bytes"] is None else f"{usage['bytes']} bytes"
+    return f"{held} of {usage['quota']}"
+
+
 def _line(d: dict[str, Any]) -> str:
-    return f"{d['tenant']:<20} {d['tier']:<12} {d['model']:<24} {d['state']:<10} {_usage(d['usage'])}"
-
-
-def _usage(usage: dict[str, Any]) -> str:
-    held = "? (its store is unreachable)" if usage["bytes"] is None else usage["bytes"]
-    return f"{held} bytes of {usage['quota']}"
+    return f"{d['tenant']:<20} {d['tier']:<12} {d['model']:<24} {d['state']:<10} {_used(d['usage'])}"
 
 
 def _shown(d: dict[str, Any]) -> str:
@@ -84,7 +84,7 @@ def _shown(d: dict[str, Any]) -> str:
         [
             f"tenant {d['tenant']}: tier {d['tier']}, model {d['model']}, {d['state']} (epoch {d['epoch']})",
             f"  lives in {place}",
-            f"  usage {_usage(d['usage'])}",
+            f"  usage {_used(d['usage'])}",
             f"  ${d['monthly_usd']:,} a month, SLA {d['sla_percent']}%, "
             f"{d['rate']['per_second']:g} requests/s (burst {d['rate']['burst']})",
         ]

@@ -13,7 +13,7 @@ from datastrata.api.jobs import ACCEPTED
 from datastrata.runtime import Runtime
 from datastrata.runtime.jobs import Job
 from datastrata.runtime.moves import Plan
-from datastrata.tenancy.move import move_status, start_move
+from datastrata.tenancy.move import GRACE, move_status, start_move
 
 router = APIRouter(tags=["tenants"])
 TenantPath = Annotated[str, Path(max_length=63, description="The tenant's id")]
@@ -24,6 +24,9 @@ class MoveIn(BaseModel):
 
     to: str = Field(max_length=40, description="shared, dedicated-storage or dedicated-infrastructure")
     dry_run: bool = False
+    grace: float = Field(
+        default=GRACE, ge=0, le=7 * 86400, description="Seconds between the switch and deleting the source's copy"
+    )
 
 
 class MoveOut(BaseModel):
@@ -52,7 +55,7 @@ def _runtime(request: Request) -> Runtime:
 @router.post("/tenants/{tenant_id}/moves", status_code=202, responses={**ACCEPTED, **problems(404, 409, 422)})
 def post_move(request: Request, tenant_id: TenantPath, body: MoveIn) -> JSONResponse:
     """Start moving a tenant to another model as a background job (poll ``Location``); ``dry_run``: the plan."""
-    found = start_move(_runtime(request), tenant_id, body.to, dry_run=body.dry_run)
+    found = start_move(_runtime(request), tenant_id, body.to, dry_run=body.dry_run, grace=body.grace)
     if isinstance(found, Plan):
         return JSONResponse(found.to_dict(), status_code=200)
     assert isinstance(found, Job)

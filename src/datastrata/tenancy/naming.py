@@ -57,13 +57,17 @@ def silo_template_database(home_store: str) -> str:
     return f"{_database_of(home_store)[:50]}_template"
 
 
+#: The start of a silo's location (and database or folder) name; a bridge's starts ``t_``.
+SILO_PREFIX = "s_"
+
+
 def tenant_spec(home: LocationSpec, tenant: str, model: str, *, store: str | None = None) -> LocationSpec | None:
     """Return where `tenant` lives in `model` beside the home location `home` (``None``: shared, the home itself).
 
     Dedicated storage: PostgreSQL, schema and role ``t_<slug>_<sha8>`` in the home store; SQLite, the file
     ``tenants/t_<slug>_<sha8>.db`` beside it; its own graph; objects under a top-level prefix of the home objects.
-    Dedicated infrastructure: `store` (a ``--store`` URL) or a database (SQLite: a folder) of its own, and the graph
-    and objects beside that store.
+    Dedicated infrastructure: `store` (a ``--store`` URL) or a database (SQLite: a folder) ``s_<slug>_<sha8>`` of its
+    own, and the graph and objects beside that store.
     """
     if model == "shared":
         return None
@@ -72,18 +76,25 @@ def tenant_spec(home: LocationSpec, tenant: str, model: str, *, store: str | Non
     objects = f"{home.objects.rstrip('/')}/{name}" if home.objects else ""
     if model == DEDICATED_STORAGE:
         if dialect_of(home.store) == "sqlite":
-            return LocationSpec(name, f"sqlite:///{tenants_folder(home.store) / name}.db", graph, objects)
+            store = f"sqlite:///{tenants_folder(home.store) / name}.db{_options(home.store)}"
+            return LocationSpec(name, store, graph, objects)
         return LocationSpec(name, home.store, graph, objects, namespace=name, role=name)
     if model == DEDICATED_INFRASTRUCTURE:
+        name = SILO_PREFIX + name[len("t_") :]  # not the bridge's name: a move from one to the other opens both
         if store is None:
             if dialect_of(home.store) == "sqlite":
-                store = (
-                    f"sqlite:///{PurePosixPath(str(sqlite_path(home.store).parent)) / 'silos' / name / 'datastrata.db'}"
-                )
+                folder = PurePosixPath(str(sqlite_path(home.store).parent)) / "silos" / name
+                store = f"sqlite:///{folder / 'datastrata.db'}{_options(home.store)}"
             else:
                 store = with_database(home.store, name)
         return LocationSpec(name, store, beside_store(store, "graph"), beside_store(store, "objects"))
     raise ValidationError(f"model must be shared, {DEDICATED_STORAGE} or {DEDICATED_INFRASTRUCTURE}; got {model!r}")
+
+
+def _options(home_store: str) -> str:
+    """The home SQLite URL's options (``?synchronous=NORMAL`` …): a tenant's own file is opened like the home's."""
+    _, mark, query = home_store.partition("?")
+    return mark + query
 
 
 def _graph_of(home_graph: str, name: str) -> str:

@@ -252,7 +252,7 @@ async def get_tv(
 ) -> dict[str, Any]:
     """The last ten TV live events, latest first, from the cache."""
     svc = _svc(request)
-    await await_applied(svc.runners["tv"], after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.runner, "tv"), after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.tv(match_id, after=after, timeout=timeout))
 
 
@@ -270,7 +270,7 @@ async def get_news(
     """News alerts, most urgent first, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "news", limit), MAX_LIMIT)
-    await await_applied(svc.runners["news"], after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.runner, "news"), after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.news(threshold=threshold, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -292,7 +292,7 @@ async def get_social(
     """The social feed, latest first or trending, a page at a time."""
     svc = _svc(request)
     wanted = min(needed(cursor, "social", limit), MAX_LIMIT)
-    await await_applied(svc.runners["social"], after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.runner, "social"), after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.social(trending=trending, match_id=match_id, limit=wanted, after=after, timeout=timeout)
     )
@@ -307,7 +307,7 @@ async def get_analytics(
 ) -> dict[str, Any]:
     """Per-player and per-team figures for one match or across all matches."""
     svc = _svc(request)
-    await await_applied(svc.runners["analytics"], after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.runner, "analytics"), after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.analytics(match_id, after=after, timeout=timeout))
 
 

@@ -344,7 +344,7 @@ class MatchService:
         domain.check_id(match_id, field="match_id")
         fresh = self._fresh("tv", after, catch_up, timeout, log)
         view = self.tv_view
-        runner = self.runners["tv"]
+        runner = self.runner("tv")
 
         def load() -> dict[str, Any]:
             with self.runtime.read(match_scope(match_id)) as tx:
@@ -514,8 +514,12 @@ class MatchService:
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
+    def runner(self, key: str) -> BatchRunner:
+        """The follower of projection `key` (tv, news, social, analytics) of the log the current tenant lives in."""
+        return cast(BatchRunner, self.runtime.runner_for(self.runners[key].name, Scope.of(CONTEXT)))
+
     def _fresh(self, key: str, after: int | None, catch_up: bool, timeout: float, log: str | None) -> Freshness:
-        runner = self.runners[key]
+        runner = self.runner(key)
         return ensure_fresh(runner, after=after, catch_up=catch_up, timeout=bounded_wait(timeout), log=log)
 
     @staticmethod

@@ -175,10 +175,11 @@ async def get_holders(
     """
     svc = _svc(request)
     needed(cursor, "holders", limit)
-    await await_applied(svc.holders_runner, after, timeout, log=log)
+    runner = await run_in_threadpool(svc.holders_for)  # the follower of the caller's own location
+    await await_applied(runner, after, timeout, log=log)
     holders, fresh = await run_in_threadpool(svc.holders_with_freshness, symbol, after=after, catch_up=False)
     response.headers["X-Datastrata-Position"] = str(fresh.position)
     response.headers["X-Datastrata-Stale-By"] = str(fresh.stale_by)
-    state = await run_in_threadpool(follower_state, request.app.state.runtime, svc.holders_runner.name, fresh.state)
+    state = await run_in_threadpool(follower_state, request.app.state.runtime, runner.name, fresh.state)
     response.headers["X-Datastrata-Follower-State"] = state
     return paginate([HolderOut(**h) for h in holders], kind="holders", limit=limit, cursor=cursor, offset=0)

@@ -13,6 +13,7 @@ import msgspec
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.events import Event, NewEvent
 from datastrata.core.validation import bounded_int
+from datastrata.projections import ProjectionRunner
 from datastrata.projections.consistency import Freshness, ensure_fresh
 from datastrata.runtime import Runtime, Scope, Work
 from datastrata.systems.portfolio import domain
@@ -227,6 +228,10 @@ class PortfolioService:
             raise NotFound(f"portfolio {portfolio_id!r} has no events; deposit cash to open it")
         return events
 
+    def holders_for(self) -> ProjectionRunner:
+        """The holders projection's follower of the log the current tenant's portfolios live in."""
+        return cast(ProjectionRunner, self.runtime.runner_for(self.holders_runner.name, Scope.of(CONTEXT)))
+
     def holders(self, symbol: str, *, after: int | None = None, log: str | None = None) -> list[dict[str, str]]:
         """Return who holds `symbol`, from the holders projection (caught up to `after` of `log`, or to the head)."""
         return self.holders_with_freshness(symbol, after=after, log=log)[0]
@@ -240,7 +245,8 @@ class PortfolioService:
         """
         domain.check_symbol(symbol)
         catch_up = after is None if catch_up is None else catch_up
-        fresh = ensure_fresh(self.holders_runner, after=after, catch_up=catch_up, log=log)
+        runner = self.holders_for()
+        fresh = ensure_fresh(runner, after=after, catch_up=catch_up, log=log)
         with self.runtime.read(Scope.of(CONTEXT)) as work:
-            rows = cast(HoldersProjection, self.holders_runner.projection).holders(work, symbol, work.scope.tenant)
+            rows = cast(HoldersProjection, runner.projection).holders(work, symbol, work.scope.tenant)
         return [{"portfolio_id": p, "quantity": domain.quantity_text(q)} for p, q in rows], fresh

@@ -1,0 +1,34 @@
+"""Home stores of the model and move tests: a SQLite file, or a copy of a PostgreSQL home whose bridge template is
+migrated already (``home_url``)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from datastrata.core.config import Settings
+from datastrata.tenancy.bridge import migrate_template
+from datastrata.testing.servers import create_database
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def pg_home(pg_server: str, pg_template: str) -> str:
+    """A migrated home database whose bridge template schema is migrated too (copied for each test)."""
+    url = create_database(pg_server, f"tenancy{os.getpid()}", template=pg_template)
+    migrate_template(Settings(store=url), url)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def home_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh home store per backend (PostgreSQL: a copy of `pg_home`, its bridge template ready)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = str(request.getfixturevalue("pg_server"))
+    home = str(request.getfixturevalue("pg_home"))
+    return create_database(server, f"tenancy{os.getpid()}_{next(_names)}", template=home)

@@ -1,0 +1,292 @@
+"""A tenant moves shared → dedicated storage → dedicated infrastructure through the catalogue while it writes.
+
+The real pieces end to end: the catalogue places the tenant (``moving``, the switch, epoch + 1), the provisioners
+make its new locations, its match rows are copied and its events re-appended there, and a writer of that tenant and
+one of another tenant keep committing commands the whole time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from datastrata.catalog import migrate as migrate_all
+from datastrata.cli import app as cli
+from datastrata.core.config import Settings
+from datastrata.core.errors import RuleViolation
+from datastrata.core.tenancy import tenant as acting_for
+from datastrata.runtime import Runtime, fences
+from datastrata.runtime.jobs import Job
+from datastrata.runtime.placement import ByTenant
+from datastrata.stores.database import time_to_db
+from datastrata.systems.match.service import MatchService
+from datastrata.systems.portfolio.service import PortfolioService
+from datastrata.tenancy.catalogue import catalogue_of
+from datastrata.tenancy.move import move_status, start_move
+from datastrata.tenancy.secrets import KEY_VARIABLE
+from tests.conftest import ApiClient, finished_job
+
+FULL = os.environ.get("DATASTRATA_FULL") == "1"
+#: The issue's figure (100k rows) in the full run; a bounded sample in ``make test``.
+ROWS = 100_000 if FULL else 2_000
+#: Enough rows that a kill lands while they are being copied.
+CRASH_ROWS = 10_000
+MODELS = ("dedicated-storage", "dedicated-infrastructure")
+ROOT = Path(__file__).parents[2]
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def team_code(n: int) -> str:
+    """The n-th three-letter team code (AAA, AAB, …)."""
+    return "".join(_LETTERS[(n // 26**i) % 26] for i in (2, 1, 0))
+
+
+@dataclass
+class TeamWriter:
+    """Registers teams for one tenant until stopped: each a command (a row and an event)."""
+
+    service: MatchService
+    tenant: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    written: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def run(self) -> None:
+        with acting_for(self.tenant):
+            n = 1
+            while not self.stop.is_set():
+                code = team_code(n)
+                started = time.perf_counter()
+                try:
+                    self.service.register_team(code, f"{self.tenant} {code}")
+                except BaseException as exc:  # reported by the test
+                    self.errors.append(exc)
+                    return
+                self.latencies.append(time.perf_counter() - started)
+                self.written.append(code)
+                n += 1
+                time.sleep(0.003)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+
+def _fill(runtime: Runtime, tenant: str, rows: int) -> set[str]:
+    """Bulk-insert `rows` teams of `tenant` at home (a fixture, not commands); their codes."""
+    codes = [f"Z{i:06d}" for i in range(rows)]
+    with runtime.home.db.transaction() as tx:
+        rows = [(tenant, c, f"team {c}") for c in codes]
+        tx.executemany("INSERT INTO match_teams (tenant_id, code, name) VALUES (?, ?, ?)", rows)
+    return set(codes)
+
+
+def _wait(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A migrated home store of each engine, and a catalogue key in the environment."""
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
+    if home_url.startswith("sqlite"):
+        migrate_all(settings)
+    return settings
+
+
+def _events_of(runtime: Runtime, tenant: str, spec_name: str) -> int:
+    located = next(s for s in runtime.placement.all() if s.name == spec_name)
+    return runtime.location(located).log.tenant_count(tenant)
+
+
+def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_write(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        for name in ("acme", "beta"):
+            catalogue.add(name, "indie")
+        service = MatchService(runtime)
+        filled = _fill(runtime, "acme", ROWS)
+        acme, beta = TeamWriter(service, "acme"), TeamWriter(service, "beta")
+        threads = [acme.start(), beta.start()]
+        places, steps = [], []
+        for model in MODELS:
+            seen = len(acme.written)
+            _wait(lambda seen=seen: len(acme.written) >= seen + 5)  # writes land before and during the move
+            job = start_move(runtime, "acme", model, grace=0, foreground=True, on_step=steps.append)
+            assert isinstance(job, Job) and job.state == "succeeded", job.error
+            assert job.result["state"] == "completed"
+            placed = catalogue.get("acme")
+            assert (placed.model, placed.state, placed.location is not None) == (model, "active", True)
+            places.append(placed.location)
+        _wait(lambda: len(acme.written) >= len(acme.latencies) + 0 and len(acme.written) > 30)
+        for writer in (acme, beta):
+            writer.stop.set()
+        for thread in threads:
+            thread.join(10)
+        assert not acme.errors and not beta.errors, (acme.errors, beta.errors)
+
+        assert catalogue.get("acme").epoch == 3  # one switch per move
+        assert isinstance(runtime.placement, ByTenant)
+        silo = runtime.placement.of("acme")
+        assert silo.name == places[-1] and silo.store != runtime.home.spec.store
+        with acting_for("acme"):
+            teams = service.reference_ids()["teams"]
+        assert teams == filled | set(acme.written)  # every committed write exactly once: none lost, none doubled
+        assert _events_of(runtime, "acme", silo.name) == len(acme.written)  # its events re-appended, each once
+        assert _events_of(runtime, "acme", runtime.home.spec.name) == 0  # the first move's source holds nothing
+        assert [s.name for s in runtime.placement.all()] == [runtime.home.spec.name, silo.name]  # the bridge is gone
+        with runtime.home.db.read() as tx:
+            assert tx.scalar("SELECT count(*) FROM match_teams WHERE tenant_id = 'acme'") == 0
+        with acting_for("beta"):
+            assert service.reference_ids()["teams"] == set(beta.written)  # beta never moved, never lost a write
+        assert fences.get(runtime.home.db, "acme") == fences.MOVED
+        moves = move_status(runtime, "acme")
+        assert [m.target["model"] for m in moves] == list(reversed(MODELS))
+        assert all(not m.target.get("sealed") or "@" not in m.target["spec"]["store"] for m in moves)
+        assert {"copy", "events", "catchup", "followers", "fence", "verify", "switch"} <= set(steps)
+        audit = [e.action for e in catalogue.audit("acme")]
+        assert audit.count("switch") == 2 and audit.count("set_state") == 2
+        print(
+            f"\n{ROWS} rows: acme write pause max {max(acme.latencies) * 1000:.1f} ms "
+            f"(p50 {statistics.median(acme.latencies) * 1000:.2f} ms), beta max {max(beta.latencies) * 1000:.1f} ms; "
+            f"{len(acme.written)} acme writes during two moves; "
+            + "; ".join(f"{m.target['model']}: {m.timings.get('seconds')}" for m in moves)
+        )
+
+
+def _kill_when(url: str, graph: str, model: str, line: str, after: float) -> list[str]:
+    """Run the move in a child process and SIGKILL it `after` seconds after it prints `line` (the child pauses
+    0.05 s after each step's line, before the step runs)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, str(ROOT / "tests" / "crash_child.py"), "catalogue-move", url, graph, model]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not seen or seen[-1] != line:
+        got = proc.stdout.readline()
+        assert got, f"the child ended before {line!r}: {seen}"
+        seen.append(got.strip())
+    time.sleep(after)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return seen
+
+
+@pytest.mark.parametrize("kill_at", ["step copy", "step verify"], ids=["during-copy", "during-cut-over"])
+def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(settings: Settings, kill_at: str) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue_of(runtime).add("acme", "indie")
+        service = MatchService(runtime)
+        with acting_for("acme"):
+            service.register_team("AAA", "acme first")
+        filled = _fill(runtime, "acme", CRASH_ROWS) | {"AAA"}
+    _kill_when(settings.store, settings.graph, "dedicated-storage", kill_at, 0.15 if kill_at == "step copy" else 0.0)
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        [killed] = move_status(runtime, "acme")
+        assert killed.state == "running" and killed.step == kill_at.split()[1]
+        assert catalogue.get("acme").state == "moving"
+        if kill_at == "step verify":
+            assert fences.get(runtime.home.db, "acme") == fences.FENCED  # killed while the tenant was fenced
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)  # resumes the journalled move
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        [done] = move_status(runtime, "acme")
+        assert done.id == killed.id and done.state == "completed"
+        placed = catalogue.get("acme")
+        assert (placed.model, placed.state, placed.epoch) == ("dedicated-storage", "active", 2)
+        service = MatchService(runtime)
+        with acting_for("acme"):
+            assert service.reference_ids()["teams"] == filled  # each row once, at the bridge
+        with runtime.home.db.read() as tx:
+            assert tx.scalar("SELECT count(*) FROM match_teams WHERE tenant_id = 'acme'") == 0
+
+
+def test_a_tenant_with_archived_streams_is_refused_a_move(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue_of(runtime).add("acme", "indie")
+        with runtime.home.db.transaction() as tx:  # what the tiering policy records when it archives a stream
+            tx.execute(
+                "INSERT INTO eventlog_archived_streams (stream_id, tenant_id, version, first_position, last_position, "
+                "events, event_types, last_type, newest, tier, location, checksum, archived_at) "
+                "VALUES ('match-M1', 'acme', 3, 1, 3, 3, '[]', 'MatchEnded', ?, 'cold', 'x', 'y', ?)",
+                (time_to_db(tx.dialect, runtime.clock()), time_to_db(tx.dialect, runtime.clock())),
+            )
+        with pytest.raises(RuleViolation, match="1 archived stream"):
+            start_move(runtime, "acme", "dedicated-storage", foreground=True)
+        assert move_status(runtime, "acme") == [] and catalogue_of(runtime).get("acme").state == "active"
+        assert [s.name for s in runtime.placement.all()] == [runtime.home.spec.name]  # nothing was provisioned
+
+
+def test_the_cli_and_http_move_a_catalogued_tenant_and_its_commands_follow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_client: ApiClient
+) -> None:
+    from datastrata.api.app import create_app
+
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    store, graph = f"sqlite:///{tmp_path}/home.db", f"ladybug:///{tmp_path}/graph"
+    runner = CliRunner()
+
+    def ds(*args: str) -> Result:
+        return runner.invoke(cli, ["--store", store, "--graph", graph, *args])
+
+    assert ds("tenants", "add", "acme", "--tier", "indie").exit_code == 0
+    assert ds("--tenant", "acme", "match", "team", "add", "ARG", "Argentina").exit_code == 0
+    moved = ds("tenants", "move", "acme", "--to", "dedicated-storage", "--grace", "0", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.output)["state"] == "succeeded"
+    shown = json.loads(ds("tenants", "show", "acme", "--json").output)
+    assert (shown["model"], shown["epoch"]) == ("dedicated-storage", 2)
+    assert ds("--tenant", "acme", "match", "team", "add", "BRA", "Brazil").exit_code == 0  # lands at its bridge
+
+    app = create_app(Settings(store=store, graph=graph), worker=False)
+    with api_client(app) as http:
+        answer = http.post("/tenants/acme/moves", json={"to": "dedicated-infrastructure", "grace": 0})
+        job = finished_job(http, answer)
+        assert job["state"] == "succeeded", job
+        assert http.get("/tenants/acme").json()["model"] == "dedicated-infrastructure"
+        newest = http.get("/tenants/acme/moves").json()[0]
+        assert newest["state"] == "completed" and newest["target"]["model"] == "dedicated-infrastructure"
+    with Runtime.open(Settings(store=store, graph=graph)) as runtime, acting_for("acme"):
+        assert runtime.placement.of("acme").name.startswith("s_acme_")
+        assert MatchService(runtime).reference_ids()["teams"] == {"ARG", "BRA"}  # each once, in its silo
+
+
+def test_read_models_live_with_the_tenant_and_are_rebuilt_by_the_move(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        catalogue.add("bee", "professional")  # dedicated storage from the start
+        portfolios = PortfolioService(runtime)
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                portfolios.deposit("P1", "1000")
+                portfolios.buy("P1", "ACME", "2", "10")
+                assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]  # its own log's
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        with acting_for("acme"):
+            rebuilt, fresh = portfolios.holders_with_freshness("ACME", catch_up=False)  # no catch-up on this read
+            assert rebuilt == [{"portfolio_id": "P1", "quantity": "2"}] and fresh.stale_by == 0  # the followers step
+            portfolios.buy("P1", "ACME", "1", "10")
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "3"}]
+        with acting_for("bee"):
+            assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]
