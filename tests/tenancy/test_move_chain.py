@@ -28,15 +28,19 @@ from datastrata.cli import app as cli
 from datastrata.core.config import Settings
 from datastrata.core.errors import RuleViolation
 from datastrata.core.tenancy import tenant as acting_for
-from datastrata.runtime import Runtime, fences
+from datastrata.runtime import Runtime, Scope, fences
 from datastrata.runtime.jobs import Job
+from datastrata.runtime.moves import Plan
 from datastrata.runtime.placement import ByTenant
 from datastrata.stores.database import time_to_db
+from datastrata.systems.food.service import SERVICE as FOOD
+from datastrata.systems.food.service import FoodService
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.move import move_status, start_move
 from datastrata.tenancy.secrets import KEY_VARIABLE
+from datastrata.tiering.objects import ObjectStore
 from tests.conftest import ApiClient, finished_job
 
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
@@ -290,3 +294,58 @@ def test_read_models_live_with_the_tenant_and_are_rebuilt_by_the_move(settings: 
             assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "3"}]
         with acting_for("bee"):
             assert portfolios.holders("ACME") == [{"portfolio_id": "P1", "quantity": "2"}]
+
+
+def test_a_studios_footage_moves_with_it_checked_by_checksum(settings: Settings, tmp_path: Path) -> None:
+    from datastrata.systems.content.service import ContentService
+
+    settings = Settings(store=settings.store, graph=settings.graph, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings) as runtime:
+        catalogue_of(runtime).add("acme", "indie")
+        content = ContentService(runtime)
+        with acting_for("acme"):
+            content.upload("ep1", "Episode 1", b"footage of episode one" * 100, budget=1, expected_views=1)
+        plan = start_move(runtime, "acme", "dedicated-storage", dry_run=True)
+        assert isinstance(plan, Plan) and plan.objects == 1 and plan.tables["content_items"] == 1
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        [done] = move_status(runtime, "acme")
+        assert done.cursors["objects"] == 1
+        bridge = runtime.placement.of("acme")
+        assert bridge.objects and bridge.objects != settings.objects
+        with acting_for("acme"):
+            assert content.footage("ep1") == b"footage of episode one" * 100  # read from the bridge's objects
+        home = ObjectStore(settings.objects)
+        assert [o.key for o in home.list("content/")] == []  # the completed move's source kept nothing
+
+
+def _dinners(food: FoodService) -> None:
+    """Two users who ordered at the same restaurant; one of them also at a second (a recommendation for the other)."""
+    food.add_user("u1", lat=35.0, lon=139.0)
+    food.add_user("u2", lat=35.0, lon=139.0)
+    for rid in ("r1", "r2"):
+        food.add_restaurant(rid, name=f"place {rid}", lat=35.0, lon=139.0, cuisines=("ramen",))
+        food.add_menu_item(rid, f"{rid}-bowl", name="bowl", price="9.50")
+    food.place_order("u1", "r1", items=["r1-bowl"])
+    food.place_order("u2", "r1", items=["r1-bowl"])
+    food.place_order("u2", "r2", items=["r2-bowl"])
+
+
+def test_a_food_tenant_in_its_own_location_has_its_own_graph_and_a_move_rebuilds_it(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        catalogue.add("bee", "professional")
+        food = runtime.service(FOOD, FoodService)
+        for name in ("acme", "bee"):
+            with acting_for(name):
+                _dinners(food)
+                assert [s.restaurant_id for s in food.recommend("u1", catch_up=True)] == ["r2"]
+        with acting_for("bee"):
+            own = runtime.placement.locate(Scope.of("food"))
+            assert own.graph != settings.graph and food.follower() is runtime.runners[f"food.graph@{own.name}"]
+        job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
+        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        with acting_for("acme"):
+            assert food.lag().behind == 0  # rebuilt in its new location's graph by the move's followers step
+            assert [s.restaurant_id for s in food.recommend("u1")] == ["r2"]

@@ -37,6 +37,7 @@ from datastrata.runtime.movetables import (
     differing_keys,
     digest,
     page,
+    prune_where,
     recopy_where,
     rows_where,
     size_of,
@@ -54,6 +55,8 @@ RUNNING, SWITCHED, COMPLETED, FAILED, REVERSED = "running", "switched", "complet
 ACTIVE = (RUNNING, SWITCHED)
 #: Rows per second a plan's estimate assumes (the copy rate measured by benchmarks/tenancy_moves.py, rounded down).
 ESTIMATE_ROWS_PER_SECOND = 10_000
+#: Object bytes per second a plan's estimate assumes (a local or same-region object store).
+ESTIMATE_BYTES_PER_SECOND = 50_000_000
 #: Catch-up rounds before the fence that compare again the rows a write touched during the comparison.
 PRECHECK_ROUNDS = 3
 #: Events per catch-up page.
@@ -106,6 +109,8 @@ class Plan:
     events: int
     nbytes: int
     seconds: float
+    #: The subject's objects (and their bytes are in `nbytes`).
+    objects: int = 0
 
     @property
     def rows(self) -> int:
@@ -121,6 +126,7 @@ class Plan:
             "tables": self.tables,
             "rows": self.rows,
             "events": self.events,
+            "objects": self.objects,
             "bytes": self.nbytes,
             "estimate_seconds": round(self.seconds, 1),
         }
@@ -314,6 +320,19 @@ class EventsPart(Protocol):
         """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
 
 
+class ObjectsPart(Protocol):
+    """How a move carries a tenant's objects (its object store's keys the components registered)."""
+
+    def copy(self, source: Location, target: Location, subject: str) -> tuple[int, int]:
+        """Copy what the target lacks or holds differently: (objects copied, bytes)."""
+
+    def digest(self, location: Location, subject: str) -> tuple[int, str]:
+        """Return how many objects `subject` has in `location` and a SHA-256 over their keys and checksums."""
+
+    def delete(self, location: Location, subject: str) -> int:
+        """Delete `subject`'s objects in `location`."""
+
+
 class MoveStopped(RuleViolation):
     """The journal no longer holds the move as this mover last saw it (it was reversed meanwhile)."""
 
@@ -329,6 +348,7 @@ class Mover:
     tables: Sequence[TablePart]
     placer: Placer
     events: EventsPart | None = None
+    objects: ObjectsPart | None = None
     #: Brings the target's followers to the head of its log (read models are rebuilt there, never copied).
     followers: Callable[[Location], None] = lambda location: None
     #: Seconds between the switch and deleting the source's copy.
@@ -405,6 +425,9 @@ class Mover:
                 self.on_batch(cursors["copied"], goal)
                 if after is None:
                     break
+        if self.objects is not None:  # while the tenant writes: under the fence only what changed since
+            copied, nbytes = self.objects.copy(self.source, self.target, self.move.subject)
+            self._save(cursors={**self.move.cursors, "objects": copied, "object_bytes": nbytes})
         return "events"
 
     def _events(self) -> str:
@@ -469,13 +492,17 @@ class Mover:
                 same.append(part.table)  # fenced: it stays so until the switch
                 continue
             # no stream maps to its rows: compared whole, and copied again whole when it differs
-            while delete_batch(self.target.db, part, self.selection):
-                pass
+            if not part.keyed:
+                while delete_batch(self.target.db, part, self.selection):
+                    pass
             after: Any = None
             while True:
                 after, _, _ = copy_batch(self.source.db, self.target.db, part, self.selection, after)
                 if after is None:
                     break
+            prune_where(self.source.db, self.target.db, part, self.selection, "1 = 1", ())
+        if self.objects is not None:
+            self.objects.copy(self.source, self.target, self.move.subject)
         self._save(cursors={**self.move.cursors, "delta_same": same})
         return "verify"
 
@@ -503,6 +530,11 @@ class Mover:
             problem = self._compare_events(self.move.cursors.get("events_checked"))
             if problem:
                 differences.append(f"events: {problem}")
+        if self.objects is not None:
+            ours = self.objects.digest(self.source, self.move.subject)
+            theirs = self.objects.digest(self.target, self.move.subject)
+            if ours != theirs:
+                differences.append(f"objects: {ours[0]} at the source, {theirs[0]} at the target, checksums differ")
         if not differences:
             return "switch"
         error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
@@ -644,11 +676,13 @@ class Mover:
 
     def _clear(self, location: Location, *, events: bool = True) -> None:
         """Delete the subject's rows (read models too) and, with `events`, its events in `location`."""
-        for part in self.tables:
+        for part in reversed(self.tables):  # children first: nothing points at a deleted row
             while delete_batch(location.db, part, self.selection):
                 pass
         if events and self.events is not None:
             self.events.delete(location, self.move.subject)
+        if events and self.objects is not None:
+            self.objects.delete(location, self.move.subject)
 
     def _state_tables(self) -> list[TablePart]:
         return [p for p in self.tables if not p.derived]
@@ -668,9 +702,12 @@ class Mover:
             page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
             streams = sorted({e.stream_id for e in page.events})
             seen.update(streams)
-            for part in mapped:
+            for part in mapped:  # parents first: a row's parent is at the target before it
                 for where, params in rows_of(part, streams):
                     recopy_where(self.source.db, self.target.db, part, self.selection, where, params)
+            for part in reversed(mapped):  # children first: a row is deleted after the rows pointing at it
+                for where, params in rows_of(part, streams):
+                    prune_where(self.source.db, self.target.db, part, self.selection, where, params)
             if page.next_after != after:
                 after = page.next_after
                 self._save(cursors={**self.move.cursors, "changes": after})
@@ -691,7 +728,12 @@ def rows_of(part: TablePart, streams: Sequence[str]) -> list[tuple[str, tuple[An
 
 
 def plan_move(
-    source: Location, target: Location, subject: str, tables: Sequence[TablePart], events: EventsPart | None
+    source: Location,
+    target: Location,
+    subject: str,
+    tables: Sequence[TablePart],
+    events: EventsPart | None,
+    objects: Callable[[], tuple[int, int]] | None = None,
 ) -> Plan:
     """Count what moving `subject` from `source` to `target` carries, and estimate its bytes and seconds."""
     if source.db.dialect != target.db.dialect:
@@ -708,5 +750,8 @@ def plan_move(
                 sample = page(tx, part, selection, None, BATCH)
             nbytes += sum(size_of(r) for r in sample) * counts[part.table] // max(len(sample), 1)
     n_events = events.count(source, subject) if events is not None else 0
-    seconds = (sum(counts.values()) + n_events) / ESTIMATE_ROWS_PER_SECOND
-    return Plan(subject, source.spec.name, target.spec.name, counts, n_events, nbytes, seconds)
+    n_objects, object_bytes = objects() if objects is not None else (0, 0)
+    seconds = (sum(counts.values()) + n_events) / ESTIMATE_ROWS_PER_SECOND + object_bytes / ESTIMATE_BYTES_PER_SECOND
+    return Plan(
+        subject, source.spec.name, target.spec.name, counts, n_events, nbytes + object_bytes, seconds, n_objects
+    )

@@ -91,13 +91,15 @@ class Digest:
 
 
 def tenant_tables(db: Database) -> list[TablePart]:
-    """Return every table of `db` a move carries (see :func:`carries`), as the tenant-data registry describes it.
+    """Return every table of `db` a move carries (see :func:`carries`), as the tenant-data registry describes it,
+    parents before the tables whose foreign keys point at them (copied in this order, deleted in the reverse).
 
     A registered table brings whether it is derived (rebuilt at the target, never copied) and which rows one stream
     made; an unregistered table with ``tenant_id`` is a state table copied whole at the fence when it changed.
     """
     with db.read() as tx:
         found = _tables_sqlite(tx) if tx.dialect == "sqlite" else _tables_postgres(tx)
+        points_at = _references(tx)
     registered = {spec.table: spec for spec in tenantdata.specs()}
     parts: list[TablePart] = []
     for table, columns, key in found:
@@ -106,7 +108,46 @@ def tenant_tables(db: Database) -> list[TablePart]:
         spec = registered.get(table)
         derived, rows = (spec.derived, spec.rows_of_stream) if spec else (False, None)
         parts.append(TablePart(table, tuple(columns), tuple(key), derived=derived, rows_of_stream=rows))
-    return parts
+    return _parents_first(parts, points_at)
+
+
+def _references(tx: Tx) -> dict[str, set[str]]:
+    """For each table, the other tables its foreign keys point at."""
+    found: dict[str, set[str]] = {}
+    if tx.dialect == "sqlite":
+        names = [str(r[0]) for r in tx.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in names:
+            found[table] = {str(r[2]) for r in tx.query(f'PRAGMA foreign_key_list("{table}")')} - {table}
+        return found
+    rows = tx.query(
+        "SELECT DISTINCT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc "
+        "JOIN information_schema.constraint_column_usage ccu "
+        "ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema "
+        "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
+    )
+    for child, parent in rows:
+        if child != parent:
+            found.setdefault(str(child), set()).add(str(parent))
+    return found
+
+
+def _parents_first(parts: list[TablePart], points_at: dict[str, set[str]]) -> list[TablePart]:
+    """`parts` ordered so that each comes after every table its foreign keys point at (by name otherwise)."""
+    by_name = {p.table: p for p in parts}
+    ordered: list[TablePart] = []
+    placed: set[str] = set()
+
+    def place(table: str, seen: frozenset[str]) -> None:
+        if table in placed or table in seen:
+            return
+        for parent in sorted(points_at.get(table, set()) & by_name.keys()):
+            place(parent, seen | {table})
+        placed.add(table)
+        ordered.append(by_name[table])
+
+    for table in sorted(by_name):
+        place(table, frozenset())
+    return ordered
 
 
 def _tables_sqlite(tx: Tx) -> list[tuple[str, list[str], list[str]]]:
@@ -199,15 +240,35 @@ def copy_batch(
 def recopy_where(
     source: Database, target: Database, part: TablePart, selection: Selection, where: str, params: Sequence[Any]
 ) -> int:
-    """Replace at the target the rows of `part` in `selection` matching `where` by the source's; the rows copied."""
+    """Write at the target the source's rows of `part` in `selection` matching `where` (upserted, so rows other
+    tables' foreign keys point at are never deleted on the way); the rows copied. :func:`prune_where` removes
+    the rows the source no longer has (children first)."""
     sql_where = f"{selection.predicate} AND ({where})"
     args = (*selection.params, *params)
     with source.read() as tx:
         rows = tx.query(f'SELECT {part.columns_sql(tx.dialect)} FROM "{part.table}" WHERE {sql_where}', args)
     with target.transaction() as tx:
-        tx.execute(f'DELETE FROM "{part.table}" WHERE {sql_where}', args)
+        if not part.keyed:  # nothing points at a keyless table: replaced as a whole
+            tx.execute(f'DELETE FROM "{part.table}" WHERE {sql_where}', args)
         upsert_in(tx, part, rows)
     return len(rows)
+
+
+def prune_where(
+    source: Database, target: Database, part: TablePart, selection: Selection, where: str, params: Sequence[Any]
+) -> int:
+    """Delete at the target the rows of keyed `part` matching `where` whose keys the source no longer holds."""
+    if not part.keyed:
+        return 0
+    sql = f'SELECT {part.key_sql} FROM "{part.table}" WHERE {selection.predicate} AND ({where})'
+    args = (*selection.params, *params)
+    with source.read() as tx:
+        ours = {tuple(r) for r in tx.query(sql, args)}
+    with target.transaction() as tx:
+        gone = [r for r in tx.query(sql, args) if tuple(r) not in ours]
+        one = " AND ".join(f'"{c}" = ?' for c in part.key)
+        tx.executemany(f'DELETE FROM "{part.table}" WHERE {one}', gone)
+    return len(gone)
 
 
 def rows_where(db: Database, part: TablePart, selection: Selection, where: str, params: Sequence[Any]) -> list[Row]:

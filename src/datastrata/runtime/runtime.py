@@ -465,6 +465,16 @@ class Runtime:
             self._builds[name] = (build, policy)
         return cast(F, runner)
 
+    def location_of(self, log: EventLog) -> Location:
+        """Return the opened location whose event log `log` is (the home one for the platform's view of it)."""
+        if log is self.platform.log or log is self.home.log:
+            return self.home
+        with self._lock:
+            found = next((opened for opened in self._open.values() if opened.log is log), None)
+        if found is None:
+            raise NotFound(f"no opened location holds the log {log.identity}", field="log")
+        return found
+
     def runner_for(self, name: str, scope: Scope) -> Follower:
         """Return the follower `name` of the log `scope` lives in: the home one, or a tenant location's ``name@…``.
 

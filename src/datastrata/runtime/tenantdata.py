@@ -58,6 +58,26 @@ def specs() -> list[TableSpec]:
         return [spec for _, spec in sorted(_specs.values(), key=lambda held: held[1].table)]
 
 
+#: Where a component keeps a tenant's objects: the key prefixes of that tenant in a location's object store.
+ObjectPrefixes = Callable[[str], tuple[str, ...]]
+_objects: dict[str, ObjectPrefixes] = {"tenancy": lambda tenant: (f"tenants/{tenant}/",)}
+
+
+def register_objects(component: str, prefixes: ObjectPrefixes) -> None:
+    """Record under which key prefixes `component` keeps a tenant's objects (a move and an export carry them)."""
+    with _lock:
+        _objects[component] = prefixes
+
+
+def object_prefixes(tenant: str) -> list[str]:
+    """Every key prefix under which any component keeps `tenant`'s objects, sorted."""
+    from datastrata.catalog import components
+
+    components()  # every system's schema module has registered
+    with _lock:
+        return sorted({prefix for prefixes in _objects.values() for prefix in prefixes(tenant)})
+
+
 def by_key(context: str, column: str) -> RowsOfStream:
     """Rows of the stream ``<context>-<key>``: those whose `column` is the key (e.g. ``match-M1`` → ``match_id``)."""
     prefix = f"{context}-"

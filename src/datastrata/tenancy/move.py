@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 from datastrata.core.errors import NotFound, RuleViolation, ValidationError
@@ -18,6 +19,7 @@ from datastrata.core.tenancy import tenant as bound_to
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.moveevents import TenantEvents
+from datastrata.runtime.moveobjects import TenantObjects
 from datastrata.runtime.moves import COMPLETED, FAILED, Journal, Move, Mover, MoveStopped, Placer, Plan, plan_move
 from datastrata.runtime.movetables import tenant_tables
 from datastrata.runtime.runtime import Runtime
@@ -134,14 +136,15 @@ def start_move(
     source = runtime.location(placement.spec or runtime.home.spec)
     if dry_run:
         with bound_to(tenant):
-            plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents())
-        return Plan(plan.subject, source.name, to_model, plan.tables, plan.events, plan.nbytes, plan.seconds)
+            sizes = partial(TenantObjects().size, source, tenant)
+            plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents(), sizes)
+        return replace(plan, target=to_model)
     if not placement.catalogued:
         raise RuleViolation(
             f"tenant {tenant} is not in the tenant catalogue, so nothing could record where it moves; "
             f"catalogue it first (`datastrata tenants add {tenant} --tier indie`)"
         )
-    _refuse_archived(source, tenant)
+    _refuse_unmovable(source, tenant)
     _placer(runtime)  # refused before anything is provisioned
     spec = provisioner(to_model).provision(runtime, tenant) or runtime.home.spec
     target = runtime.location(spec)
@@ -152,14 +155,18 @@ def start_move(
             "a move cannot cross engines (checksums differ): export and import instead",
             field="to",
         )
-    move = journal.create(
-        "tenant", tenant, _spec_dict(tenant, placement.model, source.spec), _spec_dict(tenant, to_model, target.spec)
-    )
+    ends = _spec_dict(tenant, placement.model, source.spec), _spec_dict(tenant, to_model, target.spec)
+    try:
+        move = journal.create("tenant", tenant, *ends)
+    except BaseException:  # e.g. another process journalled a move of it meanwhile: nothing is left provisioned
+        provisioner(to_model).destroy(runtime, tenant, spec)
+        raise
     return _submit(runtime, journal, move, grace, foreground, on_step)
 
 
-def _refuse_archived(source: Location, tenant: str) -> None:
-    """Refuse to move a tenant with archived streams: their records name the source's positions and object root."""
+def _refuse_unmovable(source: Location, tenant: str) -> None:
+    """Refuse to move a tenant with archived streams (their records name the source's positions and object root)
+    or archived objects (a move copies objects as they are, and an archived one cannot be read)."""
     with bound_to(tenant), source.db.read() as tx:
         archived = int(tx.scalar("SELECT count(*) FROM eventlog_archived_streams WHERE tenant_id = ?", (tenant,)) or 0)
     if archived:
@@ -167,6 +174,7 @@ def _refuse_archived(source: Location, tenant: str) -> None:
             f"tenant {tenant} has {archived} archived stream(s) in the cold tier; a move cannot carry archived "
             "segments yet (closed streams stay where they were archived); `datastrata tenants export` carries them"
         )
+    TenantObjects().refuse_archived(source, tenant)
 
 
 def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mover:
@@ -182,6 +190,7 @@ def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mo
         tenant_tables(source.db),
         _placer(runtime),
         events=TenantEvents(),
+        objects=TenantObjects(),
         followers=_followers(runtime),
         clock=runtime.clock,
         **options,

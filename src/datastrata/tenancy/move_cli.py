@@ -29,7 +29,13 @@ def move(
     as_json: JsonOption = False,
 ) -> None:
     """Move a tenant (copy, catch up, fence its writes only, verify, switch, clean up); resumes a killed move."""
-    found = start_move(session(ctx).open(), tenant, to, dry_run=dry_run, grace=grace, foreground=True)
+
+    def step(name: str) -> None:
+        if not as_json:
+            typer.echo(f"  {name}", err=True)  # progress on stderr: stdout stays the result
+
+    runtime = session(ctx).open()
+    found = start_move(runtime, tenant, to, dry_run=dry_run, grace=grace, foreground=True, on_step=step)
     if isinstance(found, Plan):
         emit(found.to_dict(), as_json=as_json, text=_plan)
         return
@@ -60,7 +66,8 @@ def _plan(plan: dict[str, Any]) -> str:
     lines = [f"move {plan['subject']}: {plan['source']} → {plan['target']}"]
     lines += [f"  {table:<40} {rows:>12,} rows" for table, rows in plan["tables"].items() if rows]
     lines.append(
-        f"  {plan['rows']:,} rows, {plan['events']:,} events, ~{plan['bytes'] / 1e6:.1f} MB, "
+        f"  {plan['rows']:,} rows, {plan['events']:,} events, {plan['objects']:,} objects, "
+        f"~{plan['bytes'] / 1e6:.1f} MB, "
         f"~{plan['estimate_seconds']} s"
     )
     return "\n".join(lines)

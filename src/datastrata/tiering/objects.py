@@ -170,6 +170,19 @@ class ObjectStore:
         """The SHA-256 of the object's bytes, read back from the store."""
         return hashlib.sha256(self.read(key)).hexdigest()
 
+    def copy_to(self, key: str, other: ObjectStore) -> ObjectInfo:
+        """Copy `key` into `other` as it is here: its bytes, storage class, stage and ages (an archived object must
+        be restored first); return it as `other` now holds it."""
+        data = self.read(key)
+        side = self._read_sidecar(key)
+        with other.fs.open_output_stream(other.writable(key)) as out:
+            out.write(data)
+        storage_class = str(side.get("class", "STANDARD"))
+        if other._s3 is not None and storage_class != "STANDARD":
+            other._s3_copy(key, storage_class)
+        other._write_sidecar(key, side)
+        return other.info(key)
+
     def info(self, key: str) -> ObjectInfo:
         """Return what the store knows of `key`; NotFound if there is no such object."""
         stat = self.fs.get_file_info(self.path(key))

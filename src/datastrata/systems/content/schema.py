@@ -8,8 +8,10 @@ table carries, and on PostgreSQL the restrictive row policy of the same text.
 from __future__ import annotations
 
 from datastrata.runtime.roles import restrict
+from datastrata.runtime.tenantdata import register_objects
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
+from datastrata.systems.content.domain import STAGES
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS content_items (
@@ -90,3 +92,6 @@ def ddl(dialect: Dialect) -> str:
 
 #: The content platform's schema.
 MIGRATIONS = Component.baseline("content", ddl)
+
+#: A studio's footage lives under each stage's prefix (``content.service.footage_key``): a move carries it.
+register_objects("content", lambda tenant: tuple(f"content/{stage}/{tenant}/" for stage in STAGES))

@@ -217,7 +217,7 @@ async def get_recommendations(
     """
     svc = _svc(request)
     wanted = min(needed(cursor, "recommendations", limit), MAX_LIMIT)
-    await await_applied(svc.runner, after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.follower), after, timeout, log=log)
     found = await run_in_threadpool(
         lambda: svc.recommend(
             user_id, limit=wanted, weighting=weighting, since=optional_utc(since, field="since"), after=after
@@ -238,7 +238,7 @@ async def get_cuisines(
 ) -> dict[str, Any]:
     """Your favourite cuisines, restaurants near you serving them, and related cuisines."""
     svc = _svc(request)
-    await await_applied(svc.runner, after, timeout, log=log)
+    await await_applied(await run_in_threadpool(svc.follower), after, timeout, log=log)
     return await run_in_threadpool(lambda: svc.cuisines(user_id, near_km=near_km, limit=limit, after=after))
 
 
@@ -253,7 +253,8 @@ def post_rebuild(request: Request) -> dict[str, Any]:
     """Rebuild the recommendation graph from the event log beside the live one (it answers meanwhile)."""
     svc = _svc(request)
     applied = svc.rebuild()
-    return {"projection": svc.runner.name, "applied": applied, "position": svc.runner.position()}
+    follower = svc.follower()
+    return {"projection": follower.name, "applied": applied, "position": follower.position()}
 
 
 @router.get("/lag", response_model=ProjectionLagOut)

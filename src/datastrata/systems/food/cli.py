@@ -327,7 +327,8 @@ def rebuild(ctx: typer.Context, as_json: JsonOption = False) -> None:
     svc = _svc(ctx)
     with _progress("rebuilding food.graph", svc.store.head(), quiet=as_json) as progress:
         applied = svc.rebuild(progress)
-    data = {"projection": svc.runner.name, "applied": applied, "position": svc.runner.position()}
+    follower = svc.follower()
+    data = {"projection": follower.name, "applied": applied, "position": follower.position()}
     emit(
         data,
         as_json=as_json,

@@ -10,6 +10,7 @@ from typing import Any
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.core.validation import bounded_float, bounded_int
+from datastrata.eventlog import EventLog
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.graph import shared
 from datastrata.graph.food import FOOD_SCHEMA, FoodGraph, bare_key, tenant_key
@@ -18,7 +19,7 @@ from datastrata.graph.recommend import Weighting, favourite_cuisines, nearby_for
 from datastrata.graph.recommend import related_cuisines as graph_related_cuisines
 from datastrata.graph.store import GraphStore
 from datastrata.projections.consistency import Freshness, ensure_fresh
-from datastrata.runtime import Runtime
+from datastrata.runtime import LocationSpec, Runtime
 from datastrata.stores.graphdb import GraphDatabase
 from datastrata.systems.food import synthetic
 from datastrata.systems.food.domain import (
@@ -80,6 +81,14 @@ class Placed:
         return {**self.order.to_dict(), "duplicate": self.duplicate, "token": self.token, "log": self.log}
 
 
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """One location's recommendation graph and the database it is in."""
+
+    db: GraphDatabase
+    graph: FoodGraph
+
+
 class FoodService:
     """Users, restaurants and orders (transaction path) and the recommendation graph fed from their events."""
 
@@ -87,8 +96,8 @@ class FoodService:
         self.runtime = runtime
         self.clock = runtime.clock
         self.store = OrderStore(runtime, clock=runtime.clock)
-        self._db: GraphDatabase | None = None
-        self._graph: FoodGraph | None = None
+        #: Each location's graph (by location name): the home one, and a tenant location's own file.
+        self._graphs: dict[str, _Graph] = {}
         self._runner: GraphProjectionRunner | None = None
         # The graph file is opened only by what needs it: a graph query, or the worker driving its follower.
         runtime.defer(NAME, lambda: self.runner)
@@ -96,36 +105,48 @@ class FoodService:
 
     @property
     def graph(self) -> FoodGraph:
-        """The recommendation graph, opened on first use (one process owns a graph file at a time)."""
-        if self._graph is None:
-            url = self.runtime.placement.locate(self.store.scope()).graph
-            db = shared.acquire(url, auto_checkpoint=False)  # the runner folds the WAL itself
+        """The recommendation graph of the caller's tenant's location, opened on first use (one process owns a
+        graph file at a time); a tenant in a location of its own has a graph file of its own there."""
+        return self._opened(self.runtime.placement.locate(self.store.scope())).graph
+
+    @property
+    def runner(self) -> GraphProjectionRunner:
+        """The home graph's follower of the home log; worker rounds, ``lag`` and ``rebuild`` drive it, and every
+        tenant location gets its own (``food.graph@<location>``, into that location's graph)."""
+        if self._runner is None:
+            self._runner = self.runtime.follow(NAME, self._follower_of)
+        return self._runner
+
+    def follower(self) -> GraphProjectionRunner:
+        """The follower of the graph the caller's tenant reads (its location's own, or the home one)."""
+        home = self.runner  # registered first: with it, how a tenant location's follower is built
+        found = self.runtime.runner_for(home.name, self.store.scope())
+        assert isinstance(found, GraphProjectionRunner)
+        return found
+
+    def close(self) -> None:
+        """Release the graph databases this service opened (the last user closes each); safe to repeat."""
+        graphs, self._graphs, self._runner = list(self._graphs.values()), {}, None
+        for held in graphs:
+            shared.release(held.db)
+
+    def _follower_of(self, log: EventLog) -> GraphProjectionRunner:
+        """Build the follower of `log` into the graph of the location that log belongs to."""
+        held = self._opened(self.runtime.location_of(log).spec)
+        return GraphProjectionRunner(log, FoodGraphProjection(held.graph), held.db, clock=self.clock)
+
+    def _opened(self, spec: LocationSpec) -> _Graph:
+        held = self._graphs.get(spec.name)
+        if held is None:
+            db = shared.acquire(spec.graph, auto_checkpoint=False)  # the runner folds the WAL itself
             try:
                 graph = FoodGraph(GraphStore(db, FOOD_SCHEMA))
                 graph.ensure_schema()
             except BaseException:
                 shared.release(db)
                 raise
-            self._db, self._graph = db, graph
-        return self._graph
-
-    @property
-    def runner(self) -> GraphProjectionRunner:
-        """The graph's follower of the log (opening the graph); worker rounds, ``lag`` and ``rebuild`` drive it."""
-        if self._runner is None:
-            graph = self.graph
-            db = self._db
-            assert db is not None  # opened with the graph
-            self._runner = self.runtime.follow(
-                NAME, lambda log: GraphProjectionRunner(log, FoodGraphProjection(graph), db, clock=self.clock)
-            )
-        return self._runner
-
-    def close(self) -> None:
-        """Release the graph database if this service opened it (the last user closes it); safe to repeat."""
-        db, self._db, self._graph, self._runner = self._db, None, None, None
-        if db is not None:
-            shared.release(db)
+            held = self._graphs[spec.name] = _Graph(db, graph)
+        return held
 
     # ---- commands ------------------------------------------------------------------------------------------
 
@@ -313,22 +334,22 @@ class FoodService:
     # ---- the graph projection ------------------------------------------------------------------------------
 
     def catch_up(self, progress: Progress | None = None) -> int:
-        """Apply every waiting event to the graph; return how many."""
-        return self.runner.catch_up(progress)
+        """Apply every waiting event to the caller's graph; return how many."""
+        return self.follower().catch_up(progress)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Replay the log into a new graph beside the live one, then switch to it; return the events applied."""
-        return self.runner.rebuild(progress)
+        return self.follower().rebuild(progress)
 
     def lag(self) -> Lag:
         """Return how far the graph projection is behind the log."""
-        return self.runner.lag()
+        return self.follower().lag()
 
     def _fresh(self, after: int | None, catch_up: bool, log: str | None = None) -> Freshness:
         # A halted graph answers from what it has (the freshness says so); a graph of another log is refused, and so
         # is one whose nodes are not keyed by tenant (made by an older release): it must be rebuilt first.
         self.graph.refuse_old_keys()
-        return ensure_fresh(self.runner, after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
+        return ensure_fresh(self.follower(), after=after, catch_up=catch_up, timeout=WAIT_TIMEOUT, log=log)
 
     def _key(self, user_id: str) -> str:
         """The graph key of the caller's tenant's user (graph nodes are keyed by tenant)."""
