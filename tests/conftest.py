@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import os
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from datastrata.security.keys import KeyStore
 from datastrata.stores.database import Database
 from datastrata.stores.open import open_database
+from datastrata.tenancy.secrets import KEY_VARIABLE
 from datastrata.testing.servers import (
     RoleUrls,
     ServerUnavailable,
@@ -34,6 +36,9 @@ from datastrata.testing.servers import (
 ApiClient = Callable[..., AbstractContextManager[TestClient]]
 REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
 _db_names = itertools.count()
+#: Every test process (and the commands it starts) has the platform key: personal fields are sealed only with one.
+#: A test of its absence removes it (``monkeypatch.delenv``).
+os.environ.setdefault(KEY_VARIABLE, base64.urlsafe_b64encode(b"datastrata-tests-platform-key-32").decode())
 
 
 def _unavailable(reason: str) -> None:

@@ -90,10 +90,12 @@ app.command("erase")(erase_command)
 def tour() -> None:
     """Run every reference system's scenario in a fresh temporary store and print what happened."""
     from datastrata.runtime import Runtime
+    from datastrata.tenancy.secrets import temporary_key
 
     for entry in systems():
         typer.secho(f"\n== {entry.name}: {entry.help}", bold=True)
         with (
+            temporary_key(),  # the tour's stores are thrown away: a platform key of their own when none is set
             tempfile.TemporaryDirectory(prefix="datastrata-tour-") as home,
             Runtime.open(Settings.embedded(Path(home))) as runtime,
         ):

@@ -87,6 +87,7 @@ def test_json_shapes_of_add_list_show_and_keys(sqlite_url: str) -> None:
 
 def test_a_silo_password_is_never_printed(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(models.PROVISIONERS, "dedicated-infrastructure", _SiloAt())
+    monkeypatch.delenv(KEY_VARIABLE)
     code, _, err = ds(sqlite_url, "tenants", "add", "acme", "--tier", "enterprise", "--store", SILO)
     assert code == 2 and KEY_VARIABLE in err and "s3cret" not in err  # no key: refused before anything is stored
     monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(b"k" * 32).decode())

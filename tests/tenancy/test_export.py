@@ -6,7 +6,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def test_an_export_holds_the_tenants_events_rows_and_objects_and_nothing_of_anot
     done = export_tenant(runtime, "acme", tmp_path / "export")
 
     folder = tmp_path / "export"
-    assert {p.name for p in folder.iterdir()} == {"README.md", "events", "tables", "objects"}
+    assert {p.name for p in folder.iterdir()} == {"README.md", "events", "tables", "objects", "cold"}
     lines = [json.loads(x) for x in (folder / "events" / "main.jsonl").read_text().splitlines()]
     in_log = [e.to_dict() for e in runtime.log.read_all() if e.tenant_id == "acme"]
     assert lines == json.loads(json.dumps(in_log)) and done.events == len(lines) == 5
@@ -130,3 +130,103 @@ def test_tenants_export_on_the_command_line(
     assert shown["tenant"] == "globex" and shown["events"] == 4 and shown["rows"] > 0
     bad = CliRunner().invoke(cli, ["tenants", "export", "Not A Tenant", "--to", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "tenant_id" in bad.output
+
+
+def test_an_export_holds_the_tenants_archived_streams_read_from_their_segments(store_url: str, tmp_path: Path) -> None:
+    from datastrata.tiering.moves import Mover
+    from datastrata.tiering.policy import parse_policy
+    from datastrata.tiering.segments import readers_of
+    from tests.tiering.segmentdata import NOW as THEN
+    from tests.tiering.segmentdata import POLICY, create_matches
+
+    clock = FrozenClock(THEN)
+    settings = Settings(store=store_url, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings, clock=clock) as runtime:
+        for who in ("acme", "globex"):
+            with tenant(who):
+                create_matches(runtime.log, clock)
+        clock.set(THEN)
+        objects = ObjectStore(settings.objects, clock=clock)
+        runtime.run_once()
+        mover = Mover(runtime.db, objects, parse_policy(POLICY), clock=clock, readers=lambda: readers_of(runtime))
+        mover.run(mover.plan(THEN))
+        with tenant("acme"):
+            archived = {s.stream_id: s for s in runtime.log.archived() if s.tenant_id == "acme"}
+            every = [
+                e.to_dict()
+                for s in ("match-a", "match-b", "match-c", "match-d", "match-e", "team-x")
+                for e in runtime.log.read(s, tenant="acme")
+            ]
+        assert sorted(archived) == ["match-a", "match-b", "match-d"]  # their events left the online log
+        objects.set_class(archived["match-d"].location, "GLACIER")  # frozen, not restored: listed, not exported
+
+        done = export_tenant(runtime, "acme", tmp_path / "acme")
+
+    folder = tmp_path / "acme"
+    lines = [json.loads(x) for x in (folder / "events" / "main.jsonl").read_text().splitlines()]
+    frozen = {e["event_id"] for e in every if e["stream_id"] == "match-d"}
+    assert lines == sorted(
+        (e for e in json.loads(json.dumps(every)) if e["event_id"] not in frozen), key=lambda e: e["position"]
+    )
+    assert {x["tenant_id"] for x in lines} == {"acme"} and {"match-a", "match-b"} <= {x["stream_id"] for x in lines}
+    streams = {s["stream_id"]: s for s in json.loads((folder / "events" / "archived.json").read_text())["streams"]}
+    assert sorted(streams) == ["match-a", "match-b", "match-d"]
+    assert streams["match-a"]["exported"] and streams["match-a"]["object"] == archived["match-a"].location
+    assert not streams["match-d"]["exported"] and "restore" in streams["match-d"]["reason"]
+    assert done.not_copied == ("main/match-d",) and done.events == len(lines)
+    records = _rows(folder / "tables" / "main" / "eventlog_archived_streams.csv")
+    assert sorted(r["stream_id"] for r in records) == ["match-a", "match-b", "match-d"]
+
+
+def test_an_export_holds_the_tenants_rows_a_policy_moved_to_cold_parquet_parts(store_url: str, tmp_path: Path) -> None:
+    from datastrata.stores.database import time_to_db
+    from datastrata.tiering.moves import Mover
+    from datastrata.tiering.policy import parse_policy
+    from tests.tiering.rowdata import NOW as THEN
+
+    policy = {
+        "name": "t",
+        "datasets": {
+            "readings": {
+                "kind": "rows",
+                "table": "tenant_readings",
+                "time_column": "ts",
+                "rules": [{"after": "3d", "to": "cold"}],
+            }
+        },
+    }
+    clock = FrozenClock(THEN)
+    settings = Settings(store=store_url, objects=f"file://{tmp_path / 'objects'}")
+    with Runtime.open(settings, clock=clock) as runtime:
+        with runtime.db.transaction() as tx:
+            time_type = "TEXT" if tx.dialect == "sqlite" else "TIMESTAMPTZ"
+            tx.run_script(
+                "CREATE TABLE tenant_readings (tenant_id TEXT NOT NULL, sensor TEXT NOT NULL, "
+                f"ts {time_type} NOT NULL, value DOUBLE PRECISION NOT NULL)"
+            )
+            rows = [
+                (who, f"s{i}", time_to_db(tx.dialect, THEN - timedelta(days=d, hours=i)), float(d * 10 + i))
+                for who in ("acme", "globex")
+                for d in (1, 5, 6)
+                for i in range(3)
+            ]
+            tx.executemany("INSERT INTO tenant_readings VALUES (?, ?, ?, ?)", rows)
+        objects = ObjectStore(settings.objects, clock=clock)
+        mover = Mover(runtime.db, objects, parse_policy(policy), clock=clock)
+        mover.run(mover.plan(THEN))
+        with runtime.db.read() as tx:
+            online = tx.query("SELECT tenant_id, value FROM tenant_readings ORDER BY tenant_id, value")
+        assert online == [(who, float(10 + i)) for who in ("acme", "globex") for i in range(3)]  # old days left
+
+        export_tenant(runtime, "acme", tmp_path / "acme")
+
+    folder = tmp_path / "acme"
+    parts = json.loads((folder / "cold" / "manifest.json").read_text())["parts"]
+    assert parts and all(p["copied"] and p["dataset"] == "readings" for p in parts)
+    cold = [r for p in parts for r in _rows(folder / p["file"])]
+    assert sorted(float(r["value"]) for r in cold) == [float(d * 10 + i) for d in (5, 6) for i in range(3)]
+    assert {r["tenant_id"] for r in cold} == {"acme"} and sum(p["rows"] for p in parts) == 6
+    for p in parts:  # the checksum names the Parquet part the rows were read from
+        assert p["sha256"] == hashlib.sha256((tmp_path / "objects" / p["object"]).read_bytes()).hexdigest()
+    online_csv = _rows(folder / "tables" / "main" / "tenant_readings.csv")
+    assert sorted(float(r["value"]) for r in online_csv) == [10.0, 11.0, 12.0]

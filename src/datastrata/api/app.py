@@ -29,6 +29,7 @@ from datastrata.security.keys import key_store
 from datastrata.tenancy.api import router as tenants_router
 from datastrata.tenancy.erasure_api import router as erasure_router
 from datastrata.tenancy.move_api import router as moves_router
+from datastrata.tenancy.offboard_api import router as offboard_router
 from datastrata.tiering.api import router as tiering_router
 from datastrata.tiering.job import serve_tiering
 from datastrata.tiering.policy import Policy
@@ -118,5 +119,6 @@ def create_app(
     app.include_router(tenants_router)
     app.include_router(design_router)
     app.include_router(moves_router)
+    app.include_router(offboard_router)
     app.include_router(erasure_router)
     return app

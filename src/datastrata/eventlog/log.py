@@ -368,6 +368,12 @@ class EventLog:
             rows, next_after = self.engine.tenant_page(tx, tenant, after, limit)
         return Page(self._stored(rows), next_after)
 
+    def opened(self, events: list[Event]) -> list[Event]:
+        """Return stored events (a :meth:`tenant_page`'s) as every reader sees them: sealed fields opened, upcast."""
+        if self.sealer is not None:
+            events = self.sealer.open(events)
+        return [self._upcast(e) for e in events] if self.upcasters else events
+
     def tenant_count(self, tenant: str) -> int:
         """Return how many events of `tenant` the online log holds (its index on tenant and position)."""
         with self.db.session() as tx:

@@ -265,6 +265,16 @@ class FoodGraph:
 
     # -- reference data -------------------------------------------------------------------------------------
 
+    def forget_tenant(self, tenant: str, *, tx: GraphTx) -> None:
+        """Delete every node of `tenant` (its edges with them): what an offboarded tenant leaves in a shared graph."""
+        prefix = tenant_key(tenant, "")
+        for table in FOOD_SCHEMA.nodes:
+            if table.label in MODEL_LABELS and prefix:
+                tx.execute(
+                    f"MATCH (n:{table.label}) WHERE starts_with(n.{table.key}, $prefix) DETACH DELETE n",
+                    {"prefix": prefix},
+                )
+
     def upsert_users(self, users: Iterable[User], *, tx: GraphTx | None = None) -> int:
         """Create or update users (id, position)."""
         rows = []

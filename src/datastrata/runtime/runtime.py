@@ -42,6 +42,7 @@ from datastrata.runtime.tenants import (
     StoredDirectory,
     TenantDirectory,
     TenantPlacement,
+    refuse_offboarded,
     require_tenant,
 )
 from datastrata.stores.cache import Cache, open_cache
@@ -349,6 +350,8 @@ class Runtime:
             # moving reads its fence wherever it is placed.
             charged = self._charged(scope)
             moving = charged is not None and charged.state == "moving"
+            if charged is not None and charged.state in ("offboarding", "offboarded"):
+                refuse_offboarded(charged)
             stack = contextlib.ExitStack()
             try:
                 location = stack.enter_context(self._using(scope))

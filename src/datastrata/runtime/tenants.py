@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from datastrata.core.errors import NotFound, TenantIsolationError
+from datastrata.core.errors import NotFound, RuleViolation, TenantIsolationError
 from datastrata.core.tenancy import DEFAULT_TENANT, bound
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.scope import Scope
@@ -127,6 +127,17 @@ def require_tenant(scope: Scope, directory: TenantDirectory) -> None:
         return
     if not scope.explicit and directory.multi_tenant():
         raise TenantIsolationError(NO_TENANT, field="tenant_id")
+
+
+def refuse_offboarded(placement: TenantPlacement) -> None:
+    """Refuse a write of a tenant being offboarded (409) or offboarded (404: nothing of it is left)."""
+    if placement.state == "offboarded":
+        raise NotFound(f"tenant {placement.tenant!r} was offboarded: nothing of it is left", field="tenant_id")
+    raise RuleViolation(
+        f"tenant {placement.tenant!r} is being offboarded and takes no more writes; "
+        f"`datastrata tenants show {placement.tenant}` shows its state",
+        field="tenant_id",
+    )
 
 
 #: The states a catalogued tenant can be in.

@@ -159,6 +159,27 @@ class Catalogue:
         self._update(tenant, "state", state, actor)
         return self.get(tenant)
 
+    def note(self, tenant: str, action: str, detail: dict[str, Any], *, actor: str = LOCAL_ACTOR) -> None:
+        """Write one audit entry about `tenant` (a step of a workflow such as offboarding) in its own transaction."""
+        with self.db.transaction() as tx:
+            _audit(tx, time_to_db(tx.dialect, self.runtime.clock()), actor, check_tenant_id(tenant), action, detail)
+
+    def set_offboarded(self, tenant: str, *, actor: str = LOCAL_ACTOR) -> Tenant:
+        """Mark `tenant` offboarded and forget its location and sealed credentials (the row and audit are kept)."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT state, location FROM tenancy_tenants WHERE tenant_id = ?", (check_tenant_id(tenant),))
+            if row is None:
+                raise NotFound(f"no tenant {tenant!r} in the catalogue; `datastrata tenants list` shows them")
+            now = time_to_db(tx.dialect, self.runtime.clock())
+            tx.execute(
+                "UPDATE tenancy_tenants SET state = 'offboarded', location = NULL, store_enc = NULL, graph = NULL, "
+                "objects = NULL, namespace = NULL, role = NULL, updated_at = ? WHERE tenant_id = ?",
+                (now, tenant),
+            )
+            _audit(tx, now, actor, tenant, "set_state", {"from": str(row[0]), "to": "offboarded", "location": row[1]})
+        self.runtime.tenants.invalidate()
+        return self.get(tenant)
+
     def place(
         self, tenant: str, model: str, spec: LocationSpec | None, *, switched: bool, actor: str = LOCAL_ACTOR
     ) -> int:

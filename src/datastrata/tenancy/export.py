@@ -1,15 +1,19 @@
 """``tenants export ID --to DIR``: every fact of a tenant, in open formats a user can read without datastrata.
 
-The folder holds, per location of the tenant: its events as JSON lines (``events/<location>.jsonl``), its state
-tables as CSV (``tables/<location>/<table>.csv``, described by ``tables/schema.json``), its objects copied as they
-are (``objects/<location>/<key>``, listed with SHA-256 and storage class in ``objects/manifest.json``), and a
-``README.md`` naming the formats. Personal fields of erased subjects read ``"[erased]"``. The export is written
-beside DIR and renamed into place, then recorded (``TenantExported``) in the home log: offboarding needs it.
+The folder holds, per location of the tenant: its events as JSON lines (``events/<location>.jsonl``, paged from
+the tenant's own part of the log, archived streams read back from their segments and listed in
+``events/archived.json``), its state tables as CSV (``tables/<location>/<table>.csv``, described by
+``tables/schema.json``), its rows in cold Parquet parts as CSV (``cold/``, with ``cold/manifest.json``), its objects
+copied as they are (``objects/<location>/<key>``, listed with SHA-256 and storage class in
+``objects/manifest.json``), and a ``README.md`` naming the formats. Personal fields of erased subjects read
+``"[erased]"``. The export is written beside DIR and renamed into place, then recorded (``TenantExported``) in the
+home log: offboarding needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import shutil
 import tempfile
@@ -21,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from datastrata.core.errors import RuleViolation, ValidationError
-from datastrata.core.events import NewEvent
+from datastrata.core.errors import ConfigurationError, RuleViolation, ValidationError
+from datastrata.core.events import Event, NewEvent
 from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx
-from datastrata.tenancy.tables import columns_of, tenant_tables
+from datastrata.tenancy.tables import columns_of, table_names, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -35,8 +39,17 @@ if TYPE_CHECKING:
 #: The context of the platform's records of a tenant (stream ``tenancy.tenant-<id>`` of the operator, ``default``).
 RECORDS: Final = "tenancy.tenant"
 TENANT_EXPORTED: Final = "TenantExported"
-#: Tables that are not exported as state: the log's own (its events are), credentials and delivery bookkeeping.
-NOT_STATE: Final = ("eventlog_", "tenancy_subject_keys", "security_api_keys", "idempotency_keys")
+#: Recorded (in the same stream) when a tenant was offboarded; read models holding its copies fold it.
+TENANT_OFFBOARDED: Final = "TenantOffboarded"
+#: Tables that are not exported as state: the log's events (exported as events) and snapshots (derived from them),
+#: credentials and delivery bookkeeping. The archive records of closed streams are exported as tables.
+NOT_STATE: Final = (
+    "eventlog_events",
+    "eventlog_snapshots",
+    "tenancy_subject_keys",
+    "security_api_keys",
+    "idempotency_keys",
+)
 _PAGE: Final = 1000
 _JSON: Final = orjson.OPT_SORT_KEYS
 
@@ -106,6 +119,8 @@ def _write(
     heads: dict[str, int] = {}
     schema: dict[str, Any] = {}
     objects: list[dict[str, Any]] = []
+    archived: list[dict[str, Any]] = []
+    cold: list[dict[str, Any]] = []
     not_copied: list[str] = []
     for location in tenant_locations(runtime, tenant_id):
         scope = Scope(RECORDS, tenant_id, tenant_id)
@@ -124,7 +139,16 @@ def _write(
                     "columns": [{"name": c, "type": t} for c, t in columns_of(tx, table)],
                 }
                 rows += n
-        events += _events(location, tenant_id, head, folder / "events" / f"{location.name}.jsonl")
+        written, streams = _events(location, tenant_id, head, folder / "events" / f"{location.name}.jsonl")
+        events += written
+        archived += streams
+        not_copied += [f"{location.name}/{s['stream_id']}" for s in streams if not s["exported"]]
+        for entry in _cold(location, tenant_id, folder, now):
+            cold.append(entry)
+            if entry["copied"]:
+                rows += int(entry["rows"])
+            else:
+                not_copied.append(f"{location.name}/{entry['object']}")
         for entry in _objects(location, tenant_id, folder / "objects" / location.name, now):
             objects.append(entry)
             if entry["copied"]:
@@ -133,32 +157,54 @@ def _write(
                 not_copied.append(f"{location.name}/{entry['key']}")
     _json(folder / "tables" / "schema.json", {"tenant": tenant_id, "tables": schema})
     _json(folder / "objects" / "manifest.json", {"tenant": tenant_id, "objects": objects})
+    _json(folder / "events" / "archived.json", {"tenant": tenant_id, "streams": archived})
+    _json(folder / "cold" / "manifest.json", {"tenant": tenant_id, "parts": cold})
     (folder / "README.md").write_text(_readme(tenant_id, now, heads), encoding="utf-8")
     return events, rows, copied, heads, tuple(not_copied)
 
 
-def _events(location: Location, tenant_id: str, head: int, path: Path) -> int:
-    """Write the tenant's events of `location` up to `head` as JSON lines, in log order."""
+def _events(location: Location, tenant_id: str, head: int, path: Path) -> tuple[int, list[dict[str, Any]]]:
+    """Write the tenant's events of `location` as JSON lines in log order: online up to `head`, and archived streams.
+
+    Return how many, and an entry per archived stream (``exported: false`` with the reason when it cannot be read).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    archived, streams = _archived(location, tenant_id)
     written = 0
     with path.open("wb") as out:
-        for event in _tenant_events(location, tenant_id, head):
+        for event in heapq.merge(_online(location, tenant_id, head), archived, key=lambda e: e.position):
             out.write(orjson.dumps(event.to_dict(), option=_JSON) + b"\n")
             written += 1
-    return written
+    return written, streams
 
 
-def _tenant_events(location: Location, tenant_id: str, head: int) -> Iterator[Any]:
-    """The tenant's events of the location's log up to `head`, in order (read as every reader sees them)."""
+def _online(location: Location, tenant_id: str, head: int) -> Iterator[Event]:
+    """The tenant's online events up to `head`, in order: its own pages of the log, read as every reader sees them."""
     after = 0
     while after < head:
-        page = location.log.read_page(after=after, limit=_PAGE)
-        for event in page.events:
-            if event.tenant_id == tenant_id and event.position <= head:
-                yield event
+        page = location.log.tenant_page(tenant_id, after=after, limit=_PAGE)
+        yield from (e for e in location.log.opened(page.events) if e.position <= head)
         if page.next_after <= after:
             return
         after = page.next_after
+
+
+def _archived(location: Location, tenant_id: str) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The events of the tenant's archived streams (read back from their segments), and an entry per stream."""
+    events: list[Event] = []
+    streams: list[dict[str, Any]] = []
+    for segment in (s for s in location.log.archived() if s.tenant_id == tenant_id):
+        entry: dict[str, Any] = {**segment.to_dict(), "location": location.name, "object": segment.location}
+        entry.update(checksum=segment.checksum, exported=False)
+        try:
+            found = location.log.read(segment.stream_id, tenant=tenant_id)
+        except (RuleViolation, ConfigurationError) as exc:  # expired, frozen (not restored), or no object store
+            entry["reason"] = exc.message
+        else:
+            events.extend(found)
+            entry["exported"] = True
+        streams.append(entry)
+    return sorted(events, key=lambda e: e.position), streams
 
 
 def _table(tx: Tx, table: str, tenant_id: str, path: Path) -> int:
@@ -217,6 +263,58 @@ def _objects(location: Location, tenant_id: str, folder: Path, now: datetime) ->
         yield entry
 
 
+def _cold(location: Location, tenant_id: str, folder: Path, now: datetime) -> Iterator[dict[str, Any]]:
+    """Copy the tenant's rows out of the Parquet parts a rows policy moved out of its tables (to cold storage)."""
+    if not location.spec.objects:
+        return
+    import pyarrow.compute as pc
+
+    from datastrata.tiering.objects import ObjectStore
+    from datastrata.tiering.rows import from_parquet
+
+    with location.read(Scope(RECORDS, tenant_id, tenant_id)) as tx:
+        if "tiering_moves" not in table_names(tx):
+            return
+        moves = tx.query("SELECT dataset, item, location, to_tier FROM tiering_moves ORDER BY moved_at, id")
+    gone = {(str(d), str(i)) for d, i, _, to in moves if to == "expired"}
+    parts = {  # a rows dataset's parts: tiering/<dataset>/day=<day or hour>/part-<n>.parquet (segments are events)
+        (str(d), key)
+        for d, i, where, _ in moves
+        if (str(d), str(i)) not in gone
+        for key in str(where).split(",")
+        if "/day=" in key and key.endswith(".parquet")
+    }
+    store = ObjectStore(location.spec.objects)
+    for dataset, key in sorted(parts):
+        if not store.exists(key):
+            continue
+        entry: dict[str, Any] = {"location": location.name, "dataset": dataset, "object": key, "copied": False}
+        if not store.info(key).readable(now):
+            yield {**entry, "rows": None, "sha256": None}
+            continue
+        data = store.read(key)
+        table = from_parquet(data)
+        if "tenant_id" not in table.column_names:
+            continue  # a dataset of no tenant's rows
+        mine = table.filter(pc.equal(table["tenant_id"], tenant_id))
+        if not mine.num_rows:
+            continue
+        file = f"cold/{location.name}/{key.removeprefix('tiering/').removesuffix('.parquet')}.csv"
+        (folder / file).parent.mkdir(parents=True, exist_ok=True)
+        with (folder / file).open("w", encoding="utf-8", newline="") as out:
+            out.write(",".join(_cell(n) for n in mine.column_names) + "\r\n")
+            for row in mine.to_pylist():
+                out.write(",".join(_cell(v) for v in row.values()) + "\r\n")
+        yield {
+            **entry,
+            "copied": True,
+            "file": file,
+            "rows": mine.num_rows,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "columns": [{"name": f.name, "type": str(f.type)} for f in mine.schema],
+        }
+
+
 def _json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=_JSON | orjson.OPT_INDENT_2) + b"\n")
@@ -238,6 +336,10 @@ Written by datastrata at {now.isoformat()} ({positions}). Every file is UTF-8; n
   line (JSON Lines): `event_id`, `stream_id`, `version`, `position`, `type`, `schema_version`, `payload`, `metadata`,
   `occurred_at` and `recorded_at` (ISO 8601, UTC), `tenant_id`. A personal field of an erased data subject reads
   `"[erased]"`.
+  Events of archived (closed) streams are read back from their segments and appear in the same file, in order.
+- `events/archived.json` — each archived stream of the tenant: its versions, positions, event count, tier, the
+  segment object it lives in (`object`) and its checksum; `exported: false` with a `reason` when its events could not
+  be read (expired under its policy, or frozen in an archive class: restore it and export again).
 - `tables/<location>/<table>.csv` — the tenant's rows of each state table, CSV (RFC 4180) with a header row, CRLF line
   ends, every value double-quoted; NULL is an empty unquoted field (`""` is an empty string). Times are ISO 8601,
   JSON columns JSON text, booleans `true`/`false`, bytes hex. PostgreSQL reads them with
@@ -246,6 +348,10 @@ Written by datastrata at {now.isoformat()} ({positions}). Every file is UTF-8; n
 - `objects/<location>/<key>` — the tenant's objects, byte for byte. `objects/manifest.json` lists each with its size,
   storage class and SHA-256; an archived object (GLACIER, DEEP_ARCHIVE) not restored is listed with `copied: false`:
   restore it (`datastrata tiering restore`) and export again to copy it.
+
+- `cold/<location>/<dataset>/day=<day>/part-<n>.csv` + `cold/manifest.json` — the tenant's rows that a tiering
+  policy moved out of a table into cold Parquet parts, in the same CSV format; the manifest names each part's object,
+  its SHA-256, the rows and columns taken from it (`copied: false`: the part is in an archive class; restore it).
 
 Read models (the graph, the CQRS views) are not exported: they are derived from the events and rebuilt from them.
 """

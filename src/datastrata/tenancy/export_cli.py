@@ -9,6 +9,7 @@ import typer
 
 from datastrata.shell import JsonOption, emit, session
 from datastrata.tenancy.export import export_tenant
+from datastrata.tenancy.offboard import offboard_tenant
 
 TenantArgument = Annotated[str, typer.Argument(help="The tenant id.")]
 
@@ -24,9 +25,27 @@ def export_command(
     emit(done.to_dict(), as_json=as_json, text=_exported)
 
 
+def offboard_command(ctx: typer.Context, tenant_id: TenantArgument, as_json: JsonOption = False) -> None:
+    """Delete a tenant everywhere (rows, events, objects, keys, its own place); needs an export of all its events."""
+    done = offboard_tenant(session(ctx).open(), tenant_id)
+    emit(done.to_dict(), as_json=as_json, text=_offboarded)
+
+
 def add_commands(group: typer.Typer) -> None:
     """Add ``export`` to the ``tenants`` group."""
     group.command("export")(export_command)
+    group.command("offboard")(offboard_command)
+
+
+def _offboarded(done: dict[str, Any]) -> str:
+    rows = sum(done["rows"].values())
+    events = sum(done["events"].values())
+    objects = sum(done["objects"].values())
+    destroyed = f"; destroyed {', '.join(done['destroyed'])}" if done["destroyed"] else ""
+    return (
+        f"offboarded tenant {done['tenant']}: {rows} rows, {events} events and {objects} objects deleted"
+        f"{destroyed} (exported to {done['export']})"
+    )
 
 
 def _exported(done: dict[str, Any]) -> str:

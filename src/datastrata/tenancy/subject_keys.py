@@ -1,14 +1,14 @@
-"""Each data subject's own AES-GCM key, wrapped with the platform's key, in ``tenancy_subject_keys``.
+"""Each data subject's own AES-GCM key, wrapped with the platform key, in ``tenancy_subject_keys``.
 
-The keys live in the location holding the tenant's events. Erasing a subject deletes its key (the row stays,
-with ``erased_at``), so every sealed copy of its personal fields, in the log, in cold segments and in exports, is
-unreadable from then on: crypto-shredding.
+The platform key is the one of :mod:`datastrata.tenancy.secrets` (``DATASTRATA_TENANT_SECRET_KEY``); without it
+nothing personal is sealed: the append is refused and writes nothing. The keys live in the location holding the
+tenant's events. Erasing a subject deletes its key (the row stays, with ``erased_at``), so every sealed copy of its
+personal fields, in the log, in cold segments and in exports, is unreadable from then on: crypto-shredding.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import secrets
 from collections.abc import Collection
@@ -21,9 +21,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from datastrata.core.errors import ConfigurationError
 from datastrata.stores.database import Dialect, Tx, time_to_db
 from datastrata.stores.migrations import Component, Migration
+from datastrata.tenancy.secrets import KEY_VARIABLE, platform_cipher
 
-#: The environment variable holding the platform key that wraps every subject key (32 bytes, base64 or hex).
-KEY_VARIABLE: Final = "DATASTRATA_TENANT_SECRET_KEY"
+_PURPOSE: Final = (
+    "personal fields are sealed with per-subject keys wrapped with it (erasure deletes a subject's key), "
+    "and nothing personal is stored without it"
+)
 _WRAPPED: Final = "v1:"
 _UNWRAPPED: Final = "raw:"
 _CHUNK: Final = 400
@@ -58,45 +61,26 @@ MIGRATIONS = Component(
 )
 
 
-def wrapping_key() -> bytes | None:
-    """The platform key from the environment, or None when it is not set (subject keys are then stored unwrapped)."""
-    raw = os.environ.get(KEY_VARIABLE, "").strip()
-    if not raw:
-        return None
-    try:
-        key = bytes.fromhex(raw) if len(raw) == 64 else base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-    except (ValueError, binascii.Error):
-        key = b""
-    if len(key) != 32:
-        raise ConfigurationError(
-            f"{KEY_VARIABLE} must be 32 bytes as base64 or 64 hex digits, e.g. the output of "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
-            field=KEY_VARIABLE,
-        )
-    return key
+def _cipher() -> AESGCM:
+    return platform_cipher(_PURPOSE)
 
 
 def wrap(key: bytes) -> str:
-    """Encrypt a subject key with the platform key (stored as given, marked ``raw:``, when none is set)."""
-    platform = wrapping_key()
-    if platform is None:
-        return _UNWRAPPED + base64.b64encode(key).decode()
+    """Encrypt a subject key with the platform key (refused, naming the variable, when it is not set)."""
     nonce = os.urandom(12)
-    return _WRAPPED + base64.b64encode(nonce + AESGCM(platform).encrypt(nonce, key, b"subject-key")).decode()
+    return _WRAPPED + base64.b64encode(nonce + _cipher().encrypt(nonce, key, b"subject-key")).decode()
 
 
 def unwrap(stored: str) -> bytes:
-    """Decrypt a stored subject key (ConfigurationError when the platform key is missing or another one)."""
+    """Decrypt a stored subject key (ConfigurationError when the platform key is missing or another one).
+
+    A key stored unwrapped (``raw:``, by a release that allowed it without a platform key) is read as it is.
+    """
     if stored.startswith(_UNWRAPPED):
         return base64.b64decode(stored[len(_UNWRAPPED) :])
-    platform = wrapping_key()
-    if platform is None:
-        raise ConfigurationError(
-            f"subject keys in this store are wrapped with a platform key; set {KEY_VARIABLE} to it", field=KEY_VARIABLE
-        )
     data = base64.b64decode(stored[len(_WRAPPED) :])
     try:
-        return AESGCM(platform).decrypt(data[:12], data[12:], b"subject-key")
+        return _cipher().decrypt(data[:12], data[12:], b"subject-key")
     except InvalidTag:
         raise ConfigurationError(
             f"{KEY_VARIABLE} is not the key this store's subject keys were wrapped with; set the original key",

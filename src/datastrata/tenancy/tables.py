@@ -39,3 +39,42 @@ def tenant_tables(tx: Tx) -> list[str]:
         "WHERE c.table_schema = current_schema() AND c.column_name = 'tenant_id' AND t.table_type = 'BASE TABLE'"
     )
     return sorted(str(r[0]) for r in rows)
+
+
+def references(tx: Tx) -> dict[str, set[str]]:
+    """For each table, the other tables its foreign keys point at."""
+    found: dict[str, set[str]] = {}
+    if tx.dialect == "sqlite":
+        for table in table_names(tx):
+            found[table] = {str(r[2]) for r in tx.query(f'PRAGMA foreign_key_list("{table}")')} - {table}
+        return found
+    rows = tx.query(
+        "SELECT DISTINCT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc "
+        "JOIN information_schema.constraint_column_usage ccu "
+        "ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema "
+        "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
+    )
+    for child, parent in rows:
+        if child != parent:
+            found.setdefault(str(child), set()).add(str(parent))
+    return found
+
+
+def children_first(tx: Tx, tables: list[str]) -> list[str]:
+    """`tables` ordered so that a table comes before every table its foreign keys point at (safe to delete)."""
+    points_at = references(tx)
+    wanted = set(tables)
+    ordered: list[str] = []
+    placed: set[str] = set()
+
+    def place(table: str, seen: frozenset[str]) -> None:
+        if table in placed or table in seen:
+            return
+        for child in sorted(t for t in wanted if table in points_at.get(t, set())):
+            place(child, seen | {table})
+        placed.add(table)
+        ordered.append(table)
+
+    for table in sorted(wanted):
+        place(table, frozenset())
+    return ordered

@@ -20,6 +20,7 @@ from datastrata.stores.graphdb import GraphTx
 from datastrata.systems.food import domain
 from datastrata.systems.food.personal import SUBJECT_PREFIX
 from datastrata.tenancy.erasure import SUBJECT_ERASED
+from datastrata.tenancy.export import TENANT_OFFBOARDED
 from datastrata.tenancy.personal import ERASED
 
 NAME = "food.graph"
@@ -37,7 +38,7 @@ class FoodGraphProjection:
     """
 
     name = NAME
-    event_types: frozenset[str] | None = domain.GRAPH_EVENTS | {SUBJECT_ERASED}
+    event_types: frozenset[str] | None = domain.GRAPH_EVENTS | {SUBJECT_ERASED, TENANT_OFFBOARDED}
 
     def __init__(self, graph: FoodGraph) -> None:
         self.graph = graph
@@ -85,6 +86,9 @@ class FoodGraphProjection:
             subjects = [str(p["subject"]) for p in payloads]
             users = [s[len(SUBJECT_PREFIX) :] for s in subjects if s.startswith(SUBJECT_PREFIX)]
             self.graph.upsert_users((User(key(u)) for u in users), tx=tx)
+        elif kind == TENANT_OFFBOARDED:  # the operator's record: the offboarded tenant's nodes go
+            for p in payloads:
+                self.graph.forget_tenant(str(p["tenant"]), tx=tx)
         elif kind in (domain.RESTAURANT_LISTED, domain.RESTAURANT_UPDATED):
             self.graph.upsert_restaurants(
                 (
