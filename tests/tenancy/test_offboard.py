@@ -26,6 +26,7 @@ from datastrata.runtime import Runtime
 from datastrata.runtime.jobs import jobs_of
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.security.keys import key_store
+from datastrata.stores.tables import tenant_tables
 from datastrata.systems.food.service import FoodService
 from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.tenancy.bridge import migrate_template
@@ -35,7 +36,6 @@ from datastrata.tenancy.grants import Grants
 from datastrata.tenancy.models import PROVISIONERS
 from datastrata.tenancy.offboard import STEP, TENANT_OFFBOARDED, offboard_tenant
 from datastrata.tenancy.secrets import KEY_VARIABLE
-from datastrata.tenancy.tables import tenant_tables
 from datastrata.testing.servers import create_database
 from datastrata.tiering.objects import ObjectStore
 

@@ -156,11 +156,12 @@ def segment_in(tx: Tx, tenant: str, stream_id: str) -> Segment | None:
     return None if row is None else _segment(row)
 
 
-def segments_in(tx: Tx, *, after: int = 0) -> list[Segment]:
-    """Every archived stream whose last position lies past `after`, in position order."""
+def segments_in(tx: Tx, *, after: int = 0, tenant: str | None = None) -> list[Segment]:
+    """Every archived stream (of `tenant`, when given) whose last position lies past `after`, in position order."""
+    mine, params = ("tenant_id = ? AND ", (tenant, after)) if tenant is not None else ("", (after,))
     found = tx.query(
-        f"SELECT {_COLUMNS} FROM eventlog_archived_streams WHERE last_position > ? ORDER BY last_position",
-        (after,),
+        f"SELECT {_COLUMNS} FROM eventlog_archived_streams WHERE {mine}last_position > ? ORDER BY last_position",
+        params,
     )
     return [_segment(r) for r in found]
 

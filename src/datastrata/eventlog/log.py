@@ -428,10 +428,12 @@ class EventLog:
 
     # ---- archived (closed) streams ----------------------------------------------------------------------------
 
-    def archived(self, *, after: int = 0, types: Collection[str] | None = None) -> list[archive.Segment]:
-        """The archived streams a reader of the log after `after` skips (of `types`, when given), in order."""
+    def archived(
+        self, *, after: int = 0, types: Collection[str] | None = None, tenant: str | None = None
+    ) -> list[archive.Segment]:
+        """The archived streams a reader of the log after `after` skips (of `types` and `tenant`, when given)."""
         with self.db.session() as tx:
-            found = archive.segments_in(tx, after=after)
+            found = archive.segments_in(tx, after=after, tenant=tenant)
         wanted = None if types is None else set(types)
         return [s for s in found if wanted is None or wanted.intersection(s.event_types)]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from datastrata.runtime import tenantdata
 from datastrata.stores.database import Database, Row, Tx
+from datastrata.stores.tables import children_first
 from datastrata.stores.tenanttables import is_global
 
 #: Rows per copy batch: each batch is one short transaction at the target (DESIGN.md §8: keep transactions short).
@@ -99,7 +100,7 @@ def tenant_tables(db: Database) -> list[TablePart]:
     """
     with db.read() as tx:
         found = _tables_sqlite(tx) if tx.dialect == "sqlite" else _tables_postgres(tx)
-        points_at = _references(tx)
+        children = children_first(tx, [table for table, _, _ in found])
     registered = {spec.table: spec for spec in tenantdata.specs()}
     parts: list[TablePart] = []
     for table, columns, key in found:
@@ -108,46 +109,8 @@ def tenant_tables(db: Database) -> list[TablePart]:
         spec = registered.get(table)
         derived, rows = (spec.derived, spec.rows_of_stream) if spec else (False, None)
         parts.append(TablePart(table, tuple(columns), tuple(key), derived=derived, rows_of_stream=rows))
-    return _parents_first(parts, points_at)
-
-
-def _references(tx: Tx) -> dict[str, set[str]]:
-    """For each table, the other tables its foreign keys point at."""
-    found: dict[str, set[str]] = {}
-    if tx.dialect == "sqlite":
-        names = [str(r[0]) for r in tx.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in names:
-            found[table] = {str(r[2]) for r in tx.query(f'PRAGMA foreign_key_list("{table}")')} - {table}
-        return found
-    rows = tx.query(
-        "SELECT DISTINCT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc "
-        "JOIN information_schema.constraint_column_usage ccu "
-        "ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema "
-        "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
-    )
-    for child, parent in rows:
-        if child != parent:
-            found.setdefault(str(child), set()).add(str(parent))
-    return found
-
-
-def _parents_first(parts: list[TablePart], points_at: dict[str, set[str]]) -> list[TablePart]:
-    """`parts` ordered so that each comes after every table its foreign keys point at (by name otherwise)."""
-    by_name = {p.table: p for p in parts}
-    ordered: list[TablePart] = []
-    placed: set[str] = set()
-
-    def place(table: str, seen: frozenset[str]) -> None:
-        if table in placed or table in seen:
-            return
-        for parent in sorted(points_at.get(table, set()) & by_name.keys()):
-            place(parent, seen | {table})
-        placed.add(table)
-        ordered.append(by_name[table])
-
-    for table in sorted(by_name):
-        place(table, frozenset())
-    return ordered
+    order = {table: i for i, table in enumerate(reversed(children))}  # parents before what points at them
+    return sorted(parts, key=lambda part: order[part.table])
 
 
 def _tables_sqlite(tx: Tx) -> list[tuple[str, list[str], list[str]]]:

@@ -18,9 +18,9 @@ from datastrata.core.errors import DatastrataError, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx
+from datastrata.stores.tables import columns_of, table_names
 from datastrata.tenancy.personal import ERASED, PersonalColumn, masked, personal_columns, personal_copies, pick
 from datastrata.tenancy.subject_keys import erase_key_in
-from datastrata.tenancy.tables import columns_of, table_names
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime

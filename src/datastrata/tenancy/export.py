@@ -31,7 +31,7 @@ from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx
-from datastrata.tenancy.tables import columns_of, table_names, tenant_tables
+from datastrata.stores.tables import columns_of, table_names, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -193,7 +193,7 @@ def _archived(location: Location, tenant_id: str) -> tuple[list[Event], list[dic
     """The events of the tenant's archived streams (read back from their segments), and an entry per stream."""
     events: list[Event] = []
     streams: list[dict[str, Any]] = []
-    for segment in (s for s in location.log.archived() if s.tenant_id == tenant_id):
+    for segment in location.log.archived(tenant=tenant_id):
         entry: dict[str, Any] = {**segment.to_dict(), "location": location.name, "object": segment.location}
         entry.update(checksum=segment.checksum, exported=False)
         try:

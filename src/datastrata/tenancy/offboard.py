@@ -23,9 +23,9 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import TenantPlacement, placement_of
 from datastrata.stores.database import Tx
+from datastrata.stores.tables import children_first, table_names, tenant_tables
 from datastrata.tenancy.catalogue import LOCAL_ACTOR, Catalogue, catalogue_of
 from datastrata.tenancy.export import RECORDS, TENANT_EXPORTED, TENANT_OFFBOARDED, record_scope, refuse_default
-from datastrata.tenancy.tables import children_first, table_names, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
