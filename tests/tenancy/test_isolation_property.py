@@ -125,8 +125,8 @@ class Locations:
         placed = {t: self.runtime.tenants.placement(t) for t in world.tenants}
         self.shared |= {t for t, p in placed.items() if p.spec is None}
         for table, found in self.tenants_in(None).items():
-            if table.startswith("tenancy_") and table not in ("tenancy_usage", "tenancy_subject_keys"):
-                continue  # the catalogue and its audit list every tenant by design
+            if is_global(table):
+                continue  # the catalogue, its audit and the grants list every tenant by design
             assert found <= self.shared, f"home table {table} holds rows of {sorted(found - self.shared)}"
         for tid, placement in placed.items():
             if placement.spec is None:

@@ -38,7 +38,7 @@ from datastrata.systems.food.service import FoodService
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
 from datastrata.tenancy.catalogue import catalogue_of
-from datastrata.tenancy.move import move_status, start_move
+from datastrata.tenancy.move import move_status, reverse_move, start_move
 from datastrata.tenancy.secrets import KEY_VARIABLE
 from datastrata.tiering.objects import ObjectStore
 from tests.conftest import ApiClient, finished_job
@@ -91,6 +91,38 @@ class TeamWriter:
         return thread
 
 
+@dataclass
+class TeamReader:
+    """Reads one tenant's teams until stopped: each answer must hold every write committed before it was asked."""
+
+    service: MatchService
+    tenant: str
+    writer: TeamWriter
+    stop: threading.Event = field(default_factory=threading.Event)
+    answers: list[set[str]] = field(default_factory=list)
+    missing: list[set[str]] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def run(self) -> None:
+        with acting_for(self.tenant):
+            while not self.stop.is_set():
+                committed = set(self.writer.written)
+                try:
+                    got = self.service.reference_ids()["teams"]
+                except BaseException as exc:  # reported by the test
+                    self.errors.append(exc)
+                    return
+                if not committed <= got:
+                    self.missing.append(committed - got)
+                self.answers.append(got)
+                time.sleep(0.01)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+
 def _fill(runtime: Runtime, tenant: str, rows: int) -> set[str]:
     """Bulk-insert `rows` teams of `tenant` at home (a fixture, not commands); their codes."""
     codes = [f"Z{i:06d}" for i in range(rows)]
@@ -130,7 +162,8 @@ def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_wri
         service = MatchService(runtime)
         filled = _fill(runtime, "acme", ROWS)
         acme, beta = TeamWriter(service, "acme"), TeamWriter(service, "beta")
-        threads = [acme.start(), beta.start()]
+        reader = TeamReader(service, "acme", acme)
+        threads = [acme.start(), beta.start(), reader.start()]
         places, steps = [], []
         for model in MODELS:
             seen = len(acme.written)
@@ -142,11 +175,14 @@ def test_a_tenant_moves_shared_to_bridge_to_silo_while_it_and_another_tenant_wri
             assert (placed.model, placed.state, placed.location is not None) == (model, "active", True)
             places.append(placed.location)
         _wait(lambda: len(acme.written) >= len(acme.latencies) + 0 and len(acme.written) > 30)
-        for writer in (acme, beta):
-            writer.stop.set()
+        for worker in (acme, beta, reader):
+            worker.stop.set()
         for thread in threads:
             thread.join(10)
-        assert not acme.errors and not beta.errors, (acme.errors, beta.errors)
+        assert not acme.errors and not beta.errors and not reader.errors, (acme.errors, beta.errors, reader.errors)
+        # reads answered correctly throughout: every committed write seen, nothing of another tenant, nothing twice
+        assert len(reader.answers) > 10 and not reader.missing, reader.missing[:3]
+        assert all(answer <= filled | set(acme.written) for answer in reader.answers)
 
         assert catalogue.get("acme").epoch == 3  # one switch per move
         assert isinstance(runtime.placement, ByTenant)
@@ -222,6 +258,30 @@ def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(set
             assert service.reference_ids()["teams"] == filled  # each row once, at the bridge
         with runtime.home.db.read() as tx:
             assert tx.scalar("SELECT count(*) FROM match_teams WHERE tenant_id = 'acme'") == 0
+
+
+def test_a_move_reversed_after_its_switch_moves_the_tenant_back_through_the_catalogue(settings: Settings) -> None:
+    with Runtime.open(settings) as runtime:
+        catalogue = catalogue_of(runtime)
+        catalogue.add("acme", "indie")
+        service = MatchService(runtime)
+        with acting_for("acme"):
+            service.register_team("ARG", "Argentina")
+        job = start_move(runtime, "acme", "dedicated-storage", grace=3600)  # a background job: it waits its grace
+        _wait(lambda: move_status(runtime, "acme")[0].state == "switched")
+        assert catalogue.get("acme").model == "dedicated-storage"
+        with acting_for("acme"):
+            service.register_team("BRA", "Brazil")  # written at the bridge during the grace period
+        back = reverse_move(runtime, "acme", foreground=True, grace=0)
+        assert isinstance(back, Job) and back.state == "succeeded", back.error
+        newest, reversed_ = move_status(runtime, "acme")
+        assert (newest.state, newest.target["model"], reversed_.state) == ("completed", "shared", "reversed")
+        placed = catalogue.get("acme")
+        assert (placed.model, placed.state, placed.location, placed.epoch) == ("shared", "active", None, 3)
+        with acting_for("acme"):
+            assert service.reference_ids()["teams"] == {"ARG", "BRA"}  # the write made at the bridge came back
+        assert [s.name for s in runtime.placement.all()] == [runtime.home.spec.name]  # the bridge is destroyed
+        assert isinstance(job, Job)
 
 
 def test_a_tenant_with_archived_streams_is_refused_a_move(settings: Settings) -> None:

@@ -22,15 +22,11 @@ from datastrata.stores.tenanttables import is_global
 BATCH = 500
 #: Rows per page when digesting or deleting (short read or write transactions too).
 PAGE = 2000
-#: Platform tables (outside tenant isolation) that still hold one tenant's facts in its location: a move carries them.
-CARRIED_PLATFORM_TABLES = frozenset({"tenancy_subject_keys", "tenancy_usage"})
-
-
 def carries(table: str) -> bool:
-    """Whether a move copies `table`'s rows: tenant tables and the carried platform ones, not the log (its events)."""
+    """Whether a move copies `table`'s rows: every tenant table but the log's (it moves as its events)."""
     if table.startswith("eventlog_"):
         return False  # the log moves as events (``EventLog.import_in``), its snapshots are rebuilt
-    return table in CARRIED_PLATFORM_TABLES or not is_global(table)
+    return not is_global(table)
 
 
 @dataclass(frozen=True, slots=True)

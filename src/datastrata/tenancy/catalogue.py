@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from datastrata.core.errors import BackendUnavailable, ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.redact import redact_url
-from datastrata.core.tenancy import check_tenant_id
+from datastrata.core.tenancy import check_tenant_id, platform
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import MIGRATIONS, STATES
@@ -231,7 +231,7 @@ class Catalogue:
 
     def list(self) -> list[Tenant]:
         """Return every catalogued tenant, in id order, with its usage (read in its own location if it has one)."""
-        with self.db.read() as tx:
+        with platform(), self.db.read() as tx:  # every shared tenant's usage row: read as the platform (RLS)
             rows = tx.query(f"SELECT {_COLUMNS} FROM tenancy_tenants ORDER BY tenant_id")
             used = {str(t): int(b) for t, b in tx.query("SELECT tenant_id, bytes FROM tenancy_usage")}
         return [_tenant(r, used.get(str(r[0]), 0) if r[5] is None else self.usage(str(r[0]))) for r in rows]
