@@ -22,6 +22,8 @@ from datastrata.stores.tenanttables import is_global
 BATCH = 500
 #: Rows per page when digesting or deleting (short read or write transactions too).
 PAGE = 2000
+
+
 def carries(table: str) -> bool:
     """Whether a move copies `table`'s rows: every tenant table but the log's (it moves as its events)."""
     if table.startswith("eventlog_"):
