@@ -29,7 +29,6 @@ from datastrata.security.keys import key_store
 from datastrata.stores.tables import tenant_tables
 from datastrata.systems.food.service import FoodService
 from datastrata.systems.masterdata.service import MasterDataService
-from datastrata.tenancy.bridge import migrate_template
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.export import export_tenant, record_scope
 from datastrata.tenancy.grants import Grants
@@ -39,34 +38,16 @@ from datastrata.tenancy.secrets import KEY_VARIABLE
 from datastrata.testing.servers import create_database
 from datastrata.tiering.objects import ObjectStore
 
+_names = itertools.count()
 #: One tenant per model, and one shared tenant that stays.
 TIERS = {"acme": "indie", "bridged": "professional", "siloed": "enterprise", "globex": "indie"}
-_names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def pg_home(pg_server: str, pg_template: str) -> str:
-    """A migrated home database whose bridge template schema is migrated too (copied for each test)."""
-    url = create_database(pg_server, f"offboard{os.getpid()}", template=pg_template)
-    migrate_template(Settings(store=url), url)
-    return url.rsplit("/", 1)[1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh home store per backend (PostgreSQL: a copy of `pg_home`, its bridge template ready)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'home.db'}"
-    server = str(request.getfixturevalue("pg_server"))
-    home = str(request.getfixturevalue("pg_home"))
-    return create_database(server, f"offboard{os.getpid()}_{next(_names)}", template=home)
 
 
 @pytest.fixture
-def settings(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The home store with a graph and objects; the platform key set (dedicated tenants' URLs are sealed)."""
     monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(bytes(range(32))).decode())
-    return Settings(store=store_url, graph=f"ladybug:///{tmp_path / 'graph'}", objects=f"file://{tmp_path / 'objects'}")
+    return Settings(store=home_url, graph=f"ladybug:///{tmp_path / 'graph'}", objects=f"file://{tmp_path / 'objects'}")
 
 
 @pytest.fixture
