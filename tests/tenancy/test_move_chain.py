@@ -26,13 +26,11 @@ from typer.testing import CliRunner
 from datastrata.catalog import migrate as migrate_all
 from datastrata.cli import app as cli
 from datastrata.core.config import Settings
-from datastrata.core.errors import RuleViolation
 from datastrata.core.tenancy import tenant as acting_for
 from datastrata.runtime import Runtime, Scope, fences
 from datastrata.runtime.jobs import Job
 from datastrata.runtime.moves import Plan
 from datastrata.runtime.placement import ByTenant
-from datastrata.stores.database import time_to_db
 from datastrata.systems.food.service import SERVICE as FOOD
 from datastrata.systems.food.service import FoodService
 from datastrata.systems.match.service import MatchService
@@ -282,22 +280,6 @@ def test_a_move_reversed_after_its_switch_moves_the_tenant_back_through_the_cata
             assert service.reference_ids()["teams"] == {"ARG", "BRA"}  # the write made at the bridge came back
         assert [s.name for s in runtime.placement.all()] == [runtime.home.spec.name]  # the bridge is destroyed
         assert isinstance(job, Job)
-
-
-def test_a_tenant_with_archived_streams_is_refused_a_move(settings: Settings) -> None:
-    with Runtime.open(settings) as runtime:
-        catalogue_of(runtime).add("acme", "indie")
-        with runtime.home.db.transaction() as tx:  # what the tiering policy records when it archives a stream
-            tx.execute(
-                "INSERT INTO eventlog_archived_streams (stream_id, tenant_id, version, first_position, last_position, "
-                "events, event_types, last_type, newest, tier, location, checksum, archived_at) "
-                "VALUES ('match-M1', 'acme', 3, 1, 3, 3, '[]', 'MatchEnded', ?, 'cold', 'x', 'y', ?)",
-                (time_to_db(tx.dialect, runtime.clock()), time_to_db(tx.dialect, runtime.clock())),
-            )
-        with pytest.raises(RuleViolation, match="1 archived stream"):
-            start_move(runtime, "acme", "dedicated-storage", foreground=True)
-        assert move_status(runtime, "acme") == [] and catalogue_of(runtime).get("acme").state == "active"
-        assert [s.name for s in runtime.placement.all()] == [runtime.home.spec.name]  # nothing was provisioned
 
 
 def test_the_cli_and_http_move_a_catalogued_tenant_and_its_commands_follow_it(

@@ -437,6 +437,10 @@ class EventLog:
         wanted = None if types is None else set(types)
         return [s for s in found if wanted is None or wanted.intersection(s.event_types)]
 
+    def archived_events(self, segment: archive.Segment) -> list[Event]:
+        """The events of an archived stream read back from its segment as stored (sealed, not upcast): a move's."""
+        return self._stored(self._archived_rows(segment, 1, None, None, None))
+
     def _archived_rows(
         self, segment: archive.Segment, first: int, last: int | None, until: datetime | None, limit: int | None
     ) -> list[Row]:

@@ -8,6 +8,10 @@ batch) → ``events`` (re-appended at the target: same ids, versions and times, 
 ``moved``) → ``grace`` → ``complete`` (the source's copy deleted). The journal (``runtime_moves``, in the home
 store) records the step and cursors, so a crashed move resumes where it stopped; until ``complete`` a move can be
 reversed. A failed verify leaves the subject where it was and lifts the fence.
+
+Archived content has two steps of its own (:class:`ArchivedPart`): ``restore`` after ``plan`` (what an archive class
+holds is restored, and waited for, before anything is copied) and ``closed`` after ``followers`` (the streams archived
+at the source are archived again at the target once its followers have read their re-appended events).
 """
 
 from __future__ import annotations
@@ -49,7 +53,21 @@ from datastrata.stores.migrations import Component
 
 log = logging.getLogger(__name__)
 
-STEPS = ("plan", "copy", "events", "catchup", "followers", "fence", "delta", "verify", "switch", "grace", "complete")
+STEPS = (
+    "plan",
+    "restore",
+    "copy",
+    "events",
+    "catchup",
+    "followers",
+    "closed",
+    "fence",
+    "delta",
+    "verify",
+    "switch",
+    "grace",
+    "complete",
+)
 RUNNING, SWITCHED, COMPLETED, FAILED, REVERSED = "running", "switched", "completed", "failed", "reversed"
 #: States in which a move still holds its subject (no second move may start).
 ACTIVE = (RUNNING, SWITCHED)
@@ -61,6 +79,8 @@ ESTIMATE_BYTES_PER_SECOND = 50_000_000
 PRECHECK_ROUNDS = 3
 #: Events per catch-up page.
 EVENT_PAGE = 1000
+#: Seconds between two looks at restores still under way (the ETA is on the platform clock).
+RESTORE_POLL = 0.5
 #: Streams whose rows one catch-up query re-reads (their conditions OR-ed).
 STREAMS_PER_QUERY = 100
 
@@ -111,6 +131,8 @@ class Plan:
     seconds: float
     #: The subject's objects (and their bytes are in `nbytes`).
     objects: int = 0
+    #: Its archived content: streams, events, the objects and segments to restore and when they are readable.
+    archived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -127,6 +149,7 @@ class Plan:
             "rows": self.rows,
             "events": self.events,
             "objects": self.objects,
+            "archived": self.archived,
             "bytes": self.nbytes,
             "estimate_seconds": round(self.seconds, 1),
         }
@@ -333,6 +356,28 @@ class ObjectsPart(Protocol):
         """Delete `subject`'s objects in `location`."""
 
 
+class ArchivedPart(Protocol):
+    """How a move carries a tenant's archived content (:class:`datastrata.runtime.movearchive.TenantArchive`)."""
+
+    def request(self, location: Location, subject: str) -> list[dict[str, Any]]:
+        """Ask for the restore of what `subject` keeps in an archive class in `location`; the requests made."""
+
+    def pending(self, location: Location, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The requests whose copy is not readable yet."""
+
+    def close(self, source: Location, target: Location, subject: str) -> int:
+        """Archive again at `target` the streams of `subject` archived at `source`; how many."""
+
+    def digest(self, location: Location, subject: str) -> tuple[int, str]:
+        """Return how many archived streams `subject` has in `location` and a SHA-256 over them."""
+
+    def unreadable(self, location: Location, subject: str) -> list[str]:
+        """The keys of `subject`'s objects in `location` that cannot be read now."""
+
+    def delete(self, location: Location, subject: str) -> int:
+        """Delete the segments of `subject`'s archived streams in `location`."""
+
+
 class MoveStopped(RuleViolation):
     """The journal no longer holds the move as this mover last saw it (it was reversed meanwhile)."""
 
@@ -349,6 +394,7 @@ class Mover:
     placer: Placer
     events: EventsPart | None = None
     objects: ObjectsPart | None = None
+    archived: ArchivedPart | None = None
     #: Brings the target's followers to the head of its log (read models are rebuilt there, never copied).
     followers: Callable[[Location], None] = lambda location: None
     #: Seconds between the switch and deleting the source's copy.
@@ -404,6 +450,26 @@ class Mover:
             "bytes": 0,
         }
         self._save(cursors=cursors, timings={**self.move.timings, "moving_at": self.clock().isoformat()})
+        return "restore"
+
+    def _restore(self) -> str:
+        """Ask for the restores the archived content needs (once: journalled), then wait until it is readable."""
+        if self.archived is None:
+            return "copy"
+        asked = self.move.cursors.get("restores")
+        if asked is None:
+            asked = self.archived.request(self.source, self.move.subject)
+            eta = max((r["ready_at"] for r in asked), default=None)
+            self._save(cursors={**self.move.cursors, "restores": asked, "restore_eta": eta})
+        while left := self.archived.pending(self.source, asked):
+            eta = max(r["ready_at"] for r in left)
+            self._save(cursors={**self.move.cursors, "restores_left": len(left), "restore_eta": eta})
+            self.sleep(min(max((datetime.fromisoformat(eta) - self.clock()).total_seconds(), 0.05), RESTORE_POLL))
+            if self.journal.get(self.move.id).state != RUNNING:
+                raise MoveStopped(
+                    f"move {self.move.id} of {self.move.subject} was reversed while it waited for restores"
+                )
+        self._save(cursors={**self.move.cursors, "restores_left": 0})
         return "copy"
 
     def _copy(self) -> str:
@@ -445,6 +511,16 @@ class Mover:
 
     def _followers(self) -> str:
         self.followers(self.target)
+        return "closed"
+
+    def _closed(self) -> str:
+        if self.archived is not None:  # the target's followers have read their events: they leave its online log
+            self._save(
+                cursors={
+                    **self.move.cursors,
+                    "closed": self.archived.close(self.source, self.target, self.move.subject),
+                }
+            )
         return "fence"
 
     def _fence(self) -> str:
@@ -503,6 +579,8 @@ class Mover:
             prune_where(self.source.db, self.target.db, part, self.selection, "1 = 1", ())
         if self.objects is not None:
             self.objects.copy(self.source, self.target, self.move.subject)
+        if self.archived is not None:  # streams archived at the source since the ``closed`` step
+            self.archived.close(self.source, self.target, self.move.subject)
         self._save(cursors={**self.move.cursors, "delta_same": same})
         return "verify"
 
@@ -535,6 +613,13 @@ class Mover:
             theirs = self.objects.digest(self.target, self.move.subject)
             if ours != theirs:
                 differences.append(f"objects: {ours[0]} at the source, {theirs[0]} at the target, checksums differ")
+                differences += self._unrestored()
+        if self.archived is not None:
+            streams = [self.archived.digest(end, self.move.subject) for end in (self.source, self.target)]
+            if streams[0] != streams[1]:
+                differences.append(
+                    f"archived streams: {streams[0][0]} at the source, {streams[1][0]} at the target, differ"
+                )
         if not differences:
             return "switch"
         error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
@@ -545,13 +630,14 @@ class Mover:
         return None
 
     def _switch(self) -> str:
+        if "target_head" not in self.move.cursors:  # journalled before the switch: the target is fenced till then,
+            self._save(cursors={**self.move.cursors, "target_head": self.target.log.head()})  # so writes lie past it
         epoch = self.placer.switch(self.move.subject, self.move.target)
         with self.target.db.transaction() as tx:
             fences.clear_in(tx, self.move.subject)  # it lives here now
         fences.put(self.source.db, self.move.subject, fences.MOVED, epoch, clock=self.clock)
         at = self.clock().isoformat()
-        cursors = {**self.move.cursors, "target_head": self.target.log.head()}
-        self._save(state=SWITCHED, cursors=cursors, timings={**self.move.timings, "switched_at": at, "epoch": epoch})
+        self._save(state=SWITCHED, timings={**self.move.timings, "switched_at": at, "epoch": epoch})
         return "grace"
 
     def _grace(self) -> str:
@@ -595,6 +681,7 @@ class Mover:
             "reverses": self.move.id,
         }
         self._save(state=REVERSED, error="reversed after the switch: moved back")
+        self.placer.moving(self.move.subject)  # its writers read the fence again: the move back raises it
         back = self.journal.create(
             self.move.kind, self.move.subject, self.move.target, self.move.source, step="catchup", cursors=cursors
         )
@@ -648,6 +735,16 @@ class Mover:
             return f"{here} on each side, but their checksums differ"
         return None
 
+    def _unrestored(self) -> list[str]:
+        """Name what an archive class holds unrestored at the source (archived there during the move), if anything."""
+        unreadable = [] if self.archived is None else self.archived.unreadable(self.source, self.move.subject)
+        if not unreadable:
+            return []
+        return [
+            f"{len(unreadable)} object(s) archived at the source during the move and not restored "
+            f"({', '.join(unreadable[:3])}); move again: a move restores them first"
+        ]
+
     def _compare_changed(self, part: TablePart, streams: set[str], keys: list[list[Any]]) -> str | None:
         """Compare `part`'s row counts and the rows of `streams` and of `keys` at both ends; what differs, or None."""
         here, there = count(self.source.db, part, self.selection), count(self.target.db, part, self.selection)
@@ -679,6 +776,8 @@ class Mover:
         for part in reversed(self.tables):  # children first: nothing points at a deleted row
             while delete_batch(location.db, part, self.selection):
                 pass
+        if events and self.archived is not None:  # before the log's records naming the segments go
+            self.archived.delete(location, self.move.subject)
         if events and self.events is not None:
             self.events.delete(location, self.move.subject)
         if events and self.objects is not None:

@@ -18,6 +18,7 @@ from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant as bound_to
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.runtime.location import Location, LocationSpec
+from datastrata.runtime.movearchive import TenantArchive
 from datastrata.runtime.moveevents import TenantEvents
 from datastrata.runtime.moveobjects import TenantObjects
 from datastrata.runtime.moves import COMPLETED, FAILED, Journal, Move, Mover, MoveStopped, Placer, Plan, plan_move
@@ -138,13 +139,13 @@ def start_move(
         with bound_to(tenant):
             sizes = partial(TenantObjects().size, source, tenant)
             plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents(), sizes)
-        return replace(plan, target=to_model)
+            archived = TenantArchive().plan(source, tenant)
+        return replace(plan, target=to_model, archived=archived)
     if not placement.catalogued:
         raise RuleViolation(
             f"tenant {tenant} is not in the tenant catalogue, so nothing could record where it moves; "
             f"catalogue it first (`datastrata tenants add {tenant} --tier indie`)"
         )
-    _refuse_unmovable(source, tenant)
     _placer(runtime)  # refused before anything is provisioned
     spec = provisioner(to_model).provision(runtime, tenant) or runtime.home.spec
     target = runtime.location(spec)
@@ -164,24 +165,12 @@ def start_move(
     return _submit(runtime, journal, move, grace, foreground, on_step)
 
 
-def _refuse_unmovable(source: Location, tenant: str) -> None:
-    """Refuse to move a tenant with archived streams (their records name the source's positions and object root)
-    or archived objects (a move copies objects as they are, and an archived one cannot be read)."""
-    with bound_to(tenant), source.db.read() as tx:
-        archived = int(tx.scalar("SELECT count(*) FROM eventlog_archived_streams WHERE tenant_id = ?", (tenant,)) or 0)
-    if archived:
-        raise RuleViolation(
-            f"tenant {tenant} has {archived} archived stream(s) in the cold tier; a move cannot carry archived "
-            "segments yet (closed streams stay where they were archived); `datastrata tenants export` carries them"
-        )
-    TenantObjects().refuse_archived(source, tenant)
-
-
 def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mover:
     source = runtime.location(_spec_of(move.subject, move.source))
     target = runtime.location(_spec_of(move.subject, move.target))
     for location in (source, target):
         runtime.pin(location)  # open for the whole move
+    objects = TenantObjects()
     return Mover(
         journal,
         move,
@@ -190,7 +179,8 @@ def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mo
         tenant_tables(source.db),
         _placer(runtime),
         events=TenantEvents(),
-        objects=TenantObjects(),
+        objects=objects,
+        archived=TenantArchive(objects),
         followers=_followers(runtime),
         clock=runtime.clock,
         **options,

@@ -38,10 +38,13 @@ class MoveOut(BaseModel):
     source: dict[str, Any] = Field(description="Model, location and spec it moves from")
     target: dict[str, Any] = Field(description="Model, location and spec it moves to")
     step: str = Field(
-        description="plan, copy, events, catchup, followers, fence, delta, verify, switch, grace, complete"
+        description="plan, restore, copy, events, catchup, followers, closed, fence, delta, verify, switch, grace, "
+        "complete"
     )
     state: str = Field(description="running, switched, completed, failed or reversed")
-    cursors: dict[str, Any] = Field(description="Where each step stands (rows copied, log positions)")
+    cursors: dict[str, Any] = Field(
+        description="Where each step stands (rows copied, log positions; restores asked for and their ETA)"
+    )
     timings: dict[str, Any] = Field(description="When each stage began, and seconds per step")
     error: str | None = Field(description="Why it failed or was reversed")
     created_at: str | None

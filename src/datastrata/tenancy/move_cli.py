@@ -22,7 +22,9 @@ def move(
     ctx: typer.Context,
     tenant: TenantArg,
     to: Annotated[str, typer.Option("--to", help=f"The model to move to: {', '.join(MODELS)}.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only plan: tables, rows, bytes, an estimate.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only plan: tables, rows, bytes, archived content, an estimate.")
+    ] = False,
     grace: Annotated[
         float, typer.Option(min=0, max=86_400, help="Seconds between the switch and deleting the old copy.")
     ] = GRACE,
@@ -70,7 +72,26 @@ def _plan(plan: dict[str, Any]) -> str:
         f"~{plan['bytes'] / 1e6:.1f} MB, "
         f"~{plan['estimate_seconds']} s"
     )
+    lines += _archived(plan.get("archived") or {})
     return "\n".join(lines)
+
+
+def _archived(archived: dict[str, Any]) -> list[str]:
+    """The plan's archived content: streams archived again at the target, what must be restored first and when."""
+    lines = []
+    if archived.get("streams"):
+        lines.append(
+            f"  {archived['streams']:,} archived stream(s) of {archived['stream_events']:,} events: re-appended, "
+            "then archived again at the target"
+        )
+    needed = archived.get("objects") or []
+    if needed:
+        lines.append(
+            f"  {len(needed):,} archived object(s) to restore first ({archived['restore_tier']} tier), "
+            f"readable at {archived['restore_eta']}:"
+        )
+        lines += [f"    {o['key']} ({o['storage_class']}, {o['bytes']:,} bytes) ready {o['ready_at']}" for o in needed]
+    return lines
 
 
 def _job(job: dict[str, Any]) -> str:
@@ -89,5 +110,8 @@ def _moves(moves: list[dict[str, Any]]) -> str:
             f"{m['id']}  {m['source']['model']} → {m['target']['model']}  {m['state']:<9} step {m['step']:<9} "
             f"{copied:,} rows copied"
         )
+        if m["step"] == "restore" and m["cursors"].get("restores"):
+            left = m["cursors"].get("restores_left", len(m["cursors"]["restores"]))
+            line += f"\n    waiting for {left} restore(s), readable at {m['cursors'].get('restore_eta')}"
         lines.append(line + (f"\n    {m['error']}" if m["error"] else ""))
     return "\n".join(lines)

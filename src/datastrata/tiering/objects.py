@@ -172,9 +172,15 @@ class ObjectStore:
 
     def copy_to(self, key: str, other: ObjectStore) -> ObjectInfo:
         """Copy `key` into `other` as it is here: its bytes, storage class, stage and ages (an archived object must
-        be restored first); return it as `other` now holds it."""
+        be restored first); return it as `other` now holds it.
+
+        A restored copy is this store's, for a while: in `other` an archived object is archived again (not restored),
+        and its SHA-256 is recorded there, so :meth:`checksum` answers for it without a restore.
+        """
         data = self.read(key)
         side = self._read_sidecar(key)
+        side.pop("restore", None)
+        side["sha256"] = hashlib.sha256(data).hexdigest()
         with other.fs.open_output_stream(other.writable(key)) as out:
             out.write(data)
         storage_class = str(side.get("class", "STANDARD"))
@@ -182,6 +188,14 @@ class ObjectStore:
             other._s3_copy(key, storage_class)
         other._write_sidecar(key, side)
         return other.info(key)
+
+    def checksum(self, key: str) -> str | None:
+        """The SHA-256 of the object's bytes: read back when readable, else as recorded when it was copied in (None:
+        archived and never copied here, so unknown until restored)."""
+        if self.info(key).readable(self.clock()):
+            return self.sha256(key)
+        found = self._read_sidecar(key).get("sha256")
+        return None if found is None else str(found)
 
     def info(self, key: str) -> ObjectInfo:
         """Return what the store knows of `key`; NotFound if there is no such object."""

@@ -12,7 +12,8 @@ its own interface from then on (:mod:`datastrata.eventlog.archive`)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -22,15 +23,18 @@ from datastrata.eventlog import archive
 from datastrata.eventlog.log import EventLog
 from datastrata.eventlog.snapshots import SNAPSHOTTERS, SnapshotStore
 from datastrata.projections.follower import LogFollower
-from datastrata.stores.database import Row, time_from_db
+from datastrata.stores.database import Row, Tx, time_from_db
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.plan import Item, Move, Reader
 from datastrata.tiering.policy import Dataset, Policy
 from datastrata.tiering.tiers import Kind, Tier
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from datastrata.runtime.runtime import Runtime
     from datastrata.tiering.moves import Mover, MoveRecord
+    from datastrata.tiering.objects import ObjectStore
 
 
 _TENANT_KEY = "tenant="
@@ -181,58 +185,76 @@ class Segments:
         if move.to is Tier.EXPIRED:
             location, size = "", 0
         else:
-            location = f"tiering/{ds.name}/tenant={tenant}/stream={quote(stream_id, safe='')}/v{version}.parquet"
-            data = archive.to_parquet(table)
-            size = len(data)
-            mover.objects.put(location, data)
-            mover._step("copied", move)
-            stored = mover.objects.read(location)
-            if hashlib.sha256(stored).digest() != hashlib.sha256(data).digest() or (
-                tabular.checksum(archive.from_parquet(stored)) != expected
-            ):
-                raise RuleViolation(f"the copy of stream {stream_id!r} at {location} does not match its events")
-            target = mover.policy.storage_class(move.to)
-            if target != "STANDARD":
-                mover.objects.set_class(location, target)
+            location = segment_key(ds.name, tenant, stream_id, version)
+            copied = lambda: mover._step("copied", move)  # noqa: E731
+            size = write_segment(mover.objects, location, table, mover.policy.storage_class(move.to), copied=copied)
             mover._step("verified", move)
         record = mover._record_id(move, 0, location or f"eventlog:{move.item.key}", len(rows), size, expected)
-        segment = self._segment(stream_id, rows, move.to, location, expected, record.moved_at)
+        segment = segment_of(rows, move.to.value, location, expected, time_from_db(record.moved_at))
         with mover.db.transaction() as tx:
             mover._insert(tx, record)
             if ds.snapshot:
                 snapshotter = SNAPSHOTTERS[ds.snapshot]
                 state = snapshotter.fold(stream_id, self.log._events(rows))
                 self.snapshots.save_in(tx, stream_id, version, state, name=snapshotter.snapshot_name, tenant=tenant)
-            deleted = archive.record_in(tx, segment, rows)
-            left = self.log.engine.version(tx, tenant, stream_id)
-            if deleted != len(rows) or left:
-                raise ConcurrencyConflict(
-                    f"stream {stream_id!r} changed while it was copied ({len(rows)} events copied, {deleted} "
-                    f"deleted, version {left} left); it is not closed: nothing moved"
-                )
+            close_in(tx, self.log, segment, rows)
         mover._step("recorded", move)
         return record
-
-    def _segment(
-        self, stream_id: str, rows: list[Row], to: Tier, location: str, checksum: str, at: object
-    ) -> archive.Segment:
-        types = tuple(sorted({str(r[5]) for r in rows}))
-        return archive.Segment(
-            stream_id,
-            str(rows[0][1]),
-            int(rows[-1][3]),
-            int(rows[0][0]),
-            int(rows[-1][0]),
-            len(rows),
-            types,
-            str(rows[-1][5]),
-            time_from_db(rows[-1][10]),
-            to.value,
-            location,
-            checksum,
-            time_from_db(at),
-        )
 
     @staticmethod
     def _stage(ds: Dataset, last_type: str) -> str:
         return "ended" if last_type in ds.ended_by else "open"
+
+
+def segment_key(dataset: str, tenant: str, stream_id: str, version: int) -> str:
+    """The object key of a stream's segment: ``tiering/<dataset>/tenant=<t>/stream=<id>/v<version>.parquet``."""
+    return f"tiering/{dataset}/tenant={tenant}/stream={quote(stream_id, safe='')}/v{version}.parquet"
+
+
+def write_segment(
+    objects: ObjectStore, key: str, table: pa.Table, storage_class: str, *, copied: Callable[[], None] = lambda: None
+) -> int:
+    """Write a stream's events (`table`) as a Parquet segment at `key`, read it back and compare it, then keep it in
+    `storage_class`; return its bytes (`copied` is called once it is written, before the comparison)."""
+    data = archive.to_parquet(table)
+    objects.put(key, data)
+    copied()
+    stored = objects.read(key)
+    if hashlib.sha256(stored).digest() != hashlib.sha256(data).digest() or (
+        tabular.checksum(archive.from_parquet(stored)) != tabular.checksum(table)
+    ):
+        raise RuleViolation(f"the segment written at {key} does not match its stream's events; nothing moved")
+    if storage_class != "STANDARD":
+        objects.set_class(key, storage_class)
+    return len(data)
+
+
+def segment_of(rows: Sequence[Row], tier: str, location: str, checksum: str, at: datetime) -> archive.Segment:
+    """The archive record of one stream's stored `rows` (in version order), segment at `location` in `tier`."""
+    types = tuple(sorted({str(r[5]) for r in rows}))
+    return archive.Segment(
+        str(rows[0][2]),
+        str(rows[0][1]),
+        int(rows[-1][3]),
+        int(rows[0][0]),
+        int(rows[-1][0]),
+        len(rows),
+        types,
+        str(rows[-1][5]),
+        time_from_db(rows[-1][10]),
+        tier,
+        location,
+        checksum,
+        at,
+    )
+
+
+def close_in(tx: Tx, log: EventLog, segment: archive.Segment, rows: Sequence[Row]) -> None:
+    """Record `segment` and delete its stream's online events in `tx`; refused when the stream changed meanwhile."""
+    deleted = archive.record_in(tx, segment, rows)
+    left = log.engine.version(tx, segment.tenant_id, segment.stream_id)
+    if deleted != len(rows) or left:
+        raise ConcurrencyConflict(
+            f"stream {segment.stream_id!r} changed while it was copied ({len(rows)} events copied, {deleted} "
+            f"deleted, version {left} left); it is not closed: nothing moved"
+        )
