@@ -43,6 +43,7 @@ from datastrata.tiering.moves import Mover as TieringMover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import parse_policy
 from datastrata.tiering.segments import readers_of
+from tests.conftest import ApiClient
 from tests.tenancy.test_move_chain import TeamWriter
 
 ROOT = Path(__file__).parents[2]
@@ -287,7 +288,32 @@ def test_an_object_archived_at_the_source_during_the_move_fails_its_verify(setti
         assert objects.exists(HOT_KEY)  # nothing lost: it stays at the source, archived
 
 
-def test_the_plan_shows_archived_content_in_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_archived_content_moves_between_buckets_of_an_s3_store(
+    tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    settings = Settings(store=f"sqlite:///{tmp_path}/home.db", graph=f"ladybug:///{tmp_path}/graph", objects=s3_url)
+    migrate_all(settings)
+    clock = FrozenClock(NOW)
+    with Runtime.open(settings, clock=clock) as runtime:
+        catalogue_of(runtime).add("acme", "indie")
+        events = _archive(runtime, clock)
+        _objects(runtime, clock)
+        mover = Moving(runtime, "dedicated-storage", grace=0)
+        _wait(lambda: _waiting_for_restores(runtime))  # the S3 server restores at once; the ETA is the clock's
+        clock.advance(timedelta(hours=6))
+        job = mover.done()
+        assert job.state == "succeeded", job.error
+        here = _check_at(runtime, events)  # GLACIER again in the bridge's prefix of the bucket
+        assert here.spec.objects.startswith(s3_url.split("?")[0] + "/t_acme_") and "endpoint=" in here.spec.objects
+        _nothing_left(runtime, runtime.home)
+
+
+def test_the_plan_shows_archived_content_in_the_cli_and_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_client: ApiClient
+) -> None:
+    from datastrata.api.app import create_app
+
     store = f"sqlite:///{tmp_path}/home.db"
     settings = Settings(store=store, graph=f"ladybug:///{tmp_path}/graph")
     migrate_all(settings)
@@ -305,6 +331,11 @@ def test_the_plan_shows_archived_content_in_the_cli(tmp_path: Path, monkeypatch:
     assert text.exit_code == 0, text.output
     assert "1 archived stream(s) of 3 events" in text.output and "1 archived object(s) to restore first" in text.output
     assert OLD_KEY in text.output and "readable at" in text.output
+    with api_client(create_app(settings, worker=False)) as http:
+        planned = http.post("/tenants/acme/moves", json={"to": "dedicated-storage", "dry_run": True})
+        assert planned.status_code == 200, planned.text
+        assert [o["key"] for o in planned.json()["archived"]["objects"]] == [OLD_KEY]
+        assert planned.json()["archived"]["restore_tier"] == "standard"
 
 
 def test_a_redone_close_is_harmless(settings: Settings) -> None:

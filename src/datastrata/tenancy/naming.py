@@ -73,7 +73,8 @@ def tenant_spec(home: LocationSpec, tenant: str, model: str, *, store: str | Non
         return None
     name = slug_of(tenant, home.store)
     graph = _graph_of(home.graph, name)
-    objects = f"{home.objects.rstrip('/')}/{name}" if home.objects else ""
+    base, mark, query = home.objects.partition("?")  # an s3:// URL's endpoint and region stay its query
+    objects = f"{base.rstrip('/')}/{name}{mark}{query}" if home.objects else ""
     if model == DEDICATED_STORAGE:
         if dialect_of(home.store) == "sqlite":
             store = f"sqlite:///{tenants_folder(home.store) / name}.db{_options(home.store)}"
