@@ -32,3 +32,18 @@ def home_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server = str(request.getfixturevalue("pg_server"))
     home = str(request.getfixturevalue("pg_home"))
     return create_database(server, f"tenancy{os.getpid()}_{next(_names)}", template=home)
+
+
+@pytest.fixture
+def keyed_home(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of a migrated home store of each engine (objects beside it), a catalogue key in the environment."""
+    import base64
+
+    from datastrata.catalog import migrate as migrate_all
+    from datastrata.tenancy.secrets import KEY_VARIABLE
+
+    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
+    if home_url.startswith("sqlite"):
+        migrate_all(settings)
+    return settings

@@ -12,9 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -44,9 +41,8 @@ from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import parse_policy
 from datastrata.tiering.segments import readers_of
 from tests.conftest import ApiClient
-from tests.tenancy.test_move_chain import TeamWriter
+from tests.tenancy.test_move_chain import TeamWriter, _kill_when
 
-ROOT = Path(__file__).parents[2]
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 #: Closed ``relic-`` streams leave the online log 7 days after they closed; 90 days after, they are frozen (GLACIER).
 POLICY: dict[str, Any] = {
@@ -62,16 +58,6 @@ POLICY: dict[str, Any] = {
 }
 OLD_KEY = "tenants/acme/vault/old.bin"
 HOT_KEY = "tenants/acme/hot.bin"
-
-
-@pytest.fixture
-def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A migrated home store of each engine (objects beside it), and a catalogue key in the environment."""
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
-    return settings
 
 
 def _archive(runtime: Runtime, clock: FrozenClock, *, frozen: bool = True) -> dict[str, list[Event]]:
@@ -198,7 +184,8 @@ def _nothing_left(runtime: Runtime, location: Location) -> None:
     assert mine == []
 
 
-def test_a_tenant_with_archived_content_moves_shared_to_bridge_to_silo_and_back(settings: Settings) -> None:
+def test_a_tenant_with_archived_content_moves_shared_to_bridge_to_silo_and_back(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(NOW)
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue = catalogue_of(runtime)
@@ -253,7 +240,8 @@ def test_a_tenant_with_archived_content_moves_shared_to_bridge_to_silo_and_back(
         assert [m.state for m in move_status(runtime, "acme")] == ["completed", "reversed", "completed", "completed"]
 
 
-def test_a_move_reversed_while_it_waits_for_restores_leaves_the_tenant_where_it_was(settings: Settings) -> None:
+def test_a_move_reversed_while_it_waits_for_restores_leaves_the_tenant_where_it_was(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(NOW)
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue_of(runtime).add("acme", "indie")
@@ -269,7 +257,8 @@ def test_a_move_reversed_while_it_waits_for_restores_leaves_the_tenant_where_it_
         assert objects.info(OLD_KEY).restore is not None  # asked for: the owner may use the restored copy
 
 
-def test_an_object_archived_at_the_source_during_the_move_fails_its_verify(settings: Settings) -> None:
+def test_an_object_archived_at_the_source_during_the_move_fails_its_verify(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(NOW)
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue_of(runtime).add("acme", "indie")
@@ -338,7 +327,8 @@ def test_the_plan_shows_archived_content_in_the_cli_and_over_http(
         assert planned.json()["archived"]["restore_tier"] == "standard"
 
 
-def test_a_redone_close_is_harmless(settings: Settings) -> None:
+def test_a_redone_close_is_harmless(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(NOW)
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue_of(runtime).add("acme", "indie")
@@ -357,29 +347,15 @@ def test_a_redone_close_is_harmless(settings: Settings) -> None:
 # ---- kill -9 -----------------------------------------------------------------------------------------------------
 
 
-def _kill_when(settings: Settings, model: str, line: str, after: float) -> list[str]:
-    """Run ``tenants move acme`` in a child and SIGKILL it `after` seconds after it prints `line`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, str(ROOT / "tests" / "crash_child.py"), "catalogue-move", settings.store, settings.graph]
-    proc = subprocess.Popen([*args, model], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    seen: list[str] = []
-    while not seen or seen[-1] != line:
-        got = proc.stdout.readline()
-        assert got, f"the child ended before {line!r}: {seen}"
-        seen.append(got.strip())
-    time.sleep(after)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return seen
-
-
-def test_a_move_killed_while_it_waits_for_restores_resumes_without_asking_again(settings: Settings) -> None:
+def test_a_move_killed_while_it_waits_for_restores_resumes_without_asking_again(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(datetime.now(UTC))
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         ObjectStore(runtime.home.spec.objects, clock=clock).put(OLD_KEY, b"old footage", storage_class="GLACIER")
-    _kill_when(settings, "dedicated-storage", "step restore", 1.0)  # the child waits on the system clock: hours
+    _kill_when(
+        settings.store, settings.graph, "dedicated-storage", "step restore", 1.0
+    )  # the child waits on the system clock: hours
     clock = FrozenClock(datetime.now(UTC) + timedelta(hours=6))
     with Runtime.open(settings, clock=clock) as runtime:
         [killed] = move_status(runtime, "acme")
@@ -388,19 +364,23 @@ def test_a_move_killed_while_it_waits_for_restores_resumes_without_asking_again(
         requested = ObjectStore(runtime.home.spec.objects, clock=clock).info(OLD_KEY).restore
         assert requested is not None and requested.ready_at.isoformat() == asked[0]["ready_at"]
         job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
-        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        assert isinstance(job, Job)
+        assert job.state == "succeeded", job.error
         [done] = move_status(runtime, "acme")
         assert done.id == killed.id and done.cursors["restores"] == asked  # the same request, not asked again
         there = ObjectStore(_location(runtime, "acme").spec.objects, clock=clock)
         assert there.info(OLD_KEY).storage_class == "GLACIER" and there.checksum(OLD_KEY) is not None
 
 
-def test_a_move_killed_in_its_archived_stream_step_resumes(settings: Settings) -> None:
+def test_a_move_killed_in_its_archived_stream_step_resumes(keyed_home: Settings) -> None:
+    settings = keyed_home
     clock = FrozenClock(NOW)
     with Runtime.open(settings, clock=clock) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         events = _archive(runtime, clock, frozen=False)
-    _kill_when(settings, "dedicated-storage", "step closed", 0.0)  # re-appended at the target, not archived again
+    _kill_when(
+        settings.store, settings.graph, "dedicated-storage", "step closed", 0.0
+    )  # re-appended at the target, not archived again
     with Runtime.open(settings, clock=FrozenClock(datetime.now(UTC))) as runtime:
         [killed] = move_status(runtime, "acme")
         assert (killed.state, killed.step) == ("running", "closed")
@@ -408,7 +388,8 @@ def test_a_move_killed_in_its_archived_stream_step_resumes(settings: Settings) -
         with acting_for("acme"):
             assert target.log.archived(tenant="acme") == [] and target.log.version("relic-a") == 3  # online there
         job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)
-        assert isinstance(job, Job) and job.state == "succeeded", job.error
+        assert isinstance(job, Job)
+        assert job.state == "succeeded", job.error
         here = _check_at(runtime, events, frozen=False)
         assert here.name == target.name
         _nothing_left(runtime, runtime.home)

@@ -23,7 +23,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from datastrata.catalog import migrate as migrate_all
 from datastrata.cli import app as cli
 from datastrata.core.config import Settings
 from datastrata.core.tenancy import tenant as acting_for
@@ -138,13 +137,9 @@ def _wait(condition: object, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture
-def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(keyed_home: Settings) -> Settings:
     """A migrated home store of each engine, and a catalogue key in the environment."""
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
-    if home_url.startswith("sqlite"):
-        migrate_all(settings)
-    return settings
+    return keyed_home
 
 
 def _events_of(runtime: Runtime, tenant: str, spec_name: str) -> int:
