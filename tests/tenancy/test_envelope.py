@@ -30,7 +30,6 @@ from datastrata.tenancy.erasure import erase
 from datastrata.tenancy.move import start_move
 from datastrata.tenancy.personal import ERASED, SEALED
 from datastrata.tenancy.sealing import ENVELOPE, FORMAT
-from datastrata.tenancy.secrets import KEY_VARIABLE
 from datastrata.tenancy.subject_keys import key_for_sealing, unwrap
 from tests.tenancy.test_erasure import AIKO, BEN
 
@@ -148,17 +147,12 @@ def test_an_envelope_of_a_newer_format_is_refused_naming_the_upgrade(sqlite_url:
             runtime.log.read("food-user-aiko")
 
 
-@pytest.fixture
-def settings(home_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A migrated home store of each engine, and a platform key in the environment."""
-    monkeypatch.setenv(KEY_VARIABLE, base64.urlsafe_b64encode(os.urandom(32)).decode())
-    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")
+def test_a_move_carries_both_formats_as_stored_and_they_open_and_erase_at_the_target(
+    home_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(store=home_url, graph=f"ladybug:///{tmp_path}/graph")  # the suite sets the platform key
     if home_url.startswith("sqlite"):
         migrate_all(settings)
-    return settings
-
-
-def test_a_move_carries_both_formats_as_stored_and_they_open_and_erase_at_the_target(settings: Settings) -> None:
     with Runtime.open(settings) as runtime:
         catalogue_of(runtime).add("acme", "indie")
         _first_format(runtime.home.log, "acme", "old", OLD)

@@ -109,32 +109,31 @@ class SubjectSealer:
         subject's key is gone); return them."""
         held: dict[Pair, AESGCM] | None = None
         unopened: list[tuple[Event, Any]] = []
-        a2b, loads, form_written = binascii.a2b_base64, _loads, FORMAT
+        a2b, loads, key, form_written = binascii.a2b_base64, _loads, ENVELOPE, FORMAT
         for e in events:  # the read hot path: format 2, top-level fields, a held key; the rest is opened below
             payload: Any = e.payload
-            envelope = payload.pop(ENVELOPE, None)
+            envelope = payload.pop(key, None)
             if envelope is None:
                 continue
             if held is None:  # the first sealed event of the batch: the keys held under its tenants' epochs
                 held = self._held_for({x.tenant_id for x in events})
-            if type(envelope) is str:
-                try:
-                    form, sealed, paths, subject = envelope.split(":", 3)
-                    cipher = held[e.tenant_id, subject]
-                    if form == form_written and "." not in paths:
-                        data = a2b(sealed)  # the associated data is _aad(event id), inlined
-                        payload.update(loads(cipher.decrypt(data[:12], data[12:], e.event_id.encode())))
-                        continue
-                except (KeyError, InvalidTag, ValueError):
-                    pass  # no key held, sealed under another key than the one held, or malformed: below
-            payload[ENVELOPE] = envelope
+            try:
+                form, sealed, paths, subject = envelope.split(":", 3)  # format 1 is a dict: AttributeError
+                cipher = held[e.tenant_id, subject]
+                if form == form_written and "." not in paths:
+                    data = a2b(sealed)  # the associated data is _aad(event id), inlined
+                    payload.update(loads(cipher.decrypt(data[:12], data[12:], e.event_id.encode())))
+                    continue
+            except (AttributeError, KeyError, InvalidTag, ValueError):
+                pass  # format 1, no key held, sealed under another key than the one held, or malformed: below
+            payload[key] = envelope
             unopened.append((e, envelope))
         if unopened:  # a key not held yet, or sealed under another key (erased and made again, or held stale)
             subjects = [(e, envelope, _subject(envelope)) for e, envelope in unopened]
             keys = self._keys({(e.tenant_id, subject) for e, _, subject in subjects})
             for e, envelope, subject in subjects:
-                cipher = keys.get((e.tenant_id, subject))
-                if cipher is None or not _open(cipher, e, envelope):
+                found = keys.get((e.tenant_id, subject))
+                if found is None or not _open(found, e, envelope):
                     _erase(e, envelope)
         return events
 
