@@ -21,9 +21,9 @@ class _Base64Names:
     def seals(self, event_type: str) -> bool:
         return event_type == "UserRegistered"
 
-    def seal(self, tx: Tx, tenant: str, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def seal(self, tx: Tx, tenant: str, event: NewEvent) -> dict[str, Any]:
         self.sealed_in.append(tx)
-        return {**payload, "name": base64.b64encode(payload["name"].encode()).decode()}
+        return {**event.payload, "name": base64.b64encode(event.payload["name"].encode()).decode()}
 
     def open(self, events: list[Event]) -> list[Event]:
         return [

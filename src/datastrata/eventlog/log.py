@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -506,8 +506,9 @@ class PayloadSealer(Protocol):
     def seals(self, event_type: str) -> bool:
         """Whether events of `event_type` carry personal fields (only those are handed to `seal`)."""
 
-    def seal(self, tx: Tx, tenant: str, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Return `payload` with its personal fields encrypted, in the appending transaction `tx`."""
+    def seal(self, tx: Tx, tenant: str, event: NewEvent) -> Mapping[str, Any]:
+        """Return `event`'s payload with its personal fields encrypted, in the appending transaction `tx` (the
+        tenant and the event's id may be bound to the ciphertext: an import keeps both)."""
 
     def open(self, events: list[Event]) -> list[Event]:
         """Return `events` with sealed fields decrypted, or marked erased where the subject's key is gone.
@@ -519,7 +520,7 @@ class PayloadSealer(Protocol):
 def _sealed(sealer: PayloadSealer, tx: Tx, tenant: str, e: NewEvent) -> NewEvent:
     if not e.payload or not sealer.seals(e.type):
         return e
-    return replace(e, payload=sealer.seal(tx, tenant, e.type, dict(e.payload)))
+    return replace(e, payload=sealer.seal(tx, tenant, e))
 
 
 def _tenant(tenant: str | None) -> str:
