@@ -3,8 +3,9 @@
 A sealed payload keeps its shape: each personal value reads ``"[sealed]"`` in the stored row, and the payload gains
 one compact envelope string, ``"$personal": "2:<sealed>:<paths>:<subject>"`` (format 2): ``sealed`` is base64 of a
 nonce and the AES-GCM ciphertext of the values as one JSON object keyed by path, ``paths`` the dotted paths they
-came from (list items by index) joined by ``,``; the tenant, the event id, the paths and the subject are the
-associated data, so a sealed value opens only in its own event, at its own paths. Reads open a batch with one query
+came from (list items by index) joined by ``,`` (only to mark them erased without the key: the values are put back
+by the paths inside the ciphertext); the event id is the associated data and the key is the subject's own, so a
+sealed value opens only in its own event, for its own tenant and subject. Reads open a batch with one query
 of its tenants' erasure epochs and one lookup of the keys the process does not hold, then one AES-GCM open and one
 JSON decode per event; where the subject's key is gone (erased), the fields read ``"[erased]"``, and the event's id,
 version, position and order stay as they were. Events sealed before format 2 (a nested JSON envelope,
