@@ -91,6 +91,12 @@ class GroupCommitter:
         self._prepared: int | None = None
         self._active = threading.local()
 
+    @property
+    def queued(self) -> int:
+        """How many transactions wait for the writer now."""
+        with self._mutex:
+            return len(self._queue)
+
     def active(self) -> object | None:
         """The transaction this thread is running on the writer now (None: none)."""
         return getattr(self._active, "tx", None) if self._pid == os.getpid() else None
