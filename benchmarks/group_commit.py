@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -138,6 +139,11 @@ def main() -> None:
                 print(f"round {r + 1}: {name} {samples[name][-1]}", file=sys.stderr)
     best = {name: _best(s) for name, s in samples.items()}
     ceiling = max(best["off_group"]["commands_per_s"], best["off_solo"]["commands_per_s"])
+    rate = {name: [r["commands_per_s"] for r in s] for name, s in samples.items()}
+    per_round = [
+        round(full / max(off, solo), 3)
+        for full, off, solo in zip(rate["full_group"], rate["off_group"], rate["off_solo"], strict=True)
+    ]
     figures: list[dict[str, Any]] = [
         {
             "name": "sqlite_full_group_vs_off",
@@ -149,6 +155,8 @@ def main() -> None:
             "ratio_full_group_to_full_solo": round(
                 best["full_group"]["commands_per_s"] / best["full_solo"]["commands_per_s"], 2
             ),
+            "ratio_per_round": per_round,
+            "ratio_median_of_rounds": statistics.median(per_round),
             "commits_per_command": best["full_group"]["commits_per_command"],
             "goal": "ratio_full_group_to_off >= 0.8 and commits_per_command <= 0.25",
         }
@@ -161,6 +169,7 @@ def main() -> None:
                 "clients": CLIENTS,
                 "configurations": {k: v for k, v in best.items() if k.startswith("pg_")},
                 "ratio_on_to_off": round(best["pg_on"]["commands_per_s"] / best["pg_off"]["commands_per_s"], 3),
+                "ratio_per_round": [round(on / off, 3) for on, off in zip(rate["pg_on"], rate["pg_off"], strict=True)],
                 "goal": "ratio_on_to_off >= 0.8",
             }
         )

@@ -74,6 +74,14 @@ class Background:
         return self.result
 
 
+def _run_clients(count: int, client: Callable[[int], None]) -> None:
+    """Run `client(k)` on `count` threads at once and wait for them all; none may fail."""
+    clients = [Background(lambda k=k: client(k)) for k in range(count)]
+    for c in clients:
+        c.join()
+        assert c.error is None, c.error
+
+
 def _wait_queued(group: GroupCommitter, count: int) -> None:
     deadline = time.monotonic() + 10
     while group.queued < count:
@@ -224,10 +232,7 @@ def test_sixteen_concurrent_clients_share_commits(runtime: Runtime) -> None:
         for _ in range(25):
             service.deposit(f"p-{k}", "1.00")
 
-    clients = [Background(lambda k=k: client(k)) for k in range(16)]
-    for c in clients:
-        c.join()
-        assert c.error is None
+    _run_clients(16, client)
     assert counts.transactions - transactions == 400
     assert (counts.commits - commits) / 400 <= 0.25
     assert all(service.state(f"p-{k}").cash == Decimal("26.00") for k in range(16))
@@ -318,15 +323,13 @@ def test_group_commit_can_be_turned_off_and_its_options_are_checked(tmp_path: Pa
             tx.execute("CREATE TABLE t (n INTEGER)")
         start = threading.Barrier(4)
 
-        def client() -> None:
+        def client(k: int) -> None:
             start.wait()
             for n in range(10):
                 with db.transaction() as tx:
-                    tx.execute("INSERT INTO t VALUES (?)", (n,))
+                    tx.execute("INSERT INTO t VALUES (?)", (k * 10 + n,))
 
-        for c in [Background(client) for _ in range(4)]:
-            c.join()
-            assert c.error is None
+        _run_clients(4, client)
         assert db.commit_counts.commits == db.commit_counts.transactions == 41  # one each
     finally:
         db.close()
@@ -392,8 +395,5 @@ def test_sixteen_concurrent_commands_on_postgresql_are_in_flight_at_once(pg_url:
             for _ in range(5):
                 service.deposit(f"pg-{k}", "1.00")
 
-        clients = [Background(lambda k=k: client(k)) for k in range(16)]
-        for c in clients:
-            c.join()
-            assert c.error is None, c.error
+        _run_clients(16, client)
         assert all(runtime.version(Scope("portfolio", f"pg-{k}")) == 6 for k in range(16))
