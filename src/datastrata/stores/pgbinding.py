@@ -19,21 +19,40 @@ REGION_SETTING = "datastrata.region"
 PLATFORM = "*"
 
 
-def split_pooler(url: str) -> tuple[str, str | None]:
-    """Return `url` without its ``pooler`` query parameter, and the pooler it named (``None``: a direct URL)."""
+def take_option(url: str, name: str) -> tuple[str, str | None]:
+    """Return `url` without its query parameter `name` (ours, not libpq's), and the value it gave (the last one)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    named = [v for k, v in query if k == "pooler"]
+    named = [v for k, v in query if k == name]
     if not named:
         return url, None
-    pooler = named[-1]
-    if pooler not in POOLERS:
+    rest = urlencode([(k, v) for k, v in query if k != name])
+    return urlunsplit(parts._replace(query=rest)), named[-1]
+
+
+def split_pooler(url: str) -> tuple[str, str | None]:
+    """Return `url` without its ``pooler`` query parameter, and the pooler it named (``None``: a direct URL)."""
+    url, pooler = take_option(url, "pooler")
+    if pooler is not None and pooler not in POOLERS:
         raise ConfigurationError(
             f"pooler={pooler!r} in the store URL is not supported; use pooler=pgbouncer (transaction pooling)",
             field="store",
         )
-    rest = urlencode([(k, v) for k, v in query if k != "pooler"])
-    return urlunsplit(parts._replace(query=rest)), pooler
+    return url, pooler
+
+
+def split_pool_size(url: str, default: int) -> tuple[str, int]:
+    """Return `url` without its ``pool_size`` query parameter, and the pool size it asks for (else `default`)."""
+    url, raw = take_option(url, "pool_size")
+    if raw is None:
+        return url, default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(
+            f"pool_size={raw!r} in the store URL must be a whole number of connections of at least 1 "
+            "(e.g. pool_size=16: one per concurrent writer)",
+            field="store",
+        )
+    return url, int(raw)
 
 
 def _checked(value: str, pattern: re.Pattern[str], what: str) -> str:

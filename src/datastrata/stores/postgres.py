@@ -15,7 +15,7 @@ from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.redact import redact_url as redact
 from datastrata.core.tenancy import bound
 from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
-from datastrata.stores.pgbinding import begin_sql, binding_sql, split_pooler
+from datastrata.stores.pgbinding import begin_sql, binding_sql, split_pool_size, split_pooler
 from datastrata.stores.postgres_probe import explain, probe
 
 try:
@@ -28,6 +28,8 @@ except ImportError as exc:  # pragma: no cover - depends on installed extras
     ) from exc
 
 _PLACEHOLDER = re.compile(r"%|\?")
+#: Connections in a store's pool unless ``?pool_size=`` or the caller says otherwise.
+POOL_SIZE = 8
 _log = logging.getLogger(__name__)
 # The pool logs each failed background attempt with a traceback; the probe and the pool's own error say it once.
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -73,10 +75,13 @@ class PostgresDatabase(Database):
     #: Every transaction binds `bound().namespace` itself (search_path and role), in its BEGIN.
     binds_namespace = True
 
-    def __init__(self, url: str, *, max_size: int = 8, direct_url: str | None = None) -> None:
+    def __init__(self, url: str, *, max_size: int | None = None, direct_url: str | None = None) -> None:
         super().__init__()
         self.url = url
         self.conninfo, self.pooler = split_pooler(url)
+        # ``?pool_size=N`` sizes the pool when the caller does not (a silo's pool is sized by the runtime's cap).
+        self.conninfo, size = split_pool_size(self.conninfo, POOL_SIZE)
+        max_size = size if max_size is None else max_size
         #: A URL that reaches the server itself (not the pooler): LISTEN needs one when `pooler` is set.
         self.direct_url = direct_url
         self._announcer: Announcer | None = None

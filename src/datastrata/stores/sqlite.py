@@ -1,4 +1,9 @@
-"""SQLite adapter: WAL, ``synchronous=FULL`` unless configured, one connection per thread, BEGIN IMMEDIATE."""
+"""SQLite adapter: WAL, ``synchronous=FULL`` unless configured, group commit, one reader connection per thread.
+
+Writes share one writer connection through :mod:`datastrata.stores.group_commit` (``?group_commit=off``: each
+transaction BEGIN IMMEDIATE … COMMIT on its thread's own connection instead); reads and sessions use the calling
+thread's connection, or the writer's open transaction when the thread is inside one.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 from datastrata.core.config import sqlite_path
 from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.group_commit import CommitCounts, GroupCommitter
 from datastrata.stores.sqlite_guard import TenantGuard, refused
 
 _SYNC_LEVELS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+#: The bounds of a commit group unless the URL says otherwise: members, and milliseconds since its first began.
+GROUP_SIZE, GROUP_WAIT_MS = 64, 25
 sqlite3.register_adapter(Decimal, str)
 
 
@@ -79,18 +87,28 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         self._all: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._lock = threading.Lock()
+        #: COMMITs issued and the transactions they made durable (grouped or not).
+        self.commit_counts = CommitCounts()
+        self._counts_lock = threading.Lock()
+        #: The shared writer of group commit (None with ``?group_commit=off``).
+        self.group: GroupCommitter | None = _group_committer(self, query)
+
+    def _open(self) -> sqlite3.Connection:
+        """A new connection with the store's pragmas."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+        return conn
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA synchronous={self.synchronous}")
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA busy_timeout=30000")
-            except sqlite3.Error as exc:
-                raise BackendUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+            conn = self._open()
             self._local.conn = conn
             self._local.guarded = None
             with self._lock:
@@ -122,12 +140,29 @@ class SqliteDatabase(Database):
                     conn.close()
                 del self._all[key]
 
+    def _prepare_writer(self, conn: sqlite3.Connection, seen: int | None) -> int | None:
+        """Give the writer connection the tenant guard's triggers (when guarded); the schema version they match."""
+        return seen if self.guard is None else self.guard.attach(conn, seen)
+
+    def _nested(self) -> bool:
+        """True when this thread already has a transaction (or snapshot) open on this database."""
+        own: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        return (own is not None and own.in_transaction) or (self.group is not None and self.group.active() is not None)
+
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
-        """BEGIN IMMEDIATE … COMMIT; any exception rolls back (not `durable`: ``synchronous=NORMAL`` for it)."""
-        conn = self._connection()
-        if conn.in_transaction:
+        """One command's transaction: a member of a commit group, or BEGIN IMMEDIATE … COMMIT with groups off.
+
+        Any exception rolls the command back (its savepoint in a group) and is raised; success returns only once
+        the COMMIT that made it durable is done (not `durable`: ``synchronous=NORMAL`` for it).
+        """
+        if self._nested():
             raise RuntimeError("nested transaction on the same thread; pass the open Tx down instead")
+        if self.group is not None:
+            with self._grouped(self.group, durable) as tx:
+                yield tx
+            return
+        conn = self._connection()
         if durable or self.synchronous in ("OFF", "NORMAL"):
             with self._transaction(conn) as tx:
                 yield tx
@@ -153,11 +188,37 @@ class SqliteDatabase(Database):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        with self._counts_lock:
+            self.commit_counts.commits += 1
+            self.commit_counts.transactions += 1
         tx.run_after_commit()
+
+    @contextmanager
+    def _grouped(self, group: GroupCommitter, durable: bool) -> Iterator[Tx]:
+        """A member of a commit group: its savepoint on the writer, then its group's COMMIT, then its callbacks."""
+        tx: SqliteTx | None = None
+        with group.member(durable, self._prepare_writer) as conn:
+            tx = self._tx(conn)
+            group.mark(tx)
+            try:
+                yield tx
+            finally:
+                group.mark(None)
+        assert tx is not None
+        tx.run_after_commit()
+
+    def _writing(self) -> Tx | None:
+        """The transaction this thread has open on the writer (its reads and sessions run in it), or None."""
+        active = None if self.group is None else self.group.active()
+        return active if isinstance(active, Tx) else None
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A deferred transaction: one consistent snapshot for all its statements."""
+        writing = self._writing()
+        if writing is not None:
+            yield writing
+            return
         conn = self._connection()
         if conn.in_transaction:
             yield self._tx(conn)
@@ -172,7 +233,8 @@ class SqliteDatabase(Database):
     @contextmanager
     def session(self) -> Iterator[Tx]:
         """This thread's connection, outside any transaction (SQLite autocommits each statement)."""
-        yield self._tx(self._connection())
+        writing = self._writing()
+        yield writing if writing is not None else self._tx(self._connection())
 
     def close(self) -> None:
         """Close this thread's connection and those of ended threads; others close when their thread lets go.
@@ -188,8 +250,44 @@ class SqliteDatabase(Database):
                     mine.close()
             self._all.clear()
         self._local = threading.local()
+        if self.group is not None:
+            self.group.close()
 
     @property
     def file(self) -> Path:
         """The database file."""
         return self.path
+
+
+def _group_committer(db: SqliteDatabase, query: dict[str, list[str]]) -> GroupCommitter | None:
+    """The group committer the URL's ``group_commit``, ``group_size`` and ``group_wait_ms`` ask for (on by default)."""
+    mode = query.get("group_commit", ["on"])[0].lower()
+    if mode not in ("on", "off"):
+        raise ConfigurationError(
+            f"group_commit={mode!r} in {db.url!r} must be on (the default: concurrent commands share commits) or off "
+            "(each command commits on its own)",
+            field="store",
+        )
+    size = _positive(db.url, query, "group_size", GROUP_SIZE)
+    wait_ms = _positive(db.url, query, "group_wait_ms", GROUP_WAIT_MS)
+    if mode == "off":
+        return None
+    return GroupCommitter(
+        db._open,
+        path=db.path,
+        synchronous=db.synchronous,
+        max_size=size,
+        max_wait=wait_ms / 1000,
+        counts=db.commit_counts,
+        counts_lock=db._counts_lock,
+    )
+
+
+def _positive(url: str, query: dict[str, list[str]], name: str, default: int) -> int:
+    """The whole number ≥ 1 the URL gives for `name` (else `default`), refusing anything else."""
+    raw = query.get(name, [str(default)])[0]
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(
+            f"{name}={raw!r} in {url!r} must be a whole number of at least 1 (e.g. {name}={default})", field="store"
+        )
+    return int(raw)
