@@ -86,9 +86,8 @@ def iceberg_rows(mover: Mover) -> list[Row]:
 
 
 def queried(mover: Mover, tenant: str) -> list[Row]:
-    """`tenant`'s readings over every tier (hot and cold) through the one all-tier query."""
-    table = run_query(mover, RangeQuery("readings", NOW - timedelta(days=30), NOW))
-    return [r for r in _rows(table) if r[0] == tenant]
+    """`tenant`'s readings over every tier (hot and cold) through the one all-tier query (the tenant as a series)."""
+    return _rows(run_query(mover, RangeQuery("readings", NOW - timedelta(days=30), NOW, {"tenant_id": tenant})))
 
 
 def expected(tenant: str, *, cold: bool | None = None) -> list[Row]:

@@ -18,6 +18,7 @@ from datastrata.core.redact import redact_url
 from datastrata.core.tenancy import tenant as bound_to
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.runtime.location import Location, LocationSpec
+from datastrata.runtime.movecold import TenantColdRows
 from datastrata.runtime.moveevents import TenantEvents
 from datastrata.runtime.moveobjects import TenantObjects
 from datastrata.runtime.moves import COMPLETED, FAILED, Journal, Move, Mover, MoveStopped, Placer, Plan, plan_move
@@ -165,8 +166,9 @@ def start_move(
 
 
 def _refuse_unmovable(source: Location, tenant: str) -> None:
-    """Refuse to move a tenant with archived streams (their records name the source's positions and object root)
-    or archived objects (a move copies objects as they are, and an archived one cannot be read)."""
+    """Refuse to move a tenant with archived streams (their records name the source's positions and object root),
+    archived objects (a move copies objects as they are, and an archived one cannot be read) or archived cold parts
+    that may hold its rows."""
     with bound_to(tenant), source.db.read() as tx:
         archived = int(tx.scalar("SELECT count(*) FROM eventlog_archived_streams WHERE tenant_id = ?", (tenant,)) or 0)
     if archived:
@@ -175,6 +177,7 @@ def _refuse_unmovable(source: Location, tenant: str) -> None:
             "segments yet (closed streams stay where they were archived); `datastrata tenants export` carries them"
         )
     TenantObjects().refuse_archived(source, tenant)
+    TenantColdRows().refuse_archived(source, tenant)
 
 
 def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mover:
@@ -191,6 +194,7 @@ def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mo
         _placer(runtime),
         events=TenantEvents(),
         objects=TenantObjects(),
+        cold=TenantColdRows(),
         followers=_followers(runtime),
         clock=runtime.clock,
         **options,
