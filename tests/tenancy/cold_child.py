@@ -1,4 +1,7 @@
-"""Child process of the cold-rows crash tests: offboards a tenant, saying each part's steps, until it is killed."""
+"""Child process of the cold-rows crash tests: offboards or moves a tenant, saying each part's steps, until killed.
+
+``cold_child.py offboard|MODEL STORE OBJECTS GRAPH TENANT`` (MODEL: the model a move goes to).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,18 @@ from typing import Any
 
 from datastrata.core.config import Settings
 from datastrata.runtime import Runtime
+from datastrata.tenancy.move import start_move
 from datastrata.tenancy.offboard import offboard_tenant
 from datastrata.tiering.tenantrows import TenantRows
 
 
 def main() -> None:
-    store, objects, graph, tenant = sys.argv[1:5]
+    mode, store, objects, graph, tenant = sys.argv[1:6]
     put, retire = TenantRows._put, TenantRows._retire
 
     def said_put(self: TenantRows, key: str, *args: Any) -> bytes:
         data = put(self, key, *args)
-        print(f"written {key}", flush=True)  # the new part is stored, its record not moved yet
+        print(f"written {self.objects.url} {key}", flush=True)  # the new part is stored, its record not moved yet
         time.sleep(0.5)
         return data
 
@@ -31,7 +35,10 @@ def main() -> None:
     TenantRows._retire = said_retire  # type: ignore[method-assign]
     with Runtime.open(Settings(store=store, objects=objects, graph=graph)) as runtime:
         runtime.tenants.ttl = 0.01  # type: ignore[attr-defined]
-        offboard_tenant(runtime, tenant)
+        if mode == "offboard":
+            offboard_tenant(runtime, tenant)
+        else:
+            start_move(runtime, tenant, mode, grace=0, foreground=True)
     print("done", flush=True)
 
 

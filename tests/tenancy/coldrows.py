@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datastrata.core.clock import FrozenClock
+from datastrata.core.config import Settings
 from datastrata.stores.database import Database, time_to_db
 from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
@@ -19,6 +25,8 @@ from datastrata.tiering.query import RangeQuery, run_query
 from datastrata.tiering.rows import from_parquet
 from datastrata.tiering.tenantrows import TenantRows
 
+ROOT = Path(__file__).parents[2]
+CHILD = Path(__file__).with_name("cold_child.py")
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 #: Days before NOW with readings: the first stays hot, the others go cold (after 3 days).
 DAYS = (1, 5, 6, 8)
@@ -108,6 +116,22 @@ def stored_parts(objects: ObjectStore) -> list[str]:
 def share_rows(rows: TenantRows, tenant: str) -> list[Row]:
     """`tenant`'s rows in the parts, through the one reader of parts."""
     return sorted(r for p in rows.share(tenant).parts for r in _rows(p.rows))
+
+
+def kill_child(mode: str, settings: Settings, line: str, nth: int) -> list[str]:
+    """Run cold_child.py `mode` on `settings` and SIGKILL it once it printed its `nth` line starting with `line`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, str(CHILD), mode, settings.store, settings.objects, settings.graph, "acme"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while len([s for s in seen if s.startswith(line)]) < nth:
+        got = proc.stdout.readline()
+        assert got, f"the child ended before {line!r} #{nth}: {seen}"
+        seen.append(got.strip())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return seen
 
 
 def _rows(table: Any) -> list[Row]:

@@ -25,6 +25,7 @@ from tests.tenancy.coldrows import (
     expected,
     fill,
     iceberg_rows,
+    kill_child,
     part_rows,
     queried,
     stored_parts,
@@ -33,6 +34,7 @@ from tests.tenancy.coldrows import (
 )
 
 MODELS = ("dedicated-storage", "dedicated-infrastructure")
+FULL = os.environ.get("DATASTRATA_FULL") == "1"
 
 
 @pytest.fixture
@@ -135,3 +137,30 @@ def test_a_tenant_whose_location_holds_an_archived_part_is_refused_a_move(runtim
     assert catalogue_of(runtime).get("acme").model == "shared" and move_status(runtime, "acme") == []
     with pytest.raises(ArchivedParts):
         TenantColdRows().digest(runtime.home, "acme")
+
+
+@pytest.mark.parametrize("nth", [2, 5], ids=["during-the-copy", "during-complete"])
+def test_a_move_killed_while_it_writes_cold_parts_resumes_to_the_same_end(
+    runtime: Runtime, settings: Settings, nth: int
+) -> None:
+    """SIGKILL at the second part written at the target (the copy), or the second rewritten at the source (complete).
+
+    On PostgreSQL under ``DATASTRATA_FULL=1`` only (the offboarding's kill tests run on both engines in every run).
+    """
+    if settings.store.startswith("postgresql") and not FULL:
+        pytest.skip("the PostgreSQL variant runs under DATASTRATA_FULL=1")
+    seen = kill_child("dedicated-storage", settings, "written", nth)
+    [current] = move_status(runtime, "acme")
+    assert current.step == ("copy" if nth == 2 else "complete"), seen
+    assert (nth == 2) == (settings.objects not in seen[-1].split()[1:2])  # the copy writes at the target
+
+    job = start_move(runtime, "acme", "dedicated-storage", grace=0, foreground=True)  # resumes the journalled move
+    assert isinstance(job, Job)
+    assert job.state == "succeeded", job.error
+    bridge = _where(runtime, "acme")
+    assert bridge.name != runtime.home.name and _answer(bridge, "acme") == expected("acme")
+    for location, who in ((bridge, "acme"), (runtime.home, "beta")):
+        mover = tier_mover(location.db, location.spec.objects)
+        held = part_rows(mover)
+        assert sorted(r for rows in held.values() for r in rows) == expected(who, cold=True), location.name
+        assert stored_parts(mover.objects) == sorted(held)  # nothing left over by the killed run

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +28,7 @@ from tests.tenancy.coldrows import (
     expected,
     fill,
     iceberg_rows,
+    kill_child,
     part_rows,
     queried,
     share_rows,
@@ -39,9 +36,6 @@ from tests.tenancy.coldrows import (
     tier,
     tier_mover,
 )
-
-ROOT = Path(__file__).parents[2]
-CHILD = Path(__file__).with_name("cold_child.py")
 
 
 @pytest.fixture
@@ -126,17 +120,7 @@ def test_a_kill_during_the_rewrite_resumes_and_finishes(
 ) -> None:
     """SIGKILL after a new part is written (not yet recorded), or after its record moved (the old part not yet gone)."""
     export_tenant(runtime, "acme", tmp_path / "acme")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, str(CHILD), settings.store, settings.objects, settings.graph, "acme"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    seen: list[str] = []
-    while len([line for line in seen if line.startswith(kill_at)]) < 2:  # the second part, mid-way
-        got = proc.stdout.readline()
-        assert got, f"the child ended before {kill_at!r}: {seen}"
-        seen.append(got.strip())
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_child("offboard", settings, kill_at, 2)  # the second part, mid-way
     runtime.tenants.invalidate()
     assert catalogue_of(runtime).get("acme").state == "offboarding"
 
@@ -182,3 +166,26 @@ def test_offboarding_as_the_platform_role_while_the_application_connects_without
     with psycopg.connect(app_role_pg.owner) as conn:
         left = conn.execute("SELECT tenant_id, count(*) FROM fab_readings GROUP BY 1 ORDER BY 1").fetchall()
     assert left == [("globex", len(expected("globex", cold=False)))]
+
+
+def test_on_an_s3_object_store_the_shared_parts_are_rewritten_too(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same offboarding with the parts in an S3 bucket (moto's server) and their Iceberg table beside them."""
+    settings = Settings(
+        store=f"sqlite:///{tmp_path / 'home.db'}", graph=f"ladybug:///{tmp_path / 'graph'}", objects=s3_url
+    )
+    migrate_all(settings)
+    with Runtime.open(settings) as runtime:
+        monkeypatch.setattr(runtime.tenants, "ttl", 0.01)
+        for who in ("acme", "globex"):
+            catalogue_of(runtime).add(who, "indie")
+        fill(runtime.db, ("acme", "globex"))
+        mover = tier(runtime.db, s3_url)
+        before = part_rows(mover)
+        export_tenant(runtime, "acme", tmp_path / "acme")
+        done = offboard_tenant(runtime, "acme")
+        after = part_rows(mover)
+    assert done.cold == {"main": len(expected("acme", cold=True))} and set(after).isdisjoint(before)
+    assert sorted(r for rows in after.values() for r in rows) == expected("globex", cold=True)
+    assert stored_parts(mover.objects) == sorted(after) and iceberg_rows(mover) == expected("globex", cold=True)
