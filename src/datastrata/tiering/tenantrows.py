@@ -207,12 +207,12 @@ class TenantRows:
         new = _ordered(kept)
         storage_class = self.objects.info(record.location).storage_class
         key = _next_revision(record.location)
-        data = self._put(key, new, storage_class)
+        data, checksum = self._put(key, new, storage_class)
         with self.db.transaction() as tx:
             changed = tx.execute(
                 "UPDATE tiering_moves SET location = ?, rows = ?, bytes = ?, checksum = ? "
                 "WHERE id = ? AND location = ?",
-                (key, new.num_rows, len(data), tabular.checksum(new), record.id, record.location),
+                (key, new.num_rows, len(data), checksum, record.id, record.location),
             ).rowcount
         if not changed:
             self.objects.delete(key)
@@ -231,7 +231,7 @@ class TenantRows:
             same_day = "SELECT count(*) FROM tiering_moves WHERE dataset = ? AND item = ?"
             n = int(tx.scalar(same_day, (like.dataset, like.item)))
         key = f"tiering/{like.dataset}/day={like.item}/part-{n}.parquet"
-        data = self._put(key, table, "STANDARD")
+        data, checksum = self._put(key, table, "STANDARD")
         ident = f"{like.dataset}/{like.item}/{like.from_tier}>{Tier.COLD.value}/{CARRIED}"
         record = replace(
             like,
@@ -240,23 +240,25 @@ class TenantRows:
             location=key,
             rows=table.num_rows,
             bytes=len(data),
-            checksum=tabular.checksum(table),
+            checksum=checksum,
             rule=CARRIED,
         )
         with self.db.transaction() as tx:
             insert_record(tx, record)
 
-    def _put(self, key: str, table: pa.Table, storage_class: str) -> bytes:
-        """Write `table` as part `key`, read it back and compare, then keep it in `storage_class`."""
+    def _put(self, key: str, table: pa.Table, storage_class: str) -> tuple[bytes, str]:
+        """Write `table` as part `key`, read it back and compare, then keep it in `storage_class`: (its bytes, the
+        checksum of its rows)."""
         data = tabular.to_parquet(table)
         self.objects.put(key, data)
         stored = self.objects.read(key)
-        if stored != data or tabular.checksum(tabular.from_parquet(stored)) != tabular.checksum(table):
+        checksum = tabular.checksum(table)
+        if stored != data or tabular.checksum(tabular.from_parquet(stored)) != checksum:
             self.objects.delete(key)
             raise RuleViolation(f"the new part {key} does not read back as written; nothing changed, run again")
         if storage_class != "STANDARD":
             self.objects.set_class(key, storage_class)
-        return data
+        return data, checksum
 
     def _retire(self, old: str, new: str) -> None:
         """Name `new` in the Iceberg tables naming `old`, then delete `old`."""
