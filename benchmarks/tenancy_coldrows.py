@@ -36,19 +36,9 @@ from datastrata.tiering.moves import Mover
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.policy import parse_policy
 from datastrata.tiering.tenantrows import TenantRows
+from tiering import POLICY  # the same rows policy: every day older than one day goes cold
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
-POLICY = {
-    "name": "bench",
-    "datasets": {
-        "readings": {
-            "kind": "rows",
-            "table": "readings",
-            "time_column": "ts",
-            "rules": [{"after": "1d", "to": "cold"}],
-        }
-    },
-}
 
 
 def main() -> None:
