@@ -2,7 +2,8 @@
 
 Two kinds of a tenant's content cannot be copied as they are:
 
-- **Archived objects** (GLACIER, DEEP_ARCHIVE) and the segments of **frozen** streams cannot be read: the move asks
+- **Archived objects** (GLACIER, DEEP_ARCHIVE), the segments of **frozen** streams and archived **cold row parts**
+  (which may hold the tenant's rows: :mod:`datastrata.tiering.tenantrows`) cannot be read: the move asks
   for their restore (:meth:`ObjectStore.restore`, tier ``standard``, kept :data:`RESTORE_DAYS` days), journals each
   request with its ETA, and waits in its ``restore`` step until they are readable; the object copy then puts each in
   its class at the target again (:meth:`ObjectStore.copy_to`: stage and ages kept, not restored there).
@@ -27,6 +28,7 @@ from datastrata.stores.database import Row
 from datastrata.tiering import rows as tabular
 from datastrata.tiering.objects import ObjectStore
 from datastrata.tiering.segments import close_in, segment_of, write_segment
+from datastrata.tiering.tenantrows import TenantRows
 
 #: The restore tier a move asks for: hours, not minutes, at a hundredth of expedited's price (and DEEP_ARCHIVE has
 #: no expedited tier).
@@ -184,6 +186,8 @@ class TenantArchive:
                 info = store.info(segment.location)
                 if not info.readable(now):
                     found.append(("segment", info, store))
+        for part in TenantRows(location.db, store).unreadable():  # it may hold the tenant's cold rows
+            found.append(("cold part", store.info(part.location), store))
         return found
 
     def _class_of(self, location: Location, segment: archive.Segment) -> str:

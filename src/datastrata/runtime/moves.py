@@ -378,6 +378,19 @@ class ArchivedPart(Protocol):
         """Delete the segments of `subject`'s archived streams in `location`."""
 
 
+class ColdRowsPart(Protocol):
+    """How a move carries a tenant's rows in cold Parquet parts (:mod:`datastrata.runtime.movecold`)."""
+
+    def copy(self, source: Location, target: Location, subject: str) -> tuple[int, int]:
+        """Make the target's share of `subject`'s cold rows equal the source's: (parts written, rows)."""
+
+    def digest(self, location: Location, subject: str) -> tuple[int, str]:
+        """Return how many cold rows `subject` has in `location` and a SHA-256 over them."""
+
+    def delete(self, location: Location, subject: str) -> int:
+        """Take `subject`'s rows out of `location`'s cold parts."""
+
+
 class MoveStopped(RuleViolation):
     """The journal no longer holds the move as this mover last saw it (it was reversed meanwhile)."""
 
@@ -395,6 +408,7 @@ class Mover:
     events: EventsPart | None = None
     objects: ObjectsPart | None = None
     archived: ArchivedPart | None = None
+    cold: ColdRowsPart | None = None
     #: Brings the target's followers to the head of its log (read models are rebuilt there, never copied).
     followers: Callable[[Location], None] = lambda location: None
     #: Seconds between the switch and deleting the source's copy.
@@ -494,6 +508,9 @@ class Mover:
         if self.objects is not None:  # while the tenant writes: under the fence only what changed since
             copied, nbytes = self.objects.copy(self.source, self.target, self.move.subject)
             self._save(cursors={**self.move.cursors, "objects": copied, "object_bytes": nbytes})
+        if self.cold is not None:  # while the tenant writes; at the delta again (a tiering run may move more)
+            parts, rows = self.cold.copy(self.source, self.target, self.move.subject)
+            self._save(cursors={**self.move.cursors, "cold_parts": parts, "cold_rows": rows})
         return "events"
 
     def _events(self) -> str:
@@ -581,6 +598,8 @@ class Mover:
             self.objects.copy(self.source, self.target, self.move.subject)
         if self.archived is not None:  # streams archived at the source since the ``closed`` step
             self.archived.close(self.source, self.target, self.move.subject)
+        if self.cold is not None:
+            self.cold.copy(self.source, self.target, self.move.subject)
         self._save(cursors={**self.move.cursors, "delta_same": same})
         return "verify"
 
@@ -620,6 +639,11 @@ class Mover:
                 differences.append(
                     f"archived streams: {streams[0][0]} at the source, {streams[1][0]} at the target, differ"
                 )
+        if self.cold is not None:
+            mine = self.cold.digest(self.source, self.move.subject)
+            copied = self.cold.digest(self.target, self.move.subject)
+            if mine != copied:
+                differences.append(f"cold rows: {mine[0]} at the source, {copied[0]} at the target, checksums differ")
         if not differences:
             return "switch"
         error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
@@ -782,6 +806,8 @@ class Mover:
             self.events.delete(location, self.move.subject)
         if events and self.objects is not None:
             self.objects.delete(location, self.move.subject)
+        if events and self.cold is not None:
+            self.cold.delete(location, self.move.subject)
 
     def _state_tables(self) -> list[TablePart]:
         return [p for p in self.tables if not p.derived]

@@ -31,7 +31,7 @@ from datastrata.core.tenancy import DEFAULT_TENANT, check_tenant_id, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx
-from datastrata.stores.tables import columns_of, table_names, tenant_tables
+from datastrata.stores.tables import columns_of, tenant_tables
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
@@ -143,7 +143,7 @@ def _write(
         events += written
         archived += streams
         not_copied += [f"{location.name}/{s['stream_id']}" for s in streams if not s["exported"]]
-        for entry in _cold(location, tenant_id, folder, now):
+        for entry in _cold(location, tenant_id, folder):
             cold.append(entry)
             if entry["copied"]:
                 rows += int(entry["rows"])
@@ -263,42 +263,20 @@ def _objects(location: Location, tenant_id: str, folder: Path, now: datetime) ->
         yield entry
 
 
-def _cold(location: Location, tenant_id: str, folder: Path, now: datetime) -> Iterator[dict[str, Any]]:
+def _cold(location: Location, tenant_id: str, folder: Path) -> Iterator[dict[str, Any]]:
     """Copy the tenant's rows out of the Parquet parts a rows policy moved out of its tables (to cold storage)."""
     if not location.spec.objects:
         return
-    import pyarrow.compute as pc
-
     from datastrata.tiering.objects import ObjectStore
-    from datastrata.tiering.rows import from_parquet
+    from datastrata.tiering.tenantrows import TenantRows
 
-    with location.read(Scope(RECORDS, tenant_id, tenant_id)) as tx:
-        if "tiering_moves" not in table_names(tx):
-            return
-        moves = tx.query("SELECT dataset, item, location, to_tier FROM tiering_moves ORDER BY moved_at, id")
-    gone = {(str(d), str(i)) for d, i, _, to in moves if to == "expired"}
-    parts = {  # a rows dataset's parts: tiering/<dataset>/day=<day or hour>/part-<n>.parquet (segments are events)
-        (str(d), key)
-        for d, i, where, _ in moves
-        if (str(d), str(i)) not in gone
-        for key in str(where).split(",")
-        if "/day=" in key and key.endswith(".parquet")
-    }
-    store = ObjectStore(location.spec.objects)
-    for dataset, key in sorted(parts):
-        if not store.exists(key):
-            continue
-        entry: dict[str, Any] = {"location": location.name, "dataset": dataset, "object": key, "copied": False}
-        if not store.info(key).readable(now):
-            yield {**entry, "rows": None, "sha256": None}
-            continue
-        data = store.read(key)
-        table = from_parquet(data)
-        if "tenant_id" not in table.column_names:
-            continue  # a dataset of no tenant's rows
-        mine = table.filter(pc.equal(table["tenant_id"], tenant_id))
-        if not mine.num_rows:
-            continue
+    cold = TenantRows(location.db, ObjectStore(location.spec.objects, clock=location.clock))
+    share = cold.share(tenant_id)
+    for record in share.archived:  # may hold the tenant's rows: listed, to restore first
+        entry = {"location": location.name, "dataset": record.dataset, "object": record.location}
+        yield {**entry, "copied": False, "rows": None, "sha256": None}
+    for part in share.parts:
+        key, mine = part.record.location, part.rows
         file = f"cold/{location.name}/{key.removeprefix('tiering/').removesuffix('.parquet')}.csv"
         (folder / file).parent.mkdir(parents=True, exist_ok=True)
         with (folder / file).open("w", encoding="utf-8", newline="") as out:
@@ -306,11 +284,13 @@ def _cold(location: Location, tenant_id: str, folder: Path, now: datetime) -> It
             for row in mine.to_pylist():
                 out.write(",".join(_cell(v) for v in row.values()) + "\r\n")
         yield {
-            **entry,
+            "location": location.name,
+            "dataset": part.record.dataset,
+            "object": key,
             "copied": True,
             "file": file,
             "rows": mine.num_rows,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": cold.objects.sha256(key),
             "columns": [{"name": f.name, "type": str(f.type)} for f in mine.schema],
         }
 

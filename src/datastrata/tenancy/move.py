@@ -19,6 +19,7 @@ from datastrata.core.tenancy import tenant as bound_to
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.movearchive import TenantArchive
+from datastrata.runtime.movecold import TenantColdRows
 from datastrata.runtime.moveevents import TenantEvents
 from datastrata.runtime.moveobjects import TenantObjects
 from datastrata.runtime.moves import COMPLETED, FAILED, Journal, Move, Mover, MoveStopped, Placer, Plan, plan_move
@@ -181,6 +182,7 @@ def _mover(runtime: Runtime, journal: Journal, move: Move, **options: Any) -> Mo
         events=TenantEvents(),
         objects=objects,
         archived=TenantArchive(objects),
+        cold=TenantColdRows(),
         followers=_followers(runtime),
         clock=runtime.clock,
         **options,

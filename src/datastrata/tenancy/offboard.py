@@ -2,7 +2,9 @@
 
 Refused for ``default``, a moving tenant and one without an export newer than its last event. The catalogue marks
 the tenant ``offboarding`` (from then on it takes no writes; its keys stop working), waits until every process has
-seen that, then per location: its objects (``tenants/<id>/`` and its archived streams' segments) and, in one
+seen that, then per location: its rows in shared cold Parquet parts (each part holding them rewritten without
+them, :mod:`datastrata.tiering.tenantrows`; refused before anything changes while such a part is archived and not
+restored), its objects (``tenants/<id>/`` and its archived streams' segments) and, in one
 transaction, its rows of every table that carries ``tenant_id`` (subject keys and API keys included) and its events
 (``EventLog.delete_tenant_in``). A location of its own (a bridge schema or file, a silo database or folder) is
 destroyed by its model's provisioner. Each finished step is an audit entry (``offboard_step``), so running the
@@ -13,7 +15,7 @@ stream records the result, and the catalogue row stays, ``offboarded``, without 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from datastrata.core.errors import RuleViolation
@@ -29,6 +31,7 @@ from datastrata.tenancy.export import RECORDS, TENANT_EXPORTED, TENANT_OFFBOARDE
 
 if TYPE_CHECKING:
     from datastrata.runtime import Runtime
+    from datastrata.tiering.tenantrows import TenantRows
 
 __all__ = ["TENANT_OFFBOARDED", "Offboarded", "check_offboarding", "offboard_tenant"]
 
@@ -52,6 +55,8 @@ class Offboarded:
     objects: dict[str, int]
     destroyed: tuple[str, ...]
     export: str
+    #: Rows taken out of shared cold Parquet parts, per location.
+    cold: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape (``tenants offboard --json``, ``POST /tenants/{id}/offboard``)."""
@@ -63,6 +68,7 @@ class Offboarded:
             "objects": dict(self.objects),
             "destroyed": list(self.destroyed),
             "export": self.export,
+            "cold_rows": dict(self.cold),
         }
 
 
@@ -79,8 +85,16 @@ def check_offboarding(runtime: Runtime, tenant_id: str) -> str:
             f"completed (or reverse it), then offboard",
             field="tenant_id",
         )
+    if state == "offboarded":
+        return state
+    placement = _placement(catalogue_of(runtime), tenant_id)
     if state == "active":
-        _refuse_newer(runtime, _placement(catalogue_of(runtime), tenant_id), _latest_export(runtime, tenant_id))
+        _refuse_newer(runtime, placement, _latest_export(runtime, tenant_id))
+    with runtime.as_platform():
+        for location in _rewritten(runtime, tenant_id, placement):
+            cold = _cold_rows(runtime, location)
+            if cold is not None:  # a part that may hold its rows must be readable: refused before anything changes
+                cold.readable_share(tenant_id, "offboarding")
     return state
 
 
@@ -111,6 +125,9 @@ def offboard_tenant(runtime: Runtime, tenant_id: str, *, actor: str = LOCAL_ACTO
             _delete_in(runtime, catalogue, runtime.location(own), tenant_id, actor)
         else:  # the provisioner drops it whole: say what went with it
             _counted(runtime, catalogue, runtime.location(own), tenant_id, actor)
+    for location in _rewritten(runtime, tenant_id, placement):  # after its tables: no tiering run adds a part now
+        if (location.name, "cold") not in done:
+            _take_cold_rows(runtime, catalogue, location, tenant_id, actor)
     if own is not None and (own.name, "destroyed") not in done:
         from datastrata.tenancy.models import provisioner
 
@@ -177,6 +194,44 @@ def _leaves_store(runtime: Runtime, tenant_id: str, model: str, spec: LocationSp
 
     made = tenant_spec(runtime.home.spec, tenant_id, DEDICATED_INFRASTRUCTURE)
     return made is None or made.store != spec.store
+
+
+def _rewritten(runtime: Runtime, tenant_id: str, placement: TenantPlacement) -> list[Location]:
+    """The locations whose cold parts lose the tenant's rows: the home, and a silo on the operator's own store (a
+    location the provisioner drops takes its parts with it)."""
+    found = [runtime.home]
+    own = placement.spec
+    if own is not None and _leaves_store(runtime, tenant_id, placement.model, own):
+        found.append(runtime.location(own))
+    return found
+
+
+def _cold_rows(runtime: Runtime, location: Location) -> TenantRows | None:
+    """The cold row parts of `location`, reached through the platform's pool (None: it has no object store)."""
+    if not location.spec.objects:
+        return None
+    from datastrata.tiering.objects import ObjectStore
+    from datastrata.tiering.tenantrows import TenantRows
+
+    db = runtime.platform.db if location is runtime.home else location.db
+    return TenantRows(db, ObjectStore(location.spec.objects, clock=location.clock))
+
+
+def _take_cold_rows(runtime: Runtime, catalogue: Catalogue, location: Location, tenant_id: str, actor: str) -> None:
+    """Rewrite every cold part of `location` holding the tenant's rows without them; audit the step (when a part
+    held some: a location without any has nothing to record, and is looked at again by a run after a crash).
+
+    Redone after a crash, a part rewritten already holds none of its rows and is left as it is.
+    """
+    parts = rows = 0
+    with runtime.as_platform():
+        cold = _cold_rows(runtime, location)
+        if cold is not None:
+            parts, rows = cold.remove(tenant_id, "offboarding")
+    if not parts:
+        return
+    detail = {"location": location.name, "step": "cold", "parts": parts, "rows": rows}
+    catalogue.note(tenant_id, STEP, detail, actor=actor)
 
 
 def _delete_in(runtime: Runtime, catalogue: Catalogue, location: Location, tenant_id: str, actor: str) -> None:
@@ -261,14 +316,18 @@ def _result(catalogue: Catalogue, tenant_id: str, export: str) -> Offboarded:
     events: dict[str, int] = {}
     objects: dict[str, int] = {}
     destroyed: list[str] = []
+    cold: dict[str, int] = {}
     for (name, step), detail in _steps(catalogue, tenant_id).items():
+        if step == "cold":
+            cold[name] = int(detail.get("rows", 0))
+            continue
         if step == "destroyed":
             destroyed += [name] if detail.get("dropped", True) else []
             continue
         rows.update({f"{name}/{table}": int(n) for table, n in dict(detail.get("rows", {})).items()})
         events[name] = int(detail.get("events", 0))
         objects[name] = int(detail.get("objects", 0))
-    return Offboarded(tenant_id, rows, events, objects, tuple(destroyed), export)
+    return Offboarded(tenant_id, rows, events, objects, tuple(destroyed), export, cold)
 
 
 def _recorded(runtime: Runtime, tenant_id: str) -> Offboarded:
@@ -283,4 +342,5 @@ def _recorded(runtime: Runtime, tenant_id: str) -> Offboarded:
         {str(k): int(v) for k, v in dict(done["objects"]).items()},
         tuple(str(d) for d in done.get("destroyed", [])),
         str(done.get("export", "")),
+        {str(k): int(v) for k, v in dict(done.get("cold_rows", {})).items()},
     )

@@ -120,6 +120,33 @@ class IcebergTables:
                         overwrite.delete_data_file(data_file)
         return Synced(ds.iceberg, tuple(readable), tuple(f.file_path for f in gone), pending)
 
+    def replace_file(self, old: str, new: str) -> bool:
+        """In every table of the catalog naming the part `old` (an object key), name `new` instead; True if any did.
+
+        A part rewritten in place of another (a tenant's rows taken out) stays registered wherever it was, without
+        its dataset's policy at hand; with no table in the catalog, pyiceberg is not even imported.
+        """
+        self.db.ensure(ICEBERG_CATALOG)
+        with self.db.read() as tx:
+            if not int(tx.scalar("SELECT count(*) FROM iceberg_tables WHERE catalog_name = ?", (CATALOG,)) or 0):
+                return False
+        catalog = self.catalog()
+        was, now = self.uri(old), self.uri(new)
+        replaced = False
+        with self._writer():
+            for namespace in catalog.list_namespaces():
+                for name in catalog.list_tables(namespace):
+                    table = catalog.load_table(name)
+                    present = {task.file.file_path: task.file for task in table.scan().plan_files()}
+                    if was not in present:
+                        continue
+                    if now not in present:
+                        table.add_files([now], check_duplicate_files=False)
+                    with table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
+                        overwrite.delete_data_file(present[was])
+                    replaced = True
+        return replaced
+
     def describe(self, ds: Dataset, parts: Sequence[str]) -> dict[str, object]:
         """The table of `ds`: location, snapshots (oldest first), files, and recorded parts not registered."""
         catalog = self.catalog()

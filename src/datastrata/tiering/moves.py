@@ -210,53 +210,11 @@ class Mover:
 
         With `tx`, read in that transaction's snapshot (with other reads that must agree with it).
         """
-        clauses: list[str] = []
-        params: list[Any] = []
-        if dataset:
-            clauses.append("dataset = ?")
-            params.append(dataset)
-        if after is not None:
-            at = time_to_db(self.db.dialect, after[0])
-            clauses.append("(moved_at > ? OR (moved_at = ? AND id > ?))")
-            params += [at, at, after[1]]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        cap = f" LIMIT {int(limit)}" if limit is not None else ""
-        sql = (
-            "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
-            f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}"
-        )
-        if tx is not None:
-            found = tx.query(sql, tuple(params))
-        else:
-            with self.db.read() as snapshot:
-                found = snapshot.query(sql, tuple(params))
-        return [
-            MoveRecord(
-                str(r[0]),
-                str(r[1]),
-                str(r[2]),
-                str(r[3]),
-                str(r[4]),
-                str(r[5]),
-                int(r[6]),
-                int(r[7]),
-                str(r[8]),
-                str(r[9]),
-                time_from_db(r[10]),
-            )
-            for r in found
-        ]
+        return read_records(self.db, dataset, after=after, limit=limit, tx=tx)
 
     def cold_parts(self, dataset: str, *, tx: Tx | None = None) -> dict[str, list[MoveRecord]]:
         """The recorded Parquet parts of each day of `dataset` still online (not expired), by day (in `tx`)."""
-        parts: dict[str, list[MoveRecord]] = {}
-        expired = set()
-        for r in self.records(dataset, tx=tx):
-            if r.to_tier == Tier.EXPIRED.value:
-                expired.add(r.item)
-            elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
-                parts.setdefault(r.item, []).append(r)
-        return {day: found for day, found in parts.items() if day not in expired}
+        return online_parts(self.records(dataset, tx=tx))
 
     def read_range(self, dataset: str, start: datetime, end: datetime) -> pa.Table:
         """Every row of `dataset` with `start` <= time < `end` over all tiers, ordered by every column.
@@ -443,23 +401,87 @@ class Mover:
         )
 
     def _insert(self, tx: Tx, r: MoveRecord) -> None:
-        tx.execute(
-            "INSERT INTO tiering_moves (id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, "
-            "rule, moved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (
-                r.id,
-                r.dataset,
-                r.item,
-                r.from_tier,
-                r.to_tier,
-                r.location,
-                r.rows,
-                r.bytes,
-                r.checksum,
-                r.rule,
-                time_to_db(tx.dialect, r.moved_at),
-            ),
+        insert_record(tx, r)
+
+
+def read_records(
+    db: Database,
+    dataset: str | None = None,
+    *,
+    after: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+    tx: Tx | None = None,
+) -> list[MoveRecord]:
+    """The move audit of `db`, oldest first (see :meth:`Mover.records`)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if dataset:
+        clauses.append("dataset = ?")
+        params.append(dataset)
+    if after is not None:
+        at = time_to_db(db.dialect, after[0])
+        clauses.append("(moved_at > ? OR (moved_at = ? AND id > ?))")
+        params += [at, at, after[1]]
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    sql = (
+        "SELECT id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, rule, moved_at "
+        f"FROM tiering_moves {where} ORDER BY moved_at, id{cap}"
+    )
+    if tx is not None:
+        found = tx.query(sql, tuple(params))
+    else:
+        with db.read() as snapshot:
+            found = snapshot.query(sql, tuple(params))
+    return [
+        MoveRecord(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            str(r[4]),
+            str(r[5]),
+            int(r[6]),
+            int(r[7]),
+            str(r[8]),
+            str(r[9]),
+            time_from_db(r[10]),
         )
+        for r in found
+    ]
+
+
+def online_parts(records: Sequence[MoveRecord]) -> dict[str, list[MoveRecord]]:
+    """The recorded Parquet parts among `records` (of one dataset) still online (not expired), by day."""
+    parts: dict[str, list[MoveRecord]] = {}
+    expired = set()
+    for r in records:
+        if r.to_tier == Tier.EXPIRED.value:
+            expired.add(r.item)
+        elif r.location.endswith(".parquet") and r.from_tier in (Tier.HOT.value, Tier.WARM.value):
+            parts.setdefault(r.item, []).append(r)
+    return {day: found for day, found in parts.items() if day not in expired}
+
+
+def insert_record(tx: Tx, r: MoveRecord) -> None:
+    """Write one audit record (once: a record of the same id is kept)."""
+    tx.execute(
+        "INSERT INTO tiering_moves (id, dataset, item, from_tier, to_tier, location, rows, bytes, checksum, "
+        "rule, moved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (
+            r.id,
+            r.dataset,
+            r.item,
+            r.from_tier,
+            r.to_tier,
+            r.location,
+            r.rows,
+            r.bytes,
+            r.checksum,
+            r.rule,
+            time_to_db(tx.dialect, r.moved_at),
+        ),
+    )
 
 
 def _missing_table_or_column(exc: BaseException) -> bool:
