@@ -96,6 +96,7 @@ def test_a_tenant_moves_shared_to_bridge_to_silo_with_its_cold_rows_and_its_cold
         assert job.state == "succeeded", job.error
         [done, *_] = move_status(runtime, "acme")
         assert done.cursors["cold_rows"] == len(expected("acme", cold=True)) and done.cursors["cold_parts"] > 0
+        assert done.cursors["cold_checked"]  # compared whole before the fence: under it only the part records
         target = _where(runtime, "acme")
         places.append(target.name)
         assert target.name != source.name and _answer(target, "acme") == expected("acme")  # hot and cold at the target

@@ -46,6 +46,11 @@ class TenantColdRows:
         found, sha = rows.digest(subject, WHAT)
         return found, sha if found else ""
 
+    def marks(self, location: Location) -> str:
+        """A fingerprint of `location`'s part records (no part read): unchanged while no part was written there."""
+        rows = _rows(location)
+        return "" if rows is None else rows.marks()
+
     def delete(self, location: Location, subject: str) -> int:
         """Take `subject`'s rows out of every cold part of `location`; return how many rows went."""
         rows = _rows(location)

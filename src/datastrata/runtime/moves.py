@@ -387,6 +387,9 @@ class ColdRowsPart(Protocol):
     def digest(self, location: Location, subject: str) -> tuple[int, str]:
         """Return how many cold rows `subject` has in `location` and a SHA-256 over them."""
 
+    def marks(self, location: Location) -> str:
+        """A fingerprint of `location`'s part records, read without reading a part."""
+
     def delete(self, location: Location, subject: str) -> int:
         """Take `subject`'s rows out of `location`'s cold parts."""
 
@@ -569,6 +572,7 @@ class Mover:
                 "precheck_at": at,
                 "pending": sorted(pending),
                 "events_checked": checked,
+                "cold_checked": self._cold_checked(),
             }
         )
         fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
@@ -598,7 +602,7 @@ class Mover:
             self.objects.copy(self.source, self.target, self.move.subject)
         if self.archived is not None:  # streams archived at the source since the ``closed`` step
             self.archived.close(self.source, self.target, self.move.subject)
-        if self.cold is not None:
+        if self.cold is not None and not self._cold_unchanged():  # a tiering run wrote parts since the precheck
             self.cold.copy(self.source, self.target, self.move.subject)
         self._save(cursors={**self.move.cursors, "delta_same": same})
         return "verify"
@@ -639,7 +643,7 @@ class Mover:
                 differences.append(
                     f"archived streams: {streams[0][0]} at the source, {streams[1][0]} at the target, differ"
                 )
-        if self.cold is not None:
+        if self.cold is not None and not self._cold_unchanged():
             mine = self.cold.digest(self.source, self.move.subject)
             copied = self.cold.digest(self.target, self.move.subject)
             if mine != copied:
@@ -744,6 +748,24 @@ class Mover:
         ):
             return None  # compared whole again under the fence (and reported there)
         return marks
+
+    def _cold_checked(self) -> list[str] | None:
+        """Copy the subject's cold rows again and compare them whole before the fence; both ends' part marks when
+        they matched (or None: compared under the fence). Parts change only by a tiering run, not by the tenant's
+        writes, so under the fence unchanged marks at both ends mean nothing needs reading again."""
+        if self.cold is None:
+            return None
+        self.cold.copy(self.source, self.target, self.move.subject)
+        marks = [self.cold.marks(self.source), self.cold.marks(self.target)]
+        if self.cold.digest(self.source, self.move.subject) != self.cold.digest(self.target, self.move.subject):
+            return None
+        return marks
+
+    def _cold_unchanged(self) -> bool:
+        """Whether no part was written at either end since the cold rows were compared before the fence."""
+        checked = self.move.cursors.get("cold_checked")
+        assert self.cold is not None
+        return bool(checked) and checked == [self.cold.marks(self.source), self.cold.marks(self.target)]
 
     def _compare_events(self, checked: dict[str, int] | None) -> str | None:
         """Compare the subject's events at both ends under the fence: their counts and what came after `checked`."""

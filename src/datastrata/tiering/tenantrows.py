@@ -121,6 +121,13 @@ class TenantRows:
                 parts.append(TenantPart(record, mine))
         return Share(tuple(parts), tuple(archived))
 
+    def marks(self) -> str:
+        """A SHA-256 over the recorded parts (where, rows, checksum): equal while no part was written or rewritten."""
+        sha = hashlib.sha256()
+        for r in sorted(self.records(), key=lambda r: r.location):
+            sha.update(f"{r.location}\t{r.rows}\t{r.checksum}\t{r.to_tier}\n".encode())
+        return sha.hexdigest()
+
     def unreadable(self) -> list[MoveRecord]:
         """The recorded parts in an archive class and not restored (any of them may hold any tenant's rows)."""
         now = self.objects.clock()
