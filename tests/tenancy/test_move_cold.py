@@ -80,6 +80,9 @@ def test_a_tenant_moves_shared_to_bridge_to_silo_with_its_cold_rows_and_its_cold
 ) -> None:
     home = runtime.home
     assert _answer(home, "acme") == expected("acme")
+    planned = start_move(runtime, "acme", "dedicated-storage", dry_run=True)
+    assert isinstance(planned, Plan)
+    assert planned.to_dict()["cold"] == {"parts": cold_days(), "rows": len(expected("acme", cold=True))}
     answers: list[tuple[str, str, bool]] = []
     places = []
     for model in MODELS:

@@ -46,6 +46,12 @@ class TenantColdRows:
         found, sha = rows.digest(subject, WHAT)
         return found, sha if found else ""
 
+    def size(self, location: Location, subject: str) -> dict[str, int]:
+        """How many readable parts of `location` hold `subject`'s rows, and those rows (a move's plan)."""
+        rows = _rows(location)
+        share = rows.share(subject) if rows is not None else None
+        return {"parts": len(share.parts), "rows": share.rows} if share is not None else {"parts": 0, "rows": 0}
+
     def marks(self, location: Location) -> str:
         """A fingerprint of `location`'s part records (no part read): unchanged while no part was written there."""
         rows = _rows(location)

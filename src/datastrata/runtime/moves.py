@@ -133,6 +133,8 @@ class Plan:
     objects: int = 0
     #: Its archived content: streams, events, the objects and segments to restore and when they are readable.
     archived: dict[str, Any] = field(default_factory=dict)
+    #: Its rows in readable cold parts: ``{"parts": n, "rows": n}`` (archived parts are in `archived`).
+    cold: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -150,6 +152,7 @@ class Plan:
             "events": self.events,
             "objects": self.objects,
             "archived": self.archived,
+            "cold": self.cold,
             "bytes": self.nbytes,
             "estimate_seconds": round(self.seconds, 1),
         }

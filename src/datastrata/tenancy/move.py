@@ -141,7 +141,8 @@ def start_move(
             sizes = partial(TenantObjects().size, source, tenant)
             plan = plan_move(source, source, tenant, tenant_tables(source.db), TenantEvents(), sizes)
             archived = TenantArchive().plan(source, tenant)
-        return replace(plan, target=to_model, archived=archived)
+            cold = TenantColdRows().size(source, tenant)
+        return replace(plan, target=to_model, archived=archived, cold=cold)
     if not placement.catalogued:
         raise RuleViolation(
             f"tenant {tenant} is not in the tenant catalogue, so nothing could record where it moves; "

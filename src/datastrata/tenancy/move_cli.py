@@ -72,6 +72,9 @@ def _plan(plan: dict[str, Any]) -> str:
         f"~{plan['bytes'] / 1e6:.1f} MB, "
         f"~{plan['estimate_seconds']} s"
     )
+    cold = plan.get("cold") or {}
+    if cold.get("rows"):
+        lines.append(f"  {cold['rows']:,} rows in {cold['parts']:,} cold part(s): copied into the target's parts")
     lines += _archived(plan.get("archived") or {})
     return "\n".join(lines)
 
