@@ -17,7 +17,8 @@ _SCALE = float(1 << 31)
 
 def jump_bucket(key: int, buckets: int) -> int:
     """Return the bucket 0..buckets-1 of the 64-bit `key` (the paper's algorithm, step for step)."""
-    bucket, candidate = -1, 0
+    key = (key * _MULTIPLIER + 1) & _MASK  # the first step, from bucket 0, unrolled: (0 + 1) * x is x exactly
+    bucket, candidate = 0, int(_SCALE / ((key >> 33) + 1))
     while candidate < buckets:
         bucket = candidate
         key = (key * _MULTIPLIER + 1) & _MASK
@@ -53,8 +54,8 @@ class JumpRouter(Router):
         buckets = len(shards)
         out = []
         for key in keys:
-            hashed = digest(encode(key), seed)
-            bucket, candidate = -1, 0
+            hashed = (digest(encode(key), seed) * _MULTIPLIER + 1) & _MASK
+            bucket, candidate = 0, int(_SCALE / ((hashed >> 33) + 1))
             while candidate < buckets:
                 bucket = candidate
                 hashed = (hashed * _MULTIPLIER + 1) & _MASK
