@@ -23,6 +23,7 @@ from datastrata.runtime.migrations import LocationMigrations
 from datastrata.security import cli as keys_cli
 from datastrata.security.auth import AuthConfig, insecure_local_config
 from datastrata.security.ratelimit import DEFAULT_BURST, DEFAULT_RATE
+from datastrata.sharding.cli import app as shards_app
 from datastrata.shell import (
     BusOption,
     CacheOption,
@@ -83,6 +84,7 @@ app.command("design")(design_command)
 app.add_typer(deadletters_app, name="deadletters", help="Events a follower or consumer could not handle.")
 app.add_typer(tiering_app, name="tiering", help=tiering_app.info.help)
 app.add_typer(jobs_app, name="jobs", help="Recorded jobs (rebuilds, verifies) and their state.")
+app.add_typer(shards_app, name="shards", help=shards_app.info.help)
 app.command("erase")(erase_command)
 
 
