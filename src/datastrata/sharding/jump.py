@@ -49,19 +49,10 @@ class JumpRouter(Router):
         return self._shards[jump_bucket(hash_bytes(encode_key(key), self.seed), len(self._shards))]
 
     def route_many(self, keys: Iterable[Key]) -> list[str]:
-        """The shard of each key, the jump loop inlined."""
-        shards, seed, encode, digest = self._shards, self.seed, encode_key, hash_bytes
+        """The shard of each key, the lookups' names bound once."""
+        shards, seed, encode, digest, bucket = self._shards, self.seed, encode_key, hash_bytes, jump_bucket
         buckets = len(shards)
-        out = []
-        for key in keys:
-            hashed = (digest(encode(key), seed) * _MULTIPLIER + 1) & _MASK
-            bucket, candidate = 0, int(_SCALE / ((hashed >> 33) + 1))
-            while candidate < buckets:
-                bucket = candidate
-                hashed = (hashed * _MULTIPLIER + 1) & _MASK
-                candidate = int((bucket + 1) * (_SCALE / ((hashed >> 33) + 1)))
-            out.append(shards[bucket])
-        return out
+        return [shards[bucket(digest(encode(key), seed), buckets)] for key in keys]
 
     def params(self) -> dict[str, Any]:
         """Shards (in bucket order) and the hash seed."""

@@ -101,19 +101,20 @@ class RangeRouter(Router):
         encoded, owners, encode = self._encoded, self.owners, self._encode
         return [owners[bisect_right(encoded, encode(key))] for key in keys]
 
-    def _encode(self, key: Key) -> bytes:
+    def _encode(self, key: Key, *, field: str = "key") -> bytes:
         if type(key) is not KEY_TYPES[self.key_type]:
             raise ValidationError(
-                f"key must be of this range router's key type {self.key_type}; got {key_type(key)} {key!r:.40}",
-                field="key",
+                f"{field} must be of this range router's key type {self.key_type}; got {key_type(key, field=field)} "
+                f"{key!r:.40}",
+                field=field,
             )
-        return encode_key(key)
+        return encode_key(key, field=field)
 
     def split(self, index: int, at: Key, *, to: str | None = None) -> RangeRouter:
         """Return a router with range `index` cut at `at`: ``[start, at)`` stays, ``[at, end)`` goes to `to`
         (default: the same owner; a new shard name is added to the shards)."""
         index = self._index(index, last=len(self.owners) - 1)
-        encoded = self._encode_field(at, field="at")
+        encoded = self._encode(at, field="at")
         piece = self.ranges()[index]
         low = self._encoded[index - 1] if index > 0 else None
         high = self._encoded[index] if index < len(self._encoded) else None
@@ -145,11 +146,6 @@ class RangeRouter(Router):
         if last < 0:
             raise ValidationError("index: this router has one range only; there is nothing to merge", field="index")
         return bounded_int(index, field="index", minimum=0, maximum=last)
-
-    def _encode_field(self, key: Key, *, field: str) -> bytes:
-        if type(key) is not KEY_TYPES[self.key_type]:
-            raise ValidationError(f"{field} must be of the key type {self.key_type}; got {key!r:.40}", field=field)
-        return encode_key(key, field=field)
 
     def params(self) -> dict[str, Any]:
         """Shards, boundaries (keys as JSON), each range's owner and the key type."""
