@@ -154,6 +154,10 @@ class Work(Tx):
         """Run one statement written with ``?`` placeholders."""
         return self.tx.execute(sql, params)
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Run a write whose result nobody reads, possibly sent with the next statement or the commit."""
+        self.tx.defer(sql, params)
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
         self.tx.executemany(sql, rows)

@@ -52,6 +52,14 @@ class Tx(ABC):
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Run a write whose result nobody reads; it may be sent later, with the next statement or the commit.
+
+        Its error, if any, is raised there (at the latest by the commit, which it then prevents), with the type it
+        would have had at once. SQLite runs it at once; PostgreSQL queues it in the transaction's pipeline.
+        """
+        self.execute(sql, params)
+
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row as a tuple (both drivers' default rows are tuples already)."""
         return self.execute(sql, params).fetchall()
