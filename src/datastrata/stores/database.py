@@ -60,6 +60,13 @@ class Tx(ABC):
         """
         self.execute(sql, params)
 
+    def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
+        """Run independent queries (none needs another's answer) and return each one's rows, in order.
+
+        PostgreSQL sends them in one round trip; they still run one after another, in this order, in the transaction.
+        """
+        return [self.query(sql, params) for sql, params in statements]
+
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row as a tuple (both drivers' default rows are tuples already)."""
         return self.execute(sql, params).fetchall()

@@ -14,7 +14,7 @@ from typing import Any
 from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.redact import redact_url as redact
 from datastrata.core.tenancy import bound
-from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
+from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Row, Tx
 from datastrata.stores.pgbinding import binding_sql, split_pool_size, split_pooler
 from datastrata.stores.postgres_probe import explain, probe
 
@@ -77,6 +77,14 @@ class PostgresTx(Tx):
         if self._pipeline is not None:
             self._pipeline.sync()
         return cursor
+
+    def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
+        """Run independent queries in one round trip (in a pipeline; else one each) and return each one's rows."""
+        if self._pipeline is None:
+            return super().queries(statements)
+        cursors = [self.conn.execute(to_pyformat(sql), params) for sql, params in statements]
+        self._pipeline.sync()
+        return [cursor.fetchall() for cursor in cursors]
 
     def defer(self, sql: str, params: Params = ()) -> None:
         """Queue a statement whose result is not needed: it is sent with the next statement or the COMMIT."""
