@@ -85,4 +85,3 @@ def binding_sql(bound: Bound, *, timezone: bool = False) -> str:
     if not settings:
         return ""
     return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings)
-

@@ -151,7 +151,7 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
-        """BEGIN … COMMIT on a pooled connection, pipelined; any exception rolls back (not `durable`: no WAL flush wait).
+        """BEGIN … COMMIT on a pooled connection, pipelined; an exception rolls back (not `durable`: no flush wait).
 
         BEGIN and the binding leave with the first statement; deferred writes (:meth:`PostgresTx.defer`) leave with
         the COMMIT, in one round trip; behind a pooler the COMMIT follows them in a round trip of its own (see

@@ -73,8 +73,7 @@ class RoundTripProxy:
             sel.register(server, selectors.EVENT_READ)
             while not self._closed:
                 for key, _ in sel.select(timeout=0.5):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    sock = client if key.fileobj is client else server
                     try:
                         data = sock.recv(_CHUNK)
                     except OSError:
