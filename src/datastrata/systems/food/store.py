@@ -372,7 +372,7 @@ class OrderStore:
                 continue
             event = NewEvent(domain.ORDER_PLACED, order.payload(), occurred_at=order.occurred_at)
             position = self._append(tx, domain.order_key(order.id), event, expected_version=0)
-            tx.execute(
+            tx.defer(  # sent with the order's items (PostgreSQL): nothing reads its result
                 "INSERT INTO food_orders (tenant_id, order_id, user_id, restaurant_id, occurred_at, rating, "
                 "total, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
