@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,9 +16,12 @@ from datastrata.core.tenancy import tenant
 from datastrata.runtime import Runtime, Scope
 from datastrata.stores.database import Database, is_unique_violation
 from datastrata.stores.postgres import PostgresDatabase
+from datastrata.systems.food.service import install
+from datastrata.systems.masterdata.service import MasterDataService
 from datastrata.systems.match import simulate
 from datastrata.systems.match.service import MatchService
 from datastrata.systems.portfolio.service import PortfolioService
+from datastrata.tenancy.secrets import temporary_key
 from datastrata.testing.roundtrips import RoundTripProxy, counting
 from tests.conftest import through_pooler
 
@@ -91,6 +95,25 @@ def test_match_goal_and_portfolio_deposit_stay_within_their_round_trips(
     # BEGIN with the snapshot read; the stream; the append; COMMIT (5 before pipelining).
     assert trips(proxy, lambda i: portfolio.deposit("p-1", Decimal("1.00"))) <= 4
     assert match.tv("RT-1", catch_up=True)["events"][0]["kind"] == "goal"
+
+
+def test_food_order_and_master_data_put_stay_within_their_round_trips(
+    pg_url: str, proxy: RoundTripProxy, tmp_path: Path
+) -> None:
+    settings = Settings(store=proxy.url(pg_url), direct_store=pg_url, graph=f"ladybug:///{tmp_path / 'graph'}")
+    with temporary_key(), Runtime.open(settings) as runtime:
+        food = install(runtime)
+        food.add_user("u1", lat=35.658, lon=139.7016)
+        food.add_restaurant("r1", name="Ichiran", lat=35.6614, lon=139.7006, cuisines=["Ramen"])
+        food.add_menu_item("r1", "dish1", name="Tonkotsu", price="980", ingredients=["pork"])
+        # BEGIN with the user, restaurant and menu reads; the existing orders; the append; the rows with COMMIT (9).
+        assert trips(proxy, lambda i: food.place_order("u1", "r1", items=["dish1"])) <= 4
+        mdm: MasterDataService = runtime.service("masterdata", MasterDataService)
+        attributes = {"name": "Alice", "email": "a@example.com", "address": "Tokyo", "credit_tier": "gold"}
+        # BEGIN, the key's lock and versions; its latest time; the subject key and its insert; the append; COMMIT (11).
+        assert trips(proxy, lambda i: mdm.put("customer", f"C{i}", attributes, actor="t")) <= 6
+        assert mdm.get("customer", "C3").attributes["name"] == "Alice"
+        food.close()
 
 
 def test_a_failing_deferred_write_refuses_the_transaction_with_its_own_error_and_writes_nothing(pg_url: str) -> None:

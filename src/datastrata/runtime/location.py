@@ -166,6 +166,10 @@ class Work(Tx):
         """Run one statement for each parameter row."""
         self.tx.executemany(sql, rows)
 
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one write per parameter row whose results nobody reads, possibly sent with the commit."""
+        self.tx.defer_many(sql, rows)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the transaction commits (never if it rolls back)."""
         self.tx.on_commit(callback)

@@ -60,6 +60,10 @@ class Tx(ABC):
         """
         self.execute(sql, params)
 
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one write per parameter row whose results nobody reads; sent like :meth:`defer`."""
+        self.executemany(sql, rows)
+
     def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
         """Run independent queries (none needs another's answer) and return each one's rows, in order.
 

@@ -90,6 +90,13 @@ class PostgresTx(Tx):
         """Queue a statement whose result is not needed: it is sent with the next statement or the COMMIT."""
         self.conn.execute(to_pyformat(sql), params)
 
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Queue one statement per row (in a pipeline; else run them): sent with the next statement or the COMMIT."""
+        if self._pipeline is None:
+            self.executemany(sql, rows)
+            return
+        self.conn.cursor().executemany(to_pyformat(sql), rows)  # left open: its results arrive with a later Sync
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement per row, pipelined, and wait for them."""
         with self.conn.cursor() as cur:

@@ -200,12 +200,12 @@ def _started(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
         (tenant, match_id, p["home"]["code"], p["away"]["code"], p["referee"]["referee_id"], domain.IN_PROGRESS, seq),
     )
     players = [(pl["player_id"], p[side]["code"]) for side in ("home", "away") for pl in p["lineups"][side]]
-    tx.executemany(
+    tx.defer_many(
         "INSERT INTO match_lineups (tenant_id, match_id, player_id, team, status, entered_minute) "
         "VALUES (?, ?, ?, ?, ?, 0)",
         [(tenant, match_id, player, team, domain.ON_PITCH) for player, team in players],
     )
-    tx.executemany(
+    tx.defer_many(
         "INSERT INTO match_player_match_stats (tenant_id, match_id, player_id, team) VALUES (?, ?, ?, ?)",
         [(tenant, match_id, player, team) for player, team in players],
     )
@@ -262,7 +262,7 @@ def _ended(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
         "UPDATE match_lineups SET left_minute = ? WHERE tenant_id = ? AND match_id = ? AND status = ?",
         (p["minute"], tenant, match_id, domain.ON_PITCH),
     )
-    tx.executemany(
+    tx.defer_many(
         "UPDATE match_player_match_stats SET minutes_played = minutes_played + ? "
         "WHERE tenant_id = ? AND match_id = ? AND player_id = ?",
         [(m["minutes"], tenant, match_id, m["player_id"]) for m in p["minutes_played"]],
