@@ -78,34 +78,25 @@ def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-def _users_query(wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-    sql = f"SELECT user_id FROM food_users WHERE tenant_id = ? AND user_id IN ({_marks(wanted)})"
+def _ids_query(table: str, column: str, wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The statement that finds which of `wanted` the tenant's `table` holds in `column`."""
+    sql = f"SELECT {column} FROM {table} WHERE tenant_id = ? AND {column} IN ({_marks(wanted)})"
     return sql, (current_tenant(), *wanted)
 
 
-def _check_users(wanted: Sequence[str], rows: Sequence[Row]) -> None:
+#: What a missing user or restaurant is told, by field (``{0}``: the id).
+_MISSING = {
+    "user_id": "user {0!r} is not registered; add them with `food user add {0} --lat … --lon …`",
+    "restaurant_id": "restaurant {0!r} is not listed; add it with `food restaurant add {0} …`",
+}
+
+
+def _check_found(field: str, wanted: Sequence[str], rows: Sequence[Row]) -> None:
+    """Refuse the first of `wanted` that no row's first column names (NotFound on `field`)."""
     found = {str(r[0]) for r in rows}
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise NotFound(
-            f"user {missing[0]!r} is not registered; add them with `food user add {missing[0]} --lat … --lon …`",
-            field="user_id",
-        )
-
-
-def _restaurants_query(wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-    sql = f"SELECT restaurant_id FROM food_restaurants WHERE tenant_id = ? AND restaurant_id IN ({_marks(wanted)})"
-    return sql, (current_tenant(), *wanted)
-
-
-def _check_restaurants(wanted: Sequence[str], rows: Sequence[Row]) -> None:
-    found = {str(r[0]) for r in rows}
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise NotFound(
-            f"restaurant {missing[0]!r} is not listed; add it with `food restaurant add {missing[0]} …`",
-            field="restaurant_id",
-        )
+    missing = next((i for i in wanted if i not in found), None)
+    if missing is not None:
+        raise NotFound(_MISSING[field].format(missing), field=field)
 
 
 def _menus_query(wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
@@ -392,10 +383,14 @@ class OrderStore:
         users, shops = sorted({r.user_id for r in chunk}), sorted({r.restaurant_id for r in chunk})
         menu_shops = sorted({r.restaurant_id for r in chunk if r.items})
         answers = tx.queries(  # one round trip on PostgreSQL
-            [_users_query(users), _restaurants_query(shops), *([_menus_query(menu_shops)] if menu_shops else [])]
+            [
+                _ids_query("food_users", "user_id", users),
+                _ids_query("food_restaurants", "restaurant_id", shops),
+                *([_menus_query(menu_shops)] if menu_shops else []),
+            ]
         )
-        _check_users(users, answers[0])
-        _check_restaurants(shops, answers[1])
+        _check_found("user_id", users, answers[0])
+        _check_found("restaurant_id", shops, answers[1])
         menus = _menus(answers[2]) if menu_shops else {}
         existing = {o.id: (o, p) for o, p in self._orders_in(tx, [r.order_id for r in chunk])}
         item_rows: list[tuple[Any, ...]] = []
@@ -533,11 +528,11 @@ class OrderStore:
 
     def _require_users(self, tx: Tx, ids: set[str]) -> None:
         wanted = sorted(ids)
-        _check_users(wanted, tx.query(*_users_query(wanted)))
+        _check_found("user_id", wanted, tx.query(*_ids_query("food_users", "user_id", wanted)))
 
     def _require_restaurants(self, tx: Tx, ids: set[str]) -> None:
         wanted = sorted(ids)
-        _check_restaurants(wanted, tx.query(*_restaurants_query(wanted)))
+        _check_found("restaurant_id", wanted, tx.query(*_ids_query("food_restaurants", "restaurant_id", wanted)))
 
     def _orders_in(self, tx: Tx, ids: Sequence[str]) -> list[tuple[Order, int]]:
         if not ids:
