@@ -118,7 +118,7 @@ def _json_back(value: Any) -> Any:
 def lock_key(tx: Tx, key: Key) -> None:
     """Serialise writers of one key (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already serialises)."""
     if tx.dialect == "postgresql":
-        tx.execute(
+        tx.defer(  # taken before the reads that follow it (the server runs them in order), no round trip of its own
             "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
             ("\x1f".join(("mdm", *key.params())),),
         )
@@ -204,7 +204,7 @@ def insert_versions(tx: Tx, rows: Sequence[VersionRow]) -> None:
     """Insert new versions."""
     if not rows:
         return
-    tx.executemany(
+    tx.defer_many(
         f"INSERT INTO master_data_versions ({_VERSION_COLUMNS}) "
         f"VALUES (?, ?, ?, ?, {_json(tx)}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -276,9 +276,9 @@ def current(tx: Tx, key: Key) -> VersionRow | None:
 def set_current(tx: Tx, key: Key, version: VersionRow | None, now: datetime) -> None:
     """Make `version` the current row of `key` (None: the key has no current row)."""
     if version is None or version.attributes is None:
-        tx.execute(f"DELETE FROM master_data_current WHERE {_KEY}", key.params())
+        tx.defer(f"DELETE FROM master_data_current WHERE {_KEY}", key.params())
         return
-    tx.execute(
+    tx.defer(
         f"INSERT INTO master_data_current ({_CURRENT_COLUMNS}, updated_at) "
         f"VALUES (?, ?, ?, ?, {_json(tx)}, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (tenant_id, entity_type, entity_key) DO UPDATE SET "
@@ -331,7 +331,7 @@ def due_tenants(tx: Tx, now: datetime) -> list[str]:
 def insert_audit(tx: Tx, tenant_id: str, row: AuditRow) -> None:
     """Insert one audit entry."""
     j = _json(tx)
-    tx.execute(
+    tx.defer(
         f"INSERT INTO master_data_audit (tenant_id, {_AUDIT_COLUMNS}) "
         f"VALUES (?, ?, ?, ?, ?, ?, ?, {j}, {j}, {j}, ?, ?, ?, ?, ?)",
         (

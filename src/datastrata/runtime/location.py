@@ -17,7 +17,7 @@ from datastrata.eventlog.log import ANY, AppendResult, EventLog
 from datastrata.eventlog.snapshots import SnapshotStore
 from datastrata.runtime.scope import Scope
 from datastrata.stores.bound import BoundDatabase
-from datastrata.stores.database import Cursor, Database, Params, Tx
+from datastrata.stores.database import Cursor, Database, Params, Row, Tx
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import charge, payload_bytes
@@ -154,9 +154,21 @@ class Work(Tx):
         """Run one statement written with ``?`` placeholders."""
         return self.tx.execute(sql, params)
 
+    def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
+        """Run independent queries, in one round trip where the store can; return each one's rows."""
+        return self.tx.queries(statements)
+
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Run a write whose result nobody reads, possibly sent with the next statement or the commit."""
+        self.tx.defer(sql, params)
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
         self.tx.executemany(sql, rows)
+
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one write per parameter row whose results nobody reads, possibly sent with the commit."""
+        self.tx.defer_many(sql, rows)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` after the transaction commits (never if it rolls back)."""

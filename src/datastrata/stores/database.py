@@ -52,6 +52,25 @@ class Tx(ABC):
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Run a write whose result nobody reads; it may be sent later, with the next statement or the commit.
+
+        Its error, if any, is raised there (at the latest by the commit, which it then prevents), with the type it
+        would have had at once. SQLite runs it at once; PostgreSQL queues it in the transaction's pipeline.
+        """
+        self.execute(sql, params)
+
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one write per parameter row whose results nobody reads; sent like :meth:`defer`."""
+        self.executemany(sql, rows)
+
+    def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
+        """Run independent queries (none needs another's answer) and return each one's rows, in order.
+
+        PostgreSQL sends them in one round trip; they still run one after another, in this order, in the transaction.
+        """
+        return [self.query(sql, params) for sql, params in statements]
+
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row as a tuple (both drivers' default rows are tuples already)."""
         return self.execute(sql, params).fetchall()

@@ -85,11 +85,3 @@ def binding_sql(bound: Bound, *, timezone: bool = False) -> str:
     if not settings:
         return ""
     return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings)
-
-
-def begin_sql(begin: str, bound: Bound, *, timezone: bool = False) -> bytes | None:
-    """Return `begin` and the binding as one simple-protocol string (``None``: nothing to bind, plain BEGIN will do)."""
-    binding = "" if bound.empty and not timezone else binding_sql(bound, timezone=timezone)
-    if not binding:
-        return None
-    return f"{begin}; {binding}".encode()

@@ -7,15 +7,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 from datastrata.core.errors import BackendUnavailable, ConfigurationError
 from datastrata.core.redact import redact_url as redact
 from datastrata.core.tenancy import bound
-from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Tx
-from datastrata.stores.pgbinding import begin_sql, binding_sql, split_pool_size, split_pooler
+from datastrata.stores.database import NOTIFY_CHANNEL, Cursor, Database, Params, Row, Tx
+from datastrata.stores.pgbinding import binding_sql, split_pool_size, split_pooler
 from datastrata.stores.postgres_probe import explain, probe
 
 try:
@@ -42,26 +42,76 @@ def to_pyformat(sql: str) -> str:
 
 
 class PostgresTx(Tx):
-    """A transaction on one pooled connection."""
+    """A transaction on one pooled connection, in psycopg's pipeline mode while `pipelined` is set.
+
+    In a pipeline each :meth:`execute` still waits for its own result (one round trip, the statements queued before
+    it included), while :meth:`defer` only queues: a write whose result nobody reads leaves with the next statement
+    or with the COMMIT, and its error is raised there, before the commit, with the type it would have had.
+    """
 
     dialect = "postgresql"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         super().__init__()
         self.conn = conn
+        self._stack = ExitStack()
+        self._pipeline: psycopg.Pipeline | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        """True while statements are queued in pipeline mode."""
+        return self._pipeline is not None
+
+    def enter_pipeline(self) -> None:
+        """Queue statements from now on (until :meth:`leave_pipeline`)."""
+        self._pipeline = self._stack.enter_context(self.conn.pipeline())
+
+    def leave_pipeline(self) -> None:
+        """Send what is queued, wait for every result (raising the first error), and leave pipeline mode."""
+        self._pipeline = None
+        self._stack.close()
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
-        """Run one statement (server-side prepared after a few uses)."""
-        return self.conn.execute(to_pyformat(sql), params)
+        """Run one statement and wait for its result (server-side prepared after a few uses)."""
+        cursor = self.conn.execute(to_pyformat(sql), params)
+        if self._pipeline is not None:
+            self._pipeline.sync()
+        return cursor
+
+    def queries(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
+        """Run independent queries in one round trip (in a pipeline; else one each) and return each one's rows."""
+        if self._pipeline is None:
+            return super().queries(statements)
+        cursors = [self.conn.execute(to_pyformat(sql), params) for sql, params in statements]
+        self._pipeline.sync()
+        return [cursor.fetchall() for cursor in cursors]
+
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement whose result is not needed: it is sent with the next statement or the COMMIT."""
+        self.conn.execute(to_pyformat(sql), params)
+
+    def defer_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Queue one statement per row (in a pipeline; else run them): sent with the next statement or the COMMIT."""
+        if self._pipeline is None:
+            self.executemany(sql, rows)
+            return
+        self.conn.cursor().executemany(to_pyformat(sql), rows)  # left open: its results arrive with a later Sync
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement per row, pipelined."""
+        """Run one statement per row, pipelined, and wait for them."""
         with self.conn.cursor() as cur:
             cur.executemany(to_pyformat(sql), rows)
+        if self._pipeline is not None:
+            self._pipeline.sync()
 
     def run_script(self, script: str) -> None:
         """Run a DDL script in one round trip (bytes without parameters: the simple query protocol)."""
+        if self._pipeline is None:
+            self.conn.execute(script.encode())
+            return
+        self.leave_pipeline()  # several statements in one string need the simple protocol, outside a pipeline
         self.conn.execute(script.encode())
+        self.enter_pipeline()
 
 
 class PostgresDatabase(Database):
@@ -101,41 +151,39 @@ class PostgresDatabase(Database):
             self.pool.close()
             raise BackendUnavailable(explain(self.conninfo, exc)) from exc
 
-    def _begin(self, begin: str) -> bytes | None:
-        """The BEGIN and binding statement for this context, or None for a plain one (nothing bound, no pooler)."""
-        return begin_sql(begin, bound(), timezone=self.pooler is not None)
+    def _opening(self, begin: bytes, *extra: bytes) -> list[bytes]:
+        """The statements that open a transaction here: `begin`, then the binding of this context, if any."""
+        binding = binding_sql(bound(), timezone=self.pooler is not None)
+        return [begin, *([binding.encode()] if binding else []), *extra]
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
-        """BEGIN … COMMIT on a pooled connection; any exception rolls back (not `durable`: no WAL flush wait)."""
-        begin = self._begin("BEGIN")
+        """BEGIN … COMMIT on a pooled connection, pipelined; an exception rolls back (not `durable`: no flush wait).
+
+        BEGIN and the binding leave with the first statement; deferred writes (:meth:`PostgresTx.defer`) leave with
+        the COMMIT, in one round trip; behind a pooler the COMMIT follows them in a round trip of its own (see
+        :meth:`session`).
+        """
+        lazy = () if durable else (b"SELECT set_config('synchronous_commit', 'off', true)",)
+        opening = self._opening(b"BEGIN", *lazy)
         try:
             with self.pool.connection() as conn:
                 tx = PostgresTx(conn)
-                if begin is None:
-                    with conn.transaction():
-                        if not durable:
-                            conn.execute("SET LOCAL synchronous_commit = off")
-                        yield tx
-                else:
-                    lazy = b"" if durable else b", set_config('synchronous_commit', 'off', true)"
-                    with _bound_transaction(conn, begin + lazy):
-                        yield tx
+                with _pipelined(tx, opening, commit_alone=self.pooler is not None):
+                    yield tx
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
         tx.run_after_commit()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        """A REPEATABLE READ, READ ONLY transaction: one snapshot for all its statements."""
-        begin = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        """A REPEATABLE READ, READ ONLY transaction: one snapshot for all its statements (BEGIN sent with the first)."""
+        opening = self._opening(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             with self.pool.connection() as conn:
-                conn.execute(begin or b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                try:
-                    yield PostgresTx(conn)
-                finally:
-                    conn.execute("COMMIT")
+                tx = PostgresTx(conn)
+                with _pipelined(tx, opening, commit_alone=self.pooler is not None):
+                    yield tx
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
 
@@ -144,10 +192,11 @@ class PostgresDatabase(Database):
         """A pooled connection in autocommit mode: one round trip per single-statement command.
 
         With something bound, autocommit could not carry the binding: the session is then one transaction whose
-        BEGIN and binding are pipelined with its first statement. Behind a pooler they are sent first instead, as
-        one simple-protocol string: a pipeline ends with a Sync and then a Flush, and PgBouncer (1.18), having
-        handed the server connection back at the Sync's answer, takes it again for the Flush, which is never
-        answered, so that client keeps the pool's server connection until it next speaks.
+        BEGIN and binding are pipelined with its first statement, like :meth:`transaction`. Behind a pooler the
+        COMMIT is sent after the pipeline ends: a pipeline ends with a Sync and then a Flush, and PgBouncer (1.18),
+        having handed the server connection back at the Sync's answer when no transaction is open, takes it again
+        for the Flush, which is never answered, so that client would keep the pool's server connection until it
+        next speaks; inside the open transaction the Flush is harmless.
         """
         bound_now = bound()
         try:
@@ -155,12 +204,9 @@ class PostgresDatabase(Database):
                 if bound_now.empty:
                     yield PostgresTx(conn)
                     return
-                if self.pooler is not None:
-                    with _bound_transaction(conn, begin_sql("BEGIN", bound_now, timezone=True) or b"BEGIN"):
-                        yield PostgresTx(conn)
-                    return
-                with _pipelined_transaction(conn, binding_sql(bound_now, timezone=False)):
-                    yield PostgresTx(conn)
+                tx = PostgresTx(conn)
+                with _pipelined(tx, self._opening(b"BEGIN"), commit_alone=self.pooler is not None):
+                    yield tx
         except psycopg.OperationalError as exc:
             raise BackendUnavailable(f"PostgreSQL at {redact(self.url)} failed: {exc}") from exc
 
@@ -195,27 +241,28 @@ class PostgresDatabase(Database):
 
 
 @contextmanager
-def _bound_transaction(conn: psycopg.Connection[Any], begin: bytes) -> Iterator[None]:
-    """Run `begin` (BEGIN and the binding, one simple-protocol string), then COMMIT, or ROLLBACK on any exception."""
-    conn.execute(begin)
+def _pipelined(tx: PostgresTx, opening: Sequence[bytes], *, commit_alone: bool) -> Iterator[None]:
+    """Run the block in pipeline mode after `opening` (queued), then COMMIT; ROLLBACK on any exception.
+
+    The COMMIT is queued behind the block's deferred writes and all leave in one round trip, unless `commit_alone`
+    (behind a pooler): then the pipeline ends first (its Sync sent inside the open transaction) and the COMMIT is
+    a simple-protocol statement of its own, after which nothing more is sent.
+    """
+    conn = tx.conn
     try:
+        tx.enter_pipeline()
+        for statement in opening:
+            conn.execute(statement)
         yield
-    except BaseException:
-        _rollback(conn)
-        raise
-    conn.execute(b"COMMIT")
-
-
-@contextmanager
-def _pipelined_transaction(conn: psycopg.Connection[Any], binding: str) -> Iterator[None]:
-    """BEGIN and the binding queued in pipeline mode, sent with the block's first statement; COMMIT at the end."""
-    try:
-        with conn.pipeline():
-            conn.execute(b"BEGIN")
-            conn.execute(binding.encode())
-            yield
+        if commit_alone:
+            tx.leave_pipeline()
             conn.execute(b"COMMIT")
+        else:
+            conn.execute(b"COMMIT")
+            tx.leave_pipeline()  # the deferred writes and the COMMIT: the first failure is raised here
     except BaseException:
+        with suppress(psycopg.Error):
+            tx.leave_pipeline()
         _rollback(conn)
         raise
 

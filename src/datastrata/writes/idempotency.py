@@ -116,8 +116,8 @@ class Claim:
         return stored
 
     def remember_in(self, tx: Tx, result: Mapping[str, Any], now: datetime) -> None:
-        """Store `result` for this key inside the command's transaction (a twin's commit makes this fail)."""
-        tx.execute(
+        """Store `result` for this key inside the command's transaction (a twin's commit makes it fail)."""
+        tx.defer(
             "INSERT INTO idempotency_keys (tenant_id, command, key, content_sha256, result, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (

@@ -15,7 +15,7 @@ from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.events import NewEvent
 from datastrata.core.tenancy import current_tenant
 from datastrata.runtime import Scope, Units, Work
-from datastrata.stores.database import Tx, time_from_db, time_to_db
+from datastrata.stores.database import Row, Tx, time_from_db, time_to_db
 from datastrata.systems.food import domain
 from datastrata.systems.food.domain import MenuItemSpec, Order, OrderLine, RestaurantProfile, UserProfile
 from datastrata.systems.food.schema import MIGRATIONS
@@ -76,6 +76,42 @@ class OrderRequest:
 
 def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
+
+
+def _ids_query(table: str, column: str, wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The statement that finds which of `wanted` the tenant's `table` holds in `column`."""
+    sql = f"SELECT {column} FROM {table} WHERE tenant_id = ? AND {column} IN ({_marks(wanted)})"
+    return sql, (current_tenant(), *wanted)
+
+
+#: What a missing user or restaurant is told, by field (``{0}``: the id).
+_MISSING = {
+    "user_id": "user {0!r} is not registered; add them with `food user add {0} --lat … --lon …`",
+    "restaurant_id": "restaurant {0!r} is not listed; add it with `food restaurant add {0} …`",
+}
+
+
+def _check_found(field: str, wanted: Sequence[str], rows: Sequence[Row]) -> None:
+    """Refuse the first of `wanted` that no row's first column names (NotFound on `field`)."""
+    found = {str(r[0]) for r in rows}
+    missing = next((i for i in wanted if i not in found), None)
+    if missing is not None:
+        raise NotFound(_MISSING[field].format(missing), field=field)
+
+
+def _menus_query(wanted: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    sql = (
+        "SELECT item_id, restaurant_id, name, price FROM food_menu_items "
+        f"WHERE tenant_id = ? AND restaurant_id IN ({_marks(wanted)})"
+    )
+    return sql, (current_tenant(), *wanted)
+
+
+def _menus(rows: Sequence[Row]) -> dict[str, dict[str, tuple[str, Decimal]]]:
+    menus: dict[str, dict[str, tuple[str, Decimal]]] = {}
+    for item_id, restaurant_id, name, price in rows:
+        menus.setdefault(str(restaurant_id), {})[str(item_id)] = (str(name), Decimal(str(price)))
+    return menus
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -344,9 +380,18 @@ class OrderStore:
         stored: list[Order] = []
         written = unchanged = token = 0
         tenant = current_tenant()
-        self._require_users(tx, {r.user_id for r in chunk})
-        self._require_restaurants(tx, {r.restaurant_id for r in chunk})
-        menus = self._menus_in(tx, {r.restaurant_id for r in chunk if r.items})
+        users, shops = sorted({r.user_id for r in chunk}), sorted({r.restaurant_id for r in chunk})
+        menu_shops = sorted({r.restaurant_id for r in chunk if r.items})
+        answers = tx.queries(  # one round trip on PostgreSQL
+            [
+                _ids_query("food_users", "user_id", users),
+                _ids_query("food_restaurants", "restaurant_id", shops),
+                *([_menus_query(menu_shops)] if menu_shops else []),
+            ]
+        )
+        _check_found("user_id", users, answers[0])
+        _check_found("restaurant_id", shops, answers[1])
+        menus = _menus(answers[2]) if menu_shops else {}
         existing = {o.id: (o, p) for o, p in self._orders_in(tx, [r.order_id for r in chunk])}
         item_rows: list[tuple[Any, ...]] = []
         for request in chunk:
@@ -372,7 +417,7 @@ class OrderStore:
                 continue
             event = NewEvent(domain.ORDER_PLACED, order.payload(), occurred_at=order.occurred_at)
             position = self._append(tx, domain.order_key(order.id), event, expected_version=0)
-            tx.execute(
+            tx.defer(  # sent with the order's items (PostgreSQL): nothing reads its result
                 "INSERT INTO food_orders (tenant_id, order_id, user_id, restaurant_id, occurred_at, rating, "
                 "total, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -395,7 +440,7 @@ class OrderStore:
             written += 1
             token = max(token, position)
         if item_rows:
-            tx.executemany(
+            tx.defer_many(
                 "INSERT INTO food_order_items (tenant_id, order_id, line, item_id, name, price) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 item_rows,
@@ -483,49 +528,11 @@ class OrderStore:
 
     def _require_users(self, tx: Tx, ids: set[str]) -> None:
         wanted = sorted(ids)
-        found = {
-            str(r[0])
-            for r in tx.query(
-                f"SELECT user_id FROM food_users WHERE tenant_id = ? AND user_id IN ({_marks(wanted)})",
-                (current_tenant(), *wanted),
-            )
-        }
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise NotFound(
-                f"user {missing[0]!r} is not registered; add them with `food user add {missing[0]} --lat … --lon …`",
-                field="user_id",
-            )
+        _check_found("user_id", wanted, tx.query(*_ids_query("food_users", "user_id", wanted)))
 
     def _require_restaurants(self, tx: Tx, ids: set[str]) -> None:
         wanted = sorted(ids)
-        found = {
-            str(r[0])
-            for r in tx.query(
-                "SELECT restaurant_id FROM food_restaurants "
-                f"WHERE tenant_id = ? AND restaurant_id IN ({_marks(wanted)})",
-                (current_tenant(), *wanted),
-            )
-        }
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise NotFound(
-                f"restaurant {missing[0]!r} is not listed; add it with `food restaurant add {missing[0]} …`",
-                field="restaurant_id",
-            )
-
-    def _menus_in(self, tx: Tx, restaurant_ids: set[str]) -> dict[str, dict[str, tuple[str, Decimal]]]:
-        menus: dict[str, dict[str, tuple[str, Decimal]]] = {}
-        wanted = sorted(restaurant_ids)
-        if not wanted:
-            return menus
-        for item_id, restaurant_id, name, price in tx.query(
-            "SELECT item_id, restaurant_id, name, price FROM food_menu_items "
-            f"WHERE tenant_id = ? AND restaurant_id IN ({_marks(wanted)})",
-            (current_tenant(), *wanted),
-        ):
-            menus.setdefault(str(restaurant_id), {})[str(item_id)] = (str(name), Decimal(str(price)))
-        return menus
+        _check_found("restaurant_id", wanted, tx.query(*_ids_query("food_restaurants", "restaurant_id", wanted)))
 
     def _orders_in(self, tx: Tx, ids: Sequence[str]) -> list[tuple[Order, int]]:
         if not ids:

@@ -1,4 +1,7 @@
-"""The referee's notebook on SQL: load the facts a rule needs, and write the rows a decided event implies."""
+"""The referee's notebook on SQL: load the facts a rule needs, and write the rows a decided event implies.
+
+The writes are deferred (:meth:`Tx.defer`): on PostgreSQL they leave with the append and the COMMIT.
+"""
 
 from __future__ import annotations
 
@@ -60,23 +63,46 @@ def match_started(tx: Tx, match_id: str) -> bool:
     return row is not None
 
 
-def facts(tx: Tx, match_id: str) -> MatchFacts | None:
-    """Return a match's current facts, locking its row against concurrent commands (PostgreSQL)."""
-    lock = " FOR UPDATE OF m" if tx.dialect == "postgresql" else ""
-    row = tx.one(
-        "SELECT m.home, h.name, m.away, a.name, m.referee_id, r.name, m.status, m.last_minute, m.home_goals, "
-        "m.away_goals, m.home_substitutions, m.away_substitutions, m.version FROM match_matches m "
-        "JOIN match_teams h ON h.tenant_id = m.tenant_id AND h.code = m.home "
-        "JOIN match_teams a ON a.tenant_id = m.tenant_id AND a.code = m.away "
-        "JOIN match_referees r ON r.tenant_id = m.tenant_id AND r.referee_id = m.referee_id "
-        f"WHERE m.tenant_id = ? AND m.match_id = ?{lock}",
-        (current_tenant(), match_id),
-    )
+_FACTS = (
+    "SELECT m.home, h.name, m.away, a.name, m.referee_id, r.name, m.status, m.last_minute, m.home_goals, "
+    "m.away_goals, m.home_substitutions, m.away_substitutions, m.version FROM match_matches m "
+    "JOIN match_teams h ON h.tenant_id = m.tenant_id AND h.code = m.home "
+    "JOIN match_teams a ON a.tenant_id = m.tenant_id AND a.code = m.away "
+    "JOIN match_referees r ON r.tenant_id = m.tenant_id AND r.referee_id = m.referee_id "
+    "WHERE m.tenant_id = ? AND m.match_id = ?"
+)
+
+
+def _facts_sql(tx: Tx) -> str:
+    return f"{_FACTS} FOR UPDATE OF m" if tx.dialect == "postgresql" else _FACTS
+
+
+def _match_facts(match_id: str, row: tuple[Any, ...] | None) -> MatchFacts | None:
     if row is None:
         return None
     return MatchFacts(
         match_id, Team(row[0], row[1]), Team(row[2], row[3]), row[4], row[5], row[6], *(int(x) for x in row[7:])
     )
+
+
+def facts(tx: Tx, match_id: str) -> MatchFacts | None:
+    """Return a match's current facts, locking its row against concurrent commands (PostgreSQL)."""
+    return _match_facts(match_id, tx.one(_facts_sql(tx), (current_tenant(), match_id)))
+
+
+def facts_and_appearances(
+    tx: Tx, match_id: str, players: Sequence[str]
+) -> tuple[MatchFacts | None, list[Appearance | None]]:
+    """The match's facts (its row locked, first) and the players' parts in it, read in one round trip."""
+    tenant = current_tenant()
+    answers = tx.queries(
+        [
+            (_facts_sql(tx), (tenant, match_id)),
+            *((f"{_APPEARANCE} AND l.player_id = ?", (tenant, match_id, p)) for p in players),
+        ]
+    )
+    found = [_appearance(rows[0]) if rows else None for rows in answers[1:]]
+    return _match_facts(match_id, answers[0][0] if answers[0] else None), found
 
 
 _APPEARANCE = (
@@ -119,19 +145,19 @@ def record_reference(tx: Tx, event: NewEvent) -> None:
     """Write the row a registration event implies."""
     p, tenant = event.payload, current_tenant()
     if event.type == domain.TEAM_REGISTERED:
-        tx.execute("INSERT INTO match_teams (tenant_id, code, name) VALUES (?, ?, ?)", (tenant, p["code"], p["name"]))
+        tx.defer("INSERT INTO match_teams (tenant_id, code, name) VALUES (?, ?, ?)", (tenant, p["code"], p["name"]))
     elif event.type == domain.PLAYER_REGISTERED:
-        tx.execute(
+        tx.defer(
             "INSERT INTO match_players (tenant_id, player_id, team, number, name) VALUES (?, ?, ?, ?, ?)",
             (tenant, p["player_id"], p["team"], p["number"], p["name"]),
         )
     elif event.type == domain.REFEREE_REGISTERED:
-        tx.execute(
+        tx.defer(
             "INSERT INTO match_referees (tenant_id, referee_id, name) VALUES (?, ?, ?)",
             (tenant, p["referee_id"], p["name"]),
         )
     elif event.type == domain.FOUL_TYPE_REGISTERED:
-        tx.execute(
+        tx.defer(
             "INSERT INTO match_fouls (tenant_id, foul_id, description) VALUES (?, ?, ?)",
             (tenant, p["foul_id"], p["description"]),
         )
@@ -159,7 +185,7 @@ def record_match(tx: Tx, match_id: str, before: MatchFacts | None, events: Seque
             substitutions[0 if before.side(p["team"]["code"]) == "home" else 1] += 1
         elif event.type == domain.MATCH_ENDED:
             status, ended = domain.ENDED, minute
-    tx.execute(
+    tx.defer(
         "UPDATE match_matches SET last_minute = ?, version = ?, home_goals = ?, away_goals = ?, "
         "home_substitutions = ?, away_substitutions = ?, status = ?, ended_minute = ? "
         "WHERE tenant_id = ? AND match_id = ?",
@@ -168,18 +194,18 @@ def record_match(tx: Tx, match_id: str, before: MatchFacts | None, events: Seque
 
 
 def _started(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_matches (tenant_id, match_id, home, away, referee_id, status, last_minute, version) "
         "VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
         (tenant, match_id, p["home"]["code"], p["away"]["code"], p["referee"]["referee_id"], domain.IN_PROGRESS, seq),
     )
     players = [(pl["player_id"], p[side]["code"]) for side in ("home", "away") for pl in p["lineups"][side]]
-    tx.executemany(
+    tx.defer_many(
         "INSERT INTO match_lineups (tenant_id, match_id, player_id, team, status, entered_minute) "
         "VALUES (?, ?, ?, ?, ?, 0)",
         [(tenant, match_id, player, team, domain.ON_PITCH) for player, team in players],
     )
-    tx.executemany(
+    tx.defer_many(
         "INSERT INTO match_player_match_stats (tenant_id, match_id, player_id, team) VALUES (?, ?, ?, ?)",
         [(tenant, match_id, player, team) for player, team in players],
     )
@@ -187,7 +213,7 @@ def _started(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
 
 def _booked(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
     player_id = p["player"]["player_id"]
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_bookings (tenant_id, match_id, seq, player_id, card, foul_id, minute) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (tenant, match_id, seq, player_id, p["card"], p["foul"]["foul_id"], p["minute"]),
@@ -204,7 +230,7 @@ def _sent_off(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
 
 def _goal(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
     scorer = p["player"]
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_goals (tenant_id, match_id, seq, player_id, team, minute) VALUES (?, ?, ?, ?, ?, ?)",
         (tenant, match_id, seq, scorer["player_id"], scorer["team"], p["minute"]),
     )
@@ -215,16 +241,16 @@ def _substitution(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
     off, on, team = p["off"]["player_id"], p["on"]["player_id"], p["team"]["code"]
     _leave(tx, tenant, match_id, off, domain.SUBSTITUTED, p["minute"])
     _add_stats(tx, tenant, match_id, off, minutes_played=p["off_minutes_played"])
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_lineups (tenant_id, match_id, player_id, team, status, entered_minute) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (tenant, match_id, on, team, domain.ON_PITCH, p["minute"]),
     )
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_player_match_stats (tenant_id, match_id, player_id, team) VALUES (?, ?, ?, ?)",
         (tenant, match_id, on, team),
     )
-    tx.execute(
+    tx.defer(
         "INSERT INTO match_substitutions (tenant_id, match_id, seq, team, player_off, player_on, minute) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (tenant, match_id, seq, team, off, on, p["minute"]),
@@ -232,11 +258,11 @@ def _substitution(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
 
 
 def _ended(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
-    tx.execute(
+    tx.defer(
         "UPDATE match_lineups SET left_minute = ? WHERE tenant_id = ? AND match_id = ? AND status = ?",
         (p["minute"], tenant, match_id, domain.ON_PITCH),
     )
-    tx.executemany(
+    tx.defer_many(
         "UPDATE match_player_match_stats SET minutes_played = minutes_played + ? "
         "WHERE tenant_id = ? AND match_id = ? AND player_id = ?",
         [(m["minutes"], tenant, match_id, m["player_id"]) for m in p["minutes_played"]],
@@ -244,7 +270,7 @@ def _ended(tx: Tx, tenant: str, match_id: str, seq: int, p: Any) -> None:
 
 
 def _leave(tx: Tx, tenant: str, match_id: str, player_id: str, status: str, minute: int) -> None:
-    tx.execute(
+    tx.defer(
         "UPDATE match_lineups SET status = ?, left_minute = ? WHERE tenant_id = ? AND match_id = ? AND player_id = ?",
         (status, minute, tenant, match_id, player_id),
     )
@@ -261,7 +287,7 @@ def _add_stats(
     red_cards: int = 0,
     minutes_played: int = 0,
 ) -> None:
-    tx.execute(
+    tx.defer(
         "UPDATE match_player_match_stats SET goals = goals + ?, yellow_cards = yellow_cards + ?, "
         "red_cards = red_cards + ?, minutes_played = minutes_played + ? "
         "WHERE tenant_id = ? AND match_id = ? AND player_id = ?",

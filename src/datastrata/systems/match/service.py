@@ -228,14 +228,14 @@ class MatchService:
         domain.check_id(foul, field="foul")
 
         def handle(tx: Work) -> Decision:
-            facts = self._facts(tx, match_id)
+            found, (appearance,) = notebook.facts_and_appearances(tx, match_id, [player])
+            facts = self._found(match_id, found)
             kind = notebook.foul(tx, foul)
             if kind is None:
                 raise NotFound(
                     f"foul {foul} is not registered; add it with: datastrata match foul add {foul} DESCRIPTION",
                     field="foul",
                 )
-            appearance = notebook.appearance(tx, match_id, player)
             return self._record(tx, facts, domain.book(facts, appearance, player, card, kind, minute, referee))
 
         content = {"player": player, "minute": minute, "foul": foul, "referee": referee}
@@ -275,8 +275,8 @@ class MatchService:
         domain.check_player(player)
 
         def handle(tx: Work) -> Decision:
-            facts = self._facts(tx, match_id)
-            appearance = notebook.appearance(tx, match_id, player)
+            found, (appearance,) = notebook.facts_and_appearances(tx, match_id, [player])
+            facts = self._found(match_id, found)
             return self._record(tx, facts, [domain.score_goal(facts, appearance, player, minute, referee)])
 
         content = {"player": player, "minute": minute, "referee": referee}
@@ -298,8 +298,8 @@ class MatchService:
         domain.check_player(on, field="on")
 
         def handle(tx: Work) -> Decision:
-            facts = self._facts(tx, match_id)
-            leaving = notebook.appearance(tx, match_id, off)
+            found, (leaving, coming_appearance) = notebook.facts_and_appearances(tx, match_id, [off, on])
+            facts = self._found(match_id, found)
             coming = notebook.player(tx, on)
             if coming is None:
                 raise NotFound(
@@ -307,7 +307,6 @@ class MatchService:
                     f"{domain.team_of(on)} {on.split('-')[1]} NAME",
                     field="on",
                 )
-            coming_appearance = notebook.appearance(tx, match_id, on)
             event = domain.substitute(facts, leaving, off, coming, coming_appearance, minute, referee)
             return self._record(tx, facts, [event])
 
@@ -547,7 +546,11 @@ class MatchService:
 
     @staticmethod
     def _facts(tx: Work, match_id: str) -> MatchFacts:
-        facts = notebook.facts(tx, match_id)
+        return MatchService._found(match_id, notebook.facts(tx, match_id))
+
+    @staticmethod
+    def _found(match_id: str, facts: MatchFacts | None) -> MatchFacts:
+        """The match's facts, or NotFound when no such match was started."""
         if facts is None:
             raise NotFound(
                 f"match {match_id} does not exist; start it with: datastrata match start {match_id} --home … --away …",
