@@ -478,6 +478,11 @@ Runner = Callable[[float], float]  # given a duration, measure and return events
 
 def measure(label: str, runners: dict[str, Runner], settings: Settings) -> dict[str, float]:
     """Warm up every implementation, then run interleaved trials (rotating the order); return medians."""
+    return {name: statistics.median(values) for name, values in trials(label, runners, settings).items()}
+
+
+def trials(label: str, runners: dict[str, Runner], settings: Settings) -> dict[str, list[float]]:
+    """Warm up every implementation, then run interleaved trials (rotating the order); return every trial's rate."""
     for runner in runners.values():
         runner(settings.warmup_s)
     samples: dict[str, list[float]] = {name: [] for name in runners}
@@ -491,7 +496,7 @@ def measure(label: str, runners: dict[str, Runner], settings: Settings) -> dict[
         f"  {label:<22} "
         + "  ".join(f"{n}={medians[n]:>9,.0f}/s (spread {min(v):,.0f}-{max(v):,.0f})" for n, v in samples.items())
     )
-    return medians
+    return samples
 
 
 def figure(name: str, values: dict[str, float]) -> dict[str, Any]:

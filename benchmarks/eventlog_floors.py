@@ -200,10 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = create_database(base, "bench_floor")
         pg_floor = PostgresFloor("acct", url, decode=True)
         pg_bare = PostgresFloor("acct", url, decode=False)
-        for subject in (es, pg_floor, pg_bare):
-            stack.callback(subject.close)
-        for subject in (es, pg_floor):
-            load_read_set(subject, settings)
+        for pg_subject in (es, pg_floor, pg_bare):
+            stack.callback(pg_subject.close)
+        for pg_subject in (es, pg_floor):
+            load_read_set(pg_subject, settings)
         figures += _figures("pg", es, pg_floor, pg_bare, settings)
     json.dump({"figures": figures, "mode": settings.mode}, sys.stdout, indent=2)
     sys.stdout.write("\n")
