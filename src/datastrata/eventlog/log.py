@@ -128,7 +128,10 @@ class EventLog:
                 self.db.notify_changed()
             return result
         with self.db.transaction() as tx:
-            return self.append_in(tx, stream_id, events, expected_version=expected_version, tenant=owner)
+            result = self._append(tx, owner, stream_id, events, expected_version)
+            if not result.duplicate:
+                tx.on_commit(self.db.notify_changed)
+            return result
 
     def append_in(
         self,
