@@ -669,25 +669,46 @@ def scratch_dir() -> Iterator[Path]:
         yield Path(name)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print the JSON report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="short trials (under a minute)")
+def options(argv: Sequence[str] | None, doc: str | None, quick: str) -> argparse.Namespace:
+    """The command line of an event-log benchmark: ``--quick`` (described by `quick`) and ``--no-postgres``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figures")
-    args = parser.parse_args(argv)
-    settings = QUICK if args.quick else FULL
-    machine = machine_info(settings)
-    started = time.perf_counter()
+    return parser.parse_args(argv)
 
+
+def both_engines(
+    sqlite: Callable[[Path], list[dict[str, Any]]],
+    postgres: Callable[[], list[dict[str, Any]]],
+    machine: dict[str, Any],
+    *,
+    with_postgres: bool,
+) -> list[dict[str, Any]]:
+    """The SQLite figures (files in a scratch directory), then PostgreSQL's unless skipped or no server can start."""
     figures: list[dict[str, Any]] = []
     with scratch_dir() as workdir:
-        figures += bench_sqlite(workdir, settings, machine)
-    if not args.no_postgres:
+        figures += sqlite(workdir)
+    if with_postgres:
         try:
-            figures += bench_postgres(settings, machine)
+            figures += postgres()
         except ServerUnavailable as exc:
             log(f"[pg] skipped: {exc}")
             machine["postgresql"] = f"skipped: {exc}"
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the JSON report."""
+    args = options(argv, __doc__, "short trials (under a minute)")
+    settings = QUICK if args.quick else FULL
+    machine = machine_info(settings)
+    started = time.perf_counter()
+    figures = both_engines(
+        lambda workdir: bench_sqlite(workdir, settings, machine),
+        lambda: bench_postgres(settings, machine),
+        machine,
+        with_postgres=not args.no_postgres,
+    )
     order = [
         "sqlite_append_1",
         "sqlite_append_100",

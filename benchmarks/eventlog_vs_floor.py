@@ -27,7 +27,6 @@ JSON goes to stdout, progress to stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -40,7 +39,7 @@ from typing import Any
 
 from datastrata.eventlog import EventLog
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_postgres, migrated
+from datastrata.testing.servers import create_database, ephemeral_postgres, migrated
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eventlog_floors import PostgresFloor, SqliteFloor
@@ -53,13 +52,14 @@ from eventlog import (  # the sibling benchmarks, imported from this directory
     Settings,
     Subject,
     bind,
+    both_engines,
     es_postgres_recorder,
     es_sqlite_recorder,
     load_read_set,
     log,
     machine_info,
+    options,
     run_threads,
-    scratch_dir,
     trials,
 )
 
@@ -248,22 +248,16 @@ def _pool(url: str, size: int) -> Iterator[EventLog]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both engines and print the JSON report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="short trials (about a minute)")
-    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figures")
-    args = parser.parse_args(argv)
+    args = options(argv, __doc__, "short trials (about a minute)")
     settings = QUICK if args.quick else FULL
     machine = machine_info(settings)
     started = time.perf_counter()
-    figures: list[dict[str, Any]] = []
-    with scratch_dir() as workdir:
-        figures += bench_sqlite(workdir, settings)
-    if not args.no_postgres:
-        try:
-            figures += bench_postgres(settings)
-        except ServerUnavailable as exc:
-            log(f"[pg] skipped: {exc}")
-            machine["postgresql"] = f"skipped: {exc}"
+    figures = both_engines(
+        lambda workdir: bench_sqlite(workdir, settings),
+        lambda: bench_postgres(settings),
+        machine,
+        with_postgres=not args.no_postgres,
+    )
     machine["wall_seconds"] = round(time.perf_counter() - started, 1)
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     missed = [f["name"] for f in figures if not f["met"]]
