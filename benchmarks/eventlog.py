@@ -216,10 +216,11 @@ class DatastrataSubject(Subject):
 
     name = "datastrata"
 
-    def __init__(self, prefix: str, url: str) -> None:
+    def __init__(self, prefix: str, url: str, *, shared: EventLog | None = None) -> None:
         super().__init__(prefix)
-        self.db: Database = open_database(url)
-        self.log = EventLog(self.db)
+        self.owned = shared is None  # writers of one process share one log (and SQLite's group commit)
+        self.log = EventLog(open_database(url)) if shared is None else shared
+        self.db: Database = self.log.db
 
     def append(self, n: int) -> int:
         i = self.next_stream()
@@ -244,7 +245,8 @@ class DatastrataSubject(Subject):
             after = page.next_after
 
     def close(self) -> None:
-        self.db.close()
+        if self.owned:
+            self.db.close()
 
 
 class EventsourcingSubject(Subject):
@@ -476,6 +478,11 @@ Runner = Callable[[float], float]  # given a duration, measure and return events
 
 def measure(label: str, runners: dict[str, Runner], settings: Settings) -> dict[str, float]:
     """Warm up every implementation, then run interleaved trials (rotating the order); return medians."""
+    return {name: statistics.median(values) for name, values in trials(label, runners, settings).items()}
+
+
+def trials(label: str, runners: dict[str, Runner], settings: Settings) -> dict[str, list[float]]:
+    """Warm up every implementation, then run interleaved trials (rotating the order); return every trial's rate."""
     for runner in runners.values():
         runner(settings.warmup_s)
     samples: dict[str, list[float]] = {name: [] for name in runners}
@@ -489,7 +496,7 @@ def measure(label: str, runners: dict[str, Runner], settings: Settings) -> dict[
         f"  {label:<22} "
         + "  ".join(f"{n}={medians[n]:>9,.0f}/s (spread {min(v):,.0f}-{max(v):,.0f})" for n, v in samples.items())
     )
-    return medians
+    return samples
 
 
 def figure(name: str, values: dict[str, float]) -> dict[str, Any]:
@@ -510,26 +517,26 @@ def bench_engine(engine: str, subjects: dict[str, Subject], settings: Settings) 
     """Load the read data set, then measure reads and appends for every implementation on one engine."""
     log(f"[{engine}] loading {settings.read_all_events:,} events per implementation")
     for subject in subjects.values():
-        subject.append_to("reader", READ_STREAM_EVENTS)
-        for k in range((settings.read_all_events - READ_STREAM_EVENTS) // 100):
-            subject.append_to(f"filler-{k % 50}", 100)
+        load_read_set(subject, settings)
     for name, subject in subjects.items():
         assert subject.read_stream("reader") == READ_STREAM_EVENTS, name
         assert subject.read_all() == settings.read_all_events, name
-
-    def runners(make: Callable[[Subject], Op]) -> dict[str, Runner]:
-        return {name: _bind(make(s)) for name, s in subjects.items()}
-
-    figures = []
     log(f"[{engine}] measuring ({settings.trials} trials x {settings.trial_s}s, median)")
-    figures.append(figure(f"{engine}_read_stream", measure("read_stream", runners(_read_stream_op), settings)))
-    figures.append(figure(f"{engine}_read_all", measure("read_all", runners(_read_all_op), settings)))
-    figures.append(figure(f"{engine}_append_1", measure("append_1", runners(_append_op(1)), settings)))
-    figures.append(figure(f"{engine}_append_100", measure("append_100", runners(_append_op(100)), settings)))
-    return figures
+    return [
+        figure(f"{engine}_{op}", measure(op, {name: bind(make(s)) for name, s in subjects.items()}, settings))
+        for op, make in OPS.items()
+    ]
 
 
-def _bind(op: Op) -> Runner:
+def load_read_set(subject: Subject, settings: Settings) -> None:
+    """Store the data set the read figures read: one 1000-event stream, then fillers up to the global log's size."""
+    subject.append_to("reader", READ_STREAM_EVENTS)
+    for k in range((settings.read_all_events - READ_STREAM_EVENTS) // 100):
+        subject.append_to(f"filler-{k % 50}", 100)
+
+
+def bind(op: Op) -> Runner:
+    """A runner that repeats `op` for the duration it is given."""
     return lambda seconds: run_for(op, seconds)
 
 
@@ -543,6 +550,15 @@ def _read_all_op(subject: Subject) -> Op:
 
 def _append_op(n: int) -> Callable[[Subject], Op]:
     return lambda subject: lambda: subject.append(n)
+
+
+#: Each single-writer figure: its name and how to make its unit of work from a subject.
+OPS: dict[str, Callable[[Subject], Op]] = {
+    "read_stream": _read_stream_op,
+    "read_all": _read_all_op,
+    "append_1": _append_op(1),
+    "append_100": _append_op(100),
+}
 
 
 # ---- engines ---------------------------------------------------------------------------------------------------
@@ -612,7 +628,7 @@ def bench_postgres(settings: Settings, machine: dict[str, Any]) -> list[dict[str
                 stack.callback(w.close)
 
         def threaded(name: str, count: int) -> Runner:
-            ops: list[Op] = [_append_op(1)(w) for w in writers[name][:count]]
+            ops: list[Op] = [OPS["append_1"](w) for w in writers[name][:count]]
             return lambda seconds: run_threads(ops, seconds)
 
         four = measure("concurrent_4", {n: threaded(n, 4) for n in IMPLS}, settings)
@@ -653,25 +669,46 @@ def scratch_dir() -> Iterator[Path]:
         yield Path(name)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print the JSON report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="short trials (under a minute)")
+def options(argv: Sequence[str] | None, doc: str | None, quick: str) -> argparse.Namespace:
+    """The command line of an event-log benchmark: ``--quick`` (described by `quick`) and ``--no-postgres``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figures")
-    args = parser.parse_args(argv)
-    settings = QUICK if args.quick else FULL
-    machine = machine_info(settings)
-    started = time.perf_counter()
+    return parser.parse_args(argv)
 
+
+def both_engines(
+    sqlite: Callable[[Path], list[dict[str, Any]]],
+    postgres: Callable[[], list[dict[str, Any]]],
+    machine: dict[str, Any],
+    *,
+    with_postgres: bool,
+) -> list[dict[str, Any]]:
+    """The SQLite figures (files in a scratch directory), then PostgreSQL's unless skipped or no server can start."""
     figures: list[dict[str, Any]] = []
     with scratch_dir() as workdir:
-        figures += bench_sqlite(workdir, settings, machine)
-    if not args.no_postgres:
+        figures += sqlite(workdir)
+    if with_postgres:
         try:
-            figures += bench_postgres(settings, machine)
+            figures += postgres()
         except ServerUnavailable as exc:
             log(f"[pg] skipped: {exc}")
             machine["postgresql"] = f"skipped: {exc}"
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the JSON report."""
+    args = options(argv, __doc__, "short trials (under a minute)")
+    settings = QUICK if args.quick else FULL
+    machine = machine_info(settings)
+    started = time.perf_counter()
+    figures = both_engines(
+        lambda workdir: bench_sqlite(workdir, settings, machine),
+        lambda: bench_postgres(settings, machine),
+        machine,
+        with_postgres=not args.no_postgres,
+    )
     order = [
         "sqlite_append_1",
         "sqlite_append_100",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,19 +39,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eventlog import (  # the sibling benchmark, imported from this directory
     _COLUMNS,
     FULL,
+    OPS,
     PAGE,
     QUICK,
-    READ_STREAM_EVENTS,
     EventsourcingSubject,
     RawPostgresSubject,
     RawSqliteSubject,
     Settings,
     _row,
+    bind,
     es_postgres_recorder,
     es_sqlite_recorder,
+    load_read_set,
     log,
     measure,
-    run_for,
     scratch_dir,
 )
 
@@ -100,7 +101,7 @@ class SqliteFloor(RawSqliteSubject):
 class PostgresFloor(RawPostgresSubject):
     """psycopg with nothing but the SQL: one-statement and COPY appends, reads with the least decoding."""
 
-    def __init__(self, prefix: str, url: str, *, decode: bool) -> None:
+    def __init__(self, prefix: str, url: str, *, decode: bool, positions_from: int | None = None) -> None:
         super().__init__(prefix, url)
         self.decode, self.decoder = decode, _decoded_pg
         self.single = (
@@ -114,7 +115,8 @@ class PostgresFloor(RawPostgresSubject):
         )
         self.select = _SELECT.replace("payload, metadata", "payload::text, metadata::text")
         row = self.conn.execute("SELECT coalesce(max(position), 0) FROM eventlog_events").fetchone()
-        self.position = int(row[0]) if row else 0  # COPY numbers its rows here (one writer per floor table)
+        # Positions are numbered here (one writer per floor table, or each concurrent writer its own range).
+        self.position = (int(row[0]) if row else 0) if positions_from is None else positions_from
 
     def _write(self, stream: str, after: int, n: int) -> None:
         now = datetime.now(UTC)
@@ -154,26 +156,14 @@ def _page_through(floor: Any, sql: str) -> int:
         after = rows[-1][0]
 
 
-def _load(subject: Any, settings: Settings) -> None:
-    subject.append_to("reader", READ_STREAM_EVENTS)
-    for k in range((settings.read_all_events - READ_STREAM_EVENTS) // 100):
-        subject.append_to(f"filler-{k % 50}", 100)
-
-
 def _figures(engine: str, es: Any, floor: Any, bare: Any, settings: Settings) -> list[dict[str, Any]]:
     """Measure eventsourcing beside the floor (and the fetch-only floor for reads) on one engine."""
-    ops: dict[str, Callable[[Any], Callable[[], int]]] = {
-        "read_stream": lambda s: lambda: s.read_stream("reader"),
-        "read_all": lambda s: s.read_all,
-        "append_1": lambda s: lambda: s.append(1),
-        "append_100": lambda s: lambda: s.append(100),
-    }
     out = []
-    for name, make in ops.items():
+    for name, make in OPS.items():
         subjects = {"eventsourcing": es, "floor": floor}
         if name.startswith("read"):
             subjects["fetch_only"] = bare
-        runners = {k: (lambda op: lambda seconds: run_for(op, seconds))(make(s)) for k, s in subjects.items()}
+        runners = {k: bind(make(s)) for k, s in subjects.items()}
         medians = measure(f"{engine}_{name}", runners, settings)
         record: dict[str, Any] = {"name": f"{engine}_{name}", "unit": "events/s"}
         for k, v in medians.items():
@@ -200,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for subject in (es, floor, bare):
             stack.callback(subject.close)
         for subject in (es, floor):
-            _load(subject, settings)
+            load_read_set(subject, settings)
         if floor.conn.execute("PRAGMA synchronous").fetchone()[0] != 2:
             raise RuntimeError("the SQLite floor must run with synchronous=FULL")
         figures += _figures("sqlite", es, floor, bare, settings)
@@ -208,13 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("[pg] floors beside eventsourcing")
         es = EventsourcingSubject("acct", *es_postgres_recorder(create_database(base, "bench_es")))
         url = create_database(base, "bench_floor")
-        floor = PostgresFloor("acct", url, decode=True)
-        bare = PostgresFloor("acct", url, decode=False)
-        for subject in (es, floor, bare):
-            stack.callback(subject.close)
-        for subject in (es, floor):
-            _load(subject, settings)
-        figures += _figures("pg", es, floor, bare, settings)
+        pg_floor = PostgresFloor("acct", url, decode=True)
+        pg_bare = PostgresFloor("acct", url, decode=False)
+        for pg_subject in (es, pg_floor, pg_bare):
+            stack.callback(pg_subject.close)
+        for pg_subject in (es, pg_floor):
+            load_read_set(pg_subject, settings)
+        figures += _figures("pg", es, pg_floor, pg_bare, settings)
     json.dump({"figures": figures, "mode": settings.mode}, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -81,6 +81,21 @@ def test_batches_of_many_events_keep_order_versions_and_payloads(db: Database) -
     assert stored[250].occurred_at == stored[250].recorded_at
 
 
+def test_reads_return_each_events_own_two_times(db: Database) -> None:
+    """A read decodes the business time and the recording time apart, whether they are equal or not."""
+    log = EventLog(db)
+    plain = log.append("t", [ev(n=0)]).events[0]
+    dated = log.append("t", [ev(n=1, occurred_at=plain.recorded_at), ev(n=2, occurred_at=T0)]).events
+    assert dated[0].recorded_at > plain.recorded_at
+    want = [
+        (plain.recorded_at, plain.recorded_at),
+        (plain.recorded_at, dated[0].recorded_at),
+        (T0, dated[1].recorded_at),
+    ]
+    for events in (log.read("t"), log.read_all()):
+        assert [(e.occurred_at, e.recorded_at) for e in events] == want
+
+
 def test_event_id_of_another_stream_is_refused(db: Database) -> None:
     log = EventLog(db)
     log.append("a", [ev(event_id="x-1")])

@@ -128,7 +128,10 @@ class EventLog:
                 self.db.notify_changed()
             return result
         with self.db.transaction() as tx:
-            return self.append_in(tx, stream_id, events, expected_version=expected_version, tenant=owner)
+            result = self._append(tx, owner, stream_id, events, expected_version)
+            if not result.duplicate:
+                tx.on_commit(self.db.notify_changed)
+            return result
 
     def append_in(
         self,
@@ -484,12 +487,24 @@ class EventLog:
         return [self._upcast(e) for e in events] if self.upcasters else events
 
     def _stored(self, rows: list[Row]) -> list[Event]:
-        """Build Events from stored rows exactly as stored (no opening, no upcasting)."""
+        """Build Events from stored rows exactly as stored (no opening, no upcasting).
+
+        The read hot path: PostgreSQL's driver returns the times as datetimes already; SQLite's ISO text is parsed
+        once per event when the event's two times are equal (an append without ``occurred_at``), which is the rule.
+        """
         loads, time = _loads, self._time
+        if time is _same:
+            return [
+                Event(
+                    r[2], r[3], r[0], r[4], r[5], loads(r[7]), loads(r[8]) if r[8] != "{}" else {}, r[9], r[10],
+                    r[6], r[1],
+                )
+                for r in rows
+            ]  # fmt: skip
         return [
             Event(
-                r[2], r[3], r[0], r[4], r[5], loads(r[7]), loads(r[8]) if r[8] != "{}" else {}, time(r[9]),
-                time(r[10]), r[6], r[1],
+                r[2], r[3], r[0], r[4], r[5], loads(r[7]), loads(r[8]) if r[8] != "{}" else {}, (at := time(r[9])),
+                at if r[10] == r[9] else time(r[10]), r[6], r[1],
             )
             for r in rows
         ]  # fmt: skip
