@@ -132,8 +132,7 @@ def seed(home: Path) -> str:
             for number in LINEUP:
                 match.register_player(team, number, f"Player {team} {number}")
         match.register_referee("REF", "The Referee")
-        for k in [str(k) for k in range(MATCHES)] + ["match"]:
-            match_id = "query-match" if k == "match" else f"load-{k}"
+        for match_id in [f"load-{k}" for k in range(MATCHES)] + ["query-match"]:
             match.start(match_id, "HOM", "AWY", "REF", LINEUP, LINEUP)
         match.goal("query-match", "HOM-10", minute=5)
         master = MasterDataService(runtime)
