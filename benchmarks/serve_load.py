@@ -248,11 +248,22 @@ def proc_sample(pid: int) -> tuple[int, int]:
 
 
 def soak(
-    pid: int, port: int, token: str, routes: Sequence[Route], *, seconds: float, rate: float, every: float
+    pid: int,
+    port: int,
+    token: str,
+    routes: Sequence[Route],
+    *,
+    seconds: float,
+    rate: float,
+    latency_ms: float,
+    every: float,
 ) -> dict[str, Any]:
-    """Drive every route in turn at `rate` requests/s for `seconds`, sampling memory and descriptors `every` s."""
+    """Drive every route in turn at `rate` requests/s for `seconds`, sampling memory and descriptors `every` s.
+
+    Each of 8 connections sends a request, waits for it (about `latency_ms`), then pauses the rest of its period.
+    """
     connections = 8
-    pause_ms = 1000 * connections / rate
+    pause_ms = max(0.0, 1000 * connections / rate - latency_ms)
     args = [token, "soak", f"{pause_ms:.3f}"] + [a for r in routes for a in r.lua_args()]
     command = [WRK, "-t", "2", "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s"]
     command += ["-s", str(LUA), f"http://127.0.0.1:{port}", "--", *args]
@@ -299,6 +310,7 @@ def soak(
             "max": max(s[2] for s in steady),
             "end": samples[-1][2],
         },
+        "series_s_rss_kib_fds": samples[:: max(1, len(samples) // 20)] + samples[-1:],
         "rss_growth_after_warm_up": growth(1),
         "fd_growth_after_warm_up": growth(2),
         "goal": "rss_growth_after_warm_up <= 0.10 and fd_growth_after_warm_up <= 0.10",
@@ -362,8 +374,22 @@ def main() -> None:
             if soak_seconds > 0:
                 peaks = [max(r["requests_per_s"] for r in runs if r["route"] == route.name) for route in routes]
                 rate = statistics.mean(peaks) / 2
+                at8 = [
+                    r["p50_ms"]
+                    for r in runs
+                    if r["kind"] != "floor" and r["connections"] == min(connections, key=lambda c: abs(c - 8))
+                ]
                 every = 5.0 if soak_seconds >= 60 else 1.0
-                soaked = soak(app.pid, api, token, routes, seconds=soak_seconds, rate=rate, every=every)
+                soaked = soak(
+                    app.pid,
+                    api,
+                    token,
+                    routes,
+                    seconds=soak_seconds,
+                    rate=rate,
+                    latency_ms=statistics.mean(at8),
+                    every=every,
+                )
     finally:
         if args.keep:
             print(f"kept the home and the servers' logs in {home}", file=sys.stderr)
