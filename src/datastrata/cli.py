@@ -129,6 +129,9 @@ def serve(
         list[Path] | None,
         typer.Option("--tiering", help="Serve this tiering policy under /tiering and run its moves (repeatable)."),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request at info (uvicorn's access log); /metrics counts them either way.")
+    ] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs); callers send `Authorization: Bearer <key>` (`keys create`)."""
     import uvicorn
@@ -151,7 +154,7 @@ def serve(
     if insecure_local:
         auth = insecure_local_config(host, rate_limit, burst)
     app = create_app(session(ctx).settings(), worker=worker, auth=auth, tiering=policies)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def _refuse_unusable_port(host: str, port: int) -> None:

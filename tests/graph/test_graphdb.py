@@ -83,3 +83,24 @@ def test_a_graph_answers_from_the_generation_its_pointer_names_and_drops_stale_o
     assert reopened.file == path.with_name("g.gen2") and reopened.read("MATCH (k:K) RETURN k.id") == [("new",)]
     assert not path.exists() and graphfiles.generations(path) == ["g.gen2"]  # the stale generation is gone
     reopened.close()
+
+
+def test_the_writer_connection_is_renewed_and_keeps_its_settings(tmp_path: Path) -> None:
+    """Every RENEW_WRITER_EVERY commits a fresh writer (LadybugDB frees a LOAD FROM's memory only on close)."""
+    import pyarrow as pa
+
+    from datastrata.stores.graphdb import RENEW_WRITER_EVERY
+
+    with GraphDatabase(tmp_path / "g") as db:
+        db.ensure_schema(DDL)
+        db.disable_auto_checkpoint()
+        first = db._gen.writer
+        for k in range(2 * RENEW_WRITER_EVERY + 1):
+            rows = pa.table({"new_id": pa.array([f"t{k}"], pa.string()), "new_n": pa.array([k], pa.int64())})
+            with db.transaction() as tx:
+                tx.execute("LOAD FROM $rows CREATE (:Thing {id: new_id, n: new_n})", {"rows": rows})
+        assert db._gen.writer is not first
+        assert db.execute("MATCH (t:Thing) RETURN count(t), sum(t.n)") == [
+            (2 * RENEW_WRITER_EVERY + 1, sum(range(2 * RENEW_WRITER_EVERY + 1)))
+        ]
+        assert db.execute("CALL current_setting('auto_checkpoint') RETURN *") == [("False",)]

@@ -8,13 +8,14 @@ so the label set stays bounded) and by kind: a GET is a query, anything else a c
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.supervisor import STATES
@@ -59,6 +60,36 @@ class RuntimeCollector(Collector):
         yield from (position, lag, state, failures, dead)  # fmt: skip
 
 
+class HttpMetrics:
+    """Pure ASGI middleware: times each HTTP request and hands method, route, status and seconds to `observe`.
+
+    (Not Starlette's ``BaseHTTPMiddleware``: that runs every request through a task group and memory streams, a
+    large share of a small request's CPU under load; see docs/benchmarks.md, "The server under load".)
+    """
+
+    def __init__(self, app: ASGIApp, observe: Callable[[str, Any, int, float], None]) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self.observe(scope["method"], scope.get("route"), status, time.perf_counter() - started)
+
+
 def install_metrics(app: FastAPI) -> None:
     """Add the HTTP middleware and the ``/metrics`` route; the registry is the app's own."""
     registry = CollectorRegistry()
@@ -76,22 +107,15 @@ def install_metrics(app: FastAPI) -> None:
         ["method", "route", "kind"], registry=registry,
     )  # fmt: skip
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route: Any = request.scope.get("route")
-            template = str(getattr(route, "path", "unmatched"))
-            kind = "query" if request.method in ("GET", "HEAD") else "command"
-            requests.labels(request.method, template, kind, str(status)).inc()
-            latency.labels(request.method, template, kind).observe(time.perf_counter() - started)
-            if status >= 400:
-                errors.labels(request.method, template, kind, str(status)).inc()
+    def observe(method: str, route: Any, status: int, seconds: float) -> None:
+        template = str(getattr(route, "path", "unmatched"))
+        kind = "query" if method in ("GET", "HEAD") else "command"
+        requests.labels(method, template, kind, str(status)).inc()
+        latency.labels(method, template, kind).observe(seconds)
+        if status >= 400:
+            errors.labels(method, template, kind, str(status)).inc()
+
+    app.add_middleware(HttpMetrics, observe=observe)
 
     @app.get(
         "/metrics",

@@ -153,6 +153,8 @@ def _records(conn: Any, cypher: str, params: Params | None) -> list[dict[str, An
 #: The address space each open graph reserves, and so its largest size: 16 GiB lets thousands of graphs share a
 #: process (LadybugDB's default reservation stops a process at about 16 open databases).
 MAX_DB_SIZE = 16 << 30
+#: Write transactions after which the writer connection is replaced (see :meth:`_Generation.renew_writer`).
+RENEW_WRITER_EVERY = 8
 
 
 class _Generation:
@@ -183,6 +185,22 @@ class _Generation:
         self.active = 0
         self.retired = False
         self.drained = threading.Condition()
+
+    def renew_writer(self, *, auto_checkpoint: bool) -> None:
+        """Replace the writer connection with a fresh one (with the same checkpoint setting); closes the old one.
+
+        LadybugDB 0.22 keeps buffer-pool memory for every ``LOAD FROM`` of a Python (Arrow) table until the
+        connection that ran it closes — about 1.4 MB a statement, never evicted (a bounded pool fails with "the
+        buffer pool is full and no memory could be freed"): a live projection's small batches grew the server by
+        gigabytes an hour. A fresh connection now and then bounds it.
+        """
+        import ladybug
+
+        fresh = ladybug.Connection(self.db, num_threads=self.threads)
+        if not auto_checkpoint:
+            fresh.execute(DISABLE_AUTO_CHECKPOINT)
+        old, self.writer = self.writer, fresh
+        old.close()
 
     def lend(self) -> Any:
         """Return a reader connection (an idle one, or a new one); the caller gives it back with `take_back`."""
@@ -256,6 +274,7 @@ class GraphDatabase:
         self._lock = threading.RLock()
         self._swap = threading.Lock()
         self._in_tx = False
+        self._committed = 0
         self.schema_ddl: list[str] = []
         self.auto_checkpoint = True
         if file is None and not read_only:
@@ -406,6 +425,9 @@ class GraphDatabase:
                 except RuntimeError as exc:
                     self._rollback_quietly()
                     raise _translate(exc, "COMMIT") from exc
+                self._committed += 1
+                if self._committed % RENEW_WRITER_EVERY == 0:
+                    self._gen.renew_writer(auto_checkpoint=self.auto_checkpoint)
             finally:
                 self._in_tx = False
 
