@@ -189,6 +189,35 @@ def test_two_commands_at_one_expected_version_in_a_group_one_wins_one_conflicts(
     assert _commits(runtime) == before + 1
 
 
+def test_a_groups_first_command_fails_after_writing_and_those_queued_behind_it_commit(runtime: Runtime) -> None:
+    service = PortfolioService(runtime)
+    group = _store(runtime).group
+    assert group is not None
+    before = _commits(runtime)
+    inside, release = threading.Event(), threading.Event()
+
+    def writes_holds_then_fails() -> None:  # the group's first member: it runs without a savepoint of its own
+        with runtime.transaction(Scope("portfolio", "p-first")) as work:
+            work.append([NewEvent("Deposited", {"amount": "5"})])
+            inside.set()
+            assert release.wait(30)
+            raise ValidationError("amount: refused after writing", field="amount")
+
+    first = Background(writes_holds_then_fails)
+    assert inside.wait(10)
+    behind = [Background(lambda k=k: service.deposit(f"p-behind-{k}", "1.00")) for k in range(3)]
+    _wait_queued(group, 3)
+    release.set()
+    first.join()
+    for b in behind:
+        b.join()
+        assert b.error is None
+    assert isinstance(first.error, ValidationError)
+    assert runtime.version(Scope("portfolio", "p-first")) == 0  # rolled back with its group, nobody else in it
+    assert [len(service.events(f"p-behind-{k}")) for k in range(3)] == [1, 1, 1]
+    assert _commits(runtime) == before + 1  # the three queued behind it: one group, one COMMIT
+
+
 def test_an_idempotency_key_used_twice_in_one_group_is_one_command(runtime: Runtime) -> None:
     service = PortfolioService(runtime)
     before = _commits(runtime)

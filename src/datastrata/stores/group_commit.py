@@ -1,12 +1,12 @@
 """Group commit: one process's concurrent SQLite transactions share one writer connection and one COMMIT per group.
 
 Each transaction takes the writer in turn (first come, first served) and runs inside its own SAVEPOINT of the
-group's ``BEGIN IMMEDIATE`` transaction, so it sees the effects of the group's earlier members in the order they
-were applied, and a failing one rolls back to its savepoint alone and is refused at once. The member that leaves
-the writer with nobody queued for it (or the group full, or older than its wait) commits the group; every member
-waits for that COMMIT before it returns and only then runs its after-commit callbacks. A lone transaction thus
-commits as soon as its body ends, exactly as without groups; under load, the commands that queue during one
-group's flush make up the next group.
+group's ``BEGIN IMMEDIATE`` transaction (the first needs none: its rollback is the group's), so it sees the effects
+of the group's earlier members in the order they were applied, and a failing one rolls back to its savepoint alone
+and is refused at once. The member that leaves the writer with nobody queued for it (or the group full, or older
+than its wait) commits the group; every member waits for that COMMIT before it returns and only then runs its
+after-commit callbacks. A lone transaction thus commits as soon as its body ends, exactly as without groups; under
+load, the commands that queue during one group's flush make up the next group.
 """
 
 from __future__ import annotations
@@ -112,17 +112,19 @@ class GroupCommitter:
             self._reset()  # a forked child never uses its parent's connection or waits for its parent's threads
         self._acquire()
         try:
-            conn, group = self._join(durable)
+            conn, group, first = self._join(durable)
             self._prepared = prepare(conn, self._prepared)
-            conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            if not first:
+                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
         except BaseException:
             self._leave()
             raise
         try:
             yield conn
-            conn.execute(f"RELEASE {_SAVEPOINT}")
+            if not first:
+                conn.execute(f"RELEASE {_SAVEPOINT}")
         except BaseException:
-            self._undo(conn, group)
+            self._undo(conn, group, first)
             self._leave()
             raise
         group.members += 1
@@ -153,8 +155,9 @@ class GroupCommitter:
         else:
             self._busy = False
 
-    def _join(self, durable: bool) -> tuple[sqlite3.Connection, _Group]:
-        """The connection and the open group this command joins (begun now if none is open or it flushes less)."""
+    def _join(self, durable: bool) -> tuple[sqlite3.Connection, _Group, bool]:
+        """The connection, the open group this command joins (begun now if none is open or it flushes less), and
+        whether it begins that group: a group's first member needs no savepoint, its rollback is the group's."""
         conn = self._conn
         if conn is None:
             conn = self._conn = self._connect()
@@ -174,13 +177,17 @@ class GroupCommitter:
             except sqlite3.OperationalError as exc:
                 raise BackendUnavailable(f"SQLite database {self.path} is not writable now: {exc}") from exc
             group = self._group = _Group(level, time.monotonic())
-        return conn, group
+            return conn, group, True
+        return conn, group, False
 
-    def _undo(self, conn: sqlite3.Connection, group: _Group) -> None:
-        """Roll a failed member back to its savepoint; if SQLite rolled back the whole group, fail its other members."""
+    def _undo(self, conn: sqlite3.Connection, group: _Group, first: bool) -> None:
+        """Roll a failed member back (to its savepoint; the first, the group); fail the others if SQLite undid all."""
         try:
-            conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
-            conn.execute(f"RELEASE {_SAVEPOINT}")
+            if first:  # nobody else has joined yet: the group's own rollback is the member's
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                conn.execute(f"RELEASE {_SAVEPOINT}")
         except sqlite3.Error:
             if conn.in_transaction:  # the member's effects could not be undone alone: the group must not commit
                 with suppress(sqlite3.Error):
