@@ -136,11 +136,13 @@ class PostgresDatabase(Database):
         self.direct_url = direct_url
         self._announcer: Announcer | None = None
         probe(self.conninfo)  # one short attempt first: the real cause in one line, not the pool's retries
-        # A transaction pooler refuses startup options and cannot keep a server-side prepared statement for us.
+        # No server-side prepared statements: a transaction pooler cannot keep them for us, and in pipeline mode
+        # psycopg 3.3's prepared-statement cache can lose step with the server when concurrent commands fail and
+        # retry ("prepared statement "_pg3_5" does not exist"; docs/decisions.md, "No automatic prepared statements").
         kwargs: dict[str, Any] = (
             {"autocommit": True, "prepare_threshold": None}
             if self.pooler
-            else {"autocommit": True, "options": "-c timezone=UTC"}
+            else {"autocommit": True, "prepare_threshold": None, "options": "-c timezone=UTC"}
         )
         self.pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=max_size, kwargs=kwargs, open=False
