@@ -145,6 +145,30 @@ def test_a_failing_deferred_write_refuses_the_transaction_with_its_own_error_and
         db.close()
 
 
+def test_a_connection_whose_pipeline_failed_is_replaced_and_a_prepared_statement_still_runs(pg_url: str) -> None:
+    db = PostgresDatabase(pg_url, max_size=1)  # one pooled connection: the next transaction shows if it was replaced
+    try:
+        _table(db)
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO pipe (id, body) VALUES (1, 'kept')")
+        for _ in range(6):  # past psycopg's prepare threshold: the statement is prepared on the server
+            with db.read() as tx:
+                assert tx.scalar("SELECT body FROM pipe WHERE id = ?", (1,)) == "kept"
+        with db.read() as tx:
+            before = tx.scalar("SELECT pg_backend_pid()")
+        with pytest.raises(psycopg.Error), db.transaction() as tx:
+            tx.defer("INSERT INTO pipe (id, body) VALUES (1, 'twin')")
+            tx.scalar("SELECT body FROM pipe WHERE id = ?", (1,))  # queued behind the failure: never run
+        with db.read() as tx:
+            after = tx.scalar("SELECT pg_backend_pid()")
+            assert after != before  # a new connection, its prepared cache empty on both sides
+            assert tx.scalar("SELECT body FROM pipe WHERE id = ?", (1,)) == "kept"
+        with db.read() as tx:  # a transaction that did not fail keeps its connection
+            assert tx.scalar("SELECT pg_backend_pid()") == after
+    finally:
+        db.close()
+
+
 def test_an_expected_version_conflict_in_a_pipelined_command_is_refused_with_nothing_written(pg_url: str) -> None:
     with Runtime.open(Settings(store=pg_url)) as runtime:
         runtime.locate(Scope.of("pipe")).db.ensure_schema("pipe", lambda dialect: TABLE)

@@ -136,13 +136,11 @@ class PostgresDatabase(Database):
         self.direct_url = direct_url
         self._announcer: Announcer | None = None
         probe(self.conninfo)  # one short attempt first: the real cause in one line, not the pool's retries
-        # No server-side prepared statements: a transaction pooler cannot keep them for us, and in pipeline mode
-        # psycopg 3.3's prepared-statement cache can lose step with the server when concurrent commands fail and
-        # retry ("prepared statement "_pg3_5" does not exist"; docs/decisions.md, "No automatic prepared statements").
+        # A transaction pooler refuses startup options and cannot keep a server-side prepared statement for us.
         kwargs: dict[str, Any] = (
             {"autocommit": True, "prepare_threshold": None}
             if self.pooler
-            else {"autocommit": True, "prepare_threshold": None, "options": "-c timezone=UTC"}
+            else {"autocommit": True, "options": "-c timezone=UTC"}
         )
         self.pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=max_size, kwargs=kwargs, open=False
@@ -262,11 +260,27 @@ def _pipelined(tx: PostgresTx, opening: Sequence[bytes], *, commit_alone: bool) 
         else:
             conn.execute(b"COMMIT")
             tx.leave_pipeline()  # the deferred writes and the COMMIT: the first failure is raised here
-    except BaseException:
-        with suppress(psycopg.Error):
+    except BaseException as exc:
+        failed = isinstance(exc, psycopg.Error)
+        try:
             tx.leave_pipeline()
+        except psycopg.Error:
+            failed = True
         _rollback(conn)
+        if failed:
+            _discard(conn)
         raise
+
+
+def _discard(conn: psycopg.Connection[Any]) -> None:
+    """Close `conn` after a statement failed in its pipeline, so the pool replaces it.
+
+    psycopg 3.3's prepared-statement cache can lose step with the server when a pipeline fails (it names a statement
+    the server does not have: "prepared statement "_pg3_5" does not exist" on a later use of the connection); a new
+    connection starts both sides empty (docs/decisions.md, "A connection whose pipeline failed is replaced").
+    """
+    with suppress(psycopg.Error):
+        conn.close()
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
