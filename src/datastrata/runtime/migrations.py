@@ -18,6 +18,7 @@ from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
+from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.bound import BoundDatabase
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component, Pending, migrate, unique
@@ -47,6 +48,7 @@ SPINE: tuple[Component, ...] = (
     TENANCY,
     MOVES,
     SUBJECT_KEYS,
+    SHARD_MAPS,
 )
 
 

@@ -70,6 +70,10 @@ class DirectoryRouter(Router):
         """The pinned keys and their shards, in key order."""
         return {self._keys[encoded]: self._table[encoded] for encoded in sorted(self._table)}
 
+    def pinned(self, key: Key) -> str | None:
+        """Return the shard `key` is pinned to, or None when the fallback routes it."""
+        return self._table.get(encode_key(key))
+
     def route(self, key: Key) -> str:
         """The key's pinned shard, else the fallback's answer."""
         encoded = encode_key(key)
