@@ -42,15 +42,22 @@ def counted(pg_url: str, proxy: RoundTripProxy) -> Iterator[Runtime]:
         yield runtime
 
 
-def trips(proxy: RoundTripProxy, call: object, n: int = 5) -> float:
-    """Round trips per call of `call` (a callable taking the call's number), after two warm-up calls."""
+def trips(proxy: RoundTripProxy, call: object, n: int = 5, rounds: int = 3) -> float:
+    """Round trips per call of `call` (a callable taking the call's number), after two warm-up calls.
+
+    The fewest of `rounds` rounds of `n` calls: the proxy counts every connection's trips, so a pool connection
+    opened in the background during one round (its handshake is several trips) must not count as the command's.
+    """
     assert callable(call)
     for i in range(2):
         call(i)
-    before = proxy.round_trips
-    for i in range(2, 2 + n):
-        call(i)
-    return (proxy.round_trips - before) / n
+    best = float("inf")
+    for r in range(rounds):
+        before = proxy.round_trips
+        for i in range(2 + r * n, 2 + (r + 1) * n):
+            call(i)
+        best = min(best, (proxy.round_trips - before) / n)
+    return best
 
 
 def _table(db: Database) -> None:
@@ -76,8 +83,8 @@ def test_a_transaction_of_deferred_writes_is_one_round_trip(pg_url: str, proxy: 
         assert trips(proxy, write) <= 1  # BEGIN, both writes and COMMIT leave together
         assert trips(proxy, read_then_write) <= 2  # BEGIN with both reads; the write with the COMMIT
         with db.read() as tx:
-            assert tx.scalar("SELECT count(*) FROM pipe WHERE body = 'b'") == 7
-            assert tx.scalar("SELECT count(*) FROM pipe WHERE body = 'c'") == 7
+            assert tx.scalar("SELECT count(*) FROM pipe WHERE body = 'b'") == 17  # 2 warm-up calls and 3 rounds of 5
+            assert tx.scalar("SELECT count(*) FROM pipe WHERE body = 'c'") == 17
     finally:
         db.close()
 
