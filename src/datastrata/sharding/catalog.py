@@ -216,20 +216,22 @@ def _create_database(settings: Settings, map_name: str, shard: str, server: str 
     name = f"{home_db}_{map_name}_{shard}".replace("-", "_").replace(".", "_")
     if len(name) > PG_NAME_MAX:
         name = f"{name[: PG_NAME_MAX - 9]}_{digest}"
-    admin_url = server or p.provision_url(settings, settings.store)
-    with p.admin(admin_url, what=f"CREATE DATABASE {name}") as conn:
+    if server is None:  # the home's server: a copy of the migrated template silos are made from (fast), once
+        from datastrata.tenancy.silo import create_database, migrate_store
+
+        store = with_database(settings.store, name)
+        with p.admin(p.provision_url(settings, settings.store), what=f"CREATE DATABASE {name}") as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists:  # made before a crash, not yet catalogued: bring it up to date
+            migrate_store(settings, store)
+        else:
+            create_database(settings, settings.store, store)
+        return store
+    with p.admin(server, what=f"CREATE DATABASE {name}") as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"'.encode())
-        grantees = p.roles_of(settings).names()
-        if grantees:
-            to = ", ".join(f'"{g}"' for g in grantees)
-            conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {to}'.encode())
-    if server is not None:
-        store = with_database(server, name)
-        _migrate(settings, store, owner=store)
-    else:
-        store = with_database(settings.store, name)
-        _migrate(settings, store, owner=p.owner_url(settings, store))
+    store = with_database(server, name)
+    _migrate(settings, store, owner=store)
     return store
 
 

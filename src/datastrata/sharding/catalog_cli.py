@@ -97,3 +97,54 @@ def _text_one(row: dict[str, Any]) -> str:
     lines = [f"{row['map']}: epoch {row['epoch']}, {row['router']} router, {len(row['shards'])} shards ({contexts})"]
     lines += [f"  {s['shard']}: {s['store']}{'' if s['routed'] else ' (not routed)'}" for s in row["shards"]]
     return "\n".join(lines)
+
+
+def scatter_command(
+    ctx: typer.Context,
+    map_name: Annotated[str, typer.Argument(metavar="MAP", help="The shard map whose shards to ask.")],
+    sql: Annotated[str, typer.Option("--sql", help="One read-only statement run on every shard.")],
+    policy: Annotated[str, typer.Option("--policy", help="fail (any shard missing: error) or partial.")] = "fail",
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds each shard gets; its query is then cancelled.")
+    ] = 30.0,
+    merge: Annotated[
+        str, typer.Option("--merge", help="none, sum or count (one numeric column), rows (one sorted list).")
+    ] = "none",
+    limit: Annotated[int | None, typer.Option("--limit", help="With --merge rows: at most this many rows.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a read-only statement on every shard of MAP at once and merge the answers (the article's Total/Sum/All)."""
+    from datastrata.sharding.adhoc import check_merge, check_read_sql, scatter_sql
+    from datastrata.sharding.scatter import check_policy, check_timeout
+
+    check_read_sql(sql)  # every input checked before a store is opened
+    check_policy(policy)
+    check_timeout(timeout)
+    check_merge(merge)
+    if limit is not None:
+        bounded_int(limit, field="limit", minimum=0, maximum=10_000_000)
+    runtime = session(ctx).open()
+    answer = scatter_sql(
+        ShardCatalog(runtime.db),
+        ShardMaps(runtime.db),
+        map_name,
+        sql,
+        timeout=timeout,
+        policy=policy,
+        merge=merge,
+        limit=limit,
+    )
+    emit(answer.to_dict(), as_json=as_json, text=_scatter_text)
+
+
+def _scatter_text(data: dict[str, Any]) -> str:
+    lines = []
+    if "value" in data:
+        lines.append(str(data["value"]))
+    elif "rows" in data:
+        lines += ["\t".join("" if v is None else str(v) for v in row) for row in data["rows"]]
+    else:
+        for shard, rows in data["shards"].items():
+            lines += [f"{shard}\t" + "\t".join("" if v is None else str(v) for v in row) for row in rows]
+    lines += [f"missing {m['shard']}: {m['reason']}" for m in data["missing"]]
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ app = typer.Typer(
 _QUICK_KINDS = ("ring", "jump", "rendezvous")
 app.command("init")(catalog_cli.init)
 app.command("list")(catalog_cli.list_maps)
+app.command("scatter")(catalog_cli.scatter_command)
 
 
 @app.command()
