@@ -22,6 +22,8 @@ _QUICK_KINDS = ("ring", "jump", "rendezvous")
 app.command("init")(catalog_cli.init)
 app.command("list")(catalog_cli.list_maps)
 app.command("scatter")(catalog_cli.scatter_command)
+app.command("coordinator")(catalog_cli.coordinator_command)
+app.command("sql")(catalog_cli.sql_command)
 
 
 @app.command()
