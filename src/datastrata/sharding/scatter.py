@@ -125,12 +125,11 @@ def scatter(
     if not targets:
         return Gathered({})
     deadline = time.monotonic() + seconds
-    pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(targets))), thread_name_prefix="scatter")
-    try:
-        futures: dict[Future[T], str] = {pool.submit(_visit, t, work, deadline): t.name for t in targets}
-        done, _ = wait(futures, timeout=seconds + GRACE)  # both policies name every shard that failed
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # a stuck shard's thread ends on its own; nobody waits for it
+    pool = _pool(max(1, min(threads, MAX_THREADS)))
+    futures: dict[Future[T], str] = {pool.submit(_visit, t, work, deadline): t.name for t in targets}
+    done, _ = wait(futures, timeout=seconds + GRACE)  # both policies name every shard that failed
+    for future in futures:
+        future.cancel()  # one still queued behind a stuck shard never starts; a running one ends on its own
     answers: dict[str, T] = {}
     missing: list[Missing] = []
     for future, name in futures.items():
@@ -144,6 +143,19 @@ def scatter(
     if missing and policy == "fail":
         raise ScatterFailed(missing, len(answers))
     return Gathered({name: answers[name] for name in names if name in answers}, missing)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of `threads` scatter threads (kept: each thread keeps its SQLite connections open)."""
+    with _pools_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"scatter{threads}")
+        return pool
 
 
 def _target(item: Location | Target) -> Target:
