@@ -21,7 +21,7 @@ from datastrata.sharding.catalog_schema import MIGRATIONS
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.names import check_shard
 from datastrata.sharding.placement import ByShard, StoredMap
-from datastrata.stores.database import Database, time_to_db
+from datastrata.stores.database import Database, is_unique_violation, time_to_db
 
 if TYPE_CHECKING:
     from datastrata.core.config import Settings
@@ -56,6 +56,15 @@ class ShardCatalog:
         name = check_shard(map_name, field="map")
         shard = check_shard(shard, field="shard")
         store = _check_store(store_url)
+        try:
+            self._add(name, shard, store)
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            self._add(name, shard, store)  # a concurrent add won: the same URL is fine, another is refused
+        return ShardEntry(name, shard, store)
+
+    def _add(self, name: str, shard: str, store: str) -> None:
         with self.db.transaction() as tx:
             found = tx.scalar("SELECT store FROM sharding_shards WHERE map_name = ? AND shard = ?", (name, shard))
             if found is None:
@@ -69,7 +78,6 @@ class ShardCatalog:
                     "name (a shard's store never changes: move its data with a reshard instead)",
                     field="store_url",
                 )
-        return ShardEntry(name, shard, store)
 
     def entries(self, map_name: str | None = None) -> list[ShardEntry]:
         """Return the catalogued shards of `map_name` (None: of every map), by map then shard."""
