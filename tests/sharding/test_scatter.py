@@ -281,3 +281,36 @@ def test_policy_and_timeout_are_checked_before_anything_runs() -> None:
     with pytest.raises(ValidationError, match="timeout"):
         scatter([], _sum, timeout=-1)
     assert scatter([], _sum, timeout=1) == Gathered({})
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATASTRATA_FULL") != "1", reason="starts a second server (~20 s): DATASTRATA_FULL=1"
+)
+@pytest.mark.parametrize("sharded", ["postgresql"], indirect=True)
+def test_a_postgres_shard_whose_server_stopped_is_missing_not_a_hang(sharded: tuple[Settings, Database]) -> None:
+    """A shard on a second server: answering, then the server stops; open and new connections both fail fast."""
+    from datastrata.testing.servers import ephemeral_postgres, migrated
+
+    _, db = sharded
+    near = ShardCatalog(db).specs("accounts")["s0"]
+    with ephemeral_postgres(fsync=False) as other:
+        far_url = migrated(create_database(other, "far"))
+        far_db = open_database(far_url)
+        with far_db:
+            _ledger(far_db, ["acct-1000"])
+        catalog = ShardCatalog(db)
+        catalog.add("far", "s0", near.store)
+        catalog.add("far", "s9", far_url)
+        specs = catalog.specs("far")
+        opened = [Location.open(spec, max_size=1) for spec in specs.values()]
+        assert merge_sum(scatter(opened, _sum, timeout=10)) > 1000
+    try:
+        fresh = [Target(name, partial(Location.open, spec, max_size=1)) for name, spec in specs.items()]
+        for targets in (opened, fresh):
+            with pytest.raises(ScatterFailed, match=r"1 of 2 shards gave no answer: s9 \("):
+                scatter(targets, _sum, timeout=10)
+            got = scatter(targets, _sum, timeout=10, policy="partial")
+            assert list(got.answers) == ["s0"] and [m.shard for m in got.missing] == ["s9"]
+    finally:
+        for location in opened:
+            location.close()
