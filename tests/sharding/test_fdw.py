@@ -119,6 +119,9 @@ def test_bad_input_to_the_coordinator_is_refused(sharded: tuple[Settings, Databa
     assert int(coordinator.sql(SUM_SQL)[1][0][0]) == sum(range(300))
     with pytest.raises(NotFound, match="no shard map 'nomap'"):
         Coordinator(settings, ShardCatalog(db), ShardMaps(db), "nomap").build("ledger")
+    ShardMaps(db).create("unbuilt", JumpRouter(SHARDS))
+    with pytest.raises(NotFound, match=r"no coordinator for map 'unbuilt'.*shards coordinator unbuilt --table"):
+        Coordinator(settings, ShardCatalog(db), ShardMaps(db), "unbuilt").sql(SUM_SQL)
     with pytest.raises(Exception, match="PostgreSQL server"):
         Coordinator(Settings(store="sqlite:///x.db"), ShardCatalog(db), ShardMaps(db), "accounts")
 

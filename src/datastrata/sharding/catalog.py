@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: The longest PostgreSQL identifier (a shard's database name is cut to fit, with a hash to stay unique).
 PG_NAME_MAX = 63
+#: PostgreSQL's SQLSTATE when CREATE DATABASE names one that exists.
+DUPLICATE_DATABASE = "42P04"
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +239,11 @@ def _create_database(settings: Settings, map_name: str, shard: str, server: str 
         return store
     with p.admin(server, what=f"CREATE DATABASE {name}") as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"'.encode())
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != DUPLICATE_DATABASE:
+                    raise  # (a concurrent provision made it a moment ago: migrate it below like ours)
     store = with_database(server, name)
     _migrate(settings, store, owner=store)
     return store

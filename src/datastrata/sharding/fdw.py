@@ -140,10 +140,13 @@ class Coordinator:
                 field="map",
             ) from None
         with conn:
-            built = conn.execute(
-                "SELECT table_name, epoch FROM datastrata_coordinator WHERE map_name = %s ORDER BY table_name",
-                (self.map_name,),
-            ).fetchall()
+            try:
+                built = conn.execute(
+                    "SELECT table_name, epoch FROM datastrata_coordinator WHERE map_name = %s ORDER BY table_name",
+                    (self.map_name,),
+                ).fetchall()
+            except psycopg.errors.UndefinedTable:
+                built = []
             if not built:
                 raise NotFound(
                     f"the coordinator of map {self.map_name!r} has no table yet; run `datastrata shards coordinator "
