@@ -10,6 +10,7 @@ import pytest
 from datastrata.core.config import Settings
 from datastrata.runtime import Runtime
 from datastrata.systems.trading.service import TradingService
+from datastrata.systems.trading.topology import topology
 
 #: The one-way latency of the tests' link (a Singapore command pays twice this).
 LATENCY_MS = 5.0
@@ -24,6 +25,9 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def trading(runtime: Runtime) -> TradingService:
-    """The trading service on `runtime`: New York's 4 SQLite shards, Singapore's SQLite file, a 5 ms link."""
-    service: TradingService = runtime.service("trading", lambda r: TradingService(r, latency_ms=LATENCY_MS))
+    """The trading service on `runtime`: New York on 2 SQLite shards, Singapore's SQLite file, a 5 ms link."""
+    where = topology(runtime.settings, shards=2)  # the default 4 run in the CLI, HTTP and tour tests
+    service: TradingService = runtime.service(
+        "trading", lambda r: TradingService(r, where=where, latency_ms=LATENCY_MS)
+    )
     return service

@@ -65,6 +65,7 @@ class TradingService:
             raise
         self.ticks = TickFeed()
         self._stop: threading.Event | None = None
+        self._round = threading.Lock()  # one round at a time: the worker's job and a request's settle
         self._threads: list[threading.Thread] = []
         runtime.on_close(self.close)
 
@@ -155,7 +156,8 @@ class TradingService:
         """One round: New York's enrichment on every shard, then every shard's forwarder; the work done."""
         if self._stop is not None:
             return 0  # the background threads drive them
-        return self.new_york.run_once() + self.forwarders.run_once()
+        with self._round:
+            return self.new_york.run_once() + self.forwarders.run_once()
 
     def settle(self, *, max_rounds: int = MAX_SETTLE_ROUNDS) -> int:
         """Run rounds until nothing is left to enrich or forward (or the link refuses); the work done."""
