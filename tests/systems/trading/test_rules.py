@@ -148,3 +148,22 @@ def test_no_account_no_order_and_shards_carry_the_slot(trading: TradingService) 
         with location.db.read() as tx:
             row = tx.one("SELECT shard_key, shard_slot FROM trading_accounts WHERE user_id = ?", (user,))
         assert row is not None and (row[0], int(row[1])) == (user, slot_of(user))
+
+
+def test_on_a_postgresql_store_the_regions_databases_are_made_on_first_use(tmp_path: Path, pg_url: str) -> None:
+    with Runtime.open(Settings(store=pg_url)) as runtime:
+        svc = TradingService(runtime, latency_ms=0)
+        stores = [
+            svc.topology.home.store,
+            *(s.store for s in svc.topology.shards.values()),
+            svc.topology.singapore.store,
+        ]
+        assert all(
+            s.startswith("postgresql") and s.rsplit("/", 1)[1].startswith(pg_url.rsplit("/", 1)[1]) for s in stores
+        )
+        svc.deposit("pat", "100", region="singapore")
+        svc.order("pat", "XOM", "1", "100", side="buy", region="singapore")
+        assert svc.catch_up()
+        assert svc.pnl("pat")["cash"] == "0"
+    with Runtime.open(Settings(store=pg_url)) as runtime:  # a second opening finds them made
+        assert TradingService(runtime, latency_ms=0).positions("pat")[0]["symbol"] == "XOM"

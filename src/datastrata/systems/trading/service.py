@@ -30,6 +30,7 @@ from datastrata.systems.trading.domain import (
 from datastrata.systems.trading.forwarder import Forwarders
 from datastrata.systems.trading.link import Link, LinkState
 from datastrata.systems.trading.newyork import Deposited, NewYork, Trade
+from datastrata.systems.trading.provision import provision
 from datastrata.systems.trading.singapore import Singapore
 from datastrata.systems.trading.ticks import TickFeed
 from datastrata.systems.trading.topology import NEW_YORK, REGIONS, Topology, topology
@@ -55,6 +56,7 @@ class TradingService:
     def __init__(self, runtime: Runtime, *, where: Topology | None = None, latency_ms: float | None = None) -> None:
         self.runtime = runtime
         self.topology = where or topology(runtime.settings)
+        provision(runtime.settings, self.topology)  # PostgreSQL: the regions' databases, made and migrated once
         self.link = Link(self.topology.link_file, latency_ms=latency_ms)
         self.new_york = NewYork(self.topology, tenants=runtime.tenants, clock=runtime.clock)
         try:
