@@ -15,6 +15,8 @@ from datastrata.systems.trading.service import SERVICE, TradingService
 from datastrata.systems.trading.singapore import MAX_ALERTS
 
 router = APIRouter(prefix="/trading", tags=["trading"])
+#: Seconds ``POST /trading/sync`` waits for Singapore to catch up.
+SYNC_WAIT = 10.0
 
 UserPath = Annotated[str, Path(pattern=USER_PATTERN, description="An account's user id, e.g. mei")]
 User = Annotated[str, Field(pattern=USER_PATTERN, description="An account's user id, e.g. mei")]
@@ -84,19 +86,19 @@ def get_account(user: UserPath, request: Request, region: RegionQuery = "new-yor
     return _svc(request).account(user, region=region)
 
 
-@router.get("/positions/{user}")
+@router.get("/positions/{user}", responses=problems())
 def get_positions(user: UserPath, request: Request) -> list[dict[str, Any]]:
     """Singapore's local view of a user's positions, valued at the latest local quotes."""
     return _svc(request).positions(user)
 
 
-@router.get("/pnl/{user}")
+@router.get("/pnl/{user}", responses=problems())
 def get_pnl(user: UserPath, request: Request) -> dict[str, Any]:
     """Singapore's local view of a user's profit and portfolio value."""
     return _svc(request).pnl(user)
 
 
-@router.get("/alerts/{user}")
+@router.get("/alerts/{user}", responses=problems())
 def get_alerts(
     user: UserPath, request: Request, limit: Annotated[int, Query(ge=1, le=MAX_ALERTS)] = 100
 ) -> list[dict[str, Any]]:
@@ -104,44 +106,44 @@ def get_alerts(
     return _svc(request).alerts(user, limit=limit)
 
 
-@router.get("/quotes")
+@router.get("/quotes", responses=problems())
 def get_quotes(request: Request) -> list[dict[str, Any]]:
     """Singapore's latest quote per symbol."""
     return _svc(request).quotes()
 
 
-@router.post("/ticks")
+@router.post("/ticks", responses=problems())
 def post_ticks(body: TicksIn, request: Request) -> dict[str, Any]:
     """Feed synthetic ticks into Singapore's latest quotes (one batched upsert)."""
     return {"ticks": body.count, "symbols": _svc(request).tick(body.count)}
 
 
-@router.post("/sync")
+@router.post("/sync", responses=problems())
 def post_sync(request: Request) -> dict[str, Any]:
-    """Enrich what New York recorded and carry it to Singapore now (the worker does this in the background)."""
+    """Carry what New York recorded to Singapore and wait (up to 10 s, not while the link is cut) until it is there."""
     svc = _svc(request)
-    return {"work": svc.settle(), "pending": svc.pending()}
+    return {"delivered": svc.catch_up(timeout=SYNC_WAIT), "pending": svc.pending()}
 
 
-@router.get("/link")
+@router.get("/link", responses=problems())
 def get_link(request: Request) -> dict[str, Any]:
     """The link's state and latency, each forwarder's place, and what waits to cross."""
     return _svc(request).link_status()
 
 
-@router.put("/link")
+@router.put("/link", responses=problems())
 def put_link(body: LatencyIn, request: Request) -> dict[str, Any]:
     """Set the link's one-way latency."""
     return _svc(request).set_latency(body.latency_ms).to_dict()
 
 
-@router.post("/link/cut")
+@router.post("/link/cut", responses=problems())
 def post_link_cut(request: Request) -> dict[str, Any]:
     """Cut the link between the regions."""
     return _svc(request).cut().to_dict()
 
 
-@router.post("/link/restore")
+@router.post("/link/restore", responses=problems())
 def post_link_restore(request: Request) -> dict[str, Any]:
     """Restore the link."""
     return _svc(request).restore().to_dict()

@@ -153,9 +153,12 @@ def ticks(
 def sync(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Enrich what New York recorded and carry it to Singapore now (what the worker does in the background)."""
     svc = _svc(ctx)
-    done = svc.settle()
-    emit({"work": done, "pending": svc.pending()}, as_json=as_json,
-         text=lambda d: f"{d['work']} events enriched or forwarded; {d['pending']} wait for the link")  # fmt: skip
+    delivered = svc.catch_up()
+    emit(
+        {"delivered": delivered, "pending": svc.pending()},
+        as_json=as_json,
+        text=lambda d: "Singapore is up to date" if d["delivered"] else f"{d['pending']} events wait for the link",
+    )
 
 
 def _link_text(data: dict[str, Any]) -> str:
@@ -188,7 +191,7 @@ def link_restore(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @link_app.command("latency")
 def link_latency(
     ctx: typer.Context,
-    latency_ms: Annotated[float, typer.Argument(help="One-way latency in milliseconds (0-60000).")],
+    latency_ms: Annotated[float, typer.Argument(help="One-way latency in milliseconds (0-1000).")],
     as_json: JsonOption = False,
 ) -> None:
     """Set the link's one-way latency."""

@@ -23,8 +23,8 @@ from datastrata.core.errors import BackendUnavailable, ValidationError
 T = TypeVar("T")
 #: The default one-way latency, in milliseconds (Singapore ↔ New York over fibre is about 100).
 LATENCY_MS = 100.0
-#: The longest latency the link takes (a minute), in milliseconds.
-MAX_LATENCY_MS = 60_000.0
+#: The longest one-way latency the link takes, in milliseconds (a request from Singapore pays it twice).
+MAX_LATENCY_MS = 1_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class LinkState:
 
 
 def check_latency(value: object) -> float:
-    """Return `value` as a one-way latency in milliseconds (0 to a minute)."""
+    """Return `value` as a one-way latency in milliseconds (0 to a second)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LATENCY_MS:
         raise ValidationError(
             f"latency_ms must be a number of milliseconds from 0 to {MAX_LATENCY_MS:g}; got {value!r}",

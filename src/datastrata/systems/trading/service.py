@@ -156,9 +156,9 @@ class TradingService:
 
     def run_once(self) -> int:
         """One round: New York's enrichment on every shard, then every shard's forwarder; the work done."""
-        if self._stop is not None:
-            return 0  # the background threads drive them
         with self._round:
+            if self._stop is not None:
+                return 0  # the background threads drive them
             return self.new_york.run_once() + self.forwarders.run_once()
 
     def settle(self, *, max_rounds: int = MAX_SETTLE_ROUNDS) -> int:
@@ -172,13 +172,14 @@ class TradingService:
         return done
 
     def catch_up(self, *, timeout: float = 30.0) -> bool:
-        """Run rounds until Singapore has everything (a backing-off forwarder is waited for); False at `timeout`."""
+        """Run rounds until Singapore has everything (a backing-off forwarder is waited for); False at `timeout` or
+        at once while the link is cut."""
         deadline = time.monotonic() + timeout
         while True:
             self.settle()
             if self.delivered():
                 return True
-            if time.monotonic() > deadline:
+            if self.link.state().cut or time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
 
@@ -192,9 +193,13 @@ class TradingService:
 
     def start(self) -> None:
         """Run New York's enrichment and each shard's forwarder in background threads until :meth:`stop`."""
-        if self._stop is not None:
-            return
-        stop = self._stop = threading.Event()
+        with self._round:  # no round of :meth:`run_once` is under way once the threads begin
+            if self._stop is not None:
+                return
+            stop = self._stop = threading.Event()
+            self._launch(stop)
+
+    def _launch(self, stop: threading.Event) -> None:
         worker = threading.Thread(
             target=self.new_york.runtime.run_worker, args=(stop,), kwargs={"idle_wait": 0.005},
             name="new-york-enrichment", daemon=True,
@@ -223,11 +228,17 @@ class TradingService:
 
 
 def install(runtime: Runtime) -> None:
-    """Let the runtime's worker drive both regions once the service is open (it opens on its first use)."""
+    """Let the runtime's worker start both regions' background threads once the service is open (on first use).
+
+    The forwarders pay the link's latency on every page, so they run in threads of their own rather than in the
+    worker's round, which the other systems' followers share.
+    """
 
     def regions() -> int:
         opened = runtime.services.get(SERVICE)
-        return opened.run_once() if isinstance(opened, TradingService) else 0
+        if isinstance(opened, TradingService):
+            opened.start()
+        return 0
 
     runtime.add_job("trading.regions", regions)
 

@@ -7,7 +7,7 @@ second time. Reads never leave the region. Quotes come from the market tick stre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,17 +52,22 @@ class Singapore:
         #: Business events applied, and pages whose events had all been applied before (a re-sent page).
         self.applied = 0
         self.repeats = 0
+        #: Called with each page's newly applied events once their transaction committed (measurements).
+        self.observe: Callable[[Sequence[Event]], None] | None = None
 
     def receive(self, events: Sequence[Event]) -> int:
         """Apply a page of business events in one transaction, each at most once; return how many were new."""
-        fresh = 0
+        applied: list[Event] = []
         now = self.clock()
         with self.location.db.transaction() as tx:
             for event in events:
                 if self.inbox.first_time(tx, CONSUMER, event.event_id, tenant=event.tenant_id):
                     self._apply(tx, event, now)
-                    fresh += 1
+                    applied.append(event)
+        fresh = len(applied)
         self.applied += fresh
+        if self.observe is not None and applied:
+            self.observe(applied)
         if events and not fresh:
             self.repeats += 1
         return fresh
