@@ -33,7 +33,6 @@ from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
-from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
@@ -46,6 +45,8 @@ from datastrata.runtime.tenants import (
     refuse_offboarded,
     require_tenant,
 )
+from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
+from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
@@ -161,6 +162,7 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
+            followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
