@@ -191,7 +191,7 @@ def link_restore(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @link_app.command("latency")
 def link_latency(
     ctx: typer.Context,
-    latency_ms: Annotated[float, typer.Argument(help="One-way latency in milliseconds (0-1000).")],
+    latency_ms: Annotated[float, typer.Argument(help="One-way latency in milliseconds (0-500).")],
     as_json: JsonOption = False,
 ) -> None:
     """Set the link's one-way latency."""

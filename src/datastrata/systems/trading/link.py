@@ -24,7 +24,7 @@ T = TypeVar("T")
 #: The default one-way latency, in milliseconds (Singapore ↔ New York over fibre is about 100).
 LATENCY_MS = 100.0
 #: The longest one-way latency the link takes, in milliseconds (a request from Singapore pays it twice).
-MAX_LATENCY_MS = 1_000.0
+MAX_LATENCY_MS = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class LinkState:
 
 
 def check_latency(value: object) -> float:
-    """Return `value` as a one-way latency in milliseconds (0 to a second)."""
+    """Return `value` as a one-way latency in milliseconds (0 to half a second)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LATENCY_MS:
         raise ValidationError(
             f"latency_ms must be a number of milliseconds from 0 to {MAX_LATENCY_MS:g}; got {value!r}",

@@ -188,8 +188,9 @@ class TradingService:
         return sum(lag.behind for lag in self.forwarders.lags())
 
     def delivered(self) -> bool:
-        """True when every forwarder is at its shard's head (and no crossing is failing)."""
-        return self.pending() == 0 and not any(s.state == "backoff" for s in self.forwarders.statuses())
+        """True when New York's enrichment has every raw event and every forwarder is at its shard's head."""
+        enriched = all(lag.behind == 0 for lag in self.new_york.runtime.lags())  # first: it appends what is forwarded
+        return enriched and self.pending() == 0 and not any(s.state == "backoff" for s in self.forwarders.statuses())
 
     def start(self) -> None:
         """Run New York's enrichment and each shard's forwarder in background threads until :meth:`stop`."""
