@@ -16,7 +16,7 @@ from datastrata.core.errors import RuleViolation, ValidationError
 from datastrata.runtime import Runtime
 from datastrata.runtime.location import LocationSpec
 from datastrata.systems.trading.service import TradingService
-from datastrata.systems.trading.topology import Topology
+from datastrata.systems.trading.topology import Topology, topology
 
 THREADS = 12
 
@@ -152,7 +152,7 @@ def test_no_account_no_order_and_shards_carry_the_slot(trading: TradingService) 
 
 def test_on_a_postgresql_store_the_regions_databases_are_made_on_first_use(tmp_path: Path, pg_url: str) -> None:
     with Runtime.open(Settings(store=pg_url)) as runtime:
-        svc = TradingService(runtime, latency_ms=0)
+        svc = TradingService(runtime, where=topology(runtime.settings, shards=2), latency_ms=0)
         stores = [
             svc.topology.home.store,
             *(s.store for s in svc.topology.shards.values()),
@@ -166,4 +166,6 @@ def test_on_a_postgresql_store_the_regions_databases_are_made_on_first_use(tmp_p
         assert svc.catch_up()
         assert svc.pnl("pat")["cash"] == "0"
     with Runtime.open(Settings(store=pg_url)) as runtime:  # a second opening finds them made
-        assert TradingService(runtime, latency_ms=0).positions("pat")[0]["symbol"] == "XOM"
+        again = TradingService(runtime, where=topology(runtime.settings, shards=2), latency_ms=0)
+        assert again.positions("pat")[0]["symbol"] == "XOM"
+        assert len(again.new_york.placement.shards) == 2

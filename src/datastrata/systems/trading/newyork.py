@@ -10,6 +10,7 @@ account retry rather than overspend or sell short.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,9 +26,10 @@ from datastrata.runtime.location import Work
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import TenantDirectory
+from datastrata.sharding.catalog import ShardCatalog
 from datastrata.sharding.jump import JumpRouter
 from datastrata.sharding.maps import ShardMaps
-from datastrata.sharding.placement import ByShard, StoredMap
+from datastrata.sharding.placement import ByShard
 from datastrata.sharding.slots import slot_of
 from datastrata.stores.database import Database, time_to_db
 from datastrata.stores.open import open_database
@@ -105,18 +107,29 @@ class Deposited:
                    int(data["token"]), duplicate or bool(data.get("duplicate", False)))  # fmt: skip
 
 
-def placement_for(topology: Topology) -> tuple[ByShard, Database]:
-    """Return New York's ``by_shard`` placement (routed by the stored map ``trading``) and the home database it
-    reads the map from (created as epoch 1, a jump hash over the shards, the first time)."""
+def placement_for(topology: Topology, settings: Settings) -> tuple[ByShard, Database]:
+    """Return New York's ``by_shard`` placement and the home database its shard catalogue and map live in.
+
+    The shards are the catalogue's (``datastrata.sharding.catalog``) for map ``trading``: the topology's own stores
+    when it names them, else ``shard_count`` stores the catalogue provisions (once; again: the same ones). The
+    stored map's epoch 1 is a jump hash over them; a reshard switches it.
+    """
     db = open_database(topology.home.store)
     try:
+        catalog = ShardCatalog(db)
+        if topology.shards:
+            for name, spec in topology.shards.items():
+                catalog.add(MAP, name, spec.store)
+        else:
+            for index in range(topology.shard_count):
+                catalog.provision(settings, MAP, f"shard-{index}")
         maps = ShardMaps(db)
         try:
             maps.current(MAP)
         except NotFound:
             with contextlib.suppress(ConcurrencyConflict):  # another process made it first
-                maps.create(MAP, JumpRouter(list(topology.shards)))
-        placement = ByShard(StoredMap(maps, MAP), topology.shards, topology.home, contexts=(CONTEXT, INSIGHTS))
+                maps.create(MAP, JumpRouter([entry.shard for entry in catalog.entries(MAP)]))
+        placement = catalog.placement(MAP, topology.home, contexts=(CONTEXT, INSIGHTS))
     except BaseException:
         db.close()
         raise
@@ -124,16 +137,27 @@ def placement_for(topology: Topology) -> tuple[ByShard, Database]:
 
 
 class NewYork:
-    """New York's region: the sharded account store, its commands, strong reads and the enrichment per shard."""
+    """New York's region: the sharded account store, its commands, strong reads and the enrichment per shard.
+
+    `settings` carries the roles and provisioning URL the shard catalogue creates PostgreSQL shards with.
+    """
 
     def __init__(
-        self, topology: Topology, *, tenants: TenantDirectory | None = None, clock: Clock = system_clock
+        self,
+        topology: Topology,
+        *,
+        settings: Settings | None = None,
+        tenants: TenantDirectory | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.topology = topology
-        placement, self._maps_db = placement_for(topology)
+        base = settings or Settings()
+        settings = dataclasses.replace(
+            base, store=topology.home.store, bus="memory://", cache="memory://", platform_store="", direct_store=""
+        )
+        placement, self._maps_db = placement_for(topology, settings)
         self.placement = placement
         try:
-            settings = Settings(store=topology.home.store, bus="memory://", cache="memory://")
             self.runtime = Runtime.open(settings, placement=placement, clock=clock, tenants=tenants)
         except BaseException:
             self._maps_db.close()

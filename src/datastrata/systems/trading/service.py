@@ -58,7 +58,7 @@ class TradingService:
         self.topology = where or topology(runtime.settings)
         provision(runtime.settings, self.topology)  # PostgreSQL: the regions' databases, made and migrated once
         self.link = Link(self.topology.link_file, latency_ms=latency_ms)
-        self.new_york = NewYork(self.topology, tenants=runtime.tenants, clock=runtime.clock)
+        self.new_york = NewYork(self.topology, settings=runtime.settings, tenants=runtime.tenants, clock=runtime.clock)
         try:
             self.singapore = Singapore(self.topology.singapore, clock=runtime.clock)
             self.forwarders = Forwarders(self.new_york, self.link, self.singapore.receive)

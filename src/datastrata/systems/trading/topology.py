@@ -19,12 +19,17 @@ REGIONS = (NEW_YORK, SINGAPORE)
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """New York's home location and shard locations, Singapore's location, and the folder the link state lives in."""
+    """New York's home location and shards, Singapore's location, and the folder the link state lives in.
+
+    `shards` names existing shard stores to catalogue; left empty, New York's shard catalogue provisions
+    `shard_count` of them (``datastrata.sharding.catalog``: SQLite files beside the home, or PostgreSQL databases).
+    """
 
     home: LocationSpec
     shards: dict[str, LocationSpec]
     singapore: LocationSpec
     folder: Path
+    shard_count: int = SHARDS
 
     @property
     def link_file(self) -> Path:
@@ -38,7 +43,7 @@ def _spec(name: str, store: str) -> LocationSpec:
 
 def topology(settings: Settings, *, shards: int = SHARDS) -> Topology:
     """Return the regions' stores for `settings`: SQLite files under ``<home>/trading/``, or PostgreSQL databases
-    named after the store's (``<db>_ny``, ``<db>_ny_shard_N``, ``<db>_sg``) on the same server."""
+    named after the store's (``<db>_ny``, ``<db>_sg``) on the same server; New York's catalogue makes its shards."""
     if shards < 1:
         raise ConfigurationError(f"the trading system needs at least one shard; got {shards}")
     scheme = url_scheme(settings.store, role="store")
@@ -49,9 +54,10 @@ def topology(settings: Settings, *, shards: int = SHARDS) -> Topology:
             folder.mkdir(parents=True, exist_ok=True)
         return Topology(
             home=_spec("new-york", f"sqlite:///{ny / 'home.db'}"),
-            shards={f"shard-{i}": _spec(f"shard-{i}", f"sqlite:///{ny / f'shard-{i}.db'}") for i in range(shards)},
+            shards={},
             singapore=_spec("singapore", f"sqlite:///{sg / 'read.db'}"),
             folder=base,
+            shard_count=shards,
         )
     if scheme in ("postgresql", "postgres"):
         parts = urlsplit(settings.store)
@@ -64,8 +70,9 @@ def topology(settings: Settings, *, shards: int = SHARDS) -> Topology:
         folder.mkdir(parents=True, exist_ok=True)
         return Topology(
             home=_spec("new-york", named("ny")),
-            shards={f"shard-{i}": _spec(f"shard-{i}", named(f"ny_shard_{i}")) for i in range(shards)},
+            shards={},
             singapore=_spec("singapore", named("sg")),
             folder=folder,
+            shard_count=shards,
         )
     raise ConfigurationError(f"the trading system runs on SQLite or PostgreSQL stores; got {scheme}:// in --store")
