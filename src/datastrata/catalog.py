@@ -78,6 +78,12 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.portfolio import tour as portfolio_tour
     from datastrata.systems.portfolio.holders import MIGRATIONS as HOLDERS
     from datastrata.systems.portfolio.service import PortfolioService
+    from datastrata.systems.trading import api as trading_api
+    from datastrata.systems.trading import cli as trading_cli
+    from datastrata.systems.trading import tour as trading_tour
+    from datastrata.systems.trading.schema import NEW_YORK as TRADING
+    from datastrata.systems.trading.schema import SINGAPORE as TRADING_SINGAPORE
+    from datastrata.systems.trading.service import install as install_trading
     from datastrata.tenancy.grants import MIGRATIONS as GRANTS
 
     return [
@@ -146,6 +152,15 @@ def systems() -> list[SystemEntry]:
             tour=content_tour.tour_step,
             install=lambda p: p.service("content", ContentService),
             migrations=(CONTENT, GRANTS),
+        ),
+        SystemEntry(
+            name="trading",
+            help="Sharding: orders recorded in New York (accounts sharded by user), read locally in Singapore.",
+            cli=trading_cli.app,
+            router=trading_api.router,
+            tour=trading_tour.tour_step,
+            install=install_trading,
+            migrations=(TRADING, TRADING_SINGAPORE),
         ),
     ]
 

@@ -1,0 +1,1 @@
+"""The trading system: orders written in New York (sharded by user), read locally in Singapore."""

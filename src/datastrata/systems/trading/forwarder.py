@@ -1,0 +1,133 @@
+"""The cross-region forwarder: each shard's outbox relay publishes business events over the link to Singapore.
+
+It is the messaging layer's :class:`~datastrata.messaging.relay.OutboxRelay` on each shard's log, publishing to a
+bus whose transport is the link. The relay moves its checkpoint (kept in the shard's own store) only after a page
+crossed and Singapore answered, so a cut loses nothing: the page is sent again once the link is back, and
+Singapore's inbox drops what it applied before. One relay per shard reads its log in order, and an account lives on
+one shard, so each account's events arrive in the order New York recorded them. Raw events stay in New York.
+
+Each shard's relay runs in a failure boundary of its own (a supervisor per shard: a cut link backs it off and is
+reported, then it resumes); in the background each one has its own thread, so a round trip on one shard does not
+hold up another's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Collection, Sequence
+
+from datastrata.core.errors import ConfigurationError
+from datastrata.core.events import Event
+from datastrata.eventlog.checkpoints import Lag
+from datastrata.messaging.delivery import DeadLetters, Delivery
+from datastrata.messaging.relay import OutboxRelay
+from datastrata.messaging.subscription import EventHandler
+from datastrata.runtime.supervisor import FollowerStatus, Supervisor
+from datastrata.systems.trading.domain import BUSINESS_EVENTS
+from datastrata.systems.trading.link import Link
+from datastrata.systems.trading.newyork import NewYork
+
+#: What Singapore does with a page (in one process: its service's ``receive``; across processes: an HTTP call).
+Receiver = Callable[[Sequence[Event]], int]
+#: Seconds a forwarder backs off at most after a failed crossing (it resumes this soon after a restore).
+MAX_BACKOFF = 1.0
+#: Seconds a forwarder thread waits when its shard had nothing to send.
+IDLE_WAIT = 0.01
+
+
+class LinkBus:
+    """A bus whose transport is the link: a published page of business events is one round trip to Singapore."""
+
+    name = "link:singapore"
+
+    def __init__(self, link: Link, receiver: Receiver) -> None:
+        self.link = link
+        self.receiver = receiver
+
+    def publish(self, events: Sequence[Event]) -> int:
+        """Carry the page's business events to Singapore (raw ones stay); return how many crossed."""
+        business = [e for e in events if e.type in BUSINESS_EVENTS]
+        if business:
+            self.link.round_trip(lambda: self.receiver(business), what=f"page of {len(business)} business events")
+        return len(business)
+
+    def subscribe(
+        self, consumer: str, handler: EventHandler, *, types: Collection[str] | None = None, attempts: int = 3
+    ) -> None:
+        """Refused: Singapore's query-model service is the one consumer at the far end."""
+        raise ConfigurationError(
+            f"the link bus carries business events to Singapore's read model only; consume {consumer!r} from "
+            "Singapore's store instead"
+        )
+
+    def unsubscribe(self, consumer: str) -> None:
+        """Nobody subscribes here."""
+
+    def poll(self, *, block_ms: int = 0) -> int:
+        """Nothing waits on the link: a page is delivered when it is published."""
+        return 0
+
+    def delivery(self, consumer: str) -> Delivery | None:
+        """No consumer subscribes in this process."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release (the link is the service's)."""
+
+
+class Forwarders:
+    """One outbox relay per New York shard, each over the link to Singapore, each in its own failure boundary."""
+
+    def __init__(self, new_york: NewYork, link: Link, receiver: Receiver) -> None:
+        self.bus = LinkBus(link, receiver)
+        self.relays: dict[str, OutboxRelay] = {}
+        self.supervisors: dict[str, Supervisor] = {}
+        runtime = new_york.runtime
+        letters = DeadLetters(runtime.platform.db, clock=runtime.clock)
+        for spec in new_york.placement.all()[1:]:
+            location = runtime.location(spec)
+            runtime.pin(location)
+            relay = OutboxRelay(location.log, self.bus)
+            supervisor = Supervisor(letters, clock=runtime.clock, base_delay=0.05, max_delay=MAX_BACKOFF)
+            name = f"trading.forward@{spec.name}"
+            supervisor.watch(name, "relay", relay.run_once, measure=_named(relay, name))
+            self.relays[spec.name], self.supervisors[spec.name] = relay, supervisor
+        self._threads: list[threading.Thread] = []
+
+    def run_once(self) -> int:
+        """One round of every shard's relay (in turn); the business events that crossed."""
+        return sum(supervisor.run_once() for supervisor in self.supervisors.values())
+
+    def lags(self) -> list[Lag]:
+        """Each shard relay's position in its log."""
+        return [lag for relay in self.relays.values() for lag in relay.lags()]
+
+    def statuses(self) -> list[FollowerStatus]:
+        """Each shard relay's state (running, backing off after a failed crossing) and its last error."""
+        return [s for supervisor in self.supervisors.values() for s in supervisor.statuses(fresh=True)]
+
+    def start(self, stop: threading.Event) -> None:
+        """Drive each shard's relay in a thread of its own until `stop` is set."""
+        for name, supervisor in self.supervisors.items():
+            thread = threading.Thread(target=_drive, args=(supervisor, stop), name=f"forward@{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait for the threads :meth:`start` began (after `stop` was set)."""
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+
+def _named(relay: OutboxRelay, name: str) -> Callable[[], list[Lag]]:
+    """The relay's lag under its boundary's name (every shard's relay has the same checkpoint name in its own log)."""
+    return lambda: [dataclasses.replace(lag, name=name) for lag in relay.lags()]
+
+
+def _drive(supervisor: Supervisor, stop: threading.Event) -> None:
+    """Run `supervisor`'s rounds until `stop`, waiting a moment when a round had nothing to do."""
+    while not stop.is_set():
+        if not supervisor.run_once():
+            stop.wait(IDLE_WAIT)
