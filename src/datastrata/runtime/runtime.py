@@ -33,7 +33,6 @@ from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
-from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
@@ -46,10 +45,15 @@ from datastrata.runtime.tenants import (
     refuse_offboarded,
     require_tenant,
 )
+from datastrata.sharding.load import LoadMeter
+from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
+from datastrata.sharding.loadstore import meter_runtime
+from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
+from datastrata.tenancy.quota import payload_bytes
 from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
@@ -129,6 +133,10 @@ class Runtime:
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
         self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
+        #: A by_shard placement's load meter: counted on the request paths, flushed to the home store by a job.
+        self.meter: LoadMeter | None = getattr(placement, "meter", None)
+        if self.meter is not None:
+            meter_runtime(self, self.meter)
 
     @classmethod
     def open(
@@ -161,6 +169,7 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
+            followers.db.ensure(SHARD_LOAD)  # and the load its runtimes flush
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
@@ -342,7 +351,11 @@ class Runtime:
         """
         stack, work = self._admitted(scope)
         with stack:
+            if self.meter is not None:
+                work.appended_bytes = 0
             yield work
+            if self.meter is not None:
+                self.meter.wrote(work.location.name, scope, work.appended_bytes or 0)
 
     def _admitted(self, scope: Scope) -> tuple[contextlib.ExitStack[bool | None], Work]:
         """Open `scope`'s write transaction once no move's fence holds its tenant (re-placed after a switch)."""
@@ -390,6 +403,8 @@ class Runtime:
     def read(self, scope: Scope) -> Iterator[Work]:
         """Open a read snapshot in the location of `scope`."""
         with self._using(scope) as location, location.read(scope) as work:
+            if self.meter is not None:
+                self.meter.read(location.name, scope)
             yield work
 
     def ensure(self, component: Component) -> None:
@@ -403,7 +418,10 @@ class Runtime:
             with self.transaction(scope) as work:
                 return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:
-            return location.log.append(scope.stream_id, events, expected_version=expected_version)
+            appended = location.log.append(scope.stream_id, events, expected_version=expected_version)
+        if self.meter is not None:
+            self.meter.wrote(location.name, scope, payload_bytes(events))
+        return appended
 
     def stream(
         self,
