@@ -129,12 +129,16 @@ class LoadFlusher:
         """Flush now (also what closing the runtime does); return the rows written."""
         return flush(self.runtime.platform.db, self.meter, self.process)
 
+    def close(self) -> None:
+        """Flush what is left as the runtime closes."""
+        self.flush()
+
 
 def meter_runtime(runtime: Runtime, meter: LoadMeter) -> LoadFlusher:
     """Flush `meter` from `runtime`'s worker rounds and when it closes; return the flusher."""
     flusher = LoadFlusher(runtime, meter)
     runtime.add_job(LOAD_JOB, flusher)
-    runtime.on_close(lambda: None if flusher.flush() else None)
+    runtime.on_close(flusher.close)
     return flusher
 
 

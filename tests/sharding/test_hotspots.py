@@ -1,0 +1,283 @@
+"""Hotspots: load counted on a by_shard runtime's real shards, flushed to the home store, detected and planned."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from datastrata.cli import app
+from datastrata.core.config import Settings
+from datastrata.core.events import NewEvent
+from datastrata.runtime.location import LocationSpec
+from datastrata.runtime.runtime import Runtime
+from datastrata.runtime.scope import Scope
+from datastrata.sharding import DirectoryRouter, JumpRouter, RangeRouter, ShardMap
+from datastrata.sharding.hotspots import Thresholds, detect
+from datastrata.sharding.load import BAND_SLOTS, LoadMeter
+from datastrata.sharding.loadstore import KeyLoad, LoadReport, ShardLoad, read_load
+from datastrata.sharding.maps import ShardMaps
+from datastrata.sharding.placement import ByShard, StoredMap, route_key
+from datastrata.sharding.slots import SLOTS, slot_of
+from datastrata.stores.open import open_database
+from datastrata.tenancy.quota import payload_bytes
+from datastrata.testing.servers import create_database
+
+MAP = "accounts"
+
+
+def _event() -> list[NewEvent]:
+    return [NewEvent("Credited", {"amount": 1})]
+
+
+class Clock:
+    """A settable wall clock (seconds since the epoch)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _sqlite(tmp_path: Path) -> tuple[LocationSpec, dict[str, LocationSpec]]:
+    home = LocationSpec("main", f"sqlite:///{tmp_path}/home.db", "", "")
+    shards = {f"s{i}": LocationSpec(f"s{i}", f"sqlite:///{tmp_path}/s{i}.db", "", "") for i in range(3)}
+    return home, shards
+
+
+@contextmanager
+def _runtime(
+    home: LocationSpec, shards: dict[str, LocationSpec], tmp_path: Path, clock: Callable[[], float] | None = None
+) -> Iterator[tuple[Runtime, ByShard]]:
+    db = open_database(home.store)
+    try:
+        maps = ShardMaps(db)
+        if not _has_map(maps):
+            maps.create(MAP, JumpRouter(list(shards)))
+    finally:
+        db.close()
+    db = open_database(home.store)
+    placement = ByShard(StoredMap(ShardMaps(db), MAP), shards, home, contexts=["ledger"])
+    if clock is not None:
+        placement.meter = LoadMeter(MAP, placement.shards, clock=clock)
+    settings = Settings(store=home.store, graph=f"ladybug:///{tmp_path}/graph")
+    try:
+        with Runtime.open(settings, placement=placement) as runtime:
+            yield runtime, placement
+    finally:
+        db.close()
+
+
+def _has_map(maps: ShardMaps) -> bool:
+    try:
+        maps.current(MAP)
+    except Exception:
+        return False
+    return True
+
+
+def _skewed(runtime: Runtime, *, hot: str = "hot", cold: int = 60) -> None:
+    """Write every cold key twice and the hot key 150 times, reading it 50 times."""
+    for n in range(cold):
+        for _ in range(2):
+            with runtime.transaction(Scope("ledger", f"user-{n}")) as work:
+                work.append(_event())
+    for _ in range(150):
+        with runtime.transaction(Scope("ledger", hot)) as work:
+            work.append(_event())
+    for _ in range(50):
+        with runtime.read(Scope("ledger", hot)) as work:
+            work.scalar("SELECT 1")
+    runtime.append(Scope("audit", "x"), _event())  # not a sharded context: no shard's load
+
+
+def _check_skew(runtime: Runtime, placement: ByShard, clock: Clock) -> None:
+    runtime.run_once()  # the worker's round runs the flush job
+    report = read_load(runtime.db, MAP, window=10, clock=clock)
+    assert report.seconds == pytest.approx(9.5)
+    hot_shard = placement.route("hot").shard
+    per_shard = {name: load.writes for name, load in report.shards.items()}
+    expected: dict[str, int] = {}
+    for n in range(60):
+        expected[placement.route(f"user-{n}").shard] = expected.get(placement.route(f"user-{n}").shard, 0) + 2
+    expected[hot_shard] = expected.get(hot_shard, 0) + 150
+    assert per_shard == expected
+    assert report.shards[hot_shard].reads == 50
+    assert sum(s.bytes for s in report.shards.values()) == payload_bytes(_event()) * (120 + 150)
+    found = detect(report, ShardMaps(runtime.db).current(MAP), Thresholds(key_qps=10, range_qps=1e6))
+    assert [(h.kind, h.key, h.shard, h.action, h.target) for h in found] == [("key", "hot", hot_shard, "pin", "hot1")]
+    assert found[0].qps == pytest.approx(200 / 9.5)
+
+
+def test_a_skewed_workload_on_sqlite_shards_reports_exactly_the_hot_key(tmp_path: Path) -> None:
+    home, shards = _sqlite(tmp_path)
+    clock = Clock(1000.5)
+    with _runtime(home, shards, tmp_path, clock) as (runtime, placement):
+        _skewed(runtime)
+        _check_skew(runtime, placement, clock)
+
+
+def test_a_skewed_workload_on_postgresql_shards_reports_exactly_the_hot_key(
+    tmp_path: Path, pg_server: str, pg_template: str
+) -> None:
+    stem = f"hot{abs(hash(str(tmp_path))) % 10**8}"
+    home = LocationSpec("main", create_database(pg_server, f"{stem}_home", template=pg_template), "", "")
+    shards = {
+        f"s{i}": LocationSpec(f"s{i}", create_database(pg_server, f"{stem}_s{i}", template=pg_template), "", "")
+        for i in range(3)
+    }
+    clock = Clock(1000.5)
+    with _runtime(home, shards, tmp_path, clock) as (runtime, placement):
+        _skewed(runtime)
+        _check_skew(runtime, placement, clock)
+
+
+def test_status_json_shows_load_per_shard_and_the_hot_key(tmp_path: Path) -> None:
+    home, shards = _sqlite(tmp_path)
+    with _runtime(home, shards, tmp_path) as (_, placement):
+        _skewed(_, hot="vip")
+        hot_shard = placement.route("vip").shard
+    args = ["--store", home.store, "shards", "status", MAP, "--json", "--window", "600", "--key-qps", "0.2"]
+    shown = CliRunner().invoke(app, args)  # the runtime flushed as it closed
+    assert shown.exit_code == 0, shown.output
+    [found] = json.loads(shown.output)["maps"]
+    assert set(found) >= {"map", "epoch", "router", "window_seconds", "processes", "shards", "keys", "hotspots"}
+    assert (found["map"], found["epoch"], found["router"], found["processes"]) == (MAP, 1, "jump", 1)
+    assert [s["shard"] for s in found["shards"]] == ["s0", "s1", "s2"]
+    assert set(found["shards"][0]) == {
+        "shard",
+        "reads",
+        "writes",
+        "bytes",
+        "qps",
+        "reads_per_s",
+        "writes_per_s",
+        "bytes_per_s",
+    }
+    assert sum(s["writes"] for s in found["shards"]) == 270 and sum(s["reads"] for s in found["shards"]) == 50
+    assert found["keys"][0]["key"] == "vip" and found["keys"][0]["slot"] == slot_of("vip")
+    assert [(h["kind"], h["key"], h["shard"], h["action"]) for h in found["hotspots"]] == [
+        ("key", "vip", hot_shard, "pin")
+    ]
+    text = CliRunner().invoke(app, [a for a in args if a != "--json"])
+    assert text.exit_code == 0 and "hot key 'vip'" in text.output
+    every = CliRunner().invoke(app, ["--store", home.store, "shards", "status", "--json"])
+    assert [m["map"] for m in json.loads(every.output)["maps"]] == [MAP]
+
+
+def test_hotspots_auto_without_the_reshard_workflow_is_the_exact_plan_as_a_dry_run(tmp_path: Path) -> None:
+    home, shards = _sqlite(tmp_path)
+    with _runtime(home, shards, tmp_path) as (runtime, placement):
+        _skewed(runtime)
+        hot_shard = placement.route("hot").shard
+    args = ["--store", home.store, "shards", "hotspots", MAP, "--auto", "--json", "--window", "600"]
+    shown = CliRunner().invoke(app, [*args, "--key-qps", "0.2"])
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.output)
+    assert result["auto"] is True
+    [action] = result["actions"]
+    assert action["plan"] == {
+        "action": "pin",
+        "shard": hot_shard,
+        "key": "hot",
+        "target": "hot1",
+    }
+    assert action["applied"] is False and "dry run" in action["reason"]
+    missing = CliRunner().invoke(app, ["--store", home.store, "shards", "hotspots", "nope"])
+    assert missing.exit_code == 2 and "no shard map 'nope'" in missing.output
+    bad = CliRunner().invoke(app, ["--store", home.store, "shards", "status", "Bad Name"])
+    assert bad.exit_code == 2 and "map must be" in bad.output
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from datastrata.core.config import Settings
+    from datastrata.core.events import NewEvent
+    from datastrata.runtime.location import LocationSpec
+    from datastrata.runtime.runtime import Runtime
+    from datastrata.runtime.scope import Scope
+    from datastrata.sharding.maps import ShardMaps
+    from datastrata.sharding.placement import ByShard, StoredMap
+    from datastrata.stores.open import open_database
+
+    folder, count = sys.argv[1], int(sys.argv[2])
+    home = LocationSpec("main", f"sqlite:///{folder}/home.db", "", "")
+    shards = {f"s{i}": LocationSpec(f"s{i}", f"sqlite:///{folder}/s{i}.db", "", "") for i in range(3)}
+    db = open_database(home.store)
+    placement = ByShard(StoredMap(ShardMaps(db), "accounts"), shards, home, contexts=["ledger"])
+    settings = Settings(store=home.store, graph=f"ladybug:///{folder}/graph")
+    with Runtime.open(settings, placement=placement) as runtime:
+        for n in range(count):
+            with runtime.transaction(Scope("ledger", "hot" if n % 2 else f"k{n}")) as work:
+                work.append([NewEvent("Credited", {"amount": 1})])
+    db.close()
+    """
+)
+
+
+def test_two_processes_flushed_windows_add_up_in_status(tmp_path: Path) -> None:
+    home, shards = _sqlite(tmp_path)
+    with _runtime(home, shards, tmp_path):  # the map and the stores exist before the writers start
+        pass
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(count)], stderr=subprocess.PIPE)
+        for count in (40, 60)
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    shown = CliRunner().invoke(app, ["--store", home.store, "shards", "status", MAP, "--json", "--window", "600"])
+    [found] = json.loads(shown.output)["maps"]
+    assert found["processes"] == 2
+    assert sum(s["writes"] for s in found["shards"]) == 100
+    hot = next(k for k in found["keys"] if k["key"] == "hot")
+    assert hot["writes"] == 20 + 30 and hot["shard"] == route_key(ShardMap(JumpRouter(list(shards))), "hot").shard
+
+
+def _report(shards: dict[str, ShardLoad], keys: list[KeyLoad]) -> LoadReport:
+    return LoadReport(MAP, 10.0, 10.0, 1, shards, sorted(keys, key=lambda k: -k.qps))
+
+
+def test_a_hot_range_is_split_where_its_load_halves_and_only_its_slots_move() -> None:
+    router = RangeRouter(["s0", "s1"], [SLOTS // 2], key_type="int")
+    shard_map = ShardMap(router, epoch=2)
+    bands = {0: 10_000, 3: 10_000, 5: 20_000, 20: 1000}  # s0 holds bands 0..31
+    load = ShardLoad("s0", 41_000, 0, 0, 10.0, bands)
+    [hot] = detect(_report({"s0": load}, []), shard_map, Thresholds(key_qps=1e6, range_qps=3000))
+    assert (hot.kind, hot.shard, hot.action, hot.target) == ("range", "s0", "split", "s0.1")
+    assert hot.at_slot == 5 * BAND_SLOTS  # 20k before, 21k from there on
+    assert hot.moved_share == pytest.approx(21 / 41)
+    assert hot.runs == ((5 * BAND_SLOTS, SLOTS // 2 - 1),)
+    cool = detect(_report({"s0": load}, []), shard_map, Thresholds(key_qps=1e6, range_qps=5000))
+    assert cool == []
+
+
+def test_a_shard_hot_only_because_of_a_hot_key_is_not_split() -> None:
+    shard_map = ShardMap(JumpRouter(["s0", "s1"]), epoch=1)
+    key = "celebrity"
+    shard = route_key(shard_map, key).shard
+    band = slot_of(key) // BAND_SLOTS
+    load = ShardLoad(shard, 30_000, 1000, 0, 10.0, {band: 30_000, (band + 7) % 64: 1000})
+    hot_key = KeyLoad(shard, key, 29_500, 0, 0, 0, 10.0)
+    found = detect(_report({shard: load}, [hot_key]), shard_map, Thresholds(key_qps=1000, range_qps=2500))
+    assert [(h.kind, h.key, h.action, h.target) for h in found] == [("key", key, "pin", "hot1")]
+
+
+def test_a_key_alone_on_its_shard_already_needs_no_pin() -> None:
+    directory = DirectoryRouter(JumpRouter(["s0", "s1"]), {"vip": "hot1"}, shards=["s0", "s1", "hot1"])
+    shard_map = ShardMap(directory, epoch=3)
+    load = ShardLoad("hot1", 9000, 0, 0, 10.0, {slot_of("vip") // BAND_SLOTS: 9000})
+    vip = KeyLoad("hot1", "vip", 9000, 0, 0, 0, 10.0)
+    other = KeyLoad("s0", "busy", 8000, 0, 0, 0, 10.0)
+    found = detect(_report({"hot1": load}, [vip, other]), shard_map, Thresholds(key_qps=500, range_qps=1e6))
+    assert [(h.key, h.action, h.target) for h in found] == [("vip", None, None), ("busy", "pin", "hot2")]
+    assert "alone" in found[0].reason
