@@ -11,7 +11,7 @@ import pytest
 
 from datastrata.core.errors import ValidationError
 from datastrata.runtime.scope import Scope
-from datastrata.sharding.load import BAND_SLOTS, HeavyHitters, LoadMeter
+from datastrata.sharding.load import BAND_SLOTS, HeavyHitters, LoadMeter, band_of
 from datastrata.sharding.loadstore import flush, read_load
 from datastrata.sharding.slots import slot_of
 from datastrata.stores.open import open_database
@@ -176,3 +176,8 @@ def test_two_meters_flushed_to_one_store_add_up(tmp_path: Path) -> None:
             read_load(db, "accounts", window=100_000, clock=clock)
     finally:
         db.close()
+
+
+def test_the_band_of_a_key_is_its_slot_band() -> None:
+    keys = [f"user-{i}" for i in range(5000)] + ["é-ü", "x" * 300]
+    assert all(band_of(key) == slot_of(key) // BAND_SLOTS for key in keys)

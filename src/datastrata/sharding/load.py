@@ -12,20 +12,35 @@ import threading
 import time
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import xxhash
 
 from datastrata.core.errors import ValidationError
-from datastrata.runtime.scope import Scope
 from datastrata.sharding.slots import SLOTS, slot_of
+
+if TYPE_CHECKING:
+    from datastrata.runtime.scope import Scope
 
 #: Consecutive slots counted together (64 bands over the key space): the resolution of a load-based split point.
 BAND_SLOTS = 256
 #: How many bands the slots fall in.
 BANDS = SLOTS // BAND_SLOTS
+_BAND_SHIFT = 64 - BANDS.bit_length() + 1  # a band is the hash's top 6 bits (a slot's top 6 of its 14)
+_hash = xxhash.xxh3_64_intdigest
 #: Default bucket width and count: a 10-second window sliding by one second.
 WIDTH = 1.0
 BUCKETS = 10
 #: Default distinct keys a bucket's summary keeps exactly (it holds up to twice that between trims).
 CAPACITY = 256
+
+
+def band_of(key: str) -> int:
+    """Return the slot band of a scope key: ``slot_of(key) // BAND_SLOTS``, from the hash's top bits at once."""
+    try:
+        return _hash(key.encode("utf-8")) >> _BAND_SHIFT
+    except UnicodeEncodeError:  # not a valid scope key; slot_of names the problem
+        return slot_of(key) // BAND_SLOTS
 
 
 class HeavyHitters:
@@ -120,17 +135,18 @@ class LoadMeter:
     def read(self, shard: str, scope: Scope) -> None:
         """Count a read of `scope` on `shard` (nothing for a keyless scope or a location that is no shard)."""
         if scope.key is not None and shard in self.shards:
-            self.record(shard, scope.key, reads=1)
+            self.record(shard, scope.key, 1, 0, 0)
 
     def wrote(self, shard: str, scope: Scope, nbytes: int) -> None:
         """Count a write of `scope` on `shard` that appended `nbytes` payload bytes."""
         if scope.key is not None and shard in self.shards:
-            self.record(shard, scope.key, writes=1, nbytes=nbytes)
+            self.record(shard, scope.key, 0, 1, nbytes)
 
-    def record(self, shard: str, key: str, *, reads: int = 0, writes: int = 0, nbytes: int = 0) -> None:
+    def record(self, shard: str, key: str, reads: int = 0, writes: int = 0, nbytes: int = 0) -> None:
         """Count `reads`, `writes` and `nbytes` of `key` on `shard` in the current bucket."""
         index = int(self.clock() // self.width)
-        band = slot_of(key) // BAND_SLOTS
+        band = band_of(key)
+        item = (shard, key)
         with self._lock:
             bucket = self._current
             if bucket is None or bucket.index != index:
@@ -141,9 +157,17 @@ class LoadMeter:
             totals[0] += reads
             totals[1] += writes
             totals[2] += nbytes
+            bands = bucket.bands
             where = (shard, band)
-            bucket.bands[where] = bucket.bands.get(where, 0) + reads + writes
-            bucket.keys.add((shard, key), reads, writes, nbytes)
+            bands[where] = bands.get(where, 0) + reads + writes
+            keys = bucket.keys
+            entry = keys.entries.get(item)
+            if entry is None:
+                keys.add(item, reads, writes, nbytes)  # admits it (trimming when full)
+            else:
+                entry[0] += reads
+                entry[1] += writes
+                entry[2] += nbytes
             bucket.dirty = True
 
     def _roll(self, index: int) -> Bucket:
