@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from datastrata.api.app import create_app
 from datastrata.cli import app
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
@@ -29,6 +30,7 @@ from datastrata.sharding.slots import SLOTS, slot_of
 from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import payload_bytes
 from datastrata.testing.servers import create_database
+from tests.conftest import authenticated
 
 MAP = "accounts"
 
@@ -171,6 +173,20 @@ def test_status_json_shows_load_per_shard_and_the_hot_key(tmp_path: Path) -> Non
     assert text.exit_code == 0 and "hot key 'vip'" in text.output
     every = CliRunner().invoke(app, ["--store", home.store, "shards", "status", "--json"])
     assert [m["map"] for m in json.loads(every.output)["maps"]] == [MAP]
+    settings = Settings(store=home.store, graph=f"ladybug:///{tmp_path}/graph")
+    with authenticated(create_app(settings, worker=False)) as http:
+        answer = http.get("/shards/status", params={"map": MAP, "window": 600, "key_qps": 0.2})
+        assert answer.status_code == 200, answer.text
+        [served] = answer.json()["maps"]
+        counts = ("shard", "reads", "writes", "bytes")
+        assert [[s[c] for c in counts] for s in served["shards"]] == [[s[c] for c in counts] for s in found["shards"]]
+        assert [h["key"] for h in served["hotspots"]] == ["vip"]
+        hot = http.get(f"/shards/{MAP}/hotspots", params={"window": 600, "key_qps": 0.2}).json()
+        assert [h["key"] for h in hot["hotspots"]] == ["vip"]
+        assert http.get("/shards/nope/hotspots").status_code == 404
+        assert http.get("/shards/status", params={"window": 0}).status_code == 422
+    with authenticated(create_app(settings, worker=False), role="viewer") as http:
+        assert http.get("/shards/status").status_code == 403  # an operator area
 
 
 def test_hotspots_auto_without_the_reshard_workflow_is_the_exact_plan_as_a_dry_run(tmp_path: Path) -> None:
