@@ -18,6 +18,7 @@ from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
+from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.bound import BoundDatabase
@@ -51,6 +52,7 @@ SPINE: tuple[Component, ...] = (
     SUBJECT_KEYS,
     SHARD_MAPS,
     SHARD_LOAD,
+    SHARD_CATALOG,
 )
 
 

@@ -45,6 +45,7 @@ from datastrata.runtime.tenants import (
     refuse_offboarded,
     require_tenant,
 )
+from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.load import LoadMeter
 from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
 from datastrata.sharding.loadstore import meter_runtime
@@ -170,6 +171,7 @@ class Runtime:
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
             followers.db.ensure(SHARD_LOAD)  # and the load its runtimes flush
+            followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
