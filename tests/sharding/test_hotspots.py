@@ -215,6 +215,8 @@ def test_hotspots_auto_without_the_reshard_workflow_is_the_exact_plan_as_a_dry_r
 
 WRITER = textwrap.dedent(
     """
+    import os
+    import signal
     import sys
     from datastrata.core.config import Settings
     from datastrata.core.events import NewEvent
@@ -225,7 +227,7 @@ WRITER = textwrap.dedent(
     from datastrata.sharding.placement import ByShard, StoredMap
     from datastrata.stores.open import open_database
 
-    folder, count = sys.argv[1], int(sys.argv[2])
+    folder, count, killed = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["kill"]
     home = LocationSpec("main", f"sqlite:///{folder}/home.db", "", "")
     shards = {f"s{i}": LocationSpec(f"s{i}", f"sqlite:///{folder}/s{i}.db", "", "") for i in range(3)}
     db = open_database(home.store)
@@ -235,28 +237,34 @@ WRITER = textwrap.dedent(
         for n in range(count):
             with runtime.transaction(Scope("ledger", "hot" if n % 2 else f"k{n}")) as work:
                 work.append([NewEvent("Credited", {"amount": 1})])
+        if killed:  # flushed by a worker round, then more writes, then kill -9: those are lost, nothing else
+            runtime.run_once()
+            for n in range(25):
+                with runtime.transaction(Scope("ledger", "hot")) as work:
+                    work.append([NewEvent("Credited", {"amount": 1})])
+            os.kill(os.getpid(), signal.SIGKILL)
     db.close()
     """
 )
 
 
-def test_two_processes_flushed_windows_add_up_in_status(tmp_path: Path) -> None:
+def test_processes_flushed_windows_add_up_in_status_and_a_killed_one_loses_only_its_unflushed(tmp_path: Path) -> None:
     home, shards = _sqlite(tmp_path)
     with _runtime(home, shards, tmp_path):  # the map and the stores exist before the writers start
         pass
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(count)], stderr=subprocess.PIPE)
-        for count in (40, 60)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), *args], stderr=subprocess.PIPE)
+        for args in (["40"], ["60"], ["10", "kill"])
     ]
-    for writer in writers:
+    for writer, code in zip(writers, (0, 0, -9), strict=True):
         _, err = writer.communicate(timeout=120)
-        assert writer.returncode == 0, err.decode()
+        assert writer.returncode == code, err.decode()
     shown = CliRunner().invoke(app, ["--store", home.store, "shards", "status", MAP, "--json", "--window", "600"])
     [found] = json.loads(shown.output)["maps"]
-    assert found["processes"] == 2
-    assert sum(s["writes"] for s in found["shards"]) == 100
+    assert found["processes"] == 3  # the killed one's flushed window counts; what it had not flushed is lost
+    assert sum(s["writes"] for s in found["shards"]) == 110
     hot = next(k for k in found["keys"] if k["key"] == "hot")
-    assert hot["writes"] == 20 + 30 and hot["shard"] == route_key(ShardMap(JumpRouter(list(shards))), "hot").shard
+    assert hot["writes"] == 20 + 30 + 5 and hot["shard"] == route_key(ShardMap(JumpRouter(list(shards))), "hot").shard
 
 
 def _report(shards: dict[str, ShardLoad], keys: list[KeyLoad]) -> LoadReport:
