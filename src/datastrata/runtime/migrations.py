@@ -17,6 +17,7 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.bound import BoundDatabase
@@ -49,6 +50,7 @@ SPINE: tuple[Component, ...] = (
     MOVES,
     SUBJECT_KEYS,
     SHARD_MAPS,
+    SHARD_FENCES,
 )
 
 
