@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,7 +113,8 @@ class Writer:
     keys: Sequence[str]
     acked: Counter[str] = field(default_factory=Counter)
     errors: list[BaseException] = field(default_factory=list)
-    pace: Callable[[], None] = lambda: None
+    #: Between two writes (a writer of a few hundred writes a second, not a busy loop hogging the GIL).
+    pace: Callable[[], None] = lambda: time.sleep(0.002)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
