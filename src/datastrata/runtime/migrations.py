@@ -19,6 +19,7 @@ from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
 from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
+from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.bound import BoundDatabase
 from datastrata.stores.database import Database
@@ -51,6 +52,7 @@ SPINE: tuple[Component, ...] = (
     SUBJECT_KEYS,
     SHARD_MAPS,
     SHARD_FENCES,
+    SHARD_CATALOG,
 )
 
 

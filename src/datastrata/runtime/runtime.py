@@ -47,6 +47,7 @@ from datastrata.runtime.tenants import (
     require_tenant,
 )
 from datastrata.sharding import gate as shard_gate
+from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
@@ -163,6 +164,7 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
+            followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)

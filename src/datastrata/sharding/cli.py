@@ -9,13 +9,18 @@ import typer
 
 from datastrata.core.errors import ValidationError
 from datastrata.core.validation import bounded_int, read_json_file
+from datastrata.sharding import catalog_cli
 from datastrata.sharding.codec import router_from_dict
 from datastrata.sharding.keys import KEY_TYPES, Key, encode_key
 from datastrata.sharding.shardmap import ShardMap
 from datastrata.shell import JsonOption, emit
 
-app = typer.Typer(no_args_is_help=True, help="Sharding: which shard a key lives on, by a router or a shard map.")
+app = typer.Typer(
+    no_args_is_help=True, help="Sharding: shard maps, their shards as real stores, and which shard a key lives on."
+)
 _QUICK_KINDS = ("ring", "jump", "rendezvous")
+app.command("init")(catalog_cli.init)
+app.command("list")(catalog_cli.list_maps)
 
 
 @app.command()
