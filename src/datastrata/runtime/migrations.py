@@ -17,6 +17,7 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
@@ -52,6 +53,7 @@ SPINE: tuple[Component, ...] = (
     SUBJECT_KEYS,
     SHARD_MAPS,
     SHARD_LOAD,
+    SHARD_FENCES,
     SHARD_CATALOG,
 )
 

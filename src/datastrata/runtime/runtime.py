@@ -35,6 +35,7 @@ from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.runtime.tenants import (
@@ -45,6 +46,7 @@ from datastrata.runtime.tenants import (
     refuse_offboarded,
     require_tenant,
 )
+from datastrata.sharding import gate as shard_gate
 from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
 from datastrata.sharding.load import LoadMeter
 from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
@@ -65,7 +67,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Follower)
 
 #: The components every location holds, whatever else it is migrated with: the tenant's usage and its move fence.
-EVERY_LOCATION: tuple[Component, ...] = (TENANCY, MOVES)
+EVERY_LOCATION: tuple[Component, ...] = (TENANCY, MOVES, SHARD_FENCES)
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
 #: The PostgreSQL connections a runtime holds over all its pools unless ``DATASTRATA_MAX_CONNECTIONS`` says otherwise.
@@ -361,7 +363,7 @@ class Runtime:
 
     def _admitted(self, scope: Scope) -> tuple[contextlib.ExitStack[bool | None], Work]:
         """Open `scope`'s write transaction once no move's fence holds its tenant (re-placed after a switch)."""
-        deadline = time.monotonic() + FENCE_WAIT
+        deadline, rerouted = time.monotonic() + FENCE_WAIT, 0
         while True:
             # Asked before the location is chosen (and before the transaction holds a connection): a tenant seen
             # moving reads its fence wherever it is placed.
@@ -376,6 +378,7 @@ class Runtime:
                 if charged is not None:  # its appends are charged to the tenant's quota
                     work.tenants, work.placement = self.tenants, charged
                 state = fences.state_in(work, scope.tenant) if moving else None
+                state = state or shard_gate.fence_in(work, self.placement, scope, location.name)  # a reshard's
             except BaseException:
                 stack.close()
                 raise
@@ -383,7 +386,10 @@ class Runtime:
                 return stack, work
             stack.close()  # nothing was done in it
             if state == fences.MOVED:
-                self.tenants.invalidate()  # the tenant lives elsewhere now: ask the directory again
+                self.tenants.invalidate()  # the tenant (or the key's range) lives elsewhere now: ask again
+                rerouted += 1
+                if rerouted > shard_gate.STALE_RETRIES:
+                    raise shard_gate.stale(scope, rerouted)
             elif time.monotonic() > deadline:
                 raise BackendUnavailable(
                     f"tenant {scope.tenant} is being moved and its writes stay fenced after {FENCE_WAIT:g}s; "
@@ -416,7 +422,7 @@ class Runtime:
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
-        if self.tenants.multi_tenant():  # charged to the quota, and through a moving tenant's fence
+        if self.tenants.multi_tenant() or shard_gate.gated(self.placement, scope):  # quota, fences
             with self.transaction(scope) as work:
                 return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:
