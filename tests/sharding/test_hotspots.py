@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.sharding import DirectoryRouter, JumpRouter, RangeRouter, ShardMap
+from datastrata.sharding.catalog import ShardCatalog, provision_all
 from datastrata.sharding.hotspots import Thresholds, detect
 from datastrata.sharding.load import BAND_SLOTS, LoadMeter
 from datastrata.sharding.loadstore import KeyLoad, LoadReport, ShardLoad, read_load
@@ -31,6 +33,7 @@ from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import payload_bytes
 from datastrata.testing.servers import create_database
 from tests.conftest import authenticated
+from tests.sharding.resharding import credit, events_on, ledger_ddl, rows_on, seed
 
 MAP = "accounts"
 
@@ -127,21 +130,6 @@ def test_a_skewed_workload_on_sqlite_shards_reports_exactly_the_hot_key(tmp_path
         _check_skew(runtime, placement, clock)
 
 
-def test_a_skewed_workload_on_postgresql_shards_reports_exactly_the_hot_key(
-    tmp_path: Path, pg_server: str, pg_template: str
-) -> None:
-    stem = f"hot{abs(hash(str(tmp_path))) % 10**8}"
-    home = LocationSpec("main", create_database(pg_server, f"{stem}_home", template=pg_template), "", "")
-    shards = {
-        f"s{i}": LocationSpec(f"s{i}", create_database(pg_server, f"{stem}_s{i}", template=pg_template), "", "")
-        for i in range(3)
-    }
-    clock = Clock(1000.5)
-    with _runtime(home, shards, tmp_path, clock) as (runtime, placement):
-        _skewed(runtime)
-        _check_skew(runtime, placement, clock)
-
-
 def test_status_json_shows_load_per_shard_and_the_hot_key(tmp_path: Path) -> None:
     home, shards = _sqlite(tmp_path)
     with _runtime(home, shards, tmp_path) as (_, placement):
@@ -189,27 +177,111 @@ def test_status_json_shows_load_per_shard_and_the_hot_key(tmp_path: Path) -> Non
         assert http.get("/shards/status").status_code == 403  # an operator area
 
 
-def test_hotspots_auto_without_the_reshard_workflow_is_the_exact_plan_as_a_dry_run(tmp_path: Path) -> None:
-    home, shards = _sqlite(tmp_path)
-    with _runtime(home, shards, tmp_path) as (runtime, placement):
-        _skewed(runtime)
-        hot_shard = placement.route("hot").shard
-    args = ["--store", home.store, "shards", "hotspots", MAP, "--auto", "--json", "--window", "600"]
-    shown = CliRunner().invoke(app, [*args, "--key-qps", "0.2"])
+def _catalogued(settings: Settings, databases: Callable[[str], str] | None = None) -> LocationSpec:
+    """Catalogue shards s0..s2 of the map (and hot1, unrouted), each with the ledger table.
+
+    SQLite: provisioned by the catalogue. PostgreSQL: `databases` makes each (a copy of the migrated template,
+    quicker than migrating four new databases) and the catalogue records it.
+    """
+    db = open_database(settings.store)
+    try:
+        catalog = ShardCatalog(db)
+        if databases is None:
+            provision_all(settings, catalog, MAP, ["s0", "s1", "s2"])
+            catalog.provision(settings, MAP, "hot1")  # where a system's migrations would make its tables: ours too
+        else:
+            for name in ("s0", "s1", "s2", "hot1"):
+                catalog.add(MAP, name, databases(name))
+        catalog.set_contexts(MAP, ["ledger"])
+        ShardMaps(db).create(MAP, JumpRouter(["s0", "s1", "s2"]))
+        for spec in catalog.specs(MAP).values():
+            shard = open_database(spec.store)
+            try:
+                shard.ensure_schema("test.ledger", ledger_ddl)
+            finally:
+                shard.close()
+        return LocationSpec("main", settings.store, "", "")
+    finally:
+        db.close()
+
+
+def _held(
+    settings: Settings, home: LocationSpec
+) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, Counter[str]]]:
+    """Every shard's ledger rows and events per stream, read through a runtime over the catalogued shards."""
+    db = open_database(settings.store)
+    try:
+        placement = ShardCatalog(db).placement(MAP, home)
+        with Runtime.open(settings, placement=placement) as runtime:
+            rows = {name: rows_on(runtime.location(spec)) for name, spec in placement.shards.items()}
+            logs = {name: events_on(runtime.location(spec)) for name, spec in placement.shards.items()}
+    finally:
+        db.close()
+    return rows, logs
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_auto_pins_the_hot_key_to_its_own_shard_and_moves_only_its_rows_and_events(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    databases: Callable[[str], str] | None = None
+    if backend == "sqlite":
+        store = f"sqlite:///{tmp_path}/home.db"
+    else:
+        store = str(request.getfixturevalue("pg_url"))
+        server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
+        stem = store.rsplit("/", 1)[-1]
+
+        def databases(shard: str) -> str:
+            return create_database(server, f"{stem}_{shard}", template=template)
+
+    settings = Settings(store=store, graph=f"ladybug:///{tmp_path}/graph")
+    home = _catalogued(settings, databases)
+    keys = [f"acct-{n}" for n in range(120)]
+    hot = "acct-7"
+    acked: Counter[str] = Counter()
+    db = open_database(store)
+    try:
+        with Runtime.open(settings, placement=ShardCatalog(db).placement(MAP, home)) as runtime:
+            seed(runtime, keys)
+            for key in keys[:40]:
+                credit(runtime, key)
+                acked[key] += 1
+            for _ in range(80):
+                credit(runtime, hot)
+                acked[hot] += 1
+            source = runtime.placement.route(hot).shard  # type: ignore[attr-defined]
+    finally:
+        db.close()
+    rows_before, logs_before = _held(settings, home)
+    args = ["--store", store, "shards", "hotspots", MAP, "--window", "600", "--key-qps", "0.1", "--json"]
+    shown = CliRunner().invoke(app, [*args, "--auto", "--grace", "0"])
     assert shown.exit_code == 0, shown.output
-    result = json.loads(shown.output)
-    assert result["auto"] is True
-    [action] = result["actions"]
-    assert action["plan"] == {
-        "action": "pin",
-        "shard": hot_shard,
-        "key": "hot",
-        "target": "hot1",
-    }
-    assert action["applied"] is False and "dry run" in action["reason"]
-    missing = CliRunner().invoke(app, ["--store", home.store, "shards", "hotspots", "nope"])
+    [done] = json.loads(shown.output)["actions"]
+    assert done["plan"] == {"action": "pin", "shard": source, "key": hot, "target": "hot1"}
+    assert done["applied"] is True and done["status"]["state"] == "completed" and done["status"]["epoch"] == 2
+    moves = [(m["source"], m["target"], m["range"], m["rows"]) for m in done["reshard"]["moves"]]
+    assert moves == [(source, "hot1", {"runs": [], "keys": [hot], "excluded": []}, 1)]
+    rows_after, logs_after = _held(settings, home)
+    stream = f"ledger-{hot}"
+    assert rows_after["hot1"] == {hot: rows_before[source][hot]} and logs_after["hot1"] == Counter({stream: 81})
+    assert rows_after[source] == {k: v for k, v in rows_before[source].items() if k != hot}
+    assert logs_after[source] == Counter({k: v for k, v in logs_before[source].items() if k != stream})
+    for other in {"s0", "s1", "s2"} - {source}:  # every other shard as it was, row for row, event for event
+        assert rows_after[other] == rows_before[other] and logs_after[other] == logs_before[other]
+    current = ShardMaps(open_database(store)).current(MAP)
+    before = ShardMap(JumpRouter(["s0", "s1", "s2"]))
+    assert route_key(current, hot).shard == "hot1"
+    assert all(route_key(current, k).shard == route_key(before, k).shard for k in keys if k != hot)
+    again = CliRunner().invoke(app, [*args, "--auto"])  # alone on its shard now: nothing more to do
+    result = json.loads(again.output)
+    assert result["actions"] == [] and [h["action"] for h in result["hotspots"]] == [None]
+    status = CliRunner().invoke(app, ["--store", store, "shards", "status", MAP, "--json"])
+    [found] = json.loads(status.output)["maps"]
+    assert found["epoch"] == 2 and found["reshard"]["state"] == "completed" and found["reshard"]["action"] == "pin"
+    missing = CliRunner().invoke(app, ["--store", store, "shards", "hotspots", "nope"])
     assert missing.exit_code == 2 and "no shard map 'nope'" in missing.output
-    bad = CliRunner().invoke(app, ["--store", home.store, "shards", "status", "Bad Name"])
+    bad = CliRunner().invoke(app, ["--store", store, "shards", "status", "Bad Name"])
     assert bad.exit_code == 2 and "map must be" in bad.output
 
 

@@ -106,11 +106,11 @@ def _pin(key: KeyLoad, shard_map: ShardMap | None, names: set[str]) -> Hotspot:
     if shard_map is None:
         return Hotspot("key", key.shard, key.qps, key.key, action="pin", target=_new_name("hot", names))
     router = shard_map.router
-    if isinstance(router, DirectoryRouter) and router.pinned(key.key) == key.shard:
-        others = [k for k, s in router.table.items() if s == key.shard and k != key.key]
-        if not others and key.shard not in router.fallback.shards:
-            return Hotspot("key", key.shard, key.qps, key.key, reason="the key is alone on its shard already")
-    current = route_key(shard_map, key.key).shard
+    current = route_key(shard_map, key.key).shard  # where it lives now (its load may have been counted elsewhere)
+    if isinstance(router, DirectoryRouter) and router.pinned(key.key) == current:
+        others = [k for k, s in router.table.items() if s == current and k != key.key]
+        if not others and current not in router.fallback.shards:
+            return Hotspot("key", current, key.qps, key.key, reason="the key is alone on its shard already")
     return Hotspot("key", current, key.qps, key.key, action="pin", target=_new_name("hot", names))
 
 

@@ -66,7 +66,7 @@ class HotspotOut(BaseModel):
 
 
 class MapStatusOut(BaseModel):
-    """One map: epoch, router, load per shard, heaviest keys, hotspots and moves in progress."""
+    """One map: epoch, router, load per shard, heaviest keys, hotspots and its latest reshard."""
 
     map: str
     epoch: int | None
@@ -77,7 +77,7 @@ class MapStatusOut(BaseModel):
     keys: list[KeyLoadOut]
     thresholds: dict[str, float]
     hotspots: list[HotspotOut]
-    moves: list[Any]
+    reshard: dict[str, Any] | None = Field(description="The latest reshard: plan, state, epoch, each move's step")
 
 
 class StatusOut(BaseModel):

@@ -12,6 +12,7 @@ from datastrata.sharding.hotspots import KEY_QPS, RANGE_QPS, Thresholds
 from datastrata.sharding.loadstore import MAX_WINDOW
 from datastrata.sharding.loadview import map_names, map_status
 from datastrata.sharding.relieve import act
+from datastrata.sharding.reshard import GRACE
 from datastrata.shell import JsonOption, emit, session
 
 WindowOption = Annotated[
@@ -54,6 +55,10 @@ def hotspots(
     auto: Annotated[
         bool, typer.Option("--auto", help="Act: pin each hot key to a shard of its own, split each hot range.")
     ] = False,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", min=0.0, max=7 * 86400.0, help="With --auto: seconds before each move's cleanup."),
+    ] = GRACE,
     window: WindowOption = 10.0,
     key_qps: KeyQpsOption = KEY_QPS,
     range_qps: RangeQpsOption = RANGE_QPS,
@@ -66,7 +71,7 @@ def hotspots(
         raise NotFound(f"no shard map {map_name!r}; create it first (ShardMaps.create)", field="map")
     result: dict[str, Any] = {"map": map_name, "hotspots": found["hotspots"], "auto": auto, "actions": []}
     if auto:
-        result["actions"] = act(runtime, map_name, found["hotspots"])
+        result["actions"] = act(runtime, map_name, found["hotspots"], grace=grace)
     emit(result, as_json=as_json, text=_hotspots_text)
 
 
@@ -89,15 +94,30 @@ def _status_text(data: dict[str, Any]) -> str:
             lines.append("  heaviest keys:")
             lines.extend(f"    {k['key']:<30} on {k['shard']:<12} {k['qps']:>10.1f} ops/s" for k in found["keys"])
         lines.extend(f"  {_hotspot_line(h)}" for h in found["hotspots"])
-        lines.extend(f"  move: {m}" for m in found.get("moves", []))
+        if found["reshard"] is not None:
+            lines.append(_reshard_line(found["reshard"]))
     return "\n".join(lines)
+
+
+def _reshard_line(reshard: dict[str, Any]) -> str:
+    moves = reshard["moves"]
+    steps = ", ".join(f"{m.get('source', '?')}->{m.get('target', '?')} {m.get('step', '?')}" for m in moves)
+    return (
+        f"  reshard {reshard['plan_id']} ({reshard['action']}): {reshard['state']} at epoch {reshard['epoch']}, "
+        f"{reshard['copied']}/{reshard['rows']} rows copied" + (f"; {steps}" if steps else "")
+    )
 
 
 def _hotspots_text(data: dict[str, Any]) -> str:
     if not data["hotspots"]:
         return f"no hotspots in map {data['map']}"
     lines = [_hotspot_line(h) for h in data["hotspots"]]
-    lines.extend(f"acted: {a}" for a in data["actions"])
+    for done in data["actions"]:
+        plan = done["plan"]
+        lines.append(
+            f"done: {plan['action']} {plan.get('key') or plan['shard']} -> {done['status']['state']} "
+            f"at epoch {done['status']['epoch']} ({done['reshard']['plan_id']})"
+        )
     return "\n".join(lines)
 
 

@@ -1,8 +1,7 @@
-"""What ``shards status`` shows of one map: its epoch, load per shard, heaviest keys, hotspots and moves."""
+"""What ``shards status`` shows of one map: its epoch, load per shard, heaviest keys, hotspots and its reshard."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from datastrata.core.errors import NotFound
@@ -10,6 +9,7 @@ from datastrata.sharding.hotspots import Thresholds, detect
 from datastrata.sharding.loadstore import MIGRATIONS, read_load
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.names import check_shard
+from datastrata.sharding.relieve import moves_of
 from datastrata.stores.database import Database
 
 if TYPE_CHECKING:
@@ -58,15 +58,5 @@ def map_status(runtime: Runtime, map_name: str, *, window: float, thresholds: Th
         "router": None if shard_map is None else shard_map.router.kind,
         "thresholds": thresholds.to_dict(),
         "hotspots": [h.to_dict() for h in detect(report, shard_map, thresholds)],
-        "moves": moves_of(runtime, name),
+        "reshard": moves_of(runtime, name),
     }
-
-
-def moves_of(runtime: Runtime, map_name: str) -> list[Any]:
-    """Return the reshard moves of `map_name` in progress (none when this build has no reshard workflow)."""
-    try:
-        reshard = importlib.import_module("datastrata.sharding.reshard")
-    except ImportError:
-        return []
-    moves = reshard.reshard_status(runtime, map_name)
-    return [m.to_dict() if hasattr(m, "to_dict") else m for m in (moves or [])]
