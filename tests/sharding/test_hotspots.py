@@ -28,12 +28,13 @@ from datastrata.sharding.load import BAND_SLOTS, LoadMeter
 from datastrata.sharding.loadstore import KeyLoad, LoadReport, ShardLoad, read_load
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.placement import ByShard, StoredMap, route_key
+from datastrata.sharding.relieve import act
 from datastrata.sharding.slots import SLOTS, slot_of
 from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import payload_bytes
 from datastrata.testing.servers import create_database
 from tests.conftest import authenticated
-from tests.sharding.resharding import credit, events_on, ledger_ddl, rows_on, seed
+from tests.sharding.resharding import assert_each_once, credit, events_on, ledger_ddl, rows_on, seed, sqlite_shards
 
 MAP = "accounts"
 
@@ -377,3 +378,37 @@ def test_a_key_alone_on_its_shard_already_needs_no_pin() -> None:
     found = detect(_report({"hot1": load}, [vip, other]), shard_map, Thresholds(key_qps=500, range_qps=1e6))
     assert [(h.key, h.action, h.target) for h in found] == [("vip", None, None), ("busy", "pin", "hot2")]
     assert "alone" in found[0].reason
+
+
+def test_auto_splits_a_hot_range_and_every_key_stays_exactly_once(tmp_path: Path) -> None:
+    stores = sqlite_shards(str(tmp_path), 2)
+    stores.shards["s0.1"] = f"sqlite:///{tmp_path}/s0.1.db"  # the location the split's new shard takes
+    stores.create_map(JumpRouter(["s0", "s1"]))
+    clock = Clock(5000.5)
+    with stores.open() as runtime:
+        placement = runtime.placement
+        assert isinstance(placement, ByShard)
+        placement.meter = runtime.meter = LoadMeter(MAP, placement.shards, clock=clock)
+        keys = [f"acct-{n}" for n in range(400)]
+        seed(runtime, keys)
+        mine = [k for k in keys if placement.route(k).shard == "s0"][:150]
+        acked: Counter[str] = Counter()
+        for key in mine:  # many keys of s0, none hot on its own
+            credit(runtime, key)
+            acked[key] += 1
+        other = next(k for k in keys if placement.route(k).shard == "s1")
+        credit(runtime, other)
+        acked[other] += 1
+        before = {k: placement.route(k).shard for k in keys}
+        runtime.run_once()
+        report = read_load(runtime.db, MAP, window=10, clock=clock)
+        found = detect(report, ShardMaps(runtime.db).current(MAP), Thresholds(key_qps=5, range_qps=10))
+        assert [(h.kind, h.shard, h.action, h.target) for h in found] == [("range", "s0", "split", "s0.1")]
+        [done] = act(runtime, MAP, [h.to_dict() for h in found], grace=0.0)
+        assert done["status"]["state"] == "completed"
+        assert {(m["source"], m["target"]) for m in done["reshard"]["moves"]} == {("s0", "s0.1")}
+        assert_each_once(runtime, keys, acked)
+        after = {k: placement.route(k).shard for k in keys}
+        moved = {k for k in keys if after[k] != before[k]}
+        assert moved and all(before[k] == "s0" and after[k] == "s0.1" for k in moved)  # only s0's keys, to s0.1
+        assert 0.3 < len(moved) / sum(1 for k in keys if before[k] == "s0") < 0.7  # about half of them

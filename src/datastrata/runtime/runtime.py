@@ -139,7 +139,7 @@ class Runtime:
         #: A by_shard placement's load meter: counted on the request paths, flushed to the home store by a job.
         self.meter: LoadMeter | None = getattr(placement, "meter", None)
         if self.meter is not None:
-            meter_runtime(self, self.meter)
+            meter_runtime(self)
 
     @classmethod
     def open(

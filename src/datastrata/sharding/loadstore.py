@@ -109,11 +109,10 @@ def _rows(map_name: str, process: str, view: BucketView) -> list[tuple[object, .
 
 
 class LoadFlusher:
-    """The worker job writing a runtime's meter to the home store at most once per `every` seconds."""
+    """The worker job writing a runtime's meter (``runtime.meter``) to the home store at most once per `every` s."""
 
-    def __init__(self, runtime: Runtime, meter: LoadMeter, *, every: float = FLUSH_EVERY) -> None:
+    def __init__(self, runtime: Runtime, *, every: float = FLUSH_EVERY) -> None:
         self.runtime = runtime
-        self.meter = meter
         self.every = every
         self.process = process_id()
         self._last: float | None = None
@@ -127,16 +126,17 @@ class LoadFlusher:
 
     def flush(self) -> int:
         """Flush now (also what closing the runtime does); return the rows written."""
-        return flush(self.runtime.platform.db, self.meter, self.process)
+        meter = self.runtime.meter  # the one the request paths count into now
+        return 0 if meter is None else flush(self.runtime.platform.db, meter, self.process)
 
     def close(self) -> None:
         """Flush what is left as the runtime closes."""
         self.flush()
 
 
-def meter_runtime(runtime: Runtime, meter: LoadMeter) -> LoadFlusher:
-    """Flush `meter` from `runtime`'s worker rounds and when it closes; return the flusher."""
-    flusher = LoadFlusher(runtime, meter)
+def meter_runtime(runtime: Runtime) -> LoadFlusher:
+    """Flush `runtime`'s meter from its worker rounds and when it closes; return the flusher."""
+    flusher = LoadFlusher(runtime)
     runtime.add_job(LOAD_JOB, flusher)
     runtime.on_close(flusher.close)
     return flusher
