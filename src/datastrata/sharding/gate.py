@@ -12,8 +12,8 @@ from datastrata.core.errors import BackendUnavailable
 from datastrata.runtime import fences, shardfences
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.scope import Scope
-from datastrata.sharding.directory import DirectoryRouter
 from datastrata.sharding import placement as by_shard  # a module: the runtime imports this one while it loads
+from datastrata.sharding.directory import DirectoryRouter
 from datastrata.sharding.slots import slot_of
 from datastrata.stores.database import Tx
 
