@@ -113,8 +113,8 @@ class Writer:
     keys: Sequence[str]
     acked: Counter[str] = field(default_factory=Counter)
     errors: list[BaseException] = field(default_factory=list)
-    #: Between two writes (a writer of a few hundred writes a second, not a busy loop hogging the GIL).
-    pace: Callable[[], None] = lambda: time.sleep(0.002)
+    #: Between two writes (a writer of ~150 writes a second, not a busy loop hogging the GIL and the CI's cores).
+    pace: Callable[[], None] = lambda: time.sleep(0.005)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()

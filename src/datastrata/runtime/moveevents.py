@@ -58,9 +58,27 @@ class TenantEvents:
             after = page.next_after
 
     def delete(self, location: Location, subject: str) -> int:
-        """Delete `subject`'s events in `location` (a completed move's source, a reversed move's target)."""
+        """Delete `subject`'s events in `location` (a completed move's source, a reversed move's target).
+
+        On SQLite (one writer for the whole store) the events go a page per short transaction first, so the other
+        tenants' writers wait for one page at a time, never for the whole log; the owner's delete finishes the rest
+        (snapshots, archive records). PostgreSQL's owner function deletes them at once (writers do not wait on it).
+        """
+        deleted = 0
+        while location.db.dialect == "sqlite":
+            with location.db.transaction() as tx:
+                gone = int(
+                    tx.execute(
+                        "DELETE FROM eventlog_events WHERE position IN (SELECT position FROM eventlog_events "
+                        f"WHERE tenant_id = ? LIMIT {DELETE_PAGE})",
+                        (subject,),
+                    ).rowcount
+                )
+            deleted += gone
+            if gone < DELETE_PAGE:
+                break
         with location.db.transaction() as tx:
-            return location.log.delete_tenant_in(tx, subject)
+            return deleted + location.log.delete_tenant_in(tx, subject)
 
 
 def _archived(source: Location, target: Location, subject: str, after: int, upto: int | None) -> list[Event]:

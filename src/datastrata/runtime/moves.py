@@ -224,10 +224,12 @@ class Journal:
                 (kind, subject),
             )
             if busy is not None:
-                raise ConcurrencyConflict(
-                    f"{kind} {subject} is already moving (move {busy}); see `tenants move-status {subject}`, "
-                    f"or reverse it with `tenants move-reverse {subject}`"
+                see = (
+                    f"see `tenants move-status {subject}`, or reverse it with `tenants move-reverse {subject}`"
+                    if kind == "tenant"
+                    else f"see `shards reshard-status {subject.split(':')[0]}`"
                 )
+                raise ConcurrencyConflict(f"{kind} {subject} is already moving (move {busy}); {see}")
             now = time_to_db(tx.dialect, self.clock())
             tx.execute(
                 f"INSERT INTO runtime_moves ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

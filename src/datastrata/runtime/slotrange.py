@@ -8,6 +8,7 @@ that move themselves (``shard_key IN (…)``). Slots are validated integers, so 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,12 +53,11 @@ class SlotRange:
 
     def holds(self, key: str) -> bool:
         """Whether the rows and events of shard key `key` belong to this range."""
-        if key in self.keys:
+        if key in _members(self.keys):
             return True
-        if key in self.excluded:
+        if key in _members(self.excluded):
             return False
-        slot = slot_of(key)
-        return any(first <= slot <= end for first, end in self.runs)
+        return slot_of(key) in _slots(self.runs)
 
     def predicate(self) -> tuple[str, tuple[Any, ...]]:
         """The SQL condition selecting this range's rows and its parameters."""
@@ -95,6 +95,17 @@ class SlotRange:
             tuple(data.get("keys", ())),
             tuple(data.get("excluded", ())),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _slots(runs: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """The slots of `runs` as a set (a range of a jump reshard has thousands of runs: tested per event)."""
+    return frozenset(slot for first, end in runs for slot in range(first, end + 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _members(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 def key_of_stream(stream_id: str) -> str | None:

@@ -9,7 +9,7 @@ import typer
 
 from datastrata.core.errors import ValidationError
 from datastrata.core.validation import bounded_int, read_json_file
-from datastrata.sharding import catalog_cli
+from datastrata.sharding import catalog_cli, reshard_cli
 from datastrata.sharding.codec import router_from_dict
 from datastrata.sharding.keys import KEY_TYPES, Key, encode_key
 from datastrata.sharding.loadcli import hotspots, status
@@ -24,6 +24,10 @@ app.command()(status)  # load per shard, hot keys and ranges
 app.command()(hotspots)  # ... and acting on them
 app.command("init")(catalog_cli.init)
 app.command("list")(catalog_cli.list_maps)
+app.command("plan")(reshard_cli.plan)
+app.command("reshard")(reshard_cli.reshard)
+app.command("reverse")(reshard_cli.reverse)
+app.command("reshard-status")(reshard_cli.status)
 
 
 @app.command()

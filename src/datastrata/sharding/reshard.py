@@ -338,12 +338,19 @@ def _mover(
             raise _Pause(step)
         report()
 
+    tables = shard_tables(source.db)
+    missing = sorted({p.table for p in tables} - {p.table for p in shard_tables(target.db)})
+    if missing:
+        raise RuleViolation(
+            f"shard {move.target['shard']} lacks the sharded table(s) {', '.join(missing)} the move carries; migrate "
+            "it first (`datastrata migrate`), then run the reshard again"
+        )
     return Mover(
         journal,
         move,
         source,
         target,
-        shard_tables(source.db),
+        tables,
         placer,
         events=ShardEvents(SlotRange.from_dict(move.source["range"])),
         grace=grace,
