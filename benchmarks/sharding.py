@@ -13,10 +13,18 @@ quantiles) at 100k and 1M keys (``--quick``: 100k only) and 4, 8 and 16 shards:
 
 Keys are ``user-<i>``. CPU time (``time.process_time``) and best-of-N because the host is shared.
 
+The scatter section (``--section scatter``) puts ``--rows`` ledger rows on each of 8 shards (SQLite files; with
+``--pg`` also PostgreSQL databases on a server it starts) and times ``SELECT SUM(amount)`` over all of them, median
+of ``--repeats`` interleaved rounds (wall time): each shard alone (``slowest_single_ms`` is the slowest), the app's
+fan-out one shard after another (``serial_ms``) and on 8 threads (``threaded_ms``, with ``threaded_vs_slowest``:
+the goal is at most 2), and on PostgreSQL the postgres_fdw coordinator's plain SUM (partitionwise partial
+aggregates over async-capable foreign partitions) and the SUM grouped by shard first (pushed down to each shard).
+
 Usage::
 
-    .venv/bin/python benchmarks/sharding.py            # 100k and 1M keys, a few minutes
+    .venv/bin/python benchmarks/sharding.py            # 100k and 1M keys, a few minutes, then the scatter
     .venv/bin/python benchmarks/sharding.py --quick    # 100k keys, under a minute
+    .venv/bin/python benchmarks/sharding.py --section scatter --rows 200000 --pg
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from datastrata.sharding import JumpRouter, RangeRouter, RendezvousRouter, RingRouter, Router, encode_key
 from datastrata.sharding.keys import hash_key
@@ -125,7 +134,17 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=None, help="best of this many lookup rounds (default 7, quick 3)"
     )
+    parser.add_argument("--section", choices=("all", "routers", "scatter"), default="all", help="what to measure")
+    parser.add_argument("--rows", type=int, default=None, help="scatter: rows per shard (default 500k, quick 100k)")
+    parser.add_argument("--pg", action="store_true", help="scatter: also on PostgreSQL (a server started here)")
     args = parser.parse_args()
+    if args.section == "scatter":
+        print(
+            json.dumps(
+                scatter_report(args.rows or (100_000 if args.quick else 500_000), args.pg, args.repeats or 5), indent=2
+            )
+        )
+        return
     sizes = (100_000,) if args.quick else (100_000, 1_000_000)
     repeats = args.repeats or (3 if args.quick else 7)
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -142,6 +161,7 @@ def main() -> None:
         "lookup": lookups(sample, repeats),
         "lookup_sample": len(sample),
         "repeats": repeats,
+        **({} if args.section == "routers" else {"scatter": _scatter(args)}),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -151,6 +171,130 @@ def main() -> None:
         },
     }
     print(json.dumps(report, indent=2))
+
+
+def _scatter(args: argparse.Namespace) -> dict[str, object]:
+    return scatter_report(args.rows or (100_000 if args.quick else 500_000), args.pg, args.repeats or 5)
+
+
+# ---- scatter-gather: one SUM over 8 shards ------------------------------------------------------------------
+
+SCATTER_SHARDS = 8
+SUM_SQL = "SELECT SUM(amount) FROM ledger"
+PUSHED_SQL = "SELECT SUM(total) FROM (SELECT shard, SUM(amount) AS total FROM ledger GROUP BY shard) AS per_shard"
+
+
+def scatter_report(rows: int, pg: bool, repeats: int) -> dict[str, object]:
+    """The scatter section: SQLite shards always, PostgreSQL shards and the fdw coordinator with `pg`."""
+    import tempfile
+
+    from datastrata.core.config import Settings
+
+    report: dict[str, object] = {"shards": SCATTER_SHARDS, "rows_per_shard": rows, "repeats": repeats}
+    with tempfile.TemporaryDirectory() as folder:
+        report["sqlite"] = _scatter_on(Settings(store=f"sqlite:///{folder}/datastrata.db"), rows, repeats, fdw=False)
+    if pg:
+        from datastrata.testing.servers import create_database, ephemeral_postgres
+
+        with ephemeral_postgres(fsync=False) as base:
+            home = create_database(base, "scatter_home")
+            report["postgresql"] = _scatter_on(Settings(store=home), rows, repeats, fdw=True)
+    return report
+
+
+def _scatter_on(settings: object, rows: int, repeats: int, *, fdw: bool) -> dict[str, object]:
+    from datastrata.catalog import components
+    from datastrata.core.config import Settings
+    from datastrata.runtime.location import Location
+    from datastrata.sharding.catalog import ShardCatalog, provision_all
+    from datastrata.sharding.fdw import Coordinator
+    from datastrata.sharding.maps import ShardMaps
+    from datastrata.sharding.scatter import merge_sum, scalar, scatter
+    from datastrata.stores.migrations import migrate
+    from datastrata.stores.open import open_database
+
+    assert isinstance(settings, Settings)
+    home = open_database(settings.store)
+    migrate(home, components())
+    catalog, maps = ShardCatalog(home), ShardMaps(home)
+    names = _names(SCATTER_SHARDS)
+    provision_all(settings, catalog, "bench", names)
+    maps.create("bench", JumpRouter(names))
+    specs = catalog.specs("bench")
+    for index, spec in enumerate(specs.values()):
+        _fill(spec.store, rows, seed=index)
+    locations = [Location.open(spec, max_size=2) for spec in specs.values()]
+    coordinator = Coordinator(settings, catalog, maps, "bench") if fdw else None
+    if coordinator is not None:
+        coordinator.build("ledger")
+
+    def work(tx: object) -> object:
+        return scalar(tx, SUM_SQL)  # type: ignore[arg-type]
+
+    expected = merge_sum(scatter(locations, work, timeout=600))
+    runs: dict[str, Callable[[], object]] = {
+        f"single_{loc.name}": partial(scatter, [loc], work, timeout=600) for loc in locations
+    }
+    runs["serial"] = lambda: scatter(locations, work, timeout=600, threads=1)
+    runs["threaded"] = lambda: scatter(locations, work, timeout=600, threads=SCATTER_SHARDS)
+    if coordinator is not None:
+        runs["fdw_sum"] = lambda: coordinator.sql(SUM_SQL)
+        runs["fdw_pushed_sum"] = lambda: coordinator.sql(PUSHED_SQL)
+        assert int(coordinator.sql(SUM_SQL)[1][0][0]) == expected == int(coordinator.sql(PUSHED_SQL)[1][0][0])
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    slowest = max(v for k, v in medians.items() if k.startswith("single_"))
+    out: dict[str, object] = {
+        "sum": expected,
+        "single_ms": {k[len("single_") :]: round(v, 2) for k, v in medians.items() if k.startswith("single_")},
+        "slowest_single_ms": round(slowest, 2),
+        "serial_ms": round(medians["serial"], 2),
+        "threaded_ms": round(medians["threaded"], 2),
+        "serial_vs_slowest": round(medians["serial"] / slowest, 2),
+        "threaded_vs_slowest": round(medians["threaded"] / slowest, 2),
+    }
+    if coordinator is not None:
+        out |= {
+            "fdw_sum_ms": round(medians["fdw_sum"], 2),
+            "fdw_pushed_sum_ms": round(medians["fdw_pushed_sum"], 2),
+            "fdw_sum_vs_slowest": round(medians["fdw_sum"] / slowest, 2),
+            "fdw_pushed_sum_vs_slowest": round(medians["fdw_pushed_sum"] / slowest, 2),
+        }
+    for location in locations:
+        location.close()
+    home.close()
+    return out
+
+
+def _fill(store: str, rows: int, *, seed: int) -> None:
+    """`rows` ledger rows on one shard (the sharded-table convention: tenant_id, shard_key, shard_slot)."""
+    from datastrata.stores.open import open_database
+
+    db = open_database(store)
+    with db, db.transaction() as tx:
+        tx.run_script(
+            "CREATE TABLE ledger (tenant_id TEXT NOT NULL, shard_key TEXT NOT NULL, shard_slot INTEGER NOT NULL, "
+            "amount BIGINT NOT NULL)"
+        )
+        if tx.dialect == "sqlite":
+            tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO ledger SELECT 'default', 'k' || i, (i * 7 + ?) % 16384, i % 1000 FROM n",
+                (rows, seed),
+            )
+        else:
+            tx.execute(
+                "INSERT INTO ledger SELECT 'default', 'k' || i, (i * 7 + ?) % 16384, i % 1000 "
+                "FROM generate_series(1, ?) AS i",
+                (seed, rows),
+            )
+        if tx.dialect == "postgresql":
+            tx.execute("ANALYZE ledger")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,15 @@ from datastrata.sharding.catalog_schema import MIGRATIONS
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.names import check_shard
 from datastrata.sharding.placement import ByShard, StoredMap
-from datastrata.stores.database import Database, time_to_db
+from datastrata.stores.database import Database, is_unique_violation, time_to_db
 
 if TYPE_CHECKING:
     from datastrata.core.config import Settings
 
 #: The longest PostgreSQL identifier (a shard's database name is cut to fit, with a hash to stay unique).
 PG_NAME_MAX = 63
+#: PostgreSQL's SQLSTATE when CREATE DATABASE names one that exists.
+DUPLICATE_DATABASE = "42P04"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,15 @@ class ShardCatalog:
         name = check_shard(map_name, field="map")
         shard = check_shard(shard, field="shard")
         store = _check_store(store_url)
+        try:
+            self._add(name, shard, store)
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            self._add(name, shard, store)  # a concurrent add won: the same URL is fine, another is refused
+        return ShardEntry(name, shard, store)
+
+    def _add(self, name: str, shard: str, store: str) -> None:
         with self.db.transaction() as tx:
             found = tx.scalar("SELECT store FROM sharding_shards WHERE map_name = ? AND shard = ?", (name, shard))
             if found is None:
@@ -69,7 +80,6 @@ class ShardCatalog:
                     "name (a shard's store never changes: move its data with a reshard instead)",
                     field="store_url",
                 )
-        return ShardEntry(name, shard, store)
 
     def entries(self, map_name: str | None = None) -> list[ShardEntry]:
         """Return the catalogued shards of `map_name` (None: of every map), by map then shard."""
@@ -216,20 +226,26 @@ def _create_database(settings: Settings, map_name: str, shard: str, server: str 
     name = f"{home_db}_{map_name}_{shard}".replace("-", "_").replace(".", "_")
     if len(name) > PG_NAME_MAX:
         name = f"{name[: PG_NAME_MAX - 9]}_{digest}"
-    admin_url = server or p.provision_url(settings, settings.store)
-    with p.admin(admin_url, what=f"CREATE DATABASE {name}") as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"'.encode())
-        grantees = p.roles_of(settings).names()
-        if grantees:
-            to = ", ".join(f'"{g}"' for g in grantees)
-            conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {to}'.encode())
-    if server is not None:
-        store = with_database(server, name)
-        _migrate(settings, store, owner=store)
-    else:
+    if server is None:  # the home's server: a copy of the migrated template silos are made from (fast), once
+        from datastrata.tenancy.silo import create_database, migrate_store
+
         store = with_database(settings.store, name)
-        _migrate(settings, store, owner=p.owner_url(settings, store))
+        with p.admin(p.provision_url(settings, settings.store), what=f"CREATE DATABASE {name}") as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists:  # made before a crash, not yet catalogued: bring it up to date
+            migrate_store(settings, store)
+        else:
+            create_database(settings, settings.store, store)
+        return store
+    with p.admin(server, what=f"CREATE DATABASE {name}") as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"'.encode())
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != DUPLICATE_DATABASE:
+                    raise  # (a concurrent provision made it a moment ago: migrate it below like ours)
+    store = with_database(server, name)
+    _migrate(settings, store, owner=store)
     return store
 
 

@@ -97,3 +97,114 @@ def _text_one(row: dict[str, Any]) -> str:
     lines = [f"{row['map']}: epoch {row['epoch']}, {row['router']} router, {len(row['shards'])} shards ({contexts})"]
     lines += [f"  {s['shard']}: {s['store']}{'' if s['routed'] else ' (not routed)'}" for s in row["shards"]]
     return "\n".join(lines)
+
+
+def scatter_command(
+    ctx: typer.Context,
+    map_name: Annotated[str, typer.Argument(metavar="MAP", help="The shard map whose shards to ask.")],
+    sql: Annotated[str, typer.Option("--sql", help="One read-only statement run on every shard.")],
+    policy: Annotated[str, typer.Option("--policy", help="fail (any shard missing: error) or partial.")] = "fail",
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds each shard gets; its query is then cancelled.")
+    ] = 30.0,
+    merge: Annotated[
+        str, typer.Option("--merge", help="none, sum or count (one numeric column), rows (one sorted list).")
+    ] = "none",
+    limit: Annotated[int | None, typer.Option("--limit", help="With --merge rows: at most this many rows.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a read-only statement on every shard of MAP at once and merge the answers (the article's Total/Sum/All)."""
+    from datastrata.sharding.adhoc import check_merge, check_read_sql, scatter_sql
+    from datastrata.sharding.scatter import check_policy, check_timeout
+
+    check_read_sql(sql)  # every input checked before a store is opened
+    check_policy(policy)
+    check_timeout(timeout)
+    check_merge(merge)
+    if limit is not None:
+        bounded_int(limit, field="limit", minimum=0, maximum=10_000_000)
+    runtime = session(ctx).open()
+    answer = scatter_sql(
+        ShardCatalog(runtime.db),
+        ShardMaps(runtime.db),
+        map_name,
+        sql,
+        timeout=timeout,
+        policy=policy,
+        merge=merge,
+        limit=limit,
+    )
+    emit(answer.to_dict(), as_json=as_json, text=_scatter_text)
+
+
+def _scatter_text(data: dict[str, Any]) -> str:
+    lines = []
+    if "value" in data:
+        lines.append(str(data["value"]))
+    elif "rows" in data:
+        lines += ["\t".join("" if v is None else str(v) for v in row) for row in data["rows"]]
+    else:
+        for shard, rows in data["shards"].items():
+            lines += [f"{shard}\t" + "\t".join("" if v is None else str(v) for v in row) for row in rows]
+    lines += [f"missing {m['shard']}: {m['reason']}" for m in data["missing"]]
+    return "\n".join(lines)
+
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", help="The PostgreSQL server of the coordinator (default: the home store's server)."),
+]
+
+
+def coordinator_command(
+    ctx: typer.Context,
+    map_name: Annotated[str, typer.Argument(metavar="MAP", help="The shard map the coordinator spans.")],
+    table: Annotated[str, typer.Option("--table", help="A sharded table (it carries shard_slot) on every shard.")],
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Rebuild the table's partitions for the current epoch.")
+    ] = False,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create MAP's postgres_fdw coordinator database and TABLE's foreign partitions (one per shard, LIST on slots)."""
+    from datastrata.sharding.fdw import Coordinator, check_table
+
+    check_table(table)
+    runtime = session(ctx).open()
+    coordinator = Coordinator(
+        runtime.settings, ShardCatalog(runtime.db), ShardMaps(runtime.db), map_name, server=server
+    )
+    built = coordinator.build(table, refresh=refresh)
+    emit(
+        built,
+        as_json=as_json,
+        text=lambda d: (
+            f"{d['table']} on {d['coordinator']}: built from epoch {d['built_from_epoch']} "
+            f"(map at epoch {d['epoch']}{'' if d['fresh'] else '; stale: run with --refresh'})"
+        ),
+    )
+
+
+def sql_command(
+    ctx: typer.Context,
+    map_name: Annotated[str, typer.Argument(metavar="MAP", help="The shard map whose coordinator to ask.")],
+    statement: Annotated[str, typer.Argument(metavar="SQL", help="One read-only statement, run on the coordinator.")],
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run ad-hoc read-only SQL across MAP's shards through its postgres_fdw coordinator."""
+    from datastrata.sharding.adhoc import check_read_sql
+    from datastrata.sharding.fdw import Coordinator
+
+    check_read_sql(statement)
+    runtime = session(ctx).open()
+    coordinator = Coordinator(
+        runtime.settings, ShardCatalog(runtime.db), ShardMaps(runtime.db), map_name, server=server
+    )
+    names, rows = coordinator.sql(statement)
+    data = {"columns": names, "rows": [list(row) for row in rows]}
+    emit(
+        data,
+        as_json=as_json,
+        text=lambda d: "\n".join(["\t".join(d["columns"]), *("\t".join(str(v) for v in r) for r in d["rows"])]),
+    )

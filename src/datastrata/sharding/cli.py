@@ -28,6 +28,9 @@ app.command("plan")(reshard_cli.plan)
 app.command("reshard")(reshard_cli.reshard)
 app.command("reverse")(reshard_cli.reverse)
 app.command("reshard-status")(reshard_cli.status)
+app.command("scatter")(catalog_cli.scatter_command)
+app.command("coordinator")(catalog_cli.coordinator_command)
+app.command("sql")(catalog_cli.sql_command)
 
 
 @app.command()
