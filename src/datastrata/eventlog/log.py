@@ -371,6 +371,14 @@ class EventLog:
             rows, next_after = self.engine.tenant_page(tx, tenant, after, limit)
         return Page(self._stored(rows), next_after)
 
+    def stored_page(self, after: int = 0, limit: int = 1000) -> Page:
+        """Read a page of every tenant's events after `after`, as stored (a shard move's copy: sealed, not upcast)."""
+        from datastrata.core.tenancy import platform
+
+        with platform(), self.db.session() as tx:
+            rows, next_after = self.engine.page(tx, after, limit, None)
+        return Page(self._stored(rows), next_after)
+
     def opened(self, events: list[Event]) -> list[Event]:
         """Return stored events (a :meth:`tenant_page`'s) as every reader sees them: sealed fields opened, upcast."""
         if self.sealer is not None:

@@ -144,6 +144,8 @@ class Work(Tx):
         self.tenants: TenantDirectory | None = None
         #: The scope's tenant as the directory placed it when the work began (read before the transaction).
         self.placement: TenantPlacement | None = None
+        #: Payload bytes appended so far when a load meter counts them (``None``: not counted).
+        self.appended_bytes: int | None = None
 
     @property
     def log(self) -> EventLog:
@@ -190,8 +192,12 @@ class Work(Tx):
         appended = self.log.append_in(
             self.tx, target.stream_id, events, expected_version=expected_version, tenant=target.tenant
         )
-        if self.tenants is not None:
-            charge(self, payload_bytes(events), tenant=target.tenant)  # the tier's quota, in this transaction
+        if self.tenants is not None or self.appended_bytes is not None:
+            nbytes = payload_bytes(events)
+            if self.appended_bytes is not None:
+                self.appended_bytes += nbytes  # a by_shard placement's load meter
+            if self.tenants is not None:
+                charge(self, nbytes, tenant=target.tenant)  # the tier's quota, in this transaction
         return appended
 
     def head(self) -> int:

@@ -17,8 +17,10 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import Placement
 from datastrata.runtime.roles import Roles, grant
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
+from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.bound import BoundDatabase
 from datastrata.stores.database import Database
@@ -50,6 +52,8 @@ SPINE: tuple[Component, ...] = (
     MOVES,
     SUBJECT_KEYS,
     SHARD_MAPS,
+    SHARD_LOAD,
+    SHARD_FENCES,
     SHARD_CATALOG,
 )
 

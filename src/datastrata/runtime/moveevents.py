@@ -1,4 +1,4 @@
-"""A move's events: one tenant's log paged at the source and re-appended at the target (same ids and versions).
+"""A move's events: one tenant's log (or a shard range's streams) paged at the source, re-appended at the target.
 
 The event log's tenant-keyed API does the work (``EventLog.tenant_page``, ``import_in``, ``tenant_count``,
 ``delete_tenant_in``); this adapter gives the move workflow (:class:`datastrata.runtime.moves.EventsPart`) its
@@ -16,8 +16,11 @@ import hashlib
 import orjson
 
 from datastrata.core.events import Event
+from datastrata.core.tenancy import platform
 from datastrata.eventlog import archive
+from datastrata.eventlog.log import Page
 from datastrata.runtime.location import Location
+from datastrata.runtime.slotrange import SlotRange, key_of_stream
 
 #: Events per page read at the source and imported in one transaction at the target.
 PAGE = 1000
@@ -55,9 +58,27 @@ class TenantEvents:
             after = page.next_after
 
     def delete(self, location: Location, subject: str) -> int:
-        """Delete `subject`'s events in `location` (a completed move's source, a reversed move's target)."""
+        """Delete `subject`'s events in `location` (a completed move's source, a reversed move's target).
+
+        On SQLite (one writer for the whole store) the events go a page per short transaction first, so the other
+        tenants' writers wait for one page at a time, never for the whole log; the owner's delete finishes the rest
+        (snapshots, archive records). PostgreSQL's owner function deletes them at once (writers do not wait on it).
+        """
+        deleted = 0
+        while location.db.dialect == "sqlite":
+            with location.db.transaction() as tx:
+                gone = int(
+                    tx.execute(
+                        "DELETE FROM eventlog_events WHERE position IN (SELECT position FROM eventlog_events "
+                        f"WHERE tenant_id = ? LIMIT {DELETE_PAGE})",
+                        (subject,),
+                    ).rowcount
+                )
+            deleted += gone
+            if gone < DELETE_PAGE:
+                break
         with location.db.transaction() as tx:
-            return location.log.delete_tenant_in(tx, subject)
+            return deleted + location.log.delete_tenant_in(tx, subject)
 
 
 def _archived(source: Location, target: Location, subject: str, after: int, upto: int | None) -> list[Event]:
@@ -101,3 +122,87 @@ def _canonical(event: Event) -> bytes:
         )
         + b"\n"
     )
+
+
+#: Streams whose events one clean-up transaction deletes (short transactions: SQLite has one writer).
+DELETE_STREAMS = 50
+#: Events one clean-up transaction deletes at most.
+DELETE_PAGE = 2000
+
+
+class ShardEvents:
+    """Carries the events of one shard range (every tenant's streams whose key it holds) between two shards' logs.
+
+    The source log is paged whole and each event kept when its stream's key (after the first '-') is in the range;
+    the digest is :class:`TenantEvents`' canonical form, so both kinds compare events the same way.
+    """
+
+    def __init__(self, slots: SlotRange) -> None:
+        self.slots = slots
+
+    def page(self, location: Location, subject: str, after: int, limit: int = PAGE) -> Page:
+        """Return the range's next events after `after` (pages without any are skipped) and where to go on."""
+        while True:
+            page = location.log.stored_page(after, limit)
+            kept = [e for e in page.events if self._holds(e.stream_id)]
+            if kept or not page.events:
+                return Page(kept, page.next_after)
+            after = page.next_after
+
+    def copy(self, source: Location, target: Location, subject: str, after: int) -> tuple[int, int]:
+        """Import the range's events of one page of the source after `after`: (the next cursor, events scanned)."""
+        page = source.log.stored_page(after, PAGE)
+        kept = [e for e in page.events if self._holds(e.stream_id)]
+        if kept:
+            with platform(), target.db.transaction() as tx:
+                target.log.import_in(tx, kept)  # one stored already is skipped: a redone page is harmless
+        return page.next_after, len(page.events)
+
+    def count(self, location: Location, subject: str) -> int:
+        """Return how many of the range's events `location`'s log holds (counted per stream by the store)."""
+        with platform(), location.db.read() as tx:
+            rows = tx.query("SELECT stream_id, COUNT(*) FROM eventlog_events GROUP BY stream_id")
+        return sum(int(n) for stream, n in rows if self._holds(str(stream)))
+
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
+        """Return the SHA-256 over the range's events with `after` < position <= `upto`, in their order."""
+        sha = hashlib.sha256()
+        while True:
+            page = location.log.stored_page(after, PAGE)
+            for event in page.events:
+                if upto is not None and event.position > upto:
+                    return sha.hexdigest()
+                if self._holds(event.stream_id):
+                    sha.update(_canonical(event))
+            if not page.events:
+                return sha.hexdigest()
+            after = page.next_after
+
+    def delete(self, location: Location, subject: str) -> int:
+        """Delete the range's events and snapshots in `location`, a few streams per short transaction."""
+        with platform(), location.db.read() as tx:
+            streams = [str(r[0]) for r in tx.query("SELECT DISTINCT stream_id FROM eventlog_events")]
+        mine = [s for s in streams if self._holds(s)]
+        deleted = 0
+        for start in range(0, len(mine), DELETE_STREAMS):
+            chunk = mine[start : start + DELETE_STREAMS]
+            marks = ", ".join("?" for _ in chunk)
+            with platform(), location.db.transaction() as tx:
+                tx.execute(f"DELETE FROM eventlog_snapshots WHERE stream_id IN ({marks})", chunk)
+            while True:  # a long stream's events go a page per transaction too
+                with platform(), location.db.transaction() as tx:
+                    gone = int(
+                        tx.execute(
+                            "DELETE FROM eventlog_events WHERE position IN (SELECT position FROM eventlog_events "
+                            f"WHERE stream_id IN ({marks}) LIMIT {DELETE_PAGE})",
+                            chunk,
+                        ).rowcount
+                    )
+                deleted += gone
+                if gone < DELETE_PAGE:
+                    break
+        return deleted
+
+    def _holds(self, stream_id: str) -> bool:
+        key = key_of_stream(stream_id)
+        return key is not None and self.slots.holds(key)

@@ -1,4 +1,4 @@
-"""The move workflow: carry what a selection names (a tenant; later a shard range) from one location to another.
+"""The move workflow: carry what a selection names (a tenant, or a shard map's slot range) from one location to another.
 
 ``plan`` → ``copy`` (state tables in key order, 500 rows per short transaction, the cursor journalled after each
 batch) → ``events`` (re-appended at the target: same ids, versions and times, the target's positions) →
@@ -28,8 +28,10 @@ from datastrata.core.clock import Clock, system_clock
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.core.redact import redact_url
-from datastrata.runtime import fences
+from datastrata.eventlog.log import Page
+from datastrata.runtime import fences, shardfences
 from datastrata.runtime.location import Location
+from datastrata.runtime.moveevents import ShardEvents
 from datastrata.runtime.movetables import (
     BATCH,
     Digest,
@@ -47,6 +49,8 @@ from datastrata.runtime.movetables import (
     size_of,
     still_differing,
 )
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
+from datastrata.runtime.slotrange import SlotRange
 from datastrata.runtime.tenantdata import NO_ROWS
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
@@ -220,10 +224,12 @@ class Journal:
                 (kind, subject),
             )
             if busy is not None:
-                raise ConcurrencyConflict(
-                    f"{kind} {subject} is already moving (move {busy}); see `tenants move-status {subject}`, "
-                    f"or reverse it with `tenants move-reverse {subject}`"
+                see = (
+                    f"see `tenants move-status {subject}`, or reverse it with `tenants move-reverse {subject}`"
+                    if kind == "tenant"
+                    else f"see `shards reshard-status {subject.split(':')[0]}`"
                 )
+                raise ConcurrencyConflict(f"{kind} {subject} is already moving (move {busy}); {see}")
             now = time_to_db(tx.dialect, self.clock())
             tx.execute(
                 f"INSERT INTO runtime_moves ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -433,11 +439,17 @@ class Mover:
                 f"({self.source.db.dialect} → {self.target.db.dialect}); export and import instead",
                 field="to",
             )
-        if self.move.kind != "tenant":
-            raise ValidationError(f"kind: only tenant moves exist yet; got {self.move.kind!r}", field="kind")
-        self.selection = Selection.tenant(self.move.subject)
+        if self.move.kind == "tenant":
+            self.selection = Selection.tenant(self.move.subject)
+            self.slots: SlotRange | None = None
+        elif self.move.kind == "shard":  # a shard map's slot runs and pinned keys (both ends journal the range)
+            self.slots = SlotRange.from_dict(self.move.source["range"])
+            self.selection = Selection.shard(self.move.subject, self.slots)
+        else:
+            raise ValidationError(f"kind: a move is of a tenant or a shard range; got {self.move.kind!r}", field="kind")
         for location in (self.source, self.target):
             location.ensure(MIGRATIONS)  # the fences (SQLite: made now; PostgreSQL: refused until migrated)
+            location.ensure(SHARD_FENCES)
 
     # ---- the machine ---------------------------------------------------------------------------------------
 
@@ -458,9 +470,8 @@ class Mover:
     def _plan(self) -> str:
         self._clear(self.target, events=False)  # what an earlier, reversed move may have left at the target
         self.placer.moving(self.move.subject)
-        fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
-        with self.target.db.transaction() as tx:
-            fences.set_in(tx, self.move.subject, fences.FENCED, 0, clock=self.clock)  # nobody writes there yet
+        self._set_fence(self.source, fences.OPEN)
+        self._set_fence(self.target, fences.FENCED)  # nobody writes there yet
         cursors = {
             "changes": self.source.log.head(),
             "events": 0,
@@ -578,7 +589,7 @@ class Mover:
                 "cold_checked": self._cold_checked(),
             }
         )
-        fences.put(self.source.db, self.move.subject, fences.FENCED, 0, clock=self.clock)
+        self._set_fence(self.source, fences.FENCED)
         self._save(timings={**self.move.timings, "fenced_at": self.clock().isoformat()})
         return "delta"
 
@@ -656,7 +667,7 @@ class Mover:
         error = "verify failed, the tenant stays on the source: " + "; ".join(differences)
         log.warning("move %s of %s: %s", self.move.id, self.move.subject, error)
         self.placer.stay(self.move.subject, self.move.source)
-        fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
+        self._set_fence(self.source, fences.OPEN)
         self._save(state=FAILED, error=error)
         return None
 
@@ -664,9 +675,8 @@ class Mover:
         if "target_head" not in self.move.cursors:  # journalled before the switch: the target is fenced till then,
             self._save(cursors={**self.move.cursors, "target_head": self.target.log.head()})  # so writes lie past it
         epoch = self.placer.switch(self.move.subject, self.move.target)
-        with self.target.db.transaction() as tx:
-            fences.clear_in(tx, self.move.subject)  # it lives here now
-        fences.put(self.source.db, self.move.subject, fences.MOVED, epoch, clock=self.clock)
+        self._set_fence(self.target, None, epoch)  # it lives here now
+        self._set_fence(self.source, fences.MOVED, epoch)
         at = self.clock().isoformat()
         self._save(state=SWITCHED, timings={**self.move.timings, "switched_at": at, "epoch": epoch})
         return "grace"
@@ -695,7 +705,7 @@ class Mover:
         if self.move.state == RUNNING:
             self._save(state=REVERSED, error="reversed before the switch")  # a mover still running stops at once
             self.placer.stay(self.move.subject, self.move.source)
-            fences.put(self.source.db, self.move.subject, fences.OPEN, 0, clock=self.clock)
+            self._set_fence(self.source, fences.OPEN)
             self._clear(self.target)
             return self.move
         return self.journal_back()
@@ -814,7 +824,7 @@ class Mover:
         """Return the subject's streams with events after source position `after` (the fence holds it finite)."""
         streams: set[str] = set()
         while True:
-            page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
+            page = self._page(after)
             streams |= {e.stream_id for e in page.events}
             if not page.events:
                 return streams
@@ -849,7 +859,7 @@ class Mover:
                     break
         seen: set[str] = set()
         while True:
-            page = self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
+            page = self._page(after)
             streams = sorted({e.stream_id for e in page.events})
             seen.update(streams)
             for part in mapped:  # parents first: a row's parent is at the target before it
@@ -863,6 +873,26 @@ class Mover:
                 self._save(cursors={**self.move.cursors, "changes": after})
             if not page.events:  # caught up (PostgreSQL's horizon moves with every transaction: not a test)
                 return seen
+
+    def _set_fence(self, location: Location, state: str | None, epoch: int = 0) -> None:
+        """Set the subject's fence in `location` (None: lifted, it lives there now): a tenant's, or the range's."""
+        if self.slots is None:
+            if state is not None:
+                fences.put(location.db, self.move.subject, state, epoch, clock=self.clock)
+                return
+            with location.db.transaction() as tx:
+                fences.clear_in(tx, self.move.subject)
+            return
+        shard_map = str(self.move.source["map"])
+        shardfences.put(
+            location.db, self.move.subject, shard_map, self.slots, state or fences.OPEN, epoch, clock=self.clock
+        )
+
+    def _page(self, after: int) -> Page:
+        """The subject's source events after `after` (one page; a shard range's through its events part)."""
+        if self.slots is not None and isinstance(self.events, ShardEvents):
+            return self.events.page(self.source, self.move.subject, after, EVENT_PAGE)
+        return self.source.log.tenant_page(self.move.subject, after, EVENT_PAGE)
 
     def _save(self, **changes: Any) -> Move:
         self.move = self.journal.save(replace(self.move, **changes), was=self.move.state)
@@ -884,6 +914,8 @@ def plan_move(
     tables: Sequence[TablePart],
     events: EventsPart | None,
     objects: Callable[[], tuple[int, int]] | None = None,
+    *,
+    selection: Selection | None = None,
 ) -> Plan:
     """Count what moving `subject` from `source` to `target` carries, and estimate its bytes and seconds."""
     if source.db.dialect != target.db.dialect:
@@ -891,7 +923,7 @@ def plan_move(
             f"to: a move cannot cross engines ({source.db.dialect} → {target.db.dialect}); export and import instead",
             field="to",
         )
-    selection = Selection.tenant(subject)
+    selection = selection or Selection.tenant(subject)
     counts = {p.table: count(source.db, p, selection) for p in tables if not p.derived}
     nbytes = 0
     for part in tables:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datastrata.runtime import tenantdata
+from datastrata.runtime.slotrange import SlotRange, key_of_stream
 from datastrata.stores.database import Database, Row, Tx
 from datastrata.stores.tables import children_first
 from datastrata.stores.tenanttables import is_global
@@ -44,6 +45,12 @@ class Selection:
     def tenant(cls, tenant: str) -> Selection:
         """Every row of `tenant`."""
         return cls("tenant", tenant, "tenant_id = ?", (tenant,))
+
+    @classmethod
+    def shard(cls, subject: str, slots: SlotRange) -> Selection:
+        """The rows of a shard range (every tenant's): its slot runs, minus its excluded keys, plus its pinned keys."""
+        predicate, params = slots.predicate()
+        return cls("shard", subject, predicate, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,41 @@ def tenant_tables(db: Database) -> list[TablePart]:
         parts.append(TablePart(table, tuple(columns), tuple(key), derived=derived, rows_of_stream=rows))
     order = {table: i for i, table in enumerate(reversed(children))}  # parents before what points at them
     return sorted(parts, key=lambda part: order[part.table])
+
+
+#: The columns that make a table sharded (the sharding convention): only such tables move in a shard move.
+SHARD_COLUMNS = ("shard_key", "shard_slot")
+
+
+def shard_tables(db: Database) -> list[TablePart]:
+    """Return every table of `db` a shard move carries: those with ``shard_key`` and ``shard_slot`` (parents first).
+
+    One stream's rows are its key's (``shard_key = ?``: a sharded context's stream is ``<context>-<key>``); a table
+    the tenant-data registry calls derived is rebuilt at the target, never copied.
+    """
+    with db.read() as tx:
+        found = _tables_sqlite(tx) if tx.dialect == "sqlite" else _tables_postgres(tx)
+        children = children_first(tx, [table for table, _, _ in found])
+    registered = {spec.table: spec for spec in tenantdata.specs()}
+    parts = [
+        TablePart(
+            table,
+            tuple(columns),
+            tuple(key),
+            derived=bool(registered.get(table) and registered[table].derived),
+            rows_of_stream=_rows_of_key,
+        )
+        for table, columns, key in found
+        if all(c in columns for c in SHARD_COLUMNS) and carries(table)
+    ]
+    order = {table: i for i, table in enumerate(reversed(children))}
+    return sorted(parts, key=lambda part: order[part.table])
+
+
+def _rows_of_key(stream_id: str) -> tuple[str, tuple[Any, ...]]:
+    """The rows one stream of a sharded context made: its key's."""
+    key = key_of_stream(stream_id)
+    return tenantdata.NO_ROWS if key is None else ("shard_key = ?", (key,))
 
 
 def _tables_sqlite(tx: Tx) -> list[tuple[str, list[str], list[str]]]:

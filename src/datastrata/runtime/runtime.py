@@ -35,6 +35,7 @@ from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
 from datastrata.runtime.placement import ByTenant, Placement, Single
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
 from datastrata.runtime.tenants import MIGRATIONS as TENANCY
 from datastrata.runtime.tenants import (
@@ -45,12 +46,17 @@ from datastrata.runtime.tenants import (
     refuse_offboarded,
     require_tenant,
 )
+from datastrata.sharding import gate as shard_gate
 from datastrata.sharding.catalog_schema import MIGRATIONS as SHARD_CATALOG
+from datastrata.sharding.load import LoadMeter
+from datastrata.sharding.loadstore import MIGRATIONS as SHARD_LOAD
+from datastrata.sharding.loadstore import meter_runtime
 from datastrata.sharding.maps import MIGRATIONS as SHARD_MAPS
 from datastrata.stores.cache import Cache, open_cache
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import Component
 from datastrata.stores.open import open_database
+from datastrata.tenancy.quota import payload_bytes
 from datastrata.tiering.schema import ICEBERG_CATALOG
 from datastrata.tiering.schema import MIGRATIONS as TIERING
 from datastrata.tiering.schema import RESTORES as TIERING_RESTORES
@@ -61,7 +67,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Follower)
 
 #: The components every location holds, whatever else it is migrated with: the tenant's usage and its move fence.
-EVERY_LOCATION: tuple[Component, ...] = (TENANCY, MOVES)
+EVERY_LOCATION: tuple[Component, ...] = (TENANCY, MOVES, SHARD_FENCES)
 #: How many locations a runtime keeps open at once by default (the least recently used unpinned one closes).
 MAX_OPEN = 32
 #: The PostgreSQL connections a runtime holds over all its pools unless ``DATASTRATA_MAX_CONNECTIONS`` says otherwise.
@@ -130,6 +136,10 @@ class Runtime:
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
         self.add_job(SWEEP_JOB, Sweeper(self, clock=clock))  # idempotency keys past their retention
+        #: A by_shard placement's load meter: counted on the request paths, flushed to the home store by a job.
+        self.meter: LoadMeter | None = getattr(placement, "meter", None)
+        if self.meter is not None:
+            meter_runtime(self)
 
     @classmethod
     def open(
@@ -162,6 +172,8 @@ class Runtime:
             followers.db.ensure(TIERING_RESTORES)  # and its restore requests
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
+            followers.db.ensure(SHARD_LOAD)  # and the load its runtimes flush
+            followers.db.ensure(SHARD_FENCES)  # and the reshard fences (in the spine: home has them too)
             followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
@@ -344,11 +356,15 @@ class Runtime:
         """
         stack, work = self._admitted(scope)
         with stack:
+            if self.meter is not None:
+                work.appended_bytes = 0
             yield work
+            if self.meter is not None:
+                self.meter.wrote(work.location.name, scope, work.appended_bytes or 0)
 
     def _admitted(self, scope: Scope) -> tuple[contextlib.ExitStack[bool | None], Work]:
         """Open `scope`'s write transaction once no move's fence holds its tenant (re-placed after a switch)."""
-        deadline = time.monotonic() + FENCE_WAIT
+        deadline, rerouted = time.monotonic() + FENCE_WAIT, 0
         while True:
             # Asked before the location is chosen (and before the transaction holds a connection): a tenant seen
             # moving reads its fence wherever it is placed.
@@ -363,6 +379,7 @@ class Runtime:
                 if charged is not None:  # its appends are charged to the tenant's quota
                     work.tenants, work.placement = self.tenants, charged
                 state = fences.state_in(work, scope.tenant) if moving else None
+                state = state or shard_gate.fence_in(work, self.placement, scope, location.name)  # a reshard's
             except BaseException:
                 stack.close()
                 raise
@@ -370,7 +387,10 @@ class Runtime:
                 return stack, work
             stack.close()  # nothing was done in it
             if state == fences.MOVED:
-                self.tenants.invalidate()  # the tenant lives elsewhere now: ask the directory again
+                self.tenants.invalidate()  # the tenant (or the key's range) lives elsewhere now: ask again
+                rerouted += 1
+                if rerouted > shard_gate.STALE_RETRIES:
+                    raise shard_gate.stale(scope, rerouted)
             elif time.monotonic() > deadline:
                 raise BackendUnavailable(
                     f"tenant {scope.tenant} is being moved and its writes stay fenced after {FENCE_WAIT:g}s; "
@@ -392,6 +412,8 @@ class Runtime:
     def read(self, scope: Scope) -> Iterator[Work]:
         """Open a read snapshot in the location of `scope`."""
         with self._using(scope) as location, location.read(scope) as work:
+            if self.meter is not None:
+                self.meter.read(location.name, scope)
             yield work
 
     def ensure(self, component: Component) -> None:
@@ -401,11 +423,14 @@ class Runtime:
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:
         """Append `events` to the stream of `scope` as one transaction of its own."""
-        if self.tenants.multi_tenant():  # charged to the quota, and through a moving tenant's fence
+        if self.tenants.multi_tenant() or shard_gate.gated(self.placement, scope):  # quota, fences
             with self.transaction(scope) as work:
                 return work.append(events, expected_version=expected_version)
         with self._using(scope) as location:
-            return location.log.append(scope.stream_id, events, expected_version=expected_version)
+            appended = location.log.append(scope.stream_id, events, expected_version=expected_version)
+        if self.meter is not None:
+            self.meter.wrote(location.name, scope, payload_bytes(events))
+        return appended
 
     def stream(
         self,

@@ -36,11 +36,11 @@ PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redi
 #: erasure. (Tenant moves are under ``/tenants``, an operator area.)
 OPERATOR_ACTIONS = frozenset({"rebuild", "verify", "activate", "seed", "simulate", "archive", "erase"})
 #: First path segments whose every route is an operator action (admin only).
-OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "tenants"})
+OPERATOR_AREAS = frozenset({"deadletters", "keys", "jobs", "rebuild", "shards", "tenants"})
 #: Areas that span every tenant: only keys of the platform's own tenant (``default``) may call them, with the role
 #: the route needs (admin for the operator areas, so the platform operator). ``jobs`` is not one: a tenant's admin
 #: sees its own jobs there (and another tenant's job is a 404).
-PLATFORM_AREAS = frozenset({"deadletters", "rebuild", "tenants", "tiering"})
+PLATFORM_AREAS = frozenset({"deadletters", "rebuild", "shards", "tenants", "tiering"})
 #: POST routes that compute an answer and write nothing, so a viewer may call them.
 READ_ONLY_POSTS = frozenset({"/design"})
 #: The principal of ``serve --insecure-local``: an admin of the default tenant, the audit actor ``local``.

@@ -9,9 +9,10 @@ import typer
 
 from datastrata.core.errors import ValidationError
 from datastrata.core.validation import bounded_int, read_json_file
-from datastrata.sharding import catalog_cli
+from datastrata.sharding import catalog_cli, reshard_cli
 from datastrata.sharding.codec import router_from_dict
 from datastrata.sharding.keys import KEY_TYPES, Key, encode_key
+from datastrata.sharding.loadcli import hotspots, status
 from datastrata.sharding.shardmap import ShardMap
 from datastrata.shell import JsonOption, emit
 
@@ -19,8 +20,14 @@ app = typer.Typer(
     no_args_is_help=True, help="Sharding: shard maps, their shards as real stores, and which shard a key lives on."
 )
 _QUICK_KINDS = ("ring", "jump", "rendezvous")
+app.command()(status)  # load per shard, hot keys and ranges
+app.command()(hotspots)  # ... and acting on them
 app.command("init")(catalog_cli.init)
 app.command("list")(catalog_cli.list_maps)
+app.command("plan")(reshard_cli.plan)
+app.command("reshard")(reshard_cli.reshard)
+app.command("reverse")(reshard_cli.reverse)
+app.command("reshard-status")(reshard_cli.status)
 app.command("scatter")(catalog_cli.scatter_command)
 app.command("coordinator")(catalog_cli.coordinator_command)
 app.command("sql")(catalog_cli.sql_command)

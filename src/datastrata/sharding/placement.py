@@ -17,10 +17,14 @@ from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.scope import Scope
 from datastrata.sharding.directory import DirectoryRouter
 from datastrata.sharding.keys import Key
+from datastrata.sharding.load import LoadMeter
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.router import Router
 from datastrata.sharding.shardmap import Routed, ShardMap
 from datastrata.sharding.slots import slot_of
+
+#: The name load is recorded under for a placement whose map is not a stored one.
+DEFAULT_MAP = "default"
 
 
 class MapSource(Protocol):
@@ -108,6 +112,8 @@ class ByShard:
         self.home = home
         #: The contexts whose data is sharded (None: every context).
         self.contexts = None if contexts is None else frozenset(contexts)
+        #: The load of the shards as this process sees it (the runtime counts into it and flushes it).
+        self.meter = LoadMeter(getattr(source, "name", DEFAULT_MAP), self.shards)
 
     def sharded(self, context: str) -> bool:
         """Whether `context`'s data lives on the shards."""

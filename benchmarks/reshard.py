@@ -1,0 +1,199 @@
+"""Online resharding 2 → 3 SQLite shards with a writer going on: the copy rate beside a bare copy loop, the pause.
+
+Two SQLite shards (``synchronous=NORMAL``) hold N ledger rows (about 60 bytes a row, bulk-inserted, each with
+``shard_key`` and ``shard_slot``) under a jump router over slots; ``plan_add`` plans a third shard (a third of the
+slots move, one range move per source) and ``run_reshard`` runs it while one writer credits keys every 2 ms (a row
+and an event per write, half the keys in moving ranges). Then:
+
+- ``floor``: the bare loop a copy cannot beat — read 500 rows of the moving range in key order, write them at an
+  empty shard with one ``executemany`` per short transaction (no journal, no upsert, no verify);
+- ``reshard``: the whole plan — copy, events, catch-up, fence (that range only), delta, verify, switch, cleanup.
+
+Reported: rows/s of the copy steps and of the floor and their ratio; total time; each move's fence-to-switch time
+(``write pause``, goal ≤ 1 s); the writer's latency p50 and max for keys in moving ranges (their max is the pause
+the writer saw) and for the others (they should stay near p50).
+
+Usage::
+
+    .venv/bin/python benchmarks/reshard.py            # 1,000,000 rows
+    .venv/bin/python benchmarks/reshard.py --quick    # 50,000 rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from datastrata.core.config import Settings
+from datastrata.core.events import NewEvent
+from datastrata.core.tenancy import platform
+from datastrata.runtime.location import LocationSpec
+from datastrata.runtime.movetables import BATCH, Selection, page, shard_tables
+from datastrata.runtime.runtime import Runtime
+from datastrata.runtime.scope import Scope
+from datastrata.sharding import JumpRouter, ShardMap
+from datastrata.sharding.maps import ShardMaps
+from datastrata.sharding.placement import ByShard, StoredMap, route_key
+from datastrata.sharding.reshard import plan_add, run_reshard
+from datastrata.sharding.slots import slot_of
+from datastrata.stores.database import Dialect
+from datastrata.stores.open import open_database
+
+MAP, CONTEXT = "accounts", "ledger"
+
+
+def _ddl(dialect: Dialect) -> str:
+    return (
+        "CREATE TABLE IF NOT EXISTS ledger_accounts (tenant_id TEXT NOT NULL, account TEXT NOT NULL, "
+        "shard_key TEXT NOT NULL, shard_slot INTEGER NOT NULL, balance BIGINT NOT NULL, writes BIGINT NOT NULL, "
+        "PRIMARY KEY (tenant_id, account))"
+    )
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}?synchronous=NORMAL"
+
+
+def _open(folder: Path) -> Runtime:
+    home = _url(folder / "home.db")
+    shards = {f"s{i}": LocationSpec(f"s{i}", _url(folder / f"s{i}.db"), "", "") for i in range(3)}
+    placement = ByShard(
+        StoredMap(ShardMaps(open_database(home)), MAP, ttl=0.5),
+        shards,
+        LocationSpec("main", home, "", ""),
+        contexts=[CONTEXT],
+    )
+    runtime = Runtime.open(Settings(store=home), placement=placement)
+    for spec in shards.values():
+        runtime.location(spec).db.ensure_schema("bench.ledger", _ddl)
+    return runtime
+
+
+def _fill(runtime: Runtime, rows: int) -> None:
+    placement = runtime.placement
+    assert isinstance(placement, ByShard)
+    chunk = 50_000
+    for start in range(0, rows, chunk):
+        by: dict[str, list[tuple[str, str, int]]] = {}
+        for i in range(start, min(rows, start + chunk)):
+            key = f"acct-{i:08d}"
+            by.setdefault(placement.route(key).shard, []).append((key, key, slot_of(key)))
+        for shard, got in by.items():
+            with platform(), runtime.location(placement.shard(shard)).db.transaction() as tx:
+                tx.executemany(
+                    "INSERT INTO ledger_accounts (tenant_id, account, shard_key, shard_slot, balance, writes) "
+                    "VALUES ('default', ?, ?, ?, 100, 0)",
+                    got,
+                )
+
+
+def _floor(folder: Path, runtime: Runtime, selection: Selection) -> tuple[float, int]:
+    """Copy the first move's rows with the bare loop into an empty store."""
+    source = runtime.location(runtime.placement.shard("s0")).db  # type: ignore[attr-defined]
+    target = open_database(_url(folder / "floor.db"))
+    target.ensure_schema("bench.ledger", _ddl)
+    part = next(p for p in shard_tables(source) if p.table == "ledger_accounts")
+    started, after, rows = time.perf_counter(), None, 0
+    while True:
+        with platform(), source.read() as tx:
+            got = page(tx, part, selection, after, BATCH)
+        if not got:
+            break
+        with platform(), target.transaction() as tx:
+            tx.executemany("INSERT INTO ledger_accounts VALUES (?, ?, ?, ?, ?, ?)", got)
+        rows += len(got)
+        after = [got[-1][0], got[-1][1]]
+    target.close()
+    return time.perf_counter() - started, rows
+
+
+def _writer(runtime: Runtime, keys: list[str], stop: threading.Event, seen: list[tuple[str, float]]) -> None:
+    n = 0
+    while not stop.is_set():
+        key = keys[n % len(keys)]
+        n += 1
+        started = time.perf_counter()
+        with runtime.transaction(Scope(CONTEXT, key)) as work:
+            work.execute(
+                "UPDATE ledger_accounts SET balance = balance + 1, writes = writes + 1 WHERE tenant_id = 'default' "
+                "AND account = ?",
+                (key,),
+            )
+            work.append([NewEvent("Credited", {"amount": 1})])
+        seen.append((key, time.perf_counter() - started))
+        time.sleep(0.002)
+
+
+def _latency(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "max": 0.0, "writes": 0}
+    return {
+        "p50": round(statistics.median(values) * 1000, 2),
+        "max": round(max(values) * 1000, 1),
+        "writes": len(values),
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Fill, measure the floor, reshard under the writer; the figures."""
+    rows = 50_000 if quick else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db = open_database(_url(folder / "home.db"))
+        ShardMaps(db).create(MAP, JumpRouter(["s0", "s1"]))
+        db.close()
+        with _open(folder) as runtime:
+            _fill(runtime, rows)
+            plan = plan_add(runtime, MAP, 1)
+            first = plan.moves[0]
+            floor_seconds, floor_rows = _floor(folder, runtime, Selection.shard("floor", first.range))
+            new = ShardMap(plan.router)
+            keys = [f"acct-{i:08d}" for i in range(0, rows, max(1, rows // 2000))]
+            moving = {k for k in keys if route_key(new, k).shard == "s2"}
+            stop, seen = threading.Event(), []
+            writer = threading.Thread(target=_writer, args=(runtime, keys, stop, seen), daemon=True)
+            writer.start()
+            time.sleep(0.3)
+            started = time.perf_counter()
+            status = run_reshard(runtime, plan, grace=0.0)
+            total = time.perf_counter() - started
+            time.sleep(0.3)
+            stop.set()
+            writer.join()
+            from datastrata.runtime.moves import Journal
+
+            journal = Journal(runtime.platform.db)
+            copy_seconds = sum(float(journal.get(m["move"]).timings["seconds"].get("copy", 0.0)) for m in status.moves)
+            copied = status.copied
+    copy_rate = copied / copy_seconds if copy_seconds else 0.0
+    floor_rate = floor_rows / floor_seconds if floor_seconds else 0.0
+    return {
+        "rows": rows,
+        "moved_rows": plan.rows,
+        "moves": len(plan.moves),
+        "state": status.state,
+        "total_seconds": round(total, 2),
+        "copy_rows_per_second": round(copy_rate),
+        "floor_rows_per_second": round(floor_rate),
+        "copy_over_floor": round(copy_rate / floor_rate, 2) if floor_rate else None,
+        "write_pause_seconds_per_move": [m["fenced_seconds"] for m in status.moves],
+        "writer_moving_keys_ms": _latency([t for k, t in seen if k in moving]),
+        "writer_other_keys_ms": _latency([t for k, t in seen if k not in moving]),
+    }
+
+
+def main() -> None:
+    """Print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    print(json.dumps(run(parser.parse_args().quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()
