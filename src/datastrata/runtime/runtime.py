@@ -165,6 +165,7 @@ class Runtime:
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
             followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
+            followers.db.ensure(SHARD_FENCES)  # the range fences, and the reshard plans
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
