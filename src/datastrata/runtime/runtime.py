@@ -175,6 +175,7 @@ class Runtime:
             followers.db.ensure(SHARD_LOAD)  # and the load its runtimes flush
             followers.db.ensure(SHARD_FENCES)  # and the reshard fences (in the spine: home has them too)
             followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
+            followers.db.ensure(SHARD_FENCES)  # the range fences, and the reshard plans
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
             placement = placement or ByTenant(tenants, spec)  # each tenant where the catalogue places it
             bus = open_bus(settings.bus, dead_letters, log_id=home.log.identity, consumer=settings.consumer)
