@@ -25,10 +25,10 @@ demo: $(VENV)/.installed
 test: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 test-full: $(STAMP)
-	DATASTRATA_FULL=1 $(BIN)/pytest -q
+	DATASTRATA_FULL=1 $(BIN)/pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
