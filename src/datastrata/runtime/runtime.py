@@ -173,7 +173,6 @@ class Runtime:
             followers.db.ensure(MOVES)  # the move journal, and the fences every location has
             followers.db.ensure(SHARD_MAPS)  # the shard maps a by_shard placement reads
             followers.db.ensure(SHARD_LOAD)  # and the load its runtimes flush
-            followers.db.ensure(SHARD_FENCES)  # and the reshard fences (in the spine: home has them too)
             followers.db.ensure(SHARD_CATALOG)  # and the stores of their shards
             followers.db.ensure(SHARD_FENCES)  # the range fences, and the reshard plans
             tenants = tenants or StoredDirectory(followers.db)  # and the tenant catalogue
