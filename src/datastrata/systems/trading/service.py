@@ -31,6 +31,8 @@ from datastrata.systems.trading.forwarder import Forwarders
 from datastrata.systems.trading.link import Link, LinkState
 from datastrata.systems.trading.newyork import Deposited, NewYork, Trade
 from datastrata.systems.trading.provision import provision
+from datastrata.systems.trading.schema import NEW_YORK as NEW_YORK_SCHEMA
+from datastrata.systems.trading.schema import SINGAPORE as SINGAPORE_SCHEMA
 from datastrata.systems.trading.singapore import Singapore
 from datastrata.systems.trading.ticks import TickFeed
 from datastrata.systems.trading.topology import NEW_YORK, REGIONS, Topology, topology
@@ -241,6 +243,8 @@ def install(runtime: Runtime) -> None:
             opened.start()
         return 0
 
+    for component in (NEW_YORK_SCHEMA, SINGAPORE_SCHEMA):  # the schema the regions' stores are made from, at home
+        runtime.home.ensure(component)  # like every system's (SQLite: now; PostgreSQL: `datastrata migrate`)
     runtime.add_job("trading.regions", regions)
 
 

@@ -18,6 +18,7 @@ from datastrata.core.events import Event
 from datastrata.core.tenancy import current_tenant
 from datastrata.messaging.inbox import Inbox
 from datastrata.runtime.location import Location, LocationSpec
+from datastrata.runtime.scope import Scope
 from datastrata.stores.database import Tx, time_from_db, time_to_db
 from datastrata.systems.trading.domain import PORTFOLIO_VALUED, PROFIT_CALCULATED, RISK_BREACHED, money
 from datastrata.systems.trading.schema import SINGAPORE
@@ -59,7 +60,7 @@ class Singapore:
         """Apply a page of business events in one transaction, each at most once; return how many were new."""
         applied: list[Event] = []
         now = self.clock()
-        with self.location.db.transaction() as tx:
+        with self.location.transaction(Scope.of(CONSUMER)) as tx:
             for event in events:
                 if self.inbox.first_time(tx, CONSUMER, event.event_id, tenant=event.tenant_id):
                     self._apply(tx, event, now)
@@ -115,7 +116,7 @@ class Singapore:
 
     def positions(self, user: str) -> list[dict[str, Any]]:
         """`user`'s open positions, each valued at the latest local quote (else the last trade's price)."""
-        with self.location.db.read() as tx:
+        with self.location.read(Scope.of(CONSUMER)) as tx:
             rows = tx.query(
                 "SELECT p.symbol, p.quantity, p.average_cost, p.mark, p.realised, q.price FROM trading_sg_positions p "
                 "LEFT JOIN trading_sg_quotes q ON q.symbol = p.symbol "
@@ -135,7 +136,7 @@ class Singapore:
 
     def pnl(self, user: str) -> dict[str, Any] | None:
         """`user`'s portfolio value and profit as New York's enrichment last reported it (None: nothing yet)."""
-        with self.location.db.read() as tx:
+        with self.location.read(Scope.of(CONSUMER)) as tx:
             row = tx.one(
                 "SELECT cash, positions_value, total_value, realised, unrealised, source_at, applied_at "
                 "FROM trading_sg_pnl WHERE tenant_id = ? AND user_id = ?",
@@ -154,7 +155,7 @@ class Singapore:
 
     def alerts(self, user: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """`user`'s risk alerts, newest first."""
-        with self.location.db.read() as tx:
+        with self.location.read(Scope.of(CONSUMER)) as tx:
             rows = tx.query(
                 "SELECT alert_id, rule, symbol, level, threshold, raised_at FROM trading_sg_alerts "
                 "WHERE tenant_id = ? AND user_id = ? ORDER BY raised_at DESC, alert_id LIMIT ?",
@@ -168,7 +169,7 @@ class Singapore:
 
     def quotes(self) -> list[dict[str, Any]]:
         """The latest quote of every symbol seen on the tick stream."""
-        with self.location.db.read() as tx:
+        with self.location.read(Scope.of(CONSUMER)) as tx:
             rows = tx.query("SELECT symbol, price, tick_at FROM trading_sg_quotes ORDER BY symbol")
         return [{"symbol": str(r[0]), "price": money(Decimal(str(r[1]))), "tick_at": int(r[2])} for r in rows]
 
@@ -181,7 +182,7 @@ class Singapore:
                 latest[tick.symbol] = tick
         if not latest:
             return 0
-        with self.location.db.transaction() as tx:
+        with self.location.transaction(Scope.of(CONSUMER)) as tx:
             stamp = time_to_db(tx.dialect, self.clock())
             tx.executemany(
                 "INSERT INTO trading_sg_quotes (symbol, price, tick_at, updated_at) VALUES (?, ?, ?, ?) "
@@ -193,7 +194,7 @@ class Singapore:
 
     def staleness(self) -> list[float]:
         """Seconds from New York's commit to Singapore's apply of each user's last portfolio update (measurement)."""
-        with self.location.db.read() as tx:
+        with self.location.read(Scope.of(CONSUMER)) as tx:
             rows = tx.query("SELECT source_at, applied_at FROM trading_sg_pnl")
         return [(time_from_db(b) - time_from_db(a)).total_seconds() for a, b in rows]
 
