@@ -69,7 +69,15 @@ class PostgresTx(Tx):
     def leave_pipeline(self) -> None:
         """Send what is queued, wait for every result (raising the first error), and leave pipeline mode."""
         self._pipeline = None
-        self._stack.close()
+        try:
+            self._stack.close()
+        except psycopg.OperationalError as exc:
+            # When a queued statement fails, psycopg's pipeline exit raises "cannot exit pipeline mode while busy"
+            # over the statement's own error (a deadlock, a lock timeout…): raise the one that says what happened.
+            cause = exc.__context__
+            if "pipeline mode" in str(exc) and isinstance(cause, psycopg.Error):
+                raise cause from None
+            raise
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         """Run one statement and wait for its result (server-side prepared after a few uses)."""
