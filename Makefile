@@ -25,10 +25,10 @@ demo: $(VENV)/.installed
 test: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=30
 
 test-full: $(STAMP)
-	DATASTRATA_FULL=1 $(BIN)/pytest -q -n auto --dist loadfile
+	DATASTRATA_FULL=1 $(BIN)/pytest -q -n auto --dist loadfile --durations=30
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

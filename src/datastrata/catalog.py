@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import typer
-from fastapi import APIRouter
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import ValidationError
@@ -17,6 +17,9 @@ from datastrata.runtime.placement import ByTenant
 from datastrata.runtime.roles import Roles
 from datastrata.runtime.tenants import SingleTenant, TenantDirectory
 from datastrata.stores.migrations import Component, unique
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 Say = Callable[[str], None]
 
@@ -28,38 +31,39 @@ class SystemEntry:
     name: str
     help: str
     cli: typer.Typer
-    router: APIRouter
+    #: Builds the system's HTTP routes on first call (the shell never imports them: it starts faster).
+    router: Callable[[], APIRouter]
     tour: Callable[[Runtime, Say], None]
     install: Callable[[Runtime], Any]
     #: The schema components the system's service opens (its tables, its read models, the strategy it wires).
     migrations: tuple[Component, ...] = ()
 
 
+def _routes(system: str) -> Callable[[], APIRouter]:
+    """The `system`'s router, imported when the API is built (``datastrata.systems.<system>.api``)."""
+    return lambda: import_module(f"datastrata.systems.{system}.api").router
+
+
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
     from datastrata.mdm.schema import MIGRATIONS as MDM
-    from datastrata.systems.content import api as content_api
     from datastrata.systems.content import cli as content_cli
     from datastrata.systems.content import tour as content_tour
     from datastrata.systems.content.schema import MIGRATIONS as CONTENT
     from datastrata.systems.content.service import ContentService
-    from datastrata.systems.fab import api as fab_api
     from datastrata.systems.fab import cli as fab_cli
     from datastrata.systems.fab import tour as fab_tour
     from datastrata.systems.fab.schema import MIGRATIONS as FAB
     from datastrata.systems.fab.service import FabService
-    from datastrata.systems.food import api as food_api
     from datastrata.systems.food import cli as food_cli
     from datastrata.systems.food import tour as food_tour
     from datastrata.systems.food.schema import MIGRATIONS as FOOD
     from datastrata.systems.food.service import FoodService
-    from datastrata.systems.masterdata import api as masterdata_api
     from datastrata.systems.masterdata import cli as masterdata_cli
     from datastrata.systems.masterdata import tour as masterdata_tour
     from datastrata.systems.masterdata.alerts import MIGRATIONS as ALERTS
     from datastrata.systems.masterdata.downstream import SYSTEMS as DOWNSTREAMS
     from datastrata.systems.masterdata.service import MasterDataService
-    from datastrata.systems.match import api as match_api
     from datastrata.systems.match import cli as match_cli
     from datastrata.systems.match import tour as match_tour
     from datastrata.systems.match.analytics import AnalyticsProjection
@@ -68,17 +72,14 @@ def systems() -> list[SystemEntry]:
     from datastrata.systems.match.service import MatchService
     from datastrata.systems.match.social import SocialProjection
     from datastrata.systems.match.tv import TvProjection
-    from datastrata.systems.mlops import api as mlops_api
     from datastrata.systems.mlops import cli as mlops_cli
     from datastrata.systems.mlops import tour as mlops_tour
     from datastrata.systems.mlops.schema import MIGRATIONS as MLOPS
     from datastrata.systems.mlops.service import MlopsService
-    from datastrata.systems.portfolio import api as portfolio_api
     from datastrata.systems.portfolio import cli as portfolio_cli
     from datastrata.systems.portfolio import tour as portfolio_tour
     from datastrata.systems.portfolio.holders import MIGRATIONS as HOLDERS
     from datastrata.systems.portfolio.service import PortfolioService
-    from datastrata.systems.trading import api as trading_api
     from datastrata.systems.trading import cli as trading_cli
     from datastrata.systems.trading import tour as trading_tour
     from datastrata.systems.trading.schema import NEW_YORK as TRADING
@@ -91,7 +92,7 @@ def systems() -> list[SystemEntry]:
             name="portfolio",
             help="Event sourcing: an investment portfolio rebuilt from trade events.",
             cli=portfolio_cli.app,
-            router=portfolio_api.router,
+            router=_routes("portfolio"),
             tour=portfolio_tour.tour_step,
             install=lambda p: p.service("portfolio", PortfolioService),
             migrations=(HOLDERS,),
@@ -100,7 +101,7 @@ def systems() -> list[SystemEntry]:
             name="masterdata",
             help="Master data management: customers, products, suppliers with time travel.",
             cli=masterdata_cli.app,
-            router=masterdata_api.router,
+            router=_routes("masterdata"),
             tour=masterdata_tour.tour_step,
             install=lambda p: p.service("masterdata", MasterDataService),
             migrations=(MDM, ALERTS, *(c for d in DOWNSTREAMS for c in d.spec.migrations())),
@@ -109,7 +110,7 @@ def systems() -> list[SystemEntry]:
             name="match",
             help="CQRS: a football match recorded once by the referee, read four ways.",
             cli=match_cli.app,
-            router=match_api.router,
+            router=_routes("match"),
             tour=match_tour.tour_step,
             install=lambda p: p.service("match", MatchService),
             migrations=(
@@ -121,7 +122,7 @@ def systems() -> list[SystemEntry]:
             name="food",
             help="Graph: food-delivery recommendations from order events.",
             cli=food_cli.app,
-            router=food_api.router,
+            router=_routes("food"),
             tour=food_tour.tour_step,
             install=lambda p: p.service("food", FoodService),
             migrations=(FOOD,),
@@ -130,7 +131,7 @@ def systems() -> list[SystemEntry]:
             name="fab",
             help="Tiering: a wafer fab's sensor readings with threshold alerts, hot → warm → cold → frozen.",
             cli=fab_cli.app,
-            router=fab_api.router,
+            router=_routes("fab"),
             tour=fab_tour.tour_step,
             install=lambda p: p.service("fab", FabService),
             migrations=(FAB,),
@@ -139,7 +140,7 @@ def systems() -> list[SystemEntry]:
             name="mlops",
             help="Tiering by process stage: a feature store, a model registry and inference capture.",
             cli=mlops_cli.app,
-            router=mlops_api.router,
+            router=_routes("mlops"),
             tour=mlops_tour.tour_step,
             install=lambda p: p.service("mlops", MlopsService),
             migrations=(MLOPS,),
@@ -148,7 +149,7 @@ def systems() -> list[SystemEntry]:
             name="content",
             help="Multi-tenancy: a studio content platform with lifecycle storage, grants and costs per studio.",
             cli=content_cli.app,
-            router=content_api.router,
+            router=_routes("content"),
             tour=content_tour.tour_step,
             install=lambda p: p.service("content", ContentService),
             migrations=(CONTENT, GRANTS),
@@ -157,7 +158,7 @@ def systems() -> list[SystemEntry]:
             name="trading",
             help="Sharding: orders recorded in New York (accounts sharded by user), read locally in Singapore.",
             cli=trading_cli.app,
-            router=trading_api.router,
+            router=_routes("trading"),
             tour=trading_tour.tour_step,
             install=install_trading,
             migrations=(TRADING, TRADING_SINGAPORE),

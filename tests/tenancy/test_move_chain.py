@@ -224,6 +224,7 @@ def _kill_when(url: str, graph: str, model: str, line: str, after: float) -> lis
     return seen
 
 
+@pytest.mark.sample("sqlite-during-copy", "postgresql-during-cut-over")  # the other two variants: make test-full
 @pytest.mark.parametrize("kill_at", ["step copy", "step verify"], ids=["during-copy", "during-cut-over"])
 def test_a_move_killed_during_copy_or_cut_over_resumes_through_the_catalogue(settings: Settings, kill_at: str) -> None:
     with Runtime.open(settings) as runtime:

@@ -55,6 +55,7 @@ def _prepared(stores: tuple[str, str], folder: Path) -> tuple[Runtime, StoredPla
     return runtime, places, digest(runtime.db, part, Selection.tenant("acme")).sha256
 
 
+@pytest.mark.sample("sqlite-during-cut-over", "postgresql-during-copy")  # the other two variants: make test-full
 @pytest.mark.parametrize("kill_at", ["batch 1500", "step verify"], ids=["during-copy", "during-cut-over"])
 def test_a_killed_move_resumes_to_the_same_end_state(stores: tuple[str, str], tmp_path: Path, kill_at: str) -> None:
     runtime, places, before = _prepared(stores, tmp_path)

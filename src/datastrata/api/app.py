@@ -115,7 +115,7 @@ def create_app(
     app.add_middleware(UnexpectedErrorGuard)  # outside the metrics, inside Starlette's last-resort handler
     app.include_router(operations_router)
     for entry in systems():
-        app.include_router(entry.router)
+        app.include_router(entry.router())
     app.include_router(tiering_router)
     app.include_router(tenants_router)
     app.include_router(design_router)

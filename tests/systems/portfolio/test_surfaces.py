@@ -79,10 +79,13 @@ def test_every_command_has_help() -> None:
             out += walk(cmd, [*path, name])
         return out
 
+    import click.testing
     import typer.main
 
-    for path in walk(typer.main.get_command(root), []):
-        result = runner.invoke(root, [*path, "--help"])
+    command = typer.main.get_command(root)  # built once: typer's runner would rebuild the whole tree per call
+    clicks = click.testing.CliRunner()
+    for path in walk(command, []):
+        result = clicks.invoke(command, [*path, "--help"], prog_name="datastrata")
         assert result.exit_code == 0, path
         assert len(result.stdout.strip().splitlines()) > 3, path
 
