@@ -9,8 +9,8 @@ account retry rather than overspend or sell short.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,13 +26,9 @@ from datastrata.runtime.location import Work
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.tenants import TenantDirectory
-from datastrata.sharding.catalog import ShardCatalog
-from datastrata.sharding.jump import JumpRouter
-from datastrata.sharding.maps import ShardMaps
-from datastrata.sharding.placement import ByShard
+from datastrata.sharding.opening import OpenMap, open_map
 from datastrata.sharding.slots import slot_of
-from datastrata.stores.database import Database, time_to_db
-from datastrata.stores.open import open_database
+from datastrata.stores.database import time_to_db
 from datastrata.systems.trading.domain import BUY, FUNDS_DEPOSITED, TRADE_EXECUTED, Order, execute, money
 from datastrata.systems.trading.enrichment import INSIGHTS, NAME, Enrichment
 from datastrata.systems.trading.schema import NEW_YORK
@@ -107,33 +103,12 @@ class Deposited:
                    int(data["token"]), duplicate or bool(data.get("duplicate", False)))  # fmt: skip
 
 
-def placement_for(topology: Topology, settings: Settings) -> tuple[ByShard, Database]:
-    """Return New York's ``by_shard`` placement and the home database its shard catalogue and map live in.
-
-    The shards are the catalogue's (``datastrata.sharding.catalog``) for map ``trading``: the topology's own stores
-    when it names them, else ``shard_count`` stores the catalogue provisions (once; again: the same ones). The
-    stored map's epoch 1 is a jump hash over them; a reshard switches it.
-    """
-    db = open_database(topology.home.store)
-    try:
-        catalog = ShardCatalog(db)
-        if topology.shards:
-            for name, spec in topology.shards.items():
-                catalog.add(MAP, name, spec.store)
-        else:
-            for index in range(topology.shard_count):
-                catalog.provision(settings, MAP, f"shard-{index}")
-        maps = ShardMaps(db)
-        try:
-            maps.current(MAP)
-        except NotFound:
-            with contextlib.suppress(ConcurrencyConflict):  # another process made it first
-                maps.create(MAP, JumpRouter([entry.shard for entry in catalog.entries(MAP)]))
-        placement = catalog.placement(MAP, topology.home, contexts=(CONTEXT, INSIGHTS))
-    except BaseException:
-        db.close()
-        raise
-    return placement, db
+def open_accounts(topology: Topology, settings: Settings) -> OpenMap:
+    """Open New York's shard map ``trading``: the topology's shards when it names them, else ``shard_count``
+    shards the catalogue provisions (``shard-0`` …); epoch 1 is a jump hash over them, a reshard switches it."""
+    names = [f"shard-{index}" for index in range(topology.shard_count)]
+    stores = {name: spec.store for name, spec in topology.shards.items()}
+    return open_map(settings, MAP, topology.home, names, contexts=(CONTEXT, INSIGHTS), stores=stores)
 
 
 class NewYork:
@@ -155,12 +130,12 @@ class NewYork:
         settings = dataclasses.replace(
             base, store=topology.home.store, bus="memory://", cache="memory://", platform_store="", direct_store=""
         )
-        placement, self._maps_db = placement_for(topology, settings)
-        self.placement = placement
+        self._accounts = open_accounts(topology, settings)
+        self.placement = placement = self._accounts.placement
         try:
             self.runtime = Runtime.open(settings, placement=placement, clock=clock, tenants=tenants)
         except BaseException:
-            self._maps_db.close()
+            self._accounts.close()
             raise
         self.clock = self.runtime.clock
         self.runtime.ensure(NEW_YORK)  # every shard, and the home (the same tables, empty there)
@@ -296,6 +271,15 @@ class NewYork:
                         "quantity": money(Decimal(str(r[3]))), "price": money(Decimal(str(r[4])))} for r in trades],
         }  # fmt: skip
 
+    def start(self, stop: threading.Event) -> threading.Thread:
+        """Run every shard's enrichment in a background thread until `stop` is set (the worker's loop)."""
+        worker = threading.Thread(
+            target=self.runtime.run_worker, args=(stop,), kwargs={"idle_wait": 0.005},
+            name="new-york-enrichment", daemon=True,
+        )  # fmt: skip
+        worker.start()
+        return worker
+
     def run_once(self) -> int:
         """One round of New York's followers (each shard's enrichment); the events applied."""
         return self.runtime.run_once()
@@ -305,7 +289,7 @@ class NewYork:
         try:
             self.runtime.close()
         finally:
-            self._maps_db.close()
+            self._accounts.close()
 
 
 __all__ = ["BUY", "CONTEXT", "Deposited", "NewYork", "Trade"]

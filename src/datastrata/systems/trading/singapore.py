@@ -134,8 +134,8 @@ class Singapore:
             })  # fmt: skip
         return found
 
-    def pnl(self, user: str) -> dict[str, Any] | None:
-        """`user`'s portfolio value and profit as New York's enrichment last reported it (None: nothing yet)."""
+    def pnl(self, user: str) -> dict[str, Any]:
+        """`user`'s portfolio value and profit as New York's enrichment last reported it (zeros: nothing yet)."""
         with self.location.read(Scope.of(CONSUMER)) as tx:
             row = tx.one(
                 "SELECT cash, positions_value, total_value, realised, unrealised, source_at, applied_at "
@@ -143,7 +143,8 @@ class Singapore:
                 (current_tenant(), user),
             )
         if row is None:
-            return None
+            return {"user": user, "cash": "0", "positions_value": "0", "total_value": "0", "realised": "0",
+                    "unrealised": "0", "recorded_in_new_york_at": None, "applied_in_singapore_at": None}  # fmt: skip
         names = ("cash", "positions_value", "total_value", "realised", "unrealised")
         shown: dict[str, Any] = {
             "user": user,
