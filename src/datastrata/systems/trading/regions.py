@@ -139,6 +139,7 @@ class NewYorkRegion:
         for thread in self._threads:
             thread.join(10)
         self.forwarders.join()
+        self.forwarders.close()
         self.new_york.close()
 
 

@@ -219,6 +219,7 @@ class TradingService:
     def close(self) -> None:
         """Stop the threads and close both regions' stores."""
         self.stop()
+        self.forwarders.close()
         try:
             self.singapore.close()
         finally:
