@@ -46,15 +46,15 @@ def open_map(
     contexts: Iterable[str],
     stores: Mapping[str, str] | None = None,
 ) -> OpenMap:
-    """Open map `map_name` in `home`: catalogue `stores` as its shards when given, else provision `shards` (once;
-    again: the same ones); create epoch 1 (a jump hash over them) unless the map exists; return its placement."""
+    """Open map `map_name` in `home`: catalogue `stores` as its shards when given, else provision `shards` the first
+    time (later: the catalogued ones); create epoch 1 (a jump hash over them) unless the map exists."""
     db = open_database(home.store)
     try:
         catalog = ShardCatalog(db)
         if stores:
             for shard, store in stores.items():
                 catalog.add(map_name, shard, store)
-        else:
+        elif not catalog.entries(map_name):  # opened before: its shards are the catalogue's (a reshard changes them)
             provision_all(settings, catalog, map_name, shards)
         maps = ShardMaps(db)
         try:
