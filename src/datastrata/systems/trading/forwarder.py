@@ -30,13 +30,12 @@ from datastrata.runtime.supervisor import FollowerStatus, Supervisor
 from datastrata.systems.trading.domain import BUSINESS_EVENTS
 from datastrata.systems.trading.link import Crossing, Link, Pipe
 from datastrata.systems.trading.newyork import NewYork
+from datastrata.systems.trading.threads import start_each
 
 #: What Singapore does with a page (in one process: its service's ``receive``; across processes: an HTTP call).
 Receiver = Callable[[Sequence[Event]], int]
 #: Seconds a forwarder backs off at most after a failed crossing (it resumes this soon after a restore).
 MAX_BACKOFF = 1.0
-#: Seconds a forwarder thread waits when its shard had nothing to send.
-IDLE_WAIT = 0.01
 
 
 class LinkBus:
@@ -128,10 +127,7 @@ class Forwarders:
 
     def start(self, stop: threading.Event) -> None:
         """Drive each shard's relay in a thread of its own until `stop` is set."""
-        for name, supervisor in self.supervisors.items():
-            thread = threading.Thread(target=_drive, args=(supervisor, stop), name=f"forward@{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads += start_each(self.supervisors, stop, what="forward")
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait for the threads :meth:`start` began (after `stop` was set)."""
@@ -148,10 +144,3 @@ class Forwarders:
 def _named(relay: PipelinedRelay, name: str) -> Callable[[], list[Lag]]:
     """The relay's lag under its boundary's name (every shard's relay has the same checkpoint name in its own log)."""
     return lambda: [dataclasses.replace(lag, name=name) for lag in relay.lags()]
-
-
-def _drive(supervisor: Supervisor, stop: threading.Event) -> None:
-    """Run `supervisor`'s rounds until `stop`, waiting a moment when a round had nothing to do."""
-    while not stop.is_set():
-        if not supervisor.run_once():
-            stop.wait(IDLE_WAIT)

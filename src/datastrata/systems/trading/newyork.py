@@ -21,10 +21,14 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
+from datastrata.eventlog.checkpoints import Lag
+from datastrata.messaging.delivery import DeadLetters
+from datastrata.projections.follower import LogFollower
 from datastrata.projections.runner import ProjectionRunner
 from datastrata.runtime.location import Work
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.supervisor import Supervisor
 from datastrata.runtime.tenants import TenantDirectory
 from datastrata.sharding.opening import OpenMap, open_map
 from datastrata.sharding.slots import slot_of
@@ -32,6 +36,7 @@ from datastrata.stores.database import time_to_db
 from datastrata.systems.trading.domain import BUY, FUNDS_DEPOSITED, TRADE_EXECUTED, Order, execute, money
 from datastrata.systems.trading.enrichment import INSIGHTS, NAME, Enrichment
 from datastrata.systems.trading.schema import NEW_YORK
+from datastrata.systems.trading.threads import start_each
 from datastrata.systems.trading.topology import Topology
 from datastrata.writes.commands import CommandHandler
 
@@ -140,9 +145,19 @@ class NewYork:
         self.clock = self.runtime.clock
         self.runtime.ensure(NEW_YORK)  # every shard, and the home (the same tables, empty there)
         self.commands = CommandHandler(self.runtime)
-        # One enrichment per location's log (``trading.enrichment@shard-N``), built as each shard takes its turn.
+        # One enrichment per location's log (``trading.enrichment@shard-N``), built as each shard takes its turn,
+        # each in a failure boundary of its own so that, in the background, each shard commits in its own thread.
         self.runtime.follow(NAME, lambda log: ProjectionRunner(log, Enrichment(log)))
         self.runtime.take_turns()
+        letters = DeadLetters(self.runtime.platform.db, clock=self.clock)
+        self.enrichers: dict[str, Supervisor] = {}
+        for spec in placement.all()[1:]:
+            name = f"{NAME}@{spec.name}"
+            runner = self.runtime.runners[name]
+            assert isinstance(runner, LogFollower)
+            supervisor = Supervisor(letters, clock=self.clock, base_delay=0.05, max_delay=1.0)
+            supervisor.follower(runner, kind=runner.kind, name=name)
+            self.enrichers[spec.name] = supervisor
 
     def scope(self, user: str) -> Scope:
         """The scope of `user`'s account (the caller's tenant)."""
@@ -271,18 +286,18 @@ class NewYork:
                         "quantity": money(Decimal(str(r[3]))), "price": money(Decimal(str(r[4])))} for r in trades],
         }  # fmt: skip
 
-    def start(self, stop: threading.Event) -> threading.Thread:
-        """Run every shard's enrichment in a background thread until `stop` is set (the worker's loop)."""
-        worker = threading.Thread(
-            target=self.runtime.run_worker, args=(stop,), kwargs={"idle_wait": 0.005},
-            name="new-york-enrichment", daemon=True,
-        )  # fmt: skip
-        worker.start()
-        return worker
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Run each shard's enrichment in a background thread of its own until `stop` is set."""
+        return start_each(self.enrichers, stop, what="enrich")
 
     def run_once(self) -> int:
-        """One round of New York's followers (each shard's enrichment); the events applied."""
-        return self.runtime.run_once()
+        """One round of every shard's enrichment, in turn; the events applied."""
+        with self.runtime.as_platform():
+            return sum(supervisor.run_once() for supervisor in self.enrichers.values())
+
+    def lags(self) -> list[Lag]:
+        """Each shard enrichment's place in its log."""
+        return [lag for supervisor in self.enrichers.values() for lag in _lags(supervisor)]
 
     def close(self) -> None:
         """Close the region's stores."""
@@ -290,6 +305,11 @@ class NewYork:
             self.runtime.close()
         finally:
             self._accounts.close()
+
+
+def _lags(supervisor: Supervisor) -> list[Lag]:
+    return [Lag(s.name, s.position, s.head or 0, s.behind or 0) for s in supervisor.statuses(fresh=True)
+            if s.position is not None]  # fmt: skip
 
 
 __all__ = ["BUY", "CONTEXT", "Deposited", "NewYork", "Trade"]

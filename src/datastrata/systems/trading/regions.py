@@ -120,7 +120,7 @@ class NewYorkRegion:
 
     def status(self) -> dict[str, Any]:
         """The link, each forwarder's state and what waits to cross."""
-        lags = self.new_york.runtime.lags()
+        lags = self.new_york.lags()
         return {
             "region": NEW_YORK, "pid": os.getpid(), "link": self.link.state().to_dict(),
             "shards": list(self.new_york.placement.shards),
@@ -131,7 +131,7 @@ class NewYorkRegion:
 
     def start(self, stop: threading.Event) -> None:
         """Run every shard's enrichment and forwarder in the background until `stop`."""
-        self._threads = [self.new_york.start(stop)]
+        self._threads = self.new_york.start(stop)
         self.forwarders.start(stop)
 
     def close(self) -> None:

@@ -191,7 +191,7 @@ class TradingService:
 
     def delivered(self) -> bool:
         """True when New York's enrichment has every raw event and every forwarder is at its shard's head."""
-        enriched = all(lag.behind == 0 for lag in self.new_york.runtime.lags())  # first: it appends what is forwarded
+        enriched = all(lag.behind == 0 for lag in self.new_york.lags())  # first: it appends what is forwarded
         return enriched and self.pending() == 0 and not any(s.state == "backoff" for s in self.forwarders.statuses())
 
     def start(self) -> None:
@@ -203,7 +203,7 @@ class TradingService:
             self._launch(stop)
 
     def _launch(self, stop: threading.Event) -> None:
-        self._threads = [self.new_york.start(stop)]
+        self._threads = self.new_york.start(stop)
         self.forwarders.start(stop)
 
     def stop(self) -> None:
