@@ -105,6 +105,7 @@ class RegionClient:
         self.folder = folder
         self.region = region
         self.timeout = timeout
+        self._local = threading.local()
 
     def endpoint(self) -> Endpoint:
         """Where the region listens now; refused when it is not running."""
@@ -124,26 +125,50 @@ class RegionClient:
         return self.call("POST", path, body)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """Send one request and return the JSON answer, raising the far side's error as its own kind."""
+        """Send one request and return the JSON answer, raising the far side's error as its own kind.
+
+        Each thread keeps its connection to the region open between calls; one the region closed meanwhile (it
+        restarted, or dropped an idle connection) is replaced and the request sent once more — every route is
+        idempotent (orders by id, pages by event id).
+        """
         where = self.endpoint()
         payload = None if body is None else json.dumps(body).encode()
-        connection = http.client.HTTPConnection(where.host, where.port, timeout=self.timeout)
-        try:
-            connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            status, raw = response.status, response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise BackendUnavailable(
-                f"the {self.region} region at {where.host}:{where.port} did not answer {method} {path} "
-                f"({describe_error(exc)}); it is retried once the region is back (`datastrata trading up --region "
-                f"{self.region}`)"
-            ) from exc
-        finally:
-            connection.close()
+        for attempt in (1, 2):
+            connection, reused = self._connection(where)
+            try:
+                connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                status, raw = response.status, response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._forget()
+                if reused and attempt == 1:
+                    continue
+                raise BackendUnavailable(
+                    f"the {self.region} region at {where.host}:{where.port} did not answer {method} {path} "
+                    f"({describe_error(exc)}); it is retried once the region is back (`datastrata trading up "
+                    f"--region {self.region}`)"
+                ) from exc
         answer = json.loads(raw) if raw else None
         if status == 200:
             return answer
         raise _error_of(status, answer if isinstance(answer, dict) else {})
+
+    def _connection(self, where: Endpoint) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's open connection to `where` (and whether it served a call before), or a new one."""
+        held: tuple[Endpoint, http.client.HTTPConnection] | None = getattr(self._local, "held", None)
+        if held is not None and held[0] == where:
+            return held[1], True
+        self._forget()
+        connection = http.client.HTTPConnection(where.host, where.port, timeout=self.timeout)
+        self._local.held = (where, connection)
+        return connection, False
+
+    def _forget(self) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held[1].close()
+            self._local.held = None
 
 
 def _error_of(status: int, data: dict[str, Any]) -> DatastrataError:
@@ -207,7 +232,8 @@ class RegionServer:
 
 def _handler_for(server: RegionServer) -> type[BaseHTTPRequestHandler]:
     class RegionHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # connections stay open between calls
+        disable_nagle_algorithm = True  # the status line and the body leave at once, not 40 ms apart (delayed ACK)
 
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
