@@ -104,6 +104,7 @@ def staleness(svc: TradingService, users: list[str], rate: float, seconds: float
     """Orders at `rate` per second; New York commit → Singapore commit per portfolio update."""
     seen: list[float] = []
     enriched: list[float] = []  # the raw trade's commit → the business event's commit (New York's enrichment)
+    carried: list[float] = []  # the business event's commit → Singapore's commit (the forwarder and the link)
     lock = threading.Lock()
 
     def observe(events: Sequence[Event]) -> None:
@@ -115,6 +116,7 @@ def staleness(svc: TradingService, users: list[str], rate: float, seconds: float
         with lock:
             seen.extend(late)
             enriched.extend(inner)
+            carried.extend(total - part for total, part in zip(late, inner, strict=True))
 
     svc.singapore.observe = observe
     svc.start()
@@ -135,6 +137,8 @@ def staleness(svc: TradingService, users: list[str], rate: float, seconds: float
         "goal_p99_ms": svc.link.state().latency_ms + 250,
         "enrichment_p50_ms": round(statistics.median(enriched), 1),
         "enrichment_p99_ms": round(_percentile(enriched, 0.99), 1),
+        "forwarding_p50_ms": round(statistics.median(carried), 1),
+        "forwarding_p99_ms": round(_percentile(carried, 0.99), 1),
     }
 
 
