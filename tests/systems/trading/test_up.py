@@ -193,6 +193,8 @@ def test_orders_from_singapore_reach_new_york_and_singapores_view(regions: Regio
     assert bad.value.field == "quantity"
     assert regions.clients[NEW_YORK].get("/accounts/ana")["cash"] == str(100000 - (100 + 104 + 108))
     regions.wait_until_singapore_matches(users)
+    twice = regions.cli("up", "--region", "new-york")  # a second New York on the same stores is refused
+    assert twice.exit_code != 0 and "already running" in twice.stderr
     shown = regions.cli("positions", "ana", "--json")  # the shell reads from the running Singapore process
     assert shown.exit_code == 0, shown.stderr
     assert '"quantity": "3"' in shown.stdout

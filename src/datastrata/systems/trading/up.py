@@ -18,10 +18,10 @@ from collections.abc import Callable
 from types import FrameType
 
 from datastrata.core.config import Settings
-from datastrata.core.errors import ValidationError
+from datastrata.core.errors import ConfigurationError, ValidationError
 from datastrata.systems.trading.regions import NewYorkRegion, Region, SingaporeRegion
 from datastrata.systems.trading.topology import NEW_YORK, REGIONS, SINGAPORE, topology
-from datastrata.systems.trading.wire import Endpoint, RegionServer, announce, withdraw
+from datastrata.systems.trading.wire import Endpoint, RegionServer, announce, running, withdraw
 
 #: ``--region all``: both regions, each a child process.
 ALL = "all"
@@ -66,6 +66,13 @@ def serve_region(
         stop = threading.Event()
         _stop_on_signals(stop)
     where = topology(settings)
+    already = running(where.folder, region)
+    if already is not None:
+        raise ConfigurationError(
+            f"{region} is already running here (pid {already.pid}, port {already.port}); stop it first "
+            f"(kill -TERM {already.pid}) or give this one another --store",
+            field="region",
+        )
     opened: Region = (NewYorkRegion if region == NEW_YORK else SingaporeRegion)(settings, where, latency_ms=latency_ms)
     server: RegionServer | None = None
     endpoint: Endpoint | None = None
