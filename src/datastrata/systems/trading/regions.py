@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from datastrata.core.config import Settings
-from datastrata.core.errors import ValidationError
+from datastrata.core.errors import BackendUnavailable, ValidationError
 from datastrata.core.events import Event, event_from_dict
 from datastrata.systems.trading.domain import PORTFOLIO_VALUED, Order, amount, check_user
 from datastrata.systems.trading.forwarder import Forwarders
@@ -180,6 +180,15 @@ class SingaporeRegion:
         """One round trip over the link to New York's socket."""
         return self.link.round_trip(lambda: self.new_york.call(method, path, body), what=what)
 
+    def _order(self, order: dict[str, Any]) -> Any:
+        """Send `order` to New York; when the link fails, say which order id makes the retry safe."""
+        try:
+            return self._at_new_york("POST", "/orders", order, "order")
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(
+                f"{exc}; send it again with order_id {order['order_id']} so that it is executed at most once"
+            ) from exc
+
     def _take_staleness(self, _: str, __: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             samples, self.staleness = list(self.staleness), deque(maxlen=STALENESS_SAMPLES)
@@ -190,7 +199,7 @@ class SingaporeRegion:
         sg = self.singapore
         return {
             ("POST", "receive"): lambda _, body: self._receive(body),
-            ("POST", "orders"): lambda _, body: self._at_new_york("POST", "/orders", order_body(body), "order"),
+            ("POST", "orders"): lambda _, body: self._order(order_body(body)),
             ("POST", "deposits"): lambda _, body: self._at_new_york("POST", "/deposits", deposit_body(body), "deposit"),
             ("GET", "accounts"): lambda u, _: self._at_new_york("GET", f"/accounts/{check_user(u)}", None, "read"),
             ("GET", "positions"): lambda user, _: sg.positions(check_user(user)),
