@@ -210,7 +210,7 @@ def test_a_cut_link_while_orders_flow_loses_and_duplicates_nothing(regions: Regi
     assert '"cut": true' in cut.stdout
     time.sleep(4 * LATENCY_MS / 1000)  # what was on the way when the line went down is lost or landed by now
     before = len(regions.singapore_applied())
-    with pytest.raises(BackendUnavailable, match="cut.*again with order_id"):
+    with pytest.raises(BackendUnavailable, match=r"cut.*again with order_id"):
         regions.clients[SINGAPORE].post("/orders", {"user": "eve", "symbol": "AAPL", "quantity": "1",
                                                     "price": "1", "side": "buy"})  # fmt: skip
     time.sleep(CUT_SECONDS)
@@ -266,3 +266,28 @@ def test_up_all_runs_both_regions_as_children_and_sigterm_stops_them(tmp_path: P
     assert running(up.folder, NEW_YORK) is None and running(up.folder, SINGAPORE) is None
     bad = up.cli("up", "--region", "tokyo")
     assert bad.exit_code != 0 and "region must be all, new-york or singapore" in bad.stderr
+
+
+@pytest.mark.skipif(not FULL, reason="the region processes on PostgreSQL stores: DATASTRATA_FULL=1")
+def test_the_region_processes_on_postgresql_stores(tmp_path: Path, pg_url: str) -> None:
+    up = Regions(tmp_path)
+    up.env["DATASTRATA_STORE"] = pg_url
+    up.folder = tmp_path / ".datastrata" / "trading"  # where a PostgreSQL topology keeps the run and link files
+    up.clients = {region: RegionClient(up.folder, region) for region in (NEW_YORK, SINGAPORE)}
+    up.start(NEW_YORK)
+    up.start(SINGAPORE)
+    try:
+        users = ["pam", "quin"]
+        _deposit(up, users)
+        for n in range(6):
+            up.order(SINGAPORE, users[n % 2], n)
+        deadline = time.monotonic() + CATCH_UP_WAIT
+        while not ((status := up.clients[NEW_YORK].get("/status"))["enriched"] and status["pending"] == 0):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        for user in users:
+            record = up.clients[NEW_YORK].get(f"/accounts/{user}")
+            assert record["cash"] == up.clients[SINGAPORE].get(f"/pnl/{user}")["cash"]
+            assert record["positions"] == [{"symbol": "AAPL", "quantity": "3"}]
+    finally:
+        assert up.stop() == {NEW_YORK: 0, SINGAPORE: 0}
