@@ -31,15 +31,12 @@ class PipeBus(Bus, Protocol):
 
     def send(self, events: Sequence[Event]) -> Any:
         """Put `events` on their way; a ticket for their answer."""
-        ...
 
     def answered(self, ticket: Any, *, timeout: float = 0.0) -> bool:
         """True once `ticket`'s page was answered (waiting up to `timeout`); raise why it failed."""
-        ...
 
     def drain(self) -> None:
         """After a failure: wait until nothing sent is still on its way."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

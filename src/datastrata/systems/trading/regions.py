@@ -43,15 +43,12 @@ class Region(Protocol):
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         """The region's HTTP routes."""
-        ...
 
     def start(self, stop: threading.Event) -> None:
         """Start the region's background work until `stop` is set."""
-        ...
 
     def close(self) -> None:
         """Wait for the background work (after `stop`) and close the region's stores."""
-        ...
 
 
 def change_link(link: Link, body: dict[str, Any]) -> dict[str, Any]:
