@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import pytest
 
 from datastrata.core.errors import BackendUnavailable
+from datastrata.core.events import Event
 from datastrata.systems.trading.domain import BUSINESS_EVENTS
+from datastrata.systems.trading.link import Pipe
 from datastrata.systems.trading.service import TradingService
 from datastrata.systems.trading.singapore import CONSUMER
 
@@ -85,23 +88,59 @@ def test_a_page_whose_answer_was_lost_is_sent_again_and_applied_once(trading: Tr
     trading.deposit("zed", "1000")
     trading.order("zed", "MSFT", "1", "400", side="buy")
     trading.new_york.run_once()  # the enrichment; nothing crossed yet
-    legs = {"n": 0}
-    real_sleep = trading.link.sleep
+    receive = trading.singapore.receive
 
-    def cut_on_the_way_back(seconds: float) -> None:  # the far side acts, then the line goes down
-        legs["n"] += 1
-        real_sleep(seconds)
-        if legs["n"] == 2:
-            trading.link.cut()
+    def apply_then_cut(events: Sequence[Event]) -> int:  # the far side acts, then the line goes down
+        applied = receive(events)
+        trading.link.cut()
+        return applied
 
-    trading.link.sleep = cut_on_the_way_back
-    assert trading.forwarders.run_once() == 0  # the crossing failed: the relay did not move
-    assert len(_singapore_ids(trading)) == 3  # …but Singapore had applied the page
-    trading.link.sleep = real_sleep
+    buses = [relay.pipe for relay in trading.forwarders.relays.values()]
+    for bus in buses:
+        bus.receiver = apply_then_cut
+    deadline = time.monotonic() + 10
+    while not any(s.state == "backing-off" for s in trading.forwarders.statuses()):
+        trading.forwarders.run_once()
+        assert time.monotonic() < deadline
+    assert len(_singapore_ids(trading)) == 3  # Singapore had applied the page…
+    assert trading.pending() > 0  # …but its answer was lost: the relay did not move
+    for bus in buses:
+        bus.receiver = receive
     trading.restore()
     assert trading.catch_up()
     assert trading.singapore.repeats == 1  # the page came again and changed nothing
     assert sorted(_singapore_ids(trading)) == sorted(_business_events(trading))
+
+
+def test_pages_are_pipelined_and_a_lost_page_loses_those_behind_it(trading: TradingService) -> None:
+    for user in USERS[:4]:
+        trading.deposit(user, "1000")
+    trading.new_york.run_once()
+    relay = next(r for r in trading.forwarders.relays.values() if r.log.head())
+    relay.batch_size = 1  # one event a page: several pages wait
+    assert relay.run_once() >= 2 and relay.position() == 0  # sent without waiting for the first answer
+    assert trading.catch_up()
+    pipe = Pipe(trading.link, "probe")
+    carried: list[int] = []
+
+    def far_side(n: int) -> Callable[[], None]:
+        def act() -> None:
+            if n == 0:
+                raise RuntimeError("Singapore's store is down")
+            carried.append(n)
+
+        return act
+
+    first, second = pipe.send(far_side(0), what="page 0"), pipe.send(far_side(1), what="page 1")
+    with pytest.raises(BackendUnavailable, match="far side"):
+        pipe.answered(first, timeout=5)
+    with pytest.raises(BackendUnavailable, match="earlier page failed"):
+        pipe.answered(second, timeout=5)
+    assert carried == []  # page 1 never overtook page 0
+    pipe.drain()
+    assert pipe.answered(pipe.send(far_side(2), what="page 2"), timeout=5)
+    assert carried == [2]
+    pipe.close()
 
 
 def test_singapore_reads_do_not_cross_and_commands_pay_one_round_trip(trading: TradingService) -> None:

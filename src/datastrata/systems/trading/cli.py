@@ -12,10 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, emit, remember_stores, service
-from datastrata.systems.trading.domain import SIDES
-from datastrata.systems.trading.service import SERVICE, TradingService
-from datastrata.systems.trading.topology import NEW_YORK, REGIONS, SINGAPORE
+from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, emit, remember_stores, service, session
+from datastrata.systems.trading.domain import SIDES, check_user
+from datastrata.systems.trading.service import SERVICE, TradingService, check_region
+from datastrata.systems.trading.topology import NEW_YORK, REGIONS, SINGAPORE, topology
+from datastrata.systems.trading.up import ALL, check_up_region, run_all, serve_region
+from datastrata.systems.trading.wire import RegionClient, running
 
 app = typer.Typer(
     help="Trading: orders recorded in New York (accounts sharded by user), read locally in Singapore.",
@@ -44,6 +46,12 @@ def _svc(ctx: typer.Context) -> TradingService:
     return service(ctx, SERVICE, TradingService)
 
 
+def _running(ctx: typer.Context, region: str) -> RegionClient | None:
+    """A client of `region`'s process when ``trading up`` runs it on this host (the command goes there), else None."""
+    folder = topology(session(ctx).settings()).folder
+    return RegionClient(folder, region) if running(folder, region) is not None else None
+
+
 def _settled(svc: TradingService, data: dict[str, Any]) -> dict[str, Any]:
     """Carry what the command caused to Singapore, saying whether it got there."""
     svc.settle()
@@ -67,9 +75,15 @@ def order(
     as_json: JsonOption = False,
 ) -> None:
     """Place an order; New York checks cash and holdings (no overspend, no short selling) and records the trade."""
-    svc = _svc(ctx)
-    trade = svc.order(user, symbol, quantity, price, side=side, region=region, order_id=order_id)
-    data = _settled(svc, trade.to_dict())
+    remote = _running(ctx, check_region(region))
+    if remote is not None:  # the region's own process sends it (from Singapore: over the link)
+        body = {"user": user, "symbol": symbol, "quantity": quantity, "price": price, "side": side,
+                "order_id": order_id}  # fmt: skip
+        data = {**remote.post("/orders", body), "singapore": "carried by the running regions"}
+    else:
+        svc = _svc(ctx)
+        trade = svc.order(user, symbol, quantity, price, side=side, region=region, order_id=order_id)
+        data = _settled(svc, trade.to_dict())
     emit(data, as_json=as_json, text=lambda d: (
         f"{d['side']} {d['quantity']} {d['symbol']} at {d['price']} for {d['user']}: "
         f"{'already recorded' if d['duplicate'] else 'recorded'} on {d['shard']} (trade {d['trade_id']}); "
@@ -87,15 +101,21 @@ def deposit(
     as_json: JsonOption = False,
 ) -> None:
     """Credit cash to an account in New York (opening it)."""
-    svc = _svc(ctx)
-    data = _settled(svc, svc.deposit(user, amount, region=region, key=deposit_id).to_dict())
+    remote = _running(ctx, check_region(region))
+    if remote is not None:
+        data = remote.post("/deposits", {"user": user, "amount": amount, "deposit_id": deposit_id})
+    else:
+        svc = _svc(ctx)
+        data = _settled(svc, svc.deposit(user, amount, region=region, key=deposit_id).to_dict())
     emit(data, as_json=as_json, text=lambda d: f"{d['user']}: cash {d['cash']} on {d['shard']}")
 
 
 @app.command()
 def account(ctx: typer.Context, user: UserArg, region: RegionOption = NEW_YORK, as_json: JsonOption = False) -> None:
     """New York's own record of an account (from Singapore this read pays the round trip)."""
-    emit(_svc(ctx).account(user, region=region), as_json=as_json, text=lambda d: (
+    remote = _running(ctx, check_region(region))
+    found = remote.get(f"/accounts/{check_user(user)}") if remote else _svc(ctx).account(user, region=region)
+    emit(found, as_json=as_json, text=lambda d: (
         f"{d['user']} on {d['shard']}: cash {d['cash']}, "
         + (", ".join(f"{p['quantity']} {p['symbol']}" for p in d["positions"]) or "no positions")
     ))  # fmt: skip
@@ -104,7 +124,8 @@ def account(ctx: typer.Context, user: UserArg, region: RegionOption = NEW_YORK, 
 @app.command()
 def positions(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) -> None:
     """Singapore's local view of a user's positions, valued at the latest local quotes."""
-    found = _svc(ctx).positions(user)
+    remote = _running(ctx, SINGAPORE)
+    found = remote.get(f"/positions/{check_user(user)}") if remote else _svc(ctx).positions(user)
     emit(found, as_json=as_json, text=lambda rows: "\n".join(
         f"{p['symbol']}: {p['quantity']} at average {p['average_cost']}, price {p['price']}, "
         f"unrealised {p['unrealised']}, realised {p['realised']}" for p in rows
@@ -114,7 +135,8 @@ def positions(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) ->
 @app.command()
 def pnl(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) -> None:
     """Singapore's local view of a user's profit and portfolio value."""
-    emit(_svc(ctx).pnl(user), as_json=as_json, text=lambda d: (
+    remote = _running(ctx, SINGAPORE)
+    emit(remote.get(f"/pnl/{check_user(user)}") if remote else _svc(ctx).pnl(user), as_json=as_json, text=lambda d: (
         f"{d['user']}: portfolio {d['total_value']} (cash {d['cash']}, positions {d['positions_value']}); "
         f"realised {d['realised']}, unrealised {d['unrealised']}"
     ))  # fmt: skip
@@ -123,7 +145,8 @@ def pnl(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) -> None:
 @app.command()
 def alerts(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) -> None:
     """Singapore's local risk alerts of a user (exposure and stop-loss), newest first."""
-    found = _svc(ctx).alerts(user)
+    remote = _running(ctx, SINGAPORE)
+    found = remote.get(f"/alerts/{check_user(user)}") if remote else _svc(ctx).alerts(user)
     emit(found, as_json=as_json, text=lambda rows: "\n".join(
         f"{a['raised_at']} {a['rule']} on {a['symbol']}: {a['level']} (limit {a['threshold']})" for a in rows
     ) or f"no alerts for {user}")  # fmt: skip
@@ -132,7 +155,8 @@ def alerts(ctx: typer.Context, user: UserArg, as_json: JsonOption = False) -> No
 @app.command()
 def quotes(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Singapore's latest quote per symbol (the last tick wins)."""
-    found = _svc(ctx).quotes()
+    remote = _running(ctx, SINGAPORE)
+    found = remote.get("/quotes") if remote else _svc(ctx).quotes()
     emit(found, as_json=as_json, text=lambda rows: "\n".join(f"{q['symbol']}: {q['price']}" for q in rows)
          or "no quotes yet (feed some: `datastrata trading ticks 1000`)")  # fmt: skip
 
@@ -144,7 +168,8 @@ def ticks(
     as_json: JsonOption = False,
 ) -> None:
     """Feed synthetic market ticks into Singapore's latest quotes (one batched upsert)."""
-    written = _svc(ctx).tick(count)
+    remote = _running(ctx, SINGAPORE)
+    written = remote.post("/ticks", {"count": count})["symbols"] if remote else _svc(ctx).tick(count)
     emit({"ticks": count, "symbols": written}, as_json=as_json, text=lambda d: f"{d['ticks']} ticks, "
          f"{d['symbols']} symbols quoted")  # fmt: skip
 
@@ -167,25 +192,55 @@ def _link_text(data: dict[str, Any]) -> str:
     )
 
 
+def _up_regions(ctx: typer.Context) -> dict[str, RegionClient]:
+    """Clients of the region processes ``trading up`` runs on this host (none: the CLI runs both regions itself)."""
+    return {region: client for region in REGIONS if (client := _running(ctx, region)) is not None}
+
+
+def _up_status(regions: dict[str, RegionClient]) -> dict[str, Any]:
+    """The link as the running processes see it, with New York's forwarders and what Singapore applied."""
+    answers = {region: client.get("/status") for region, client in regions.items()}
+    first = next(iter(answers.values()))
+    data: dict[str, Any] = {**first["link"], "regions": answers}
+    if NEW_YORK in answers:
+        data["pending"] = answers[NEW_YORK]["pending"]
+        data["forwarders"] = answers[NEW_YORK]["forwarders"]
+    return data
+
+
+def _change_link(ctx: typer.Context, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Tell the running region processes to change the link (they share its state); None when none runs."""
+    regions = _up_regions(ctx)
+    if not regions:
+        return None
+    next(iter(regions.values())).post("/link", body)
+    return _up_status(regions)
+
+
 @link_app.command("status")
 def link_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """The link's state and latency, and what waits to cross."""
-    emit(_svc(ctx).link_status(), as_json=as_json, text=_link_text)
+    """The link's state and latency, and what waits to cross (from the running regions when they are up)."""
+    regions = _up_regions(ctx)
+    emit(_up_status(regions) if regions else _svc(ctx).link_status(), as_json=as_json, text=_link_text)
 
 
 @link_app.command("cut")
 def link_cut(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Cut the link: Singapore's commands fail, business events wait in New York; reads go on locally."""
-    emit(_svc(ctx).cut().to_dict(), as_json=as_json, text=_link_text)
+    data = _change_link(ctx, {"cut": True})
+    emit(data if data is not None else _svc(ctx).cut().to_dict(), as_json=as_json, text=_link_text)
 
 
 @link_app.command("restore")
 def link_restore(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Restore the link and carry what waited to Singapore."""
-    svc = _svc(ctx)
-    svc.restore()
-    svc.settle()
-    emit(svc.link_status(), as_json=as_json, text=_link_text)
+    data = _change_link(ctx, {"cut": False})
+    if data is None:
+        svc = _svc(ctx)
+        svc.restore()
+        svc.settle()
+        data = svc.link_status()
+    emit(data, as_json=as_json, text=_link_text)
 
 
 @link_app.command("latency")
@@ -195,7 +250,28 @@ def link_latency(
     as_json: JsonOption = False,
 ) -> None:
     """Set the link's one-way latency."""
-    emit(_svc(ctx).set_latency(latency_ms).to_dict(), as_json=as_json, text=_link_text)
+    data = _change_link(ctx, {"latency_ms": latency_ms})
+    emit(data if data is not None else _svc(ctx).set_latency(latency_ms).to_dict(), as_json=as_json, text=_link_text)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    region: Annotated[
+        str, typer.Option("--region", help=f"{ALL} (two child processes), {' or '.join(REGIONS)}.")
+    ] = ALL,
+    host: Annotated[str, typer.Option("--host", help="The address the region listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port (0: any free one; all: New York's, Singapore +1).")] = 0,
+    latency_ms: Annotated[
+        float | None, typer.Option("--latency-ms", help="Set the link's one-way latency (ms, 0-500) first.")
+    ] = None,
+) -> None:
+    """Run a region as its own process (its own stores, its socket) until SIGTERM; the link between them is real."""
+    chosen = check_up_region(region)
+    settings = session(ctx).settings()
+    if chosen == ALL:
+        raise typer.Exit(run_all(settings, host=host, port=port, latency_ms=latency_ms, say=typer.echo))
+    serve_region(settings, chosen, host=host, port=port, latency_ms=latency_ms, say=typer.echo)
 
 
 __all__ = ["SINGAPORE", "app"]

@@ -1,10 +1,13 @@
 """The cross-region forwarder: each shard's outbox relay publishes business events over the link to Singapore.
 
-It is the messaging layer's :class:`~datastrata.messaging.relay.OutboxRelay` on each shard's log, publishing to a
-bus whose transport is the link. The relay moves its checkpoint (kept in the shard's own store) only after a page
-crossed and Singapore answered, so a cut loses nothing: the page is sent again once the link is back, and
-Singapore's inbox drops what it applied before. One relay per shard reads its log in order, and an account lives on
-one shard, so each account's events arrive in the order New York recorded them. Raw events stay in New York.
+It is the messaging layer's outbox relay, pipelined (:class:`~datastrata.messaging.pipeline.PipelinedRelay`), on
+each shard's log, sending to a bus whose transport is the link: up to 32 pages on their way at once, so an event
+leaves as soon as it is read instead of waiting for the previous page's round trip. The relay moves its checkpoint
+(kept in the shard's own store) page by page, in order, only after Singapore answered, so a cut loses nothing: what
+was in flight is sent again from the checkpoint once the link is back, and Singapore's inbox drops what it applied
+before. One relay per shard reads its log in order, its pipe carries pages in the order sent (a lost page loses
+those behind it), and an account lives on one shard, so each account's events arrive in the order New York
+recorded them. Raw events stay in New York.
 
 Each shard's relay runs in a failure boundary of its own (a supervisor per shard: a cut link backs it off and is
 reported, then it resumes); in the background each one has its own thread, so a round trip on one shard does not
@@ -21,36 +24,51 @@ from datastrata.core.errors import ConfigurationError
 from datastrata.core.events import Event
 from datastrata.eventlog.checkpoints import Lag
 from datastrata.messaging.delivery import DeadLetters, Delivery
-from datastrata.messaging.relay import OutboxRelay
+from datastrata.messaging.pipeline import PipelinedRelay
 from datastrata.messaging.subscription import EventHandler
 from datastrata.runtime.supervisor import FollowerStatus, Supervisor
 from datastrata.systems.trading.domain import BUSINESS_EVENTS
-from datastrata.systems.trading.link import Link
+from datastrata.systems.trading.link import Crossing, Link, Pipe
 from datastrata.systems.trading.newyork import NewYork
+from datastrata.systems.trading.threads import start_each
 
 #: What Singapore does with a page (in one process: its service's ``receive``; across processes: an HTTP call).
 Receiver = Callable[[Sequence[Event]], int]
 #: Seconds a forwarder backs off at most after a failed crossing (it resumes this soon after a restore).
 MAX_BACKOFF = 1.0
-#: Seconds a forwarder thread waits when its shard had nothing to send.
-IDLE_WAIT = 0.01
 
 
 class LinkBus:
-    """A bus whose transport is the link: a published page of business events is one round trip to Singapore."""
+    """A bus whose transport is the link: pages of business events on their way to Singapore, in order."""
 
     name = "link:singapore"
 
-    def __init__(self, link: Link, receiver: Receiver) -> None:
+    def __init__(self, link: Link, receiver: Receiver, *, pipe: str = "singapore") -> None:
         self.link = link
         self.receiver = receiver
+        self.pipe = Pipe(link, pipe)
+
+    def send(self, events: Sequence[Event]) -> Crossing | None:
+        """Put the page's business events on their way (raw ones stay); None when the page had none."""
+        business = [e for e in events if e.type in BUSINESS_EVENTS]
+        if not business:
+            return None
+        return self.pipe.send(lambda: self.receiver(business), what=f"page of {len(business)} business events")
+
+    def answered(self, ticket: Crossing | None, *, timeout: float = 0.0) -> bool:
+        """True once Singapore's answer to the page is back; raise what happened to it on the link."""
+        return ticket is None or self.pipe.answered(ticket, timeout=timeout)
+
+    def drain(self) -> None:
+        """Wait until no page is on its way (after a failure), so the pages sent again arrive in order."""
+        self.pipe.drain()
 
     def publish(self, events: Sequence[Event]) -> int:
-        """Carry the page's business events to Singapore (raw ones stay); return how many crossed."""
-        business = [e for e in events if e.type in BUSINESS_EVENTS]
-        if business:
-            self.link.round_trip(lambda: self.receiver(business), what=f"page of {len(business)} business events")
-        return len(business)
+        """Carry the page's business events to Singapore and wait for the answer; return how many crossed."""
+        ticket = self.send(events)
+        while not self.answered(ticket, timeout=1.0):
+            pass
+        return 0 if ticket is None else sum(1 for e in events if e.type in BUSINESS_EVENTS)
 
     def subscribe(
         self, consumer: str, handler: EventHandler, *, types: Collection[str] | None = None, attempts: int = 3
@@ -73,22 +91,22 @@ class LinkBus:
         return None
 
     def close(self) -> None:
-        """Nothing to release (the link is the service's)."""
+        """Stop the pipe's carrier thread."""
+        self.pipe.close()
 
 
 class Forwarders:
     """One outbox relay per New York shard, each over the link to Singapore, each in its own failure boundary."""
 
     def __init__(self, new_york: NewYork, link: Link, receiver: Receiver) -> None:
-        self.bus = LinkBus(link, receiver)
-        self.relays: dict[str, OutboxRelay] = {}
+        self.relays: dict[str, PipelinedRelay] = {}
         self.supervisors: dict[str, Supervisor] = {}
         runtime = new_york.runtime
         letters = DeadLetters(runtime.platform.db, clock=runtime.clock)
         for spec in new_york.placement.all()[1:]:
             location = runtime.location(spec)
             runtime.pin(location)
-            relay = OutboxRelay(location.log, self.bus)
+            relay = PipelinedRelay(location.log, LinkBus(link, receiver, pipe=spec.name))
             supervisor = Supervisor(letters, clock=runtime.clock, base_delay=0.05, max_delay=MAX_BACKOFF)
             name = f"trading.forward@{spec.name}"
             supervisor.watch(name, "relay", relay.run_once, measure=_named(relay, name))
@@ -109,10 +127,7 @@ class Forwarders:
 
     def start(self, stop: threading.Event) -> None:
         """Drive each shard's relay in a thread of its own until `stop` is set."""
-        for name, supervisor in self.supervisors.items():
-            thread = threading.Thread(target=_drive, args=(supervisor, stop), name=f"forward@{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads += start_each(self.supervisors, stop, what="forward")
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait for the threads :meth:`start` began (after `stop` was set)."""
@@ -120,14 +135,12 @@ class Forwarders:
             thread.join(timeout)
         self._threads.clear()
 
+    def close(self) -> None:
+        """Stop every shard's pipe (after :meth:`join`)."""
+        for relay in self.relays.values():
+            relay.pipe.close()
 
-def _named(relay: OutboxRelay, name: str) -> Callable[[], list[Lag]]:
+
+def _named(relay: PipelinedRelay, name: str) -> Callable[[], list[Lag]]:
     """The relay's lag under its boundary's name (every shard's relay has the same checkpoint name in its own log)."""
     return lambda: [dataclasses.replace(lag, name=name) for lag in relay.lags()]
-
-
-def _drive(supervisor: Supervisor, stop: threading.Event) -> None:
-    """Run `supervisor`'s rounds until `stop`, waiting a moment when a round had nothing to do."""
-    while not stop.is_set():
-        if not supervisor.run_once():
-            stop.wait(IDLE_WAIT)

@@ -1,20 +1,23 @@
 """The ocean between the regions: a transport with a one-way latency that can be cut and restored.
 
-Every crossing — a Singapore command to New York, a page of business events to Singapore — is one round trip
-through :meth:`Link.round_trip`: the request travels one way (the latency), the far side acts, the answer travels
-back. A cut link refuses new crossings and loses the answer of one in flight (the far side may have acted: callers
-retry, and both sides are idempotent). The state lives in a small JSON file, so ``datastrata trading link cut``
-reaches every process of the system on the host.
+A Singapore command to New York is one round trip through :meth:`Link.round_trip`: the request travels one way
+(the latency), the far side acts, the answer travels back. Pages of business events travel through a :class:`Pipe`:
+several on the way at once, carried and applied in the order sent, each answer coming back one latency after the
+far side acted. A cut link refuses new crossings and loses what is on the way, or the answer of what arrived (the
+far side may have acted: callers retry, and both sides are idempotent); a page lost on the way loses the pages
+behind it too, so the far side never applies a later page before an earlier one. The state lives in a small JSON
+file, so ``datastrata trading link cut`` reaches every process of the system on the host.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,18 +107,119 @@ class Link:
     def round_trip(self, call: Callable[[], T], *, what: str = "request") -> T:
         """Carry `call` to the far side and its answer back, paying the latency each way; fail while cut."""
         state = self.state()
-        self._refuse_if_cut(state, what, "was not sent")
+        self.refuse_if_cut(state, what, "was not sent")
         self.sleep(state.latency_ms / 1000)
-        self._refuse_if_cut(self.state(), what, "was lost on the way")
+        self.refuse_if_cut(self.state(), what, "was lost on the way")
         answer = call()
         self.sleep(state.latency_ms / 1000)
-        self._refuse_if_cut(self.state(), what, "was carried out, but its answer was lost")
+        self.refuse_if_cut(self.state(), what, "was carried out, but its answer was lost")
         self.crossings += 1
         return answer
 
-    def _refuse_if_cut(self, state: LinkState, what: str, fate: str) -> None:
+    def refuse_if_cut(self, state: LinkState, what: str, fate: str) -> None:
+        """Raise :class:`BackendUnavailable` saying what happened to `what` when `state` is cut."""
         if state.cut:
             raise BackendUnavailable(
                 f"the link between New York and Singapore is cut: the {what} {fate}; it is retried once the link "
                 "is restored (`datastrata trading link restore`)"
             )
+
+
+@dataclass(eq=False)
+class Crossing:
+    """One page on its way through a :class:`Pipe`: when it arrives, when its answer is back, or why it failed."""
+
+    what: str
+    call: Callable[[], object]
+    due: float
+    answer_at: float | None = None
+    error: BackendUnavailable | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Pipe:
+    """Pages carried one way over `link` in the order sent, several in flight; their answers come back later.
+
+    One carrier thread takes the pages in order: it waits until a page is due (sent + latency), refuses it when
+    the link is cut then (lost on the way) and else runs its call on the far side; the answer is back one latency
+    later, when :meth:`answered` says so — unless the link is cut by then (the far side acted, the answer is lost).
+    Once a page failed, the pages behind it fail unsent until :meth:`drain`, so nothing arrives out of order.
+    """
+
+    def __init__(self, link: Link, name: str) -> None:
+        self.link = link
+        self.name = name
+        self._queue: queue.SimpleQueue[Crossing | None] = queue.SimpleQueue()
+        self._broken = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._flying: list[Crossing] = []
+
+    def send(self, call: Callable[[], object], *, what: str) -> Crossing:
+        """Put a page on its way (refused at once while the link is cut)."""
+        state = self.link.state()
+        self.link.refuse_if_cut(state, what, "was not sent")
+        crossing = Crossing(what, call, time.monotonic() + state.latency_ms / 1000)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._carry, name=f"pipe@{self.name}", daemon=True)
+                self._thread.start()
+            self._flying.append(crossing)
+        self._queue.put(crossing)
+        return crossing
+
+    def _carry(self) -> None:
+        while (crossing := self._queue.get()) is not None:
+            wait = crossing.due - time.monotonic()
+            if wait > 0:
+                self.link.sleep(wait)
+            try:
+                if self._broken:
+                    raise BackendUnavailable(
+                        f"the {crossing.what} was not carried: an earlier page failed on the way; both go again"
+                    )
+                state = self.link.state()
+                self.link.refuse_if_cut(state, crossing.what, "was lost on the way")
+                crossing.call()
+                crossing.answer_at = time.monotonic() + self.link.state().latency_ms / 1000
+            except BackendUnavailable as exc:
+                self._broken, crossing.error = True, exc
+            except Exception as exc:  # the far side failed: the page did not get through
+                self._broken = True
+                crossing.error = BackendUnavailable(f"the {crossing.what} failed on the far side: {exc}")
+            finally:
+                crossing.done.set()
+
+    def answered(self, crossing: Crossing, *, timeout: float = 0.0) -> bool:
+        """True once `crossing`'s answer is back (waiting up to `timeout`); raise how it failed."""
+        if not crossing.done.wait(timeout):
+            return False
+        if crossing.error is not None:
+            raise crossing.error
+        wait = (crossing.answer_at or 0.0) - time.monotonic()
+        if wait > 0:
+            if wait > timeout:
+                return False
+            self.link.sleep(wait)
+        self.link.refuse_if_cut(self.link.state(), crossing.what, "was carried out, but its answer was lost")
+        with self._lock:
+            self._flying.remove(crossing)
+        self.link.crossings += 1
+        return True
+
+    def drain(self, *, timeout: float = 30.0) -> None:
+        """After a failure: wait until every page sent has arrived or failed, then carry again."""
+        with self._lock:
+            flying, self._flying = self._flying, []
+        deadline = time.monotonic() + timeout
+        for crossing in flying:
+            crossing.done.wait(max(0.0, deadline - time.monotonic()))
+        self._broken = False
+
+    def close(self) -> None:
+        """Stop the carrier thread (after the pages on their way)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(10)

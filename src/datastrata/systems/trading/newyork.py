@@ -9,8 +9,8 @@ account retry rather than overspend or sell short.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,21 +21,22 @@ from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation
 from datastrata.core.events import NewEvent
 from datastrata.core.ids import new_id
+from datastrata.eventlog.checkpoints import Lag
+from datastrata.messaging.delivery import DeadLetters
+from datastrata.projections.follower import LogFollower
 from datastrata.projections.runner import ProjectionRunner
 from datastrata.runtime.location import Work
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
+from datastrata.runtime.supervisor import Supervisor
 from datastrata.runtime.tenants import TenantDirectory
-from datastrata.sharding.catalog import ShardCatalog
-from datastrata.sharding.jump import JumpRouter
-from datastrata.sharding.maps import ShardMaps
-from datastrata.sharding.placement import ByShard
+from datastrata.sharding.opening import OpenMap, open_map
 from datastrata.sharding.slots import slot_of
-from datastrata.stores.database import Database, time_to_db
-from datastrata.stores.open import open_database
+from datastrata.stores.database import time_to_db
 from datastrata.systems.trading.domain import BUY, FUNDS_DEPOSITED, TRADE_EXECUTED, Order, execute, money
 from datastrata.systems.trading.enrichment import INSIGHTS, NAME, Enrichment
 from datastrata.systems.trading.schema import NEW_YORK
+from datastrata.systems.trading.threads import start_each
 from datastrata.systems.trading.topology import Topology
 from datastrata.writes.commands import CommandHandler
 
@@ -107,33 +108,12 @@ class Deposited:
                    int(data["token"]), duplicate or bool(data.get("duplicate", False)))  # fmt: skip
 
 
-def placement_for(topology: Topology, settings: Settings) -> tuple[ByShard, Database]:
-    """Return New York's ``by_shard`` placement and the home database its shard catalogue and map live in.
-
-    The shards are the catalogue's (``datastrata.sharding.catalog``) for map ``trading``: the topology's own stores
-    when it names them, else ``shard_count`` stores the catalogue provisions (once; again: the same ones). The
-    stored map's epoch 1 is a jump hash over them; a reshard switches it.
-    """
-    db = open_database(topology.home.store)
-    try:
-        catalog = ShardCatalog(db)
-        if topology.shards:
-            for name, spec in topology.shards.items():
-                catalog.add(MAP, name, spec.store)
-        else:
-            for index in range(topology.shard_count):
-                catalog.provision(settings, MAP, f"shard-{index}")
-        maps = ShardMaps(db)
-        try:
-            maps.current(MAP)
-        except NotFound:
-            with contextlib.suppress(ConcurrencyConflict):  # another process made it first
-                maps.create(MAP, JumpRouter([entry.shard for entry in catalog.entries(MAP)]))
-        placement = catalog.placement(MAP, topology.home, contexts=(CONTEXT, INSIGHTS))
-    except BaseException:
-        db.close()
-        raise
-    return placement, db
+def open_accounts(topology: Topology, settings: Settings) -> OpenMap:
+    """Open New York's shard map ``trading``: the topology's shards when it names them, else ``shard_count``
+    shards the catalogue provisions (``shard-0`` …); epoch 1 is a jump hash over them, a reshard switches it."""
+    names = [f"shard-{index}" for index in range(topology.shard_count)]
+    stores = {name: spec.store for name, spec in topology.shards.items()}
+    return open_map(settings, MAP, topology.home, names, contexts=(CONTEXT, INSIGHTS), stores=stores)
 
 
 class NewYork:
@@ -155,19 +135,29 @@ class NewYork:
         settings = dataclasses.replace(
             base, store=topology.home.store, bus="memory://", cache="memory://", platform_store="", direct_store=""
         )
-        placement, self._maps_db = placement_for(topology, settings)
-        self.placement = placement
+        self._accounts = open_accounts(topology, settings)
+        self.placement = placement = self._accounts.placement
         try:
             self.runtime = Runtime.open(settings, placement=placement, clock=clock, tenants=tenants)
         except BaseException:
-            self._maps_db.close()
+            self._accounts.close()
             raise
         self.clock = self.runtime.clock
         self.runtime.ensure(NEW_YORK)  # every shard, and the home (the same tables, empty there)
         self.commands = CommandHandler(self.runtime)
-        # One enrichment per location's log (``trading.enrichment@shard-N``), built as each shard takes its turn.
+        # One enrichment per location's log (``trading.enrichment@shard-N``), built as each shard takes its turn,
+        # each in a failure boundary of its own so that, in the background, each shard commits in its own thread.
         self.runtime.follow(NAME, lambda log: ProjectionRunner(log, Enrichment(log)))
         self.runtime.take_turns()
+        letters = DeadLetters(self.runtime.platform.db, clock=self.clock)
+        self.enrichers: dict[str, Supervisor] = {}
+        for spec in placement.all()[1:]:
+            name = f"{NAME}@{spec.name}"
+            runner = self.runtime.runners[name]
+            assert isinstance(runner, LogFollower)
+            supervisor = Supervisor(letters, clock=self.clock, base_delay=0.05, max_delay=1.0)
+            supervisor.follower(runner, kind=runner.kind, name=name)
+            self.enrichers[spec.name] = supervisor
 
     def scope(self, user: str) -> Scope:
         """The scope of `user`'s account (the caller's tenant)."""
@@ -296,16 +286,30 @@ class NewYork:
                         "quantity": money(Decimal(str(r[3]))), "price": money(Decimal(str(r[4])))} for r in trades],
         }  # fmt: skip
 
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Run each shard's enrichment in a background thread of its own until `stop` is set."""
+        return start_each(self.enrichers, stop, what="enrich")
+
     def run_once(self) -> int:
-        """One round of New York's followers (each shard's enrichment); the events applied."""
-        return self.runtime.run_once()
+        """One round of every shard's enrichment, in turn; the events applied."""
+        with self.runtime.as_platform():
+            return sum(supervisor.run_once() for supervisor in self.enrichers.values())
+
+    def lags(self) -> list[Lag]:
+        """Each shard enrichment's place in its log."""
+        return [lag for supervisor in self.enrichers.values() for lag in _lags(supervisor)]
 
     def close(self) -> None:
         """Close the region's stores."""
         try:
             self.runtime.close()
         finally:
-            self._maps_db.close()
+            self._accounts.close()
+
+
+def _lags(supervisor: Supervisor) -> list[Lag]:
+    return [Lag(s.name, s.position, s.head or 0, s.behind or 0) for s in supervisor.statuses(fresh=True)
+            if s.position is not None]  # fmt: skip
 
 
 __all__ = ["BUY", "CONTEXT", "Deposited", "NewYork", "Trade"]

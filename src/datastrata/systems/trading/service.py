@@ -52,6 +52,14 @@ def check_region(value: object) -> str:
     return str(value)
 
 
+def order_of(user: object, symbol: object, qty: object, at: object, *, side: object, order_id: object | None) -> Order:
+    """Validate an order's fields (each refusal names its field); a missing `order_id` gets a fresh one."""
+    return Order(
+        check_order_id(order_id) if order_id is not None else new_id(),
+        check_user(user), check_symbol(symbol), check_side(side), quantity(qty), price(at),
+    )  # fmt: skip
+
+
 class TradingService:
     """New York's sharded write side, Singapore's local read side, the forwarders and the link between them."""
 
@@ -87,10 +95,7 @@ class TradingService:
         order_id: object | None = None,
     ) -> Trade:
         """Place an order; from Singapore it crosses the link to New York (one round trip), which records it."""
-        order = Order(
-            check_order_id(order_id) if order_id is not None else new_id(),
-            check_user(user), check_symbol(symbol), check_side(side), quantity(qty), price(at),
-        )  # fmt: skip
+        order = order_of(user, symbol, qty, at, side=side, order_id=order_id)
         return self._at_new_york(check_region(region), lambda: self.new_york.place(order), "order")
 
     def deposit(self, user: object, cash: object, *, region: object = NEW_YORK, key: str | None = None) -> Deposited:
@@ -116,12 +121,7 @@ class TradingService:
 
     def pnl(self, user: object) -> dict[str, Any]:
         """Singapore's view of a user's profit and portfolio value (local)."""
-        who = check_user(user)
-        found = self.singapore.pnl(who)
-        if found is None:
-            return {"user": who, "cash": "0", "positions_value": "0", "total_value": "0", "realised": "0",
-                    "unrealised": "0", "recorded_in_new_york_at": None, "applied_in_singapore_at": None}  # fmt: skip
-        return found
+        return self.singapore.pnl(check_user(user))
 
     def alerts(self, user: object, *, limit: int = 100) -> list[dict[str, Any]]:
         """Singapore's risk alerts of a user, newest first (local)."""
@@ -191,7 +191,7 @@ class TradingService:
 
     def delivered(self) -> bool:
         """True when New York's enrichment has every raw event and every forwarder is at its shard's head."""
-        enriched = all(lag.behind == 0 for lag in self.new_york.runtime.lags())  # first: it appends what is forwarded
+        enriched = all(lag.behind == 0 for lag in self.new_york.lags())  # first: it appends what is forwarded
         return enriched and self.pending() == 0 and not any(s.state == "backoff" for s in self.forwarders.statuses())
 
     def start(self) -> None:
@@ -203,12 +203,7 @@ class TradingService:
             self._launch(stop)
 
     def _launch(self, stop: threading.Event) -> None:
-        worker = threading.Thread(
-            target=self.new_york.runtime.run_worker, args=(stop,), kwargs={"idle_wait": 0.005},
-            name="new-york-enrichment", daemon=True,
-        )  # fmt: skip
-        worker.start()
-        self._threads = [worker]
+        self._threads = self.new_york.start(stop)
         self.forwarders.start(stop)
 
     def stop(self) -> None:
@@ -224,6 +219,7 @@ class TradingService:
     def close(self) -> None:
         """Stop the threads and close both regions' stores."""
         self.stop()
+        self.forwarders.close()
         try:
             self.singapore.close()
         finally:

@@ -7,6 +7,7 @@ second time. Reads never leave the region. Quotes come from the market tick stre
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,7 @@ class Singapore:
         #: Business events applied, and pages whose events had all been applied before (a re-sent page).
         self.applied = 0
         self.repeats = 0
+        self._counting = threading.Lock()
         #: Called with each page's newly applied events once their transaction committed (measurements).
         self.observe: Callable[[Sequence[Event]], None] | None = None
 
@@ -66,11 +68,11 @@ class Singapore:
                     self._apply(tx, event, now)
                     applied.append(event)
         fresh = len(applied)
-        self.applied += fresh
+        with self._counting:  # pages arrive on several threads (one per New York shard)
+            self.applied += fresh
+            self.repeats += 1 if events and not fresh else 0
         if self.observe is not None and applied:
             self.observe(applied)
-        if events and not fresh:
-            self.repeats += 1
         return fresh
 
     def _apply(self, tx: Tx, event: Event, now: datetime) -> None:
@@ -134,8 +136,8 @@ class Singapore:
             })  # fmt: skip
         return found
 
-    def pnl(self, user: str) -> dict[str, Any] | None:
-        """`user`'s portfolio value and profit as New York's enrichment last reported it (None: nothing yet)."""
+    def pnl(self, user: str) -> dict[str, Any]:
+        """`user`'s portfolio value and profit as New York's enrichment last reported it (zeros: nothing yet)."""
         with self.location.read(Scope.of(CONSUMER)) as tx:
             row = tx.one(
                 "SELECT cash, positions_value, total_value, realised, unrealised, source_at, applied_at "
@@ -143,7 +145,8 @@ class Singapore:
                 (current_tenant(), user),
             )
         if row is None:
-            return None
+            return {"user": user, "cash": "0", "positions_value": "0", "total_value": "0", "realised": "0",
+                    "unrealised": "0", "recorded_in_new_york_at": None, "applied_in_singapore_at": None}  # fmt: skip
         names = ("cash", "positions_value", "total_value", "realised", "unrealised")
         shown: dict[str, Any] = {
             "user": user,
