@@ -14,7 +14,7 @@ from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import migrate
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import create_database
+from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_temporal
 from tests.services.shop import Shop, open_shop
 
 ROLES = ("log", "inventory", "payment", "orders")
@@ -66,3 +66,15 @@ def shop(urls: dict[str, str], opened: list[Database]) -> Shop:
     made.payment.fund("alice", 1000)
     made.payment.fund("bob", 5)
     return made
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[str]:
+    """A Temporal dev server (in memory) for the session; its frontend address."""
+    from tests.conftest import _unavailable
+
+    try:
+        with ephemeral_temporal() as target:
+            yield target
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))

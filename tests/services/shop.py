@@ -186,7 +186,7 @@ class Faults:
     """
 
     plan: dict[str, list[str]] = field(default_factory=dict)
-    delay: float = 0.3
+    delay: float = 0.6
 
     def wrap(self, name: str, action: Action) -> Action:
         """Return `action` with the faults planned for step `name` (the compensation's name ends with ``.undo``)."""
@@ -217,7 +217,7 @@ class Shop:
     orders: Orders
     faults: Faults = field(default_factory=Faults)
 
-    def definition(self, *, timeout: float = 0.15, attempts: int = 3) -> SagaDefinition:
+    def definition(self, *, timeout: float = 0.4, attempts: int = 3) -> SagaDefinition:
         """The order saga: reserve (undo: release) → charge (pivot) → confirm (retriable)."""
         retry = RetryPolicy(initial=0.005, maximum=0.02, attempts=attempts)
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
 from datastrata.runtime.location import Location
+from datastrata.runtime.runtime import Runtime
 from datastrata.services.sagas import (
     COMPENSATED,
     COMPLETED,
+    JOB,
     Orchestrator,
     SagaDefinition,
     Step,
@@ -274,3 +278,18 @@ def test_the_timeline_shows_every_call(orchestrator: Orchestrator, shop: Shop, s
     assert render(shown) == text
     with pytest.raises(NotFound):
         show(saga_log, "o-404")
+
+
+def test_the_runtime_worker_resumes_sagas_in_its_job(shop: Shop, tmp_path: Path) -> None:
+    """Over the runtime, the saga log lives in the ``sagas`` context's location; the worker round resumes sagas."""
+    with Runtime.open(Settings(store=f"sqlite:///{tmp_path / 'home.db'}")) as runtime:
+        starter = Orchestrator(runtime, [shop.definition()])
+        starter.start("order", "o-15", ORDER)
+        starter.close()  # a process that recorded the saga and went away
+        worker = Orchestrator(runtime, [shop.definition()])
+        worker.attach(runtime)
+        runtime.run_once()
+        assert worker.get("o-15").state == COMPLETED
+        assert [s.state for s in runtime.statuses() if s.name == JOB] == ["running"]
+        assert timeline(runtime, "o-15")["state"] == COMPLETED
+    assert shop.orders.confirmed() == {"o-15": 1}
