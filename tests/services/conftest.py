@@ -14,8 +14,8 @@ from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.stores.database import Database
 from datastrata.stores.migrations import migrate
 from datastrata.stores.open import open_database
+from datastrata.testing.sagashop import Shop, open_shop
 from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_temporal
-from tests.services.shop import Shop, open_shop
 
 ROLES = ("log", "inventory", "payment", "orders")
 #: Parametrize a test with this to run it on PostgreSQL too (each run makes four databases: kept to the core ones).

@@ -17,7 +17,7 @@ from typing import Any
 from datastrata.runtime.location import Location
 from datastrata.services.sagas import Action, Orchestrator, StepCall
 from datastrata.stores.open import open_database
-from tests.services.shop import Shop, open_shop
+from datastrata.testing.sagashop import Shop, open_shop
 
 #: The batch: a confirmed order, a payment failure (compensated) and an inventory failure.
 ORDERS: dict[str, dict[str, Any]] = {

@@ -11,7 +11,7 @@ pytest.importorskip("temporalio", reason="the Temporal runner needs: pip install
 
 from datastrata.services.sagas import COMPENSATED, COMPLETED, step_key
 from datastrata.services.sagas.temporal import TemporalSagas
-from tests.services.shop import Shop
+from datastrata.testing.sagashop import Shop
 
 ORDER = {"sku": "sku-1", "qty": 3, "account": "alice", "amount": 30}
 

@@ -27,8 +27,8 @@ from datastrata.services.sagas import (
     step_key,
     timeline,
 )
+from datastrata.testing.sagashop import Shop
 from tests.services.conftest import BOTH
-from tests.services.shop import Shop
 
 ORDER = {"sku": "sku-1", "qty": 3, "account": "alice", "amount": 30}
 

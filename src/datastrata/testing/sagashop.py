@@ -1,4 +1,4 @@
-"""Three small real services over their own stores, each command idempotent through the idempotency rule.
+"""A small shop of three real services over their own stores, to exercise sagas in tests and benchmarks.
 
 Inventory (reserve/release: compensatable), payment (charge: the pivot) and orders (confirm: retriable), each on a
 location of its own, called by the saga engine with the step's idempotency key — as the commerce system's services
@@ -47,12 +47,9 @@ class Service:
         self.location = Location.over(db, name=self.schema)
         db.ensure_schema(self.schema, lambda _dialect: _DDL[self.schema])
         self.commands = CommandHandler(self.location)
-        #: How many times each command's effect was applied (a duplicate must not raise it).
-        self.calls = 0
 
     def command(self, name: str, key: str, content: Mapping[str, Any], body: Callable[[Work], dict[str, Any]]) -> Any:
         """Run command `name` once per `key` (a duplicate gets the stored answer)."""
-        self.calls += 1
         scope = Scope(self.schema.replace("shop.", ""), "all")
         return self.commands.run(name, scope, body, encode=_same, decode=_same, key=key, content=content)
 
