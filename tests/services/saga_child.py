@@ -1,15 +1,18 @@
-"""Child process of the kill -9 tests: runs a batch of order sagas and SIGKILLs itself at one call boundary.
+"""Child process of the kill -9 and lease tests: runs order sagas over stores named by a JSON file of URLs.
 
-``python -m tests.services.saga_child DIR N:before|N:after|never`` — DIR holds the SQLite files of the saga log and
-the three services; the N-th step call (counted over the batch) kills the process before it is made, or after its
-effect is committed but before the saga log records its outcome.
+``python -m tests.services.saga_child URLS N:before|N:after|never`` runs a batch of order sagas; the N-th step call
+(counted over the batch) kills the process before it is made, or after its effect is committed but before the saga
+log records its outcome. ``python -m tests.services.saga_child URLS resume`` waits for a line on stdin, then
+resumes every saga nobody alive drives, printing the saga id of each call it makes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,9 +32,8 @@ ORDERS: dict[str, dict[str, Any]] = {
 CALLS = 7
 
 
-def open_all(folder: Path) -> tuple[Shop, Location]:
-    """Open the services and the saga log in `folder` (stocking and funding them the first time)."""
-    urls = {role: f"sqlite:///{folder / role}.db" for role in ("inventory", "payment", "orders", "log")}
+def open_all(urls: Mapping[str, str]) -> tuple[Shop, Location]:
+    """Open the services and the saga log on `urls` (stocking and funding them the first time)."""
     shop = open_shop(urls, open_database)
     if not shop.inventory.read("SELECT 1 FROM inv_stock"):
         shop.inventory.stock("sku-1", 10)
@@ -63,9 +65,32 @@ def killing(shop: Shop, at: str) -> None:
     shop.faults.wrap = lambda name, action: wrap(action)  # type: ignore[method-assign]
 
 
+def resume(shop: Shop, log: Location) -> None:
+    """Wait for the go, then resume sagas until a round makes no call, printing each call's saga id."""
+
+    def wrap(action: Action) -> Action:
+        def call(c: StepCall) -> Mapping[str, Any]:
+            time.sleep(0.005)  # slow enough for the two resumers to overlap
+            print(c.saga_id, flush=True)
+            return action(c)
+
+        return call
+
+    shop.faults.wrap = lambda name, action: wrap(action)  # type: ignore[method-assign]
+    orchestrator = Orchestrator(log, [shop.definition(timeout=5.0)])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    while orchestrator.resume():
+        pass
+    orchestrator.close()
+
+
 def main() -> None:
-    folder, at = Path(sys.argv[1]), sys.argv[2]
-    shop, log = open_all(folder)
+    urls, at = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]
+    shop, log = open_all(urls)
+    if at == "resume":
+        resume(shop, log)
+        return
     killing(shop, at)
     orchestrator = Orchestrator(log, [shop.definition(timeout=5.0)])
     for saga_id, order in ORDERS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +294,22 @@ def test_the_runtime_worker_resumes_sagas_in_its_job(shop: Shop, tmp_path: Path)
         assert [s.state for s in runtime.statuses() if s.name == JOB] == ["running"]
         assert timeline(runtime, "o-15")["state"] == COMPLETED
     assert shop.orders.confirmed() == {"o-15": 1}
+
+
+@BOTH
+def test_a_saga_started_twice_at_once_is_recorded_once(orchestrator: Orchestrator, saga_log: Location) -> None:
+    barrier = threading.Barrier(4)
+    started: list[bool] = []
+
+    def start() -> None:
+        barrier.wait()
+        started.append(orchestrator.start("order", "o-16", ORDER).duplicate)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(started) == [False, True, True, True]
+    with saga_log.db.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM saga_runs") == 1

@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation
+from datastrata.core.retry import retry_conflicts
 from datastrata.runtime.jobs import owner_gone
 from datastrata.runtime.location import Work
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.units import Units
-from datastrata.stores.database import Dialect, time_from_db, time_to_db
+from datastrata.stores.database import Dialect, is_unique_violation, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
 from datastrata.writes.idempotency import digest
 
@@ -204,42 +205,39 @@ class SagaLog:
         """
         text = json.dumps(dict(data), sort_keys=True, default=str)
         sha = digest({"saga": saga, "input": text})
-        with self.units.transaction(scope) as work:
-            found = _run_in(work, scope)
-            if found is not None:
-                row_sha = found[1]
-                if row_sha != sha:
-                    raise RuleViolation(
-                        f"saga id {scope.key!r} was already used for another {found[0].saga} saga or input; "
-                        "send the same saga and input to see it, or use a new id",
-                        field="saga_id",
-                    )
-                return replace(found[0], duplicate=True)
-            now = self.units.clock()
-            at = time_to_db(work.dialect, now)
-            work.execute(
-                "INSERT INTO saga_runs (tenant_id, saga_id, saga, input, input_sha256, state, position, attempt, "
-                "results, records, owner, lease_id, heartbeat_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 'running', 0, 0, '{}', 0, ?, ?, ?, ?, ?)",
-                (scope.tenant, scope.key, saga, text, sha, owner, lease_id, at, at, at),
+
+        def attempt() -> SagaRun:
+            with self.units.transaction(scope) as work:
+                found = _run_in(work, scope)
+                if found is not None:
+                    if found[1] != sha:
+                        raise RuleViolation(
+                            f"saga id {scope.key!r} was already used for another {found[0].saga} saga or input; "
+                            "send the same saga and input to see it, or use a new id",
+                            field="saga_id",
+                        )
+                    return replace(found[0], duplicate=True)
+                now = self.units.clock()
+                at = time_to_db(work.dialect, now)
+                work.execute(
+                    "INSERT INTO saga_runs (tenant_id, saga_id, saga, input, input_sha256, state, position, attempt, "
+                    "results, records, owner, lease_id, heartbeat_at, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'running', 0, 0, '{}', 0, ?, ?, ?, ?, ?)",
+                    (scope.tenant, scope.key, saga, text, sha, owner, lease_id, at, at, at),
+                )
+            return SagaRun(
+                scope.tenant, str(scope.key), saga, json.loads(text), RUNNING, 0, 0, {}, 0, None, now, now,
+                owner=owner, lease_id=lease_id, heartbeat_at=now,
+            )  # fmt: skip
+
+        def twin(exc: Exception) -> ConcurrencyConflict | None:  # a twin start committed first: read what it stored
+            return (
+                ConcurrencyConflict(f"saga {scope.key!r} was started twice at once")
+                if is_unique_violation(exc)
+                else None
             )
-        return SagaRun(
-            scope.tenant,
-            str(scope.key),
-            saga,
-            json.loads(text),
-            RUNNING,
-            0,
-            0,
-            {},
-            0,
-            None,
-            now,
-            now,
-            owner=owner,
-            lease_id=lease_id,
-            heartbeat_at=now,
-        )
+
+        return retry_conflicts(attempt, attempts=3, conflict=twin)
 
     def get(self, scope: Scope) -> SagaRun:
         """Return saga `scope.key`, or raise NotFound."""
@@ -270,7 +268,10 @@ class SagaLog:
         return [Unfinished(str(t), str(s), _text(o), _text(lid), _time(hb), _time(w)) for t, s, o, lid, hb, w in rows]
 
     def claim(self, scope: Scope, *, owner: str, lease_id: str, lease: float) -> SagaRun | None:
-        """Take the lease of saga `scope.key` if free, ours, or its holder is gone; the run, or None if held."""
+        """Take the lease of saga `scope.key` if free, ours, or its holder is gone; the run, or None if held.
+
+        The take is a compare-and-set on the lease seen and the record count: of two racing takers one wins.
+        """
         with self.units.transaction(scope) as work:
             found = _run_in(work, scope)
             if found is None:
@@ -283,8 +284,16 @@ class SagaLog:
                 return run
             cursor = work.execute(
                 "UPDATE saga_runs SET owner = ?, lease_id = ?, heartbeat_at = ? "
-                "WHERE tenant_id = ? AND saga_id = ? AND records = ?",
-                (owner, lease_id, time_to_db(work.dialect, now), scope.tenant, scope.key, run.records),
+                "WHERE tenant_id = ? AND saga_id = ? AND records = ? AND COALESCE(lease_id, '') = ?",
+                (
+                    owner,
+                    lease_id,
+                    time_to_db(work.dialect, now),
+                    scope.tenant,
+                    scope.key,
+                    run.records,
+                    run.lease_id or "",
+                ),
             )
             if int(cursor.rowcount or 0) != 1:
                 return None
