@@ -20,6 +20,7 @@ from datastrata.services.sagas import (
     COMPLETED,
     JOB,
     Orchestrator,
+    RetryPolicy,
     SagaDefinition,
     Step,
     StepCall,
@@ -313,3 +314,11 @@ def test_a_saga_started_twice_at_once_is_recorded_once(orchestrator: Orchestrato
     assert sorted(started) == [False, True, True, True]
     with saga_log.db.read() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM saga_runs") == 1
+
+
+def test_a_step_slower_than_the_lease_allows_is_refused(saga_log: Location) -> None:
+    slow = SagaDefinition("slow", [Step.pivot("pay", _noop, timeout=20.0, retry=RetryPolicy(maximum=5.0))])
+    with pytest.raises(ValidationError) as refused:
+        Orchestrator(saga_log, [slow], lease=40.0)
+    assert refused.value.field == "steps[0].timeout" and "half the lease (20s)" in refused.value.message
+    Orchestrator(saga_log, [slow], lease=60.0).close()

@@ -50,10 +50,10 @@ class Orchestrator:
     ) -> None:
         self.units = units
         self.log = SagaLog(units)
+        self.lease = lease
         self.definitions: dict[str, SagaDefinition] = {}
         for definition in definitions:
             self.add(definition)
-        self.lease = lease
         self.owner = this_owner()
         #: This orchestrator's own lease id (two in one process never drive the same saga either).
         self.lease_id = new_id()
@@ -62,9 +62,21 @@ class Orchestrator:
         self._lock = threading.Lock()
 
     def add(self, definition: SagaDefinition) -> None:
-        """Register `definition` (by name, once)."""
+        """Register `definition` (by name, once).
+
+        A step's timeout plus its longest backoff must stay under half the lease: the lease is renewed by every
+        record, so a saga waiting that long between two would read as abandoned.
+        """
         if definition.name in self.definitions and self.definitions[definition.name] is not definition:
             raise ValidationError(f"a saga named {definition.name!r} is already registered", field="name")
+        for i, step in enumerate(definition.steps):
+            if step.timeout + step.retry.maximum >= self.lease / 2:
+                raise ValidationError(
+                    f"step {step.name!r} of saga {definition.name!r}: timeout + retry.maximum "
+                    f"({step.timeout + step.retry.maximum:g}s) must stay under half the lease ({self.lease / 2:g}s); "
+                    "shorten them or give the orchestrator a longer lease",
+                    field=f"steps[{i}].timeout",
+                )
         self.definitions[definition.name] = definition
 
     def definition(self, name: str) -> SagaDefinition:
