@@ -53,6 +53,15 @@ class Service:
         scope = Scope(self.schema.replace("shop.", ""), "all")
         return self.commands.run(name, scope, body, encode=_same, decode=_same, key=key, content=content)
 
+    def upsert(self, table: str, key: str, column: str, values: tuple[str, int]) -> None:
+        """Set `column` of the row of `table` keyed `values[0]` to `values[1]` (setting up stock and balances)."""
+        with self.location.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO {table} ({key}, {column}) VALUES (?, ?) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {column} = excluded.{column}",
+                values,
+            )
+
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Rows of a query on this service's store."""
         with self.location.db.read() as tx:
@@ -66,12 +75,7 @@ class Inventory(Service):
 
     def stock(self, sku: str, available: int) -> None:
         """Set the available stock of `sku`."""
-        with self.location.db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO inv_stock (sku, available) VALUES (?, ?) "
-                "ON CONFLICT (sku) DO UPDATE SET available = excluded.available",
-                (sku, available),
-            )
+        self.upsert("inv_stock", "sku", "available", (sku, available))
 
     def reserve(self, key: str, sku: str, qty: int) -> dict[str, Any]:
         """Hold `qty` of `sku` under `key`; declined when short, or when its release came first."""
@@ -127,12 +131,7 @@ class Payment(Service):
 
     def fund(self, account: str, balance: int) -> None:
         """Set the balance of `account`."""
-        with self.location.db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO pay_accounts (account, balance) VALUES (?, ?) "
-                "ON CONFLICT (account) DO UPDATE SET balance = excluded.balance",
-                (account, balance),
-            )
+        self.upsert("pay_accounts", "account", "balance", (account, balance))
 
     def charge(self, key: str, account: str, amount: int) -> dict[str, Any]:
         """Charge `amount` to `account` under `key`."""

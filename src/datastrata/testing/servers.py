@@ -231,12 +231,7 @@ pidfile = {root / "pgbouncer.pid"}
             time.sleep(0.05)
         yield f"postgresql://{server.username or 'postgres'}@127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -266,13 +261,7 @@ def ephemeral_redis() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
+        _wait_for_port(proc, port, 10, RuntimeError(f"redis-server did not start on port {port}"))
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -327,19 +316,29 @@ def ephemeral_temporal() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise ServerUnavailable(f"the Temporal dev server did not start on port {port}")
-            time.sleep(0.05)
+        _wait_for_port(proc, port, 30, ServerUnavailable(f"the Temporal dev server did not start on port {port}"))
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, seconds: float, failure: Exception) -> None:
+    """Wait until `proc` accepts connections on `port` of loopback; raise `failure` if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise failure
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate `proc`, killing it if it has not exited 10 s later."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
