@@ -13,6 +13,7 @@ import pytest
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
+from datastrata.core.tenancy import current_tenant, tenant
 from datastrata.runtime.location import Location
 from datastrata.runtime.runtime import Runtime
 from datastrata.services.sagas import (
@@ -322,3 +323,31 @@ def test_a_step_slower_than_the_lease_allows_is_refused(saga_log: Location) -> N
         Orchestrator(saga_log, [slow], lease=40.0)
     assert refused.value.field == "steps[0].timeout" and "half the lease (20s)" in refused.value.message
     Orchestrator(saga_log, [slow], lease=60.0).close()
+
+
+def test_each_tenant_has_its_own_sagas_and_steps_act_for_it(saga_log: Location) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def note(call: StepCall) -> dict[str, Any]:
+        seen.append((call.saga_id, current_tenant()))
+        return {"tenant": current_tenant()}
+
+    noting = SagaDefinition("note", [Step.pivot("note", note)])
+    first = Orchestrator(saga_log, [noting])
+    with tenant("acme"):
+        first.start("note", "n-1", {"n": 1})
+    with tenant("globex"):
+        with pytest.raises(NotFound):
+            first.get("n-1")  # another tenant's saga is not there
+        first.start("note", "n-1", {"n": 2})  # the same id, its own saga
+    first.close()
+    worker = Orchestrator(saga_log, [noting])
+    try:
+        assert worker.resume() == 2
+        with tenant("acme"):
+            assert timeline(saga_log, "n-1")["results"] == {"note": {"tenant": "acme"}}
+        with tenant("globex"):
+            assert worker.get("n-1").input == {"n": 2}
+    finally:
+        worker.close()
+    assert sorted(seen) == [("n-1", "acme"), ("n-1", "globex")]
