@@ -5,7 +5,8 @@ store of its own, every call through its idempotency key) measured in one run:
 
 - ``log``: sagas/s through the built-in orchestrator and its saga log (one record per call, in the log's own store),
   on SQLite files and on PostgreSQL databases (a throwaway server with fsync on), beside the ``floor``: the same
-  three service calls with the same keys made directly, without the log (the least work a saga can do);
+  three service calls with the same keys made directly, without the log (the least work a saga can do); one saga
+  at a time, and from 8 threads at once (``_8``);
 - ``compensation``: a saga whose payment is declined (reserve, charge declined, release) against a completed one,
   per saga, in the same rounds;
 - ``recovery``: a child process drives sagas in 8 threads and is killed with SIGKILL; a new process resumes every
@@ -112,16 +113,19 @@ def through_log(urls: dict[str, str], *, rounds: int, seconds: float) -> dict[st
         }
         for way in ways.values():
             way()  # warm
-        rates: dict[str, list[float]] = {name: [] for name in ways}
+        rates: dict[str, list[float]] = {name: [] for name in [*ways, "floor_8", "log_8"]}
         for _ in range(rounds):
             for name, way in ways.items():
                 rates[name].append(_rate(way, seconds))
+            rates["floor_8"].append(concurrent_rate(ways["floor"], 8, seconds))
+            rates["log_8"].append(concurrent_rate(ways["log"], 8, seconds))
         orchestrator.close()
     med = {name: statistics.median(r) for name, r in rates.items()}
     return {
         "sagas_per_s": {k: round(v, 1) for k, v in med.items()},
         "log_vs_floor": round(med["log"] / med["floor"], 2),
-        "ms_per_saga": {k: round(1000 / v, 2) for k, v in med.items()},
+        "log_vs_floor_8_threads": round(med["log_8"] / med["floor_8"], 2),
+        "ms_per_saga": {k: round(1000 / med[k], 2) for k in ways},
         "compensated_vs_completed": round(med["log"] / med["compensated"], 2),
     }
 

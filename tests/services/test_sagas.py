@@ -199,6 +199,9 @@ def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
     with pytest.raises(ValidationError) as bad_input:
         orchestrator.start("order", "o-1", {"when": object()})
     assert bad_input.value.field == "input"
+    with pytest.raises(ValidationError, match="at most 65536") as too_big:
+        orchestrator.start("order", "o-1", {"note": "x" * 70_000})
+    assert too_big.value.field == "input"
     with saga_log.db.read() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM saga_runs") == 0
     orchestrator.start("order", "o-1", ORDER)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from datastrata.core.errors import NotFound, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.core.tenancy import tenant
 from datastrata.runtime.jobs import LEASE, owner_gone, this_owner
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: The worker job that resumes unfinished sagas.
 JOB = "sagas.resume"
+#: The most bytes of JSON a saga's input may take (it is kept in the log and passed to every call).
+MAX_INPUT = 64 * 1024
 
 
 class Orchestrator:
@@ -98,9 +100,14 @@ class Orchestrator:
         if not isinstance(data, Mapping):
             raise ValidationError(f"input must be a mapping (JSON object); got {type(data).__name__}", field="input")
         try:
-            json.dumps(dict(data))
+            size = len(json.dumps(dict(data)).encode())
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"input must be JSON: {exc}", field="input") from None
+        if size > MAX_INPUT:
+            raise ValidationError(
+                f"input is {size} bytes of JSON; at most {MAX_INPUT} are kept with a saga: pass ids, not documents",
+                field="input",
+            )
         return self.log.start(scope, saga, data, owner=self.owner, lease_id=self.lease_id)
 
     def run(self, saga_id: str) -> SagaRun:
@@ -238,8 +245,6 @@ class Orchestrator:
                 self._driving.discard(key)
 
     def _refuse(self, scope: Scope) -> SagaRun:
-        from datastrata.core.errors import ConcurrencyConflict
-
         run = self.log.get(scope)
         if run.finished:
             return run
