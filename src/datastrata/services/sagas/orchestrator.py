@@ -127,7 +127,12 @@ class Orchestrator:
     def execute(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> SagaRun:
         """Start saga `saga_id` and drive it to its end here (a finished one is returned as recorded)."""
         run = self.start(saga, saga_id, data)
-        return run if run.finished else self.run(saga_id)
+        if run.finished:
+            return run
+        if run.duplicate:  # recorded before, maybe leased to another orchestrator: claim it first
+            return self.run(saga_id)
+        with self._holding(run.tenant, saga_id) as mine:  # just recorded, leased to us
+            return self._drive(run, wait=True) if mine else self._refuse(run.scope)
 
     def get(self, saga_id: str) -> SagaRun:
         """Return saga `saga_id` of the current tenant as its log records it."""
