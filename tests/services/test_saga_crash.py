@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from datastrata.services.sagas import COMPENSATED, COMPLETED, Orchestrator, step_key
-from tests.services.conftest import BOTH
 from tests.services.saga_child import CALLS, ORDERS, open_all
 
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
@@ -83,7 +82,7 @@ def test_the_child_runs_the_batch_when_nothing_kills_it(urls: dict[str, str], tm
     log.db.close()
 
 
-@BOTH
+@pytest.mark.parametrize("urls", ["sqlite", "postgresql"] if FULL else ["sqlite"], indirect=True)
 def test_two_orchestrator_processes_never_drive_the_same_saga(urls: dict[str, str], tmp_path: Path) -> None:
     shop, log = open_all(urls)
     starter = Orchestrator(log, [shop.definition()])
