@@ -14,6 +14,7 @@ import pytest
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConcurrencyConflict, NotFound, RuleViolation, ValidationError
 from datastrata.core.tenancy import current_tenant, tenant
+from datastrata.runtime.health import report as health
 from datastrata.runtime.location import Location
 from datastrata.runtime.runtime import Runtime
 from datastrata.services.sagas import (
@@ -292,12 +293,21 @@ def test_the_runtime_worker_resumes_sagas_in_its_job(shop: Shop, tmp_path: Path)
         starter = Orchestrator(runtime, [shop.definition()])
         starter.start("order", "o-15", ORDER)
         starter.close()  # a process that recorded the saga and went away
+        other = SagaDefinition("refund", [Step.pivot("pay", _noop)])
+        stray = Orchestrator(runtime, [other])
+        stray.start("refund", "r-2", {})  # a saga whose definition the worker lacks
+        stray.close()
         worker = Orchestrator(runtime, [shop.definition()])
         worker.attach(runtime)
         runtime.run_once()
         assert worker.get("o-15").state == COMPLETED
         assert [s.state for s in runtime.statuses() if s.name == JOB] == ["running"]
         assert timeline(runtime, "o-15")["state"] == COMPLETED
+        report = health(runtime)
+        assert report.status == "degraded"
+        assert report.checks[JOB] == (
+            "1 saga(s) cannot be resumed; saga r-2 (tenant default): no saga named 'refund'; known: ['order']"
+        )
     assert shop.orders.confirmed() == {"o-15": 1}
 
 

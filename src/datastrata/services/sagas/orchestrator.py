@@ -19,8 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from datastrata.core.errors import ConcurrencyConflict, NotFound, ValidationError
+from datastrata.core.errors import ConcurrencyConflict, DatastrataError, NotFound, ValidationError
 from datastrata.core.ids import new_id
+from datastrata.core.redact import describe_error
 from datastrata.core.tenancy import tenant
 from datastrata.runtime.jobs import LEASE, owner_gone, this_owner
 from datastrata.runtime.runtime import Runtime
@@ -61,6 +62,8 @@ class Orchestrator:
         self.lease_id = new_id()
         self.caller = Caller(workers=workers)
         self._driving: set[tuple[str, str]] = set()
+        #: The sagas the last rounds could not resume, with why (health reports them; each is retried every round).
+        self.stuck: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def add(self, definition: SagaDefinition) -> None:
@@ -156,11 +159,23 @@ class Orchestrator:
                     continue  # ours, waiting out a backoff
             elif found.lease_id is not None and owner_gone(found.owner, found.heartbeat_at, now, self.lease) is None:
                 continue  # another live orchestrator drives it
+            key = (found.tenant, found.saga_id)
             try:
                 calls += self._resume_one(found.tenant, found.saga_id)
-            except Exception:  # one saga's failure stays in its room
-                log.warning("saga %s (tenant %s) could not be resumed", found.saga_id, found.tenant, exc_info=True)
+            except Exception as exc:  # one saga's failure stays in its room
+                if key not in self.stuck:
+                    log.warning("saga %s (tenant %s) could not be resumed", found.saga_id, found.tenant, exc_info=True)
+                self.stuck[key] = exc.message if isinstance(exc, DatastrataError) else describe_error(exc)
+            else:
+                self.stuck.pop(key, None)
         return calls
+
+    def stuck_reason(self) -> str:
+        """Say which sagas cannot be resumed and why ("" when none): what degrades health."""
+        if not self.stuck:
+            return ""
+        (tenant_id, saga_id), why = next(iter(self.stuck.items()))
+        return f"{len(self.stuck)} saga(s) cannot be resumed; saga {saga_id} (tenant {tenant_id}): {why}"
 
     def _resume_one(self, tenant_id: str, saga_id: str) -> int:
         with self._holding(tenant_id, saga_id) as mine, tenant(tenant_id):
@@ -174,8 +189,12 @@ class Orchestrator:
             return self._drive(run, wait=False).records - before
 
     def attach(self, runtime: Runtime) -> None:
-        """Resume this orchestrator's sagas on every worker round of `runtime`, in the job's failure boundary."""
+        """Resume this orchestrator's sagas on every worker round of `runtime`, in the job's failure boundary.
+
+        Health reads degraded while a saga cannot be resumed (naming it and why).
+        """
         runtime.add_job(JOB, self.resume)
+        runtime.degraded_by[JOB] = self.stuck_reason
         runtime.on_close(self.close)
 
     def close(self) -> None:
