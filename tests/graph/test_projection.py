@@ -100,3 +100,23 @@ def test_a_failed_graph_rebuild_leaves_the_live_graph_untouched(log: EventLog, t
         runner.rebuild()
     assert hits(graph) == before and runner.position() == position  # the old graph, whole, and its checkpoint
     graph.close()
+
+
+def test_commits_that_apply_nothing_still_fold_the_write_ahead_log(log: EventLog, tmp_path: Path) -> None:
+    """Pages of other events only move the checkpoint, yet each commit grows the WAL (and memory) until a fold."""
+    graph = open_graph(tmp_path / "g")
+    graph.disable_auto_checkpoint()
+    runner = GraphProjectionRunner(log, Counter(graph), graph, fold_when_idle_after_commits=5, fold_after_commits=8)
+    wal = tmp_path / "g.wal"
+    grown = []
+    for n in range(12):  # every page holds only an event the projection does not fold: applied(0) each time
+        log.append(f"noise-{n}", [NewEvent("Other", {})])
+        assert runner.run_once() == 0
+        grown.append(wal.stat().st_size if wal.exists() else 0)
+    assert grown[:7] == sorted(grown[:7]) and grown[6] > 0 and grown[7] == 0  # folded at the 8th commit: empty pages count
+    for _ in range(3):
+        log.append("noise-idle", [NewEvent("Other", {})])
+        runner.run_once()
+    before_idle = wal.stat().st_size if wal.exists() else 0
+    runner.run_once()  # nothing new: idle, 7 commits since the fold ≥ 5
+    assert (wal.stat().st_size if wal.exists() else 0) < before_idle

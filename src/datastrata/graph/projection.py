@@ -144,7 +144,10 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
     Open the graph with ``shared.acquire(url, auto_checkpoint=False)``: LadybugDB's default folds the write-ahead
     log inside every commit once it passes 16 MiB, which cost ~1 s per 5000-order page at 120k edges. The runner
     folds it itself (``CHECKPOINT``) every `checkpoint_every` events, when it finds the log drained after at least
-    `fold_when_idle_after` events, and after a rebuild.
+    `fold_when_idle_after` events or `fold_when_idle_after_commits` commits, at the latest after
+    `fold_after_commits` commits, and after a rebuild. The commit counts bound memory: LadybugDB 0.22 holds about
+    120 KB of memory per commit until the write-ahead log is folded (a page of one event, or an empty page that only
+    moves the checkpoint past other systems' events, costs as much as a big one), and slows each commit as it grows.
 
     Pages: `batch_size` events when waiting for a token (``run_once``, ``wait_for``: a short page commits sooner),
     `catch_up_batch_size` when catching up on a backlog and `rebuild_batch_size` when replaying the log. Larger
@@ -165,14 +168,19 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
         rebuild_batch_size: int = 20000,
         checkpoint_every: int = 200_000,
         fold_when_idle_after: int = 20_000,
+        fold_when_idle_after_commits: int = 256,
+        fold_after_commits: int = 512,
         clock: Clock = system_clock,
     ) -> None:
         self.projection = projection
         self.db = db
         self.checkpoint_every = checkpoint_every
         self.fold_when_idle_after = fold_when_idle_after
+        self.fold_when_idle_after_commits = fold_when_idle_after_commits
+        self.fold_after_commits = fold_after_commits
         self.checkpoints = GraphCheckpoints(db, clock=clock)
         self._since_fold = 0
+        self._commits_since_fold = 0
         super().__init__(
             log,
             GraphSink(db, self.checkpoints),
@@ -199,20 +207,25 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
         """
         applied = rebuild_beside(self, progress)
         self.halted = None
-        self._since_fold = 0  # the new file was folded before the switch
+        self._since_fold = self._commits_since_fold = 0  # the new file was folded before the switch
         return applied
 
     def applied(self, count: int) -> None:
         """CHECKPOINT the graph's write-ahead log every `checkpoint_every` events: reads of folded edges are faster."""
         self._since_fold += count
-        if self.checkpoint_every and self._since_fold >= self.checkpoint_every:
+        self._commits_since_fold += 1
+        if (self.checkpoint_every and self._since_fold >= self.checkpoint_every) or (
+            self._commits_since_fold >= self.fold_after_commits
+        ):
             self.fold()
 
     def idle(self) -> None:
         """Fold when the log is drained and enough was applied since the last fold."""
         # A CHECKPOINT rewrites most of a large rel table (~1.5 s at 120k edges), so a trickle of events is not
         # folded on every idle round; deleted-and-copied edges read as fast before the fold as after (measured).
-        if self._since_fold and self._since_fold >= self.fold_when_idle_after:
+        if (self._since_fold and self._since_fold >= self.fold_when_idle_after) or (
+            self._commits_since_fold >= self.fold_when_idle_after_commits
+        ):
             self.fold()
 
     def rebuilt(self) -> None:
@@ -222,4 +235,4 @@ class GraphProjectionRunner(LogFollower[GraphTx]):
     def fold(self) -> None:
         """CHECKPOINT now: fold the write-ahead log into the database files (the runner also does it when idle)."""
         self.db.checkpoint()
-        self._since_fold = 0
+        self._since_fold = self._commits_since_fold = 0
