@@ -35,7 +35,7 @@ from datastrata.testing.servers import (
 #: The ``api_client`` fixture's type: ``api_client(app, role="admin")`` is a context manager of a TestClient.
 ApiClient = Callable[..., AbstractContextManager[TestClient]]
 REQUIRE_SERVERS = os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1"
-#: `make test-full` runs every variant of a sampled matrix; `make test` runs the sample (see `pytest_collection_modifyitems`).
+#: `make test-full` runs every variant of a sampled matrix; `make test` its sample (`pytest_collection_modifyitems`).
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
 _db_names = itertools.count()
 #: Every test process (and the commands it starts) has the platform key: personal fields are sealed only with one.
@@ -46,7 +46,7 @@ os.environ.setdefault(KEY_VARIABLE, base64.urlsafe_b64encode(b"datastrata-tests-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip the variants of a ``@pytest.mark.sample(ids…)`` test outside its sample, unless ``DATASTRATA_FULL=1``.
 
-    A fault matrix (kill points × engines) runs whole in `make test-full`; `make test` runs the named variants
+    A fault matrix (kill points by engines) runs whole in `make test-full`; `make test` runs the named variants
     (each id as pytest prints it between the brackets), so every engine and every step is still covered by some
     run without the whole matrix costing CI minutes.
     """
