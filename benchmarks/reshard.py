@@ -52,7 +52,8 @@ def _ddl(dialect: Dialect) -> str:
     return (
         "CREATE TABLE IF NOT EXISTS ledger_accounts (tenant_id TEXT NOT NULL, account TEXT NOT NULL, "
         "shard_key TEXT NOT NULL, shard_slot INTEGER NOT NULL, balance BIGINT NOT NULL, writes BIGINT NOT NULL, "
-        "PRIMARY KEY (tenant_id, account))"
+        "PRIMARY KEY (tenant_id, account)); "
+        "CREATE INDEX IF NOT EXISTS ledger_accounts_slot ON ledger_accounts (shard_slot)"
     )
 
 
@@ -91,6 +92,23 @@ def _fill(runtime: Runtime, rows: int) -> None:
                     "VALUES ('default', ?, ?, ?, 100, 0)",
                     got,
                 )
+
+
+def _history(runtime: Runtime, rows: int, events: int) -> None:
+    """Append `events` past credits (one event each, spread over the keys) to the shards' logs, 2,000 a transaction."""
+    placement = runtime.placement
+    assert isinstance(placement, ByShard)
+    step = 7919  # a prime: the events visit keys all over the slots
+    for start in range(0, events, 2000):
+        by: dict[str, list[str]] = {}
+        for i in range(start, min(events, start + 2000)):
+            key = f"acct-{(i * step) % rows:08d}"
+            by.setdefault(placement.route(key).shard, []).append(key)
+        for shard, keys in by.items():
+            location = runtime.location(placement.shard(shard))
+            with platform(), location.db.transaction() as tx:
+                for key in keys:
+                    location.log.append_in(tx, f"{CONTEXT}-{key}", [NewEvent("Credited", {"amount": 1})])
 
 
 def _floor(folder: Path, runtime: Runtime, selection: Selection) -> tuple[float, int]:

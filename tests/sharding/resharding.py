@@ -30,7 +30,8 @@ def ledger_ddl(dialect: Dialect) -> str:
     return (
         "CREATE TABLE IF NOT EXISTS ledger_accounts (tenant_id TEXT NOT NULL, account TEXT NOT NULL, "
         "shard_key TEXT NOT NULL, shard_slot INTEGER NOT NULL, balance BIGINT NOT NULL, writes BIGINT NOT NULL, "
-        "PRIMARY KEY (tenant_id, account))"
+        "PRIMARY KEY (tenant_id, account)); "
+        "CREATE INDEX IF NOT EXISTS ledger_accounts_slot ON ledger_accounts (shard_slot)"
     )
 
 

@@ -344,9 +344,9 @@ class EventsPart(Protocol):
     def count(self, location: Location, subject: str) -> int:
         """Return how many events of `subject` `location`'s log holds."""
 
-    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
-        """Return the SHA-256 over `subject`'s events with `after` < position <= `upto` (ids, streams, versions,
-        types, payloads, times), in their order."""
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> tuple[int, str]:
+        """Return how many of `subject`'s events have `after` < position <= `upto` and the SHA-256 over them (ids,
+        streams, versions, types, payloads, times), in their order."""
 
     def delete(self, location: Location, subject: str) -> int:
         """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
@@ -748,19 +748,19 @@ class Mover:
     def _events_checked(self) -> dict[str, int] | None:
         """Compare the subject's events whole before the fence; where both logs stood when they matched (or None).
 
-        Events never change once stored, so under the fence only the count and the events after these positions
-        are compared again (the digest of a large log would hold the tenant's writes for seconds).
+        Events never change once stored and both marks are gap-safe heads (no event commits below one later), so
+        under the fence only the events after these positions are counted and compared (reading a large log whole
+        would hold the writes for seconds); ``events`` is how many each side held up to its mark.
         """
         if self.events is None:
             return None
         self._changed_since()  # every source event up to the events cursor is imported now, below the target's head
         marks = {"source": int(self.move.cursors["events"]), "target": self.target.log.head()}
         subject = self.move.subject
-        if self.events.digest(self.source, subject, 0, marks["source"]) != self.events.digest(
-            self.target, subject, 0, marks["target"]
-        ):
+        here = self.events.digest(self.source, subject, 0, marks["source"])
+        if here != self.events.digest(self.target, subject, 0, marks["target"]):
             return None  # compared whole again under the fence (and reported there)
-        return marks
+        return {**marks, "events": here[0]}
 
     def _cold_checked(self) -> list[str] | None:
         """Copy the subject's cold rows again and compare them whole before the fence; both ends' part marks when
@@ -781,16 +781,20 @@ class Mover:
         return bool(checked) and checked == [self.cold.marks(self.source), self.cold.marks(self.target)]
 
     def _compare_events(self, checked: dict[str, int] | None) -> str | None:
-        """Compare the subject's events at both ends under the fence: their counts and what came after `checked`."""
+        """Compare the subject's events at both ends under the fence: their counts and checksums, read after the
+        marks of `checked` (whole without them)."""
         assert self.events is not None
         subject = self.move.subject
-        here, there = self.events.count(self.source, subject), self.events.count(self.target, subject)
+        if checked is None or "events" not in checked:  # no precheck matched (or a move journalled before counts)
+            checked = {"source": 0, "target": 0, "events": 0}
+        (here, ours), (there, theirs) = (
+            self.events.digest(self.source, subject, checked["source"]),
+            self.events.digest(self.target, subject, checked["target"]),
+        )
+        here, there = here + checked["events"], there + checked["events"]
         if here != there:
             return f"{here} at the source, {there} at the target"
-        after = checked or {"source": 0, "target": 0}
-        if self.events.digest(self.source, subject, after["source"]) != self.events.digest(
-            self.target, subject, after["target"]
-        ):
+        if ours != theirs:
             return f"{here} on each side, but their checksums differ"
         return None
 
@@ -902,6 +906,10 @@ class Mover:
 def rows_of(part: TablePart, streams: Sequence[str]) -> list[tuple[str, tuple[Any, ...]]]:
     """The conditions selecting the rows `streams` made in `part`, OR-ed in chunks (none when no stream maps here)."""
     assert part.rows_of_stream is not None
+    if part.rows_of_streams is not None:  # one condition per chunk the table makes itself (an indexed lookup)
+        step = STREAMS_PER_QUERY
+        chunked = [part.rows_of_streams(streams[i : i + step]) for i in range(0, len(streams), step)]
+        return [c for c in chunked if c != NO_ROWS]
     found = [c for c in map(part.rows_of_stream, streams) if c != NO_ROWS]
     chunks = [found[i : i + STREAMS_PER_QUERY] for i in range(0, len(found), STREAMS_PER_QUERY)]
     return [(" OR ".join(f"({w})" for w, _ in chunk), tuple(p for _, ps in chunk for p in ps)) for chunk in chunks]
