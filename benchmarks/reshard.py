@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,16 +159,40 @@ def _latency(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
+def _profiled(path: str | None) -> tuple[Callable[[int, str], None] | None, Callable[[], None]]:
+    """With `path`: an ``on_step`` that profiles each fenced window (delta → switch) and a function writing it."""
+    if path is None:
+        return None, lambda: None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+
+    def on_step(index: int, step: str) -> None:
+        if step == "delta":
+            profiler.start()
+        elif step == "grace" and profiler.is_running:
+            profiler.stop()
+
+    def write() -> None:
+        Path(path).write_text(profiler.output_text(unicode=False, color=False))
+
+    return on_step, write
+
+
+def run(quick: bool, events: int | None = None, profile: str | None = None) -> dict[str, Any]:
     """Fill, measure the floor, reshard under the writer; the figures."""
     rows = 50_000 if quick else 1_000_000
+    history = rows // 10 if events is None else events
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         db = open_database(_url(folder / "home.db"))
         ShardMaps(db).create(MAP, JumpRouter(["s0", "s1"]))
         db.close()
         with _open(folder) as runtime:
+            filling = time.perf_counter()
             _fill(runtime, rows)
+            _history(runtime, rows, history)
+            filled = time.perf_counter() - filling
             plan = plan_add(runtime, MAP, 1)
             first = plan.moves[0]
             floor_seconds, floor_rows = _floor(folder, runtime, Selection.shard("floor", first.range))
@@ -179,7 +204,9 @@ def run(quick: bool) -> dict[str, Any]:
             writer.start()
             time.sleep(0.3)
             started = time.perf_counter()
-            status = run_reshard(runtime, plan, grace=0.0)
+            on_step, write_profile = _profiled(profile)
+            status = run_reshard(runtime, plan, grace=0.0, on_step=on_step)
+            write_profile()
             total = time.perf_counter() - started
             time.sleep(0.3)
             stop.set()
@@ -187,13 +214,17 @@ def run(quick: bool) -> dict[str, Any]:
             from datastrata.runtime.moves import Journal
 
             journal = Journal(runtime.platform.db)
-            copy_seconds = sum(float(journal.get(m["move"]).timings["seconds"].get("copy", 0.0)) for m in status.moves)
+            steps = [journal.get(m["move"]).timings["seconds"] for m in status.moves]
+            copy_seconds = sum(float(s.get("copy", 0.0)) for s in steps)
             copied = status.copied
     copy_rate = copied / copy_seconds if copy_seconds else 0.0
     floor_rate = floor_rows / floor_seconds if floor_seconds else 0.0
     return {
         "rows": rows,
+        "events": history,
+        "fill_seconds": round(filled, 1),
         "moved_rows": plan.rows,
+        "moved_events": sum(m.events for m in plan.moves),
         "moves": len(plan.moves),
         "state": status.state,
         "total_seconds": round(total, 2),
@@ -201,6 +232,7 @@ def run(quick: bool) -> dict[str, Any]:
         "floor_rows_per_second": round(floor_rate),
         "copy_over_floor": round(copy_rate / floor_rate, 2) if floor_rate else None,
         "write_pause_seconds_per_move": [m["fenced_seconds"] for m in status.moves],
+        "step_seconds_per_move": [{k: round(float(v), 2) for k, v in s.items() if float(v) >= 0.01} for s in steps],
         "writer_moving_keys_ms": _latency([t for k, t in seen if k in moving]),
         "writer_other_keys_ms": _latency([t for k, t in seen if k not in moving]),
     }
@@ -209,8 +241,11 @@ def run(quick: bool) -> dict[str, Any]:
 def main() -> None:
     """Print the figures as JSON."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    print(json.dumps(run(parser.parse_args().quick), indent=2))
+    parser.add_argument("--quick", action="store_true", help="50,000 rows instead of 1,000,000")
+    parser.add_argument("--events", type=int, default=None, help="events already in the shards' logs (rows / 10)")
+    parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile of the fenced windows here")
+    args = parser.parse_args()
+    print(json.dumps(run(args.quick, args.events, args.profile), indent=2))
 
 
 if __name__ == "__main__":

@@ -102,11 +102,11 @@ class SlotRange:
         runs = data.get("runs", [])
         if not isinstance(runs, list) or not all(isinstance(r, Sequence) and len(r) == 2 for r in runs):
             raise ValidationError("runs must be a list of [first, last] slot pairs", field="runs")
-        return cls(
-            tuple((r[0], r[1]) for r in runs),
-            tuple(data.get("keys", ())),
-            tuple(data.get("excluded", ())),
-        )
+        lists = {name: data.get(name, []) for name in ("keys", "excluded")}
+        for name, value in lists.items():
+            if not isinstance(value, list | tuple):
+                raise ValidationError(f"{name} must be a list of shard keys", field=name)
+        return cls(tuple((r[0], r[1]) for r in runs), tuple(lists["keys"]), tuple(lists["excluded"]))
 
 
 @functools.lru_cache(maxsize=64)

@@ -205,26 +205,11 @@ def run_reshard(
     plan, and a plan while another of the same map is unfinished.
     """
     placement, source = sharded(runtime, plan.map_name)
-    plans = Plans(runtime.home.db)
     journal = Journal(runtime.platform.db, clock=runtime.clock)
-    recorded = plans.get(plan.plan_id)
+    recorded = admitted(runtime, plan)
     if recorded is None:
-        latest = plans.latest(plan.map_name)
-        if latest is not None and _state(journal, latest) in ("planned", "running", "switched"):
-            raise RuleViolation(
-                f"map {plan.map_name} has an unfinished reshard ({latest.plan_id}); resume it with its plan file "
-                f"or `datastrata shards reverse {plan.map_name}`"
-            )
-        epoch = source.maps.current(plan.map_name).epoch
-        if epoch != plan.base_epoch:
-            raise RuleViolation(
-                f"the plan was made at epoch {plan.base_epoch} of map {plan.map_name}, which is at epoch {epoch} now; "
-                f"plan again (`datastrata shards plan {plan.map_name} …`)"
-            )
-        plans.record(plan, runtime.clock())
+        Plans(runtime.home.db).record(plan, runtime.clock())
         recorded = plan
-    if _state(journal, recorded) == "reversed":
-        raise RuleViolation(f"plan {recorded.plan_id} was reversed; plan the reshard again")
     placer = ShardPlacer(source.maps, recorded)
 
     def report() -> None:
@@ -250,6 +235,35 @@ def run_reshard(
                     raise RuleViolation(f"move {index} of the reshard failed: {done.error}")
     source.invalidate()
     return _status(journal, recorded, source.maps.current(recorded.map_name).epoch)
+
+
+def admitted(runtime: Runtime, plan: ReshardPlan) -> ReshardPlan | None:
+    """Check that `plan` may run (or resume) now; return the recorded plan of its id (None: a new plan).
+
+    Refused (RuleViolation): a new plan while another of the same map is unfinished, a new plan made at an older
+    epoch than the map's (re-plan), and a plan that was reversed.
+    """
+    _, source = sharded(runtime, plan.map_name)
+    plans = Plans(runtime.home.db)
+    journal = Journal(runtime.platform.db, clock=runtime.clock)
+    recorded = plans.get(plan.plan_id)
+    if recorded is None:
+        latest = plans.latest(plan.map_name)
+        if latest is not None and _state(journal, latest) in ("planned", "running", "switched"):
+            raise RuleViolation(
+                f"map {plan.map_name} has an unfinished reshard ({latest.plan_id}); resume it with its plan file "
+                f"or `datastrata shards reverse {plan.map_name}`"
+            )
+        epoch = source.maps.current(plan.map_name).epoch
+        if epoch != plan.base_epoch:
+            raise RuleViolation(
+                f"the plan was made at epoch {plan.base_epoch} of map {plan.map_name}, which is at epoch {epoch} now; "
+                f"plan again (`datastrata shards plan {plan.map_name} …`)"
+            )
+        return None
+    if _state(journal, recorded) == "reversed":
+        raise RuleViolation(f"plan {recorded.plan_id} was reversed; plan the reshard again")
+    return recorded
 
 
 def reshard_status(runtime: Runtime, map_name: str) -> ReshardStatus | None:
