@@ -5,7 +5,7 @@ area."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,40 +16,15 @@ from datastrata.api.app import create_app
 from datastrata.core.config import Settings
 from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.runtime import Runtime
-from datastrata.sharding import JumpRouter
-from datastrata.sharding.catalog import ShardCatalog, provision_all
+from datastrata.sharding.catalog import ShardCatalog
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.placement import route_key
 from datastrata.stores.open import open_database
-from datastrata.testing.servers import create_database
 from tests.conftest import authenticated, finished_job
-from tests.sharding.resharding import CONTEXT, credit, events_on, ledger_ddl, rows_on, seed
+from tests.sharding.resharding import CONTEXT, catalogue, credit, events_on, rows_on, seed, store_of
 
 MAP = "accounts"
 KEYS = [f"acct-{n}" for n in range(300)]
-
-
-def _catalogue(settings: Settings, shards: list[str], databases: Callable[[str], str] | None) -> None:
-    """Catalogue `shards` of the map (SQLite: provisioned; PostgreSQL: `databases` makes each), route by the
-    first two, and give every shard the ledger table."""
-    db = open_database(settings.store)
-    try:
-        catalog = ShardCatalog(db)
-        if databases is None:
-            provision_all(settings, catalog, MAP, shards)
-        else:
-            for name in shards:
-                catalog.add(MAP, name, databases(name))
-        catalog.set_contexts(MAP, [CONTEXT])
-        ShardMaps(db).create(MAP, JumpRouter(shards[:2]))
-        for spec in catalog.specs(MAP).values():
-            shard = open_database(spec.store)
-            try:
-                shard.ensure_schema("test.ledger", ledger_ddl)
-            finally:
-                shard.close()
-    finally:
-        db.close()
 
 
 @contextmanager
@@ -85,19 +60,9 @@ def _assert_each_once(settings: Settings, acked: Counter[str]) -> None:
 
 
 def _setup(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
-    databases: Callable[[str], str] | None = None
-    if backend == "sqlite":
-        store = f"sqlite:///{tmp_path}/home.db"
-    else:
-        store = str(request.getfixturevalue("pg_url"))
-        server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
-        stem = store.rsplit("/", 1)[-1]
-
-        def databases(shard: str) -> str:
-            return create_database(server, f"{stem}_{shard}", template=template)
-
+    store, databases = store_of(tmp_path, backend, request)
     settings = Settings(store=store, graph=f"ladybug:///{tmp_path}/graph")
-    _catalogue(settings, ["s0", "s1", "s2"], databases)
+    catalogue(settings, ["s0", "s1", "s2"], ["s0", "s1"], databases)
     return settings
 
 
@@ -144,7 +109,7 @@ def test_a_reshard_posted_over_http_runs_as_a_job_with_progress_and_loses_nothin
 
 def test_bad_reshard_and_relief_requests_are_refused_naming_the_field_and_start_nothing(tmp_path: Path) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path}/home.db", graph=f"ladybug:///{tmp_path}/graph")
-    _catalogue(settings, ["s0", "s1", "s2"], None)
+    catalogue(settings, ["s0", "s1", "s2"], ["s0", "s1"], None)
     with authenticated(create_app(settings, worker=False)) as http:
         url = f"/shards/{MAP}/reshard"
         _problem(http.post(url, json={}), 422, "add")
@@ -176,7 +141,7 @@ def test_bad_reshard_and_relief_requests_are_refused_naming_the_field_and_start_
 
 def test_relieving_hotspots_over_http_pins_the_hot_key_as_a_job(tmp_path: Path) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path}/home.db", graph=f"ladybug:///{tmp_path}/graph")
-    _catalogue(settings, ["s0", "s1", "hot1"], None)
+    catalogue(settings, ["s0", "s1", "hot1"], ["s0", "s1"], None)
     hot = "acct-7"
     acked: Counter[str] = Counter()
     with _sharded(settings) as runtime:  # its load is flushed to the home store as it closes
