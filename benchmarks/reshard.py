@@ -200,9 +200,11 @@ def _profiled(path: str | None) -> tuple[Callable[[int, str], None] | None, Call
     return on_step, write
 
 
-def run(quick: bool, events: int | None = None, profile: str | None = None, pg: bool = False) -> dict[str, Any]:
+def run(
+    quick: bool, events: int | None = None, profile: str | None = None, pg: bool = False, rows: int | None = None
+) -> dict[str, Any]:
     """Fill, measure the floor, reshard under the writer; the figures."""
-    rows = 50_000 if quick else 1_000_000
+    rows = rows or (50_000 if quick else 1_000_000)
     history = rows // 10 if events is None else events
     with _stores(pg) as urls:
         db = open_database(urls["home"])
@@ -266,8 +268,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="events already in the shards' logs (rows / 10)")
     parser.add_argument("--profile", metavar="FILE", help="write a pyinstrument profile of the fenced windows here")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL shards (databases on a server started here)")
+    parser.add_argument("--rows", type=int, default=None, help="rows instead of 1,000,000 (or --quick's 50,000)")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.events, args.profile, args.pg), indent=2))
+    print(json.dumps(run(args.quick, args.events, args.profile, args.pg, args.rows), indent=2))
 
 
 if __name__ == "__main__":

@@ -563,10 +563,15 @@ class Mover:
         if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
             self.sleep(wait)
         self._changed_since()
-        dirty, pending = {}, set()
+        dirty: dict[str, list[list[Any]]] = {}
         for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
             if part.keyed and part.rows_of_stream is not None:
                 dirty[part.table] = differing_keys(self.source.db, self.target.db, part, self.selection)
+        # the long comparisons first (the whole logs, the cold parts), then the short rounds right before the fence:
+        # what is written after the last round is compared again under the fence, so that gap stays short
+        pending = self._changed_since()
+        checked = self._events_checked()
+        cold = self._cold_checked()
         for _ in range(PRECHECK_ROUNDS):  # what writes touched meanwhile: caught up, then compared again
             pending |= self._changed_since()
             for part in self._state_tables():
@@ -578,7 +583,6 @@ class Mover:
             if not pending and not any(dirty.values()):
                 break
         at = self.move.cursors["changes"]  # a write after this comparison has an event after this position
-        checked = self._events_checked()
         self._save(
             cursors={
                 **self.move.cursors,
@@ -586,7 +590,7 @@ class Mover:
                 "precheck_at": at,
                 "pending": sorted(pending),
                 "events_checked": checked,
-                "cold_checked": self._cold_checked(),
+                "cold_checked": cold,
             }
         )
         self._set_fence(self.source, fences.FENCED)
@@ -754,7 +758,7 @@ class Mover:
         """
         if self.events is None:
             return None
-        self._changed_since()  # every source event up to the events cursor is imported now, below the target's head
+        # the caller caught up just now: every source event up to the events cursor is below the target's head
         marks = {"source": int(self.move.cursors["events"]), "target": self.target.log.head()}
         subject = self.move.subject
         here = self.events.digest(self.source, subject, 0, marks["source"])
