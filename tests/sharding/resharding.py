@@ -7,6 +7,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from datastrata.core.config import Settings
 from datastrata.core.events import NewEvent
@@ -15,11 +18,13 @@ from datastrata.runtime.location import Location, LocationSpec
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.sharding import JumpRouter, Router
+from datastrata.sharding.catalog import ShardCatalog, provision_all
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.placement import ByShard, StoredMap
 from datastrata.sharding.slots import slot_of
 from datastrata.stores.database import Database, Dialect
 from datastrata.stores.open import open_database
+from datastrata.testing.servers import create_database
 
 MAP = "accounts"
 CONTEXT = "ledger"
@@ -30,7 +35,8 @@ def ledger_ddl(dialect: Dialect) -> str:
     return (
         "CREATE TABLE IF NOT EXISTS ledger_accounts (tenant_id TEXT NOT NULL, account TEXT NOT NULL, "
         "shard_key TEXT NOT NULL, shard_slot INTEGER NOT NULL, balance BIGINT NOT NULL, writes BIGINT NOT NULL, "
-        "PRIMARY KEY (tenant_id, account))"
+        "PRIMARY KEY (tenant_id, account)); "
+        "CREATE INDEX IF NOT EXISTS ledger_accounts_slot ON ledger_accounts (shard_slot)"
     )
 
 
@@ -193,3 +199,44 @@ def default_router(count: int) -> Router:
 def open_db(url: str) -> Database:
     """Open a store (closed by the caller)."""
     return open_database(url)
+
+
+def store_of(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> tuple[str, Callable[[str], str] | None]:
+    """A home store of `backend` and, on PostgreSQL, how to make a shard's database (a copy of the migrated
+    template, quicker than migrating each); SQLite shards are provisioned by the catalogue (None)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/home.db", None
+    store = str(request.getfixturevalue("pg_url"))
+    server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
+    stem = store.rsplit("/", 1)[-1]
+
+    def databases(shard: str) -> str:
+        return create_database(server, f"{stem}_{shard}", template=template)
+
+    return store, databases
+
+
+def catalogue(
+    settings: Settings, shards: Sequence[str], routed: Sequence[str], databases: Callable[[str], str] | None
+) -> LocationSpec:
+    """Catalogue `shards` of the map (provisioned, or made by `databases`), route by `routed` (jump), and give each
+    shard the ledger table; the home's location."""
+    db = open_database(settings.store)
+    try:
+        catalog = ShardCatalog(db)
+        if databases is None:
+            provision_all(settings, catalog, MAP, list(shards))
+        else:
+            for name in shards:
+                catalog.add(MAP, name, databases(name))
+        catalog.set_contexts(MAP, [CONTEXT])
+        ShardMaps(db).create(MAP, JumpRouter(list(routed)))
+        for spec in catalog.specs(MAP).values():
+            shard = open_database(spec.store)
+            try:
+                shard.ensure_schema("test.ledger", ledger_ddl)
+            finally:
+                shard.close()
+        return LocationSpec("main", settings.store, "", "")
+    finally:
+        db.close()

@@ -23,7 +23,7 @@ from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.sharding import DirectoryRouter, JumpRouter, RangeRouter, ShardMap
-from datastrata.sharding.catalog import ShardCatalog, provision_all
+from datastrata.sharding.catalog import ShardCatalog
 from datastrata.sharding.hotspots import Thresholds, detect
 from datastrata.sharding.load import BAND_SLOTS, LoadMeter
 from datastrata.sharding.loadstore import KeyLoad, LoadReport, ShardLoad, read_load
@@ -33,9 +33,17 @@ from datastrata.sharding.relieve import act
 from datastrata.sharding.slots import SLOTS, slot_of
 from datastrata.stores.open import open_database
 from datastrata.tenancy.quota import payload_bytes
-from datastrata.testing.servers import create_database
 from tests.conftest import authenticated
-from tests.sharding.resharding import assert_each_once, credit, events_on, ledger_ddl, rows_on, seed, sqlite_shards
+from tests.sharding.resharding import (
+    assert_each_once,
+    catalogue,
+    credit,
+    events_on,
+    rows_on,
+    seed,
+    sqlite_shards,
+    store_of,
+)
 
 MAP = "accounts"
 FULL = os.environ.get("DATASTRATA_FULL") == "1"
@@ -181,31 +189,8 @@ def test_status_json_shows_load_per_shard_and_the_hot_key(tmp_path: Path) -> Non
 
 
 def _catalogued(settings: Settings, databases: Callable[[str], str] | None = None) -> LocationSpec:
-    """Catalogue shards s0..s2 of the map (and hot1, unrouted), each with the ledger table.
-
-    SQLite: provisioned by the catalogue. PostgreSQL: `databases` makes each (a copy of the migrated template,
-    quicker than migrating four new databases) and the catalogue records it.
-    """
-    db = open_database(settings.store)
-    try:
-        catalog = ShardCatalog(db)
-        if databases is None:
-            provision_all(settings, catalog, MAP, ["s0", "s1", "s2"])
-            catalog.provision(settings, MAP, "hot1")  # where a system's migrations would make its tables: ours too
-        else:
-            for name in ("s0", "s1", "s2", "hot1"):
-                catalog.add(MAP, name, databases(name))
-        catalog.set_contexts(MAP, ["ledger"])
-        ShardMaps(db).create(MAP, JumpRouter(["s0", "s1", "s2"]))
-        for spec in catalog.specs(MAP).values():
-            shard = open_database(spec.store)
-            try:
-                shard.ensure_schema("test.ledger", ledger_ddl)
-            finally:
-                shard.close()
-        return LocationSpec("main", settings.store, "", "")
-    finally:
-        db.close()
+    """Catalogue shards s0..s2 of the map (and hot1, unrouted), each with the ledger table."""
+    return catalogue(settings, ["s0", "s1", "s2", "hot1"], ["s0", "s1", "s2"], databases)
 
 
 def _held(
@@ -227,17 +212,7 @@ def _held(
 def test_auto_pins_the_hot_key_to_its_own_shard_and_moves_only_its_rows_and_events(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    databases: Callable[[str], str] | None = None
-    if backend == "sqlite":
-        store = f"sqlite:///{tmp_path}/home.db"
-    else:
-        store = str(request.getfixturevalue("pg_url"))
-        server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
-        stem = store.rsplit("/", 1)[-1]
-
-        def databases(shard: str) -> str:
-            return create_database(server, f"{stem}_{shard}", template=template)
-
+    store, databases = store_of(tmp_path, backend, request)
     settings = Settings(store=store, graph=f"ladybug:///{tmp_path}/graph")
     home = _catalogued(settings, databases)
     keys = [f"acct-{n}" for n in range(120)]

@@ -27,6 +27,7 @@ from datastrata.runtime.migrations import require_applied
 from datastrata.security.auth import AuthConfig, auth_dependency, install_auth
 from datastrata.security.keys import key_store
 from datastrata.sharding.load_api import router as shards_load_router
+from datastrata.sharding.reshard_api import router as shards_reshard_router
 from datastrata.tenancy.api import router as tenants_router
 from datastrata.tenancy.erasure_api import router as erasure_router
 from datastrata.tenancy.move_api import router as moves_router
@@ -123,4 +124,5 @@ def create_app(
     app.include_router(offboard_router)
     app.include_router(erasure_router)
     app.include_router(shards_load_router)
+    app.include_router(shards_reshard_router)
     return app

@@ -12,6 +12,7 @@ followers have read them. ``count`` and ``digest`` compare the online log (archi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -44,17 +45,13 @@ class TenantEvents:
         """Return how many events of `subject` `location`'s log holds."""
         return location.log.tenant_count(subject)
 
-    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
-        """Return the SHA-256 over `subject`'s events with `after` < position <= `upto`, in their order."""
-        sha = hashlib.sha256()
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> tuple[int, str]:
+        """Return how many of `subject`'s events have `after` < position <= `upto` and the SHA-256 over them."""
+        tally = _Tally()
         while True:
             page = location.log.tenant_page(subject, after, PAGE)
-            for event in page.events:
-                if upto is not None and event.position > upto:
-                    return sha.hexdigest()
-                sha.update(_canonical(event))
-            if not page.events:
-                return sha.hexdigest()
+            if not tally.add(page.events, upto):
+                return tally.result()
             after = page.next_after
 
     def delete(self, location: Location, subject: str) -> int:
@@ -103,6 +100,28 @@ def _archived(source: Location, target: Location, subject: str, after: int, upto
     return found
 
 
+class _Tally:
+    """Events counted and hashed in their order (the digest both kinds of move compare)."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def add(self, events: Sequence[Event], upto: int | None, keep: Callable[[str], bool] = lambda _: True) -> bool:
+        """Count and hash `events` up to position `upto`; whether to read on (False: past `upto`, or no events)."""
+        for event in events:
+            if upto is not None and event.position > upto:
+                return False
+            if keep(event.stream_id):
+                self.sha.update(_canonical(event))
+                self.count += 1
+        return bool(events)
+
+    def result(self) -> tuple[int, str]:
+        """(events counted, their SHA-256)."""
+        return self.count, self.sha.hexdigest()
+
+
 def _canonical(event: Event) -> bytes:
     """An event's identity and content as bytes, without its position (which differs between the two logs)."""
     return (
@@ -139,6 +158,7 @@ class ShardEvents:
 
     def __init__(self, slots: SlotRange) -> None:
         self.slots = slots
+        self._holds_key = slots.holder()
 
     def page(self, location: Location, subject: str, after: int, limit: int = PAGE) -> Page:
         """Return the range's next events after `after` (pages without any are skipped) and where to go on."""
@@ -164,18 +184,13 @@ class ShardEvents:
             rows = tx.query("SELECT stream_id, COUNT(*) FROM eventlog_events GROUP BY stream_id")
         return sum(int(n) for stream, n in rows if self._holds(str(stream)))
 
-    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
-        """Return the SHA-256 over the range's events with `after` < position <= `upto`, in their order."""
-        sha = hashlib.sha256()
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> tuple[int, str]:
+        """Return how many of the range's events have `after` < position <= `upto` and the SHA-256 over them."""
+        tally = _Tally()
         while True:
             page = location.log.stored_page(after, PAGE)
-            for event in page.events:
-                if upto is not None and event.position > upto:
-                    return sha.hexdigest()
-                if self._holds(event.stream_id):
-                    sha.update(_canonical(event))
-            if not page.events:
-                return sha.hexdigest()
+            if not tally.add(page.events, upto, self._holds):
+                return tally.result()
             after = page.next_after
 
     def delete(self, location: Location, subject: str) -> int:
@@ -205,4 +220,4 @@ class ShardEvents:
 
     def _holds(self, stream_id: str) -> bool:
         key = key_of_stream(stream_id)
-        return key is not None and self.slots.holds(key)
+        return key is not None and self._holds_key(key)

@@ -50,7 +50,7 @@ from datastrata.runtime.movetables import (
     still_differing,
 )
 from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
-from datastrata.runtime.slotrange import SlotRange
+from datastrata.runtime.slotrange import SlotRange, key_of_stream
 from datastrata.runtime.tenantdata import NO_ROWS
 from datastrata.stores.database import Database, Dialect, time_from_db, time_to_db
 from datastrata.stores.migrations import Component
@@ -344,9 +344,9 @@ class EventsPart(Protocol):
     def count(self, location: Location, subject: str) -> int:
         """Return how many events of `subject` `location`'s log holds."""
 
-    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> str:
-        """Return the SHA-256 over `subject`'s events with `after` < position <= `upto` (ids, streams, versions,
-        types, payloads, times), in their order."""
+    def digest(self, location: Location, subject: str, after: int = 0, upto: int | None = None) -> tuple[int, str]:
+        """Return how many of `subject`'s events have `after` < position <= `upto` and the SHA-256 over them (ids,
+        streams, versions, types, payloads, times), in their order."""
 
     def delete(self, location: Location, subject: str) -> int:
         """Delete `subject`'s events in `location` (after a completed move, or a reversed one at its target)."""
@@ -445,6 +445,9 @@ class Mover:
         elif self.move.kind == "shard":  # a shard map's slot runs and pinned keys (both ends journal the range)
             self.slots = SlotRange.from_dict(self.move.source["range"])
             self.selection = Selection.shard(self.move.subject, self.slots)
+            self._holds = self.slots.holder()
+            #: What a condition naming only keys of the range is ANDed with (see :meth:`_rows_of`).
+            self._keys_only = Selection("shard", self.move.subject, "1 = 1", ())
         else:
             raise ValidationError(f"kind: a move is of a tenant or a shard range; got {self.move.kind!r}", field="kind")
         for location in (self.source, self.target):
@@ -563,10 +566,15 @@ class Mover:
         if wait > 0:  # every process has seen `moving` (and reads the fence) before it is raised
             self.sleep(wait)
         self._changed_since()
-        dirty, pending = {}, set()
+        dirty: dict[str, list[list[Any]]] = {}
         for part in self._state_tables():  # checked whole while writes go on: under the fence only what changed
             if part.keyed and part.rows_of_stream is not None:
                 dirty[part.table] = differing_keys(self.source.db, self.target.db, part, self.selection)
+        # the long comparisons first (the whole logs, the cold parts), then the short rounds right before the fence:
+        # what is written after the last round is compared again under the fence, so that gap stays short
+        pending = self._changed_since()
+        checked = self._events_checked()
+        cold = self._cold_checked()
         for _ in range(PRECHECK_ROUNDS):  # what writes touched meanwhile: caught up, then compared again
             pending |= self._changed_since()
             for part in self._state_tables():
@@ -578,7 +586,6 @@ class Mover:
             if not pending and not any(dirty.values()):
                 break
         at = self.move.cursors["changes"]  # a write after this comparison has an event after this position
-        checked = self._events_checked()
         self._save(
             cursors={
                 **self.move.cursors,
@@ -586,7 +593,7 @@ class Mover:
                 "precheck_at": at,
                 "pending": sorted(pending),
                 "events_checked": checked,
-                "cold_checked": self._cold_checked(),
+                "cold_checked": cold,
             }
         )
         self._set_fence(self.source, fences.FENCED)
@@ -738,9 +745,9 @@ class Mover:
         """Whether the rows of `stream` are the same at both ends in every table of `tables`."""
         for part in self._state_tables():
             if part.table in tables and part.rows_of_stream is not None:
-                for where, params in rows_of(part, [stream]):
-                    if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
-                        self.target.db, part, self.selection, where, params
+                for chosen, where, params in self._rows_of(part, [stream]):
+                    if rows_where(self.source.db, part, chosen, where, params) != rows_where(
+                        self.target.db, part, chosen, where, params
                     ):
                         return False
         return True
@@ -748,19 +755,19 @@ class Mover:
     def _events_checked(self) -> dict[str, int] | None:
         """Compare the subject's events whole before the fence; where both logs stood when they matched (or None).
 
-        Events never change once stored, so under the fence only the count and the events after these positions
-        are compared again (the digest of a large log would hold the tenant's writes for seconds).
+        Events never change once stored and both marks are gap-safe heads (no event commits below one later), so
+        under the fence only the events after these positions are counted and compared (reading a large log whole
+        would hold the writes for seconds); ``events`` is how many each side held up to its mark.
         """
         if self.events is None:
             return None
-        self._changed_since()  # every source event up to the events cursor is imported now, below the target's head
+        # the caller caught up just now: every source event up to the events cursor is below the target's head
         marks = {"source": int(self.move.cursors["events"]), "target": self.target.log.head()}
         subject = self.move.subject
-        if self.events.digest(self.source, subject, 0, marks["source"]) != self.events.digest(
-            self.target, subject, 0, marks["target"]
-        ):
+        here = self.events.digest(self.source, subject, 0, marks["source"])
+        if here != self.events.digest(self.target, subject, 0, marks["target"]):
             return None  # compared whole again under the fence (and reported there)
-        return marks
+        return {**marks, "events": here[0]}
 
     def _cold_checked(self) -> list[str] | None:
         """Copy the subject's cold rows again and compare them whole before the fence; both ends' part marks when
@@ -781,16 +788,20 @@ class Mover:
         return bool(checked) and checked == [self.cold.marks(self.source), self.cold.marks(self.target)]
 
     def _compare_events(self, checked: dict[str, int] | None) -> str | None:
-        """Compare the subject's events at both ends under the fence: their counts and what came after `checked`."""
+        """Compare the subject's events at both ends under the fence: their counts and checksums, read after the
+        marks of `checked` (whole without them)."""
         assert self.events is not None
         subject = self.move.subject
-        here, there = self.events.count(self.source, subject), self.events.count(self.target, subject)
+        if checked is None or "events" not in checked:  # no precheck matched (or a move journalled before counts)
+            checked = {"source": 0, "target": 0, "events": 0}
+        (here, ours), (there, theirs) = (
+            self.events.digest(self.source, subject, checked["source"]),
+            self.events.digest(self.target, subject, checked["target"]),
+        )
+        here, there = here + checked["events"], there + checked["events"]
         if here != there:
             return f"{here} at the source, {there} at the target"
-        after = checked or {"source": 0, "target": 0}
-        if self.events.digest(self.source, subject, after["source"]) != self.events.digest(
-            self.target, subject, after["target"]
-        ):
+        if ours != theirs:
             return f"{here} on each side, but their checksums differ"
         return None
 
@@ -813,9 +824,9 @@ class Mover:
         if left:
             shown = ", ".join(str(tuple(k)) for k in left[:5])
             return f"{here} row(s) on each side, but {len(left)} differ (keys {shown})"
-        for where, params in rows_of(part, sorted(streams)):
-            if rows_where(self.source.db, part, self.selection, where, params) != rows_where(
-                self.target.db, part, self.selection, where, params
+        for chosen, where, params in self._rows_of(part, sorted(streams)):
+            if rows_where(self.source.db, part, chosen, where, params) != rows_where(
+                self.target.db, part, chosen, where, params
             ):
                 return f"the rows of the streams that changed since the comparison differ ({where[:80]}…)"
         return None
@@ -863,16 +874,30 @@ class Mover:
             streams = sorted({e.stream_id for e in page.events})
             seen.update(streams)
             for part in mapped:  # parents first: a row's parent is at the target before it
-                for where, params in rows_of(part, streams):
-                    recopy_where(self.source.db, self.target.db, part, self.selection, where, params)
+                for chosen, where, params in self._rows_of(part, streams):
+                    recopy_where(self.source.db, self.target.db, part, chosen, where, params)
             for part in reversed(mapped):  # children first: a row is deleted after the rows pointing at it
-                for where, params in rows_of(part, streams):
-                    prune_where(self.source.db, self.target.db, part, self.selection, where, params)
+                for chosen, where, params in self._rows_of(part, streams):
+                    prune_where(self.source.db, self.target.db, part, chosen, where, params)
             if page.next_after != after:
                 after = page.next_after
                 self._save(cursors={**self.move.cursors, "changes": after})
             if not page.events:  # caught up (PostgreSQL's horizon moves with every transaction: not a test)
                 return seen
+
+    def _rows_of(self, part: TablePart, streams: Sequence[str]) -> list[tuple[Selection, str, tuple[Any, ...]]]:
+        """The conditions selecting the rows `streams` made in `part`, each with the selection to AND it with.
+
+        A shard range's keys are tested here (its pinned and excluded keys, its slots), and a table that finds a set
+        of keys' rows itself (``rows_of_streams``: through its slot index) is asked for those keys alone: on
+        PostgreSQL the range's own ``shard_slot IN (…thousands…)`` costs every such statement tens of milliseconds
+        to plan, while the writes it re-reads are held by the fence.
+        """
+        if self.slots is None or part.rows_of_streams is None:
+            return [(self.selection, where, params) for where, params in rows_of(part, streams)]
+        holds = self._holds
+        mine = [s for s in streams if (key := key_of_stream(s)) is not None and holds(key)]
+        return [(self._keys_only, where, params) for where, params in rows_of(part, mine)]
 
     def _set_fence(self, location: Location, state: str | None, epoch: int = 0) -> None:
         """Set the subject's fence in `location` (None: lifted, it lives there now): a tenant's, or the range's."""
@@ -902,6 +927,10 @@ class Mover:
 def rows_of(part: TablePart, streams: Sequence[str]) -> list[tuple[str, tuple[Any, ...]]]:
     """The conditions selecting the rows `streams` made in `part`, OR-ed in chunks (none when no stream maps here)."""
     assert part.rows_of_stream is not None
+    if part.rows_of_streams is not None:  # one condition per chunk the table makes itself (an indexed lookup)
+        step = STREAMS_PER_QUERY
+        chunked = [part.rows_of_streams(streams[i : i + step]) for i in range(0, len(streams), step)]
+        return [c for c in chunked if c != NO_ROWS]
     found = [c for c in map(part.rows_of_stream, streams) if c != NO_ROWS]
     chunks = [found[i : i + STREAMS_PER_QUERY] for i in range(0, len(found), STREAMS_PER_QUERY)]
     return [(" OR ".join(f"({w})" for w, _ in chunk), tuple(p for _, ps in chunk for p in ps)) for chunk in chunks]

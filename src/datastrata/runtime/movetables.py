@@ -15,6 +15,7 @@ from typing import Any
 
 from datastrata.runtime import tenantdata
 from datastrata.runtime.slotrange import SlotRange, key_of_stream
+from datastrata.sharding.slots import slot_of
 from datastrata.stores.database import Database, Row, Tx
 from datastrata.stores.tables import children_first
 from datastrata.stores.tenanttables import is_global
@@ -40,6 +41,8 @@ class Selection:
     subject: str
     predicate: str
     params: tuple[Any, ...]
+    #: The same condition for SQLite's scans in key order (same parameters): it must not steer to another index.
+    ordered: str = ""
 
     @classmethod
     def tenant(cls, tenant: str) -> Selection:
@@ -50,7 +53,11 @@ class Selection:
     def shard(cls, subject: str, slots: SlotRange) -> Selection:
         """The rows of a shard range (every tenant's): its slot runs, minus its excluded keys, plus its pinned keys."""
         predicate, params = slots.predicate()
-        return cls("shard", subject, predicate, params)
+        return cls("shard", subject, predicate, params, slots.predicate(unindexed=True)[0])
+
+    def in_key_order(self, dialect: str) -> str:
+        """The predicate of a scan in key order (SQLite: no index on the slot column; PostgreSQL plans by cost)."""
+        return self.ordered if dialect == "sqlite" and self.ordered else self.predicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,8 @@ class TablePart:
     derived: bool = False
     #: The rows of one stream (``(where, params)``, AND-ed with the selection); None: re-copied whole at the fence.
     rows_of_stream: Callable[[str], tuple[str, tuple[Any, ...]]] | None = None
+    #: The rows of several streams as one condition (None: their ``rows_of_stream`` conditions OR-ed).
+    rows_of_streams: Callable[[Sequence[str]], tuple[str, tuple[Any, ...]]] | None = None
 
     def columns_sql(self, dialect: str) -> str:
         """The column list as read: PostgreSQL casts each to text (its canonical, re-readable form)."""
@@ -139,6 +148,7 @@ def shard_tables(db: Database) -> list[TablePart]:
             tuple(key),
             derived=bool(registered.get(table) and registered[table].derived),
             rows_of_stream=_rows_of_key,
+            rows_of_streams=_rows_of_keys,
         )
         for table, columns, key in found
         if all(c in columns for c in SHARD_COLUMNS) and carries(table)
@@ -151,6 +161,19 @@ def _rows_of_key(stream_id: str) -> tuple[str, tuple[Any, ...]]:
     """The rows one stream of a sharded context made: its key's."""
     key = key_of_stream(stream_id)
     return tenantdata.NO_ROWS if key is None else ("shard_key = ?", (key,))
+
+
+def _rows_of_keys(stream_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The rows several streams of a sharded context made, found through an index on ``shard_slot``.
+
+    A row's ``shard_slot`` is its key's slot (the convention), so ``shard_slot IN (their slots) AND shard_key IN
+    (their keys)`` selects exactly their rows, and each engine looks the slots up instead of reading the range.
+    """
+    keys = sorted({k for k in map(key_of_stream, stream_ids) if k is not None})
+    if not keys:
+        return tenantdata.NO_ROWS
+    slots = ",".join(str(s) for s in sorted({slot_of(k) for k in keys}))
+    return f"shard_slot IN ({slots}) AND shard_key IN ({', '.join('?' for _ in keys)})", tuple(keys)
 
 
 def _tables_sqlite(tx: Tx) -> list[tuple[str, list[str], list[str]]]:
@@ -192,7 +215,7 @@ def page(tx: Tx, part: TablePart, selection: Selection, after: Any, limit: int) 
 
     `after` is the last key read (None: from the start); for a keyless table, the number of rows read so far.
     """
-    where, params = selection.predicate, list(selection.params)
+    where, params = selection.in_key_order(tx.dialect), list(selection.params)
     offset = ""
     if after is not None and part.keyed:
         where += f" AND ({part.key_sql}) > ({', '.join('?' for _ in part.key)})"
@@ -286,7 +309,7 @@ def rows_where(db: Database, part: TablePart, selection: Selection, where: str, 
 
 def rows_between(db: Database, part: TablePart, selection: Selection, after: Any, upto: Any) -> list[Row]:
     """Return keyed `part`'s canonical rows of `selection` with `after` < key <= `upto` (None: unbounded), in order."""
-    where, params = selection.predicate, list(selection.params)
+    where, params = selection.in_key_order(db.dialect), list(selection.params)
     marks = ", ".join("?" for _ in part.key)
     if after is not None:
         where += f" AND ({part.key_sql}) > ({marks})"

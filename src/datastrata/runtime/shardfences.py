@@ -57,10 +57,20 @@ def put(
     *,
     clock: Clock = system_clock,
 ) -> None:
-    """Write the fence of every run and key of `slots` as `state` at `epoch`, in one transaction (newest statement)."""
+    """Write the fence of every run and key of `slots` as `state` at `epoch`, in one transaction (newest statement).
+
+    A move's rows are written once (its first statement); every later one is a single ``UPDATE`` of the subject's
+    rows (a jump reshard's range has thousands of runs, and the switch states two of them while the range is fenced).
+    """
     with db.transaction() as tx:
         seq = int(tx.scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM sharding_fences") or 1)
         at = time_to_db(tx.dialect, clock())
+        updated = tx.execute(
+            "UPDATE sharding_fences SET seq = ?, epoch = ?, state = ?, set_at = ? WHERE subject = ? AND map_name = ?",
+            (seq, epoch, state, at, subject, map_name),
+        ).rowcount
+        if int(updated or 0) == len(slots.runs) + len(slots.keys):
+            return  # a subject's rows are its range's (both ends of a move journal the same range)
         rows = [(subject, map_name, lo, hi, "", seq, epoch, state, at) for lo, hi in slots.runs]
         rows += [(subject, map_name, -1, -1, key, seq, epoch, state, at) for key in slots.keys]
         tx.executemany(

@@ -9,7 +9,7 @@ that move themselves (``shard_key IN (…)``). Slots are validated integers, so 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,22 +53,34 @@ class SlotRange:
 
     def holds(self, key: str) -> bool:
         """Whether the rows and events of shard key `key` belong to this range."""
-        if key in _members(self.keys):
-            return True
-        if key in _members(self.excluded):
-            return False
-        return slot_of(key) in _slots(self.runs)
+        return self.holder()(key)
 
-    def predicate(self) -> tuple[str, tuple[Any, ...]]:
-        """The SQL condition selecting this range's rows and its parameters."""
+    def holder(self) -> Callable[[str], bool]:
+        """:meth:`holds` with this range's sets made once (a move tests every event of a log against it)."""
+        keys, excluded, slots = _members(self.keys), _members(self.excluded), _slots(self.runs)
+
+        def holds(key: str) -> bool:
+            if key in keys:
+                return True
+            return key not in excluded and slot_of(key) in slots
+
+        return holds
+
+    def predicate(self, *, unindexed: bool = False) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition selecting this range's rows and its parameters.
+
+        `unindexed` writes the slot column as ``+shard_slot``, which keeps SQLite from answering through an index on
+        ``shard_slot`` (a scan in key order must read the key's index, not sort every row of the range per page).
+        """
+        column = "+shard_slot" if unindexed else "shard_slot"
         parts: list[str] = []
         params: list[Any] = []
         if self.runs:
             if len(self.runs) <= MAX_BETWEENS:
-                slots = " OR ".join(f"shard_slot BETWEEN {first} AND {end}" for first, end in self.runs)
+                slots = " OR ".join(f"{column} BETWEEN {first} AND {end}" for first, end in self.runs)
             else:
                 listed = ",".join(str(s) for first, end in self.runs for s in range(first, end + 1))
-                slots = f"shard_slot IN ({listed})"
+                slots = f"{column} IN ({listed})"
             if self.excluded:
                 slots = f"({slots}) AND shard_key NOT IN ({', '.join('?' for _ in self.excluded)})"
                 params += self.excluded
@@ -90,11 +102,11 @@ class SlotRange:
         runs = data.get("runs", [])
         if not isinstance(runs, list) or not all(isinstance(r, Sequence) and len(r) == 2 for r in runs):
             raise ValidationError("runs must be a list of [first, last] slot pairs", field="runs")
-        return cls(
-            tuple((r[0], r[1]) for r in runs),
-            tuple(data.get("keys", ())),
-            tuple(data.get("excluded", ())),
-        )
+        lists = {name: data.get(name, []) for name in ("keys", "excluded")}
+        for name, value in lists.items():
+            if not isinstance(value, list | tuple):
+                raise ValidationError(f"{name} must be a list of shard keys", field=name)
+        return cls(tuple((r[0], r[1]) for r in runs), tuple(lists["keys"]), tuple(lists["excluded"]))
 
 
 @functools.lru_cache(maxsize=64)

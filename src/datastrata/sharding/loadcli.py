@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.core.errors import NotFound
 from datastrata.runtime import Runtime
 from datastrata.sharding.hotspots import KEY_QPS, RANGE_QPS, Thresholds
 from datastrata.sharding.loadstore import MAX_WINDOW
 from datastrata.sharding.loadview import map_names, map_status
-from datastrata.sharding.relieve import act
+from datastrata.sharding.relieve import act, hotspots_of
 from datastrata.sharding.reshard import GRACE
 from datastrata.shell import JsonOption, emit, session
 
@@ -66,12 +65,10 @@ def hotspots(
 ) -> None:
     """Report MAP's hot keys and ranges with the move that relieves each; with --auto, run those moves."""
     runtime: Runtime = session(ctx).open()
-    found = map_status(runtime, map_name, window=window, thresholds=Thresholds(key_qps, range_qps), keys=0)
-    if found["epoch"] is None:
-        raise NotFound(f"no shard map {map_name!r}; create it first (ShardMaps.create)", field="map")
-    result: dict[str, Any] = {"map": map_name, "hotspots": found["hotspots"], "auto": auto, "actions": []}
+    found = hotspots_of(runtime, map_name, window=window, thresholds=Thresholds(key_qps, range_qps))
+    result: dict[str, Any] = {"map": map_name, "hotspots": found, "auto": auto, "actions": []}
     if auto:
-        result["actions"] = act(runtime, map_name, found["hotspots"], grace=grace)
+        result["actions"] = act(runtime, map_name, found, grace=grace)
     emit(result, as_json=as_json, text=_hotspots_text)
 
 

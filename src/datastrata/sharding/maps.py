@@ -7,6 +7,7 @@ A map's epochs start at 1 and grow by one; a new epoch is installed only by a ca
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,9 @@ from datastrata.stores.migrations import Component, Migration
 
 #: The most epochs `history` returns at once.
 MAX_HISTORY = 1000
+#: Routers each `ShardMaps` keeps decoded by their stored text (a range router of thousands of runs takes tens of
+#: milliseconds to read back: every writer re-reads its map each second, and a reshard's switch reads it fenced).
+DECODED = 8
 
 
 def _ddl(dialect: Dialect) -> str:
@@ -57,6 +61,8 @@ class ShardMaps:
         db.ensure(MIGRATIONS)
         self.db = db
         self.clock = clock
+        self._decoded: dict[str, Router] = {}
+        self._lock = threading.Lock()
 
     def create(self, name: str, router: Router) -> ShardMap:
         """Install epoch 1 of map `name`; refused (ConcurrencyConflict) when the map exists."""
@@ -76,7 +82,7 @@ class ShardMaps:
             )
         if row is None:
             raise NotFound(f"no shard map {name!r}; create it first (ShardMaps.create)", field="name")
-        return ShardMap(router_from_dict(json.loads(row[1])), int(row[0]))
+        return ShardMap(self._router(str(row[1])), int(row[0]))
 
     def at(self, name: str, epoch: int) -> ShardMap:
         """Return epoch `epoch` of map `name` (an old epoch stays readable)."""
@@ -88,7 +94,7 @@ class ShardMaps:
             )
         if row is None:
             raise NotFound(f"shard map {name!r} has no epoch {epoch}; see its history", field="epoch")
-        return ShardMap(router_from_dict(json.loads(row[0])), epoch)
+        return ShardMap(self._router(str(row[0])), epoch)
 
     def history(self, name: str, *, limit: int = 100) -> list[StoredMap]:
         """Return map `name`'s epochs, newest first (at most `limit`)."""
@@ -108,7 +114,10 @@ class ShardMaps:
         a concurrent install of the same epoch fail, so exactly one of two racing switches wins."""
         epoch = 1 if expected is None else expected + 1
         shard_map = ShardMap(router, epoch)
-        text = json.dumps(router.to_dict(), separators=(",", ":"), sort_keys=True)
+        with self._lock:
+            text = next((t for t, known in self._decoded.items() if known is router), None)
+        if text is None:
+            text = json.dumps(router.to_dict(), separators=(",", ":"), sort_keys=True)
         try:
             with self.db.transaction() as tx:
                 current = tx.scalar("SELECT MAX(epoch) FROM sharding_maps WHERE name = ?", (name,))
@@ -125,7 +134,24 @@ class ShardMaps:
             if not is_unique_violation(exc):
                 raise
             raise _conflict(name, expected, epoch) from None
+        self._keep(text, router)
         return shard_map
+
+    def _router(self, text: str) -> Router:
+        """The router stored as `text`, decoded once (the same object while it is kept)."""
+        with self._lock:
+            known = self._decoded.get(text)
+        if known is None:
+            known = router_from_dict(json.loads(text))
+            self._keep(text, known)
+        return known
+
+    def _keep(self, text: str, router: Router) -> None:
+        with self._lock:
+            self._decoded.pop(text, None)
+            self._decoded[text] = router  # the newest last; the oldest goes first
+            while len(self._decoded) > DECODED:
+                del self._decoded[next(iter(self._decoded))]
 
 
 def _conflict(name: str, expected: int | None, found: int | None) -> ConcurrencyConflict:

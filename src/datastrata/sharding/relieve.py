@@ -15,6 +15,7 @@ from typing import Any
 from datastrata.core.errors import NotFound, ValidationError
 from datastrata.runtime.runtime import Runtime
 from datastrata.sharding.catalog import ShardCatalog
+from datastrata.sharding.hotspots import Thresholds
 from datastrata.sharding.placement import ByShard, StoredMap
 from datastrata.sharding.reshard import GRACE, ReshardStatus, run_reshard
 from datastrata.sharding.reshardplan import ReshardPlan, plan_pin, plan_split
@@ -45,6 +46,16 @@ def act(
             }
         )
     return done
+
+
+def hotspots_of(runtime: Runtime, map_name: str, *, window: float, thresholds: Thresholds) -> list[dict[str, Any]]:
+    """The hot keys and ranges of `map_name` over the last `window` seconds, each with the move that relieves it."""
+    from datastrata.sharding.loadview import map_status
+
+    found = map_status(runtime, map_name, window=window, thresholds=thresholds, keys=0)
+    if found["epoch"] is None:
+        raise NotFound(f"no shard map {map_name!r}; create it first (ShardMaps.create)", field="map")
+    return list(found["hotspots"])
 
 
 def _plan(runtime: Runtime, map_name: str, hot: dict[str, Any]) -> ReshardPlan:

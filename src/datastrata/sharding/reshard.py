@@ -135,34 +135,50 @@ class ShardPlacer:
     def __init__(self, maps: ShardMaps, plan: ReshardPlan) -> None:
         self.maps = maps
         self.plan = plan
-        #: Each known router's slot owners and pins, computed before any fence (a switch holds its range's writes).
+        #: Each known router's slot owners and pins, computed before any fence (a switch holds its range's writes):
+        #: the plan's two ends and every map in between as the moves switch one after another.
         self._known = [(r, assignment(r), pins(r)) for r in (plan.router, plan.previous)]
+        owners, pinned = list(self._known[1][1]), dict(self._known[1][2])
+        for move in plan.moves[:-1]:
+            owners, pinned = _moved(owners, pinned, move.range, move.target)
+            if not any(_same(owners, pinned, o, p) for _, o, p in self._known):
+                self._known.append((router_of(owners, pinned, self._order()), list(owners), dict(pinned)))
 
     def moving(self, subject: str) -> None:
         """Nothing to mark: the range's writers read its fence already."""
 
     def switch(self, subject: str, target: dict[str, Any]) -> int:
         """Install the next epoch with the range on `target`'s shard (compare-and-set); the current one if it is."""
-        name, shard, slots = self.plan.map_name, str(target["shard"]), SlotRange.from_dict(target["range"])
+        name, shard, slots = self.plan.map_name, str(target["shard"]), self._range(target)
         current = self.maps.current(name)
         owners, pinned = self._routes(current.router)
-        moved = [s for first, last in slots.runs for s in range(first, last + 1)]
-        if all(owners[s] == shard for s in moved) and all(shard_of(owners, pinned, k) == shard for k in slots.keys):
+        if all(owners[s] == shard for f, e in slots.runs for s in range(f, e + 1)) and all(
+            shard_of(owners, pinned, k) == shard for k in slots.keys
+        ):
             return current.epoch  # switched already (a resumed switch)
-        for slot in moved:
-            owners[slot] = shard
-        for key in slots.keys:
-            pinned[key] = shard
+        owners, pinned = _moved(owners, pinned, slots, shard)
         router = next((r for r, o, p in self._known if _same(owners, pinned, o, p)), None)
-        if router is None:  # some ranges moved, not all: the map in between, a range router over the slots
-            order = list(dict.fromkeys([*self.plan.router.shards, *self.plan.previous.shards]))
-            router = router_of(owners, pinned, order)
+        if router is None:  # a map no run of the plan makes (a reverse): the range router over the slots
+            router = router_of(owners, pinned, self._order())
         return self.maps.switch(name, router, expected_epoch=current.epoch).epoch
 
+    def _range(self, end: dict[str, Any]) -> SlotRange:
+        """The range a journalled end names: its planned move's (parsed already), else read from the journal."""
+        index = end.get("index")
+        if end.get("plan") == self.plan.plan_id and isinstance(index, int) and 0 <= index < len(self.plan.moves):
+            return self.plan.moves[index].range
+        return SlotRange.from_dict(end["range"])
+
+    def _order(self) -> list[str]:
+        return list(dict.fromkeys([*self.plan.router.shards, *self.plan.previous.shards]))
+
     def _routes(self, router: Router) -> tuple[list[str], dict[str, str]]:
-        for known, owners, pinned in self._known:
-            if known == router:
-                return list(owners), dict(pinned)
+        """The slot owners and pins of `router`: a known one's (the stored maps hand back the router installed)."""
+        found = next((k for k in self._known if k[0] is router), None) or next(
+            (k for k in self._known if k[0] == router), None
+        )
+        if found is not None:
+            return list(found[1]), dict(found[2])
         return assignment(router), pins(router)
 
     def stay(self, subject: str, source: dict[str, Any]) -> int:
@@ -189,26 +205,11 @@ def run_reshard(
     plan, and a plan while another of the same map is unfinished.
     """
     placement, source = sharded(runtime, plan.map_name)
-    plans = Plans(runtime.home.db)
     journal = Journal(runtime.platform.db, clock=runtime.clock)
-    recorded = plans.get(plan.plan_id)
+    recorded = admitted(runtime, plan)
     if recorded is None:
-        latest = plans.latest(plan.map_name)
-        if latest is not None and _state(journal, latest) in ("planned", "running", "switched"):
-            raise RuleViolation(
-                f"map {plan.map_name} has an unfinished reshard ({latest.plan_id}); resume it with its plan file "
-                f"or `datastrata shards reverse {plan.map_name}`"
-            )
-        epoch = source.maps.current(plan.map_name).epoch
-        if epoch != plan.base_epoch:
-            raise RuleViolation(
-                f"the plan was made at epoch {plan.base_epoch} of map {plan.map_name}, which is at epoch {epoch} now; "
-                f"plan again (`datastrata shards plan {plan.map_name} …`)"
-            )
-        plans.record(plan, runtime.clock())
+        Plans(runtime.home.db).record(plan, runtime.clock())
         recorded = plan
-    if _state(journal, recorded) == "reversed":
-        raise RuleViolation(f"plan {recorded.plan_id} was reversed; plan the reshard again")
     placer = ShardPlacer(source.maps, recorded)
 
     def report() -> None:
@@ -234,6 +235,35 @@ def run_reshard(
                     raise RuleViolation(f"move {index} of the reshard failed: {done.error}")
     source.invalidate()
     return _status(journal, recorded, source.maps.current(recorded.map_name).epoch)
+
+
+def admitted(runtime: Runtime, plan: ReshardPlan) -> ReshardPlan | None:
+    """Check that `plan` may run (or resume) now; return the recorded plan of its id (None: a new plan).
+
+    Refused (RuleViolation): a new plan while another of the same map is unfinished, a new plan made at an older
+    epoch than the map's (re-plan), and a plan that was reversed.
+    """
+    _, source = sharded(runtime, plan.map_name)
+    plans = Plans(runtime.home.db)
+    journal = Journal(runtime.platform.db, clock=runtime.clock)
+    recorded = plans.get(plan.plan_id)
+    if recorded is None:
+        latest = plans.latest(plan.map_name)
+        if latest is not None and _state(journal, latest) in ("planned", "running", "switched"):
+            raise RuleViolation(
+                f"map {plan.map_name} has an unfinished reshard ({latest.plan_id}); resume it with its plan file "
+                f"or `datastrata shards reverse {plan.map_name}`"
+            )
+        epoch = source.maps.current(plan.map_name).epoch
+        if epoch != plan.base_epoch:
+            raise RuleViolation(
+                f"the plan was made at epoch {plan.base_epoch} of map {plan.map_name}, which is at epoch {epoch} now; "
+                f"plan again (`datastrata shards plan {plan.map_name} …`)"
+            )
+        return None
+    if _state(journal, recorded) == "reversed":
+        raise RuleViolation(f"plan {recorded.plan_id} was reversed; plan the reshard again")
+    return recorded
 
 
 def reshard_status(runtime: Runtime, map_name: str) -> ReshardStatus | None:
@@ -272,6 +302,16 @@ def reverse_reshard(runtime: Runtime, map_name: str) -> ReshardStatus:
         )
     source.invalidate()
     return _status(journal, plan, source.maps.current(map_name).epoch)
+
+
+def _moved(owners: list[str], pinned: dict[str, str], slots: SlotRange, shard: str) -> tuple[list[str], dict[str, str]]:
+    """The assignment after `slots` (its runs and pinned keys) went to `shard`."""
+    owners, pinned = list(owners), dict(pinned)
+    for first, last in slots.runs:
+        owners[first : last + 1] = [shard] * (last - first + 1)
+    for key in slots.keys:
+        pinned[key] = shard
+    return owners, pinned
 
 
 def _same(owners: list[str], pinned: dict[str, str], others: list[str], their_pins: dict[str, str]) -> bool:

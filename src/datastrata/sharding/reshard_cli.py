@@ -10,24 +10,19 @@ from typing import Annotated, Any
 
 import typer
 
-from datastrata.core.errors import ValidationError
-from datastrata.core.validation import bounded_int, read_json_file
+from datastrata.core.validation import read_json_file
 from datastrata.runtime.runtime import Runtime
-from datastrata.sharding.catalog import ShardCatalog, provision_all
-from datastrata.sharding.maps import ShardMaps
+from datastrata.sharding.catalog import ShardCatalog
 from datastrata.sharding.names import check_shard
 from datastrata.sharding.reshard import (
     GRACE,
     ReshardPlan,
     ReshardStatus,
-    plan_add,
-    plan_pin,
-    plan_remove,
-    plan_split,
     reshard_status,
     reverse_reshard,
     run_reshard,
 )
+from datastrata.sharding.reshard_jobs import PlanOptions, plan_reshard
 from datastrata.shell import JsonOption, emit, session
 
 MapArg = Annotated[str, typer.Argument(metavar="MAP", help="The shard map's name, e.g. accounts.")]
@@ -60,44 +55,8 @@ def plan(
     as_json: JsonOption = False,
 ) -> None:
     """Dry-run a reshard: which slot ranges and keys move where, rows, events and bytes per move, an estimate."""
-    chosen = [name for name, value in (("add", add), ("remove", remove), ("split", split), ("pin", pin)) if value]
-    if len(chosen) != 1:
-        raise ValidationError("give exactly one of --add N, --remove S, --split S or --pin KEY --to S", field="add")
-    if pin is not None and to is None:
-        raise ValidationError("--pin KEY needs --to SHARD", field="to")
-    name = check_shard(map_name, field="map")
-    home = session(ctx).open()
-    catalog = ShardCatalog(home.db)
-    current = ShardMaps(home.db).current(name)
-    if add is not None:  # the new shards' stores: made (empty, migrated, routed to by nothing) so targets are real
-        count = bounded_int(add, field="add", minimum=1, maximum=64)
-        known = {e.shard for e in catalog.entries(name)}
-        free = [s for s in known if s not in current.shards]
-        wanted, index = list(free), 0
-        while len(wanted) < count:
-            if f"s{index}" not in known:
-                wanted.append(f"s{index}")
-            index += 1
-        provision_all(home.settings, catalog, name, [s for s in wanted if s not in known])
-    if split is not None and not [e for e in catalog.entries(name) if e.shard not in current.shards]:
-        known = {e.shard for e in catalog.entries(name)}
-        provision_all(home.settings, catalog, name, [next(f"s{i}" for i in range(4096) if f"s{i}" not in known)])
-    if (
-        pin is not None
-        and to is not None
-        and check_shard(to, field="to") not in {e.shard for e in catalog.entries(name)}
-    ):
-        provision_all(home.settings, catalog, name, [to])
-    with sharded_runtime(ctx, name) as runtime:
-        if add is not None:
-            made = plan_add(runtime, name, add)
-        elif remove is not None:
-            made = plan_remove(runtime, name, remove)
-        elif split is not None:
-            made = plan_split(runtime, name, split)
-        else:
-            assert pin is not None and to is not None
-            made = plan_pin(runtime, name, pin, to)
+    options = PlanOptions(add=add, remove=remove, split=split, pin=pin, to=to)
+    made = plan_reshard(session(ctx).open(), map_name, options)
     data = made.to_dict()
     if out is not None:
         out.write_text(json.dumps(data, indent=2))

@@ -33,6 +33,8 @@ from datastrata.sharding.slots import slot_of, slot_runs
 
 #: The most shards one ``--add`` adds.
 MAX_ADD = 64
+#: The most range moves one plan holds (one per source → target pair: a plan never needs more).
+MAX_MOVES = 4096
 #: What a plan does: the map's shards change (add, remove, split) or one key is pinned (pin).
 ACTIONS = ("add", "remove", "split", "pin")
 
@@ -72,15 +74,25 @@ class RangeMove:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RangeMove:
-        """Return the move `data` (as :meth:`to_dict` wrote it) describes."""
+        """Return the move `data` (as :meth:`to_dict` wrote it) describes (refused naming the field it lacks)."""
+        if not isinstance(data, Mapping) or any(k not in data for k in ("source", "target", "range")):
+            raise ValidationError(
+                "each planned move needs its source, target and range (as a plan writes them)", field="moves"
+            )
+        tables = data.get("tables", {})
+        if not isinstance(tables, Mapping):
+            raise ValidationError("tables must map each sharded table to its row count", field="tables")
+        seconds = data.get("estimate_seconds", 0.0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise ValidationError("estimate_seconds must be a number", field="estimate_seconds")
         return cls(
             check_shard(data["source"], field="source"),
             check_shard(data["target"], field="target"),
             SlotRange.from_dict(data["range"]),
-            {str(t): int(n) for t, n in dict(data.get("tables", {})).items()},
-            int(data.get("events", 0)),
-            int(data.get("bytes", 0)),
-            float(data.get("estimate_seconds", 0.0)),
+            {str(t): bounded_int(n, field="tables", minimum=0) for t, n in tables.items()},
+            bounded_int(data.get("events", 0), field="events", minimum=0),
+            bounded_int(data.get("bytes", 0), field="bytes", minimum=0),
+            float(seconds),
         )
 
 
@@ -132,8 +144,8 @@ class ReshardPlan:
             )
         if data["action"] not in ACTIONS:
             raise ValidationError(f"action must be one of {', '.join(ACTIONS)}; got {data['action']!r}", field="action")
-        if not isinstance(data["moves"], list):
-            raise ValidationError("moves must be a list of planned moves", field="moves")
+        if not isinstance(data["moves"], list) or len(data["moves"]) > MAX_MOVES:
+            raise ValidationError(f"moves must be a list of at most {MAX_MOVES} planned moves", field="moves")
         return cls(
             str(data["plan_id"]),
             check_shard(data["map"], field="map"),
