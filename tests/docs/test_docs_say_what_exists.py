@@ -31,10 +31,10 @@ def test_docs_citing_the_source_article_give_its_title() -> None:
 def test_planned_strategies_are_marked_planned_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     planned = readme[readme.index("**Planned, not built yet:**") :].split("\n\n", 1)[0]
-    for strategy in ("sharding", "sagas"):
+    for strategy in ("sagas", "console"):
         assert strategy in planned
     built = readme[readme.index("Built today:") :].split("\n\n", 1)[0]
-    for strategy in ("tiering", "multi-tenancy"):
+    for strategy in ("tiering", "multi-tenancy", "sharding"):
         assert strategy in built and strategy not in planned
 
 
