@@ -1,0 +1,53 @@
+"""Make each service's own store and apply its own migrations: a SQLite file, or a PostgreSQL schema and role.
+
+On PostgreSQL the service's role is NOLOGIN and reached only through ``SET LOCAL ROLE`` by the application and
+platform roles (the bridge tenants' mechanism, :func:`datastrata.tenancy.bridge.create_role`); migrations run as
+the owner in the service's schema and then grant the service's role DML there and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from datastrata.core.config import Settings, sqlite_path
+from datastrata.runtime.location import LocationSpec
+from datastrata.runtime.migrations import LocationMigrations, migrate_location
+from datastrata.services.placement import ByContext
+from datastrata.stores.migrations import Component
+from datastrata.stores.open import open_database
+from datastrata.tenancy import provisioning as p
+from datastrata.tenancy.bridge import create_role
+
+
+def provision(
+    settings: Settings,
+    placement: ByContext,
+    components: Mapping[str, Sequence[Component]],
+    *,
+    dry_run: bool = False,
+) -> list[LocationMigrations]:
+    """Make every service's store of `placement` (once) and apply `components[service]` there; what each did."""
+    return [
+        provision_service(settings, spec, components.get(name, ()), dry_run=dry_run)
+        for name, spec in placement.services.items()
+    ]
+
+
+def provision_service(
+    settings: Settings, spec: LocationSpec, components: Sequence[Component], *, dry_run: bool = False
+) -> LocationMigrations:
+    """Make the service's file, or its schema and role, and apply its migrations (the spine's and `components`)."""
+    if spec.namespace is None:
+        Path(sqlite_path(spec.store)).parent.mkdir(parents=True, exist_ok=True)
+        return migrate_location(spec, components, dry_run=dry_run)
+    owner = p.owner_url(settings, spec.store)
+    if not dry_run:
+        create_role(settings, spec)
+        db = open_database(owner, max_size=1)
+        try:
+            with db.transaction() as tx:
+                tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{spec.namespace}"')
+        finally:
+            db.close()
+    return migrate_location(spec, components, dry_run=dry_run, owner_store=owner)
