@@ -141,3 +141,24 @@ def test_on_postgresql_the_app_role_alone_reaches_no_service_schema(pg_server: s
     # no SET ROLE: the grant does not pass the service role's rights on
     with psycopg.connect(app_role_pg.app) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(f'SELECT count(*) FROM "{schema}".alpha_things')
+
+
+def test_on_redis_each_services_log_is_a_stream_of_its_own(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    settings = Settings(store=f"sqlite:///{tmp_path / 'home.db'}", bus=redis_url, consumer="test")
+    runtime, placement = _open(settings)
+    got: list[str] = []
+    with runtime:
+        events = ServiceEvents(runtime, placement)
+        events.subscribe("watcher", lambda e: got.append(e.payload["id"]), types=["ThingMade"], producers=["beta"])
+        _write(runtime, "alpha", "a1")
+        _write(runtime, "beta", "b1")
+        for _ in range(5):
+            runtime.run_once()
+        assert got == ["b1"]  # subscribed to beta's stream only
+        client = redis.Redis.from_url(redis_url)
+        streams = {key.decode() for key in client.scan_iter("datastrata:events:*")}
+        client.close()
+        for name in ("alpha", "beta"):
+            assert f"datastrata:events:{runtime.locate(Scope.of(name)).log.identity}" in streams

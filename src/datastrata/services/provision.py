@@ -12,9 +12,9 @@ from pathlib import Path
 
 from datastrata.core.config import Settings, sqlite_path
 from datastrata.runtime.location import LocationSpec
-from datastrata.runtime.migrations import LocationMigrations, migrate_location
+from datastrata.runtime.migrations import SPINE, LocationMigrations, migrate_location
 from datastrata.services.placement import ByContext
-from datastrata.stores.migrations import Component
+from datastrata.stores.migrations import Component, Pending, unique
 from datastrata.stores.open import open_database
 from datastrata.tenancy import provisioning as p
 from datastrata.tenancy.bridge import create_role
@@ -42,12 +42,18 @@ def provision_service(
         Path(sqlite_path(spec.store)).parent.mkdir(parents=True, exist_ok=True)
         return migrate_location(spec, components, dry_run=dry_run)
     owner = p.owner_url(settings, spec.store)
-    if not dry_run:
-        create_role(settings, spec)
-        db = open_database(owner, max_size=1)
-        try:
+    db = open_database(owner, max_size=1)
+    try:
+        if dry_run:
+            with db.read() as tx:
+                made = tx.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (spec.namespace,))
+            if not made:  # nothing made yet: every migration is pending
+                todo = [Pending(c.name, m) for c in unique([*SPINE, *components]) for m in c.on("postgresql")]
+                return LocationMigrations(spec.name, spec.shown, tuple(todo), applied=False)
+        else:
+            create_role(settings, spec)
             with db.transaction() as tx:
                 tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{spec.namespace}"')
-        finally:
-            db.close()
+    finally:
+        db.close()
     return migrate_location(spec, components, dry_run=dry_run, owner_store=owner)

@@ -1,0 +1,148 @@
+"""The commerce services through the shell, HTTP (and the typed HTTP clients), migrate, readiness and the tour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from datastrata.api import create_app
+from datastrata.catalog import migrate
+from datastrata.core.config import Settings
+from datastrata.core.errors import NotFound, RuleViolation, ValidationError
+from datastrata.runtime import Runtime
+from datastrata.services.client import HttpTransport
+from datastrata.shell import ShellGroup
+from datastrata.systems.commerce.cli import app as commerce_app
+from datastrata.systems.commerce.clients import CatalogueHttp, InventoryHttp, OrdersHttp, PaymentHttp, UsersHttp
+from datastrata.systems.commerce.service import SERVICE, CommerceService, install, require_migrated
+from datastrata.systems.commerce.tour import tour_step
+from tests.conftest import ApiClient
+
+root = typer.Typer(cls=ShellGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+root.add_typer(commerce_app, name="commerce")
+runner = CliRunner()
+
+
+def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(root, ["commerce", *args], env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(env: dict[str, str], *args: str) -> Any:
+    code, out, err = cli(env, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_the_story_via_cli(tmp_path: Path) -> None:
+    env = {"DATASTRATA_STORE": f"sqlite:///{tmp_path / 'home.db'}"}
+    ok(env, "product", "add", "shoe", "Trail running shoes", "89.90", "--description", "for muddy trails")
+    assert [p["sku"] for p in ok(env, "product", "search", "muddy")] == ["shoe"]
+    assert ok(env, "stock", "set", "shoe", "3")["available"] == 3
+    ok(env, "user", "add", "mei", "Mei")
+    order = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-1")
+    assert (order["status"], order["total"]) == ("PENDING", "179.80")
+    again = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-1")  # another process, the same order
+    assert again == order
+    shown = ok(env, "order", "show", "o-1")
+    assert shown["status"] == "PENDING" and shown["reservation"]["state"] == "NONE" and shown["payment"] is None
+    assert ok(env, "stock", "show", "shoe")["on_hand"] == 3
+    services = ok(env, "services")["services"]
+    assert [s["service"] for s in services] == ["catalogue", "users", "inventory", "payment", "orders", "notification"]
+    assert len({s["store"] for s in services}) == 6
+    for args, field in (
+        (("order", "place", "mei", "shoe"), "lines"),
+        (("order", "place", "ghost", "shoe:1"), "customer"),
+        (("stock", "set", "shoe", "1.5"), "on_hand"),
+        (("product", "add", "bad sku", "x", "1"), "sku"),
+        (("product", "add", "p", "x", "1.999"), "price"),
+    ):
+        code, _, err = cli(env, *args)
+        assert code != 0 and field in err and "Traceback" not in err, (args, err)
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["order", "--help"], ["order", "place", "--help"], ["stock", "--help"]):
+        code, out, _ = cli({}, *args)
+        assert code == 0 and out.strip()
+    for group in (commerce_app, *(g.typer_instance for g in commerce_app.registered_groups)):
+        for command in group.registered_commands:  # type: ignore[union-attr]
+            assert command.callback is not None and command.callback.__doc__
+
+
+def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: ApiClient) -> None:
+    app = create_app(Settings.embedded(tmp_path), worker=False)
+    with api_client(app) as http:
+        remote = HttpTransport(http=http)
+        catalogue, users = CatalogueHttp(remote), UsersHttp(remote)
+        inventory, payment, orders = InventoryHttp(remote), PaymentHttp(remote), OrdersHttp(remote)
+        local: CommerceService = app.state.runtime.service(SERVICE, CommerceService)
+        product = catalogue.add("shoe", "Trail shoes", "89.90", description="for mud")
+        assert product == local.catalogue.get("shoe") == catalogue.get("shoe")
+        assert catalogue.search("mud") == local.catalogue.search("mud") == [product]
+        assert catalogue.prices(["shoe", "nothing"]) == {"shoe": product}
+        assert users.register("mei", "Mei") == local.users.get("mei")
+        assert inventory.set_stock("shoe", 4) == local.inventory.stock("shoe")
+        order = orders.place("mei", ["shoe:2"], order_id="o-1")
+        assert order == local.orders.get("o-1") == orders.get("o-1")
+        held = inventory.reserve("o-1", ["shoe:2"], key="reserve-o-1")
+        assert held == inventory.reserve("o-1", ["shoe:2"], key="reserve-o-1") == local.inventory.reservation("o-1")
+        charge = payment.charge("o-1", "mei", order.total, key="pay-o-1")
+        assert charge == local.payment.payment("o-1") == payment.payment("o-1")
+        assert inventory.confirm("o-1").state == "CONFIRMED"
+        assert orders.confirm("o-1").status == "CONFIRMED"
+        refund = payment.refund("o-1", key="refund-o-1")
+        assert refund is not None and refund.state == "REFUNDED"
+        assert payment.refund("never") is None and payment.payment("never") is None
+        assert inventory.release("never").state == "NONE"
+        with pytest.raises(NotFound) as missing:  # the far side's problem, raised as the same error
+            users.get("ghost")
+        assert missing.value.field == "customer"
+        with pytest.raises(RuleViolation):
+            orders.cancel("o-1", reason="too late")
+        with pytest.raises(ValidationError) as invalid:
+            catalogue.add("shoe", "Trail shoes", "-1")
+        assert invalid.value.field
+        local.settle()
+        notes = http.get("/commerce/notification/o-1").json()
+        assert [n["kind"] for n in notes] == ["OrderConfirmed"]
+        problem = http.get("/commerce/orders/nope")
+        assert problem.status_code == 404 and problem.headers["content-type"] == "application/problem+json"
+        assert http.get("/commerce/catalogue/search", params={"q": "x" * 201}).status_code == 422
+        assert http.put("/commerce/inventory/stock/shoe", json={"on_hand": -1}).status_code == 422
+    with api_client(create_app(Settings.embedded(tmp_path), worker=False), role="viewer") as viewer:
+        assert viewer.get("/commerce/orders/o-1").json()["status"] == "CONFIRMED"
+        assert viewer.post("/commerce/orders", json={"customer": "mei", "lines": []}).status_code == 403
+
+
+def test_migrate_makes_every_services_store_and_readiness_checks_them(pg_url: str) -> None:
+    settings = Settings(store=pg_url)
+    with pytest.raises(Exception, match="datastrata migrate"):
+        require_migrated(settings)  # the service schemas are not made yet
+    done = migrate(settings)
+    locations = [m.location for m in done]
+    assert {"catalogue", "users", "inventory", "payment", "orders", "notification"} <= set(locations)
+    assert any(p.component == "commerce.orders" for m in done if m.location == "orders" for p in m.migrations)
+    assert not any(p.component == "commerce.orders" for m in done if m.location == "payment" for p in m.migrations)
+    require_migrated(settings)  # now ready
+    assert all(not m.migrations for m in migrate(settings, dry_run=True))
+
+
+def test_tour_step_and_worker_job(tmp_path: Path) -> None:
+    lines: list[str] = []
+    with Runtime.open(Settings.embedded(tmp_path)) as runtime:
+        install(runtime)
+        tour_step(runtime, lines.append)
+        svc: CommerceService = runtime.services[SERVICE]
+        svc.orders.place("mei", ["shoe-1:1"], order_id="after-tour")
+        svc.orders.confirm("after-tour")
+        while runtime.run_once():  # the worker's job drives the services' relays and the notification service
+            pass
+        assert svc.notification.sent("after-tour")
+    text = "\n".join(lines)
+    assert "CONFIRMED" in text and "DECLINED" in text and "FAILED" in text and "its own store" in text
