@@ -74,7 +74,8 @@ def test_a_reservation_holds_every_line_or_none_and_stock_is_never_oversold(comm
     assert commerce.inventory.stock("jacket").available == 2
     with pytest.raises(RuleViolation):
         commerce.inventory.confirm("o-2")  # released stock is never sold
-    assert commerce.inventory.release("never-reserved").state == "NONE"
+    assert commerce.inventory.release("late").state == "NONE"  # released before its reservation arrived
+    assert commerce.inventory.reserve("late", ["shoe:1"]).state == "FAILED"  # so the late one holds nothing
     commerce.inventory.reserve("o-4", ["shoe:5"])
     assert commerce.inventory.confirm("o-4").state == "CONFIRMED"
     assert commerce.inventory.stock("shoe").to_dict() == {"sku": "shoe", "on_hand": 0, "reserved": 0, "available": 0}
@@ -127,7 +128,9 @@ def test_each_command_is_idempotent_by_its_key(commerce: CommerceService) -> Non
     refund = commerce.payment.refund("o-1", key="r-1")
     assert refund is not None and refund.state == "REFUNDED"
     assert commerce.payment.refund("o-1", key="r-2") == refund
-    assert commerce.payment.refund("never-charged") is None
+    assert commerce.payment.refund("late") is None  # refunded before its charge arrived
+    late = commerce.payment.charge("late", "mei", "80.00")
+    assert late.state == "VOID" and late.amount == 0  # so the late charge charges nothing
     assert _types(commerce, "payment").count(PAYMENT_REFUNDED) == 1
 
 

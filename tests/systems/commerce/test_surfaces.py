@@ -98,7 +98,9 @@ def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: 
         assert orders.confirm("o-1").status == "CONFIRMED"
         refund = payment.refund("o-1", key="refund-o-1")
         assert refund is not None and refund.state == "REFUNDED"
-        assert payment.refund("never") is None and payment.payment("never") is None
+        assert payment.payment("never") is None
+        assert payment.refund("never") is None  # nothing charged; a late charge now charges nothing
+        assert payment.payment("never") == local.payment.payment("never")
         assert inventory.release("never").state == "NONE"
         with pytest.raises(NotFound) as missing:  # the far side's problem, raised as the same error
             users.get("ghost")

@@ -157,6 +157,10 @@ class InventoryService:
             if existing is not None:
                 return existing
             tenant, now = work.scope.tenant, time_to_db(work.dialect, self.runtime.clock())
+            if _released_in(work, order):  # its release came first (a step that timed out): never hold it now
+                reason = f"order {order} was released before this reservation arrived"
+                work.append([NewEvent(INVENTORY_FAILED, {**content, "reason": reason})])
+                return Reservation(order, FAILED, wanted, reason)
             taken: list[Line] = []
             for line in wanted:
                 cursor = work.execute(
@@ -194,7 +198,7 @@ class InventoryService:
         return self._settle(check_id(order_id, field="order_id"), SOLD)
 
     def release(self, order_id: object) -> Reservation:
-        """Make an order's held stock sellable again (again, or with nothing held: nothing changes)."""
+        """Make an order's held stock sellable again (again: nothing changes; nothing held: a later reserve fails)."""
         return self._settle(check_id(order_id, field="order_id"), RELEASED)
 
     def reservation(self, order_id: object) -> Reservation:
@@ -210,6 +214,11 @@ class InventoryService:
             if found is None:
                 if to == SOLD:
                     raise RuleViolation(f"order {order} holds no stock to confirm; reserve it first", field="order_id")
+                work.execute(  # a tombstone: a reservation of the order arriving later is refused
+                    "INSERT INTO commerce_released_orders (tenant_id, order_id, released_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (work.scope.tenant, order, time_to_db(work.dialect, self.runtime.clock())),
+                )
                 return Reservation(order, NONE, ())
             if found.state == to:
                 return found
@@ -259,6 +268,13 @@ def _reservation_in(work: Work, order: str) -> Reservation | None:
     if not rows:
         return None
     return Reservation(order, str(rows[0][2]), tuple(Line(str(r[0]), int(r[1])) for r in rows))
+
+
+def _released_in(work: Work, order: str) -> bool:
+    found = work.scalar(
+        "SELECT 1 FROM commerce_released_orders WHERE tenant_id = ? AND order_id = ?", (work.scope.tenant, order)
+    )
+    return found is not None
 
 
 def _available_in(work: Work, sku: str) -> int:

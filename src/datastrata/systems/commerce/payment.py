@@ -2,7 +2,8 @@
 
 An order is charged at most once: a charge for an order that has one answers that charge, whatever its key, so a
 retried or duplicated step never charges twice. A declined charge is recorded too (``PaymentFailed``) so the
-same step asked again gets the same answer.
+same step asked again gets the same answer. A refund of an order never charged records a ``VOID`` payment, so a
+charge of that order arriving late (a step that timed out) answers it and charges nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from datastrata.writes.commands import CommandHandler
 
 #: What :meth:`PaymentService.refund` answers for an order never charged (the compensation of a failed step).
 NONE = "NONE"
+#: A payment row recording a refund that came before any charge: a charge arriving later answers it, charging nothing.
+VOID = "VOID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,15 @@ class PaymentService:
 
         def body(work: Work) -> dict[str, Any]:
             found = _charge_in(work, order)
-            if found is None or found.state == DECLINED:
+            if found is None:  # a tombstone: a charge of the order arriving later charges nothing
+                work.execute(
+                    "INSERT INTO commerce_payments (tenant_id, payment_id, order_id, customer, amount, state, reason, "
+                    "charged_at) VALUES (?, ?, ?, '', 0, ?, ?, ?)",
+                    (work.scope.tenant, new_id(), order, VOID, "refunded before any charge arrived",
+                     time_to_db(work.dialect, self.runtime.clock())),
+                )  # fmt: skip
+                return {"state": NONE, "order_id": order}
+            if found.state in (DECLINED, VOID):
                 return {"state": NONE, "order_id": order}
             if found.state == REFUNDED:
                 return found.to_dict()

@@ -2,7 +2,8 @@
 
 Amounts are exact decimals (TEXT on SQLite, NUMERIC on PostgreSQL). The catalogue's search index is SQLite FTS5 or a
 PostgreSQL ``tsvector`` column with a GIN index; orders are documents by id; inventory holds stock levels whose
-``CHECK`` constraints make negative stock impossible even for a buggy statement, and reservations.
+``CHECK`` constraints make negative stock impossible even for a buggy statement, reservations, and the orders
+released before any reservation of theirs arrived (so a late one is refused).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ CREATE TABLE IF NOT EXISTS commerce_reservations (
     state      TEXT   NOT NULL,
     updated_at {time} NOT NULL,
     PRIMARY KEY (tenant_id, order_id, sku)
+);
+CREATE TABLE IF NOT EXISTS commerce_released_orders (
+    tenant_id   TEXT   NOT NULL,
+    order_id    TEXT   NOT NULL,
+    released_at {time} NOT NULL,
+    PRIMARY KEY (tenant_id, order_id)
 );
 """.format(**_types(dialect))
 
