@@ -26,12 +26,30 @@ def provision(
     components: Mapping[str, Sequence[Component]],
     *,
     dry_run: bool = False,
+    made_only: bool = False,
 ) -> list[LocationMigrations]:
-    """Make every service's store of `placement` (once) and apply `components[service]` there; what each did."""
+    """Make every service's store of `placement` (once) and apply `components[service]` there; what each did.
+
+    With `made_only` (what ``datastrata migrate`` and readiness do), a service whose store was never made is left
+    alone: it is made on its first use, by a role that may create its role.
+    """
     return [
         provision_service(settings, spec, components.get(name, ()), dry_run=dry_run)
         for name, spec in placement.services.items()
+        if not made_only or made(settings, spec)
     ]
+
+
+def made(settings: Settings, spec: LocationSpec) -> bool:
+    """Whether the service's store exists: its SQLite file, or its PostgreSQL schema."""
+    if spec.namespace is None:
+        return Path(sqlite_path(spec.store)).exists()
+    db = open_database(p.owner_url(settings, spec.store), max_size=1)
+    try:
+        with db.read() as tx:
+            return tx.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (spec.namespace,)) is not None
+    finally:
+        db.close()
 
 
 def provision_service(
@@ -42,18 +60,15 @@ def provision_service(
         Path(sqlite_path(spec.store)).parent.mkdir(parents=True, exist_ok=True)
         return migrate_location(spec, components, dry_run=dry_run)
     owner = p.owner_url(settings, spec.store)
-    db = open_database(owner, max_size=1)
-    try:
-        if dry_run:
-            with db.read() as tx:
-                made = tx.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (spec.namespace,))
-            if not made:  # nothing made yet: every migration is pending
-                todo = [Pending(c.name, m) for c in unique([*SPINE, *components]) for m in c.on("postgresql")]
-                return LocationMigrations(spec.name, spec.shown, tuple(todo), applied=False)
-        else:
-            create_role(settings, spec)
+    if dry_run and not made(settings, spec):  # nothing made yet: every migration is pending
+        todo = [Pending(c.name, m) for c in unique([*SPINE, *components]) for m in c.on("postgresql")]
+        return LocationMigrations(spec.name, spec.shown, tuple(todo), applied=False)
+    if not dry_run:
+        create_role(settings, spec)
+        db = open_database(owner, max_size=1)
+        try:
             with db.transaction() as tx:
                 tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{spec.namespace}"')
-    finally:
-        db.close()
+        finally:
+            db.close()
     return migrate_location(spec, components, dry_run=dry_run, owner_store=owner)

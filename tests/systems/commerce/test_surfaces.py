@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from datastrata.api import create_app
 from datastrata.catalog import migrate
 from datastrata.core.config import Settings
-from datastrata.core.errors import NotFound, RuleViolation, ValidationError
+from datastrata.core.errors import ConfigurationError, NotFound, RuleViolation, ValidationError
 from datastrata.runtime import Runtime
 from datastrata.services.client import HttpTransport
 from datastrata.shell import ShellGroup
@@ -122,17 +123,22 @@ def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: 
         assert viewer.post("/commerce/orders", json={"customer": "mei", "lines": []}).status_code == 403
 
 
-def test_migrate_makes_every_services_store_and_readiness_checks_them(pg_url: str) -> None:
+def test_migrate_upgrades_every_services_store_and_readiness_checks_them(pg_url: str) -> None:
     settings = Settings(store=pg_url)
-    with pytest.raises(Exception, match="datastrata migrate"):
-        require_migrated(settings)  # the service schemas are not made yet
-    done = migrate(settings)
-    locations = [m.location for m in done]
-    assert {"catalogue", "users", "inventory", "payment", "orders", "notification"} <= set(locations)
-    assert any(p.component == "commerce.orders" for m in done if m.location == "orders" for p in m.migrations)
-    assert not any(p.component == "commerce.orders" for m in done if m.location == "payment" for p in m.migrations)
-    require_migrated(settings)  # now ready
-    assert all(not m.migrations for m in migrate(settings, dry_run=True))
+    assert not any(m.location == "orders" for m in migrate(settings))  # never used: no schema or role made
+    require_migrated(settings)  # nothing made, nothing missing
+    with Runtime.open(settings) as runtime:
+        svc: CommerceService = runtime.service(SERVICE, CommerceService)  # first use: made and migrated
+        orders = svc.placement.service("orders").namespace
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # as if a newer release added a migration
+        conn.execute(f"DELETE FROM \"{orders}\".schema_migrations WHERE component = 'commerce.orders'")
+    with pytest.raises(ConfigurationError, match="datastrata migrate"):
+        require_migrated(settings)
+    done = {m.location: m for m in migrate(settings)}
+    assert {"catalogue", "users", "inventory", "payment", "orders", "notification"} <= set(done)
+    assert [p.component for p in done["orders"].migrations] == ["commerce.orders"]  # its own component only
+    assert done["payment"].migrations == ()
+    require_migrated(settings)  # ready again
 
 
 def test_tour_step_and_worker_job(tmp_path: Path) -> None:

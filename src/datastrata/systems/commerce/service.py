@@ -113,15 +113,21 @@ def install(runtime: Runtime) -> None:
 
 
 def migrate_services(settings: Settings, dry_run: bool) -> list[LocationMigrations]:
-    """Make (once) and migrate every commerce service's own store with its own components (``datastrata migrate``)."""
-    return provision(settings, by_context(Single.from_settings(settings).spec, SERVICES), schema.BY_SERVICE,
-                     dry_run=dry_run)  # fmt: skip
+    """Migrate every commerce service's store made so far with its own components (``datastrata migrate``).
+
+    A service's store is made on the first use of the commerce services (its PostgreSQL role needs a role that may
+    create roles), not by ``migrate``, so a deployment that never uses them gets no schemas and roles of theirs.
+    """
+    placement = by_context(Single.from_settings(settings).spec, SERVICES)
+    return provision(settings, placement, schema.BY_SERVICE, dry_run=dry_run, made_only=True)
 
 
 def require_migrated(settings: Settings) -> None:
-    """Raise unless every service's store has its migrations applied (readiness; SQLite files migrate on open)."""
+    """Raise unless every service's store made so far has its migrations applied (SQLite files migrate on open)."""
+    if Single.from_settings(settings).spec.store.startswith("sqlite"):
+        return
     for done in migrate_services(settings, True):
-        if done.migrations and not done.store.startswith("sqlite"):
+        if done.migrations:
             raise ConfigurationError(
                 f"{len(done.migrations)} migration(s) are not applied in service {done.location}'s store, the first "
                 f"is {done.migrations[0].label}; run `datastrata migrate`"
