@@ -46,13 +46,18 @@ def test_the_story_via_cli(tmp_path: Path) -> None:
     assert [p["sku"] for p in ok(env, "product", "search", "muddy")] == ["shoe"]
     assert ok(env, "stock", "set", "shoe", "3")["available"] == 3
     ok(env, "user", "add", "mei", "Mei")
-    order = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-1")
-    assert (order["status"], order["total"]) == ("PENDING", "179.80")
+    order = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-1")  # choreographed: carried on at once
+    assert (order["status"], order["total"], order["saga"]) == ("CONFIRMED", "179.80", "choreographed")
     again = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-1")  # another process, the same order
     assert again == order
     shown = ok(env, "order", "show", "o-1")
-    assert shown["status"] == "PENDING" and shown["reservation"]["state"] == "NONE" and shown["payment"] is None
-    assert ok(env, "stock", "show", "shoe")["on_hand"] == 3
+    assert shown["reservation"]["state"] == "CONFIRMED" and shown["payment"]["state"] == "CHARGED"
+    assert [n["kind"] for n in shown["notifications"]] == ["OrderConfirmed"]
+    assert ok(env, "stock", "show", "shoe")["on_hand"] == 1
+    short = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-2")
+    assert short["status"] == "CANCELLED" and "1 available" in short["reason"]
+    manual = ok(env, "order", "place", "mei", "shoe:1", "--order-id", "o-3", "--saga", "manual")
+    assert manual["status"] == "PENDING"
     services = ok(env, "services")["services"]
     assert [s["service"] for s in services] == ["catalogue", "users", "inventory", "payment", "orders", "notification"]
     assert len({s["store"] for s in services}) == 6
@@ -60,6 +65,7 @@ def test_the_story_via_cli(tmp_path: Path) -> None:
         (("order", "place", "mei", "shoe"), "lines"),
         (("order", "place", "ghost", "shoe:1"), "customer"),
         (("stock", "set", "shoe", "1.5"), "on_hand"),
+        (("order", "place", "mei", "shoe:1", "--saga", "sometimes"), "saga"),
         (("product", "add", "bad sku", "x", "1"), "sku"),
         (("product", "add", "p", "x", "1.999"), "price"),
     ):
@@ -147,10 +153,11 @@ def test_tour_step_and_worker_job(tmp_path: Path) -> None:
         install(runtime)
         tour_step(runtime, lines.append)
         svc: CommerceService = runtime.services[SERVICE]
-        svc.orders.place("mei", ["shoe-1:1"], order_id="after-tour")
-        svc.orders.confirm("after-tour")
-        while runtime.run_once():  # the worker's job drives the services' relays and the notification service
+        svc.orders.place("mei", ["shoe-1:1"], order_id="after-tour", saga="choreographed")
+        while runtime.run_once():  # the worker's job drives the services' relays and their reactions
             pass
+        assert svc.orders.get("after-tour").status == "CONFIRMED"
         assert svc.notification.sent("after-tour")
     text = "\n".join(lines)
-    assert "CONFIRMED" in text and "DECLINED" in text and "FAILED" in text and "its own store" in text
+    assert "tour-1 (shoe-1:2, 179.80): CONFIRMED" in text and "its own store" in text
+    assert "stock RELEASED, payment DECLINED" in text and "3 available, 9 wanted" in text

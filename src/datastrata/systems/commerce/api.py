@@ -6,7 +6,7 @@ and other services reach the service's data only through it or its events.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -147,6 +147,9 @@ class OrderIn(BaseModel):
     customer: Id
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     order_id: Id | None = Field(default=None, description="The order's id (its idempotency key); omit for a new one")
+    saga: Literal["choreographed", "orchestrated", "manual"] = Field(
+        default="choreographed", description="How it is carried on: services reacting to events, the saga, or nobody"
+    )
 
 
 class PricedLineOut(BaseModel):
@@ -167,6 +170,7 @@ class OrderOut(BaseModel):
     total: str
     version: int
     reason: str | None
+    saga: str
 
 
 class CancelIn(BaseModel):
@@ -307,7 +311,7 @@ def get_charge(order_id: IdPath, request: Request) -> dict[str, Any] | None:
 def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded (same order id: that order)."""
     lines = [line.model_dump() for line in body.lines]
-    return _svc(request).orders.place(body.customer, lines, order_id=body.order_id).to_dict()
+    return _svc(request).orders.place(body.customer, lines, order_id=body.order_id, saga=body.saga).to_dict()
 
 
 @router.get("/orders/{order_id}", responses=problems(404), response_model=OrderOut)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, emit, remember_stores, service
+from datastrata.systems.commerce.domain import CHOREOGRAPHED
 from datastrata.systems.commerce.service import SERVICE, CommerceService
 
 app = typer.Typer(
@@ -117,13 +118,22 @@ def order_place(
     order_id: Annotated[
         str | None, typer.Option("--order-id", help="The order's id (its idempotency key); default: a new one.")
     ] = None,
+    saga: Annotated[
+        str,
+        typer.Option(
+            "--saga",
+            help="How it is carried on: choreographed (the services react to its events) or manual (nobody).",
+        ),
+    ] = CHOREOGRAPHED,
     as_json: JsonOption = False,
 ) -> None:
-    """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded in the order service's log."""
+    """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded; the saga carries it on."""
     svc = _svc(ctx)
-    data = _settled(svc, svc.orders.place(customer, lines, order_id=order_id).to_dict())
+    placed = svc.orders.place(customer, lines, order_id=order_id, saga=saga)
+    svc.settle()  # the services react to each other's events until the order is confirmed or cancelled
+    data = svc.orders.get(placed.order_id).to_dict()
     emit(data, as_json=as_json, text=lambda d: f"order {d['order_id']} for {d['customer']}: {d['status']}, "
-         f"total {d['total']}")  # fmt: skip
+         f"total {d['total']}" + (f" ({d['reason']})" if d["reason"] else ""))  # fmt: skip
 
 
 @order_app.command("show")

@@ -82,7 +82,9 @@ class PaymentApi(Protocol):
 class OrdersApi(Protocol):
     """The order service as other services see it."""
 
-    def place(self, customer: object, lines: object, *, order_id: object | None = None) -> Order:
+    def place(
+        self, customer: object, lines: object, *, order_id: object | None = None, saga: object = "manual"
+    ) -> Order:
         """Save a PENDING order and record OrderCreated."""
 
     def get(self, order_id: object) -> Order:
@@ -206,9 +208,11 @@ class OrdersHttp:
     def __init__(self, transport: HttpTransport) -> None:
         self.t = transport
 
-    def place(self, customer: object, lines: object, *, order_id: object | None = None) -> Order:
+    def place(
+        self, customer: object, lines: object, *, order_id: object | None = None, saga: object = "manual"
+    ) -> Order:
         """``POST /commerce/orders``."""
-        body = {"customer": customer, "lines": _lines(lines), "order_id": order_id}
+        body = {"customer": customer, "lines": _lines(lines), "order_id": order_id, "saga": saga}
         return Order.from_dict(self.t.call("POST", "/commerce/orders", body=body))
 
     def get(self, order_id: object) -> Order:

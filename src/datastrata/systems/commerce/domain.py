@@ -28,6 +28,11 @@ INVENTORY_RELEASED, INVENTORY_CONFIRMED, STOCK_SET = "InventoryReleased", "Inven
 PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_REFUNDED = "PaymentCompleted", "PaymentFailed", "PaymentRefunded"
 PRODUCT_ADDED, USER_REGISTERED, NOTIFICATION_SENT = "ProductAdded", "UserRegistered", "NotificationSent"
 
+#: How an order is carried on after it is placed: services reacting to each other's events, the saga orchestrator,
+#: or nobody (each step called by hand through the services' APIs).
+CHOREOGRAPHED, ORCHESTRATED, MANUAL = "choreographed", "orchestrated", "manual"
+SAGA_STYLES = (CHOREOGRAPHED, ORCHESTRATED, MANUAL)
+
 #: Order statuses (a document's ``status``).
 PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
 #: Reservation states: held (not sellable), confirmed (sold), released (sellable again).
@@ -56,6 +61,13 @@ def check_id(value: object, *, field: str) -> str:
             f"{field} must be 1-64 letters, digits, '_', '.', ':' or '-' (e.g. sku-1); got {value!r}", field=field
         )
     return value
+
+
+def check_style(value: object) -> str:
+    """Return `value` if it names how an order is carried on (choreographed, orchestrated or manual)."""
+    if value not in SAGA_STYLES:
+        raise ValidationError(f"saga must be one of {', '.join(SAGA_STYLES)}; got {value!r}", field="saga")
+    return str(value)
 
 
 def money(value: object, *, field: str = "price") -> Decimal:

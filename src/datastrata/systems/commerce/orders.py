@@ -23,6 +23,7 @@ from datastrata.stores.database import time_to_db
 from datastrata.systems.commerce.domain import (
     CANCELLED,
     CONFIRMED,
+    MANUAL,
     ORDER_CANCELLED,
     ORDER_CONFIRMED,
     ORDER_CREATED,
@@ -30,6 +31,7 @@ from datastrata.systems.commerce.domain import (
     PENDING,
     PricedLine,
     check_id,
+    check_style,
     lines_of,
     total_of,
 )
@@ -52,6 +54,8 @@ class Order:
     status: str
     version: int = 1
     reason: str | None = None
+    #: How the order is carried on after it is placed (:data:`~datastrata.systems.commerce.domain.SAGA_STYLES`).
+    saga: str = MANUAL
 
     @property
     def total(self) -> Decimal:
@@ -62,14 +66,14 @@ class Order:
         """Return the document (amounts as exact decimal text)."""
         return {"order_id": self.order_id, "customer": self.customer, "status": self.status,
                 "lines": [x.to_dict() for x in self.lines], "total": str(self.total), "version": self.version,
-                "reason": self.reason}  # fmt: skip
+                "reason": self.reason, "saga": self.saga}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Order:
         """Rebuild from the document."""
         lines = tuple(PricedLine(str(x["sku"]), int(x["quantity"]), Decimal(str(x["price"]))) for x in data["lines"])
         return cls(str(data["order_id"]), str(data["customer"]), lines, str(data["status"]),
-                   int(data.get("version", 1)), data.get("reason"))  # fmt: skip
+                   int(data.get("version", 1)), data.get("reason"), str(data.get("saga", MANUAL)))  # fmt: skip
 
 
 class OrdersService:
@@ -81,12 +85,17 @@ class OrdersService:
         self.users = users
         self.commands = CommandHandler(runtime)
 
-    def place(self, customer: object, lines: object, *, order_id: object | None = None) -> Order:
-        """Save a ``PENDING`` order and record ``OrderCreated``; the same order id again returns that order."""
+    def place(self, customer: object, lines: object, *, order_id: object | None = None, saga: object = MANUAL) -> Order:
+        """Save a ``PENDING`` order and record ``OrderCreated``; the same order id again returns that order.
+
+        `saga` says how it is carried on: ``choreographed`` (the services react to its events), ``orchestrated``
+        (the order saga drives it) or ``manual`` (nobody: each step through the services' APIs).
+        """
         order_id = check_id(order_id, field="order_id") if order_id is not None else new_id()
         who = check_id(customer, field="customer")
+        style = check_style(saga)
         wanted = lines_of(lines)
-        content = {"customer": who, "lines": [x.to_dict() for x in wanted]}
+        content = {"customer": who, "lines": [x.to_dict() for x in wanted], "saga": style}
         with self.runtime.read(Scope.of(ORDERS, order_id)) as work:  # a replay answers without asking anyone
             stored = _order_in(work, order_id)
         if stored is not None and _same(stored, who, content):
@@ -97,7 +106,7 @@ class OrdersService:
         if missing:
             raise NotFound(f"no product {missing[0]!r} in the catalogue; add it first", field="lines")
         priced = tuple(PricedLine(x.sku, x.quantity, products[x.sku].price) for x in wanted)
-        order = Order(order_id, who, priced, PENDING)
+        order = Order(order_id, who, priced, PENDING, saga=style)
 
         def body(work: Work) -> Order:
             found = _order_in(work, order_id)
@@ -160,7 +169,7 @@ class OrdersService:
 
 def _same(order: Order, customer: str, content: dict[str, Any]) -> bool:
     lines = [{"sku": x.sku, "quantity": x.quantity} for x in order.lines]
-    return order.customer == customer and lines == content["lines"]
+    return order.customer == customer and lines == content["lines"] and order.saga == content["saga"]
 
 
 def _order_in(work: Work, order_id: str) -> Order | None:

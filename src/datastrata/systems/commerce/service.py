@@ -22,6 +22,7 @@ from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import provision
 from datastrata.systems.commerce import schema
 from datastrata.systems.commerce.catalogue import CatalogueService
+from datastrata.systems.commerce.choreography import Choreography
 from datastrata.systems.commerce.clients import CatalogueApi, CatalogueHttp, UsersApi, UsersHttp
 from datastrata.systems.commerce.domain import ORDERS, SERVICES, DeclineRule
 from datastrata.systems.commerce.inventory import InventoryService
@@ -62,6 +63,8 @@ class CommerceService:
             self.orders = OrdersService(self.runtime, catalogue=catalogue, users=users)
             self.notification = NotificationService(self.runtime)
             self.events.subscribe(CONSUMER, self.notification.handle, types=TYPES, producers=[ORDERS])
+            self.choreography = Choreography(orders=self.orders, inventory=self.inventory, payment=self.payment)
+            self.choreography.attach(self.events)
         except BaseException:
             self.runtime.close()
             raise
