@@ -7,7 +7,7 @@ service writes to the customer. Failures compensate: ``InventoryFailed`` or ``Pa
 cancels (``OrderCancelled``) → the inventory service releases the stock and the payment service refunds (both
 no-ops that leave a tombstone when nothing was held or charged, so a late reservation or charge does nothing).
 
-Each reaction is a consumer of the producing service's relay, in the receiving service's tenant, calling the
+Each reaction consumes the producing service's relay (all as one consumer), in the event's tenant, calling the
 receiving service's idempotent command (keyed by the event), so a redelivered event changes nothing. Only orders
 placed with ``saga="choreographed"`` are carried on; the others' events are ignored.
 """
@@ -37,6 +37,9 @@ from datastrata.systems.commerce.domain import (
     PAYMENT_FAILED,
 )
 from datastrata.systems.commerce.orders import Order
+
+#: The consumer the reactions run as on the bus.
+CONSUMER = "commerce.choreography"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +71,26 @@ class Choreography:
         )
 
     def attach(self, events: ServiceEvents) -> None:
-        """Subscribe every reaction to its producer's events (a consumer each: ``commerce.choreography.<name>``)."""
-        for reaction in self.reactions:
-            events.subscribe(
-                f"commerce.choreography.{reaction.name}", self._handler(reaction), types=[reaction.on],
-                producers=[reaction.producer],
-            )  # fmt: skip
+        """Subscribe the reactions to their producers' events, as one consumer (:data:`CONSUMER`).
 
-    def _handler(self, reaction: Reaction) -> Callable[[Event], None]:
-        def handle(event: Event) -> None:
-            with tenant(event.tenant_id):  # the receiving service acts for the event's tenant
-                order = self.orders.get(str(event.payload["order_id"]))
-                if order.saga == CHOREOGRAPHED:
+        One consumer rather than one per reaction: each relay keeps a checkpoint per consumer, so every consumer
+        more is a checkpoint more to read and move on every service's log.
+        """
+        events.subscribe(
+            CONSUMER, self.handle, types=sorted({r.on for r in self.reactions}),
+            producers=sorted({r.producer for r in self.reactions}),
+        )  # fmt: skip
+
+    def handle(self, event: Event) -> None:
+        """Run every reaction to `event`, for its tenant, if its order is choreographed (again: nothing changes)."""
+        reactions = [r for r in self.reactions if r.on == event.type]
+        if not reactions:
+            return
+        with tenant(event.tenant_id):  # the receiving services act for the event's tenant
+            order = self.orders.get(str(event.payload["order_id"]))
+            if order.saga == CHOREOGRAPHED:
+                for reaction in reactions:
                     reaction.act(order, event)
-
-        return handle
 
     def _reserve(self, order: Order, event: Event) -> None:
         lines = [{"sku": x.sku, "quantity": x.quantity} for x in order.lines]
