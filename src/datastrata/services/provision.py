@@ -11,13 +11,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from datastrata.core.config import Settings, sqlite_path
+from datastrata.eventlog.checkpoints import MIGRATIONS as CHECKPOINTS
+from datastrata.eventlog.schema import MIGRATIONS as EVENTLOG
+from datastrata.messaging.schema import MIGRATIONS as MESSAGING
 from datastrata.runtime.location import LocationSpec
-from datastrata.runtime.migrations import SPINE, LocationMigrations, migrate_location
+from datastrata.runtime.migrations import LocationMigrations, migrate_location
+from datastrata.runtime.runtime import EVERY_LOCATION
 from datastrata.services.placement import ByContext
 from datastrata.stores.migrations import Component, Pending, unique
 from datastrata.stores.open import open_database
 from datastrata.tenancy import provisioning as p
 from datastrata.tenancy.bridge import create_role
+from datastrata.tenancy.subject_keys import MIGRATIONS as SUBJECT_KEYS
+from datastrata.writes.idempotency import MIGRATIONS as IDEMPOTENCY
+
+#: What a service's store holds besides the service's own tables: its log (and the keys sealing personal fields in
+#: it), its inbox, its relay's checkpoints, its commands' idempotency keys, and what every location holds. No jobs,
+#: tiering or shard catalogue: those live at home.
+SERVICE_SPINE: tuple[Component, ...] = (EVENTLOG, SUBJECT_KEYS, MESSAGING, CHECKPOINTS, IDEMPOTENCY, *EVERY_LOCATION)
 
 
 def provision(
@@ -58,10 +69,10 @@ def provision_service(
     """Make the service's file, or its schema and role, and apply its migrations (the spine's and `components`)."""
     if spec.namespace is None:
         Path(sqlite_path(spec.store)).parent.mkdir(parents=True, exist_ok=True)
-        return migrate_location(spec, components, dry_run=dry_run)
+        return migrate_location(spec, components, dry_run=dry_run, spine=SERVICE_SPINE)
     owner = p.owner_url(settings, spec.store)
     if dry_run and not made(settings, spec):  # nothing made yet: every migration is pending
-        todo = [Pending(c.name, m) for c in unique([*SPINE, *components]) for m in c.on("postgresql")]
+        todo = [Pending(c.name, m) for c in unique([*SERVICE_SPINE, *components]) for m in c.on("postgresql")]
         return LocationMigrations(spec.name, spec.shown, tuple(todo), applied=False)
     if not dry_run:
         create_role(settings, spec)
@@ -71,4 +82,4 @@ def provision_service(
                 tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{spec.namespace}"')
         finally:
             db.close()
-    return migrate_location(spec, components, dry_run=dry_run, owner_store=owner)
+    return migrate_location(spec, components, dry_run=dry_run, owner_store=owner, spine=SERVICE_SPINE)

@@ -112,26 +112,26 @@ def test_concurrent_reservations_take_exactly_the_stock_there_is(commerce: Comme
     assert commerce.inventory.stock("shoe").to_dict() == {"sku": "shoe", "on_hand": 5, "reserved": 5, "available": 0}
 
 
-def test_each_command_is_idempotent_by_its_key(commerce: CommerceService) -> None:
-    stocked(commerce)
-    first = commerce.inventory.reserve("o-1", ["shoe:1"], key="step-1")
-    assert commerce.inventory.reserve("o-1", ["shoe:1"], key="step-1") == first
+def test_each_command_is_idempotent_by_its_key(embedded: CommerceService) -> None:
+    stocked(embedded)
+    first = embedded.inventory.reserve("o-1", ["shoe:1"], key="step-1")
+    assert embedded.inventory.reserve("o-1", ["shoe:1"], key="step-1") == first
     with pytest.raises(RuleViolation) as refused:
-        commerce.inventory.reserve("o-1", ["shoe:2"], key="step-1")  # other content under the key
+        embedded.inventory.reserve("o-1", ["shoe:2"], key="step-1")  # other content under the key
     assert refused.value.field == "key"
-    assert commerce.inventory.reserve("o-1", ["shoe:1"], key="step-1b") == first  # by order too
-    assert commerce.inventory.stock("shoe").reserved == 1
-    charge = commerce.payment.charge("o-1", "mei", "80.00", key="pay-1")
+    assert embedded.inventory.reserve("o-1", ["shoe:1"], key="step-1b") == first  # by order too
+    assert embedded.inventory.stock("shoe").reserved == 1
+    charge = embedded.payment.charge("o-1", "mei", "80.00", key="pay-1")
     assert charge.state == "CHARGED"
-    assert commerce.payment.charge("o-1", "mei", "80.00", key="pay-1") == charge
-    assert commerce.payment.charge("o-1", "mei", "80.00", key="pay-2") == charge  # one charge per order
-    refund = commerce.payment.refund("o-1", key="r-1")
+    assert embedded.payment.charge("o-1", "mei", "80.00", key="pay-1") == charge
+    assert embedded.payment.charge("o-1", "mei", "80.00", key="pay-2") == charge  # one charge per order
+    refund = embedded.payment.refund("o-1", key="r-1")
     assert refund is not None and refund.state == "REFUNDED"
-    assert commerce.payment.refund("o-1", key="r-2") == refund
-    assert commerce.payment.refund("late") is None  # refunded before its charge arrived
-    late = commerce.payment.charge("late", "mei", "80.00")
+    assert embedded.payment.refund("o-1", key="r-2") == refund
+    assert embedded.payment.refund("late") is None  # refunded before its charge arrived
+    late = embedded.payment.charge("late", "mei", "80.00")
     assert late.state == "VOID" and late.amount == 0  # so the late charge charges nothing
-    assert _types(commerce, "payment").count(PAYMENT_REFUNDED) == 1
+    assert _types(embedded, "payment").count(PAYMENT_REFUNDED) == 1
 
 
 def test_the_decline_rule_declines_and_records_it(embedded: CommerceService) -> None:
@@ -185,20 +185,20 @@ def test_bad_orders_are_refused_naming_the_field_and_write_nothing(embedded: Com
     assert _types(embedded, "orders") == []
 
 
-def test_the_notification_service_sends_once_per_order_event(commerce: CommerceService) -> None:
-    stocked(commerce)
-    commerce.orders.place("mei", ["shoe:1"], order_id="o-1")
-    commerce.orders.confirm("o-1")
-    commerce.orders.place("mei", ["shoe:1"], order_id="o-2")
-    commerce.orders.cancel("o-2", reason="out of stock")
-    assert commerce.notification.sent("o-1") == []  # not before the relay hands the events over
-    commerce.settle()
-    [confirmed] = commerce.notification.sent("o-1")
+def test_the_notification_service_sends_once_per_order_event(embedded: CommerceService) -> None:
+    stocked(embedded)
+    embedded.orders.place("mei", ["shoe:1"], order_id="o-1")
+    embedded.orders.confirm("o-1")
+    embedded.orders.place("mei", ["shoe:1"], order_id="o-2")
+    embedded.orders.cancel("o-2", reason="out of stock")
+    assert embedded.notification.sent("o-1") == []  # not before the relay hands the events over
+    embedded.settle()
+    [confirmed] = embedded.notification.sent("o-1")
     assert confirmed.kind == "OrderConfirmed" and "is confirmed" in confirmed.message
-    assert "out of stock" in commerce.notification.sent("o-2")[0].message
-    event = next(e for e in _events(commerce, "orders") if e.type == "OrderConfirmed")
-    commerce.notification.handle(event)  # delivered again (a relay crash, a Redis claim): its inbox drops it
-    assert len(commerce.notification.sent("o-1")) == 1
+    assert "out of stock" in embedded.notification.sent("o-2")[0].message
+    event = next(e for e in _events(embedded, "orders") if e.type == "OrderConfirmed")
+    embedded.notification.handle(event)  # delivered again (a relay crash, a Redis claim): its inbox drops it
+    assert len(embedded.notification.sent("o-1")) == 1
 
 
 def test_with_redis_the_available_count_is_a_cached_counter_invalidated_on_commit(
