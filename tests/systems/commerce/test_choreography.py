@@ -6,11 +6,14 @@ import os
 import random
 from collections import Counter
 
+from datastrata.core.config import Settings
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
+from datastrata.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.systems.commerce.choreography import CONSUMER
 from datastrata.systems.commerce.domain import CANCELLED, CHOREOGRAPHED, CONFIRMED, MANUAL, PENDING
-from datastrata.systems.commerce.service import CommerceService
+from datastrata.systems.commerce.service import SERVICE, CommerceService
+from datastrata.testing.servers import RoleUrls
 from tests.systems.commerce.conftest import stocked
 
 #: Random orders per run (the full run takes the issue's 1,000).
@@ -104,3 +107,20 @@ def _redeliver(svc: CommerceService, rng: random.Random) -> None:
     delivery = svc.runtime.bus.delivery(CONSUMER)
     assert delivery is not None
     assert delivery.deliver(rng.choice(events))
+
+
+def test_as_the_application_role_each_service_works_through_its_own_role(pg_server: str, app_role_pg: RoleUrls) -> None:
+    settings = Settings(
+        store=app_role_pg.app, owner_store=app_role_pg.owner, platform_store=app_role_pg.platform,
+        app_role=app_role_pg.app_role, platform_role=app_role_pg.platform_role,
+        provision_store=f"{pg_server}/postgres",
+    )  # fmt: skip
+    with Runtime.open(settings) as runtime:
+        svc: CommerceService = runtime.service(SERVICE, CommerceService)
+        stocked(svc)
+        svc.orders.place("mei", ["shoe:1"], order_id="prod-1", saga=CHOREOGRAPHED)
+        svc.settle()  # relays and reactions as the platform role, each service's work as its own role
+        assert svc.orders.get("prod-1").status == CONFIRMED
+        assert [n.kind for n in svc.notification.sent("prod-1")] == ["OrderConfirmed"]
+        with svc.runtime.read(Scope.of("payment")) as work:
+            assert work.scalar("SELECT current_user") == svc.placement.service("payment").role

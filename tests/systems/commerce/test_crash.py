@@ -16,7 +16,7 @@ from tests.systems.commerce.commerce_child import shop
 CHILD = Path(__file__).with_name("commerce_child.py")
 ROOT = Path(__file__).parents[3]
 ORDERS = 6
-#: How many events the choreography reacts to for the child's 6 orders (3 confirmed, 3 short of stock).
+#: How many events the choreography reacts to for the child's 6 orders (confirmed, declined, short of stock).
 REACTIONS = 21
 #: Where the child kills itself: (the n-th reaction, before it acts or after); the full run takes every point.
 POINTS = (
