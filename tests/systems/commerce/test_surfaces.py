@@ -20,6 +20,7 @@ from datastrata.services.client import HttpTransport
 from datastrata.shell import ShellGroup
 from datastrata.systems.commerce.cli import app as commerce_app
 from datastrata.systems.commerce.clients import CatalogueHttp, InventoryHttp, OrdersHttp, PaymentHttp, UsersHttp
+from datastrata.systems.commerce.orders import OrdersService
 from datastrata.systems.commerce.service import SERVICE, CommerceService, install, require_migrated
 from datastrata.systems.commerce.tour import tour_step
 from tests.conftest import ApiClient
@@ -97,6 +98,12 @@ def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: 
         assert inventory.set_stock("shoe", 4) == local.inventory.stock("shoe")
         order = orders.place("mei", ["shoe:2"], order_id="o-1")
         assert order == local.orders.get("o-1") == orders.get("o-1")
+        # the order service with its peers over HTTP: priced and checked through their routes, not their stores
+        remote_peers = OrdersService(local.runtime, catalogue=catalogue, users=users)
+        assert remote_peers.place("mei", ["shoe:1"], order_id="o-peers").total == product.price
+        with pytest.raises(NotFound) as unknown:
+            remote_peers.place("mei", ["ghost-sku:1"])
+        assert unknown.value.field == "lines"
         held = inventory.reserve("o-1", ["shoe:2"], key="reserve-o-1")
         assert held == inventory.reserve("o-1", ["shoe:2"], key="reserve-o-1") == local.inventory.reservation("o-1")
         charge = payment.charge("o-1", "mei", order.total, key="pay-o-1")
