@@ -216,3 +216,26 @@ def test_with_redis_the_available_count_is_a_cached_counter_invalidated_on_commi
         assert svc.inventory.available("shoe") == 3
         svc.inventory.cache.set(key, "99")  # a stale counter never decides a reservation
         assert svc.inventory.reserve("o-2", ["shoe:4"]).state == "FAILED"
+
+
+def test_each_tenants_commerce_data_is_its_own(commerce: CommerceService) -> None:
+    from datastrata.tenancy.catalogue import Catalogue
+
+    Catalogue(commerce.runtime).add("acme", "indie")  # a second tenant: the stores now hold two (guard, RLS)
+    for who in ("default", "acme"):
+        with tenant(who):
+            stocked(commerce)
+    with tenant("acme"):
+        commerce.orders.place("mei", ["shoe:2"], order_id="o-1", saga="choreographed")
+        commerce.settle()
+        assert commerce.orders.get("o-1").status == "CONFIRMED"
+        assert commerce.inventory.stock("shoe").on_hand == 3
+        commerce.catalogue.add("brolly", "Umbrella", "15.00", description="Folding umbrella")
+        assert [p.sku for p in commerce.catalogue.search("umbrella")] == ["brolly"]
+    with tenant("default"):
+        assert commerce.catalogue.search("umbrella") == []  # the full-text index answers for its tenant only
+        with pytest.raises(NotFound):
+            commerce.orders.get("o-1")  # another tenant's order: not found, not forbidden
+        assert commerce.inventory.stock("shoe").on_hand == 5
+        assert commerce.payment.payment("o-1") is None
+        assert commerce.notification.sent("o-1") == []
