@@ -139,19 +139,20 @@ def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: 
 def test_migrate_upgrades_every_services_store_and_readiness_checks_them(pg_url: str) -> None:
     settings = Settings(store=pg_url)
     assert not any(m.location == "orders" for m in migrate(settings))  # never used: no schema or role made
-    require_migrated(settings)  # nothing made, nothing missing
     with Runtime.open(settings) as runtime:
+        require_migrated(runtime)  # the services not opened: nothing of theirs to be ready for
         svc: CommerceService = runtime.service(SERVICE, CommerceService)  # first use: made and migrated
+        require_migrated(runtime)
         orders = svc.placement.service("orders").namespace
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # as if a newer release added a migration
-        conn.execute(f"DELETE FROM \"{orders}\".schema_migrations WHERE component = 'commerce.orders'")
-    with pytest.raises(ConfigurationError, match="datastrata migrate"):
-        require_migrated(settings)
-    done = {m.location: m for m in migrate(settings)}
-    assert {"catalogue", "users", "inventory", "payment", "orders", "notification"} <= set(done)
-    assert [p.component for p in done["orders"].migrations] == ["commerce.orders"]  # its own component only
-    assert done["payment"].migrations == ()
-    require_migrated(settings)  # ready again
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # as if a newer release added a migration
+            conn.execute(f"DELETE FROM \"{orders}\".schema_migrations WHERE component = 'commerce.orders'")
+        with pytest.raises(ConfigurationError, match="datastrata migrate"):
+            require_migrated(runtime)
+        done = {m.location: m for m in migrate(settings)}
+        assert {"catalogue", "users", "inventory", "payment", "orders", "notification"} <= set(done)
+        assert [p.component for p in done["orders"].migrations] == ["commerce.orders"]  # its own component only
+        assert done["payment"].migrations == ()
+        require_migrated(runtime)  # ready again
 
 
 def test_tour_step_and_worker_job(tmp_path: Path) -> None:

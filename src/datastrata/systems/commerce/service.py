@@ -19,7 +19,8 @@ from datastrata.runtime.placement import Single
 from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
-from datastrata.services.provision import provision
+from datastrata.services.provision import SERVICE_SPINE, provision
+from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
 from datastrata.systems.commerce.catalogue import CatalogueService
 from datastrata.systems.commerce.choreography import Choreography
@@ -112,7 +113,7 @@ def install(runtime: Runtime) -> None:
         return opened.run_once() if isinstance(opened, CommerceService) else 0
 
     runtime.add_job("commerce.services", services)
-    runtime.readiness["commerce.migrations"] = lambda: require_migrated(runtime.settings)
+    runtime.readiness["commerce.migrations"] = lambda: require_migrated(runtime)
 
 
 def migrate_services(settings: Settings, dry_run: bool) -> list[LocationMigrations]:
@@ -125,13 +126,19 @@ def migrate_services(settings: Settings, dry_run: bool) -> list[LocationMigratio
     return provision(settings, placement, schema.BY_SERVICE, dry_run=dry_run, made_only=True)
 
 
-def require_migrated(settings: Settings) -> None:
-    """Raise unless every service's store made so far has its migrations applied (SQLite files migrate on open)."""
-    if Single.from_settings(settings).spec.store.startswith("sqlite"):
+def require_migrated(runtime: Runtime) -> None:
+    """Raise unless each service's store, once this process opened the services, has its migrations applied.
+
+    One query per service over the pools already open (a readiness probe opens no connection); a process that has
+    not used the services yet has nothing of theirs to be ready for.
+    """
+    opened = runtime.services.get(SERVICE)
+    if not isinstance(opened, CommerceService):
         return
-    for done in migrate_services(settings, True):
-        if done.migrations:
+    for name, spec in opened.placement.services.items():
+        todo = pending(opened.runtime.location(spec).db, [*SERVICE_SPINE, *schema.BY_SERVICE[name]])
+        if todo:
             raise ConfigurationError(
-                f"{len(done.migrations)} migration(s) are not applied in service {done.location}'s store, the first "
-                f"is {done.migrations[0].label}; run `datastrata migrate`"
+                f"{len(todo)} migration(s) are not applied in service {name}'s store, the first is {todo[0].label}; "
+                "run `datastrata migrate`"
             )
