@@ -239,3 +239,25 @@ def test_each_tenants_commerce_data_is_its_own(commerce: CommerceService) -> Non
         assert commerce.inventory.stock("shoe").on_hand == 5
         assert commerce.payment.payment("o-1") is None
         assert commerce.notification.sent("o-1") == []
+
+
+def test_concurrent_charges_of_one_order_under_different_keys_charge_it_once(commerce: CommerceService) -> None:
+    stocked(commerce)
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(12)
+
+    def charge(n: int) -> None:
+        try:
+            start.wait()
+            answers.append(commerce.payment.charge("o-1", "mei", "80.00", key=f"key-{n}").payment_id)
+        except BaseException as exc:  # collected: a thread's failure fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=charge, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(answers)) == 1  # every caller got the one charge
+    assert _types(commerce, "payment") == ["PaymentCompleted"]

@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS commerce_payments (
     charged_at {time} NOT NULL,
     PRIMARY KEY (tenant_id, payment_id)
 );
-CREATE INDEX IF NOT EXISTS commerce_payments_order ON commerce_payments (tenant_id, order_id);
+CREATE UNIQUE INDEX IF NOT EXISTS commerce_payments_one_per_order ON commerce_payments (tenant_id, order_id);
 """.format(**_types(dialect))
 
 
