@@ -40,6 +40,7 @@ class SystemEntry:
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
     from datastrata.mdm.schema import MIGRATIONS as MDM
+    from datastrata.services.sagas import MIGRATIONS as SAGAS
     from datastrata.systems.commerce import api as commerce_api
     from datastrata.systems.commerce import cli as commerce_cli
     from datastrata.systems.commerce import tour as commerce_tour
@@ -176,6 +177,7 @@ def systems() -> list[SystemEntry]:
             router=commerce_api.router,
             tour=commerce_tour.tour_step,
             install=install_commerce,
+            migrations=(SAGAS,),
             locations=migrate_commerce,
         ),
     ]

@@ -59,6 +59,16 @@ def test_the_story_via_cli(tmp_path: Path) -> None:
     assert short["status"] == "CANCELLED" and "1 available" in short["reason"]
     manual = ok(env, "order", "place", "mei", "shoe:1", "--order-id", "o-3", "--saga", "manual")
     assert manual["status"] == "PENDING"
+    ok(env, "stock", "set", "shoe", "5")
+    orchestrated = ok(env, "order", "place", "mei", "shoe:1", "--order-id", "o-4", "--saga", "orchestrated")
+    assert orchestrated["status"] == "CONFIRMED"
+    timeline = ok(env, "saga", "show", "o-4")
+    assert timeline["state"] == "completed"
+    assert [c["step"] for c in timeline["timeline"]] == ["order", "reserve", "pay", "confirm", "sell"]
+    code, out, _ = cli(env, "saga", "show", "o-4")
+    assert code == 0 and out.startswith("saga o-4 (order): completed")
+    code, _, err = cli(env, "saga", "show", "o-1")  # a choreographed order has no saga in the log
+    assert code != 0 and "no saga" in err
     services = ok(env, "services")["services"]
     assert [s["service"] for s in services] == ["catalogue", "users", "inventory", "payment", "orders", "notification"]
     assert len({s["store"] for s in services}) == 6
@@ -75,7 +85,7 @@ def test_the_story_via_cli(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["order", "--help"], ["order", "place", "--help"], ["stock", "--help"]):
+    for args in (["--help"], ["order", "place", "--help"], ["stock", "--help"], ["saga", "--help"]):
         code, out, _ = cli({}, *args)
         assert code == 0 and out.strip()
     for group in (commerce_app, *(g.typer_instance for g in commerce_app.registered_groups)):
@@ -167,5 +177,6 @@ def test_tour_step_and_worker_job(tmp_path: Path) -> None:
         assert svc.orders.get("after-tour").status == "CONFIRMED"
         assert svc.notification.sent("after-tour")
     text = "\n".join(lines)
-    assert "tour-1 (shoe-1:2, 179.80): CONFIRMED" in text and "its own store" in text
+    assert "tour-1 (shoe-1:1, 89.90): CONFIRMED" in text and "its own store" in text
+    assert "saga-1 (shoe-1:1, 89.90): CONFIRMED" in text and "undo reserve" in text
     assert "stock RELEASED, payment DECLINED" in text and "3 available, 9 wanted" in text

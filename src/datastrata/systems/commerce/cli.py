@@ -22,10 +22,12 @@ product_app = typer.Typer(help="The product catalogue: add products, search them
 stock_app = typer.Typer(help="The inventory: stock on hand, reserved and available.", no_args_is_help=True)
 order_app = typer.Typer(help="Orders: place one (saved PENDING, OrderCreated recorded), show one.")
 user_app = typer.Typer(help="The user service: register customers.", no_args_is_help=True)
+saga_app = typer.Typer(help="The order saga: an orchestrated order's timeline from the saga log.")
 app.add_typer(product_app, name="product")
 app.add_typer(stock_app, name="stock")
 app.add_typer(order_app, name="order")
 app.add_typer(user_app, name="user")
+app.add_typer(saga_app, name="saga")
 
 SkuArg = Annotated[str, typer.Argument(help="The product's SKU, e.g. sku-1.")]
 OrderArg = Annotated[str, typer.Argument(help="The order's id.")]
@@ -122,7 +124,8 @@ def order_place(
         str,
         typer.Option(
             "--saga",
-            help="How it is carried on: choreographed (the services react to its events) or manual (nobody).",
+            help="How it is carried on: choreographed (the services react to its events), orchestrated (the order "
+            "saga drives it) or manual (nobody).",
         ),
     ] = CHOREOGRAPHED,
     as_json: JsonOption = False,
@@ -130,7 +133,7 @@ def order_place(
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded; the saga carries it on."""
     svc = _svc(ctx)
     placed = svc.orders.place(customer, lines, order_id=order_id, saga=saga)
-    svc.settle()  # the services react to each other's events until the order is confirmed or cancelled
+    svc.settle()  # the services react, or the order saga runs, until the order is confirmed or cancelled
     data = svc.orders.get(placed.order_id).to_dict()
     emit(data, as_json=as_json, text=lambda d: f"order {d['order_id']} for {d['customer']}: {d['status']}, "
          f"total {d['total']}" + (f" ({d['reason']})" if d["reason"] else ""))  # fmt: skip
@@ -170,3 +173,9 @@ def services(ctx: typer.Context, as_json: JsonOption = False) -> None:
         f"{s['service']}: {s['store']}" + (f" schema {s['schema']} as role {s['role']}" if s["schema"] else "")
         for s in d["services"]
     ) + f"\n{d['pending']} events to relay")  # fmt: skip
+
+
+@saga_app.command("show")
+def saga_show(ctx: typer.Context, order_id: OrderArg, as_json: JsonOption = False) -> None:
+    """Show an orchestrated order's saga: its state, why it compensated, and every step and compensation called."""
+    typer.echo(_svc(ctx).saga_timeline(order_id, as_json=as_json))

@@ -20,16 +20,18 @@ from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import SERVICE_SPINE, provision
+from datastrata.services.sagas import Orchestrator, show
 from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
 from datastrata.systems.commerce.catalogue import CatalogueService
 from datastrata.systems.commerce.choreography import Choreography
 from datastrata.systems.commerce.clients import CatalogueApi, CatalogueHttp, UsersApi, UsersHttp
-from datastrata.systems.commerce.domain import ORDERS, SERVICES, DeclineRule
+from datastrata.systems.commerce.domain import ORDER_CREATED, ORDERS, SERVICES, DeclineRule
 from datastrata.systems.commerce.inventory import InventoryService
 from datastrata.systems.commerce.notification import CONSUMER, TYPES, NotificationService
 from datastrata.systems.commerce.orders import OrdersService
 from datastrata.systems.commerce.payment import PaymentService
+from datastrata.systems.commerce.saga import STARTER, OrderSagas, order_saga
 from datastrata.systems.commerce.users import UsersService
 
 #: The name the service is registered under on a runtime.
@@ -66,10 +68,26 @@ class CommerceService:
             self.events.subscribe(CONSUMER, self.notification.handle, types=TYPES, producers=[ORDERS])
             self.choreography = Choreography(orders=self.orders, inventory=self.inventory, payment=self.payment)
             self.choreography.attach(self.events)
+            definition = order_saga(
+                orders=self.orders, inventory=self.inventory, payment=self.payment, reason_of=self._saga_reason
+            )
+            #: The order saga's orchestrator: its log at home, its job (``sagas.resume``) in the services' rounds.
+            self.sagas = Orchestrator(self.runtime, [definition])
+            self.sagas.attach(self.runtime)
+            self.order_sagas = OrderSagas(self.sagas, self.orders)
+            self.events.subscribe(STARTER, self.order_sagas.start, types=[ORDER_CREATED], producers=[ORDERS])
         except BaseException:
             self.runtime.close()
             raise
         runtime.on_close(self.close)
+
+    def _saga_reason(self, saga_id: str) -> str | None:
+        """Why the order saga `saga_id` compensates, as its log says (what the cancelled order records)."""
+        return self.sagas.get(saga_id).reason
+
+    def saga_timeline(self, order_id: str, *, as_json: bool = False) -> str:
+        """What ``commerce saga show ORDER`` prints: the order saga's state and every call, from the saga log."""
+        return show(self.runtime, order_id, as_json=as_json)
 
     def run_once(self) -> int:
         """One supervised round of the services' runtime: every service's relay, the consumers, the jobs."""
@@ -101,8 +119,11 @@ class CommerceService:
         return {"services": services, "pending": self.events.pending()}
 
     def close(self) -> None:
-        """Close the services' runtime."""
-        self.runtime.close()
+        """Stop the orchestrator's calls and close the services' runtime."""
+        try:
+            self.sagas.close()
+        finally:
+            self.runtime.close()
 
 
 def install(runtime: Runtime) -> None:

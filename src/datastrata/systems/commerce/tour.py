@@ -1,4 +1,4 @@
-"""Tour step: six services on six stores; orders carried on by the services reacting to each other's events."""
+"""Tour step: six services on six stores; orders carried on by choreography, then by the orchestrated saga."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from datastrata.runtime import Runtime
-from datastrata.systems.commerce.domain import CHOREOGRAPHED, DeclineRule
+from datastrata.systems.commerce.domain import CHOREOGRAPHED, ORCHESTRATED, DeclineRule
 from datastrata.systems.commerce.service import SERVICE, CommerceService
 
 #: The tour's card limit: the 3-jacket order is over it, so its payment is declined.
@@ -26,8 +26,18 @@ def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
     svc.inventory.set_stock("jacket-1", 10)
     say(f"Catalogue search 'trail' (full text): {', '.join(p.sku for p in svc.catalogue.search('trail'))}")
     say("Orders are saved PENDING with OrderCreated; the services react to each other's events (choreography):")
-    for order_id, lines in (("tour-1", ["shoe-1:2"]), ("tour-2", ["jacket-1:3"]), ("tour-3", ["shoe-1:9"])):
-        placed = svc.orders.place("mei", lines, order_id=order_id, saga=CHOREOGRAPHED)
+    _outcomes(svc, say, CHOREOGRAPHED, "tour")
+    say("The same orders driven by the order saga (orchestration: reserve → pay (the pivot) → confirm → sell):")
+    _outcomes(svc, say, ORCHESTRATED, "saga")
+    say(svc.saga_timeline("saga-2"))
+
+
+def _outcomes(svc: CommerceService, say: Callable[[str], None], style: str, prefix: str) -> None:
+    """Place a confirmed, a declined and a short order in `style`; say how each ended in every service."""
+    stock = svc.inventory.stock("jacket-1").on_hand
+    cases = ((f"{prefix}-1", ["shoe-1:1"]), (f"{prefix}-2", ["jacket-1:3"]), (f"{prefix}-3", ["shoe-1:9"]))
+    for order_id, lines in cases:
+        placed = svc.orders.place("mei", lines, order_id=order_id, saga=style)
         svc.settle()
         order = svc.orders.get(placed.order_id)
         held = svc.inventory.reservation(order.order_id)
@@ -38,4 +48,4 @@ def tour_step(runtime: Runtime, say: Callable[[str], None]) -> None:
         for note in svc.notification.sent(order.order_id):
             say(f"    notification: {note.message}")
     say(f"  jacket-1 available again after the declined payment's compensation: "
-        f"{svc.inventory.stock('jacket-1').available} of 10")  # fmt: skip
+        f"{svc.inventory.stock('jacket-1').available} of {stock}")  # fmt: skip
