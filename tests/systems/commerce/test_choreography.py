@@ -1,4 +1,4 @@
-"""The choreographed order saga: the three outcomes on both stores, and its invariants over random orders."""
+"""The choreographed order saga: the three outcomes on both stores; both sagas' invariants over random orders."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datastrata.core.tenancy import DEFAULT_TENANT, tenant
 from datastrata.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.systems.commerce.choreography import CONSUMER
-from datastrata.systems.commerce.domain import CANCELLED, CHOREOGRAPHED, CONFIRMED, MANUAL, PENDING
+from datastrata.systems.commerce.domain import CANCELLED, CHOREOGRAPHED, CONFIRMED, MANUAL, ORCHESTRATED, PENDING
 from datastrata.systems.commerce.service import SERVICE, CommerceService
 from datastrata.testing.servers import RoleUrls
 from tests.systems.commerce.conftest import stocked
@@ -52,7 +52,7 @@ def test_confirmed_declined_and_short_orders_end_as_the_article_says(commerce: C
     assert commerce.inventory.reservation("by-hand").state == "NONE"
 
 
-def test_random_orders_with_declines_shortages_and_duplicates_keep_every_invariant(
+def test_random_orders_of_both_styles_with_declines_shortages_and_duplicates_keep_every_invariant(
     embedded: CommerceService,
 ) -> None:
     svc, rng = embedded, random.Random(17)
@@ -65,7 +65,8 @@ def test_random_orders_with_declines_shortages_and_duplicates_keep_every_invaria
         svc.users.register(who, who.title())
     for n in range(ORDERS):
         lines = [f"{sku}:{rng.randint(1, 4)}" for sku in rng.sample(skus, rng.randint(1, 3))]
-        svc.orders.place(rng.choice(["mei", "lee", "lee", "bad"]), lines, order_id=f"r-{n}", saga=CHOREOGRAPHED)
+        style = rng.choice([CHOREOGRAPHED, ORCHESTRATED])  # both styles over the same services and stock
+        svc.orders.place(rng.choice(["mei", "lee", "lee", "bad"]), lines, order_id=f"r-{n}", saga=style)
         if rng.random() < 0.3:
             svc.settle()
         if rng.random() < 0.2:  # duplicated messages: a delivered event handed to its consumers again

@@ -135,6 +135,13 @@ def test_the_http_clients_answer_as_the_services_do(tmp_path: Path, api_client: 
             catalogue.add("shoe", "Trail shoes", "-1")
         assert invalid.value.field
         local.settle()
+        saga = http.post("/commerce/orders", json={"customer": "mei", "lines": [{"sku": "shoe", "quantity": 1}],
+                                                   "order_id": "o-saga", "saga": "orchestrated"})  # fmt: skip
+        assert saga.status_code == 201 and saga.json()["status"] == "PENDING"
+        local.settle()
+        assert http.get("/commerce/orders/o-saga").json()["status"] == "CONFIRMED"
+        assert http.get("/commerce/sagas/o-saga").json()["state"] == "completed"
+        assert http.get("/commerce/sagas/o-1").status_code == 404  # o-1 was carried on by hand
         notes = http.get("/commerce/notification/o-1").json()
         assert [n["kind"] for n in notes] == ["OrderConfirmed"]
         problem = http.get("/commerce/orders/nope")

@@ -6,6 +6,7 @@ and other services reach the service's data only through it or its events.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
@@ -339,3 +340,13 @@ def post_order_cancel(order_id: IdPath, body: CancelIn, request: Request) -> dic
 def get_notifications(order_id: IdPath, request: Request) -> list[dict[str, Any]]:
     """The messages sent about an order (after the worker has relayed its events)."""
     return [n.to_dict() for n in _svc(request).notification.sent(order_id)]
+
+
+# ---- the order saga ----------------------------------------------------------------------------------------------
+
+
+@router.get("/sagas/{order_id}", responses=problems(404), response_model=dict[str, Any])
+def get_saga(order_id: IdPath, request: Request) -> dict[str, Any]:
+    """An orchestrated order's saga: its state, why it compensated, and every step and compensation called."""
+    shown: dict[str, Any] = json.loads(_svc(request).saga_timeline(order_id, as_json=True))
+    return shown
