@@ -345,7 +345,36 @@ def get_notifications(order_id: IdPath, request: Request) -> list[dict[str, Any]
 # ---- the order saga ----------------------------------------------------------------------------------------------
 
 
-@router.get("/sagas/{order_id}", responses=problems(404), response_model=dict[str, Any])
+class SagaCallOut(BaseModel):
+    """One call of a step's action or compensation, as the saga log recorded it."""
+
+    seq: int
+    step: str
+    phase: str = Field(description="action or compensation")
+    kind: str = Field(description="compensatable, pivot or retriable")
+    idempotency_key: str
+    attempt: int
+    outcome: str = Field(description="succeeded, declined, timed_out or failed")
+    result: dict[str, Any] | None
+    error: str | None
+    started_at: str
+    finished_at: str
+    ms: float
+
+
+class SagaOut(BaseModel):
+    """An order saga: where it stands, why it compensated, and every call it made."""
+
+    saga_id: str
+    saga: str
+    state: str = Field(description="running, compensating, completed or compensated")
+    reason: str | None
+    created_at: str
+    finished_at: str | None
+    timeline: list[SagaCallOut]
+
+
+@router.get("/sagas/{order_id}", responses=problems(404), response_model=SagaOut)
 def get_saga(order_id: IdPath, request: Request) -> dict[str, Any]:
     """An orchestrated order's saga: its state, why it compensated, and every step and compensation called."""
     shown: dict[str, Any] = json.loads(_svc(request).saga_timeline(order_id, as_json=True))
