@@ -7,6 +7,8 @@ compensation, each against the monolith's floor on the same machine in the same 
 - ``latency``: one order at a time, placed and carried to ``CONFIRMED`` before the next: p50 and p99.
 - ``compensation``: the same batch with every payment declined (reserve, decline, cancel, release, refund
   tombstone, notify): orders per second, and its ratio to the confirmed batch.
+- ``orchestrated``: the confirmed batch again, driven by the order saga on the saga engine instead (its log at
+  home, one record per call): orders per second, and its ratio to the choreographed batch.
 - ``monolith_floor``: the same effects for each order in **one** SQLite transaction in one file (raw ``sqlite3``,
   ``synchronous=FULL`` like the services' stores): price, check the customer, hold and sell the stock, charge,
   save the order — what database per service and its events cost against a shared database.
@@ -37,7 +39,7 @@ from typing import Any
 from datastrata.catalog import migrate
 from datastrata.core.config import Settings
 from datastrata.runtime import Runtime
-from datastrata.systems.commerce.domain import CHOREOGRAPHED, CONFIRMED, DeclineRule
+from datastrata.systems.commerce.domain import CHOREOGRAPHED, CONFIRMED, ORCHESTRATED, DeclineRule
 from datastrata.systems.commerce.service import CommerceService
 
 SKUS = 20
@@ -58,13 +60,13 @@ def _shop(settings: Settings, *, limit: str) -> tuple[Runtime, CommerceService]:
     return runtime, svc
 
 
-def _batch(settings: Settings, orders: int, *, limit: str, prefix: str) -> dict[str, Any]:
+def _batch(settings: Settings, orders: int, *, limit: str, prefix: str, style: str = CHOREOGRAPHED) -> dict[str, Any]:
     runtime, svc = _shop(settings, limit=limit)
     try:
         start = time.perf_counter()
         for n in range(orders):
             svc.orders.place("mei", [f"sku-{n % SKUS}:1", f"sku-{(n + 1) % SKUS}:2"], order_id=f"{prefix}-{n}",
-                             saga=CHOREOGRAPHED)  # fmt: skip
+                             saga=style)  # fmt: skip
         svc.settle(max_rounds=100_000)
         seconds = time.perf_counter() - start
         ended = {svc.orders.get(f"{prefix}-{n}").status for n in range(orders)}
@@ -132,9 +134,15 @@ def _store(name: str, settings: Settings, orders: int, folder: Path) -> dict[str
     confirmed = _batch(settings, orders, limit="1000000", prefix="ok")
     declined = _batch(replace_store(settings, folder, "declined"), orders, limit="1.00", prefix="no")
     latency = _latency(replace_store(settings, folder, "latency"), min(orders, 100))
+    orchestrated = _batch(replace_store(settings, folder, "saga"), orders, limit="1000000", prefix="os",
+                          style=ORCHESTRATED)  # fmt: skip
     return {
         "store": name,
         "throughput": confirmed,
+        "orchestrated": {
+            **orchestrated,
+            "vs_choreographed": round(orchestrated["orders_per_s"] / confirmed["orders_per_s"], 2),
+        },
         "compensation": {**declined, "vs_confirmed": round(declined["orders_per_s"] / confirmed["orders_per_s"], 2)},
         "latency": latency,
     }
