@@ -1,9 +1,10 @@
 """Child process of the commerce kill -9 tests: places choreographed orders, then kills itself at one reaction.
 
-``python commerce_child.py HOME ORDERS CRASH_AT WHEN``: a fresh runtime on the embedded home folder `HOME`, the
-stock and customers of the test, `ORDERS` choreographed orders, then the services' rounds until the `CRASH_AT`-th
-reaction, where it SIGKILLs itself ``before`` the reaction acts or ``after`` it acted (its effect committed, the
-relay's checkpoint not yet moved: the event is delivered again after the restart).
+``python commerce_child.py HOME ORDERS CRASH_AT WHEN [STYLE]``: a fresh runtime on the embedded home folder `HOME`,
+the stock and customers of the test, `ORDERS` orders of `STYLE` (default choreographed), then the services' rounds
+until the `CRASH_AT`-th reaction (choreographed) or service call of a saga step (orchestrated), where it SIGKILLs
+itself ``before`` it acts or ``after`` it acted (its effect committed; the relay's checkpoint or the saga log's
+record of it not yet: it is delivered or called again after the restart).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from datastrata.core.config import Settings
-from datastrata.core.events import Event
 from datastrata.runtime import Runtime
 from datastrata.systems.commerce.domain import CHOREOGRAPHED, DeclineRule
 from datastrata.systems.commerce.service import CommerceService
@@ -32,27 +35,40 @@ def shop(home: Path) -> tuple[Runtime, CommerceService]:
 
 def main() -> None:
     home, orders, crash_at, when = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    runtime, svc = shop(home)
+    style = sys.argv[5] if len(sys.argv) > 5 else CHOREOGRAPHED
+    _runtime, svc = shop(home)
     svc.catalogue.add("shoe", "Trail shoes", "40.00")
     svc.inventory.set_stock("shoe", orders)  # enough for about half the orders: the rest fall short
     svc.users.register("mei", "Mei")
     for n in range(orders):
-        svc.orders.place("mei", [f"shoe:{1 + n % 3}"], order_id=f"k-{n}", saga=CHOREOGRAPHED)
+        svc.orders.place("mei", [f"shoe:{1 + n % 3}"], order_id=f"k-{n}", saga=style)
     seen = 0
-    react = svc.choreography.handle
 
-    def counted(event: Event) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == crash_at and when == "before":
-            os.kill(os.getpid(), signal.SIGKILL)
-        react(event)
-        if seen == crash_at and when == "after":
-            os.kill(os.getpid(), signal.SIGKILL)
+    def counted(act: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            nonlocal seen
+            seen += 1
+            if seen == crash_at and when == "before":
+                os.kill(os.getpid(), signal.SIGKILL)
+            answer = act(*args, **kwargs)
+            if seen == crash_at and when == "after":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return answer
 
-    delivery = runtime.services["commerce"].runtime.bus.delivery("commerce.choreography")
-    delivery.handler = counted
-    svc.settle()
+        return call
+
+    if style == CHOREOGRAPHED:
+        delivery = svc.runtime.bus.delivery("commerce.choreography")
+        assert delivery is not None
+        delivery.handler = counted(delivery.handler)
+    else:  # the services' commands the saga's steps call (looked up on each call)
+        for service, names in ((svc.inventory, ("reserve", "release", "confirm")), (svc.payment, ("charge",)),
+                               (svc.orders, ("confirm", "cancel"))):  # fmt: skip
+            for name in names:
+                setattr(service, name, counted(getattr(service, name)))
+    for _ in range(200):  # the rounds, waiting out a step's backoff
+        if not svc.settle():
+            time.sleep(0.02)
     print("finished without reaching the crash point", flush=True)
 
 

@@ -1,4 +1,4 @@
-"""kill -9 of the commerce services at a reaction of the choreography: after a restart every order ends, once."""
+"""kill -9 of the commerce services at a reaction or a saga step: after a restart every order ends, once."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from datastrata.systems.commerce.domain import CANCELLED, CONFIRMED
+from datastrata.systems.commerce.domain import CANCELLED, CHOREOGRAPHED, CONFIRMED, ORCHESTRATED
 from tests.systems.commerce.commerce_child import shop
 
 CHILD = Path(__file__).with_name("commerce_child.py")
@@ -26,19 +27,43 @@ POINTS = (
 )
 
 
+#: How many service calls the order saga's steps make for the same orders.
+CALLS = 14
+#: The orchestrated saga's kill points: (the n-th call of a step, before or after).
+SAGA_POINTS = (
+    [(n, when) for n in range(1, CALLS + 1) for when in ("before", "after")]
+    if os.environ.get("DATASTRATA_FULL")
+    else [(3, "after"), (6, "before")]
+)
+
+
 @pytest.mark.parametrize(("crash_at", "when"), POINTS)
 def test_a_kill_at_any_reaction_leaves_every_order_finished_once_after_a_restart(
     tmp_path: Path, crash_at: int, when: str
 ) -> None:
+    _crash_and_restart(tmp_path, crash_at, when, CHOREOGRAPHED)
+
+
+@pytest.mark.parametrize(("crash_at", "when"), SAGA_POINTS)
+def test_a_kill_at_any_step_of_the_order_saga_leaves_every_order_finished_once_after_a_restart(
+    tmp_path: Path, crash_at: int, when: str
+) -> None:
+    _crash_and_restart(tmp_path, crash_at, when, ORCHESTRATED)
+
+
+def _crash_and_restart(tmp_path: Path, crash_at: int, when: str, style: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.run(
-        [sys.executable, str(CHILD), str(tmp_path), str(ORDERS), str(crash_at), when],
+        [sys.executable, str(CHILD), str(tmp_path), str(ORDERS), str(crash_at), when, style],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
-    runtime, svc = shop(tmp_path)  # the restart: relays resume from their checkpoints
+    runtime, svc = shop(tmp_path)  # the restart: relays resume from their checkpoints, sagas from their log
     with runtime:
-        svc.settle()
+        for _ in range(200):
+            if not svc.settle() and all(svc.orders.get(f"k-{n}").status != "PENDING" for n in range(ORDERS)):
+                break
+            time.sleep(0.02)
         sold = 0
         for n in range(ORDERS):
             order = svc.orders.get(f"k-{n}")
