@@ -100,9 +100,8 @@ def order_saga(
 class OrderSagas:
     """Starts each orchestrated order's saga from its ``OrderCreated``; the orchestrator's job drives it."""
 
-    def __init__(self, orchestrator: Orchestrator, orders: OrdersApi) -> None:
+    def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
-        self.orders = orders
 
     def start(self, event: Event) -> None:
         """Record the saga of an orchestrated order (again: the recorded one; other orders: nothing)."""

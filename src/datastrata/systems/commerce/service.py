@@ -74,7 +74,7 @@ class CommerceService:
             #: The order saga's orchestrator: its log at home, its job (``sagas.resume``) in the services' rounds.
             self.sagas = Orchestrator(self.runtime, [definition])
             self.sagas.attach(self.runtime)
-            self.order_sagas = OrderSagas(self.sagas, self.orders)
+            self.order_sagas = OrderSagas(self.sagas)
             self.events.subscribe(STARTER, self.order_sagas.start, types=[ORDER_CREATED], producers=[ORDERS])
         except BaseException:
             self.runtime.close()
