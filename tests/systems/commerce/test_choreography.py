@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from pathlib import Path
 
 from datastrata.core.config import Settings
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
@@ -14,7 +15,7 @@ from datastrata.systems.commerce.choreography import CONSUMER
 from datastrata.systems.commerce.domain import CANCELLED, CHOREOGRAPHED, CONFIRMED, MANUAL, ORCHESTRATED, PENDING
 from datastrata.systems.commerce.service import SERVICE, CommerceService
 from datastrata.testing.servers import RoleUrls
-from tests.systems.commerce.conftest import stocked
+from tests.systems.commerce.conftest import RULE, stocked
 
 #: Random orders per run (the full run takes the issue's 1,000).
 ORDERS = 1000 if os.environ.get("DATASTRATA_FULL") else 60
@@ -125,3 +126,19 @@ def test_as_the_application_role_each_service_works_through_its_own_role(pg_serv
         assert [n.kind for n in svc.notification.sent("prod-1")] == ["OrderConfirmed"]
         with svc.runtime.read(Scope.of("payment")) as work:
             assert work.scalar("SELECT current_user") == svc.placement.service("payment").role
+
+
+def test_over_redis_streams_each_services_events_carry_both_sagas(tmp_path: Path, redis_url: str) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'home.db'}", bus=redis_url, consumer="test")
+    with Runtime.open(settings) as runtime:
+        svc: CommerceService = runtime.service(SERVICE, lambda r: CommerceService(r, decline=RULE))
+        stocked(svc)
+        svc.orders.place("mei", ["shoe:1"], order_id="r-1", saga=CHOREOGRAPHED)
+        svc.orders.place("mei", ["shoe:1"], order_id="r-2", saga=ORCHESTRATED)
+        svc.orders.place("bad", ["jacket:1"], order_id="r-3", saga=CHOREOGRAPHED)
+        for _ in range(50):  # relays publish to each service's stream; the buses' polls hand the events over
+            if not svc.settle() and svc.orders.get("r-3").status != PENDING and svc.notification.sent("r-2"):
+                break
+        assert [svc.orders.get(f"r-{n}").status for n in (1, 2, 3)] == [CONFIRMED, CONFIRMED, CANCELLED]
+        assert svc.inventory.reservation("r-3").state == "RELEASED"
+        assert [n.kind for n in svc.notification.sent("r-2")] == ["OrderConfirmed"]
