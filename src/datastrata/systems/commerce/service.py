@@ -20,6 +20,7 @@ from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import SERVICE_SPINE, provision
+from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.services.sagas import Orchestrator, show
 from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
@@ -133,6 +134,7 @@ def install(runtime: Runtime) -> None:
         opened = runtime.services.get(SERVICE)
         return opened.run_once() if isinstance(opened, CommerceService) else 0
 
+    runtime.home.ensure(SAGAS)  # the order saga's log, at home like every system's (SQLite: now; PostgreSQL: migrate)
     runtime.add_job("commerce.services", services)
     runtime.readiness["commerce.migrations"] = lambda: require_migrated(runtime)
 
