@@ -37,6 +37,8 @@ class SystemEntry:
     install: Callable[[Runtime], Any]
     #: The schema components the system's service opens (its tables, its read models, the strategy it wires).
     migrations: tuple[Component, ...] = ()
+    #: Migrates the locations of the system's own (its services' stores, each with its own components): `migrate`.
+    locations: Callable[[Settings, bool], list[LocationMigrations]] | None = None
 
 
 def _routes(system: str) -> Callable[[], APIRouter]:
@@ -47,6 +49,11 @@ def _routes(system: str) -> Callable[[], APIRouter]:
 def systems() -> list[SystemEntry]:
     """Return every reference system, in tour order."""
     from datastrata.mdm.schema import MIGRATIONS as MDM
+    from datastrata.services.sagas import MIGRATIONS as SAGAS
+    from datastrata.systems.commerce import cli as commerce_cli
+    from datastrata.systems.commerce import tour as commerce_tour
+    from datastrata.systems.commerce.service import install as install_commerce
+    from datastrata.systems.commerce.service import migrate_services as migrate_commerce
     from datastrata.systems.content import cli as content_cli
     from datastrata.systems.content import tour as content_tour
     from datastrata.systems.content.schema import MIGRATIONS as CONTENT
@@ -163,6 +170,16 @@ def systems() -> list[SystemEntry]:
             install=install_trading,
             migrations=(TRADING, TRADING_SINGAPORE),
         ),
+        SystemEntry(
+            name="commerce",
+            help="Database per service: six commerce services (orders, inventory, payment…), each its own store.",
+            cli=commerce_cli.app,
+            router=_routes("commerce"),
+            tour=commerce_tour.tour_step,
+            install=install_commerce,
+            migrations=(SAGAS,),
+            locations=migrate_commerce,
+        ),
     ]
 
 
@@ -200,15 +217,19 @@ def migrate(
     """Apply (or list) every component's pending migrations in each location of `settings`, granting its roles.
 
     The locations are the home store's, each bridge schema or file and each silo that `tenants` (default: the
-    single ``default`` tenant) places, then the templates new bridge and silo tenants are copied from.
+    single ``default`` tenant) places, then the templates new bridge and silo tenants are copied from, then the
+    systems' own locations (each commerce service's store, with that service's components only).
     """
     from datastrata.tenancy.templates import templates
 
-    return migrate_placement(
+    chosen = replace(settings, owner_store=owner_store or settings.owner_store)
+    done = migrate_placement(
         ByTenant.from_settings(settings, tenants or SingleTenant()),
         components(),
         dry_run=dry_run,
         owner_store=owner_store or settings.owner_store or None,
         roles=Roles(settings.app_role or None, settings.platform_role or None),
-        extra=templates(replace(settings, owner_store=owner_store or settings.owner_store)),
+        extra=templates(chosen),
     )
+    own = [step for entry in systems() if entry.locations for step in entry.locations(chosen, dry_run)]
+    return [*done, *own]

@@ -101,8 +101,12 @@ def migrate_location(
     dry_run: bool = False,
     owner_store: str | None = None,
     roles: Roles | None = None,
+    spine: Sequence[Component] = SPINE,
 ) -> LocationMigrations:
     """Apply (or list) the pending migrations of `components` in the location `spec` names, then grant `roles`.
+
+    `spine` is what the location holds besides `components` (default: the whole spine; a service's location holds
+    only the part its commands and relay use).
 
     Connects with `owner_store` when given (the owner role's URL), else with the location's own store URL. A
     dedicated-storage tenant's location (a namespace in the store) is migrated in its schema, as the owner, and its
@@ -111,7 +115,7 @@ def migrate_location(
     db = open_database(owner_store or spec.store, max_size=1)
     try:
         target: Database = db if spec.namespace is None else BoundDatabase(db, Namespace(spec.namespace))
-        done = migrate(target, unique([*SPINE, *components]), dry_run=dry_run)
+        done = migrate(target, unique([*spine, *components]), dry_run=dry_run)
         if not dry_run and spec.role is not None:
             grant(target, Roles(spec.role))
         elif not dry_run and roles is not None and spec.namespace is None:

@@ -44,11 +44,15 @@ def _trigger_sql(table: str) -> list[str]:
 
 
 def tenant_tables(conn: sqlite3.Connection) -> list[str]:
-    """Return the tables of the main database that hold tenants' rows (a ``tenant_id`` column, not global)."""
+    """Return the tables of the main database that hold tenants' rows (a ``tenant_id`` column, not global).
+
+    Virtual tables (a full-text index) take no triggers; their rows are reached through a guarded table's join.
+    """
     names = [
         str(n)
         for (n,) in conn.execute(
-            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name"
         )
     ]
     return [

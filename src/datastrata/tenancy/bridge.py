@@ -91,7 +91,7 @@ def provision_schema(settings: Settings, spec: LocationSpec) -> None:
                     f"schema {spec.namespace} exists already: the tenant is provisioned; destroy it first",
                     field="tenant_id",
                 )
-        _create_role(settings, spec)
+        create_role(settings, spec)
         try:
             with owner.transaction() as tx:
                 clone_schema(tx, TEMPLATE_SCHEMA, Namespace(spec.namespace, spec.role))
@@ -117,8 +117,8 @@ def destroy_schema(settings: Settings, spec: LocationSpec) -> None:
     _drop_role(settings, spec)
 
 
-def _create_role(settings: Settings, spec: LocationSpec) -> None:
-    """The tenant's NOLOGIN role, granted to the app and platform roles (else to the store's own login role).
+def create_role(settings: Settings, spec: LocationSpec) -> None:
+    """Make `spec`'s NOLOGIN role (a tenant's or a service's), granted to the app and platform roles.
 
     They must reach the tenant's schema only through ``SET ROLE``, never by inheriting the role's rights: on
     PostgreSQL 16+ the grant says ``WITH INHERIT FALSE``; before that, the grantees are made ``NOINHERIT``.
