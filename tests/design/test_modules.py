@@ -54,3 +54,15 @@ def test_design_modules_are_small_with_a_one_line_docstring(path: Path) -> None:
     assert len(text.splitlines()) <= 400, f"{path.name} holds more than one job"
     docstring = ast.get_docstring(ast.parse(text))
     assert docstring is not None and "\n" not in docstring.strip(), path.name
+
+
+def test_docs_pages_a_report_names_exist() -> None:
+    root = DESIGN_SRC.parents[2]
+    for module, pages in modules.DOCS.items():
+        assert module in modules.ALL_MODULES
+        assert modules.docs_for(module) == (pages if importlib.util.find_spec(module) else ())
+        for page in pages:
+            assert (root / page).is_file(), page
+    assert modules.docs_for("datastrata.services.sagas") == ("docs/sagas.md", "docs/commerce.md")
+    assert modules.docs_for("datastrata.services (planned)") == ()
+    assert modules.docs_for(None) == ()

@@ -71,6 +71,16 @@ class PrimaryChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class SagaLink:
+    """A saga a context starts: the partner contexts, what must hold across them, and the rule's reason."""
+
+    partners: tuple[str, ...]
+    detail: str | None
+    inferred: bool
+    because: Reason
+
+
+@dataclass(frozen=True, slots=True)
 class ContextSelection:
     """Everything selected for one context."""
 
@@ -81,8 +91,16 @@ class ContextSelection:
     tenancy: TenancyModel | None
     policy: TieringPolicy | None
     shard_key: str | None
-    saga_partners: tuple[str, ...]
+    sagas: tuple[SagaLink, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def saga_partners(self) -> tuple[str, ...]:
+        """Every context this one's sagas reach, in first-named order."""
+        found: list[str] = []
+        for saga in self.sagas:
+            found.extend(name for name in saga.partners if name not in found)
+        return tuple(found)
 
     def has(self, strategy: str) -> bool:
         """True when the strategy was selected."""

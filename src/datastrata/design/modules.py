@@ -14,10 +14,24 @@ TENANCY = "datastrata.tenancy"
 SHARDING = "datastrata.sharding"
 TIERING = "datastrata.tiering"
 SERVICES = "datastrata.services"
+SAGAS = "datastrata.services.sagas"
 
 #: Every module the advisor may name, in the order the docs list them.
-ALL_MODULES = (EVENTLOG, PROJECTIONS, MDM, TENANCY, SHARDING, TIERING, SERVICES, GRAPH, MESSAGING)
+ALL_MODULES = (EVENTLOG, PROJECTIONS, MDM, TENANCY, SHARDING, TIERING, SERVICES, SAGAS, GRAPH, MESSAGING)
 PLANNED_SUFFIX = " (planned)"
+#: The documentation pages (paths in the repository) that explain a module, its worked example last.
+DOCS: dict[str, tuple[str, ...]] = {
+    EVENTLOG: ("docs/eventlog.md",),
+    PROJECTIONS: ("docs/eventlog.md",),
+    MESSAGING: ("docs/eventlog.md",),
+    MDM: ("docs/mdm.md",),
+    TENANCY: ("docs/tenancy.md",),
+    SHARDING: ("docs/sharding.md",),
+    TIERING: ("docs/tiering.md",),
+    SERVICES: ("docs/services.md", "docs/commerce.md"),
+    SAGAS: ("docs/sagas.md", "docs/commerce.md"),
+    GRAPH: ("docs/graph.md",),
+}
 
 
 @cache
@@ -31,3 +45,10 @@ def module_ref(module: str | None) -> str | None:
     if module is None:
         return None
     return module if exists(module) else module + PLANNED_SUFFIX
+
+
+def docs_for(ref: str | None) -> tuple[str, ...]:
+    """The docs pages for a module a report names; none for a planned module or one without a page."""
+    if ref is None or ref.endswith(PLANNED_SUFFIX):
+        return ()
+    return DOCS.get(ref, ())

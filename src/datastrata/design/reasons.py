@@ -13,10 +13,13 @@ class Evidence:
     text: str
     line: int | None = None
 
+    def where(self) -> str:
+        """`contexts[0].operations[1] (line 14)`."""
+        return f"{self.path} (line {self.line})" if self.line is not None else self.path
+
     def render(self) -> str:
         """`contexts[0].operations[1] (line 14): submit order — write, very-high`."""
-        where = f" (line {self.line})" if self.line is not None else ""
-        return f"{self.path}{where}: {self.text}"
+        return f"{self.where()}: {self.text}"
 
 
 @dataclass(frozen=True, slots=True)

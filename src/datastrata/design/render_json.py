@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from datastrata.design.modules import docs_for
 from datastrata.design.report import ContextReport, DesignReport
 
 
 def report_to_json(report: DesignReport) -> dict[str, object]:
-    """A JSON-ready dict: system, contexts (diamond, strategies, technologies, schema, cost), total, warnings."""
+    """A JSON-ready dict: system, contexts (diamond, strategies, technologies, schema, cost), sagas, total, warnings."""
     return {
         "system": report.system,
         "description": report.description,
@@ -19,6 +20,17 @@ def report_to_json(report: DesignReport) -> dict[str, object]:
         "budget_because": report.budget_reason.as_dict(),
         "availability": report.availability,
         "contexts": [_context(context) for context in report.contexts],
+        "sagas": [
+            {
+                "initiator": context.name,
+                "partners": list(saga.partners),
+                "detail": saga.detail,
+                "partners_inferred": saga.inferred,
+                "because": saga.because.as_dict(),
+            }
+            for context in report.contexts
+            for saga in context.selection.sagas
+        ],
         "cost_usd_per_month": {
             "aws": _number(report.aws_usd_per_month),
             "self_hosted": _number(report.self_hosted_usd_per_month),
@@ -46,6 +58,7 @@ def _context(context: ContextReport) -> dict[str, object]:
                 "aws": tech.choice.offering.aws,
                 "open_source": tech.choice.offering.open_source,
                 "datastrata": tech.choice.datastrata,
+                "docs": list(docs_for(tech.choice.datastrata)),
                 "configuration": {
                     "aws": tech.cost.aws.configuration,
                     "self_hosted": tech.cost.self_hosted.configuration,

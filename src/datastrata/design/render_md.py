@@ -6,6 +6,7 @@ import json
 import re
 from decimal import Decimal
 
+from datastrata.design.modules import SAGAS, docs_for, module_ref
 from datastrata.design.reasons import Reason
 from datastrata.design.report import ContextReport, DesignReport
 
@@ -46,11 +47,32 @@ def render_markdown(report: DesignReport) -> str:
         f"| **total** | | | | {totals} |",
         "",
     ]
+    out += _sagas(report)
     if report.warnings:
         out += ["## Warnings", ""] + [f"- {warning}" for warning in report.warnings] + [""]
     for context in report.contexts:
         out += _context(context)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _sagas(report: DesignReport) -> list[str]:
+    rows = [(context.name, saga) for context in report.contexts for saga in context.selection.sagas]
+    if not rows:
+        return []
+    out = [
+        "## Sagas",
+        "",
+        "Each saga is a sequence of local transactions, one per service, with a compensation for each step that",
+        "can be taken back — never a distributed transaction (7. マイクロサービスデータベースパターン).",
+        "",
+        "| started by | steps in | what must hold | from |",
+        "|---|---|---|---|",
+    ]
+    for name, saga in rows:
+        partners = ", ".join(saga.partners) + (" (inferred)" if saga.inferred else "")
+        spec = "; ".join(item.where() for item in saga.because.evidence)
+        out.append(f"| {name} | {partners} | {_cell(saga.detail or '—')} | {spec} |")
+    return [*out, "", f"Engine: {_module(module_ref(SAGAS))}.", ""]
 
 
 def _context(context: ContextReport) -> list[str]:
@@ -96,7 +118,7 @@ def _context(context: ContextReport) -> list[str]:
         choice = tech.choice
         out.append(
             f"| {choice.role} | {choice.offering.family} | {choice.offering.aws} | {choice.offering.open_source} "
-            f"| {choice.datastrata or '—'} | {_cell(tech.cost.aws.configuration)} "
+            f"| {_module(choice.datastrata)} | {_cell(tech.cost.aws.configuration)} "
             f"| {_money(tech.cost.aws.usd_per_month)} | {_money(tech.cost.self_hosted.usd_per_month)} |"
         )
     out += ["", "Why:", ""]
@@ -184,6 +206,13 @@ def _reason(reason: Reason) -> str:
     spec = "; ".join(item.render() for item in reason.evidence)
     used = f" — from {spec}" if spec else ""
     return f"`{reason.rule}`: {reason.says}{used} _(article: {reason.article})_"
+
+
+def _module(ref: str | None) -> str:
+    if ref is None:
+        return "—"
+    pages = docs_for(ref)
+    return f"{ref} ({', '.join(pages)})" if pages else ref
 
 
 def _plain(value: object) -> str:

@@ -32,7 +32,7 @@ def _select_one(spec: Spec, profile: ContextProfile, primary: PrimaryChoice, lin
     strategy_rules.session_replicas(profile, offering, draft)
     placement.tiering(profile, draft)
     tenancy = placement.tenancy(spec, profile, draft)
-    saga_partners = strategy_rules.service_boundaries(profile, offering, links, draft)
+    sagas = strategy_rules.service_boundaries(profile, offering, links, draft)
     strategy_rules.history_and_masters(profile, links, draft)
     strategy_rules.graph_queries(profile, draft)
     shard_key = placement.shard_key(profile, draft)
@@ -41,10 +41,10 @@ def _select_one(spec: Spec, profile: ContextProfile, primary: PrimaryChoice, lin
         profile=profile,
         primary=offering,
         strategies=draft.ordered(),
-        technologies=technologies(profile, primary, draft, policy, saga_partners),
+        technologies=technologies(profile, primary, draft, policy, bool(sagas)),
         tenancy=tenancy,
         policy=policy,
         shard_key=shard_key,
-        saga_partners=tuple(saga_partners),
+        sagas=tuple(sagas),
         warnings=tuple(draft.warnings),
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datastrata.design import rules
+from datastrata.design import modules, rules
 from datastrata.design.catalog import Offering
-from datastrata.design.choices import INSTANCE_FAMILIES, Draft
+from datastrata.design.choices import INSTANCE_FAMILIES, Draft, SagaLink
 from datastrata.design.cross_context import CrossContext
 from datastrata.design.profile import DISTRIBUTED_FROM_GB, HEAVY, HORIZONTAL_FROM_GB, ContextProfile
 from datastrata.design.units import format_volume
@@ -90,8 +90,10 @@ def session_replicas(profile: ContextProfile, offering: Offering, draft: Draft) 
         draft.add("read-replicas", rules.CONSISTENCY.because("session consistency → read/write split", found))
 
 
-def service_boundaries(profile: ContextProfile, offering: Offering, links: CrossContext, draft: Draft) -> list[str]:
-    """Database per service when contexts differ, and saga steps for atomicity across them; the saga partners."""
+def service_boundaries(
+    profile: ContextProfile, offering: Offering, links: CrossContext, draft: Draft
+) -> list[SagaLink]:
+    """Database per service when contexts differ, and saga steps for atomicity across them; the sagas it starts."""
     if links.differs:
         others = ", ".join(links.others)
         found = [e for e in (profile.consistency_evidence, profile.volume_evidence) if e is not None]
@@ -101,22 +103,21 @@ def service_boundaries(profile: ContextProfile, offering: Offering, links: Cross
             "database-per-service",
             rules.DATABASE_PER_SERVICE.because(
                 f"this context needs {offering.family} storage with {profile.consistency} consistency, unlike "
-                f"{others}; it owns a private store and others reach it only through its API or events",
+                f"{others}; it owns a private store and others reach it only through its API or events "
+                f"({_see(modules.SERVICES)})",
                 found,
             ),
         )
-    saga_partners: list[str] = []
+    sagas: list[SagaLink] = []
     for facts, names, inferred in links.partners:
         how = " (inferred from the constraint's detail)" if inferred else ""
-        saga_partners.extend(name for name in names if name not in saga_partners)
-        draft.add(
-            "database-per-service",
-            rules.SAGA.because(
-                f"atomicity spans {', '.join(names)}{how} → a saga of local transactions with compensating steps, "
-                "not a distributed transaction",
-                [facts.evidence],
-            ),
+        reason = rules.SAGA.because(
+            f"atomicity spans {', '.join(names)}{how} → a saga of local transactions with compensating steps, "
+            f"not a distributed transaction ({_see(modules.SAGAS)})",
+            [facts.evidence],
         )
+        sagas.append(SagaLink(tuple(names), facts.constraint.detail, inferred, reason))
+        draft.add("database-per-service", reason)
     for initiator, found_evidence in links.incoming:
         draft.add(
             "database-per-service",
@@ -124,7 +125,13 @@ def service_boundaries(profile: ContextProfile, offering: Offering, links: Cross
                 f"takes part in the saga started by {initiator}: a local step plus its compensation", [found_evidence]
             ),
         )
-    return saga_partners
+    return sagas
+
+
+def _see(module: str) -> str:
+    ref = modules.module_ref(module)
+    pages = modules.docs_for(ref)
+    return f"{ref}; see {', '.join(pages)}" if pages else f"{ref}"
 
 
 def history_and_masters(profile: ContextProfile, links: CrossContext, draft: Draft) -> None:

@@ -28,7 +28,7 @@ def technologies(
     primary: PrimaryChoice,
     draft: Draft,
     policy: TieringPolicy | None,
-    saga_partners: list[str],
+    starts_sagas: bool,
 ) -> tuple[TechnologyChoice, ...]:
     """Every technology a context uses, by role, with its load; modules that do not exist yet are named planned."""
     chosen = draft.strategies
@@ -91,12 +91,12 @@ def technologies(
     stream = _stream(profile, offering, chosen)
     if stream is not None:
         out.append(stream)
-    if saga_partners:
+    if starts_sagas:
         out.append(
             TechnologyChoice(
                 "saga steps",
                 catalog.QUEUE,
-                modules.SERVICES,
+                modules.SAGAS,
                 tuple(r for r in chosen.get("database-per-service", []) if r.rule == rules.SAGA.id),
                 Load(
                     writes_per_s=sum(
