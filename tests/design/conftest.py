@@ -73,3 +73,15 @@ def pro_network() -> DesignReport:
 def clinic_saas() -> DesignReport:
     """The clinic SaaS variant (multi-tenancy), designed."""
     return _report("clinic-saas.yaml")
+
+
+@pytest.fixture(scope="session")
+def fintech() -> DesignReport:
+    """The article's fintech platform (accounts, transactions, risk, reporting), designed."""
+    return _report("fintech.yaml")
+
+
+@pytest.fixture(scope="session")
+def iot() -> DesignReport:
+    """The article's IoT platform (devices, ingestion, analytics, notifications), designed."""
+    return _report("iot.yaml")

@@ -33,6 +33,8 @@ def _apply(pg_url: str, report: DesignReport) -> list[str]:
         "smart_grid",
         "vessel_tracking",
         "clinic_saas",
+        "fintech",
+        "iot",
     ],  # pro_network has no relational or event-sourced context, so no DDL
 )
 def test_generated_ddl_runs(pg_url: str, example: str, request: pytest.FixtureRequest) -> None:

@@ -23,6 +23,8 @@ EXAMPLES = [
     "vessel_tracking",
     "pro_network",
     "clinic_saas",
+    "fintech",
+    "iot",
 ]
 
 
