@@ -16,6 +16,7 @@ from datastrata.core.errors import ConfigurationError
 from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.runtime.placement import Single
+from datastrata.runtime.rounds import settle
 from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
@@ -96,13 +97,7 @@ class CommerceService:
 
     def settle(self, *, max_rounds: int = MAX_SETTLE_ROUNDS) -> int:
         """Run rounds until no service has anything left to relay or consume; the work done."""
-        done = 0
-        for _ in range(max_rounds):
-            work = self.run_once()
-            if not work:
-                break
-            done += work
-        return done
+        return settle(self.run_once, max_rounds=max_rounds)
 
     def status(self) -> dict[str, Any]:
         """Each service's location and its relay's state (the store URLs without secrets)."""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from datastrata.core.errors import BackendUnavailable, ValidationError
 from datastrata.core.ids import new_id
 from datastrata.runtime import Runtime
+from datastrata.runtime.rounds import settle
 from datastrata.systems.trading.domain import (
     Order,
     amount,
@@ -165,13 +166,7 @@ class TradingService:
 
     def settle(self, *, max_rounds: int = MAX_SETTLE_ROUNDS) -> int:
         """Run rounds until nothing is left to enrich or forward (or the link refuses); the work done."""
-        done = 0
-        for _ in range(max_rounds):
-            work = self.run_once()
-            if not work:
-                break
-            done += work
-        return done
+        return settle(self.run_once, max_rounds=max_rounds)
 
     def catch_up(self, *, timeout: float = 30.0) -> bool:
         """Run rounds until Singapore has everything (a backing-off forwarder is waited for); False at `timeout` or
