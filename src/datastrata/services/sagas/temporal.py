@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, WorkflowAlreadyStartedError
 from temporalio.worker import Worker
@@ -115,6 +115,7 @@ class SagaWorkflow:
             "tenant": run.tenant,
             "key": key,
             "undoes": undoes,
+            "reason": run.reason if compensating else None,
             "input": dict(run.input),
             "results": dict(run.results),
         }
@@ -190,18 +191,18 @@ class TemporalSagas:
             for name in added:
                 _DEFINITIONS.pop(name, None)
 
-    async def execute(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Run saga `saga_id` of `saga` on Temporal and return its end (``state``, ``reason``, ``results``, ``calls``).
+    async def start(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> WorkflowHandle[Any, dict[str, Any]]:
+        """Start saga `saga_id` of `saga` on Temporal unless it runs or ran already; its workflow's handle.
 
-        The workflow id is the saga's, so running the same saga again while it runs joins it, and after it ends
-        returns its recorded end (as the built-in log does).
+        The workflow id is the saga's, so starting the same saga again while it runs joins it, and after it ends
+        finds its recorded end (as the built-in log does): a starter may run more than once.
         """
         if saga not in self.definitions:
             raise ValidationError(f"no saga named {saga!r}; known: {sorted(self.definitions)}", field="saga")
         wid = workflow_id(saga, check_saga_id(saga_id))
         args = {"saga": saga, "saga_id": saga_id, "tenant": current_tenant(), "input": dict(data)}
         try:
-            handle = await self.client.start_workflow(
+            return await self.client.start_workflow(
                 SagaWorkflow.run,
                 args,
                 id=wid,
@@ -210,11 +211,15 @@ class TemporalSagas:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
         except WorkflowAlreadyStartedError:  # it ended: its recorded end
-            handle = self.client.get_workflow_handle(wid)
+            return self.client.get_workflow_handle(wid, result_type=dict)
+
+    async def execute(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Run saga `saga_id` of `saga` on Temporal (or join it) and return its end (``state``, ``reason``, …)."""
+        handle = await self.start(saga, saga_id, data)
         try:
             result: dict[str, Any] = await handle.result()
         except WorkflowFailureError as exc:
-            raise RuntimeError(f"saga workflow {wid} failed: {exc.cause}") from exc
+            raise RuntimeError(f"saga workflow {handle.id} failed: {exc.cause}") from exc
         return result
 
 
@@ -230,6 +235,7 @@ def _named(name: str, step: str, action: Action) -> Any:
             payload["input"],
             payload["results"],
             payload.get("undoes"),
+            payload.get("reason"),
         )
         try:
             with tenant(str(payload["tenant"])):
