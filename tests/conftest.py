@@ -70,7 +70,7 @@ def _unavailable(reason: str) -> None:
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run each test in its own folder, so embedded defaults (./.datastrata/…) never collide between tests."""
     monkeypatch.chdir(tmp_path)
-    for role in ("STORE", "BUS", "CACHE", "OBJECTS", "GRAPH"):
+    for role in ("STORE", "BUS", "CACHE", "OBJECTS", "GRAPH", "TEMPORAL"):
         monkeypatch.delenv(f"DATASTRATA_{role}", raising=False)
 
 

@@ -11,20 +11,21 @@ import pytest
 if os.environ.get("DATASTRATA_REQUIRE_SERVERS") != "1":  # required: a missing SDK fails the import below
     pytest.importorskip("temporalio", reason="the Temporal runner needs: pip install 'datastrata[temporal]'")
 
+from datastrata.api import create_app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
 from datastrata.runtime import Runtime
 from datastrata.systems.commerce.domain import CANCELLED, CONFIRMED, ORCHESTRATED, TEMPORAL
 from datastrata.systems.commerce.service import SERVICE, CommerceService
+from tests.conftest import ApiClient
 from tests.systems.commerce.conftest import RULE, stocked
 from tests.systems.commerce.test_saga import CASES, _outcome
 
 
 @pytest.fixture
-def on_temporal(tmp_path: Path, temporal_server: str) -> Iterator[CommerceService]:
-    """The commerce services on SQLite files, with the `temporal` setting naming the dev server."""
-    settings = Settings.embedded(tmp_path).with_overrides({"temporal": temporal_server})
-    with Runtime.open(settings) as runtime:
+def on_temporal(store_url: str, temporal_server: str) -> Iterator[CommerceService]:
+    """The commerce services (SQLite files, or PostgreSQL schemas), the `temporal` setting naming the dev server."""
+    with Runtime.open(Settings(store=store_url, temporal=temporal_server)) as runtime:
         yield runtime.service(SERVICE, lambda r: CommerceService(r, decline=RULE))
 
 
@@ -78,3 +79,19 @@ def test_order_place_saga_temporal_from_the_shell(tmp_path: Path, temporal_serve
     short = ok(env, "order", "place", "mei", "shoe:2", "--order-id", "o-2", "--saga", "temporal")
     assert short["status"] == "CANCELLED" and "1 available" in short["reason"]
     assert ok(env, "stock", "show", "shoe")["available"] == 1
+
+
+def test_an_order_posted_with_saga_temporal_is_carried_on_by_the_servers_worker(
+    tmp_path: Path, temporal_server: str, api_client: ApiClient
+) -> None:
+    app = create_app(Settings.embedded(tmp_path).with_overrides({"temporal": temporal_server}), worker=False)
+    with api_client(app) as http:
+        svc: CommerceService = app.state.runtime.service(SERVICE, lambda r: CommerceService(r, decline=RULE))
+        stocked(svc)
+        posted = http.post("/commerce/orders", json={"customer": "mei", "lines": [{"sku": "shoe", "quantity": 1}],
+                                                     "order_id": "o-h", "saga": "temporal"})  # fmt: skip
+        assert posted.status_code == 201, posted.text
+        assert posted.json()["status"] == "PENDING"
+        svc.settle()  # the server's rounds: OrderCreated starts the workflow, the hosted worker runs it
+        assert svc.temporal().execute("o-h")["state"] == "completed"
+        assert http.get("/commerce/orders/o-h").json()["status"] == CONFIRMED

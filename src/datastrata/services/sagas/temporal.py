@@ -24,7 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError,
 from temporalio.worker import Worker
 
 from datastrata.core.errors import ValidationError
-from datastrata.core.tenancy import current_tenant, tenant
+from datastrata.core.tenancy import DEFAULT_TENANT, current_tenant, tenant
 from datastrata.services.sagas import progress
 from datastrata.services.sagas.calls import Outcome
 from datastrata.services.sagas.definition import (
@@ -62,9 +62,9 @@ def activity_name(saga: str, step: str, *, compensation: bool = False) -> str:
     return f"{saga}.{step}" + (".undo" if compensation else "")
 
 
-def workflow_id(saga: str, saga_id: str) -> str:
-    """Return the Temporal workflow id of one saga (one workflow per saga id)."""
-    return f"saga-{saga}-{saga_id}"
+def workflow_id(saga: str, saga_id: str, *, tenant: str = DEFAULT_TENANT, prefix: str = "") -> str:
+    """Return the Temporal workflow id of one saga: one workflow per tenant and saga id (in the `prefix`'s space)."""
+    return f"{prefix}{tenant}/saga-{saga}-{saga_id}"
 
 
 def retry_policy(step: Step, *, compensation: bool = False) -> RetryPolicy:
@@ -139,9 +139,13 @@ class SagaWorkflow:
 class TemporalSagas:
     """Runs saga definitions on a Temporal cluster: ``worker()`` hosts them, ``execute`` runs one saga to its end."""
 
-    def __init__(self, client: Client, definitions: Iterable[SagaDefinition], *, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(
+        self, client: Client, definitions: Iterable[SagaDefinition], *, task_queue: str = TASK_QUEUE, prefix: str = ""
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
+        #: What the workflow ids start with: one deployment's sagas apart from another's in a shared namespace.
+        self.prefix = prefix
         self.definitions = {d.name: d for d in definitions}
 
     @classmethod
@@ -152,9 +156,11 @@ class TemporalSagas:
         *,
         namespace: str = "default",
         task_queue: str = TASK_QUEUE,
+        prefix: str = "",
     ) -> TemporalSagas:
         """Connect to the Temporal frontend at `target` (``host:port``)."""
-        return cls(await Client.connect(target, namespace=namespace), definitions, task_queue=task_queue)
+        client = await Client.connect(target, namespace=namespace)
+        return cls(client, definitions, task_queue=task_queue, prefix=prefix)
 
     def activities(self) -> list[Any]:
         """Every step's activity: ``<saga>.<step>`` and, for a compensatable step, ``<saga>.<step>.undo``."""
@@ -199,8 +205,9 @@ class TemporalSagas:
         """
         if saga not in self.definitions:
             raise ValidationError(f"no saga named {saga!r}; known: {sorted(self.definitions)}", field="saga")
-        wid = workflow_id(saga, check_saga_id(saga_id))
-        args = {"saga": saga, "saga_id": saga_id, "tenant": current_tenant(), "input": dict(data)}
+        who = current_tenant()
+        wid = workflow_id(saga, check_saga_id(saga_id), tenant=who, prefix=self.prefix)
+        args = {"saga": saga, "saga_id": saga_id, "tenant": who, "input": dict(data)}
         try:
             return await self.client.start_workflow(
                 SagaWorkflow.run,

@@ -94,7 +94,8 @@ class CommerceService:
         """The order saga's worker on Temporal in this process (started on first use; the `temporal` setting's)."""
         with self._temporal_lock:
             if self._temporal is None:
-                self._temporal = TemporalOrders(target_of(self.runtime.settings), self._definition)
+                target, home = target_of(self.runtime.settings), self.runtime.log.identity  # this deployment's sagas
+                self._temporal = TemporalOrders(target, self._definition, prefix=f"{home}:")
             return self._temporal
 
     def place(self, customer: object, lines: object, *, order_id: object | None = None, saga: object = MANUAL) -> Order:

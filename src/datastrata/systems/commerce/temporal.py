@@ -49,7 +49,7 @@ def target_of(settings: Settings) -> str:
 class TemporalOrders:
     """A worker of the order saga on Temporal, hosted on this process's own event loop; starts and awaits sagas."""
 
-    def __init__(self, target: str, definition: SagaDefinition, *, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(self, target: str, definition: SagaDefinition, *, prefix: str, task_queue: str = TASK_QUEUE) -> None:
         try:
             from datastrata.services.sagas.temporal import TemporalSagas
         except ImportError as exc:  # pragma: no cover - the extra is part of the dev install
@@ -60,7 +60,8 @@ class TemporalOrders:
         self._thread.start()
         self._ready: Future[TemporalSagas] = Future()
         self._stopping: asyncio.Event | None = None
-        self._hosting = asyncio.run_coroutine_threadsafe(self._host(TemporalSagas, definition, task_queue), self._loop)
+        hosting = self._host(TemporalSagas, definition, task_queue, prefix)
+        self._hosting = asyncio.run_coroutine_threadsafe(hosting, self._loop)
         try:
             self.sagas = self._ready.result(timeout=CONNECT)
         except Exception as exc:
@@ -70,10 +71,12 @@ class TemporalOrders:
                 "(e.g. `temporal server start-dev`) or fix DATASTRATA_TEMPORAL"
             ) from exc
 
-    async def _host(self, sagas_type: type[TemporalSagas], definition: SagaDefinition, task_queue: str) -> None:
+    async def _host(
+        self, sagas_type: type[TemporalSagas], definition: SagaDefinition, task_queue: str, prefix: str
+    ) -> None:
         self._stopping = asyncio.Event()
         try:
-            sagas = await sagas_type.connect(self.target, [definition], task_queue=task_queue)
+            sagas = await sagas_type.connect(self.target, [definition], task_queue=task_queue, prefix=prefix)
             async with sagas.worker():
                 self._ready.set_result(sagas)
                 await self._stopping.wait()
