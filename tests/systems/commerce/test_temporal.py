@@ -14,6 +14,7 @@ if os.environ.get("DATASTRATA_REQUIRE_SERVERS") != "1":  # required: a missing S
 from datastrata.api import create_app
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError
+from datastrata.core.tenancy import tenant
 from datastrata.runtime import Runtime
 from datastrata.systems.commerce.domain import CANCELLED, CONFIRMED, ORCHESTRATED, TEMPORAL
 from datastrata.systems.commerce.service import SERVICE, CommerceService
@@ -95,3 +96,23 @@ def test_an_order_posted_with_saga_temporal_is_carried_on_by_the_servers_worker(
         svc.settle()  # the server's rounds: OrderCreated starts the workflow, the hosted worker runs it
         assert svc.temporal().execute("o-h")["state"] == "completed"
         assert http.get("/commerce/orders/o-h").json()["status"] == CONFIRMED
+
+
+def test_two_tenants_orders_of_one_id_are_two_workflows(tmp_path: Path, temporal_server: str) -> None:
+    from datastrata.tenancy.catalogue import Catalogue
+
+    with Runtime.open(Settings.embedded(tmp_path).with_overrides({"temporal": temporal_server})) as runtime:
+        svc: CommerceService = runtime.service(SERVICE, lambda r: CommerceService(r, decline=RULE))
+        Catalogue(svc.runtime).add("acme", "indie")
+        ends = {}
+        for who, lines in (("default", ["shoe:1"]), ("acme", ["shoe:9"])):
+            with tenant(who):
+                stocked(svc)
+                svc.place("mei", lines, order_id="o-same", saga=TEMPORAL)
+                svc.settle()
+                ends[who] = svc.temporal().execute("o-same")["state"]
+        assert ends == {"default": "completed", "acme": "compensated"}  # acme's order is not default's workflow
+        with tenant("acme"):
+            assert svc.orders.get("o-same").status == CANCELLED
+        with tenant("default"):
+            assert svc.orders.get("o-same").status == CONFIRMED
