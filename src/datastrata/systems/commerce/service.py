@@ -17,12 +17,14 @@ from datastrata.core.errors import ConfigurationError
 from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.runtime.placement import Single
+from datastrata.runtime.scope import Scope
 from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import SERVICE_SPINE, provision
 from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.services.sagas import Orchestrator, show
+from datastrata.services.sagas.log import CONTEXT as SAGAS_CONTEXT
 from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
 from datastrata.systems.commerce.catalogue import CatalogueService
@@ -94,7 +96,9 @@ class CommerceService:
         """The order saga's worker on Temporal in this process (started on first use; the `temporal` setting's)."""
         with self._temporal_lock:
             if self._temporal is None:
-                target, home = target_of(self.runtime.settings), self.runtime.log.identity  # this deployment's sagas
+                target = target_of(self.runtime.settings)
+                with self.runtime.read(Scope(SAGAS_CONTEXT)) as work:  # the saga log's home: this deployment's id
+                    home = work.log.identity
                 self._temporal = TemporalOrders(target, self._definition, prefix=f"{home}:")
             return self._temporal
 
