@@ -309,7 +309,7 @@ def get_charge(order_id: IdPath, request: Request) -> dict[str, Any] | None:
 # ---- orders ------------------------------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=201, responses=problems(404, 409), response_model=OrderOut)
+@router.post("/orders", status_code=201, responses=problems(404, 409, 503), response_model=OrderOut)
 def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded (same order id: that order)."""
     lines = [line.model_dump() for line in body.lines]
