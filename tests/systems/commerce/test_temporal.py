@@ -116,3 +116,17 @@ def test_two_tenants_orders_of_one_id_are_two_workflows(tmp_path: Path, temporal
             assert svc.orders.get("o-same").status == CANCELLED
         with tenant("default"):
             assert svc.orders.get("o-same").status == CONFIRMED
+
+
+def test_saga_temporal_is_refused_when_the_frontend_does_not_answer(tmp_path: Path) -> None:
+    from datastrata.core.errors import BackendUnavailable
+    from datastrata.testing.servers import free_port
+
+    settings = Settings.embedded(tmp_path).with_overrides({"temporal": f"127.0.0.1:{free_port()}"})
+    with Runtime.open(settings) as runtime:
+        svc: CommerceService = runtime.service(SERVICE, lambda r: CommerceService(r, decline=RULE))
+        stocked(svc)
+        with pytest.raises(BackendUnavailable, match="setting `temporal`"):
+            svc.place("mei", ["shoe:1"], order_id="o-down", saga=TEMPORAL)
+        with pytest.raises(Exception, match="no order"):
+            svc.orders.get("o-down")  # nothing written
