@@ -29,6 +29,7 @@ from datastrata.testing.servers import (
     ephemeral_postgres,
     ephemeral_redis,
     ephemeral_s3,
+    ephemeral_temporal,
     migrated,
 )
 
@@ -69,7 +70,7 @@ def _unavailable(reason: str) -> None:
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run each test in its own folder, so embedded defaults (./.datastrata/…) never collide between tests."""
     monkeypatch.chdir(tmp_path)
-    for role in ("STORE", "BUS", "CACHE", "OBJECTS", "GRAPH"):
+    for role in ("STORE", "BUS", "CACHE", "OBJECTS", "GRAPH", "TEMPORAL"):
         monkeypatch.delenv(f"DATASTRATA_{role}", raising=False)
 
 
@@ -248,3 +249,13 @@ def finished_job(http: TestClient, answer: Any) -> dict[str, Any]:
             return job
         assert time.monotonic() < deadline, f"job {job['id']} did not end: {job}"
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[str]:
+    """A Temporal dev server (in memory) for the session; its frontend address."""
+    try:
+        with ephemeral_temporal() as target:
+            yield target
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))

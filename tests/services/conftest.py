@@ -15,7 +15,7 @@ from datastrata.stores.database import Database
 from datastrata.stores.migrations import migrate
 from datastrata.stores.open import open_database
 from datastrata.testing.sagashop import Shop, open_shop
-from datastrata.testing.servers import ServerUnavailable, create_database, ephemeral_temporal
+from datastrata.testing.servers import create_database
 
 ROLES = ("log", "inventory", "payment", "orders")
 #: Parametrize a test with this to run it on PostgreSQL too (each run makes four databases: kept to the core ones).
@@ -66,15 +66,3 @@ def shop(urls: dict[str, str], opened: list[Database]) -> Shop:
     made.payment.fund("alice", 1000)
     made.payment.fund("bob", 5)
     return made
-
-
-@pytest.fixture(scope="session")
-def temporal_server() -> Iterator[str]:
-    """A Temporal dev server (in memory) for the session; its frontend address."""
-    from tests.conftest import _unavailable
-
-    try:
-        with ephemeral_temporal() as target:
-            yield target
-    except ServerUnavailable as exc:
-        _unavailable(str(exc))

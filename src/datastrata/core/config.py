@@ -81,6 +81,8 @@ class Settings:
     max_connections: str = ""
     #: This process's name in the Redis bus's consumer groups (``DATASTRATA_CONSUMER``; empty: ``<host>:<pid>``).
     consumer: str = ""
+    #: The Temporal frontend (``host:port``) sagas run on when chosen (``DATASTRATA_TEMPORAL``); empty: none.
+    temporal: str = ""
 
     def __post_init__(self) -> None:
         for role in BESIDE_STORE:

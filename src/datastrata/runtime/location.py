@@ -114,8 +114,11 @@ class Location:
         with self.db.read() as tx:
             yield Work(tx, self, scope)
 
-    def ensure(self, component: Component) -> None:
-        """Make sure `component`'s migrations are applied in this location (SQLite: now; PostgreSQL: refused if not)."""
+    def ensure(self, component: Component, *, context: str | None = None) -> None:
+        """Make sure `component`'s migrations are applied in this location (SQLite: now; PostgreSQL: refused if not).
+
+        A location holds every context given to it, so `context` changes nothing here.
+        """
         self.db.ensure(component)
 
     @property

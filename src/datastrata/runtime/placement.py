@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import NotFound
@@ -31,6 +31,21 @@ class Placement(Protocol):
 
     def all(self) -> list[LocationSpec]:
         """Return every location this placement can name (what the supervisor follows and `migrate` upgrades)."""
+
+
+@runtime_checkable
+class ContextPlacement(Protocol):
+    """A placement that knows which of its locations can hold a context's scopes (``by_context``)."""
+
+    def holding(self, context: str) -> list[LocationSpec]:
+        """Return every location where scopes of `context` can live."""
+
+
+def holding(placement: Placement, context: str) -> list[LocationSpec]:
+    """Every location where scopes of `context` can live: the placement's own answer, else every location it names."""
+    if isinstance(placement, ContextPlacement):
+        return placement.holding(context)
+    return placement.all()
 
 
 class Single:

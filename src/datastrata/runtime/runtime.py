@@ -33,7 +33,7 @@ from datastrata.runtime import fences
 from datastrata.runtime.jobs import MIGRATIONS as JOBS
 from datastrata.runtime.location import Location, LocationSpec, Work
 from datastrata.runtime.moves import MIGRATIONS as MOVES
-from datastrata.runtime.placement import ByTenant, Placement, Single
+from datastrata.runtime.placement import ByTenant, Placement, Single, holding
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.shardfences import MIGRATIONS as SHARD_FENCES
 from datastrata.runtime.supervisor import HALT, FollowerStatus, Supervisor
@@ -416,9 +416,12 @@ class Runtime:
                 self.meter.read(location.name, scope)
             yield work
 
-    def ensure(self, component: Component) -> None:
-        """Make sure `component`'s migrations are applied in every location the placement names (opened if need be)."""
-        for spec in self.placement.all():
+    def ensure(self, component: Component, *, context: str | None = None) -> None:
+        """Make sure `component`'s migrations are applied in every location the placement names (opened if need be).
+
+        With `context`, only where that context's scopes can live (a ``by_context`` runtime: that one location).
+        """
+        for spec in self.placement.all() if context is None else holding(self.placement, context):
             self.location(spec).ensure(component)
 
     def append(self, scope: Scope, events: Sequence[NewEvent], *, expected_version: int | None = ANY) -> AppendResult:

@@ -24,5 +24,5 @@ class Units(Protocol):
     def read(self, scope: Scope) -> AbstractContextManager[Work]:
         """Open a read snapshot in the location of `scope`."""
 
-    def ensure(self, component: Component) -> None:
-        """Make sure `component`'s migrations are applied wherever this hands out work."""
+    def ensure(self, component: Component, *, context: str | None = None) -> None:
+        """Make sure `component`'s migrations are applied wherever this hands out work (of `context` only, if given)."""

@@ -93,6 +93,10 @@ class ByContext:
         """The one location of the scope's context (a service never spans another's store)."""
         return [self.locate(scope)]
 
+    def holding(self, context: str) -> list[LocationSpec]:
+        """The one location where scopes of `context` live: its service's, or home."""
+        return [self.locate(Scope(context))]
+
     def all(self) -> list[LocationSpec]:
         """Home first, then every service's location."""
         return [self.home, *self.services.values()]

@@ -15,6 +15,7 @@ from datastrata.core.errors import NotFound, RuleViolation, ValidationError
 from datastrata.core.events import Event
 from datastrata.core.tenancy import DEFAULT_TENANT, tenant
 from datastrata.runtime import Runtime
+from datastrata.runtime.location import LocationSpec
 from datastrata.runtime.scope import Scope
 from datastrata.systems.commerce.domain import (
     CANCELLED,
@@ -261,3 +262,29 @@ def test_concurrent_charges_of_one_order_under_different_keys_charge_it_once(com
         thread.join()
     assert errors == [] and len(set(answers)) == 1  # every caller got the one charge
     assert _types(commerce, "payment") == ["PaymentCompleted"]
+
+
+def _saga_tables(svc: CommerceService, spec: LocationSpec) -> int:
+    """How many of the saga log's tables the store of `spec` holds (its own schema on PostgreSQL)."""
+    location = svc.runtime.location(spec)
+    with location.db.read() as tx:
+        if tx.dialect == "sqlite":
+            return int(tx.scalar(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('saga_runs', 'saga_steps')"
+            ))  # fmt: skip
+        return int(tx.scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = coalesce(nullif(?, ''), 'public') "
+            "AND tablename IN ('saga_runs', 'saga_steps')",
+            (spec.namespace or "",),
+        ))  # fmt: skip
+
+
+def test_the_saga_log_is_in_the_orchestrators_store_only(commerce: CommerceService) -> None:
+    stocked(commerce)
+    commerce.orders.place("mei", ["shoe:1"], order_id="o-log", saga="orchestrated")
+    commerce.settle()
+    assert commerce.sagas.get("o-log").state == "completed"  # the log at home holds the saga
+    assert _saga_tables(commerce, commerce.placement.home) == 2
+    assert {name: _saga_tables(commerce, spec) for name, spec in commerce.placement.services.items()} == dict.fromkeys(
+        commerce.placement.services, 0
+    )

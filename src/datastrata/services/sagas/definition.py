@@ -51,6 +51,8 @@ class StepCall:
     results: Mapping[str, Mapping[str, Any]]
     #: In a compensation, the idempotency key of the action it undoes (which may not have arrived yet, or ever).
     undoes: str | None = None
+    #: In a compensation, why the saga compensates (the step that declined or timed out, and its answer).
+    reason: str | None = None
 
 
 #: A step's action or compensation: calls the service that owns the data and returns its answer (JSON-friendly).

@@ -195,7 +195,7 @@ class SagaLog:
 
     def __init__(self, units: Units) -> None:
         self.units = units
-        units.ensure(MIGRATIONS)
+        units.ensure(MIGRATIONS, context=CONTEXT)  # only where the saga log lives, not in every service's store
 
     def start(self, scope: Scope, saga: str, data: Mapping[str, Any], *, owner: str, lease_id: str) -> SagaRun:
         """Record saga `scope.key` of definition `saga` with input `data`, leased to the caller; once per id.

@@ -234,7 +234,8 @@ class Orchestrator:
         key = step_key(definition.name, run.saga_id, step.name, compensation=compensating)
         attempt = run.attempt + 1
         undoes = step_key(definition.name, run.saga_id, step.name) if compensating else None
-        call = StepCall(run.saga_id, step.name, key, attempt, run.input, run.results, undoes)
+        why = run.reason if compensating else None
+        call = StepCall(run.saga_id, step.name, key, attempt, run.input, run.results, undoes, why)
         started: datetime = self.units.clock()
         got = self.caller.call(action, call, step.timeout)
         finished: datetime = self.units.clock()

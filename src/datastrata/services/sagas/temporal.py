@@ -18,13 +18,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, WorkflowAlreadyStartedError
 from temporalio.worker import Worker
 
 from datastrata.core.errors import ValidationError
-from datastrata.core.tenancy import current_tenant, tenant
+from datastrata.core.tenancy import DEFAULT_TENANT, current_tenant, tenant
 from datastrata.services.sagas import progress
 from datastrata.services.sagas.calls import Outcome
 from datastrata.services.sagas.definition import (
@@ -62,9 +62,9 @@ def activity_name(saga: str, step: str, *, compensation: bool = False) -> str:
     return f"{saga}.{step}" + (".undo" if compensation else "")
 
 
-def workflow_id(saga: str, saga_id: str) -> str:
-    """Return the Temporal workflow id of one saga (one workflow per saga id)."""
-    return f"saga-{saga}-{saga_id}"
+def workflow_id(saga: str, saga_id: str, *, tenant: str = DEFAULT_TENANT, prefix: str = "") -> str:
+    """Return the Temporal workflow id of one saga: one workflow per tenant and saga id (in the `prefix`'s space)."""
+    return f"{prefix}{tenant}/saga-{saga}-{saga_id}"
 
 
 def retry_policy(step: Step, *, compensation: bool = False) -> RetryPolicy:
@@ -115,6 +115,7 @@ class SagaWorkflow:
             "tenant": run.tenant,
             "key": key,
             "undoes": undoes,
+            "reason": run.reason if compensating else None,
             "input": dict(run.input),
             "results": dict(run.results),
         }
@@ -138,9 +139,13 @@ class SagaWorkflow:
 class TemporalSagas:
     """Runs saga definitions on a Temporal cluster: ``worker()`` hosts them, ``execute`` runs one saga to its end."""
 
-    def __init__(self, client: Client, definitions: Iterable[SagaDefinition], *, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(
+        self, client: Client, definitions: Iterable[SagaDefinition], *, task_queue: str = TASK_QUEUE, prefix: str = ""
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
+        #: What the workflow ids start with: one deployment's sagas apart from another's in a shared namespace.
+        self.prefix = prefix
         self.definitions = {d.name: d for d in definitions}
 
     @classmethod
@@ -151,9 +156,11 @@ class TemporalSagas:
         *,
         namespace: str = "default",
         task_queue: str = TASK_QUEUE,
+        prefix: str = "",
     ) -> TemporalSagas:
         """Connect to the Temporal frontend at `target` (``host:port``)."""
-        return cls(await Client.connect(target, namespace=namespace), definitions, task_queue=task_queue)
+        client = await Client.connect(target, namespace=namespace)
+        return cls(client, definitions, task_queue=task_queue, prefix=prefix)
 
     def activities(self) -> list[Any]:
         """Every step's activity: ``<saga>.<step>`` and, for a compensatable step, ``<saga>.<step>.undo``."""
@@ -190,18 +197,19 @@ class TemporalSagas:
             for name in added:
                 _DEFINITIONS.pop(name, None)
 
-    async def execute(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Run saga `saga_id` of `saga` on Temporal and return its end (``state``, ``reason``, ``results``, ``calls``).
+    async def start(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> WorkflowHandle[Any, dict[str, Any]]:
+        """Start saga `saga_id` of `saga` on Temporal unless it runs or ran already; its workflow's handle.
 
-        The workflow id is the saga's, so running the same saga again while it runs joins it, and after it ends
-        returns its recorded end (as the built-in log does).
+        The workflow id is the saga's, so starting the same saga again while it runs joins it, and after it ends
+        finds its recorded end (as the built-in log does): a starter may run more than once.
         """
         if saga not in self.definitions:
             raise ValidationError(f"no saga named {saga!r}; known: {sorted(self.definitions)}", field="saga")
-        wid = workflow_id(saga, check_saga_id(saga_id))
-        args = {"saga": saga, "saga_id": saga_id, "tenant": current_tenant(), "input": dict(data)}
+        who = current_tenant()
+        wid = workflow_id(saga, check_saga_id(saga_id), tenant=who, prefix=self.prefix)
+        args = {"saga": saga, "saga_id": saga_id, "tenant": who, "input": dict(data)}
         try:
-            handle = await self.client.start_workflow(
+            return await self.client.start_workflow(
                 SagaWorkflow.run,
                 args,
                 id=wid,
@@ -210,11 +218,15 @@ class TemporalSagas:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
         except WorkflowAlreadyStartedError:  # it ended: its recorded end
-            handle = self.client.get_workflow_handle(wid)
+            return self.client.get_workflow_handle(wid, result_type=dict)
+
+    async def execute(self, saga: str, saga_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Run saga `saga_id` of `saga` on Temporal (or join it) and return its end (``state``, ``reason``, …)."""
+        handle = await self.start(saga, saga_id, data)
         try:
             result: dict[str, Any] = await handle.result()
         except WorkflowFailureError as exc:
-            raise RuntimeError(f"saga workflow {wid} failed: {exc.cause}") from exc
+            raise RuntimeError(f"saga workflow {handle.id} failed: {exc.cause}") from exc
         return result
 
 
@@ -230,6 +242,7 @@ def _named(name: str, step: str, action: Action) -> Any:
             payload["input"],
             payload["results"],
             payload.get("undoes"),
+            payload.get("reason"),
         )
         try:
             with tenant(str(payload["tenant"])):

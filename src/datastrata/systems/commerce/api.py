@@ -148,8 +148,9 @@ class OrderIn(BaseModel):
     customer: Id
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     order_id: Id | None = Field(default=None, description="The order's id (its idempotency key); omit for a new one")
-    saga: Literal["choreographed", "orchestrated", "manual"] = Field(
-        default="choreographed", description="How it is carried on: services reacting to events, the saga, or nobody"
+    saga: Literal["choreographed", "orchestrated", "temporal", "manual"] = Field(
+        default="choreographed",
+        description="How it is carried on: services reacting to events, the saga, the saga on Temporal, or nobody",
     )
 
 
@@ -308,11 +309,11 @@ def get_charge(order_id: IdPath, request: Request) -> dict[str, Any] | None:
 # ---- orders ------------------------------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=201, responses=problems(404, 409), response_model=OrderOut)
+@router.post("/orders", status_code=201, responses=problems(404, 409, 503), response_model=OrderOut)
 def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded (same order id: that order)."""
     lines = [line.model_dump() for line in body.lines]
-    return _svc(request).orders.place(body.customer, lines, order_id=body.order_id, saga=body.saga).to_dict()
+    return _svc(request).place(body.customer, lines, order_id=body.order_id, saga=body.saga).to_dict()
 
 
 @router.get("/orders/{order_id}", responses=problems(404), response_model=OrderOut)

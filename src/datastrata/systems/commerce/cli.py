@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from datastrata.shell import BusOption, CacheOption, JsonOption, StoreOption, emit, remember_stores, service
-from datastrata.systems.commerce.domain import CHOREOGRAPHED
+from datastrata.systems.commerce.domain import CHOREOGRAPHED, TEMPORAL
 from datastrata.systems.commerce.service import SERVICE, CommerceService
 
 app = typer.Typer(
@@ -125,15 +125,18 @@ def order_place(
         typer.Option(
             "--saga",
             help="How it is carried on: choreographed (the services react to its events), orchestrated (the order "
-            "saga drives it) or manual (nobody).",
+            "saga drives it), temporal (the same saga on Temporal; needs DATASTRATA_TEMPORAL) or manual (nobody).",
         ),
     ] = CHOREOGRAPHED,
     as_json: JsonOption = False,
 ) -> None:
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded; the saga carries it on."""
     svc = _svc(ctx)
-    placed = svc.orders.place(customer, lines, order_id=order_id, saga=saga)
+    placed = svc.place(customer, lines, order_id=order_id, saga=saga)
     svc.settle()  # the services react, or the order saga runs, until the order is confirmed or cancelled
+    if placed.saga == TEMPORAL:
+        svc.temporal().execute(placed.order_id)  # its workflow, started from OrderCreated: wait for its end
+        svc.settle()  # the notification of its end
     data = svc.orders.get(placed.order_id).to_dict()
     emit(data, as_json=as_json, text=lambda d: f"order {d['order_id']} for {d['customer']}: {d['status']}, "
          f"total {d['total']}" + (f" ({d['reason']})" if d["reason"] else ""))  # fmt: skip

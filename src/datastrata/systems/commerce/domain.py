@@ -29,9 +29,9 @@ PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_REFUNDED = "PaymentCompleted", "Payme
 PRODUCT_ADDED, USER_REGISTERED, NOTIFICATION_SENT = "ProductAdded", "UserRegistered", "NotificationSent"
 
 #: How an order is carried on after it is placed: services reacting to each other's events, the saga orchestrator,
-#: or nobody (each step called by hand through the services' APIs).
-CHOREOGRAPHED, ORCHESTRATED, MANUAL = "choreographed", "orchestrated", "manual"
-SAGA_STYLES = (CHOREOGRAPHED, ORCHESTRATED, MANUAL)
+#: the same saga on Temporal, or nobody (each step called by hand through the services' APIs).
+CHOREOGRAPHED, ORCHESTRATED, TEMPORAL, MANUAL = "choreographed", "orchestrated", "temporal", "manual"
+SAGA_STYLES = (CHOREOGRAPHED, ORCHESTRATED, TEMPORAL, MANUAL)
 
 #: Order statuses (a document's ``status``).
 PENDING, CONFIRMED, CANCELLED = "PENDING", "CONFIRMED", "CANCELLED"
@@ -64,7 +64,7 @@ def check_id(value: object, *, field: str) -> str:
 
 
 def check_style(value: object) -> str:
-    """Return `value` if it names how an order is carried on (choreographed, orchestrated or manual)."""
+    """Return `value` if it names how an order is carried on (choreographed, orchestrated, temporal or manual)."""
     if value not in SAGA_STYLES:
         raise ValidationError(f"saga must be one of {', '.join(SAGA_STYLES)}; got {value!r}", field="saga")
     return str(value)

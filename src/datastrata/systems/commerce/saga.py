@@ -13,7 +13,7 @@ the event, and a crash between the two cannot leave an order without its saga.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from datastrata.core.errors import RuleViolation
@@ -36,11 +36,10 @@ def order_saga(
     orders: OrdersApi,
     inventory: InventoryApi,
     payment: PaymentApi,
-    reason_of: Callable[[str], str | None] = lambda saga_id: None,
 ) -> SagaDefinition:
     """The order saga over the services' clients (in-process or HTTP: the same interface).
 
-    `reason_of(saga_id)` answers why a saga compensates (its log's reason), which the cancelled order records.
+    A cancelled order records why its saga compensated (the compensation's `reason`), on either runner.
     """
 
     def order_id(call: StepCall) -> str:
@@ -54,7 +53,7 @@ def order_saga(
                 "lines": [{"sku": x.sku, "quantity": x.quantity} for x in order.lines]}  # fmt: skip
 
     def cancel(call: StepCall) -> Mapping[str, Any]:
-        why = (reason_of(call.saga_id) or "the order saga compensated a declined step")[:500]
+        why = (call.reason or "the order saga compensated a declined step")[:500]
         try:
             return orders.cancel(order_id(call), reason=why).to_dict()
         except RuleViolation:

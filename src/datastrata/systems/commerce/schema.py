@@ -8,7 +8,6 @@ released before any reservation of theirs arrived (so a late one is refused).
 
 from __future__ import annotations
 
-from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.stores.database import Dialect
 from datastrata.stores.migrations import Component
 
@@ -135,14 +134,13 @@ PAYMENT = Component.baseline("commerce.payment", _payment)
 ORDERS = Component.baseline("commerce.orders", _orders)
 NOTIFICATION = Component.baseline("commerce.notification", _notification)
 
-#: Each service's own component (applied in its store only), and the saga log's: the saga engine makes sure of its
-#: tables in every location of the runtime it is given, though only the home's hold sagas (the ``sagas`` context
-#: lives at home).
+#: Each service's own component, applied in its store only (the saga log's tables are at home, where the ``sagas``
+#: context lives: the commerce system's migration, ensured by the saga engine there alone).
 BY_SERVICE: dict[str, tuple[Component, ...]] = {
-    "catalogue": (CATALOGUE, SAGAS),
-    "users": (USERS, SAGAS),
-    "inventory": (INVENTORY, SAGAS),
-    "payment": (PAYMENT, SAGAS),
-    "orders": (ORDERS, SAGAS),
-    "notification": (NOTIFICATION, SAGAS),
+    "catalogue": (CATALOGUE,),
+    "users": (USERS,),
+    "inventory": (INVENTORY,),
+    "payment": (PAYMENT,),
+    "orders": (ORDERS,),
+    "notification": (NOTIFICATION,),
 }

@@ -9,6 +9,7 @@ The services call each other through their clients: in-process by default, over 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from datastrata.core.config import Settings
@@ -17,23 +18,27 @@ from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import LocationMigrations
 from datastrata.runtime.placement import Single
 from datastrata.runtime.rounds import settle
+from datastrata.runtime.scope import Scope
 from datastrata.services.client import HttpTransport
 from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import SERVICE_SPINE, provision
 from datastrata.services.sagas import MIGRATIONS as SAGAS
 from datastrata.services.sagas import Orchestrator, show
+from datastrata.services.sagas.log import CONTEXT as SAGAS_CONTEXT
 from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
 from datastrata.systems.commerce.catalogue import CatalogueService
 from datastrata.systems.commerce.choreography import Choreography
 from datastrata.systems.commerce.clients import CatalogueApi, CatalogueHttp, UsersApi, UsersHttp
-from datastrata.systems.commerce.domain import ORDER_CREATED, ORDERS, SERVICES, DeclineRule
+from datastrata.systems.commerce.domain import MANUAL, ORDER_CREATED, ORDERS, SERVICES, TEMPORAL, DeclineRule
 from datastrata.systems.commerce.inventory import InventoryService
 from datastrata.systems.commerce.notification import CONSUMER, TYPES, NotificationService
-from datastrata.systems.commerce.orders import OrdersService
+from datastrata.systems.commerce.orders import Order, OrdersService
 from datastrata.systems.commerce.payment import PaymentService
 from datastrata.systems.commerce.saga import STARTER, OrderSagas, order_saga
+from datastrata.systems.commerce.temporal import STARTER as TEMPORAL_STARTER
+from datastrata.systems.commerce.temporal import TemporalOrders, TemporalStarter, target_of
 from datastrata.systems.commerce.users import UsersService
 
 #: The name the service is registered under on a runtime.
@@ -70,22 +75,39 @@ class CommerceService:
             self.events.subscribe(CONSUMER, self.notification.handle, types=TYPES, producers=[ORDERS])
             self.choreography = Choreography(orders=self.orders, inventory=self.inventory, payment=self.payment)
             self.choreography.attach(self.events)
-            definition = order_saga(
-                orders=self.orders, inventory=self.inventory, payment=self.payment, reason_of=self._saga_reason
-            )
+            definition = order_saga(orders=self.orders, inventory=self.inventory, payment=self.payment)
             #: The order saga's orchestrator: its log at home, its job (``sagas.resume``) in the services' rounds.
             self.sagas = Orchestrator(self.runtime, [definition])
             self.sagas.attach(self.runtime)
             self.order_sagas = OrderSagas(self.sagas)
             self.events.subscribe(STARTER, self.order_sagas.start, types=[ORDER_CREATED], producers=[ORDERS])
+            #: The same saga on Temporal (``saga=temporal``), hosted here once first used; needs the `temporal` setting.
+            self._definition = definition
+            self._temporal: TemporalOrders | None = None
+            self._temporal_lock = threading.Lock()
+            if runtime.settings.temporal:
+                starter = TemporalStarter(self.temporal)
+                self.events.subscribe(TEMPORAL_STARTER, starter.start, types=[ORDER_CREATED], producers=[ORDERS])
         except BaseException:
             self.runtime.close()
             raise
         runtime.on_close(self.close)
 
-    def _saga_reason(self, saga_id: str) -> str | None:
-        """Why the order saga `saga_id` compensates, as its log says (what the cancelled order records)."""
-        return self.sagas.get(saga_id).reason
+    def temporal(self) -> TemporalOrders:
+        """The order saga's worker on Temporal in this process (started on first use; the `temporal` setting's)."""
+        with self._temporal_lock:
+            if self._temporal is None:
+                target = target_of(self.runtime.settings)
+                with self.runtime.read(Scope(SAGAS_CONTEXT)) as work:  # the saga log's home: this deployment's id
+                    home = work.log.identity
+                self._temporal = TemporalOrders(target, self._definition, prefix=f"{home}:")
+            return self._temporal
+
+    def place(self, customer: object, lines: object, *, order_id: object | None = None, saga: object = MANUAL) -> Order:
+        """Place an order (see :meth:`OrdersService.place`); ``saga=temporal`` is refused unless Temporal answers."""
+        if saga == TEMPORAL:
+            self.temporal()
+        return self.orders.place(customer, lines, order_id=order_id, saga=saga)
 
     def saga_timeline(self, order_id: str, *, as_json: bool = False) -> str:
         """What ``commerce saga show ORDER`` prints: the order saga's state and every call, from the saga log."""
@@ -115,9 +137,11 @@ class CommerceService:
         return {"services": services, "pending": self.events.pending()}
 
     def close(self) -> None:
-        """Stop the orchestrator's calls and close the services' runtime."""
+        """Stop the orchestrator's calls and the Temporal worker, and close the services' runtime."""
         try:
             self.sagas.close()
+            if self._temporal is not None:
+                self._temporal.close()
         finally:
             self.runtime.close()
 
