@@ -6,21 +6,17 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from datastrata import __version__
-from datastrata.api.contract import PROBLEM, InputGuard, UnexpectedErrorGuard, problems
+from datastrata.api.contract import InputGuard, UnexpectedErrorGuard, problems
 from datastrata.api.docs import install_docs
 from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
+from datastrata.api.problems import install_problems
 from datastrata.catalog import components, install_all, systems
 from datastrata.core.config import Settings
-from datastrata.core.errors import DatastrataError
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
 from datastrata.runtime.migrations import require_applied
@@ -37,14 +33,6 @@ from datastrata.tiering.job import serve_tiering
 from datastrata.tiering.policy import Policy
 
 _log = logging.getLogger(__name__)
-
-
-def problem(
-    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    """Build an RFC 9457 problem response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def create_app(
@@ -92,25 +80,7 @@ def create_app(
     install_auth(app, auth or AuthConfig())
     install_docs(app)
 
-    @app.exception_handler(DatastrataError)
-    async def _datastrata_error(request: Request, exc: DatastrataError) -> JSONResponse:
-        extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
-        return problem(exc.status, exc.title, exc.message, **extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e.get("msg", "")}
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(422, "validation error", detail, field=errors[0]["field"] if errors else None, errors=errors)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = f"{request.method} {request.url.path}: {exc.detail}"
-        return problem(exc.status_code, str(exc.detail).lower(), detail, headers=dict(exc.headers or {}))
-
+    install_problems(app)
     install_metrics(app)
     app.add_middleware(InputGuard)
     app.add_middleware(UnexpectedErrorGuard)  # outside the metrics, inside Starlette's last-resort handler

@@ -138,8 +138,9 @@ class InputGuard:
     """ASGI middleware: a body over MAX_BODY is refused (413); NUL characters, which no store keeps, are refused
     (422) in the body, the path and the query — before any route, so no surface can pass one to a store."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY) -> None:
         self.app = app
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request's size and text, then run the app with the body replayed."""
@@ -151,8 +152,8 @@ class InputGuard:
             await _send_problem(send, 422, "validation error", "the path or query contains a NUL character", "path")
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            await _send_problem(send, 413, "content too large", f"the body exceeds {MAX_BODY} bytes", "body")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _send_problem(send, 413, "content too large", f"the body exceeds {self.max_body} bytes", "body")
             return
         chunks: list[bytes] = []
         size = 0
@@ -163,8 +164,8 @@ class InputGuard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY:
-                await _send_problem(send, 413, "content too large", f"the body exceeds {MAX_BODY} bytes", "body")
+            if size > self.max_body:
+                await _send_problem(send, 413, "content too large", f"the body exceeds {self.max_body} bytes", "body")
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))

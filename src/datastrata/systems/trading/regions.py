@@ -24,11 +24,12 @@ from datastrata.systems.trading.forwarder import Forwarders
 from datastrata.systems.trading.link import Link
 from datastrata.systems.trading.newyork import NewYork
 from datastrata.systems.trading.provision import provision
+from datastrata.systems.trading.region_app import Handler
 from datastrata.systems.trading.service import order_of
 from datastrata.systems.trading.singapore import Singapore
 from datastrata.systems.trading.ticks import TickFeed
 from datastrata.systems.trading.topology import NEW_YORK, SINGAPORE, Topology
-from datastrata.systems.trading.wire import Handler, RegionClient
+from datastrata.systems.trading.wire import RegionClient
 
 #: The most staleness samples Singapore keeps for ``GET /staleness`` (the newest win).
 STALENESS_SAMPLES = 100_000

@@ -19,9 +19,10 @@ from types import FrameType
 
 from datastrata.core.config import Settings
 from datastrata.core.errors import ConfigurationError, ValidationError
+from datastrata.systems.trading.region_app import RegionServer
 from datastrata.systems.trading.regions import NewYorkRegion, Region, SingaporeRegion
 from datastrata.systems.trading.topology import NEW_YORK, REGIONS, SINGAPORE, topology
-from datastrata.systems.trading.wire import Endpoint, RegionServer, announce, running, withdraw
+from datastrata.systems.trading.wire import Endpoint, announce, running, withdraw
 
 #: ``--region all``: both regions, each a child process.
 ALL = "all"

@@ -1,49 +1,33 @@
-"""The socket between the region processes: JSON over HTTP/1.1, each region's address in a run file on the host.
+"""Where the region processes are: each region's address in a run file on the host, and a client that finds it.
 
-A region process (``datastrata trading up``) listens on a port (chosen by the system unless ``--port`` says) and
-writes ``<trading folder>/up/<region>.json`` with its pid, host and port; a peer or the shell reads it on every call,
-so a restarted process on a new port is found at once. An error crosses as its kind, message and field and is raised
-again on the calling side, so a refusal in New York reads the same in Singapore. A region that does not answer is a
-:class:`~datastrata.core.errors.BackendUnavailable` naming it and how to start it.
+A region process (``datastrata trading up``) serves its FastAPI app (region_app.py) on a port (chosen by the system
+unless ``--port`` says) and writes ``<trading folder>/up/<region>.json`` with its pid, host and port; a peer or the
+shell reads it on every call, so a restarted process on a new port is found at once. The calls go through the
+project's :class:`~datastrata.services.client.HttpTransport`: an error answered as problem+json is raised again on
+the calling side as its own kind with its field, so a refusal in New York reads the same in Singapore. A region that
+is not running, or does not answer, is a :class:`~datastrata.core.errors.BackendUnavailable` naming how to start it.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import logging
 import os
+import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from datastrata.core import errors
-from datastrata.core.errors import BackendUnavailable, DatastrataError, ValidationError
+import httpx
+
+from datastrata.core.errors import BackendUnavailable
 from datastrata.core.redact import describe_error
+from datastrata.services.client import HttpTransport
 
-log = logging.getLogger(__name__)
-
-#: A route's handler: the path after the route's name (a user id, or "") and the JSON body (GET: {}).
-Handler = Callable[[str, dict[str, Any]], Any]
-#: The largest request body a region accepts (a page of business events is far smaller).
-MAX_BODY = 16 * 1024 * 1024
 #: Seconds a call waits for the far region's answer (the link's latency is at most a second a round trip).
 TIMEOUT = 30.0
-#: The error kinds that cross as themselves (anything else arrives as a DatastrataError with its message).
-KINDS: dict[str, type[DatastrataError]] = {
-    kind.__name__: kind
-    for kind in (
-        errors.ValidationError,
-        errors.NotFound,
-        errors.RuleViolation,
-        errors.BackendUnavailable,
-        errors.ConfigurationError,
-        errors.ConsistencyTimeout,
-    )
-}
+#: Requests leave in one segment, not held back by Nagle's algorithm until the last one's ACK (40 ms delayed).
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +83,14 @@ def running(folder: Path, region: str) -> Endpoint | None:
 
 
 class RegionClient:
-    """Calls to a region process found through its run file; its errors are raised here as their own kinds."""
+    """Calls to a region process found through its run file, over one HttpTransport per address it had."""
 
     def __init__(self, folder: Path, region: str, *, timeout: float = TIMEOUT) -> None:
         self.folder = folder
         self.region = region
         self.timeout = timeout
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._held: tuple[Endpoint, httpx.Client, HttpTransport] | None = None
 
     def endpoint(self) -> Endpoint:
         """Where the region listens now; refused when it is not running."""
@@ -127,136 +112,35 @@ class RegionClient:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Send one request and return the JSON answer, raising the far side's error as its own kind.
 
-        Each thread keeps its connection to the region open between calls; one the region closed meanwhile (it
-        restarted, or dropped an idle connection) is replaced and the request sent once more — every route is
-        idempotent (orders by id, pages by event id).
+        The transport keeps its connections open between calls (httpx replaces one the region closed); a region
+        restarted on a new port gets a new transport. Every route is idempotent (orders by id, pages by event id).
         """
         where = self.endpoint()
-        payload = None if body is None else json.dumps(body).encode()
-        for attempt in (1, 2):
-            connection, reused = self._connection(where)
-            try:
-                connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-                response = connection.getresponse()
-                status, raw = response.status, response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self._forget()
-                if reused and attempt == 1:
-                    continue
-                raise BackendUnavailable(
-                    f"the {self.region} region at {where.host}:{where.port} did not answer {method} {path} "
-                    f"({describe_error(exc)}); it is retried once the region is back (`datastrata trading up "
-                    f"--region {self.region}`)"
-                ) from exc
-        answer = json.loads(raw) if raw else None
-        if status == 200:
-            return answer
-        raise _error_of(status, answer if isinstance(answer, dict) else {})
-
-    def _connection(self, where: Endpoint) -> tuple[http.client.HTTPConnection, bool]:
-        """This thread's open connection to `where` (and whether it served a call before), or a new one."""
-        held: tuple[Endpoint, http.client.HTTPConnection] | None = getattr(self._local, "held", None)
-        if held is not None and held[0] == where:
-            return held[1], True
-        self._forget()
-        connection = http.client.HTTPConnection(where.host, where.port, timeout=self.timeout)
-        self._local.held = (where, connection)
-        return connection, False
-
-    def _forget(self) -> None:
-        held = getattr(self._local, "held", None)
-        if held is not None:
-            held[1].close()
-            self._local.held = None
-
-
-def _error_of(status: int, data: dict[str, Any]) -> DatastrataError:
-    kind = KINDS.get(str(data.get("error")), DatastrataError)
-    message = str(data.get("message") or f"the region answered HTTP {status}")
-    field = data.get("field")
-    error = kind(message, field=None if field is None else str(field))
-    error.status = status
-    return error
-
-
-class RegionServer:
-    """A threaded HTTP server answering a region's routes with JSON (errors as their kind, message and field)."""
-
-    def __init__(self, region: str, routes: dict[tuple[str, str], Handler], *, host: str, port: int) -> None:
-        self.region = region
-        self.routes = routes
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """Where this server listens (the port the system chose when 0 was asked for)."""
-        host, port = self.httpd.server_address[:2]
-        return Endpoint(self.region, os.getpid(), str(host), int(port))
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"{self.region}-http", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join(10)
-            self._thread = None
-        self.httpd.server_close()
-
-    def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        """Route one request; its status and JSON answer."""
-        name, _, rest = path.lstrip("/").partition("/")
-        handler = self.routes.get((method, name))
-        if handler is None:
-            known = ", ".join(f"{m} /{n}" for m, n in sorted(self.routes))
-            return 404, {"error": "NotFound", "message": f"no route {method} {path} in {self.region}; try {known}"}
         try:
-            data = json.loads(body) if body else {}
-            if not isinstance(data, dict):
-                raise ValidationError("the request body must be a JSON object", field="body")
-            return 200, handler(rest, data)
-        except json.JSONDecodeError as exc:
-            return 422, {"error": "ValidationError", "message": f"the body is not JSON: {exc}", "field": "body"}
-        except DatastrataError as exc:
-            return exc.status, {"error": type(exc).__name__, "message": str(exc), "field": exc.field}
-        except Exception as exc:  # one bad request stays in its room: answered, logged, the server goes on
-            log.exception("%s: %s %s failed", self.region, method, path)
-            return 500, {"error": "internal", "message": describe_error(exc)}
+            return self._transport(where).call(method, path, body=body)
+        except BackendUnavailable as exc:
+            if not isinstance(exc.__cause__, httpx.HTTPError):
+                raise  # the far region's own refusal, raised as itself
+            raise BackendUnavailable(
+                f"the {self.region} region at {where.host}:{where.port} did not answer {method} {path} "
+                f"({describe_error(exc.__cause__)}); it is retried once the region is back (`datastrata trading up "
+                f"--region {self.region}`)"
+            ) from exc.__cause__
 
+    def _transport(self, where: Endpoint) -> HttpTransport:
+        with self._lock:
+            if self._held is not None and self._held[0] == where:
+                return self._held[2]
+            self.close()
+            http = httpx.Client(
+                base_url=f"http://{where.host}:{where.port}", timeout=self.timeout,
+                transport=httpx.HTTPTransport(socket_options=NO_DELAY),
+            )  # fmt: skip
+            self._held = (where, http, HttpTransport(http=http))
+            return self._held[2]
 
-def _handler_for(server: RegionServer) -> type[BaseHTTPRequestHandler]:
-    class RegionHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # connections stay open between calls
-        disable_nagle_algorithm = True  # the status line and the body leave at once, not 40 ms apart (delayed ACK)
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                status, answer = 413, {"error": "ValidationError", "message": f"the body exceeds {MAX_BODY} bytes",
-                                       "field": "body"}  # fmt: skip
-                self.close_connection = True
-            else:
-                status, answer = server.answer(method, self.path, self.rfile.read(length) if length else b"")
-            raw = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s: " + format, server.region, *args)
-
-    return RegionHandler
+    def close(self) -> None:
+        """Close the connections to the region's last address."""
+        if self._held is not None:
+            self._held[1].close()
+            self._held = None
