@@ -11,7 +11,7 @@ from datastrata.core.validation import bounded_int
 from datastrata.sharding.catalog import ShardCatalog, check_context, describe, provision_all
 from datastrata.sharding.jump import JumpRouter
 from datastrata.sharding.maps import ShardMaps
-from datastrata.sharding.names import MAX_SHARDS, check_shard
+from datastrata.sharding.names import MAX_SHARDS, check_shard, numbered
 from datastrata.sharding.ranges import RangeRouter
 from datastrata.sharding.rendezvous import RendezvousRouter
 from datastrata.sharding.ring import RingRouter
@@ -56,7 +56,7 @@ def init(
     """Provision MAP's shards (SQLite files or PostgreSQL databases, each migrated) and create epoch 1 of MAP."""
     name = check_shard(map_name, field="map")
     count = bounded_int(count, field="count", minimum=1, maximum=MAX_SHARDS)
-    shards = [f"s{index}" for index in range(count)]
+    shards = numbered(count)
     chosen = slot_router(router, shards)  # validated before anything is made
     contexts = [check_context(item) for item in context or ()]
     runtime = session(ctx).open()

@@ -36,3 +36,14 @@ def check_shards(shards: object, *, field: str = "shards") -> tuple[str, ...]:
             raise ValidationError(f"{field} names shard {name!r} twice; give each shard once", field=field)
         seen.add(name)
     return names
+
+
+def numbered(count: int, *, prefix: str = "s", taken: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """The first `count` names ``<prefix>0``, ``<prefix>1``… not in `taken`: the shards a map gets by default."""
+    names: list[str] = []
+    index = 0
+    while len(names) < count:
+        if f"{prefix}{index}" not in taken:
+            names.append(f"{prefix}{index}")
+        index += 1
+    return names

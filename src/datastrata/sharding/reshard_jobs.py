@@ -19,7 +19,7 @@ from datastrata.runtime.runtime import Runtime
 from datastrata.sharding.catalog import ShardCatalog, provision_all
 from datastrata.sharding.hotspots import Thresholds
 from datastrata.sharding.maps import ShardMaps
-from datastrata.sharding.names import check_shard
+from datastrata.sharding.names import check_shard, numbered
 from datastrata.sharding.relieve import act, hotspots_of, moving_runtime
 from datastrata.sharding.reshard import (
     GRACE,
@@ -77,13 +77,9 @@ def plan_reshard(runtime: Runtime, map_name: str, options: PlanOptions) -> Resha
     wanted: list[str] = []
     if options.add is not None:
         wanted = [s for s in known if s not in current.shards]  # catalogued, unrouted: the first to be used
-        index = 0
-        while len(wanted) < options.add:
-            if f"s{index}" not in known:
-                wanted.append(f"s{index}")
-            index += 1
+        wanted += numbered(max(0, options.add - len(wanted)), taken=known)
     elif options.split is not None and not [s for s in known if s not in current.shards]:
-        wanted = [next(f"s{i}" for i in range(4096) if f"s{i}" not in known)]
+        wanted = numbered(1, taken=known)
     elif options.to is not None:
         wanted = [options.to]
     provision_all(runtime.settings, catalog, name, [s for s in wanted if s not in known])

@@ -30,6 +30,7 @@ from datastrata.runtime.runtime import Runtime
 from datastrata.runtime.scope import Scope
 from datastrata.runtime.supervisor import Supervisor
 from datastrata.runtime.tenants import TenantDirectory
+from datastrata.sharding.names import numbered
 from datastrata.sharding.opening import OpenMap, open_map
 from datastrata.sharding.slots import slot_of
 from datastrata.stores.database import time_to_db
@@ -111,7 +112,7 @@ class Deposited:
 def open_accounts(topology: Topology, settings: Settings) -> OpenMap:
     """Open New York's shard map ``trading``: the topology's shards when it names them, else ``shard_count``
     shards the catalogue provisions (``shard-0`` …); epoch 1 is a jump hash over them, a reshard switches it."""
-    names = [f"shard-{index}" for index in range(topology.shard_count)]
+    names = numbered(topology.shard_count, prefix="shard-")
     stores = {name: spec.store for name, spec in topology.shards.items()}
     return open_map(settings, MAP, topology.home, names, contexts=(CONTEXT, INSIGHTS), stores=stores)
 
