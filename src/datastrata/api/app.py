@@ -16,6 +16,7 @@ from datastrata.api.metrics import install_metrics
 from datastrata.api.operations import router as operations_router
 from datastrata.api.problems import install_problems
 from datastrata.catalog import components, install_all, systems
+from datastrata.console.app import install_console
 from datastrata.core.config import Settings
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
@@ -95,4 +96,5 @@ def create_app(
     app.include_router(erasure_router)
     app.include_router(shards_load_router)
     app.include_router(shards_reshard_router)
+    install_console(app)
     return app

@@ -30,6 +30,8 @@ from datastrata.tenancy.tiers import tier
 
 log = logging.getLogger(__name__)
 
+#: The browser console's pages: they authenticate with a sign-in session, not a bearer key (console/access.py).
+CONSOLE = "/console"
 #: Routes anyone may call: probes, metrics and the API's own description.
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 #: Last path segments of operator actions (admin only): rebuilds, verification, activation, bulk generators, tier runs,
@@ -66,8 +68,8 @@ class AuthConfig:
 
 
 def required_role(method: str, path: str) -> str | None:
-    """Return the role a route needs (None: public), from its method and path template."""
-    if path in PUBLIC:
+    """Return the role a route needs (None: public, or the console's, which signs its visitors in itself)."""
+    if path in PUBLIC or path == CONSOLE or path.startswith(f"{CONSOLE}/"):
         return None
     segments = [s for s in path.split("/") if s]
     if (segments and segments[0] in OPERATOR_AREAS) or (segments and segments[-1] in OPERATOR_ACTIONS):

@@ -1,0 +1,1 @@
+"""The browser console: server-rendered pages over every system, served by ``datastrata serve`` under ``/console``."""

@@ -1,0 +1,114 @@
+"""Console fixtures: the app under uvicorn on a loopback port, and Playwright driving Debian's Chromium headless."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from datastrata.api import create_app
+from datastrata.core.config import Settings
+from datastrata.security.auth import AuthConfig
+
+#: Debian's Chromium (`apt-get install chromium`); Playwright's own browser download does not work offline.
+CHROMIUM = "/usr/bin/chromium"
+#: CI runs as root on a closed network: no sandbox, nothing that phones home.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+#: Where browser tests save their screenshots (the best are copied into docs/console/ by hand).
+SCREENSHOTS = Path(
+    os.environ.get("DATASTRATA_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screenshots")
+)
+
+
+@dataclass
+class ConsoleServer:
+    """A running app: its base URL, the app (its runtime on ``app.state.runtime``)."""
+
+    url: str
+    app: FastAPI
+    problems: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serve `app` under uvicorn in a thread until the generator is closed; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the console's server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def console_settings(tmp_path: Path) -> Settings:
+    """Embedded stores in the test's folder."""
+    return Settings(store=f"sqlite:///{tmp_path / 'db.sqlite'}", graph=f"ladybug:///{tmp_path / 'graph'}")
+
+
+@pytest.fixture
+def local_console(console_settings: Settings) -> Iterator[ConsoleServer]:
+    """The app as ``serve --insecure-local`` runs it (no sign-in: the local operator), with its worker."""
+    app = create_app(console_settings, auth=AuthConfig(insecure_local=True))
+    for url in serve_app(app):
+        yield ConsoleServer(url, app)
+
+
+def chromium_or_skip() -> None:
+    """Skip a browser test where Chromium is missing, unless servers are required (CI installs it)."""
+    if shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM):
+        if os.environ.get("DATASTRATA_REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (the console's browser tests need it)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium with CI's flags."""
+    chromium_or_skip()
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def watched(page: Any) -> Iterator[Any]:
+    """A Playwright page that fails the test on any console error, uncaught exception or failed request."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.method} {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    yield page
+    assert not problems, "the browser saw problems:\n" + "\n".join(problems)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot of `page` as ``<name>.png`` (build/screenshots, or DATASTRATA_SCREENSHOTS)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
