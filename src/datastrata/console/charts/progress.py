@@ -41,11 +41,11 @@ def steps(
     return canvas.render()
 
 
-def fraction(position: int, goal: int, *, label: str, width: int = 720) -> Markup:
-    """A bar filled to `position` of `goal` (rows copied of rows planned), the figures written on it."""
+def fraction(position: int, goal: int, *, label: str, unit: str = "", width: int = 720) -> Markup:
+    """A bar filled to `position` of `goal` (rows copied of rows planned), the figures (and `unit`) written on it."""
     canvas = Canvas(width, 24, label=label)
     share = 0.0 if goal <= 0 else min(1.0, max(0.0, position / goal))
     canvas.rect(0, 2, width, 20, fill=TODO)
     canvas.rect(0, 2, width * share, 20, fill=DONE, title=f"{position} of {goal}")
-    canvas.text(width / 2, 16, f"{position} of {goal} ({share:.0%})", anchor="middle")
+    canvas.text(width / 2, 16, f"{position}{unit} of {goal}{unit} ({share:.0%})", anchor="middle")
     return canvas.render()
