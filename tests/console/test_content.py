@@ -11,6 +11,7 @@ from datastrata.core.tenancy import tenant
 from datastrata.systems.content.service import ContentService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.move import move_status
+from tests.console.backends import stored_console_fixture  # noqa: F401 - the fixture stored_console
 from tests.console.conftest import ConsoleServer, screenshot
 
 STUDIO, OTHER = "acme-films", "beta-pictures"
@@ -31,9 +32,9 @@ def _seed(console: ConsoleServer) -> ContentService:
     return svc
 
 
-def test_the_content_page_shows_the_studios_items_classes_and_grants(local_console: ConsoleServer) -> None:
-    _seed(local_console)
-    shown = httpx.get(f"{local_console.url}/console/content", params={"studio": STUDIO})
+def test_the_content_page_shows_the_studios_items_classes_and_grants(stored_console: ConsoleServer) -> None:
+    _seed(stored_console)
+    shown = httpx.get(f"{stored_console.url}/console/content", params={"studio": STUDIO})
     assert shown.status_code == 200, shown.text
     html = shown.text
     assert STUDIO in html and OTHER in html and "shared" in html
@@ -41,13 +42,13 @@ def test_the_content_page_shows_the_studios_items_classes_and_grants(local_conso
     assert "STANDARD_IA" in html and "premium" in html  # a basic upload and a premium one, as the service placed them
     assert "Storage classes of acme-films" in html and "status:read" in html and "never moved" in html
     assert 'name="to"' in html and "dedicated-storage" in html  # the operator may move it
-    missing = httpx.get(f"{local_console.url}/console/content", params={"studio": "nobody"})
+    missing = httpx.get(f"{stored_console.url}/console/content", params={"studio": "nobody"})
     assert missing.status_code == 404 and "no studio" in missing.text
     forged = httpx.post(
-        f"{local_console.url}/console/content/moves", data={"studio": STUDIO, "to": "dedicated-storage", "csrf": "x"}
+        f"{stored_console.url}/console/content/moves", data={"studio": STUDIO, "to": "dedicated-storage", "csrf": "x"}
     )
     assert forged.status_code == 403
-    assert move_status(local_console.app.state.runtime, STUDIO) == []  # nothing started
+    assert move_status(stored_console.app.state.runtime, STUDIO) == []  # nothing started
 
 
 def test_a_studio_move_started_in_the_browser_is_followed_to_the_end(
@@ -68,3 +69,27 @@ def test_a_studio_move_started_in_the_browser_is_followed_to_the_end(
     with tenant(STUDIO):
         assert [i.item_id for i in svc.items(caller_region="*")] == ["pilot", "trailer"]  # it reads there now
     screenshot(watched, "content")
+
+
+def test_a_studio_visitor_sees_its_own_studio_only_and_no_other_page_spanning_tenants(
+    local_console: ConsoleServer,
+) -> None:
+    from types import SimpleNamespace
+
+    import pytest
+
+    from datastrata.console.access import Visitor
+    from datastrata.console.pages import content, shards, tiering
+    from datastrata.core.errors import Forbidden, NotFound
+    from datastrata.security.keys import Principal
+
+    _seed(local_console)
+    runtime = local_console.app.state.runtime
+    studio_admin = Visitor(Principal("k1", STUDIO, "admin"), "token")
+    assert [s["tenant"] for s in content._studios(runtime, studio_admin)] == [STUDIO]
+    with pytest.raises(NotFound):
+        content._chosen(content._studios(runtime, studio_admin), OTHER)
+    request: Any = SimpleNamespace(app=local_console.app)
+    for runtime_of in (shards._runtime, tiering._runtime):
+        with pytest.raises(Forbidden):
+            runtime_of(request, studio_admin)

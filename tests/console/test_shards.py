@@ -13,6 +13,7 @@ from datastrata.runtime.location import LocationSpec
 from datastrata.sharding.maps import ShardMaps
 from datastrata.systems.trading.newyork import MAP, NewYork
 from datastrata.systems.trading.topology import Topology
+from tests.console.backends import stored_console_fixture  # noqa: F401 - the fixture stored_console
 from tests.console.conftest import ConsoleServer, screenshot
 
 HOT = "user-7"
@@ -38,27 +39,27 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-def test_the_shards_page_shows_load_hot_keys_and_plans_a_reshard(local_console: ConsoleServer, tmp_path: Path) -> None:
-    _seed(local_console, tmp_path)
-    shown = httpx.get(f"{local_console.url}/console/shards", params={"map": MAP})
+def test_the_shards_page_shows_load_hot_keys_and_plans_a_reshard(stored_console: ConsoleServer, tmp_path: Path) -> None:
+    _seed(stored_console, tmp_path)
+    shown = httpx.get(f"{stored_console.url}/console/shards", params={"map": MAP})
     assert shown.status_code == 200, shown.text
     html = shown.text
     assert "shard-0" in html and "shard-1" in html and 'class="epoch">1<' in html
     assert f"<code>{HOT}</code>" in html  # the busiest key, as the load meter counted it
     token = _csrf(html)
-    url = f"{local_console.url}/console/shards/{MAP}/plan"
+    url = f"{stored_console.url}/console/shards/{MAP}/plan"
     planned = httpx.post(url, data={"csrf": token, "action": "add", "count": "1"})
     assert planned.status_code == 200 and "Plan <code>" in planned.text and "Apply the plan" in planned.text
     assert "shard-0, shard-1 →" in planned.text
     refused = httpx.post(url, data={"csrf": token, "action": "split", "shard": ""})
     assert 'role="alert"' in refused.text and "<code>add</code>" in refused.text  # names the field, plans nothing
     stale = httpx.post(
-        f"{local_console.url}/console/shards/{MAP}/reshard",
+        f"{stored_console.url}/console/shards/{MAP}/reshard",
         data={"csrf": token, "action": "add", "count": "1", "base_epoch": "7"},
     )
     assert stale.status_code == 409 and "plan it again" in stale.text
-    assert ShardMaps(local_console.app.state.runtime.db).current(MAP).epoch == 1  # nothing applied
-    missing = httpx.get(f"{local_console.url}/console/shards", params={"map": "nosuchmap"})
+    assert ShardMaps(stored_console.app.state.runtime.db).current(MAP).epoch == 1  # nothing applied
+    missing = httpx.get(f"{stored_console.url}/console/shards", params={"map": "nosuchmap"})
     assert missing.status_code == 404
 
 

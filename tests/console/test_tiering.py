@@ -13,6 +13,7 @@ from datastrata.runtime import Runtime
 from datastrata.systems.fab.domain import Reading
 from datastrata.systems.fab.service import FabService
 from datastrata.tiering.restores import list_restores
+from tests.console.backends import stored_console_fixture  # noqa: F401 - the fixture stored_console
 from tests.console.conftest import ConsoleServer, screenshot
 
 
@@ -39,18 +40,18 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-def test_the_tiering_page_shows_tiers_costs_moves_and_takes_a_restore(local_console: ConsoleServer) -> None:
-    svc = _seed(local_console)
+def test_the_tiering_page_shows_tiers_costs_moves_and_takes_a_restore(stored_console: ConsoleServer) -> None:
+    svc = _seed(stored_console)
     frozen = [r.item for r in svc.tiers.mover.records() if r.to_tier == "frozen"]
     assert len(frozen) == 2
-    shown = httpx.get(f"{local_console.url}/console/tiering")
+    shown = httpx.get(f"{stored_console.url}/console/tiering")
     assert shown.status_code == 200, shown.text
     html = shown.text
     assert "Bytes per tier of fab" in html and ">hot<" in html and ">frozen<" in html
     assert all(day in html for day in frozen) and "after 1y → frozen" in html  # the audit's moves
     assert "No restore requested yet" in html
     token = _csrf(html)
-    url = f"{local_console.url}/console/tiering/restores"
+    url = f"{stored_console.url}/console/tiering/restores"
     bad = httpx.post(url, data={"csrf": token, "policy": "fab", "item": "access_log"})
     assert bad.status_code == 422 and "DATASET|KEY" in bad.text
     unknown = httpx.post(url, data={"csrf": token, "policy": "fab", "item": "access_log|1999-01-01"})
@@ -60,7 +61,7 @@ def test_the_tiering_page_shows_tiers_costs_moves_and_takes_a_restore(local_cons
     assert asked.status_code == 303
     [restore] = list_restores(svc.tiers.mover.db)
     assert restore.items == (frozen[0],) and restore.tier == "bulk"
-    listed = httpx.get(f"{local_console.url}/console/tiering").text
+    listed = httpx.get(f"{stored_console.url}/console/tiering").text
     assert restore.job in listed and "restoring" in listed and restore.ready_at.isoformat() in listed
 
 
