@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from datastrata.core.clock import FrozenClock
 from datastrata.core.tenancy import tenant
+from datastrata.runtime import Runtime
 from datastrata.systems.content.service import ContentService
 from datastrata.tenancy.catalogue import catalogue_of
 from datastrata.tenancy.move import move_status
@@ -18,17 +21,23 @@ STUDIO, OTHER = "acme-films", "beta-pictures"
 
 
 def _seed(console: ConsoleServer) -> ContentService:
-    """Two studios on the shared model; the first uploads, publishes and grants the second its item's status."""
+    """Two studios on the shared model; 45 days ago the first uploaded two items, published one and granted the second
+    its status; today's lifecycle run moves the unpublished one's footage to infrequent access."""
     runtime = console.app.state.runtime
     catalogue = catalogue_of(runtime)
     catalogue.add(STUDIO, "indie")
     catalogue.add(OTHER, "indie")
+    now = datetime.now(UTC)
+    with Runtime.open(runtime.settings, clock=FrozenClock(now - timedelta(days=45))) as past:
+        then = ContentService(past)
+        with tenant(STUDIO):
+            then.upload("pilot", "The Pilot", b"raw footage" * 300, budget="20000")
+            then.publish("pilot")
+            then.upload("trailer", "The Trailer", b"trailer" * 100, budget="300000000", expected_views=90_000_000)
+            then.grant(OTHER, "pilot", "status:read", now + timedelta(days=30))
     svc: ContentService = runtime.service("content", ContentService)
-    with tenant(STUDIO):
-        svc.upload("pilot", "The Pilot", b"raw footage" * 300, budget="20000")
-        svc.publish("pilot")
-        svc.upload("trailer", "The Trailer", b"trailer" * 100, budget="300000000", expected_views=90_000_000)
-        svc.grant(OTHER, "pilot", "status:read", svc.clock() + timedelta(days=30))
+    moved = svc.lifecycle_job().result["moved"]
+    assert [(m["item"].split("/")[-2], m["to_class"]) for m in moved] == [("trailer", "STANDARD_IA")]
     return svc
 
 
@@ -41,6 +50,8 @@ def test_the_content_page_shows_the_studios_items_classes_and_grants(stored_cons
     assert "The Pilot" in html and "The Trailer" in html
     assert "STANDARD_IA" in html and "premium" in html  # a basic upload and a premium one, as the service placed them
     assert "Storage classes of acme-films" in html and "status:read" in html and "never moved" in html
+    lanes = re.findall(r"<title>(trailer: [A-Z_]+) from", html)  # its class as uploaded, then as the lifecycle moved it
+    assert lanes == ["trailer: STANDARD", "trailer: STANDARD_IA"], lanes
     assert 'name="to"' in html and "dedicated-storage" in html  # the operator may move it
     missing = httpx.get(f"{stored_console.url}/console/content", params={"studio": "nobody"})
     assert missing.status_code == 404 and "no studio" in missing.text
