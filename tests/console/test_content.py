@@ -52,6 +52,7 @@ def test_the_content_page_shows_the_studios_items_classes_and_grants(stored_cons
     assert "Storage classes of acme-films" in html and "status:read" in html and "never moved" in html
     lanes = re.findall(r"<title>(trailer: [A-Z_]+) from", html)  # its class as uploaded, then as the lifecycle moved it
     assert lanes == ["trailer: STANDARD", "trailer: STANDARD_IA"], lanes
+    assert html.count('<td class="stored-in">STANDARD_IA</td>') == 2  # both objects in infrequent access now
     assert 'name="to"' in html and "dedicated-storage" in html  # the operator may move it
     missing = httpx.get(f"{stored_console.url}/console/content", params={"studio": "nobody"})
     assert missing.status_code == 404 and "no studio" in missing.text
@@ -79,6 +80,8 @@ def test_a_studio_move_started_in_the_browser_is_followed_to_the_end(
     assert "dedicated-storage" in row.inner_text()
     with tenant(STUDIO):
         assert [i.item_id for i in svc.items(caller_region="*")] == ["pilot", "trailer"]  # it reads there now
+    lane = watched.locator("svg title", has_text="trailer: STANDARD_IA from")
+    assert lane.count() == 1  # the lifecycle's move, kept in the home's audit, still drawn after the move
     screenshot(watched, "content")
 
 

@@ -44,7 +44,7 @@ def lanes(
             stop = ordered[i + 1][0] if i + 1 < len(ordered) else end
             fill = colours.setdefault(state, PALETTE[len(colours) % len(PALETTE)])
             title = f"{name}: {state} from {at:%Y-%m-%d %H:%M} to {stop:%Y-%m-%d %H:%M}"
-            canvas.rect(x(at), y + 3, max(x(stop) - x(at), 2), LANE - 6, fill=fill, title=title)
+            canvas.rect(x(at), y + 3, max(x(stop) - x(at), 6), LANE - 6, fill=fill, title=title)
     axis = 4 + len(rows) * LANE
     canvas.line(LABEL_WIDTH, axis, width - 10, axis)
     shown = "%Y-%m-%d" if span > 2 * 86400 else "%Y-%m-%d %H:%M"

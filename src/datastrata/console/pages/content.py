@@ -16,7 +16,7 @@ from datastrata.console.charts.bars import bars
 from datastrata.console.charts.lanes import lanes
 from datastrata.console.charts.progress import fraction, steps
 from datastrata.console.pages import Page
-from datastrata.console.pages.content_history import storage_history
+from datastrata.console.pages.content_history import object_classes, storage_history
 from datastrata.console.render import PREFIX, fragment, page
 from datastrata.console.routing import console_router
 from datastrata.core.errors import Forbidden, NotFound
@@ -94,13 +94,14 @@ def _studio_view(runtime: Runtime, studio: str) -> dict[str, Any]:
     with tenant(studio):
         items = svc.items(caller_region="*")
         history = storage_history(svc, studio, items)
+        stored = object_classes(svc, items)
         cost = svc.cost().to_dict()
         now = svc.clock()
         grants = [g.to_dict(now) for g in svc.grants.list_for(studio)]
         audit = svc.grants.audit(studio)
     by_class = [(name, float(s["bytes"])) for name, s in cost["storage"].items()]
     return {
-        "items": [i.to_dict() for i in items],
+        "items": [{**i.to_dict(), "stored_in": stored[i.item_id]} for i in items],
         "history": lanes(history, until=now, label=f"Storage classes of {studio}'s items over time"),
         "storage": bars(by_class, label=f"Bytes of {studio}'s footage per storage class", unit=" B"),
         "cost": cost,

@@ -2,7 +2,8 @@
 
 An item's class starts where its upload placed it (``ContentUploaded``), changes when it goes viral (premium), when
 its stage changes (an archived item's footage starts in STANDARD; a published one in its placement's class), and at
-every move of the storage lifecycle (the tiering audit of the studio's location, its footage keys named there).
+every move of the storage lifecycle (the tiering audit of the studio's location, its footage keys named there, and of
+the home location, where the audit of its time on the shared model stays after a move).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from datastrata.core.errors import NotFound
 from datastrata.core.events import Event
 from datastrata.systems.content.domain import CONTEXT, PLACEMENTS
 from datastrata.systems.content.keys import footage_owner
@@ -24,14 +26,29 @@ Change = tuple[datetime, str]
 EXPIRED = "expired"
 
 
+def object_classes(svc: ContentService, items: Sequence[Item]) -> dict[str, str]:
+    """Each item's footage class in the object store now (``expired`` when the archive has let it go)."""
+    objects = svc.objects(svc.scope())
+    found = {}
+    for item in items:
+        try:
+            found[item.item_id] = objects.info(item.object_key).storage_class
+        except NotFound:
+            found[item.item_id] = EXPIRED
+    return found
+
+
 def storage_history(svc: ContentService, studio: str, items: Sequence[Item]) -> list[tuple[str, list[Change]]]:
     """Each item's storage-class changes, oldest first (the current studio's items, read in its location)."""
     location = svc.runtime.locate(svc.scope())
     moves: dict[str, list[MoveRecord]] = {}
-    for record in read_records(location.db):
-        owner = footage_owner(record.item)
-        if owner is not None and owner[0] == studio:
-            moves.setdefault(owner[1], []).append(record)
+    seen: set[str] = set()
+    for place in {location.name: location, svc.runtime.home.name: svc.runtime.home}.values():  # moved: home kept it
+        for record in read_records(place.db):
+            owner = footage_owner(record.item)
+            if owner is not None and owner[0] == studio and record.id not in seen:
+                seen.add(record.id)
+                moves.setdefault(owner[1], []).append(record)
     found = []
     for item in items:
         events = location.log.read(f"{CONTEXT}-{item.item_id}")
