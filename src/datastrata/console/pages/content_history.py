@@ -13,7 +13,7 @@ from datetime import datetime
 
 from datastrata.core.errors import NotFound
 from datastrata.core.events import Event
-from datastrata.systems.content.domain import CONTEXT, PLACEMENTS
+from datastrata.systems.content.domain import PLACEMENTS
 from datastrata.systems.content.keys import footage_owner
 from datastrata.systems.content.service import ContentService, Item
 from datastrata.tiering.moves import MoveRecord, read_records
@@ -51,7 +51,7 @@ def storage_history(svc: ContentService, studio: str, items: Sequence[Item]) -> 
                 moves.setdefault(owner[1], []).append(record)
     found = []
     for item in items:
-        events = location.log.read(f"{CONTEXT}-{item.item_id}")
+        events = location.log.read(svc.scope(item.item_id).stream_id)
         found.append((item.item_id, _changes(events, moves.get(item.item_id, []), svc.lifecycle.policies)))
     return found
 
