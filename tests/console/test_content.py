@@ -107,3 +107,8 @@ def test_a_studio_visitor_sees_its_own_studio_only_and_no_other_page_spanning_te
     for runtime_of in (shards._runtime, tiering._runtime):
         with pytest.raises(Forbidden):
             runtime_of(request, studio_admin)
+
+
+def test_the_content_page_of_a_store_with_no_studio_says_how_to_add_one(local_console: ConsoleServer) -> None:
+    shown = httpx.get(f"{local_console.url}/console/content")
+    assert shown.status_code == 200 and "No studio is catalogued yet" in shown.text and 'name="to"' not in shown.text

@@ -80,3 +80,8 @@ def test_a_reshard_plan_applied_in_the_browser_is_followed_to_the_new_epoch(
     assert watched.locator("#reshard .job-state").inner_text() == "succeeded"
     assert ShardMaps(local_console.app.state.runtime.db).current(MAP).epoch == int(expected) > 1
     screenshot(watched, "shards")
+
+
+def test_the_shards_page_of_a_store_with_no_map_says_how_to_make_one(local_console: ConsoleServer) -> None:
+    shown = httpx.get(f"{local_console.url}/console/shards")
+    assert shown.status_code == 200 and "No shard map yet" in shown.text and "Plan it" not in shown.text

@@ -80,3 +80,10 @@ def test_a_restore_requested_in_the_browser_is_shown_with_its_eta(local_console:
     [asked] = list_restores(svc.tiers.mover.db)
     assert asked.items == (day,) and asked.tier == "standard"
     screenshot(watched, "tiering")
+
+
+def test_the_tiering_page_of_a_fresh_store_has_nothing_to_restore(local_console: ConsoleServer) -> None:
+    shown = httpx.get(f"{local_console.url}/console/tiering")
+    assert shown.status_code == 200, shown.text
+    assert "Nothing of fab is frozen" in shown.text and "No restore requested yet" in shown.text
+    assert "No move yet" in shown.text
