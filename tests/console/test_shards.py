@@ -85,3 +85,31 @@ def test_a_reshard_plan_applied_in_the_browser_is_followed_to_the_new_epoch(
 def test_the_shards_page_of_a_store_with_no_map_says_how_to_make_one(local_console: ConsoleServer) -> None:
     shown = httpx.get(f"{local_console.url}/console/shards")
     assert shown.status_code == 200 and "No shard map yet" in shown.text and "Plan it" not in shown.text
+
+
+def test_the_hot_key_shown_is_relieved_by_a_job_started_from_the_page(
+    local_console: ConsoleServer, tmp_path: Path
+) -> None:
+    import time
+
+    from datastrata.runtime.jobs import jobs_of
+    from datastrata.sharding.placement import route_key
+
+    _seed(local_console, tmp_path)
+    params = {"map": MAP, "key_qps": "0.2", "range_qps": "1000000"}
+    html = httpx.get(f"{local_console.url}/console/shards", params=params).text
+    found = re.search(rf"<code>{HOT}</code> on shard-\d \([0-9.]+/s\):\s*pin to (\S+)</li>", html)
+    assert found is not None, html
+    target = found.group(1)
+    form = {"csrf": _csrf(html), "window": "60", "key_qps": "0.2", "range_qps": "1000000", "grace": "0"}
+    answer = httpx.post(f"{local_console.url}/console/shards/{MAP}/relieve", data=form)
+    assert answer.status_code == 303 and "key_qps=0.2" in answer.headers["location"]
+    jobs = jobs_of(local_console.app.state.runtime)
+    deadline = time.monotonic() + 40
+    while not (job := jobs.list(limit=1)[0]).finished:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert (job.kind, job.state) == ("relieve", "succeeded"), job
+    assert route_key(ShardMaps(local_console.app.state.runtime.db).current(MAP), HOT).shard == target
+    shown = httpx.get(f"{local_console.url}/console/shards", params={"map": MAP}).text
+    assert "Relief job" in shown and f"pin {HOT} to {target} (completed)" in shown

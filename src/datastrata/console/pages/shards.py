@@ -22,13 +22,20 @@ from datastrata.core.errors import DatastrataError, Forbidden, NotFound, RuleVio
 from datastrata.runtime import Runtime
 from datastrata.runtime.jobs import Job, jobs_of
 from datastrata.security.auth import is_platform_operator
-from datastrata.sharding.hotspots import KEY_QPS, RANGE_QPS, Thresholds
+from datastrata.sharding.hotspots import KEY_QPS, MAX_QPS, RANGE_QPS, Thresholds
 from datastrata.sharding.loadstore import MAX_WINDOW
 from datastrata.sharding.loadview import map_names, map_status
 from datastrata.sharding.maps import ShardMaps
 from datastrata.sharding.names import check_shard
 from datastrata.sharding.reshard import GRACE
-from datastrata.sharding.reshard_jobs import RESHARD_JOB, PlanOptions, plan_reshard, start_reshard
+from datastrata.sharding.reshard_jobs import (
+    RELIEVE_JOB,
+    RESHARD_JOB,
+    PlanOptions,
+    plan_reshard,
+    start_relief,
+    start_reshard,
+)
 from datastrata.sharding.reshardplan import MAX_ADD, ReshardPlan
 
 router = console_router("shards")
@@ -41,6 +48,10 @@ PAGE = Page(
 )
 MapQuery = Annotated[str | None, Query(max_length=63, description="The shard map shown")]
 WindowQuery = Annotated[float, Query(ge=1.0, le=MAX_WINDOW, description="Seconds of load to average over")]
+KeyQpsQuery = Annotated[float, Query(gt=0, le=MAX_QPS, description="Operations per second that make a key hot")]
+RangeQpsQuery = Annotated[
+    float, Query(gt=0, le=MAX_QPS, description="Operations per second (hot keys aside) that make a range hot")
+]
 #: Seconds of load the page averages over unless asked (longer than the API's 10 s: a person reads it).
 WINDOW = 60.0
 #: The longest grace a reshard started here may ask for (as the API allows: a week).
@@ -60,7 +71,12 @@ def _runtime(request: Request, visitor: Visitor) -> Runtime:
 
 @router.get("")
 def shards_page(
-    request: Request, map: MapQuery = None, window: WindowQuery = WINDOW, visitor: Visitor = Viewer()
+    request: Request,
+    map: MapQuery = None,
+    window: WindowQuery = WINDOW,
+    key_qps: KeyQpsQuery = KEY_QPS,
+    range_qps: RangeQpsQuery = RANGE_QPS,
+    visitor: Visitor = Viewer(),
 ) -> HTMLResponse:
     """Every shard map; the chosen one's load per shard, heaviest keys, hotspots, latest reshard and its job."""
     runtime = _runtime(request, visitor)
@@ -69,7 +85,7 @@ def shards_page(
     context: dict[str, Any] = {"maps": names, "chosen": chosen, "window": window, "actions": ACTIONS}
     if chosen is not None:
         status = map_status(runtime, check_shard(chosen, field="map"), window=window,
-                            thresholds=Thresholds(KEY_QPS, RANGE_QPS), keys=10)  # fmt: skip
+                            thresholds=Thresholds(key_qps, range_qps), keys=10)  # fmt: skip
         if status["epoch"] is None:
             raise NotFound(f"no shard map {chosen!r}; the maps are: {', '.join(names) or 'none yet'}", field="map")
         load = [(s["shard"], float(s["qps"])) for s in sorted(status["shards"], key=lambda s: s["shard"])]
@@ -84,9 +100,10 @@ def shards_page(
 
 
 def _progress(runtime: Runtime, visitor: Visitor, map_name: str) -> dict[str, Any]:
-    """The map's latest reshard job (rows copied of rows planned, state, epoch reached); polled while it runs."""
+    """The map's latest reshard or relief job (rows copied of rows planned, state, epoch reached); polled while it
+    runs."""
     mine = jobs_of(runtime).list(tenant=visitor.principal.tenant, limit=200)
-    job: Job | None = next((j for j in mine if j.kind == RESHARD_JOB and j.target == map_name), None)
+    job: Job | None = next((j for j in mine if j.kind in (RESHARD_JOB, RELIEVE_JOB) and j.target == map_name), None)
     epoch = ShardMaps(runtime.db).current(map_name).epoch
     view: dict[str, Any] = {
         "map": map_name,
@@ -171,3 +188,22 @@ def post_reshard(
         )
     start_reshard(runtime, plan, grace=grace)
     return RedirectResponse(f"{PREFIX}/shards?map={map_name}", status_code=303)
+
+
+@router.post("/{map_name}/relieve")
+def post_relieve(
+    request: Request,
+    map_name: str,
+    window: Annotated[float, Form(ge=1.0, le=MAX_WINDOW)] = WINDOW,
+    key_qps: Annotated[float, Form(gt=0, le=MAX_QPS)] = KEY_QPS,
+    range_qps: Annotated[float, Form(gt=0, le=MAX_QPS)] = RANGE_QPS,
+    grace: Annotated[float, Form(ge=0, le=MAX_GRACE)] = GRACE,
+    visitor: Visitor = Acting("admin"),
+) -> RedirectResponse:
+    """Relieve the hotspots shown as one job (``POST /shards/{map}/hotspots/relieve``): each hot key pinned to a shard
+    of its own, each hot range split, one move after another."""
+    runtime = _runtime(request, visitor)
+    name = check_shard(map_name, field="map")
+    start_relief(runtime, name, window=window, thresholds=Thresholds(key_qps, range_qps), grace=grace)
+    shown = f"map={name}&window={window:g}&key_qps={key_qps:g}&range_qps={range_qps:g}"
+    return RedirectResponse(f"{PREFIX}/shards?{shown}", status_code=303)
