@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
-from fastapi import Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from datastrata.console.access import Acting, Viewer, Visitor
@@ -119,31 +119,31 @@ def travel(svc: PortfolioService, portfolio_id: str, at_version: int | None, at:
     return Travel(portfolio_id, now.version, now, events, events[-1].occurred_at if events else None, "now")
 
 
-@router.get("")
-def portfolio_page(
+def chosen(
     request: Request,
     portfolio_id: PortfolioQuery = PORTFOLIO,
     at_version: VersionQuery = None,
     at: AtQuery = None,
-    visitor: Visitor = Viewer(),
-) -> HTMLResponse:
+) -> Travel:
+    """The moment the request asks for (the query's portfolio, version or business time), replayed."""
+    return travel(service(request), portfolio_id, at_version, at)
+
+
+Chosen = Annotated[Travel, Depends(chosen)]
+
+
+@router.get("")
+def portfolio_page(request: Request, shown: Chosen, visitor: Visitor = Viewer()) -> HTMLResponse:
     """The portfolio: its timeline, the state at the chosen moment (now by default), the deposit form."""
-    shown = travel(service(request), portfolio_id, at_version, at)
     return page(
         request, "portfolio.html", title="Portfolio", travel=shown, event_id=secrets.token_urlsafe(12), step=STEP
     )
 
 
 @router.get("/moment")
-def portfolio_moment(
-    request: Request,
-    portfolio_id: PortfolioQuery = PORTFOLIO,
-    at_version: VersionQuery = None,
-    at: AtQuery = None,
-    visitor: Visitor = Viewer(),
-) -> HTMLResponse:
+def portfolio_moment(shown: Chosen, visitor: Visitor = Viewer()) -> HTMLResponse:
     """The htmx swap of the time-travel sliders: the state, timeline and events at the chosen moment."""
-    return fragment("portfolio_moment.html", travel=travel(service(request), portfolio_id, at_version, at))
+    return fragment("portfolio_moment.html", travel=shown)
 
 
 @router.post("/deposit")
