@@ -8,7 +8,7 @@ with the far service's message and field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -34,6 +34,21 @@ _BY_TITLE: dict[str, type[DatastrataError]] = {
         errors.RateLimited,
     )
 }
+
+
+class Transport(Protocol):
+    """What a typed HTTP client calls through: :class:`HttpTransport`, or one that finds its peer first."""
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> Any:
+        """Send one request; return its JSON body, or raise the error its problem names."""
 
 
 class HttpTransport:

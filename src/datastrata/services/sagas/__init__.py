@@ -25,7 +25,7 @@ from datastrata.services.sagas.log import (
     StepRecord,
 )
 from datastrata.services.sagas.orchestrator import JOB, Orchestrator
-from datastrata.services.sagas.timeline import render, show, timeline
+from datastrata.services.sagas.timeline import present, render, show, timeline
 
 __all__ = [
     "COMPENSATED",
@@ -43,6 +43,7 @@ __all__ = [
     "StepDeclined",
     "StepKind",
     "StepRecord",
+    "present",
     "render",
     "show",
     "step_key",

@@ -21,9 +21,10 @@ from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from datastrata.core.errors import ValidationError
+from datastrata.core.errors import NotFound, ValidationError
 from datastrata.core.tenancy import DEFAULT_TENANT, current_tenant, tenant
 from datastrata.services.sagas import progress
 from datastrata.services.sagas.calls import Outcome
@@ -48,11 +49,10 @@ from datastrata.services.sagas.log import (
     TIMED_OUT,
     SagaRun,
 )
+from datastrata.services.sagas.temporal_history import DECLINED_TYPE, history_timeline
 
 #: The task queue the saga workflows and their step activities run on unless told otherwise.
 TASK_QUEUE = "datastrata-sagas"
-#: The error type a declined step raises inside Temporal (not retried before the pivot).
-DECLINED_TYPE = "StepDeclined"
 #: The definitions the workflows of this process run, by saga name (filled by :meth:`TemporalSagas.worker`).
 _DEFINITIONS: dict[str, SagaDefinition] = {}
 
@@ -228,6 +228,22 @@ class TemporalSagas:
         except WorkflowFailureError as exc:
             raise RuntimeError(f"saga workflow {handle.id} failed: {exc.cause}") from exc
         return result
+
+    async def history(self, saga: str, saga_id: str) -> dict[str, Any]:
+        """Return saga `saga_id`'s timeline (``saga show``'s shape) from its workflow's history on Temporal."""
+        if saga not in self.definitions:
+            raise ValidationError(f"no saga named {saga!r}; known: {sorted(self.definitions)}", field="saga")
+        who = current_tenant()
+        wid = workflow_id(saga, check_saga_id(saga_id), tenant=who, prefix=self.prefix)
+        try:
+            history = await self.client.get_workflow_handle(wid).fetch_history()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise NotFound(
+                f"no saga {saga_id!r} on Temporal (workflow {wid}); was it started?", field="saga_id"
+            ) from None
+        return history_timeline(history.events, self.definitions[saga], saga_id, tenant=who)
 
 
 def _named(name: str, step: str, action: Action) -> Any:

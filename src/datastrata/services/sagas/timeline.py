@@ -41,7 +41,11 @@ def render(shown: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def present(shown: Mapping[str, Any], *, as_json: bool = False) -> str:
+    """Return a timeline as ``saga show`` prints it: text, or JSON with `as_json`."""
+    return json.dumps(shown, indent=2, default=str) if as_json else render(shown)
+
+
 def show(units: Units, saga_id: str, *, as_json: bool = False) -> str:
     """Return what ``saga show ID`` prints: the timeline as text, or as JSON with `as_json`."""
-    shown = timeline(units, saga_id)
-    return json.dumps(shown, indent=2, default=str) if as_json else render(shown)
+    return present(timeline(units, saga_id), as_json=as_json)

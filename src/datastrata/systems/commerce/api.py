@@ -1,42 +1,99 @@
 """HTTP routes of the commerce services, one group per service under ``/commerce/<service>/…``.
 
 Each group is the service's own API: the typed HTTP clients (:mod:`datastrata.systems.commerce.clients`) call it,
-and other services reach the service's data only through it or its events.
+and other services reach the service's data only through it or its events. :data:`router` holds every group (the
+``serve`` app, all services in one process); ``commerce up`` serves each group alone in its service's own process
+(:data:`GROUPS`), where the app's ``state.commerce`` is that process's services.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from datastrata.api.contract import problems
 from datastrata.api.idempotency import KeyHeader
-from datastrata.systems.commerce.catalogue import MAX_RESULTS
+from datastrata.services.sagas.log import CONTEXT as SAGAS
+from datastrata.systems.commerce.catalogue import MAX_RESULTS, CatalogueService
 from datastrata.systems.commerce.domain import (
+    CATALOGUE,
     DESCRIPTION_MAX,
     ID_PATTERN,
+    INVENTORY,
     MAX_LINES,
     MAX_QUANTITY,
     MAX_STOCK,
     MONEY_DIGITS,
     NAME_MAX,
+    NOTIFICATION,
+    ORDERS,
+    PAYMENT,
     QUERY_MAX,
+    USERS,
     check_id,
 )
-from datastrata.systems.commerce.orders import REASON_MAX
+from datastrata.systems.commerce.inventory import InventoryService
+from datastrata.systems.commerce.notification import NotificationService
+from datastrata.systems.commerce.orders import REASON_MAX, Order, OrdersService
+from datastrata.systems.commerce.payment import PaymentService
 from datastrata.systems.commerce.service import SERVICE, CommerceService
+from datastrata.systems.commerce.users import UsersService
 
-router = APIRouter(prefix="/commerce", tags=["commerce"])
+#: Each service's own routes (and the order saga's, served by the orchestrator), by the process that serves them.
+GROUPS: dict[str, APIRouter] = {
+    name: APIRouter(prefix="/commerce", tags=["commerce"])
+    for name in (CATALOGUE, USERS, INVENTORY, PAYMENT, ORDERS, NOTIFICATION, SAGAS)
+}
+catalogue_routes, users_routes, inventory_routes = GROUPS[CATALOGUE], GROUPS[USERS], GROUPS[INVENTORY]
+payment_routes, orders_routes, notification_routes = GROUPS[PAYMENT], GROUPS[ORDERS], GROUPS[NOTIFICATION]
+sagas_routes = GROUPS[SAGAS]
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="An id: 1-64 letters, digits, '_', '.', ':' or '-'")]
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, description="An id, e.g. sku-1 or o-1")]
 Money = Annotated[str, Field(min_length=1, max_length=MONEY_DIGITS + 3, description="A decimal as text: 59.90")]
 
 
-def _svc(request: Request) -> CommerceService:
+class Services(Protocol):
+    """What the routes call: every service in one process (:class:`CommerceService`), or one process's own."""
+
+    @property
+    def catalogue(self) -> CatalogueService:
+        """The catalogue service."""
+
+    @property
+    def users(self) -> UsersService:
+        """The user service."""
+
+    @property
+    def inventory(self) -> InventoryService:
+        """The inventory service."""
+
+    @property
+    def payment(self) -> PaymentService:
+        """The payment service."""
+
+    @property
+    def orders(self) -> OrdersService:
+        """The order service."""
+
+    @property
+    def notification(self) -> NotificationService:
+        """The notification service."""
+
+    def place(self, customer: object, lines: object, *, order_id: object | None = None, saga: object = ...) -> Order:
+        """Place an order."""
+
+    def saga_timeline(self, order_id: str, *, as_json: bool = False) -> str:
+        """An order saga's timeline."""
+
+
+def _svc(request: Request) -> Services:
+    own = getattr(request.app.state, "commerce", None)
+    if own is not None:
+        return cast(Services, own)
     return cast(CommerceService, request.app.state.runtime.service(SERVICE, CommerceService))
 
 
@@ -193,7 +250,7 @@ class NotificationOut(BaseModel):
 # ---- catalogue ---------------------------------------------------------------------------------------------------
 
 
-@router.post("/catalogue/products", status_code=201, responses=problems(409), response_model=ProductOut)
+@catalogue_routes.post("/catalogue/products", status_code=201, responses=problems(409), response_model=ProductOut)
 def post_product(body: ProductIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Add a product, or change one (same SKU); searchable at once."""
     product = _svc(request).catalogue.add(
@@ -202,13 +259,13 @@ def post_product(body: ProductIn, request: Request, key: KeyHeader) -> dict[str,
     return product.to_dict()
 
 
-@router.get("/catalogue/products/{sku}", responses=problems(404), response_model=ProductOut)
+@catalogue_routes.get("/catalogue/products/{sku}", responses=problems(404), response_model=ProductOut)
 def get_product(sku: IdPath, request: Request) -> dict[str, Any]:
     """A product of the catalogue."""
     return _svc(request).catalogue.get(sku).to_dict()
 
 
-@router.get("/catalogue/prices", responses=problems(), response_model=list[ProductOut])
+@catalogue_routes.get("/catalogue/prices", responses=problems(), response_model=list[ProductOut])
 def get_prices(
     request: Request, sku: Annotated[list[str], Query(min_length=1, max_length=MAX_LINES)]
 ) -> list[dict[str, Any]]:
@@ -217,7 +274,7 @@ def get_prices(
     return [p.to_dict() for p in _svc(request).catalogue.prices(skus).values()]
 
 
-@router.get("/catalogue/search", responses=problems(), response_model=list[ProductOut])
+@catalogue_routes.get("/catalogue/search", responses=problems(), response_model=list[ProductOut])
 def get_search(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=QUERY_MAX, description="Words every match holds")],
@@ -230,13 +287,13 @@ def get_search(
 # ---- users -------------------------------------------------------------------------------------------------------
 
 
-@router.post("/users", status_code=201, responses=problems(409), response_model=UserOut)
+@users_routes.post("/users", status_code=201, responses=problems(409), response_model=UserOut)
 def post_user(body: UserIn, request: Request) -> dict[str, Any]:
     """Register a customer."""
     return _svc(request).users.register(body.user_id, body.name).to_dict()
 
 
-@router.get("/users/{user_id}", responses=problems(404), response_model=UserOut)
+@users_routes.get("/users/{user_id}", responses=problems(404), response_model=UserOut)
 def get_user(user_id: IdPath, request: Request) -> dict[str, Any]:
     """A registered customer."""
     return _svc(request).users.get(user_id).to_dict()
@@ -245,38 +302,44 @@ def get_user(user_id: IdPath, request: Request) -> dict[str, Any]:
 # ---- inventory ---------------------------------------------------------------------------------------------------
 
 
-@router.put("/inventory/stock/{sku}", responses=problems(409), response_model=StockOut)
+@inventory_routes.put("/inventory/stock/{sku}", responses=problems(409), response_model=StockOut)
 def put_stock(sku: IdPath, body: StockIn, request: Request) -> dict[str, Any]:
     """Set a SKU's stock on hand (never below what reservations hold)."""
     return _svc(request).inventory.set_stock(sku, body.on_hand).to_dict()
 
 
-@router.get("/inventory/stock/{sku}", responses=problems(), response_model=StockOut)
+@inventory_routes.get("/inventory/stock/{sku}", responses=problems(), response_model=StockOut)
 def get_stock(sku: IdPath, request: Request) -> dict[str, Any]:
     """A SKU's stock from the record of truth."""
     return _svc(request).inventory.stock(sku).to_dict()
 
 
-@router.post("/inventory/reservations", status_code=201, responses=problems(409), response_model=ReservationOut)
+@inventory_routes.post(
+    "/inventory/reservations", status_code=201, responses=problems(409), response_model=ReservationOut
+)
 def post_reservation(body: ReservationIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Hold stock for an order, all lines or none (FAILED names the short SKU); idempotent by order and key."""
     lines = [line.model_dump() for line in body.lines]
     return _svc(request).inventory.reserve(body.order_id, lines, key=key.with_body(None)).to_dict()
 
 
-@router.get("/inventory/reservations/{order_id}", responses=problems(), response_model=ReservationOut)
+@inventory_routes.get("/inventory/reservations/{order_id}", responses=problems(), response_model=ReservationOut)
 def get_reservation(order_id: IdPath, request: Request) -> dict[str, Any]:
     """An order's reservation (NONE: it holds nothing)."""
     return _svc(request).inventory.reservation(order_id).to_dict()
 
 
-@router.post("/inventory/reservations/{order_id}/confirm", responses=problems(409), response_model=ReservationOut)
+@inventory_routes.post(
+    "/inventory/reservations/{order_id}/confirm", responses=problems(409), response_model=ReservationOut
+)
 def post_reservation_confirm(order_id: IdPath, request: Request) -> dict[str, Any]:
     """Turn an order's held stock into sold stock."""
     return _svc(request).inventory.confirm(order_id).to_dict()
 
 
-@router.post("/inventory/reservations/{order_id}/release", responses=problems(409), response_model=ReservationOut)
+@inventory_routes.post(
+    "/inventory/reservations/{order_id}/release", responses=problems(409), response_model=ReservationOut
+)
 def post_reservation_release(order_id: IdPath, request: Request) -> dict[str, Any]:
     """Make an order's held stock sellable again (nothing held: nothing changes)."""
     return _svc(request).inventory.release(order_id).to_dict()
@@ -285,21 +348,21 @@ def post_reservation_release(order_id: IdPath, request: Request) -> dict[str, An
 # ---- payment -----------------------------------------------------------------------------------------------------
 
 
-@router.post("/payment/charges", status_code=201, responses=problems(409), response_model=PaymentOut)
+@payment_routes.post("/payment/charges", status_code=201, responses=problems(409), response_model=PaymentOut)
 def post_charge(body: ChargeIn, request: Request, key: KeyHeader) -> dict[str, Any]:
     """Charge an order once (a second charge of it answers the first), or decline it by the rule."""
     payment = _svc(request).payment.charge(body.order_id, body.customer, body.amount, key=key.with_body(None))
     return payment.to_dict()
 
 
-@router.post("/payment/refunds", responses=problems(409), response_model=PaymentOut | None)
+@payment_routes.post("/payment/refunds", responses=problems(409), response_model=PaymentOut | None)
 def post_refund(body: RefundIn, request: Request, key: KeyHeader) -> dict[str, Any] | None:
     """Refund an order's charge (null: it was never charged, nothing changes)."""
     refunded = _svc(request).payment.refund(body.order_id, key=key.with_body(None))
     return None if refunded is None else refunded.to_dict()
 
 
-@router.get("/payment/charges/{order_id}", responses=problems(), response_model=PaymentOut | None)
+@payment_routes.get("/payment/charges/{order_id}", responses=problems(), response_model=PaymentOut | None)
 def get_charge(order_id: IdPath, request: Request) -> dict[str, Any] | None:
     """An order's charge (null: never charged)."""
     found = _svc(request).payment.payment(order_id)
@@ -309,26 +372,26 @@ def get_charge(order_id: IdPath, request: Request) -> dict[str, Any] | None:
 # ---- orders ------------------------------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=201, responses=problems(404, 409, 503), response_model=OrderOut)
+@orders_routes.post("/orders", status_code=201, responses=problems(404, 409, 503), response_model=OrderOut)
 def post_order(body: OrderIn, request: Request) -> dict[str, Any]:
     """Place an order: priced by the catalogue, saved PENDING, OrderCreated recorded (same order id: that order)."""
     lines = [line.model_dump() for line in body.lines]
     return _svc(request).place(body.customer, lines, order_id=body.order_id, saga=body.saga).to_dict()
 
 
-@router.get("/orders/{order_id}", responses=problems(404), response_model=OrderOut)
+@orders_routes.get("/orders/{order_id}", responses=problems(404), response_model=OrderOut)
 def get_order(order_id: IdPath, request: Request) -> dict[str, Any]:
     """An order's document."""
     return _svc(request).orders.get(order_id).to_dict()
 
 
-@router.post("/orders/{order_id}/confirm", responses=problems(404, 409), response_model=OrderOut)
+@orders_routes.post("/orders/{order_id}/confirm", responses=problems(404, 409), response_model=OrderOut)
 def post_order_confirm(order_id: IdPath, request: Request) -> dict[str, Any]:
     """Confirm a PENDING order (confirmed already: unchanged)."""
     return _svc(request).orders.confirm(order_id).to_dict()
 
 
-@router.post("/orders/{order_id}/cancel", responses=problems(404, 409), response_model=OrderOut)
+@orders_routes.post("/orders/{order_id}/cancel", responses=problems(404, 409), response_model=OrderOut)
 def post_order_cancel(order_id: IdPath, body: CancelIn, request: Request) -> dict[str, Any]:
     """Cancel a PENDING order (cancelled already: unchanged)."""
     return _svc(request).orders.cancel(order_id, reason=body.reason).to_dict()
@@ -337,7 +400,7 @@ def post_order_cancel(order_id: IdPath, body: CancelIn, request: Request) -> dic
 # ---- notification ------------------------------------------------------------------------------------------------
 
 
-@router.get("/notification/{order_id}", responses=problems(), response_model=list[NotificationOut])
+@notification_routes.get("/notification/{order_id}", responses=problems(), response_model=list[NotificationOut])
 def get_notifications(order_id: IdPath, request: Request) -> list[dict[str, Any]]:
     """The messages sent about an order (after the worker has relayed its events)."""
     return [n.to_dict() for n in _svc(request).notification.sent(order_id)]
@@ -375,8 +438,14 @@ class SagaOut(BaseModel):
     timeline: list[SagaCallOut]
 
 
-@router.get("/sagas/{order_id}", responses=problems(404), response_model=SagaOut)
+@sagas_routes.get("/sagas/{order_id}", responses=problems(404), response_model=SagaOut)
 def get_saga(order_id: IdPath, request: Request) -> dict[str, Any]:
     """An orchestrated order's saga: its state, why it compensated, and every step and compensation called."""
     shown: dict[str, Any] = json.loads(_svc(request).saga_timeline(order_id, as_json=True))
     return shown
+
+
+#: Every group: the routes of all the services in one process.
+router = APIRouter()
+for _group in GROUPS.values():
+    router.include_router(_group)

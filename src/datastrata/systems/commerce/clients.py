@@ -1,8 +1,9 @@
 """The commerce services' typed clients: one interface each, served in-process by the service or over HTTP.
 
 Another service holds a client, never a store: the in-process client is the service object itself, the HTTP one
-calls its routes under ``/commerce/<service>/…`` through :class:`~datastrata.services.client.HttpTransport` and
-turns the answers back into the same result types (and problems back into the same errors).
+calls its routes under ``/commerce/<service>/…`` through a :class:`~datastrata.services.client.Transport` (an
+:class:`~datastrata.services.client.HttpTransport`, or a peer process found by its run file) and turns the answers
+back into the same result types (and problems back into the same errors).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from datastrata.services.client import HttpTransport
+from datastrata.services.client import Transport
 from datastrata.systems.commerce.catalogue import Product
 from datastrata.systems.commerce.domain import lines_of
 from datastrata.systems.commerce.inventory import Reservation, Stock
+from datastrata.systems.commerce.notification import Notification
 from datastrata.systems.commerce.orders import Order
 from datastrata.systems.commerce.payment import Payment
 from datastrata.systems.commerce.users import User
@@ -65,6 +67,9 @@ class InventoryApi(Protocol):
     def release(self, order_id: object) -> Reservation:
         """Make an order's held stock sellable again."""
 
+    def reservation(self, order_id: object) -> Reservation:
+        """Return an order's reservation (NONE: it holds nothing)."""
+
 
 class PaymentApi(Protocol):
     """The payment service as other services see it."""
@@ -108,7 +113,7 @@ def _lines(lines: object) -> list[dict[str, Any]]:
 class CatalogueHttp:
     """The catalogue over HTTP."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
 
     def add(
@@ -136,7 +141,7 @@ class CatalogueHttp:
 class UsersHttp:
     """The user service over HTTP."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
 
     def register(self, user_id: object, name: object) -> User:
@@ -151,7 +156,7 @@ class UsersHttp:
 class InventoryHttp:
     """The inventory service over HTTP."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
 
     def set_stock(self, sku: object, on_hand: object) -> Stock:
@@ -179,11 +184,15 @@ class InventoryHttp:
         path = f"/commerce/inventory/reservations/{_seg(order_id)}/release"
         return Reservation.from_dict(self.t.call("POST", path))
 
+    def reservation(self, order_id: object) -> Reservation:
+        """``GET /commerce/inventory/reservations/{order_id}``."""
+        return Reservation.from_dict(self.t.call("GET", f"/commerce/inventory/reservations/{_seg(order_id)}"))
+
 
 class PaymentHttp:
     """The payment service over HTTP."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
 
     def charge(self, order_id: object, customer: object, amount: object, *, key: str | None = None) -> Payment:
@@ -205,7 +214,7 @@ class PaymentHttp:
 class OrdersHttp:
     """The order service over HTTP."""
 
-    def __init__(self, transport: HttpTransport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
 
     def place(
@@ -227,3 +236,16 @@ class OrdersHttp:
         """``POST /commerce/orders/{order_id}/cancel``."""
         path = f"/commerce/orders/{_seg(order_id)}/cancel"
         return Order.from_dict(self.t.call("POST", path, body={"reason": reason}))
+
+
+class NotificationHttp:
+    """The notification service over HTTP."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.t = transport
+
+    def sent(self, order_id: object) -> list[Notification]:
+        """``GET /commerce/notification/{order_id}``."""
+        found = self.t.call("GET", f"/commerce/notification/{_seg(order_id)}")
+        return [Notification(str(n["notification_id"]), str(n["order_id"]), str(n["kind"]), str(n["message"]))
+                for n in found]  # fmt: skip

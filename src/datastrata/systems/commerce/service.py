@@ -24,7 +24,7 @@ from datastrata.services.events import ServiceEvents
 from datastrata.services.placement import ByContext, by_context
 from datastrata.services.provision import SERVICE_SPINE, provision
 from datastrata.services.sagas import MIGRATIONS as SAGAS
-from datastrata.services.sagas import Orchestrator, show
+from datastrata.services.sagas import Orchestrator
 from datastrata.services.sagas.log import CONTEXT as SAGAS_CONTEXT
 from datastrata.stores.migrations import pending
 from datastrata.systems.commerce import schema
@@ -37,6 +37,7 @@ from datastrata.systems.commerce.notification import CONSUMER, TYPES, Notificati
 from datastrata.systems.commerce.orders import Order, OrdersService
 from datastrata.systems.commerce.payment import PaymentService
 from datastrata.systems.commerce.saga import STARTER, OrderSagas, order_saga
+from datastrata.systems.commerce.sagashow import saga_timeline
 from datastrata.systems.commerce.temporal import STARTER as TEMPORAL_STARTER
 from datastrata.systems.commerce.temporal import TemporalOrders, TemporalStarter, target_of
 from datastrata.systems.commerce.users import UsersService
@@ -110,8 +111,8 @@ class CommerceService:
         return self.orders.place(customer, lines, order_id=order_id, saga=saga)
 
     def saga_timeline(self, order_id: str, *, as_json: bool = False) -> str:
-        """What ``commerce saga show ORDER`` prints: the order saga's state and every call, from the saga log."""
-        return show(self.runtime, order_id, as_json=as_json)
+        """What ``commerce saga show ORDER`` prints: the order saga's state and every call (saga log or Temporal)."""
+        return saga_timeline(self.runtime, self.orders, order_id, self.temporal, as_json=as_json)
 
     def run_once(self) -> int:
         """One supervised round of the services' runtime: every service's relay, the consumers, the jobs."""

@@ -103,6 +103,10 @@ class TemporalOrders:
         """Run (or join) the saga of order `order_id`; its end: ``state``, ``reason``, ``results``, ``calls``."""
         return self._call(lambda: self.sagas.execute(ORDER_SAGA, order_id, {"order_id": order_id}), WAIT)
 
+    def history(self, order_id: str) -> dict[str, Any]:
+        """The timeline of order `order_id`'s saga from its workflow's history (``saga show``'s shape)."""
+        return self._call(lambda: self.sagas.history(ORDER_SAGA, order_id), CONNECT)
+
     def close(self) -> None:
         """Stop the worker (its running activities finish) and the event loop."""
         stopping = self._stopping

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from datastrata.api.contract import InputGuard, UnexpectedErrorGuard
 from datastrata.api.problems import install_problems
-from datastrata.core.errors import BackendUnavailable, ValidationError
-from datastrata.systems.trading.wire import Endpoint
+from datastrata.core.errors import ValidationError
+from datastrata.services.serving import AppServer
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +26,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Any]
 #: The largest request body a region accepts (a page of business events is far smaller).
 MAX_BODY = 16 * 1024 * 1024
-#: Seconds an idle connection from a peer stays open (a forwarder calls far more often).
-KEEP_ALIVE = 75
-#: Seconds uvicorn has to bind and start serving.
-START_WAIT = 30.0
 
 
 def region_app(region: str, routes: dict[tuple[str, str], Handler]) -> FastAPI:
@@ -64,38 +55,9 @@ def _endpoint(handler: Handler) -> Callable[..., Any]:
     return endpoint
 
 
-class RegionServer:
+class RegionServer(AppServer):
     """uvicorn serving a region's app in a background thread, on a socket bound here (port 0: the system chooses)."""
 
     def __init__(self, region: str, routes: dict[tuple[str, str], Handler], *, host: str, port: int) -> None:
+        super().__init__(region, region_app(region, routes), host=host, port=port)
         self.region = region
-        self.socket = socket.create_server((host, port))
-        bound_host, bound_port = self.socket.getsockname()[:2]
-        #: Where this server listens (the port the system chose when 0 was asked for).
-        self.endpoint = Endpoint(region, os.getpid(), str(bound_host), int(bound_port))
-        config = uvicorn.Config(
-            region_app(region, routes), log_level="warning", access_log=False, lifespan="off",
-            timeout_keep_alive=KEEP_ALIVE,
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Serve in a background thread (uvicorn leaves the signals to the main thread); return once it serves."""
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, name=f"{self.region}-http", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_WAIT
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise BackendUnavailable(f"the {self.region} region's HTTP server did not start on {self.endpoint}")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop serving (requests in flight are answered) and release the port."""
-        if self._thread is not None:
-            self.server.should_exit = True
-            self._thread.join(10)
-            self._thread = None
-        self.socket.close()
