@@ -202,9 +202,10 @@ def install(runtime: Runtime, names: Sequence[str] | None = None) -> None:
 
 def components() -> list[Component]:
     """Return every schema component `migrate` applies in each location: the spine's, each system's, the keys'."""
+    from datastrata.console.schema import MIGRATIONS as CONSOLE
     from datastrata.security.schema import MIGRATIONS as SECURITY
 
-    return unique([*SPINE, *(c for entry in systems() for c in entry.migrations), SECURITY])
+    return unique([*SPINE, *(c for entry in systems() for c in entry.migrations), SECURITY, CONSOLE])
 
 
 def migrate(

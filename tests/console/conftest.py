@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -112,3 +114,41 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def keyed_console(console_settings: Settings) -> Iterator[ConsoleServer]:
+    """The app as ``serve`` runs it (API keys, sign-in sessions), with its worker."""
+    app = create_app(console_settings)
+    for url in serve_app(app):
+        yield ConsoleServer(url, app)
+
+
+def new_key(server: ConsoleServer, role: str = "admin", tenant: str = "default") -> str:
+    """Create an API key of `role` for `tenant` (catalogued first when it is not the platform's) on `server`."""
+    from datastrata.core.errors import ConcurrencyConflict
+    from datastrata.security.keys import key_store
+    from datastrata.tenancy.catalogue import catalogue_of
+
+    runtime = server.app.state.runtime
+    if tenant != "default":
+        with contextlib.suppress(ConcurrencyConflict):  # catalogued by an earlier key
+            catalogue_of(runtime).add(tenant, "indie")
+    _, key = key_store(runtime).create(role=role, tenant=tenant)
+    return key
+
+
+def signed_in(server: ConsoleServer, key: str) -> httpx.Client:
+    """An httpx client of `server` signed in to the console with `key` (its session cookie set)."""
+    client = httpx.Client(base_url=server.url, headers={"Origin": server.url})
+    answer = client.post("/console/login", data={"key": key})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def sign_in(page: Any, server: ConsoleServer, key: str, then: str = "/console") -> None:
+    """Sign `page` (Playwright) in to the console with `key` by filling the sign-in form, landing on `then`."""
+    page.goto(f"{server.url}{then}")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}{then}")

@@ -15,14 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 
+from datastrata.console.sessions import sessions_of
 from datastrata.core.errors import DatastrataError, Forbidden
 from datastrata.core.tenancy import tenant
 from datastrata.security.auth import LOCAL_PRINCIPAL
+from datastrata.security.auth import _take_rate as take_rate
 from datastrata.security.keys import Principal
 
 #: The form field every console form carries its CSRF token in.
 CSRF_FIELD = "csrf"
+#: The cookie holding the visitor's session id (and nothing else).
+SESSION_COOKIE = "datastrata_session"
 
 
 class SignInRequired(DatastrataError):
@@ -67,9 +72,20 @@ def csrf_token(request: Request, binding: str) -> str:
 
 
 async def find_visitor(request: Request) -> Visitor:
-    """The request's visitor, or :class:`SignInRequired` (store reads go to the thread pool)."""
+    """The request's visitor, or :class:`SignInRequired` (store reads go to the thread pool).
+
+    A signed-in visitor is the principal of the session its cookie names, re-checked on every request: the key
+    still active, its tenant still served, and the key's rate limit (the API's) not exceeded.
+    """
     if request.app.state.auth.insecure_local:
         return Visitor(LOCAL_PRINCIPAL, csrf_token(request, "local"))
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if session_id:
+        runtime = request.app.state.runtime
+        principal = await run_in_threadpool(sessions_of(runtime).find, session_id)
+        if principal is not None:
+            await run_in_threadpool(take_rate, request.app.state.rate_limiter, runtime, principal)
+            return Visitor(principal, csrf_token(request, session_id), session_id)
     raise SignInRequired("sign in with an API key to use the console")
 
 

@@ -10,6 +10,7 @@ from datastrata.console.access import Viewer, Visitor
 from datastrata.console.pages import pages
 from datastrata.console.render import PREFIX, STATIC, page
 from datastrata.console.routing import ConsoleRoute
+from datastrata.console.signin import router as signin
 
 home = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -23,6 +24,7 @@ def console_home(request: Request, visitor: Visitor = Viewer()) -> HTMLResponse:
 def install_console(app: FastAPI) -> None:
     """Serve the console on `app`: pages need a signed-in visitor (or ``--insecure-local``), static files do not."""
     app.include_router(home)
+    app.include_router(signin)
     for each in pages():
         app.include_router(each.router)
     app.mount(STATIC, StaticFiles(packages=[("datastrata.console", "static")]), name="console-static")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +30,7 @@ class ConsoleRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired:
-                return RedirectResponse(f"{PREFIX}/login?next={request.url.path}", status_code=303)
+                return sign_in_first(request)
             except DatastrataError as exc:
                 return error_page(request, exc.status, exc.title, exc.message, field=exc.field)
             except RequestValidationError as exc:
@@ -37,6 +38,27 @@ class ConsoleRoute(APIRoute):
                 return error_page(request, 422, "Validation error", problems)
 
         return run
+
+
+def sign_in_first(request: Request) -> Response:
+    """Send a visitor without a live session to the sign-in page, to come back to the page it asked for.
+
+    An htmx request (a fragment polled after the session ended) gets an ``HX-Redirect`` so the whole page moves;
+    a form posted without a session comes back to the console's home, not to the form's action.
+    """
+    if request.headers.get("hx-request") == "true":
+        back = urlsplit(request.headers.get("hx-current-url", ""))
+        here = back.path + (f"?{back.query}" if back.query else "")
+        return Response(status_code=200, headers={"HX-Redirect": login_url(here)})
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return RedirectResponse(login_url(request.url.path + (f"?{query}" if query else "")), status_code=303)
+    return RedirectResponse(login_url(PREFIX), status_code=303)
+
+
+def login_url(back: str) -> str:
+    """The sign-in page's address, coming back to `back` (checked again when used: console paths only)."""
+    return f"{PREFIX}/login?{urlencode({'next': back or PREFIX})}"
 
 
 def error_page(request: Request, status: int, title: str, message: str, *, field: str | None = None) -> Response:
