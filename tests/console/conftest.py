@@ -89,11 +89,33 @@ def chromium_or_skip() -> None:
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright launches Debian's Chromium with CI's flags."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright for one test module (pytest-playwright's ``browser``, scoped shorter).
+
+    Playwright's synchronous API keeps an event loop running in the thread while it is started, so a later
+    ``asyncio.run`` in the same test process (the Temporal saga tests) would fail; stopping it after each module
+    of browser tests gives the process back its loop-free main thread.
+    """
+    from playwright.sync_api import sync_playwright
+
     chromium_or_skip()
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page for one test (no cookies or storage shared between tests)."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.fixture
