@@ -17,6 +17,7 @@ from datastrata.api.operations import router as operations_router
 from datastrata.api.problems import install_problems
 from datastrata.catalog import components, install_all, systems
 from datastrata.console.app import install_console
+from datastrata.console.sessions import sessions_of
 from datastrata.core.config import Settings
 from datastrata.design.api import router as design_router
 from datastrata.runtime import Runtime
@@ -50,6 +51,7 @@ def create_app(
         runtime = Runtime.open(settings)
         install_all(runtime)
         key_store(runtime)  # the API keys' table, like each system's, is in place before the first request
+        sessions_of(runtime)  # and the console's sessions' table
         runtime.readiness["migrations"] = lambda: require_applied(runtime, components())
         app.state.runtime = runtime
         app.state.tiering = serve_tiering(runtime, tiering, supervised=worker)
