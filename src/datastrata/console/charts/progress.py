@@ -9,7 +9,7 @@ from markupsafe import Markup
 from datastrata.console.charts.canvas import PALETTE, Canvas
 
 HEIGHT = 46
-DONE, CURRENT, TODO, FAILED = PALETTE[2], PALETTE[0], "#e4e7ee", PALETTE[5]
+DONE, CURRENT, AHEAD, FAILED = PALETTE[2], PALETTE[0], "#e4e7ee", PALETTE[5]
 
 
 def steps(
@@ -35,7 +35,7 @@ def steps(
         elif index == at:
             fill, state = (FAILED, "failed") if failed else (CURRENT, "running")
         else:
-            fill, state = TODO, "to do"
+            fill, state = AHEAD, "to do"
         canvas.rect(index * box + 1, 4, box - 2, 16, fill=fill, title=f"{name}: {state}", class_=f"step {state}")
         canvas.text(index * box + box / 2, 36, name, anchor="middle")
     return canvas.render()
@@ -45,7 +45,7 @@ def fraction(position: int, goal: int, *, label: str, unit: str = "", width: int
     """A bar filled to `position` of `goal` (rows copied of rows planned), the figures (and `unit`) written on it."""
     canvas = Canvas(width, 24, label=label)
     share = 0.0 if goal <= 0 else min(1.0, max(0.0, position / goal))
-    canvas.rect(0, 2, width, 20, fill=TODO)
+    canvas.rect(0, 2, width, 20, fill=AHEAD)
     canvas.rect(0, 2, width * share, 20, fill=DONE, title=f"{position} of {goal}")
     canvas.text(width / 2, 16, f"{position}{unit} of {goal}{unit} ({share:.0%})", anchor="middle")
     return canvas.render()

@@ -57,7 +57,7 @@ def serve_service(
             return
         server = AppServer(name, opened.app(), host=host, port=port)
         server.start()
-        worker = threading.Thread(target=opened.work, name=f"commerce-{name}", daemon=True)
+        worker = threading.Thread(target=opened.work, name=f"commerce {name} worker", daemon=True)
         worker.start()
         announced = server.endpoint
         announce(folder, announced)
